@@ -1,0 +1,41 @@
+# iogate: two commands for users (`make demo`, `make test`), a few more for developers.
+# Every target creates .venv on first use and installs the project into it (editable),
+# so a fresh machine needs only Python 3.11+ with venv, g++ and make (plus Icarus for
+# the Icarus half of the tests; .ci/run installs it).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+SIM    ?= verilator
+WAVES  ?= 0
+# Parallel test workers: one per core by default.
+JOBS   ?= auto
+
+export SIM WAVES
+
+.PHONY: demo test test-fast regress generate clean distclean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/iogate demo --sim $(SIM)
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup tests
+
+# Everything except the cocotb tests (seconds, not minutes).
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -n $(JOBS) -m "not cocotb" tests
+
+generate: $(VENV)/.installed
+	$(VENV)/bin/iogate generate
+
+clean:
+	rm -rf build results .pytest_cache .hypothesis
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info

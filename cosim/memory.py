@@ -1,0 +1,89 @@
+"""Sparse byte-addressed memory shared by the model, the driver and the test benches.
+
+One ``Memory`` object is the system memory of a scenario: the driver writes tables into it,
+the architectural model walks them, and in cosimulation the AXI slave that serves the RTL's
+memory master reads and writes the very same object. Access faults can be injected on
+address ranges; a read or write touching one raises :class:`AccessFault`, which the model
+turns into the spec's access-fault causes and the AXI slave into SLVERR.
+"""
+
+__all__ = ["Memory", "AccessFault"]
+
+_PAGE = 4096
+
+
+class AccessFault(Exception):
+    """A memory access hit an injected fault range (a bus error, AXI SLVERR)."""
+
+    def __init__(self, address, length):
+        super().__init__(f"access fault at {address:#x} (+{length})")
+        self.address = address
+        self.length = length
+
+
+class Memory:
+    """Sparse memory: unwritten bytes read as 0.
+
+    Parameters
+    ----------
+    size : int
+        Addresses range over ``[0, size)``; the default covers a 56-bit physical space.
+    """
+
+    def __init__(self, size=1 << 56):
+        self.size = size
+        self._pages = {}
+        self._faults = []
+
+    def _check(self, address, length):
+        if address < 0 or length < 0 or address + length > self.size:
+            raise AccessFault(address, length)
+        for lo, hi in self._faults:
+            if address < hi and lo < address + length:
+                raise AccessFault(address, length)
+
+    def read(self, address, length):
+        """``length`` bytes from ``address``. Raises :class:`AccessFault`."""
+        self._check(address, length)
+        out = bytearray()
+        while length:
+            base, off = address & ~(_PAGE - 1), address & (_PAGE - 1)
+            n = min(length, _PAGE - off)
+            page = self._pages.get(base)
+            out += page[off:off + n] if page is not None else bytes(n)
+            address += n
+            length -= n
+        return bytes(out)
+
+    def write(self, address, data):
+        """Store ``data`` at ``address``. Raises :class:`AccessFault`."""
+        data = bytes(data)
+        self._check(address, len(data))
+        pos = 0
+        while pos < len(data):
+            base, off = address & ~(_PAGE - 1), address & (_PAGE - 1)
+            n = min(len(data) - pos, _PAGE - off)
+            page = self._pages.setdefault(base, bytearray(_PAGE))
+            page[off:off + n] = data[pos:pos + n]
+            address += n
+            pos += n
+
+    def read64(self, address):
+        return int.from_bytes(self.read(address, 8), "little")
+
+    def write64(self, address, value):
+        self.write(address, (value & (2**64 - 1)).to_bytes(8, "little"))
+
+    def inject_fault(self, address, length=8):
+        """Make every access overlapping ``[address, address+length)`` fail."""
+        self._faults.append((address, address + length))
+
+    def clear_faults(self):
+        self._faults.clear()
+
+    def is_faulty(self, address, length):
+        try:
+            self._check(address, length)
+        except AccessFault:
+            return True
+        return False

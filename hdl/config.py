@@ -1,0 +1,135 @@
+"""``Config``: the one place where every size and supported mode of an iogate is chosen.
+
+The RTL, the architectural model, the driver and the board tops all take their parameters
+from a ``Config``; the ``capabilities`` register value (RISC-V IOMMU spec 5.3) is computed
+from it, so what the hardware advertises is exactly what was built.
+"""
+
+import dataclasses
+
+from . import bits
+from .regs import CAPABILITIES, Igs, IommuMode
+
+__all__ = ["Config"]
+
+#: capabilities.version for v1.0 (spec 5.3).
+VERSION_1_0 = 0x10
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Parameters of one iogate instance.
+
+    Parameters
+    ----------
+    sv39, sv48 : bool
+        First-stage modes offered in ``DC.fsc`` (spec 2.1.5). Sv48 requires Sv39.
+    sv39x4, sv48x4 : bool
+        Second-stage modes offered in ``DC.iohgatp`` (spec 2.1.3). Sv48x4 requires Sv39x4.
+    svpbmt : bool
+        Page-based memory types in leaf PTEs (``capabilities.Svpbmt``).
+    ddt_levels : int
+        Deepest device directory offered: 1 (1LVL), 2 (2LVL) or 3 (3LVL). Off and Bare are
+        always offered (spec 5.4).
+    pas : int
+        Physical address size in bits (``capabilities.PAS``).
+    iotlb_entries, iotlb_ways : int
+        IOTLB size and associativity; ``iotlb_entries`` is a multiple of ``iotlb_ways`` and
+        the number of sets is a power of two.
+    ddtc_entries : int
+        Device-context cache entries.
+    ports : int
+        Translation request/response stream ports.
+    tag_width : int
+        Width of the requester's tag carried from request to response.
+    mmio_data_width : int
+        AXI4-Lite data width of the register interface: 32 or 64.
+    cq, fq : bool
+        Command and fault queues present. The hardware foundation slice has neither yet;
+        the model always implements both.
+
+    Raises
+    ------
+    ValueError
+        On an impossible combination, naming the parameter.
+    """
+
+    sv39: bool = True
+    sv48: bool = False
+    sv39x4: bool = False
+    sv48x4: bool = False
+    svpbmt: bool = False
+    ddt_levels: int = 1
+    pas: int = 56
+    iotlb_entries: int = 8
+    iotlb_ways: int = 8
+    ddtc_entries: int = 4
+    ports: int = 1
+    tag_width: int = 8
+    mmio_data_width: int = 64
+    dbg: bool = True
+
+    def __post_init__(self):
+        if not self.sv39 and self.sv48:
+            raise ValueError("sv48 requires sv39 (capabilities.Sv48 requires Sv39)")
+        if not self.sv39x4 and self.sv48x4:
+            raise ValueError("sv48x4 requires sv39x4")
+        if self.ddt_levels not in (1, 2, 3):
+            raise ValueError(f"ddt_levels must be 1, 2 or 3, not {self.ddt_levels!r}")
+        if not 32 <= self.pas <= 56:
+            raise ValueError(f"pas must be between 32 and 56, not {self.pas!r}")
+        if self.iotlb_ways < 1 or self.iotlb_entries % self.iotlb_ways:
+            raise ValueError(f"iotlb_entries ({self.iotlb_entries}) must be a multiple of "
+                             f"iotlb_ways ({self.iotlb_ways})")
+        sets = self.iotlb_entries // self.iotlb_ways
+        if sets & (sets - 1):
+            raise ValueError(f"iotlb_entries / iotlb_ways must be a power of two, not {sets}")
+        if self.ddtc_entries < 1:
+            raise ValueError(f"ddtc_entries must be at least 1, not {self.ddtc_entries!r}")
+        if self.ports < 1:
+            raise ValueError(f"ports must be at least 1, not {self.ports!r}")
+        if not 1 <= self.tag_width <= 32:
+            raise ValueError(f"tag_width must be between 1 and 32, not {self.tag_width!r}")
+        if self.mmio_data_width not in (32, 64):
+            raise ValueError(f"mmio_data_width must be 32 or 64, not {self.mmio_data_width!r}")
+
+    @property
+    def iotlb_sets(self):
+        return self.iotlb_entries // self.iotlb_ways
+
+    @property
+    def iommu_modes(self):
+        """The ``ddtp.iommu_mode`` values this instance accepts (the rest are WARL-ignored)."""
+        modes = [IommuMode.OFF, IommuMode.BARE, IommuMode.LVL1]
+        if self.ddt_levels >= 2:
+            modes.append(IommuMode.LVL2)
+        if self.ddt_levels >= 3:
+            modes.append(IommuMode.LVL3)
+        return tuple(modes)
+
+    @property
+    def max_device_id_bits(self):
+        """device_id bits reachable by the deepest DDT mode, base format (spec 2.1)."""
+        return {1: 7, 2: 16, 3: 24}[self.ddt_levels]
+
+    @property
+    def capabilities(self):
+        """The ``capabilities`` register value (spec 5.3).
+
+        Only what is built is advertised: no MSI translation, ATS, HPM, process directory
+        or extension. Svnapot is mandatory and has no bit. Interrupts are wired (IGS=WSI).
+        """
+        return bits.pack(
+            CAPABILITIES,
+            version=VERSION_1_0,
+            sv39=self.sv39, sv48=self.sv48,
+            sv39x4=self.sv39x4, sv48x4=self.sv48x4,
+            svpbmt=self.svpbmt,
+            igs=Igs.WSI,
+            dbg=self.dbg,
+            pas=self.pas,
+        )
+
+    def replace(self, **changes):
+        """A copy with some parameters changed (validated again)."""
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,203 @@
+"""In-memory data structures of the RISC-V IOMMU: layouts and encodings.
+
+RISC-V IOMMU Architecture Specification v1.0, chapter 2 (device directory table, device
+context), chapter 3 (command queue commands, fault-queue records) and the RISC-V Privileged
+Architecture (Sv39/Sv48 page-table entries, with Svnapot and Svpbmt). As in :mod:`hdl.regs`,
+each layout lists fields from bit 0 upwards and names reserved ranges ``_rsvdN``. This is
+a "pure 1.0" implementation: the NL, S, QoS-ID and Svrsw60t59b extension bits are reserved.
+"""
+
+from amaranth.lib import enum
+
+from amaranth.lib import data
+
+__all__ = [
+    "DC_SIZE", "DDTE", "TC", "IOHGATP", "TA", "IOSATP", "DC", "PTE",
+    "IosatpMode", "IohgatpMode", "Pbmt",
+    "Opcode", "IotinvalFunc", "IofenceFunc", "IodirFunc", "AtsFunc",
+    "CMD", "IOTINVAL", "IOFENCE", "IODIR", "ATS", "CMD_SIZE",
+    "FAULT_RECORD", "FQ_RECORD_SIZE", "Cause", "Ttyp", "DTF_REPORTED_CAUSES",
+]
+
+#: Size of a base-format device context in bytes (spec 2.1, capabilities.MSI_FLAT=0).
+DC_SIZE = 32
+#: Size of a command in bytes (spec 3.1).
+CMD_SIZE = 16
+#: Size of a fault-queue record in bytes (spec 3.2).
+FQ_RECORD_SIZE = 32
+
+#: Non-leaf device-directory-table entry (spec 2.1.1).
+DDTE = data.StructLayout({"v": 1, "_rsvd0": 9, "ppn": 44, "_rsvd1": 10})
+
+#: ``DC.tc``: translation control (spec 2.1.2). Bits 31:24 are custom, used by no one here.
+TC = data.StructLayout({
+    "v": 1, "en_ats": 1, "en_pri": 1, "t2gpa": 1, "dtf": 1, "pdtv": 1, "prpr": 1,
+    "gade": 1, "sade": 1, "dpe": 1, "sbe": 1, "sxl": 1, "_rsvd0": 12, "_custom0": 8,
+    "_rsvd1": 32,
+})
+
+
+class IohgatpMode(enum.IntEnum, shape=4):
+    """``DC.iohgatp.MODE`` with ``fctl.GXL=0`` (spec 2.1.3)."""
+    BARE = 0
+    SV39X4 = 8
+    SV48X4 = 9
+    SV57X4 = 10
+
+
+class IosatpMode(enum.IntEnum, shape=4):
+    """``DC.fsc.MODE`` (iosatp) with ``DC.tc.SXL=0`` (spec 2.1.5)."""
+    BARE = 0
+    SV39 = 8
+    SV48 = 9
+    SV57 = 10
+
+
+#: ``DC.iohgatp``: second-stage page-table pointer (spec 2.1.3).
+IOHGATP = data.StructLayout({"ppn": 44, "gscid": 16, "mode": IohgatpMode})
+
+#: ``DC.ta``: translation attributes. RCID/MCID (QoS-ID extension) are reserved (spec 2.1.4).
+TA = data.StructLayout({"_rsvd0": 12, "pscid": 20, "_rsvd1": 32})
+
+#: ``DC.fsc`` when ``PDTV=0``: ``iosatp`` (spec 2.1.5).
+IOSATP = data.StructLayout({"ppn": 44, "_rsvd0": 16, "mode": IosatpMode})
+
+#: A base-format device context: four doublewords (spec 2.1, figure "Base format DC").
+DC = data.StructLayout({"tc": TC, "iohgatp": IOHGATP, "ta": TA, "fsc": IOSATP})
+
+
+class Pbmt(enum.IntEnum, shape=2):
+    """Svpbmt page-based memory types (Privileged spec, "Svpbmt")."""
+    PMA = 0
+    NC = 1
+    IO = 2
+    RSVD = 3
+
+
+#: Sv39/Sv48 page-table entry, with Svnapot (N) and Svpbmt (PBMT) (Privileged spec 12.4-12.6).
+PTE = data.StructLayout({
+    "v": 1, "r": 1, "w": 1, "x": 1, "u": 1, "g": 1, "a": 1, "d": 1, "rsw": 2,
+    "ppn": 44, "_rsvd0": 7, "pbmt": Pbmt, "n": 1,
+})
+
+
+class Opcode(enum.IntEnum, shape=7):
+    """Command opcodes (spec 3.1). 5-63 are reserved, 64-127 custom."""
+    IOTINVAL = 1
+    IOFENCE = 2
+    IODIR = 3
+    ATS = 4
+
+
+class IotinvalFunc(enum.IntEnum, shape=3):
+    VMA = 0
+    GVMA = 1
+
+
+class IofenceFunc(enum.IntEnum, shape=3):
+    C = 0
+
+
+class IodirFunc(enum.IntEnum, shape=3):
+    INVAL_DDT = 0
+    INVAL_PDT = 1
+
+
+class AtsFunc(enum.IntEnum, shape=3):
+    INVAL = 0
+    PRGR = 1
+
+
+#: Any command: the fields every command shares (spec 3.1).
+CMD = data.StructLayout({"opcode": 7, "func3": 3, "_args0": 54, "_args1": 64})
+
+#: IOTINVAL.VMA / IOTINVAL.GVMA (spec 3.1.1). NL (bit 34) and S (dword1 bit 9) are
+#: extension bits, reserved here.
+IOTINVAL = data.StructLayout({
+    "opcode": 7, "func3": 3, "av": 1, "_rsvd0": 1, "pscid": 20, "pscv": 1, "gv": 1,
+    "_rsvd1": 10, "gscid": 16, "_rsvd2": 4,
+    "_rsvd3": 10, "addr": 52, "_rsvd4": 2,
+})
+
+#: IOFENCE.C (spec 3.1.3). ``addr`` holds ADDR[63:2].
+IOFENCE = data.StructLayout({
+    "opcode": 7, "func3": 3, "av": 1, "wsi": 1, "pr": 1, "pw": 1, "_rsvd0": 18, "data": 32,
+    "addr": 62, "_rsvd1": 2,
+})
+
+#: IODIR.INVAL_DDT / IODIR.INVAL_PDT (spec 3.1.4).
+IODIR = data.StructLayout({
+    "opcode": 7, "func3": 3, "_rsvd0": 2, "pid": 20, "_rsvd1": 1, "dv": 1, "_rsvd2": 6,
+    "did": 24, "_rsvd3": 64,
+})
+
+#: ATS.INVAL / ATS.PRGR (spec 3.1.2); never offered here (capabilities.ATS=0).
+ATS = data.StructLayout({
+    "opcode": 7, "func3": 3, "_rsvd0": 2, "pid": 20, "pv": 1, "dsv": 1, "_rsvd1": 6,
+    "rid": 16, "dseg": 8, "payload": 64,
+})
+
+
+class Ttyp(enum.IntEnum, shape=6):
+    """Fault-record transaction type (spec 3.2, table "Fault record TTYP")."""
+    NONE = 0
+    UNTRANSLATED_EXEC = 1
+    UNTRANSLATED_READ = 2
+    UNTRANSLATED_WRITE = 3
+    TRANSLATED_EXEC = 5
+    TRANSLATED_READ = 6
+    TRANSLATED_WRITE = 7
+    ATS_TRANSLATION_REQUEST = 8
+    PCIE_MESSAGE = 9
+
+
+class Cause(enum.IntEnum, shape=12):
+    """Fault-record CAUSE (spec 3.2, table "Fault record CAUSE")."""
+    INSTRUCTION_ACCESS_FAULT = 1
+    READ_ADDRESS_MISALIGNED = 4
+    READ_ACCESS_FAULT = 5
+    WRITE_ADDRESS_MISALIGNED = 6
+    WRITE_ACCESS_FAULT = 7
+    INSTRUCTION_PAGE_FAULT = 12
+    READ_PAGE_FAULT = 13
+    WRITE_PAGE_FAULT = 15
+    INSTRUCTION_GUEST_PAGE_FAULT = 20
+    READ_GUEST_PAGE_FAULT = 21
+    WRITE_GUEST_PAGE_FAULT = 23
+    ALL_INBOUND_DISALLOWED = 256
+    DDT_LOAD_ACCESS_FAULT = 257
+    DDT_ENTRY_NOT_VALID = 258
+    DDT_ENTRY_MISCONFIGURED = 259
+    TRANSACTION_TYPE_DISALLOWED = 260
+    MSI_PTE_LOAD_ACCESS_FAULT = 261
+    MSI_PTE_NOT_VALID = 262
+    MSI_PTE_MISCONFIGURED = 263
+    MRIF_ACCESS_FAULT = 264
+    PDT_ENTRY_LOAD_ACCESS_FAULT = 265
+    PDT_ENTRY_NOT_VALID = 266
+    PDT_ENTRY_MISCONFIGURED = 267
+    DDT_DATA_CORRUPTION = 268
+    PDT_DATA_CORRUPTION = 269
+    MSI_PT_DATA_CORRUPTION = 270
+    MRIF_DATA_CORRUPTION = 271
+    INTERNAL_DATAPATH_ERROR = 272
+    IOMMU_MSI_WRITE_ACCESS_FAULT = 273
+    PT_DATA_CORRUPTION = 274
+
+
+#: Causes still reported when ``DC.tc.DTF=1`` (spec 3.2, CAUSE table column "DTF").
+DTF_REPORTED_CAUSES = frozenset({
+    Cause.ALL_INBOUND_DISALLOWED, Cause.DDT_LOAD_ACCESS_FAULT, Cause.DDT_ENTRY_NOT_VALID,
+    Cause.DDT_ENTRY_MISCONFIGURED, Cause.DDT_DATA_CORRUPTION, Cause.INTERNAL_DATAPATH_ERROR,
+    Cause.IOMMU_MSI_WRITE_ACCESS_FAULT,
+})
+
+#: A fault-queue record: four doublewords (spec 3.2).
+FAULT_RECORD = data.StructLayout({
+    "cause": Cause, "pid": 20, "pv": 1, "priv": 1, "ttyp": Ttyp, "did": 24,
+    "_custom0": 32, "_rsvd0": 32, "iotval": 64, "iotval2": 64,
+})
+
+for _name, _layout in list(globals().items()):
+    if isinstance(_layout, data.StructLayout):
+        assert _layout.size in (64, 128, 256), (_name, _layout.size)

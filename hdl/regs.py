@@ -1,0 +1,142 @@
+"""The RISC-V IOMMU memory-mapped register file: offsets and field layouts.
+
+RISC-V IOMMU Architecture Specification v1.0, chapter 5 ("Memory-mapped register
+interface"). Each register is a ``data.StructLayout`` listed from bit 0 upwards; reserved
+ranges are named ``_rsvdN`` and custom ranges ``_customN`` so that :func:`hdl.bits.reserved_mask`
+can find them. The RTL register file, the architectural model, the driver and the generated
+C header all take their bit positions from here.
+"""
+
+from amaranth.lib import enum
+
+from amaranth.lib import data
+
+__all__ = [
+    "Offset", "IommuMode", "Igs",
+    "CAPABILITIES", "FCTL", "DDTP", "QB", "CQCSR", "FQCSR", "IPSR", "ICVEC",
+    "TR_REQ_IOVA", "TR_REQ_CTL", "TR_RESPONSE", "REGISTERS", "REGISTER_SIZE",
+]
+
+
+class Offset(enum.IntEnum):
+    """Register offsets in the 4 KiB register page (spec 5.1, table "IOMMU registers")."""
+    CAPABILITIES = 0x000
+    FCTL = 0x008
+    DDTP = 0x010
+    CQB = 0x018
+    CQH = 0x020
+    CQT = 0x024
+    FQB = 0x028
+    FQH = 0x030
+    FQT = 0x034
+    PQB = 0x038
+    PQH = 0x040
+    PQT = 0x044
+    CQCSR = 0x048
+    FQCSR = 0x04C
+    PQCSR = 0x050
+    IPSR = 0x054
+    IOCOUNTOVF = 0x058
+    IOCOUNTINH = 0x05C
+    IOHPMCYCLES = 0x060
+    TR_REQ_IOVA = 0x258
+    TR_REQ_CTL = 0x260
+    TR_RESPONSE = 0x268
+    ICVEC = 0x2F8
+    MSI_CFG_TBL = 0x300
+
+
+#: Size in bytes of each register this implementation decodes.
+REGISTER_SIZE = {
+    Offset.CAPABILITIES: 8, Offset.FCTL: 4, Offset.DDTP: 8,
+    Offset.CQB: 8, Offset.CQH: 4, Offset.CQT: 4,
+    Offset.FQB: 8, Offset.FQH: 4, Offset.FQT: 4,
+    Offset.CQCSR: 4, Offset.FQCSR: 4, Offset.IPSR: 4,
+    Offset.TR_REQ_IOVA: 8, Offset.TR_REQ_CTL: 8, Offset.TR_RESPONSE: 8,
+    Offset.ICVEC: 8,
+}
+
+
+class IommuMode(enum.IntEnum, shape=4):
+    """``ddtp.iommu_mode`` (spec 5.4)."""
+    OFF = 0
+    BARE = 1
+    LVL1 = 2
+    LVL2 = 3
+    LVL3 = 4
+
+
+class Igs(enum.IntEnum, shape=2):
+    """``capabilities.IGS``: interrupt generation support (spec 5.3)."""
+    MSI = 0
+    WSI = 1
+    BOTH = 2
+
+
+#: ``capabilities`` (spec 5.3).
+CAPABILITIES = data.StructLayout({
+    "version": 8, "sv32": 1, "sv39": 1, "sv48": 1, "sv57": 1, "_rsvd0": 2,
+    "svrsw60t59b": 1, "svpbmt": 1, "sv32x4": 1, "sv39x4": 1, "sv48x4": 1, "sv57x4": 1,
+    "_rsvd1": 1, "amo_mrif": 1, "msi_flat": 1, "msi_mrif": 1, "amo_hwad": 1, "ats": 1,
+    "t2gpa": 1, "end": 1, "igs": Igs, "hpm": 1, "dbg": 1, "pas": 6, "pd8": 1, "pd17": 1,
+    "pd20": 1, "qosid": 1, "nl": 1, "s": 1, "_rsvd2": 12, "_custom0": 8,
+})
+
+#: ``fctl``: features control (spec 5.4).
+FCTL = data.StructLayout({"be": 1, "wsi": 1, "gxl": 1, "_rsvd0": 13, "_custom0": 16})
+
+#: ``ddtp``: device-directory-table pointer (spec 5.5).
+DDTP = data.StructLayout({
+    "iommu_mode": IommuMode, "busy": 1, "_rsvd0": 5, "ppn": 44, "_rsvd1": 10,
+})
+
+#: ``cqb``/``fqb``/``pqb``: queue base; ``log2szm1`` holds LOG2SZ-1 (spec 5.6, 5.9).
+QB = data.StructLayout({"log2szm1": 5, "_rsvd0": 5, "ppn": 44, "_rsvd1": 10})
+
+#: ``cqcsr``: command-queue control and status (spec 5.15).
+CQCSR = data.StructLayout({
+    "cqen": 1, "cie": 1, "_rsvd0": 6, "cqmf": 1, "cmd_to": 1, "cmd_ill": 1,
+    "fence_w_ip": 1, "_rsvd1": 4, "cqon": 1, "busy": 1, "_rsvd2": 10, "_custom0": 4,
+})
+
+#: ``fqcsr``: fault-queue control and status (spec 5.16).
+FQCSR = data.StructLayout({
+    "fqen": 1, "fie": 1, "_rsvd0": 6, "fqmf": 1, "fqof": 1, "_rsvd1": 6,
+    "fqon": 1, "busy": 1, "_rsvd2": 10, "_custom0": 4,
+})
+
+#: ``ipsr``: interrupt pending status, RW1C (spec 5.18).
+IPSR = data.StructLayout({
+    "cip": 1, "fip": 1, "pmip": 1, "pip": 1, "_rsvd0": 4, "_custom0": 8, "_rsvd1": 16,
+})
+
+#: ``icvec``: interrupt-cause to vector (spec 5.27).
+ICVEC = data.StructLayout({
+    "civ": 4, "fiv": 4, "pmiv": 4, "piv": 4, "_rsvd0": 16, "_custom0": 32,
+})
+
+#: ``tr_req_iova`` (spec 5.24).
+TR_REQ_IOVA = data.StructLayout({"_rsvd0": 12, "vpn": 52})
+
+#: ``tr_req_ctl`` (spec 5.25).
+TR_REQ_CTL = data.StructLayout({
+    "go": 1, "priv": 1, "exe": 1, "nw": 1, "_rsvd0": 8, "pid": 20, "pv": 1,
+    "_rsvd1": 3, "_custom0": 4, "did": 24,
+})
+
+#: ``tr_response`` (spec 5.26).
+TR_RESPONSE = data.StructLayout({
+    "fault": 1, "_rsvd0": 6, "pbmt": 2, "s": 1, "ppn": 44, "_rsvd1": 6, "_custom0": 4,
+})
+
+#: The layout of each decoded register, by offset.
+REGISTERS = {
+    Offset.CAPABILITIES: CAPABILITIES, Offset.FCTL: FCTL, Offset.DDTP: DDTP,
+    Offset.CQB: QB, Offset.FQB: QB, Offset.CQCSR: CQCSR, Offset.FQCSR: FQCSR,
+    Offset.IPSR: IPSR, Offset.ICVEC: ICVEC, Offset.TR_REQ_IOVA: TR_REQ_IOVA,
+    Offset.TR_REQ_CTL: TR_REQ_CTL, Offset.TR_RESPONSE: TR_RESPONSE,
+}
+
+for _name, _layout in list(globals().items()):
+    if isinstance(_layout, data.StructLayout):
+        assert _layout.size in (32, 64), (_name, _layout.size)
