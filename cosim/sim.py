@@ -21,7 +21,8 @@ import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-__all__ = ["SIMULATORS", "ROOT", "verilog_of", "setup_verilator", "build", "run", "Build"]
+__all__ = ["SIMULATORS", "ROOT", "verilog_of", "setup_verilator", "build", "run", "Build",
+           "build_iommu", "design_name"]
 
 #: The simulators every cocotb test runs on.
 SIMULATORS = ("verilator", "icarus")
@@ -83,10 +84,11 @@ class Build:
             setup_verilator()
         return get_runner(self.sim)
 
-    @property
-    def waveform(self):
-        """Where a test run with ``waves`` leaves its waveform."""
-        return self.build_dir / ("dump.vcd" if self.sim == "verilator" else f"{self.toplevel}.fst")
+    def waveform(self, test_dir=None):
+        """Where a run with ``waves`` in ``test_dir`` (default: the build folder) leaves
+        its waveform (cocotb's runner names it per simulator)."""
+        name = "dump.vcd" if self.sim == "verilator" else f"{self.toplevel}.fst"
+        return pathlib.Path(test_dir or self.build_dir) / name
 
 
 def build(elaboratable_or_text, design, sim, *, toplevel="top", waves=False, build_root=None):
@@ -105,9 +107,6 @@ def build(elaboratable_or_text, design, sim, *, toplevel="top", waves=False, bui
         raise ValueError(f"sim must be one of {SIMULATORS}, not {sim!r}")
     text = (elaboratable_or_text if isinstance(elaboratable_or_text, str)
             else verilog_of(elaboratable_or_text, toplevel))
-    if sim == "icarus":
-        # cocotb's Icarus runner has no dump control: add the usual initial block.
-        text += _icarus_dump(toplevel) if waves else ""
     digest = hashlib.sha256(f"{sim}{waves}{VERILATOR_ARGS}".encode() + text.encode()).hexdigest()
     root = pathlib.Path(build_root) if build_root else ROOT / "build" / "sim"
     build_dir = root / design / (sim + ("-waves" if waves else ""))
@@ -129,12 +128,24 @@ def build(elaboratable_or_text, design, sim, *, toplevel="top", waves=False, bui
         return b
 
 
-def _icarus_dump(toplevel):
-    return (f"\nmodule iogate_waves;\ninitial begin\n  $dumpfile(\"{toplevel}.fst\");\n"
-            f"  $dumpvars(0, {toplevel});\nend\nendmodule\n")
+def design_name(config):
+    """A short stable build-folder name for the top built with ``config``."""
+    return "iommu-" + hashlib.sha1(repr(config).encode()).hexdigest()[:10]
 
 
-def run(b, test_module, *, testcase=None, seed=None, extra_env=None, test_dir=None):
+def build_iommu(config, sim, *, waves=None):
+    """Build :class:`hdl.iommu.Iommu` for ``config`` (shared by tests, demo and commands).
+
+    ``waves`` defaults to the ``WAVES`` environment variable (``WAVES=1``).
+    """
+    from hdl.iommu import Iommu
+    if waves is None:
+        waves = os.environ.get("WAVES", "0") == "1"
+    return build(Iommu(config), design_name(config), sim, waves=waves)
+
+
+def run(b, test_module, *, testcase=None, seed=None, extra_env=None, test_dir=None,
+        log_file=None):
     """Run the ``@cocotb.test`` coroutines of ``test_module`` on build ``b``.
 
     Raises ``AssertionError`` naming the results file when any test failed. Returns the
@@ -150,8 +161,20 @@ def run(b, test_module, *, testcase=None, seed=None, extra_env=None, test_dir=No
                           build_dir=b.build_dir, test_dir=test_dir, testcase=testcase,
                           seed=seed, extra_env=env, waves=b.waves,
                           timescale=("1ns", "1ps"),
-                          results_xml=str(test_dir / "results.xml"))
+                          results_xml=str(test_dir / "results.xml"), log_file=log_file)
     total, failed = get_results(results)
     if total == 0 or failed:
-        raise AssertionError(f"{failed} of {total} cocotb tests failed; see {results}")
+        names = ", ".join(failed_testcases(results)) or "(simulator ended abnormally)"
+        raise AssertionError(f"{failed} of {total} cocotb tests failed on {b.sim}: {names}; "
+                             f"see {results}")
     return results
+
+
+def failed_testcases(results_xml):
+    """Names of the failed testcases in a cocotb results file."""
+    from xml.etree import ElementTree
+    out = []
+    for case in ElementTree.parse(results_xml).getroot().iter("testcase"):
+        if case.find("failure") is not None or case.find("error") is not None:
+            out.append(case.get("name"))
+    return out

@@ -1,0 +1,83 @@
+"""The ``iogate`` command line.
+
+Each subcommand is a thin layer over a module that does the work, so everything here is
+also reachable from Python.
+"""
+
+import argparse
+import os
+import sys
+
+__all__ = ["main"]
+
+
+def _cmd_demo(args):
+    from .demo import run_demo
+    return run_demo(sim=args.sim, waves=args.waves, seed=args.seed, report=args.report)
+
+
+def _cmd_generate(args):
+    from firmware.generate import generate
+    for path in generate(args.out, config=_config(args)):
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_bench(args):
+    import json
+    import pathlib
+    if args.what == "model":
+        from .model.bench import bench_model
+        result = bench_model(seconds=args.seconds)
+    else:  # pragma: no branch - argparse restricts the choices
+        raise SystemExit(f"unknown benchmark {args.what!r}")
+    out = pathlib.Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    for k, v in result.items():
+        print(f"{k}: {v}")
+    print(f"wrote {out}")
+    return 0
+
+
+def _config(args):
+    from hdl import Config
+    if getattr(args, "full", False):
+        return Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
+    return Config()
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="iogate", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="build the RTL, translate a seeded DMA stream, report")
+    d.add_argument("--sim", choices=("verilator", "icarus"),
+                   default=os.environ.get("SIM", "verilator") or "verilator")
+    d.add_argument("--waves", action="store_true",
+                   default=os.environ.get("WAVES", "0") == "1", help="dump a waveform")
+    d.add_argument("--seed", type=int, default=1)
+    d.add_argument("--report", default="build/demo/report.json",
+                   help="where the JSON report goes")
+    d.set_defaults(func=_cmd_demo)
+
+    g = sub.add_parser("generate", help="write the C header and the device-tree fragment")
+    g.add_argument("--out", default="build/generated")
+    g.add_argument("--full", action="store_true", help="for the full first-target Config")
+    g.set_defaults(func=_cmd_generate)
+
+    b = sub.add_parser("bench", help="run a benchmark and write JSON")
+    b.add_argument("what", choices=("model",))
+    b.add_argument("--seconds", type=float, default=2.0)
+    b.add_argument("--out", default="results/bench_model.json")
+    b.set_defaults(func=_cmd_bench)
+    return p
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

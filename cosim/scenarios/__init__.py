@@ -1,0 +1,1 @@
+"""Scenarios: seeded workloads run on the RTL (as cocotb tests) and checked against the model."""

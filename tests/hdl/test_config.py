@@ -1,0 +1,46 @@
+"""``Config``: validation messages and the capabilities value it derives (spec 5.3)."""
+
+import pytest
+
+from hdl import Config
+
+
+def test_default_capabilities():
+    # version 0x10, Sv39 (bit 9), IGS=WSI (bits 29:28 = 1), DBG (bit 31), PAS=56 (bits 37:32).
+    assert Config().capabilities == 0x10 | 1 << 9 | 1 << 28 | 1 << 31 | 56 << 32
+
+
+def test_full_capabilities():
+    c = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
+    expected = (0x10 | 1 << 9 | 1 << 10 | 1 << 15 | 1 << 17 | 1 << 18 | 1 << 28 | 1 << 31
+                | 56 << 32)
+    assert c.capabilities == expected
+
+
+def test_nothing_unbuilt_is_advertised():
+    caps = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3).capabilities
+    # ATS (25), T2GPA (26), HPM (30), MSI_FLAT (22), MSI_MRIF (23), AMO_HWAD (24),
+    # PD8/17/20 (38-40), QOSID/NL/S (41-43), Sv57 (11), Sv57x4 (19), END (27): all 0.
+    for bit in (11, 19, 22, 23, 24, 25, 26, 27, 30, 38, 39, 40, 41, 42, 43):
+        assert not caps >> bit & 1, bit
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(sv39=False, sv48=True), r"sv48 requires sv39"),
+    (dict(sv48x4=True), r"sv48x4 requires sv39x4"),
+    (dict(ddt_levels=4), r"ddt_levels must be 1, 2 or 3, not 4"),
+    (dict(pas=57), r"pas must be between 32 and 56, not 57"),
+    (dict(iotlb_entries=12, iotlb_ways=8), r"iotlb_entries \(12\) must be a multiple of iotlb_ways \(8\)"),
+    (dict(iotlb_entries=24, iotlb_ways=8), r"iotlb_entries / iotlb_ways must be a power of two, not 3"),
+    (dict(ddtc_entries=0), r"ddtc_entries must be at least 1, not 0"),
+    (dict(ports=0), r"ports must be at least 1, not 0"),
+    (dict(mmio_data_width=16), r"mmio_data_width must be 32 or 64, not 16"),
+])
+def test_validation(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Config(**kwargs)
+
+
+def test_iommu_modes_follow_ddt_levels():
+    assert [int(m) for m in Config(ddt_levels=1).iommu_modes] == [0, 1, 2]
+    assert [int(m) for m in Config(ddt_levels=3).iommu_modes] == [0, 1, 2, 3, 4]
