@@ -44,9 +44,8 @@ class Config:
         Width of the requester's tag carried from request to response.
     mmio_data_width : int
         AXI4-Lite data width of the register interface: 32 or 64.
-    cq, fq : bool
-        Command and fault queues present. The hardware foundation slice has neither yet;
-        the model always implements both.
+    dbg : bool
+        The debug translation interface (``capabilities.DBG``).
 
     Raises
     ------

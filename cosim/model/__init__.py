@@ -1,0 +1,35 @@
+"""The architectural model of iogate: the RISC-V IOMMU v1.0 subset of the first target.
+
+Written from the RISC-V IOMMU specification and the Privileged specification, never from
+the RTL; every hardware test trusts it. One concept per module:
+
+========================  =============================================================
+:mod:`.iommu`             :class:`IommuModel`: translation (spec 2.3), ``allowed``
+:mod:`.registers`         the MMIO register file (spec chapter 5)
+:mod:`.ddt`               device directory walk and DC checks (spec 2.1, 2.3.1)
+:mod:`.walk`              Sv39/Sv48 and Sv39x4/Sv48x4 page-table walks (Privileged spec)
+:mod:`.caches`            what the DDT cache and IOTLB may hold (spec 3.1)
+:mod:`.cmdq`              the command queue (spec 3.1)
+:mod:`.faultq`            the fault queue (spec 3.2)
+:mod:`.result`            :class:`Result`, one translation outcome
+:mod:`.bus`               :class:`ModelBus`, a ``firmware.bus.Bus`` over the model
+:mod:`.bench`             translations per second
+========================  =============================================================
+
+Usage::
+
+    from hdl import Config
+    from cosim.model import IommuModel, Memory
+    mem = Memory()
+    iommu = IommuModel(Config(), mem)
+    iommu.mmio_write(0x10, 8, ddtp)
+    r = iommu.translate(device_id, iova, "read")
+    r.fault, r.cause, r.pa
+"""
+
+from cosim.memory import AccessFault, Memory
+
+from .iommu import IommuModel
+from .result import Result
+
+__all__ = ["IommuModel", "Memory", "AccessFault", "Result"]

@@ -1,0 +1,247 @@
+"""What the IOMMU's caches may still hold: device contexts and IOTLB leaves.
+
+RISC-V IOMMU spec 3.1.1-3.1.4 and the caching rules of chapter 2: a valid DC located for a
+device, and a successful translation, may be cached; a cache may answer from such an entry
+until an invalidation that covers it (``IODIR.INVAL_DDT``, ``IOTINVAL.VMA``,
+``IOTINVAL.GVMA`` with matching operands) has been followed by a completed ``IOFENCE.C``
+(spec 3.1.3: the fence's completion guarantees earlier commands completed). Invalid
+entries (faults) are never cached.
+
+Each entry therefore lives in two steps: an invalidation marks it *doomed* (the model's
+own lookups stop using it, a real cache may still answer from it), and the next completed
+``IOFENCE.C`` removes every doomed entry.
+
+IOTLB entries are tagged as the spec says (spec 2.3, "caching"): the first stage by
+GSCID+PSCID+IOVA (PSCID+IOVA when the second stage is Bare), a second-stage-only
+translation by GSCID+GPA. An entry holds the combined two-stage answer for a naturally
+aligned IOVA range, with each stage's permissions kept apart so that a hit that the entry
+does not permit faults in the right stage.
+"""
+
+__all__ = ["DcEntry", "DcCache", "TlbEntry", "Iotlb"]
+
+
+class DcEntry:
+    """A cached device context for one ``device_id``."""
+
+    __slots__ = ("device_id", "dc", "doomed")
+
+    def __init__(self, device_id, dc):
+        self.device_id = device_id
+        self.dc = dc
+        self.doomed = False
+
+
+class DcCache:
+    """Device contexts a directory cache may hold, by ``device_id`` (spec 3.1.4)."""
+
+    def __init__(self):
+        self._entries = {}
+
+    def fill(self, device_id, dc):
+        """Record that ``dc`` was located for ``device_id`` (a cache may now hold it)."""
+        entries = self._entries.setdefault(device_id, [])
+        for e in entries:
+            if e.dc == dc:
+                # Read again from memory: a fresh copy, no longer doomed.
+                e.doomed = False
+                if entries[-1] is not e:
+                    entries.remove(e)
+                    entries.append(e)
+                return
+        entries.append(DcEntry(device_id, dc))
+
+    def lookup(self, device_id):
+        """The newest live entry for ``device_id`` (the model's own cache hit), or None."""
+        for e in reversed(self._entries.get(device_id, ())):
+            if not e.doomed:
+                return e.dc
+        return None
+
+    def candidates(self, device_id):
+        """Every DC a cache may still answer with for ``device_id``, doomed or not."""
+        return [e.dc for e in self._entries.get(device_id, ())]
+
+    def inval_ddt(self, device_id=None):
+        """``IODIR.INVAL_DDT``: DV=1 dooms ``device_id``'s entries, DV=0 all of them."""
+        if device_id is None:
+            groups = self._entries.values()
+        else:
+            groups = (self._entries.get(device_id, ()),)
+        for entries in groups:
+            for e in entries:
+                e.doomed = True
+
+    def fence(self):
+        """``IOFENCE.C`` completed: forget every doomed entry."""
+        for device_id in list(self._entries):
+            live = [e for e in self._entries[device_id] if not e.doomed]
+            if live:
+                self._entries[device_id] = live
+            else:
+                del self._entries[device_id]
+
+    def __len__(self):
+        return sum(len(v) for v in self._entries.values())
+
+
+class TlbEntry:
+    """A cached translation of the naturally aligned IOVA range ``[iova, iova+size)``.
+
+    Attributes
+    ----------
+    gscid : int or None
+        GSCID, or None when the second stage was Bare (a host entry).
+    pscid : int or None
+        PSCID, or None when the first stage was Bare (a GPA -> SPA entry).
+    glob : bool
+        A first-stage G bit was set: PSCID-scoped invalidations keep it (spec 3.1.1).
+    iova, size : int
+        The input range.
+    gpa : int or None
+        First GPA of the range, when the second stage was not Bare.
+    s1_range, s2_range : tuple of int or None
+        ``(base, size)`` of the first-stage leaf (IOVA) and the second-stage leaf (GPA) the
+        entry was built from: an invalidation with AV=1 covers the entry when its address
+        falls anywhere in the leaf's range, even if the entry holds a smaller piece.
+    ppn : int
+        First output page of the range.
+    s1 : tuple of bool
+        First-stage ``(r, w, x)`` (all True when Bare).
+    s2 : tuple of bool
+        Second-stage ``(r, w, x)`` (all True when Bare).
+    pbmt : int
+        Combined memory type.
+    """
+
+    __slots__ = ("gscid", "pscid", "glob", "iova", "size", "gpa", "ppn", "s1", "s2",
+                 "pbmt", "s1_range", "s2_range", "doomed")
+
+    def __init__(self, gscid, pscid, glob, iova, size, gpa, ppn, s1, s2, pbmt,
+                 s1_range=None, s2_range=None):
+        self.gscid = gscid
+        self.pscid = pscid
+        self.glob = glob
+        self.iova = iova
+        self.size = size
+        self.gpa = gpa
+        self.ppn = ppn
+        self.s1 = s1
+        self.s2 = s2
+        self.pbmt = pbmt
+        self.s1_range = s1_range
+        self.s2_range = s2_range
+        self.doomed = False
+
+    def same(self, other):
+        return (self.iova == other.iova and self.size == other.size and self.gpa == other.gpa
+                and self.ppn == other.ppn and self.s1 == other.s1 and self.s2 == other.s2
+                and self.pbmt == other.pbmt and self.glob == other.glob
+                and self.s1_range == other.s1_range and self.s2_range == other.s2_range)
+
+
+class Iotlb:
+    """Leaf translations an IOTLB may hold (spec 3.1.1)."""
+
+    def __init__(self):
+        # (gscid, pscid) -> size -> iova base -> [TlbEntry]
+        self._tags = {}
+
+    def fill(self, entry):
+        """Record a successful translation (a cache may now hold it)."""
+        by_size = self._tags.setdefault((entry.gscid, entry.pscid), {})
+        bucket = by_size.setdefault(entry.size, {}).setdefault(entry.iova, [])
+        for e in bucket:
+            if e.same(entry):
+                e.doomed = False
+                if bucket[-1] is not e:
+                    bucket.remove(e)
+                    bucket.append(e)
+                return
+        bucket.append(entry)
+
+    def candidates(self, gscid, pscid, iova):
+        """Every entry with this tag whose range holds ``iova``, doomed or not, oldest first."""
+        by_size = self._tags.get((gscid, pscid))
+        if not by_size:
+            return []
+        found = []
+        for size, buckets in by_size.items():
+            bucket = buckets.get(iova & ~(size - 1))
+            if bucket:
+                found.extend(bucket)
+        return found
+
+    def lookup(self, gscid, pscid, iova):
+        """The newest live entry for this tag and address (the model's own hit), or None."""
+        by_size = self._tags.get((gscid, pscid))
+        if not by_size:
+            return None
+        for size, buckets in by_size.items():
+            bucket = buckets.get(iova & ~(size - 1))
+            if bucket:
+                for e in reversed(bucket):
+                    if not e.doomed:
+                        return e
+        return None
+
+    def _entries(self):
+        for (gscid, pscid), by_size in self._tags.items():
+            for buckets in by_size.values():
+                for bucket in buckets.values():
+                    yield from bucket
+
+    def inval_vma(self, gv, gscid, pscv, pscid, av, addr):
+        """``IOTINVAL.VMA`` (spec 3.1.1, table "IOTINVAL.VMA operands and operations").
+
+        Dooms first-stage entries (``pscid`` not None) of the host (GV=0) or of VM
+        ``gscid`` (GV=1); PSCV=1 narrows to ``pscid`` and spares global entries; AV=1
+        narrows to the entries built from the first-stage leaf that maps IOVA ``addr``.
+        """
+        want_g = gscid if gv else None
+        for e in self._entries():
+            if e.pscid is None or e.gscid != want_g:
+                continue
+            if pscv and (e.pscid != pscid or e.glob):
+                continue
+            if av:
+                base, size = e.s1_range
+                if not base <= addr < base + size:
+                    continue
+            e.doomed = True
+
+    def inval_gvma(self, gv, gscid, av, addr):
+        """``IOTINVAL.GVMA`` (spec 3.1.1, table "IOTINVAL.GVMA operands and operations").
+
+        GV=0 dooms every entry of every VM (second stage not Bare); GV=1 those of
+        ``gscid``; with GV=1 and AV=1 only those built from the second-stage leaf that maps
+        GPA ``addr`` (an entry mapping IOVA to SPA through that leaf, spec 3.1.1 note).
+        """
+        for e in self._entries():
+            if e.gscid is None or (gv and e.gscid != gscid):
+                continue
+            if gv and av:
+                base, size = e.s2_range
+                if not base <= addr < base + size:
+                    continue
+            e.doomed = True
+
+    def fence(self):
+        """``IOFENCE.C`` completed: forget every doomed entry."""
+        for tag in list(self._tags):
+            by_size = self._tags[tag]
+            for size in list(by_size):
+                buckets = by_size[size]
+                for base in list(buckets):
+                    live = [e for e in buckets[base] if not e.doomed]
+                    if live:
+                        buckets[base] = live
+                    else:
+                        del buckets[base]
+                if not buckets:
+                    del by_size[size]
+            if not by_size:
+                del self._tags[tag]
+
+    def __len__(self):
+        return sum(1 for _ in self._entries())

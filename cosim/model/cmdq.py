@@ -1,0 +1,159 @@
+"""The command queue: fetching and executing commands (RISC-V IOMMU spec 3.1, 5.6-5.8, 5.15).
+
+Commands are fetched at ``cqb.PPN*4096 + cqh*16`` while ``cqon`` is 1, no stopping error
+bit (``cqmf``, ``cmd_to``, ``cmd_ill``) is set and ``cqh != cqt``. This implementation
+offers ``IOTINVAL.VMA``, ``IOTINVAL.GVMA``, ``IOFENCE.C`` and ``IODIR.INVAL_DDT``.
+Everything else is illegal or unsupported and sets ``cmd_ill`` with ``cqh`` left at the
+command (spec 3.1: a reserved opcode or func3, a set reserved bit, ``PSCV`` with GVMA,
+``IOFENCE.C.WSI`` while ``fctl.WSI=0``, ``IODIR.INVAL_PDT`` with no process directory,
+ATS without ``capabilities.ATS``, custom opcodes, a DID wider than ``ddtp.iommu_mode``
+allows). A fetch fault, or a fault on the ``IOFENCE.C`` AV store, sets ``cqmf`` with
+``cqh`` left at the command.
+
+Invalidations doom cache entries; a completed ``IOFENCE.C`` forgets the doomed ones
+(see :mod:`cosim.model.caches`).
+"""
+
+from hdl import bits
+from hdl.formats import (CMD_SIZE, IODIR, IOFENCE, IOTINVAL, IodirFunc, IofenceFunc,
+                         IotinvalFunc, Opcode)
+from hdl.regs import CAPABILITIES, CQCSR, FCTL, IommuMode
+
+from cosim.memory import AccessFault
+
+from .ddt import device_id_fits
+
+__all__ = ["CommandQueue", "IllegalCommand"]
+
+_CQMF = bits.mask(CQCSR, "cqmf")
+_CMD_ILL = bits.mask(CQCSR, "cmd_ill")
+_FENCE_W_IP = bits.mask(CQCSR, "fence_w_ip")
+
+_IOTINVAL_RSVD = bits.reserved_mask(IOTINVAL)
+_IOFENCE_RSVD = bits.reserved_mask(IOFENCE)
+_IODIR_RSVD = bits.reserved_mask(IODIR)
+
+
+class IllegalCommand(Exception):
+    """The command is illegal or unsupported (``cmd_ill``); the message says why."""
+
+
+class CommandQueue:
+    """Command consumer over a :class:`~cosim.model.registers.RegisterFile`.
+
+    Parameters
+    ----------
+    regs : RegisterFile
+    load, store : callable
+        ``load(address, length) -> bytes`` and ``store(address, data)`` on system memory,
+        raising :class:`AccessFault` (also beyond ``capabilities.PAS``).
+    dc_cache : DcCache
+    iotlb : Iotlb
+
+    Attributes
+    ----------
+    executed : int
+        Commands completed.
+    last_error : str or None
+        Why the queue last stopped (for messages and tests).
+    """
+
+    def __init__(self, regs, load, store, dc_cache, iotlb):
+        self._regs = regs
+        self._load = load
+        self._store = store
+        self._dcc = dc_cache
+        self._iotlb = iotlb
+        self._ats = bool(bits.get(CAPABILITIES, regs.capabilities, "ats"))
+        self.executed = 0
+        self.last_error = None
+
+    def process(self):
+        """Run commands until the queue is empty, off or stopped; returns how many ran."""
+        regs = self._regs
+        ran = 0
+        while regs.cq_runnable() and regs.cqh != regs.cqt:
+            address = regs.queue_base(regs.cqb) + regs.cqh * CMD_SIZE
+            try:
+                raw = int.from_bytes(self._load(address, CMD_SIZE), "little")
+                self._execute(raw)
+            except AccessFault as e:
+                regs.cqcsr |= _CQMF
+                self.last_error = f"memory fault: {e}"
+                break
+            except IllegalCommand as e:
+                regs.cqcsr |= _CMD_ILL
+                self.last_error = f"illegal command {raw:#034x}: {e}"
+                break
+            regs.cqh = (regs.cqh + 1) % regs.queue_entries(regs.cqb)
+            self.executed += 1
+            ran += 1
+        regs.update_ipsr()
+        return ran
+
+    def _execute(self, cmd):
+        opcode = cmd & 0x7F
+        func3 = (cmd >> 7) & 0x7
+        if opcode == Opcode.IOTINVAL:
+            self._iotinval(cmd, func3)
+        elif opcode == Opcode.IOFENCE:
+            self._iofence(cmd, func3)
+        elif opcode == Opcode.IODIR:
+            self._iodir(cmd, func3)
+        elif opcode == Opcode.ATS and not self._ats:
+            raise IllegalCommand("ATS without capabilities.ATS")
+        else:
+            raise IllegalCommand(f"opcode {opcode} reserved or not supported")
+
+    def _iotinval(self, cmd, func3):
+        if func3 not in (IotinvalFunc.VMA, IotinvalFunc.GVMA):
+            raise IllegalCommand(f"IOTINVAL func3 {func3} reserved")
+        if cmd & _IOTINVAL_RSVD:
+            raise IllegalCommand("IOTINVAL reserved bits set")
+        f = bits.unpack(IOTINVAL, cmd)
+        addr = f["addr"] << 12
+        if func3 == IotinvalFunc.VMA:
+            self._iotlb.inval_vma(f["gv"], f["gscid"], f["pscv"], f["pscid"], f["av"], addr)
+        else:
+            if f["pscv"]:
+                raise IllegalCommand("IOTINVAL.GVMA with PSCV=1")
+            self._iotlb.inval_gvma(f["gv"], f["gscid"], f["av"], addr)
+
+    def _iofence(self, cmd, func3):
+        if func3 != IofenceFunc.C:
+            raise IllegalCommand(f"IOFENCE func3 {func3} reserved")
+        if cmd & _IOFENCE_RSVD:
+            raise IllegalCommand("IOFENCE.C reserved bits set")
+        f = bits.unpack(IOFENCE, cmd)
+        if f["wsi"] and not bits.get(FCTL, self._regs.fctl, "wsi"):
+            raise IllegalCommand("IOFENCE.C.WSI while fctl.WSI=0")
+        # Every earlier command has completed (the model runs them in order); PR/PW need
+        # nothing more since the model commits device accesses at once.
+        if f["av"]:
+            # A fault leaves cqh at the fence, which has not completed (spec 3.1.3).
+            self._store(f["addr"] << 2, f["data"].to_bytes(4, "little"))
+        self._dcc.fence()
+        self._iotlb.fence()
+        if f["wsi"]:
+            self._regs.cqcsr |= _FENCE_W_IP
+
+    def _iodir(self, cmd, func3):
+        if func3 == IodirFunc.INVAL_PDT:
+            raise IllegalCommand("IODIR.INVAL_PDT without a process directory "
+                                 "(capabilities.PD8/PD17/PD20 = 0)")
+        if func3 != IodirFunc.INVAL_DDT:
+            raise IllegalCommand(f"IODIR func3 {func3} reserved")
+        if cmd & _IODIR_RSVD:
+            raise IllegalCommand("IODIR reserved bits set")
+        f = bits.unpack(IODIR, cmd)
+        if f["pid"]:
+            raise IllegalCommand("IODIR.INVAL_DDT with PID set (reserved)")
+        if f["dv"]:
+            mode = self._regs.iommu_mode
+            if mode in (IommuMode.LVL1, IommuMode.LVL2, IommuMode.LVL3) \
+                    and not device_id_fits(mode, f["did"]):
+                raise IllegalCommand(f"IODIR.INVAL_DDT DID {f['did']:#x} wider than "
+                                     f"{mode.name}")
+            self._dcc.inval_ddt(f["did"])
+        else:
+            self._dcc.inval_ddt(None)

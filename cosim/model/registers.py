@@ -1,0 +1,272 @@
+"""The memory-mapped register file of the model (RISC-V IOMMU spec chapter 5).
+
+Access rules:
+
+* 4- and 8-byte, naturally aligned accesses; an 8-byte access is carried out as two
+  4-byte ones, high half first (spec 5, "may appear ... first to the high half and second
+  to the low half"). Anything else raises ``ValueError`` (the spec leaves it UNSPECIFIED).
+* Offsets with no register of this implementation read 0 and ignore writes (absent
+  optional registers: spec 5, "a read ... returns 0 and writes ... are ignored");
+  reserved (WPRI) and custom fields read 0.
+* ``capabilities`` is RO. ``fctl`` is WARL with a single legal value: little-endian
+  (``capabilities.END=0``), wired interrupts (``IGS=WSI``), ``GXL=0``.
+* ``ddtp.iommu_mode`` is WARL: a write of a mode this Config does not offer keeps the old
+  mode; ``busy`` reads 0 (the model completes a mode change at once).
+* ``cqb``/``fqb``: after a write, ``cqt``/``fqh`` bits at and above LOG2SZ read 0
+  (spec 5.6, 5.9); ``cqt``/``fqh`` keep only bits LOG2SZ-1:0 of a write.
+* ``cqcsr``/``fqcsr``: ``cqen``/``fqen`` 0->1 clears ``cqh``/``fqt`` and the error bits and
+  turns the queue on at once (``cqon``/``fqon``, ``busy`` stays 0); the error bits are
+  RW1C (spec 5.15, 5.16).
+* ``ipsr`` is RW1C and a bit whose condition still holds is set again (spec 5.18).
+* ``tr_req_ctl.Go`` is RW1S; the model runs the translation during the write and clears it
+  (spec 5.25, chapter 6).
+* ``icvec``: the four 4-bit vector fields are writable (WARL), the rest reads 0.
+"""
+
+from hdl import bits
+from hdl.regs import (CAPABILITIES, CQCSR, DDTP, FCTL, FQCSR, ICVEC, IPSR, QB, TR_REQ_CTL,
+                      TR_REQ_IOVA, TR_RESPONSE, IommuMode, Offset)
+
+__all__ = ["RegisterFile"]
+
+_W32 = 0xFFFF_FFFF
+
+
+def _m(layout, *names):
+    out = 0
+    for n in names:
+        out |= bits.mask(layout, n)
+    return out
+
+
+_CQCSR_ERR = _m(CQCSR, "cqmf", "cmd_to", "cmd_ill", "fence_w_ip")
+_CQCSR_STOP = _m(CQCSR, "cqmf", "cmd_to", "cmd_ill")
+_FQCSR_ERR = _m(FQCSR, "fqmf", "fqof")
+_QB_RW = _m(QB, "log2szm1", "ppn")
+_ICVEC_RW = _m(ICVEC, "civ", "fiv", "pmiv", "piv")
+_IPSR_RW1C = _m(IPSR, "cip", "fip", "pmip", "pip")
+_TR_CTL_RW = _m(TR_REQ_CTL, "priv", "exe", "nw", "pid", "pv", "did")
+
+#: The 8-byte registers, by offset; every other decoded register is 4 bytes.
+_WIDE = {Offset.CAPABILITIES, Offset.DDTP, Offset.CQB, Offset.FQB, Offset.TR_REQ_IOVA,
+         Offset.TR_REQ_CTL, Offset.TR_RESPONSE, Offset.ICVEC}
+
+
+class RegisterFile:
+    """Register state and its access behaviour.
+
+    Parameters
+    ----------
+    config : hdl.Config
+        Decides ``capabilities``, the legal ``ddtp`` modes, ``PAS`` and the debug interface.
+    on_debug_go : callable
+        Called with no argument when software sets ``tr_req_ctl.Go``; it must fill
+        ``tr_response``.
+
+    Attributes
+    ----------
+    capabilities, fctl, ddtp, cqb, cqh, cqt, fqb, fqh, fqt, cqcsr, fqcsr, ipsr, icvec,
+    tr_req_iova, tr_req_ctl, tr_response : int
+        Register values as software reads them.
+    """
+
+    def __init__(self, config, on_debug_go):
+        self.config = config
+        self._on_debug_go = on_debug_go
+        self.capabilities = config.capabilities
+        caps = bits.unpack(CAPABILITIES, self.capabilities)
+        self._dbg = bool(caps["dbg"])
+        # PPN bits that exist below capabilities.PAS (the rest of a WARL PPN reads 0).
+        self._ppn_mask = (1 << (config.pas - 12)) - 1
+        # fctl: the only legal value (BE=0 with END=0, WSI=1 with IGS=WSI, GXL=0).
+        self.fctl = bits.pack(FCTL, be=0, wsi=1, gxl=0)
+        # Reset values (spec 5.2): ddtp Off with busy 0, queues off, ipsr 0, Go 0. The
+        # rest is UNSPECIFIED; the model picks 0.
+        self.ddtp = bits.pack(DDTP, iommu_mode=IommuMode.OFF)
+        self.cqb = self.cqh = self.cqt = 0
+        self.fqb = self.fqh = self.fqt = 0
+        self.cqcsr = self.fqcsr = self.ipsr = 0
+        self.icvec = 0
+        self.tr_req_iova = self.tr_req_ctl = self.tr_response = 0
+
+    # -- derived values used by the model ------------------------------------------------
+
+    @property
+    def iommu_mode(self):
+        return IommuMode(self.ddtp & 0xF)
+
+    @property
+    def ddt_ppn(self):
+        return bits.get(DDTP, self.ddtp, "ppn")
+
+    @staticmethod
+    def queue_entries(qb):
+        """Entries of a queue whose base register holds ``qb`` (2^(LOG2SZ-1+1))."""
+        return 2 << bits.get(QB, qb, "log2szm1")
+
+    @staticmethod
+    def queue_base(qb):
+        return bits.get(QB, qb, "ppn") << 12
+
+    def cq_runnable(self):
+        """The CQ is on and not stopped by ``cqmf``/``cmd_to``/``cmd_ill`` (spec 5.15)."""
+        return (self.cqcsr & bits.mask(CQCSR, "cqon")) and not self.cqcsr & _CQCSR_STOP
+
+    def update_ipsr(self):
+        """Set ``cip``/``fip`` while their conditions hold (spec 5.18)."""
+        if self.cqcsr & bits.mask(CQCSR, "cie") and self.cqcsr & _CQCSR_ERR:
+            self.ipsr |= bits.mask(IPSR, "cip")
+        if self.fqcsr & bits.mask(FQCSR, "fie") and self.fqcsr & _FQCSR_ERR:
+            self.ipsr |= bits.mask(IPSR, "fip")
+
+    # -- MMIO ------------------------------------------------------------------------------
+
+    @staticmethod
+    def check_access(offset, size):
+        if size not in (4, 8):
+            raise ValueError(f"size must be 4 or 8, not {size!r}")
+        if not isinstance(offset, int) or offset < 0 or offset + size > 4096:
+            raise ValueError(f"offset must be within the 4 KiB register page, not {offset!r}")
+        if offset % size:
+            raise ValueError(f"offset {offset:#x} is not aligned to {size} bytes")
+
+    def read(self, offset, size):
+        """The ``size``-byte value at ``offset``."""
+        self.check_access(offset, size)
+        if size == 8:
+            return self._read32(offset) | (self._read32(offset + 4) << 32)
+        return self._read32(offset)
+
+    def write(self, offset, size, value):
+        """Write ``value``; an 8-byte write is two 4-byte writes, high half first."""
+        self.check_access(offset, size)
+        if not isinstance(value, int) or value < 0 or value >> (8 * size):
+            raise ValueError(f"value {value!r} does not fit {size} bytes")
+        if size == 8:
+            self._write32(offset + 4, value >> 32)
+            self._write32(offset, value & _W32)
+        else:
+            self._write32(offset, value)
+
+    def _read32(self, offset):
+        base = offset & ~7
+        if base in _WIDE:
+            return (self._value(base) >> (32 if offset & 4 else 0)) & _W32
+        return self._value(offset) & _W32
+
+    def _value(self, offset):
+        if offset in (Offset.TR_REQ_IOVA, Offset.TR_REQ_CTL, Offset.TR_RESPONSE) \
+                and not self._dbg:
+            return 0
+        name = _NAMES.get(offset)
+        return getattr(self, name) if name else 0
+
+    def _write32(self, offset, value):
+        base = offset & ~7
+        if base in _WIDE:
+            shift = 32 if offset & 4 else 0
+            old = self._value(base)
+            new = (old & ~(_W32 << shift)) | (value << shift)
+            written = _W32 << shift
+            offset = base
+        else:
+            old, new, written = self._value(offset), value, _W32
+        handler = _HANDLERS.get(offset)
+        if handler is not None:
+            if offset in (Offset.TR_REQ_IOVA, Offset.TR_REQ_CTL) and not self._dbg:
+                return
+            handler(self, old, new, written)
+
+    # -- per-register write rules --------------------------------------------------------
+
+    def _w_ddtp(self, old, new, written):
+        mode = new & 0xF
+        if mode not in {int(m) for m in self.config.iommu_modes}:
+            mode = old & 0xF                                # WARL: keep the legal value
+        ppn = bits.get(DDTP, new, "ppn") & self._ppn_mask
+        self.ddtp = bits.pack(DDTP, iommu_mode=mode, ppn=ppn)
+
+    def _w_cqb(self, old, new, written):
+        self.cqb = self._qb(new)
+        self.cqt &= self.queue_entries(self.cqb) - 1
+
+    def _w_fqb(self, old, new, written):
+        self.fqb = self._qb(new)
+        self.fqh &= self.queue_entries(self.fqb) - 1
+
+    def _qb(self, new):
+        return bits.pack(QB, log2szm1=bits.get(QB, new, "log2szm1"),
+                         ppn=bits.get(QB, new, "ppn") & self._ppn_mask)
+
+    def _w_cqt(self, old, new, written):
+        self.cqt = new & (self.queue_entries(self.cqb) - 1)
+
+    def _w_fqh(self, old, new, written):
+        self.fqh = new & (self.queue_entries(self.fqb) - 1)
+
+    def _w_cqcsr(self, old, new, written):
+        en, ie = bits.mask(CQCSR, "cqen"), bits.mask(CQCSR, "cie")
+        on = bits.mask(CQCSR, "cqon")
+        v = (old & ~(en | ie)) | (new & (en | ie))
+        v &= ~(new & _CQCSR_ERR)                            # RW1C
+        if new & en and not old & en:
+            # cqen 0->1: cqh and the error bits read 0, the queue turns on (spec 5.15).
+            self.cqh = 0
+            v = (v & ~_CQCSR_ERR) | on
+        elif not new & en and old & en:
+            v &= ~on
+        self.cqcsr = v
+        self.update_ipsr()
+
+    def _w_fqcsr(self, old, new, written):
+        en, ie = bits.mask(FQCSR, "fqen"), bits.mask(FQCSR, "fie")
+        on = bits.mask(FQCSR, "fqon")
+        v = (old & ~(en | ie)) | (new & (en | ie))
+        v &= ~(new & _FQCSR_ERR)                            # RW1C
+        if new & en and not old & en:
+            # fqen 0->1: fqt, fqof and fqmf read 0, the queue turns on (spec 5.16).
+            self.fqt = 0
+            v = (v & ~_FQCSR_ERR) | on
+        elif not new & en and old & en:
+            v &= ~on
+        self.fqcsr = v
+        self.update_ipsr()
+
+    def _w_ipsr(self, old, new, written):
+        self.ipsr = old & ~(new & _IPSR_RW1C)
+        self.update_ipsr()
+
+    def _w_icvec(self, old, new, written):
+        self.icvec = new & _ICVEC_RW
+
+    def _w_tr_req_iova(self, old, new, written):
+        self.tr_req_iova = new & bits.mask(TR_REQ_IOVA, "vpn")
+
+    def _w_tr_req_ctl(self, old, new, written):
+        self.tr_req_ctl = (new & _TR_CTL_RW) | (old & bits.mask(TR_REQ_CTL, "go"))
+        if written & new & bits.mask(TR_REQ_CTL, "go"):     # RW1S
+            self.tr_req_ctl |= bits.mask(TR_REQ_CTL, "go")
+            self._on_debug_go()
+            self.tr_req_ctl &= ~bits.mask(TR_REQ_CTL, "go")
+
+
+_NAMES = {
+    Offset.CAPABILITIES: "capabilities", Offset.FCTL: "fctl", Offset.DDTP: "ddtp",
+    Offset.CQB: "cqb", Offset.CQH: "cqh", Offset.CQT: "cqt",
+    Offset.FQB: "fqb", Offset.FQH: "fqh", Offset.FQT: "fqt",
+    Offset.CQCSR: "cqcsr", Offset.FQCSR: "fqcsr", Offset.IPSR: "ipsr",
+    Offset.ICVEC: "icvec", Offset.TR_REQ_IOVA: "tr_req_iova",
+    Offset.TR_REQ_CTL: "tr_req_ctl", Offset.TR_RESPONSE: "tr_response",
+}
+
+# Registers not listed (capabilities, fctl, cqh, fqt, tr_response) are read-only.
+_HANDLERS = {
+    Offset.DDTP: RegisterFile._w_ddtp, Offset.CQB: RegisterFile._w_cqb,
+    Offset.FQB: RegisterFile._w_fqb, Offset.CQT: RegisterFile._w_cqt,
+    Offset.FQH: RegisterFile._w_fqh, Offset.CQCSR: RegisterFile._w_cqcsr,
+    Offset.FQCSR: RegisterFile._w_fqcsr, Offset.IPSR: RegisterFile._w_ipsr,
+    Offset.ICVEC: RegisterFile._w_icvec, Offset.TR_REQ_IOVA: RegisterFile._w_tr_req_iova,
+    Offset.TR_REQ_CTL: RegisterFile._w_tr_req_ctl,
+}
+
+assert TR_RESPONSE.size == 64

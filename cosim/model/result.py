@@ -1,0 +1,75 @@
+"""``Result``: the answer of the IOMMU to one translation request.
+
+RISC-V IOMMU spec 2.3 ("Process to translate an IOVA"): a request either completes with a
+supervisor physical address, or stops with a fault CAUSE (spec 3.2). The fields mirror the
+response stream of :mod:`hdl.port` (fault, cause, 4 KiB page, leaf permissions, Svpbmt
+memory type) plus what a fault record or the debug interface needs (``iotval2``, the size
+of the translation range).
+"""
+
+import dataclasses
+
+from hdl.formats import Cause, Pbmt
+
+__all__ = ["Result"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """One translation outcome.
+
+    Equality and hashing look only at what a device sees (``fault``, ``cause``, ``ppn``,
+    ``r``, ``w``, ``x``, ``pbmt``), so sets of results (see
+    :meth:`cosim.model.IommuModel.allowed`) hold each distinct answer once.
+
+    Attributes
+    ----------
+    fault : bool
+        The request stopped with ``cause``.
+    cause : int
+        A :class:`hdl.formats.Cause` when ``fault``, else 0.
+    ppn : int
+        The 4 KiB physical page holding the IOVA (superpage or NAPOT base plus the IOVA's
+        low VPN bits); 0 on a fault.
+    r, w, x : bool
+        Permissions the translation grants for the whole range, both stages combined;
+        ``w`` is W with D=1, since the IOMMU does not set D (spec 2.1.2, ``SADE``/``GADE``).
+    pbmt : Pbmt
+        Svpbmt memory type: a non-zero first-stage type overrides the second-stage one
+        (Privileged spec, Svpbmt, two-stage rule).
+    offset : int
+        IOVA bits 11:0, so that ``pa`` is the full address (not compared).
+    size : int
+        Bytes of the naturally aligned range the translation covers, 4 KiB at least
+        (for ``tr_response.S``; not compared).
+    iotval2 : int
+        The fault record's ``iotval2`` (spec 3.2): GPA[63:2] << 2, bit 0 for an implicit
+        first-stage access; 0 unless a guest-page fault (not compared).
+    """
+
+    fault: bool
+    cause: int = 0
+    ppn: int = 0
+    r: bool = False
+    w: bool = False
+    x: bool = False
+    pbmt: Pbmt = Pbmt.PMA
+    offset: int = dataclasses.field(default=0, compare=False)
+    size: int = dataclasses.field(default=4096, compare=False)
+    iotval2: int = dataclasses.field(default=0, compare=False)
+
+    @property
+    def pa(self):
+        """The physical address, page offset included (``None`` on a fault)."""
+        if self.fault:
+            return None
+        return (self.ppn << 12) | self.offset
+
+    def __repr__(self):
+        if self.fault:
+            extra = f", iotval2={self.iotval2:#x}" if self.iotval2 else ""
+            return f"Result(fault, cause={Cause(self.cause).name}{extra})"
+        perms = "".join(c if f else "-" for c, f in zip("rwx", (self.r, self.w, self.x)))
+        return (f"Result(ppn={self.ppn:#x}, {perms}, pbmt={Pbmt(self.pbmt).name}, "
+                f"size={self.size:#x})")
+

@@ -1,0 +1,243 @@
+"""Page-table walks: first stage (Sv39/Sv48) and second stage (Sv39x4/Sv48x4).
+
+RISC-V Privileged spec, "Virtual Address Translation Process" (Sv39/Sv48, with Svnapot and
+Svpbmt) and "Two-Stage Address Translation" (the x4 G-stage modes, implicit accesses of the
+first stage going through the second stage), as used by the RISC-V IOMMU spec 2.3 step 17
+and 19. The IOMMU specifics are:
+
+* requests are User-mode (no PASID, spec 2.3 notes), and the G-stage treats every access,
+  implicit or not, as User (``U`` must be 1);
+* no hardware A/D update (``capabilities.AMO_HWAD=0``): A=0, or D=0 on a write, is a
+  page fault (first stage) or a guest-page fault (second stage) of the original access
+  type (spec 2.1.2, ``SADE``/``GADE``);
+* first-stage page-table reads under a non-Bare second stage are GPAs translated by the
+  G-stage as implicit reads; a guest-page fault there reports ``iotval2`` = the PTE's GPA
+  with bit 0 set (spec 3.2); any fault is reported for the original access type.
+
+A walk either returns a :class:`Leaf` or raises :class:`TranslationFault`.
+"""
+
+from hdl import bits
+from hdl.formats import PTE, Cause
+
+from cosim.memory import AccessFault
+
+__all__ = ["TranslationFault", "Leaf", "Walker", "READ", "WRITE", "EXECUTE",
+           "ACCESS_FAULT", "PAGE_FAULT", "GUEST_PAGE_FAULT"]
+
+#: Access types, numbered as :class:`hdl.port.Access`.
+READ, WRITE, EXECUTE = 0, 1, 2
+
+#: Fault cause by access type (Privileged spec exception codes, IOMMU spec 3.2).
+ACCESS_FAULT = (Cause.READ_ACCESS_FAULT, Cause.WRITE_ACCESS_FAULT,
+                Cause.INSTRUCTION_ACCESS_FAULT)
+PAGE_FAULT = (Cause.READ_PAGE_FAULT, Cause.WRITE_PAGE_FAULT, Cause.INSTRUCTION_PAGE_FAULT)
+GUEST_PAGE_FAULT = (Cause.READ_GUEST_PAGE_FAULT, Cause.WRITE_GUEST_PAGE_FAULT,
+                    Cause.INSTRUCTION_GUEST_PAGE_FAULT)
+
+
+def _bit(name):
+    off, width = bits.field_range(PTE, name)
+    assert width == 1
+    return 1 << off
+
+
+# PTE field positions, taken once from the shared layout (not per walk).
+_V, _R, _W, _X = _bit("v"), _bit("r"), _bit("w"), _bit("x")
+_U, _G, _A, _D, _N = _bit("u"), _bit("g"), _bit("a"), _bit("d"), _bit("n")
+_PPN_SHIFT, _PPN_WIDTH = bits.field_range(PTE, "ppn")
+_PPN_MASK = (1 << _PPN_WIDTH) - 1
+_PBMT_SHIFT, _ = bits.field_range(PTE, "pbmt")
+_PBMT_MASK = bits.mask(PTE, "pbmt")
+_RSVD_MASK = bits.reserved_mask(PTE)
+#: Bits reserved in a non-leaf PTE: D, A, U (Privileged spec Sv39), N (Svnapot), PBMT (Svpbmt).
+_NONLEAF_RSVD = _D | _A | _U | _N | _PBMT_MASK
+
+
+class TranslationFault(Exception):
+    """A walk stopped with ``cause`` (and ``iotval2`` for guest-page faults)."""
+
+    def __init__(self, cause, iotval2=0):
+        super().__init__(cause, iotval2)
+        self.cause = cause
+        self.iotval2 = iotval2
+
+
+class Leaf:
+    """The outcome of one stage for one address.
+
+    Attributes
+    ----------
+    base_ppn : int
+        First 4 KiB page of the output range (superpage or NAPOT base).
+    size : int
+        Bytes of the naturally aligned range the leaf maps (4 KiB, 64 KiB, 2 MiB, ...).
+    r, w, x : bool
+        Leaf permissions, ``w`` being W with D=1.
+    pbmt : int
+        The leaf's PBMT (0 when Svpbmt is absent, which makes non-zero values reserved).
+    glob : bool
+        A G bit was set on the walk (first stage: the mapping is global).
+    """
+
+    __slots__ = ("base_ppn", "size", "r", "w", "x", "pbmt", "glob")
+
+    def __init__(self, base_ppn, size, r, w, x, pbmt, glob):
+        self.base_ppn = base_ppn
+        self.size = size
+        self.r = r
+        self.w = w
+        self.x = x
+        self.pbmt = pbmt
+        self.glob = glob
+
+    def ppn_of(self, address):
+        """The 4 KiB output page of ``address`` (an input address inside the range)."""
+        return self.base_ppn | ((address & (self.size - 1)) >> 12)
+
+
+#: First-stage modes: iosatp.MODE -> (levels, VA bits). Sv39 = 8, Sv48 = 9 (spec 2.1.5).
+FIRST_STAGE = {8: (3, 39), 9: (4, 48)}
+#: Second-stage modes: iohgatp.MODE -> (levels, GPA bits). Sv39x4 = 8, Sv48x4 = 9 (spec 2.1.3).
+SECOND_STAGE = {8: (3, 41), 9: (4, 50)}
+
+
+class Walker:
+    """Walks page tables in memory.
+
+    Parameters
+    ----------
+    load64 : callable
+        ``load64(address) -> int``: reads a little-endian doubleword of system memory and
+        raises :class:`cosim.memory.AccessFault` on a bus error or an address beyond
+        ``capabilities.PAS``.
+    svpbmt : bool
+        Svpbmt implemented; otherwise non-zero PBMT bits are reserved.
+    """
+
+    def __init__(self, load64, svpbmt):
+        self._load64 = load64
+        # Leaf bits whose being set is a reserved encoding (page fault).
+        self._leaf_rsvd = _RSVD_MASK | (0 if svpbmt else _PBMT_MASK)
+
+    # -- second stage --------------------------------------------------------------------
+
+    def g_stage(self, gpa, access, mode, root_ppn, implicit=False):
+        """Translate guest-physical address ``gpa`` with the G-stage (Sv39x4/Sv48x4).
+
+        ``implicit`` marks the read of a first-stage PTE: permissions are checked as for a
+        read (R, and A) while any fault is reported for the original ``access``, with
+        ``iotval2`` bit 0 set (spec 3.2). The 16 KiB root table is indexed by the 2-bit
+        wider top VPN (Privileged spec, Sv39x4).
+        """
+        levels, gpa_bits = SECOND_STAGE[mode]
+        gpf = GUEST_PAGE_FAULT[access]
+        tval2 = ((gpa >> 2) << 2) | (1 if implicit else 0)
+        if gpa >> gpa_bits:
+            raise TranslationFault(gpf, tval2)
+        check = READ if implicit else access
+        i = levels - 1
+        a = root_ppn << 12
+        while True:
+            shift = 12 + 9 * i
+            index = (gpa >> shift) & (0x7FF if i == levels - 1 else 0x1FF)
+            try:
+                pte = self._load64(a + index * 8)
+            except AccessFault:
+                raise TranslationFault(ACCESS_FAULT[access]) from None
+            leaf = self._check_pte(pte, i, gpf, tval2)
+            if leaf:
+                break
+            i -= 1
+            if i < 0:
+                raise TranslationFault(gpf, tval2)
+            a = ((pte >> _PPN_SHIFT) & _PPN_MASK) << 12
+        # The G-stage treats every access as a User-mode one (IOMMU spec 2.3 notes).
+        return self._leaf(pte, i, gpa, check, True, gpf, tval2, False)
+
+    # -- first stage ---------------------------------------------------------------------
+
+    def s_stage(self, iova, access, mode, root_ppn, g_mode=0, g_root=0):
+        """Translate ``iova`` with the first stage (Sv39/Sv48), User mode.
+
+        With ``g_mode`` non-zero, ``root_ppn`` and every non-leaf PPN are guest PPNs and
+        each PTE address goes through :meth:`g_stage` as an implicit read first.
+        """
+        levels, va_bits = FIRST_STAGE[mode]
+        pf = PAGE_FAULT[access]
+        # Bits above the VA width must all equal the top VA bit (Privileged spec Sv39).
+        top = iova >> (va_bits - 1)
+        if top != 0 and top != (1 << (65 - va_bits)) - 1:
+            raise TranslationFault(pf)
+        i = levels - 1
+        a = root_ppn << 12
+        glob = False
+        while True:
+            pte_address = a + ((iova >> (12 + 9 * i)) & 0x1FF) * 8
+            if g_mode:
+                g = self.g_stage(pte_address, access, g_mode, g_root, implicit=True)
+                pte_address = (g.ppn_of(pte_address) << 12) | (pte_address & 0xFFF)
+            try:
+                pte = self._load64(pte_address)
+            except AccessFault:
+                raise TranslationFault(ACCESS_FAULT[access]) from None
+            leaf = self._check_pte(pte, i, pf, 0)
+            if pte & _G:
+                glob = True
+            if leaf:
+                break
+            i -= 1
+            if i < 0:
+                raise TranslationFault(pf)
+            a = ((pte >> _PPN_SHIFT) & _PPN_MASK) << 12
+        return self._leaf(pte, i, iova, access, True, pf, 0, glob)
+
+    # -- shared steps --------------------------------------------------------------------
+
+    def _check_pte(self, pte, i, cause, tval2):
+        """Privileged spec step 3-4: valid, no reserved encoding; True for a leaf."""
+        if not pte & _V or (pte & (_R | _W)) == _W or pte & _RSVD_MASK:
+            raise TranslationFault(cause, tval2)
+        if pte & (_R | _X):
+            if pte & self._leaf_rsvd:
+                raise TranslationFault(cause, tval2)
+            if (pte >> _PBMT_SHIFT) & 3 == 3:           # PBMT=3 is reserved (Svpbmt)
+                raise TranslationFault(cause, tval2)
+            if pte & _N:
+                # Svnapot: only a level-0 PTE with ppn[3:0] = 1000 (64 KiB) is defined.
+                if i != 0 or (pte >> _PPN_SHIFT) & 0xF != 0x8:
+                    raise TranslationFault(cause, tval2)
+            return True
+        if pte & _NONLEAF_RSVD:
+            raise TranslationFault(cause, tval2)
+        return False
+
+    @staticmethod
+    def _leaf(pte, i, address, access, user, cause, tval2, glob):
+        """Privileged spec steps 5-8 for a leaf at level ``i``."""
+        r, w, x = pte & _R, pte & _W, pte & _X
+        if user and not pte & _U:
+            raise TranslationFault(cause, tval2)
+        if access == READ:
+            ok = r
+        elif access == WRITE:
+            ok = w
+        else:
+            ok = x
+        if not ok:
+            raise TranslationFault(cause, tval2)
+        ppn = (pte >> _PPN_SHIFT) & _PPN_MASK
+        if i:
+            if ppn & ((1 << (9 * i)) - 1):                  # misaligned superpage
+                raise TranslationFault(cause, tval2)
+            size = 1 << (12 + 9 * i)
+        elif pte & _N:
+            ppn &= ~0xF
+            size = 1 << 16
+        else:
+            size = 1 << 12
+        d = pte & _D
+        if not pte & _A or (access == WRITE and not d):   # no hardware A/D update
+            raise TranslationFault(cause, tval2)
+        return Leaf(ppn, size, bool(r), bool(w and d), bool(x),
+                    (pte >> _PBMT_SHIFT) & 3, glob)

@@ -1,0 +1,46 @@
+"""The public API of :mod:`cosim.model`: construction, ``Result``, the benchmark."""
+
+import pytest
+
+from hdl import Config
+from hdl.formats import Cause, Pbmt
+
+from cosim.memory import Memory
+from cosim.model import IommuModel, Result
+from cosim.model import Memory as ReExported
+from cosim.model.bench import bench_model
+
+
+def test_memory_is_reexported():
+    assert ReExported is Memory
+
+
+def test_config_type_checked():
+    with pytest.raises(TypeError, match=r"config must be an hdl.Config, not \{\}"):
+        IommuModel({}, Memory())
+
+
+def test_memory_type_checked():
+    with pytest.raises(TypeError, match="memory must be a cosim.memory.Memory, not None"):
+        IommuModel(Config(), None)
+
+
+def test_result_pa_and_equality():
+    a = Result(False, 0, 0x87654, True, False, False, Pbmt.PMA, 0x123, 4096)
+    b = Result(False, 0, 0x87654, True, False, False, Pbmt.PMA, 0xFFF, 1 << 21)
+    assert a.pa == 0x8765_4123
+    assert a == b and len({a, b}) == 1        # offset and size are not compared
+    assert Result(True, Cause.READ_PAGE_FAULT).pa is None
+    assert "READ_PAGE_FAULT" in repr(Result(True, Cause.READ_PAGE_FAULT))
+    assert "r--" in repr(a)
+
+
+def test_bench_model_figures():
+    out = bench_model(seconds=0.02)
+    assert set(out) == {"full_walk", "cached", "two_stage_walk", "allowed", "seconds"}
+    assert all(out[k] > 0 for k in ("full_walk", "cached", "two_stage_walk", "allowed"))
+
+
+def test_bench_model_seconds_checked():
+    with pytest.raises(ValueError, match="seconds must be positive, not 0"):
+        bench_model(seconds=0)
