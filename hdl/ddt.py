@@ -1,0 +1,297 @@
+"""The device directory: locating a device context, checking it, and caching it.
+
+RISC-V IOMMU spec 3.1 (device-directory table, base-format device context), 3.1.4
+("Device-context configuration checks") and 3.3.1 ("Process to locate the Device-context").
+
+* :func:`dc_misconfigured` is the list of configuration checks, specialised to what this
+  IOMMU offers (no ATS, T2GPA, PDT modes, A/D update, big-endian, GXL or QoS IDs).
+* :class:`DeviceDirectoryWalker` reads the 32-byte DC of a device (1LVL: at
+  ``ddtp.PPN*4096 + device_id*32``), one doubleword at a time, and reports 257 on a read
+  fault, 258 when ``tc.V=0`` (without reading the rest) and 259 when misconfigured.
+* :class:`DeviceContextCache` is the fully associative DDT cache: valid, well-formed DCs
+  only (spec 3.8: invalid entries are never cached), tagged by ``device_id``, with an
+  invalidation input for IODIR.INVAL_DDT (all, or one ``device_id``).
+"""
+
+from amaranth.hdl import Module, Signal, Const, Cat, Mux
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from . import bits
+from .formats import DC, TC, TA, IOSATP, Cause, IosatpMode, IohgatpMode
+from .mem_master import MemReadSignature
+from .regs import IommuMode
+
+__all__ = [
+    "dc_misconfigured", "ddtw_start_layout", "ddtw_result_layout",
+    "ddtc_fill_layout", "ddtc_inval_layout", "DeviceDirectoryWalker", "DeviceContextCache",
+]
+
+
+def dc_misconfigured(dc, *, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,)):
+    """The "DDT entry misconfigured" condition (cause 259) of a DC with ``tc.V=1``.
+
+    The numbered checks of spec 3.1.4 that this IOMMU can reach, given that its
+    ``capabilities`` has ATS=T2GPA=AMO_HWAD=END=MSI_FLAT=QOSID=PD8=PD17=PD20=0 and that
+    ``fctl.BE`` and ``fctl.GXL`` are hardwired to 0:
+
+    1. a reserved bit: ``tc`` 23:12 and 63:32, ``ta`` 11:0 and 63:32 (RCID and MCID are
+       reserved without QOSID), ``fsc`` 59:44;
+    2. EN_ATS, EN_PRI or PRPR set (no ATS), which also covers checks 3 to 5;
+    6. T2GPA set (no T2GPA), which also covers check 7;
+    8. PDTV=1 and ``pdtp.MODE`` is not Bare (no PD8/PD17/PD20);
+    9, 10. PDTV=0 and ``iosatp.MODE`` is not one of ``iosatp_modes`` (reserved and custom
+       encodings included);
+    12. PDTV=0 and DPE=1;
+    13, 14. ``iohgatp.MODE`` not one of ``iohgatp_modes``;
+    16. ``iohgatp`` not Bare and its root not 16 KiB aligned;
+    17. SADE or GADE set (no AMO_HWAD);
+    18, 20. SBE=1 (END=0 and ``fctl.BE=0``);
+    19. SXL=1 (``fctl.GXL`` is 0 and not writable).
+
+    Parameters
+    ----------
+    dc : View of :data:`hdl.formats.DC`
+    iosatp_modes : iterable of IosatpMode
+        First-stage modes offered besides Bare.
+    iohgatp_modes : iterable of IohgatpMode
+        Second-stage modes offered, Bare included.
+    """
+    tc, ta, fsc, iohgatp = dc.tc, dc.ta, dc.fsc, dc.iohgatp
+    reserved = ((tc.as_value() & bits.reserved_mask(TC)) != 0) \
+        | ((ta.as_value() & bits.reserved_mask(TA)) != 0) \
+        | ((fsc.as_value() & bits.reserved_mask(IOSATP)) != 0)
+    fsc_ok = fsc.mode == IosatpMode.BARE
+    for mode in iosatp_modes:
+        fsc_ok = fsc_ok | (fsc.mode == mode)
+    iohgatp_ok = Const(0, 1)
+    for mode in iohgatp_modes:
+        iohgatp_ok = iohgatp_ok | (iohgatp.mode == mode)
+    iohgatp_misaligned = (iohgatp.mode != IohgatpMode.BARE) & (iohgatp.ppn[:2] != 0)
+    return (reserved
+            | tc.en_ats | tc.en_pri | tc.prpr
+            | tc.t2gpa
+            | (tc.pdtv & (fsc.mode != 0))
+            | (~tc.pdtv & ~fsc_ok)
+            | (~tc.pdtv & tc.dpe)
+            | ~iohgatp_ok
+            | iohgatp_misaligned
+            | tc.sade | tc.gade
+            | tc.sbe
+            | tc.sxl)
+
+
+def ddtw_start_layout():
+    return data.StructLayout({"ddtp_ppn": 44, "mode": IommuMode, "device_id": 24})
+
+
+def ddtw_result_layout():
+    return data.StructLayout({"fault": 1, "cause": Cause, "dc": DC})
+
+
+def ddtc_fill_layout():
+    return data.StructLayout({"device_id": 24, "dc": DC})
+
+
+def ddtc_inval_layout():
+    """IODIR.INVAL_DDT: ``all`` (DV=0) or the one ``device_id`` (DV=1)."""
+    return data.StructLayout({"all": 1, "device_id": 24})
+
+
+class DeviceDirectoryWalker(wiring.Component):
+    """Locates and checks the device context of one ``device_id`` (1LVL directory).
+
+    Parameters
+    ----------
+    pas : int
+        Physical address size; a DC at or above ``2**pas`` is a load access fault (257)
+        without a bus read.
+    iosatp_modes : tuple of IosatpMode
+        First-stage modes offered besides Bare (for the configuration checks).
+
+    Members
+    -------
+    start : ``In(stream.Signature(ddtw_start_layout()))``
+        The ``ddtp`` to walk and the ``device_id``. The caller has already checked that
+        the ``device_id`` fits the mode (cause 260).
+    result : ``Out(stream.Signature(ddtw_result_layout()))``
+        A fault (257, 258, 259) or the DC.
+    mem : ``Out(MemReadSignature(pas))``
+        Reads the DC, one doubleword at a time (``tc`` first).
+
+    Raises
+    ------
+    ValueError
+        If ``pas`` is out of range.
+    """
+
+    def __init__(self, *, pas, iosatp_modes):
+        try:
+            if not isinstance(pas, int) or not 32 <= pas <= 56:
+                raise ValueError(f"pas must be an integer between 32 and 56, not {pas!r}")
+        except (TypeError, ValueError):
+            # A refused component is not an unused one: no UnusedElaboratable.
+            self._MustUse__silence = True
+            raise
+        self._pas = pas
+        self._iosatp_modes = tuple(iosatp_modes)
+        super().__init__({
+            "start": In(stream.Signature(ddtw_start_layout())),
+            "result": Out(stream.Signature(ddtw_result_layout())),
+            "mem": Out(MemReadSignature(pas)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        ppn = Signal(44)
+        ddi0 = Signal(7)
+        word = Signal(2)
+        res = Signal(ddtw_result_layout())
+        m.d.comb += self.result.payload.eq(res)
+
+        # Base format: DDI[0] = device_id[6:0], DC_SIZE = 32 (spec 3, "Base format device_id partitioning").
+        addr = Signal(56)
+        m.d.comb += addr.eq(Cat(Const(0, 3), word, ddi0, ppn))
+        beyond_pas = Const(0, 1) if self._pas == 56 else (addr[self._pas:] != 0)
+        m.d.comb += self.mem.req.payload.addr.eq(addr[:self._pas])
+
+        dc = res.dc
+        misconfigured = dc_misconfigured(dc, iosatp_modes=self._iosatp_modes)
+        rdata = self.mem.resp.payload.data
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.start.ready.eq(1)
+                with m.If(self.start.valid):
+                    m.d.sync += [
+                        ppn.eq(self.start.payload.ddtp_ppn),
+                        ddi0.eq(self.start.payload.device_id[:7]),
+                        word.eq(0), res.eq(0),
+                    ]
+                    m.next = "READ"
+            with m.State("READ"):
+                with m.If(beyond_pas):
+                    m.d.sync += [res.fault.eq(1), res.cause.eq(Cause.DDT_LOAD_ACCESS_FAULT)]
+                    m.next = "DONE"
+                with m.Else():
+                    m.d.comb += self.mem.req.valid.eq(1)
+                    with m.If(self.mem.req.ready):
+                        m.next = "WAIT"
+            with m.State("WAIT"):
+                m.d.comb += self.mem.resp.ready.eq(1)
+                with m.If(self.mem.resp.valid):
+                    with m.Switch(word):
+                        for k in range(4):
+                            with m.Case(k):
+                                m.d.sync += dc.as_value()[64 * k:64 * (k + 1)].eq(rdata)
+                    m.d.sync += word.eq(word + 1)
+                    with m.If(self.mem.resp.payload.err):
+                        m.d.sync += [res.fault.eq(1),
+                                     res.cause.eq(Cause.DDT_LOAD_ACCESS_FAULT)]
+                        m.next = "DONE"
+                    with m.Elif((word == 0) & ~rdata[0]):
+                        # tc.V=0: everything else is don't-care (spec 3.1.3.1).
+                        m.d.sync += [res.fault.eq(1), res.cause.eq(Cause.DDT_ENTRY_NOT_VALID)]
+                        m.next = "DONE"
+                    with m.Elif(word == 3):
+                        m.next = "CHECK"
+                    with m.Else():
+                        m.next = "READ"
+            with m.State("CHECK"):
+                with m.If(misconfigured):
+                    m.d.sync += [res.fault.eq(1), res.cause.eq(Cause.DDT_ENTRY_MISCONFIGURED)]
+                m.next = "DONE"
+            with m.State("DONE"):
+                m.d.comb += self.result.valid.eq(1)
+                with m.If(self.result.ready):
+                    m.next = "IDLE"
+        return m
+
+
+class DeviceContextCache(wiring.Component):
+    """A fully associative cache of device contexts, tagged by ``device_id``.
+
+    Parameters
+    ----------
+    entries : int
+        Number of cached device contexts (``Config.ddtc_entries``).
+
+    Members
+    -------
+    lookup_device_id : ``In(24)``
+    lookup_hit : ``Out(1)``
+        Combinational, in the same cycle.
+    lookup_dc : ``Out(DC)``
+        The cached DC (zero on a miss).
+    fill : ``In(stream.Signature(ddtc_fill_layout()))``
+        A DC that passed every check. Always ready; it replaces any entry of the same
+        ``device_id``, else a free entry, else the next entry in round-robin order. Dropped
+        when an invalidation happens in the same cycle.
+    inval : ``In(stream.Signature(ddtc_inval_layout()))``
+        IODIR.INVAL_DDT. Always ready.
+
+    Raises
+    ------
+    ValueError
+        If ``entries`` is not a positive integer.
+    """
+
+    def __init__(self, entries):
+        try:
+            if not isinstance(entries, int) or isinstance(entries, bool) or entries < 1:
+                raise ValueError(f"entries must be a positive integer, not {entries!r}")
+        except (TypeError, ValueError):
+            # A refused component is not an unused one: no UnusedElaboratable.
+            self._MustUse__silence = True
+            raise
+        self.entries = entries
+        super().__init__({
+            "lookup_device_id": In(24),
+            "lookup_hit": Out(1),
+            "lookup_dc": Out(DC),
+            "fill": In(stream.Signature(ddtc_fill_layout())),
+            "inval": In(stream.Signature(ddtc_inval_layout())),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self.entries
+        valid = Signal(n)
+        tags = [Signal(24, name=f"did{i}") for i in range(n)]
+        dcs = [Signal(DC, name=f"dc{i}") for i in range(n)]
+        rr = Signal(range(max(n, 2)))
+
+        match = Signal(n)
+        for i in range(n):
+            m.d.comb += match[i].eq(valid[i] & (tags[i] == self.lookup_device_id))
+        acc = Const(0, DC.size)
+        for i in range(n):
+            acc = acc | (match[i].replicate(DC.size) & dcs[i].as_value())
+        m.d.comb += [self.lookup_hit.eq(match.any()), self.lookup_dc.eq(acc)]
+
+        m.d.comb += [self.fill.ready.eq(1), self.inval.ready.eq(1)]
+        inv = self.inval.payload
+        with m.If(self.inval.valid):
+            for i in range(n):
+                with m.If(inv.all | (tags[i] == inv.device_id)):
+                    m.d.sync += valid[i].eq(0)
+        with m.Elif(self.fill.valid):
+            f = self.fill.payload
+            same = Signal(n)
+            for i in range(n):
+                m.d.comb += same[i].eq(valid[i] & (tags[i] == f.device_id))
+            slot = Signal(range(max(n, 2)))
+            m.d.comb += slot.eq(rr)
+            for i in reversed(range(n)):
+                with m.If(~valid[i]):
+                    m.d.comb += slot.eq(i)
+            for i in range(n):
+                with m.If(same[i]):
+                    m.d.comb += slot.eq(i)
+            for i in range(n):
+                with m.If(slot == i):
+                    m.d.sync += [valid[i].eq(1), tags[i].eq(f.device_id), dcs[i].eq(f.dc)]
+            with m.If(~same.any() & valid.all()):
+                m.d.sync += rr.eq(Mux(rr == n - 1, 0, rr + 1))
+        return m
+

@@ -1,0 +1,162 @@
+"""``Iommu``: the iogate top level.
+
+RISC-V IOMMU spec 1.0 (chapters 3 and 6) for what this slice builds: the register file with
+the debug translation interface, ``iommu_mode`` Off/Bare/1LVL with base-format device
+contexts and a device-context cache, first-stage Sv39 (Svnapot, optionally Svpbmt) with an
+IOTLB, and one AXI4 manager for the walkers' reads. Devices reach it through
+``config.ports`` translation ports (:mod:`hdl.port`).
+
+::
+
+    tr[0..ports-1].req ──┐
+    debug (tr_req_ctl) ──┴─ round-robin ─> TranslationPipeline ─> tr[i].resp / tr_response
+                                              │ DDT walker  PT walker
+                                              └──────┬──────────┘
+                                               MemReadMaster ─> mem (AXI4)
+    mmio (AXI4-Lite) ─> RegFile ─> ddtp
+
+The constructor refuses a ``Config`` asking for what is not built yet (Sv48, second-stage
+modes, 2LVL/3LVL directories), so that ``capabilities`` never advertises more than the
+hardware does.
+"""
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .axi import AXI4LiteSignature, AXI4Signature
+from .config import Config
+from .mem_master import DATA_WIDTH, ID_WIDTH, MemReadMaster
+from .port import TranslationPort
+from .regfile import MMIO_ADDR_WIDTH, RegFile
+from .translate import TranslationPipeline
+
+__all__ = ["Iommu"]
+
+
+class Iommu(wiring.Component):
+    """The IOMMU.
+
+    Parameters
+    ----------
+    config : Config
+
+    Members
+    -------
+    mmio : ``In(AXI4LiteSignature(12, config.mmio_data_width))``
+        The register page (AXI4-Lite subordinate).
+    mem : ``Out(AXI4Signature(config.pas, 64, 4))``
+        Reads of device contexts and page tables (AXI4 manager; writes idle).
+    tr : ``Out(TranslationPort(config.tag_width)).array(config.ports)``
+        The translation ports (``TranslationPort`` is described from the IOMMU's side:
+        ``req`` in, ``resp`` out).
+
+    The invalidation inputs of the device-context cache and the IOTLB are tied off until
+    the command queue (IODIR.INVAL_DDT, IOTINVAL) drives them: no top-level port is left
+    for a test bench to forget to drive.
+
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a :class:`Config`.
+    ValueError
+        If ``config`` asks for Sv48, Sv39x4, Sv48x4 or more than one DDT level.
+    """
+
+    def __init__(self, config):
+        try:
+            if not isinstance(config, Config):
+                raise TypeError(f"config must be a Config, not {config!r}")
+            for name in ("sv48", "sv39x4", "sv48x4"):
+                if getattr(config, name):
+                    raise ValueError(f"config.{name} is not built yet: this IOMMU walks Sv39 "
+                                     f"first-stage tables only")
+            if config.ddt_levels != 1:
+                raise ValueError(f"config.ddt_levels must be 1 (1LVL only is built yet), "
+                                 f"not {config.ddt_levels!r}")
+        except (TypeError, ValueError):
+            # A refused component is not an unused one: no UnusedElaboratable.
+            self._MustUse__silence = True
+            raise
+        self._config = config
+        super().__init__({
+            "mmio": In(AXI4LiteSignature(MMIO_ADDR_WIDTH, config.mmio_data_width)),
+            "mem": Out(AXI4Signature(config.pas, DATA_WIDTH, ID_WIDTH)),
+            # TranslationPort is written from the IOMMU's side (requests In), so the
+            # IOMMU holds it un-flipped.
+            "tr": Out(TranslationPort(config.tag_width)).array(config.ports),
+        })
+
+    @property
+    def config(self):
+        return self._config
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        n = cfg.ports
+        debug = n                        # the debug interface's source number
+
+        m.submodules.regfile = regfile = RegFile(cfg)
+        m.submodules.pipeline = pipe = TranslationPipeline(cfg)
+        m.submodules.mem_master = memm = MemReadMaster(cfg.pas, clients=2)
+
+        wiring.connect(m, regfile.mmio, wiring.flipped(self.mmio))
+        wiring.connect(m, memm.bus, wiring.flipped(self.mem))
+        wiring.connect(m, pipe.ddt_mem, memm.clients[0])
+        wiring.connect(m, pipe.ptw_mem, memm.clients[1])
+        m.d.comb += [pipe.ddtc_inval.valid.eq(0), pipe.iotlb_inval.valid.eq(0)]
+        m.d.comb += [pipe.iommu_mode.eq(regfile.iommu_mode),
+                     pipe.ddtp_ppn.eq(regfile.ddtp_ppn)]
+
+        # --- Requests: round-robin over the ports and the debug interface, so that no
+        # port can starve another (or the debugger).
+        sources = n + 1
+        valids = [self.tr[i].req.valid for i in range(n)] + [regfile.dbg_req.valid]
+        last = Signal(range(sources), init=sources - 1)
+        grant = Signal(range(sources))
+        any_req = Signal()
+        for step in reversed(range(sources)):
+            for cur in range(sources):
+                idx = (cur + 1 + step) % sources
+                with m.If((last == cur) & valids[idx]):
+                    m.d.comb += [grant.eq(idx), any_req.eq(1)]
+
+        p = pipe.req.payload
+        m.d.comb += [pipe.req.valid.eq(any_req), p.src.eq(grant)]
+        for i in range(n):
+            q = self.tr[i].req.payload
+            with m.If(grant == i):
+                m.d.comb += [p.tag.eq(q.tag), p.device_id.eq(q.device_id),
+                             p.iova.eq(q.iova), p.access.eq(q.access), p.pv.eq(0),
+                             self.tr[i].req.ready.eq(pipe.req.ready)]
+        with m.If(grant == debug):
+            q = regfile.dbg_req.payload
+            m.d.comb += [p.tag.eq(0), p.device_id.eq(q.device_id), p.iova.eq(q.iova),
+                         p.access.eq(q.access), p.pv.eq(q.pv),
+                         regfile.dbg_req.ready.eq(pipe.req.ready)]
+        with m.If(pipe.req.valid & pipe.req.ready):
+            m.d.sync += last.eq(grant)
+
+        # --- Responses go back to their source.
+        r = pipe.resp.payload
+        for i in range(n):
+            resp = self.tr[i].resp
+            m.d.comb += [
+                resp.valid.eq(pipe.resp.valid & (r.src == i)),
+                resp.payload.tag.eq(r.tag), resp.payload.fault.eq(r.fault),
+                resp.payload.cause.eq(r.cause), resp.payload.ppn.eq(r.ppn),
+                resp.payload.r.eq(r.r), resp.payload.w.eq(r.w), resp.payload.x.eq(r.x),
+                resp.payload.pbmt.eq(r.pbmt), resp.payload.hit.eq(r.hit),
+            ]
+            with m.If(r.src == i):
+                m.d.comb += pipe.resp.ready.eq(resp.ready)
+        m.d.comb += [
+            regfile.dbg_resp.valid.eq(pipe.resp.valid & (r.src == debug)),
+            regfile.dbg_resp.payload.fault.eq(r.fault),
+            regfile.dbg_resp.payload.ppn.eq(r.ppn),
+            regfile.dbg_resp.payload.pbmt.eq(r.pbmt),
+        ]
+        with m.If(r.src == debug):
+            m.d.comb += pipe.resp.ready.eq(regfile.dbg_resp.ready)
+        return m

@@ -1,0 +1,354 @@
+"""The IOTLB: a set-associative cache of first-stage leaf translations.
+
+RISC-V IOMMU spec 3.8 ("Caching in-memory data structures") and 4.1.1 (IOTINVAL). An entry
+is tagged with the address space it belongs to (``gv``/``GSCID`` for the VM, ``PSCID`` for
+the process address space, ``G`` for global mappings), the virtual page number and the page
+size (4 KiB, 64 KiB NAPOT, 2 MiB, 1 GiB; 512 GiB is reserved for Sv48). It holds the
+leaf's PPN, its permissions (``w`` already ANDed with D, since the IOMMU does not update
+A/D) and its Svpbmt type. Only successful translations are cached: the IOATC must not
+cache invalid entries (spec 3.8, 7.3.8), and a fault is re-walked every time.
+
+Organisation:
+
+* The tags are flip-flops compared in parallel, so a lookup is answered in the cycle it is
+  presented, one per clock. The match vector has at most one bit set (a fill first removes
+  every entry that a later lookup could confuse with the new one), so the hit data is an
+  AND-OR of the entries: no priority encoder on the hit path.
+* ``entries / ways`` sets, each replaced by a tree pseudo-LRU. A fill goes to the set
+  indexed by the VPN bits just above the page's own offset, so pages of every size
+  spread over all sets. Sets only choose placement and victims; the lookup compares every
+  entry, so it never needs to guess the page size first.
+* Invalidation implements IOTINVAL.VMA (GV/AV/PSCV with the global rules of spec table
+  "IOTINVAL.VMA operands"), IOTINVAL.GVMA and invalidate-all. Entries are tagged by IOVA,
+  not by GPA, so GVMA with AV=1 invalidates the whole GSCID: invalidating more than asked
+  is always allowed.
+"""
+
+from amaranth.hdl import Module, Signal, Const, Mux
+from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .formats import Pbmt
+
+__all__ = [
+    "PageSize", "PAGE_SIZE_IGNORED_BITS", "InvalKind",
+    "iotlb_key_layout", "iotlb_result_layout", "iotlb_fill_layout", "iotlb_inval_layout",
+    "vpn_width", "plru_victim", "plru_touch", "IOTLB",
+]
+
+
+class PageSize(enum.Enum, shape=3):
+    """Size of the page an IOTLB entry maps (Privileged spec: Sv39/Sv48 levels, Svnapot)."""
+    SIZE_4K = 0
+    SIZE_64K = 1
+    SIZE_2M = 2
+    SIZE_1G = 3
+    SIZE_512G = 4
+
+
+#: VPN bits below each page size's own VPN: they select the 4 KiB page inside the page.
+PAGE_SIZE_IGNORED_BITS = {
+    PageSize.SIZE_4K: 0, PageSize.SIZE_64K: 4, PageSize.SIZE_2M: 9,
+    PageSize.SIZE_1G: 18, PageSize.SIZE_512G: 27,
+}
+
+
+class InvalKind(enum.Enum, shape=2):
+    """Which invalidation an ``inval`` request carries out."""
+    VMA = 0          #: IOTINVAL.VMA (spec 4.1.1)
+    GVMA = 1         #: IOTINVAL.GVMA (spec 4.1.1)
+    ALL = 2          #: every entry (reset-like; also what a simple IOTINVAL may do)
+
+
+def vpn_width(config):
+    """VPN bits an IOTLB of ``config`` must hold: the widest IOVA any mode accepts.
+
+    Sv39 has 27 VPN bits, Sv48 36; with the first stage Bare the IOVA is a GPA of Sv39x4
+    (41 bits, 29 VPN bits) or Sv48x4 (50 bits, 38 VPN bits).
+    """
+    widths = [27]
+    if config.sv48:
+        widths.append(36)
+    if config.sv39x4:
+        widths.append(29)
+    if config.sv48x4:
+        widths.append(38)
+    return max(widths)
+
+
+def iotlb_key_layout(vpn_w):
+    """What a lookup presents: the address space and the 4 KiB virtual page."""
+    return data.StructLayout({"gv": 1, "gscid": 16, "pscid": 20, "vpn": vpn_w})
+
+
+def iotlb_result_layout():
+    """What a hit returns: ``ppn`` is the 4 KiB physical page holding the looked-up page."""
+    return data.StructLayout({
+        "ppn": 44, "r": 1, "w": 1, "x": 1, "pbmt": Pbmt, "g": 1, "size": PageSize,
+    })
+
+
+def iotlb_fill_layout(vpn_w):
+    """A new entry: its key (``vpn`` of any 4 KiB page in it) and its result."""
+    return data.StructLayout({"key": iotlb_key_layout(vpn_w), "result": iotlb_result_layout()})
+
+
+def iotlb_inval_layout(vpn_w):
+    """An invalidation: the IOTINVAL operands (``vpn`` is ADDR[63:12] cut to the IOTLB)."""
+    return data.StructLayout({
+        "kind": InvalKind, "gv": 1, "av": 1, "pscv": 1, "gscid": 16, "pscid": 20,
+        "vpn": vpn_w,
+    })
+
+
+def _plru_nodes(lo, hi, nodes):
+    """Build the binary tree over ways ``lo..hi-1``: a list of (lo, mid, hi) per node."""
+    if hi - lo < 2:
+        return
+    mid = lo + (hi - lo + 1) // 2
+    nodes.append((lo, mid, hi))
+    _plru_nodes(lo, mid, nodes)
+    _plru_nodes(mid, hi, nodes)
+
+
+def _plru_tree(ways):
+    nodes = []
+    _plru_nodes(0, ways, nodes)
+    return nodes
+
+
+def plru_victim(ways, state):
+    """The way a tree pseudo-LRU with ``state`` (an int, bit ``i`` = node ``i``) evicts.
+
+    A node bit of 0 points at its lower half, 1 at its upper half. Works for any number of
+    ways (the tree is unbalanced when ``ways`` is not a power of two).
+    """
+    nodes = _plru_tree(ways)
+    index = {(lo, hi): i for i, (lo, mid, hi) in enumerate(nodes)}
+    lo, hi = 0, ways
+    while hi - lo > 1:
+        i = index[(lo, hi)]
+        mid = nodes[i][1]
+        if (state >> i) & 1:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def plru_touch(ways, state, way):
+    """The state after an access to ``way``: every node on its path points away from it."""
+    for i, (lo, mid, hi) in enumerate(_plru_tree(ways)):
+        if lo <= way < hi:
+            if way < mid:
+                state |= 1 << i
+            else:
+                state &= ~(1 << i)
+    return state
+
+
+def _ignored_mask(size, vpn_w):
+    """The VPN bits inside a page of ``size`` (a Signal of PageSize), as a mask."""
+    mask = Const(0, vpn_w)
+    for ps, bits in PAGE_SIZE_IGNORED_BITS.items():
+        m = (1 << min(bits, vpn_w)) - 1
+        mask = (size == ps).replicate(vpn_w) & m | mask
+    return mask
+
+
+class IOTLB(wiring.Component):
+    """The IOTLB.
+
+    Parameters
+    ----------
+    entries : int
+        Number of entries.
+    ways : int
+        Associativity; ``entries // ways`` (the number of sets) must be a power of two.
+    vpn_w : int
+        VPN bits kept in a tag (see :func:`vpn_width`).
+
+    Members
+    -------
+    lookup_key : ``In(iotlb_key_layout(vpn_w))``
+        The page to look up. Answered combinationally in the same cycle.
+    lookup_hit : ``Out(1)``
+        An entry matches.
+    lookup_result : ``Out(iotlb_result_layout())``
+        The matching entry's translation (all zero on a miss).
+    lookup_touch : ``In(1)``
+        Strobe: the current hit was used; update the pseudo-LRU of its set.
+    fill : ``In(stream.Signature(iotlb_fill_layout(vpn_w)))``
+        A new entry. Always ready. Every entry that a lookup could confuse with it is
+        removed first. A fill in the same cycle as an invalidation is dropped, since it may
+        hold a translation that the invalidation is meant to remove.
+    inval : ``In(stream.Signature(iotlb_inval_layout(vpn_w)))``
+        An invalidation, done in one cycle. Always ready.
+
+    Raises
+    ------
+    ValueError
+        On an impossible geometry.
+    """
+
+    def __init__(self, entries, ways, vpn_w):
+        try:
+            for name, value in (("entries", entries), ("ways", ways), ("vpn_w", vpn_w)):
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise TypeError(f"{name} must be an integer, not {value!r}")
+            if ways < 1 or entries < ways or entries % ways:
+                raise ValueError(f"entries ({entries}) must be a positive multiple of ways "
+                                 f"({ways})")
+            sets = entries // ways
+            if sets & (sets - 1):
+                raise ValueError(f"entries / ways must be a power of two, not {sets}")
+            if not 27 <= vpn_w <= 52:
+                raise ValueError(f"vpn_w must be between 27 and 52, not {vpn_w!r}")
+        except (TypeError, ValueError):
+            # A refused component is not an unused one: no UnusedElaboratable.
+            self._MustUse__silence = True
+            raise
+        self.entries = entries
+        self.ways = ways
+        self.sets = sets
+        self.vpn_w = vpn_w
+        super().__init__({
+            "lookup_key": In(iotlb_key_layout(vpn_w)),
+            "lookup_hit": Out(1),
+            "lookup_result": Out(iotlb_result_layout()),
+            "lookup_touch": In(1),
+            "fill": In(stream.Signature(iotlb_fill_layout(vpn_w))),
+            "inval": In(stream.Signature(iotlb_inval_layout(vpn_w))),
+        })
+
+    def set_index(self, vpn, size):
+        """The set a page of ``size`` holding 4 KiB page ``vpn`` lives in (an expression)."""
+        set_bits = (self.sets - 1).bit_length()
+        if set_bits == 0:
+            return Const(0, 1)
+        # Not on the hit path: only fills use it.
+        cases = {}
+        for ps, bits in PAGE_SIZE_IGNORED_BITS.items():
+            lo = min(bits, self.vpn_w - set_bits)
+            cases[ps] = vpn[lo:lo + set_bits]
+        index_expr = Const(0, set_bits)
+        for ps, part in cases.items():
+            index_expr = (size == ps).replicate(set_bits) & part | index_expr
+        return index_expr
+
+    def elaborate(self, platform):
+        m = Module()
+        n, ways, vpn_w = self.entries, self.ways, self.vpn_w
+        key_l = iotlb_key_layout(vpn_w)
+        res_l = iotlb_result_layout()
+
+        valid = Signal(n)
+        tags = [Signal(key_l, name=f"tag{i}") for i in range(n)]
+        results = [Signal(res_l, name=f"res{i}") for i in range(n)]
+        plru = [Signal(max(ways - 1, 1), name=f"plru{s}") for s in range(self.sets)]
+        nodes = _plru_tree(ways)
+
+        def covers(i, vpn):
+            """Entry i's page holds 4 KiB page vpn."""
+            ignored = _ignored_mask(results[i].size, vpn_w)
+            return ((tags[i].vpn ^ vpn) & ~ignored) == 0
+
+        # --- Lookup: every entry in parallel, AND-OR of the (at most one) match.
+        k = self.lookup_key
+        match = Signal(n)
+        for i in range(n):
+            m.d.comb += match[i].eq(
+                valid[i] & (tags[i].gv == k.gv) & (tags[i].gscid == k.gscid)
+                & (results[i].g | (tags[i].pscid == k.pscid)) & covers(i, k.vpn))
+        hit_res = Signal(res_l)
+        acc = Const(0, res_l.size)
+        for i in range(n):
+            acc = acc | (match[i].replicate(res_l.size) & results[i].as_value())
+        m.d.comb += hit_res.eq(acc)
+        ignored = _ignored_mask(hit_res.size, vpn_w)
+        ppn_out = (hit_res.ppn & ~ignored) | (k.vpn & ignored)
+        m.d.comb += [
+            self.lookup_hit.eq(match.any()),
+            self.lookup_result.eq(hit_res),
+            self.lookup_result.ppn.eq(ppn_out),
+        ]
+
+        def touch(s, way):
+            """Statements: point set s's tree away from way."""
+            stmts = []
+            for b, (lo, mid, hi) in enumerate(nodes):
+                if lo <= way < hi:
+                    stmts.append(plru[s][b].eq(1 if way < mid else 0))
+            return stmts
+
+        # --- Invalidation (one cycle). Fills are dropped in the same cycle.
+        inv = self.inval.payload
+        m.d.comb += [self.inval.ready.eq(1), self.fill.ready.eq(1)]
+        inval_hit = Signal(n)
+        for i in range(n):
+            t, r = tags[i], results[i]
+            vm_scope = Signal(name=f"vm_scope{i}")
+            m.d.comb += vm_scope.eq(Mux(inv.gv, t.gv & (t.gscid == inv.gscid), ~t.gv))
+            vma = (vm_scope & (~inv.av | covers(i, inv.vpn))
+                   & (~inv.pscv | ((t.pscid == inv.pscid) & ~r.g)))
+            gvma = t.gv & (~inv.gv | (t.gscid == inv.gscid))
+            with m.Switch(inv.kind):
+                with m.Case(InvalKind.VMA):
+                    m.d.comb += inval_hit[i].eq(vma)
+                with m.Case(InvalKind.GVMA):
+                    m.d.comb += inval_hit[i].eq(gvma)
+                with m.Default():
+                    m.d.comb += inval_hit[i].eq(1)
+
+        # --- Fill: clear every entry a lookup could confuse with the new one (same VM,
+        # overlapping pages, and same PSCID unless either is global), then write the
+        # new entry into the set's first free way or its pseudo-LRU victim.
+        f = self.fill.payload
+        f_ignored = _ignored_mask(f.result.size, vpn_w)
+        clash = Signal(n)
+        for i in range(n):
+            t, r = tags[i], results[i]
+            both_ignored = _ignored_mask(r.size, vpn_w) | f_ignored
+            m.d.comb += clash[i].eq(
+                valid[i] & (t.gv == f.key.gv) & (t.gscid == f.key.gscid)
+                & (r.g | f.result.g | (t.pscid == f.key.pscid))
+                & (((t.vpn ^ f.key.vpn) & ~both_ignored) == 0))
+        kept = Signal(n)
+        m.d.comb += kept.eq(valid & ~clash)
+        fill_set = Signal(range(max(self.sets, 2)))
+        m.d.comb += fill_set.eq(self.set_index(f.key.vpn, f.result.size))
+        victim = Signal(range(max(ways, 2)))
+        # Pseudo-LRU victim of the fill's set, then the first free way overrides it.
+        for s in range(self.sets):
+            with m.If(fill_set == s):
+                for w in range(ways):
+                    path = Const(1, 1)
+                    for b, (lo, mid, hi) in enumerate(nodes):
+                        if lo <= w < hi:
+                            path = path & (plru[s][b] if w >= mid else ~plru[s][b])
+                    with m.If(path):
+                        m.d.comb += victim.eq(w)
+                for w in reversed(range(ways)):
+                    with m.If(~kept[s * ways + w]):
+                        m.d.comb += victim.eq(w)
+
+        with m.If(self.inval.valid):
+            m.d.sync += valid.eq(valid & ~inval_hit)
+        with m.Elif(self.fill.valid):
+            new_valid = Signal(n)
+            m.d.comb += new_valid.eq(kept)
+            for s in range(self.sets):
+                for w in range(ways):
+                    i = s * ways + w
+                    with m.If((fill_set == s) & (victim == w)):
+                        m.d.comb += new_valid[i].eq(1)
+                        m.d.sync += [tags[i].eq(f.key), results[i].eq(f.result)]
+                        m.d.sync += touch(s, w)
+            m.d.sync += valid.eq(new_valid)
+        with m.Elif(self.lookup_touch):
+            for s in range(self.sets):
+                for w in range(ways):
+                    with m.If(match[s * ways + w]):
+                        m.d.sync += touch(s, w)
+        return m
+
