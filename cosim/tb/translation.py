@@ -67,8 +67,11 @@ class TranslationRequester:
 
     def __init__(self, dut, index, clock, reset, tag_width, period_ns):
         prefix = f"tr__{index}"
-        self.source = _TrSource(_TrBus.from_prefix(dut, f"{prefix}__req", bus_separator="__"),
-                                clock, reset)
+        req_bus = _TrBus.from_prefix(dut, f"{prefix}__req", bus_separator="__")
+        self.source = _TrSource(req_bus, clock, reset)
+        # The monitor sees the request handshake, so latency counts from acceptance by
+        # the port, not from when the test bench queued the request.
+        self.monitor = _TrMonitor(req_bus, clock, reset)
         self.sink = _TrSink(_TrBus.from_prefix(dut, f"{prefix}__resp", bus_separator="__"),
                             clock, reset)
         self.clock = clock
@@ -79,17 +82,27 @@ class TranslationRequester:
         for tag in range(2 ** tag_width):
             self.free_tags.put_nowait(tag)
         self.pending = {}
+        self.accepted = {}
+        cocotb.start_soon(self._accept())
         cocotb.start_soon(self._receive())
 
     def _now(self):
         # Cycle stamps from simulation time: no Python runs per clock edge.
         return round(get_sim_time(unit="ns") / self.period_ns)
 
+    async def _accept(self):
+        while True:
+            t = await self.monitor.recv()
+            self.accepted[bits.get(self.req_layout, int(t.payload), "tag")] = self._now()
+
     async def _receive(self):
         while True:
             t = await self.sink.recv()
             f = bits.unpack(self.resp_layout, int(t.payload))
-            request, event, start = self.pending.pop(f["tag"])
+            request, event, _ = self.pending.pop(f["tag"])
+            # The monitor samples the same edge the sink does: a response in the cycle
+            # after acceptance reads as 1.
+            start = self.accepted.pop(f["tag"])
             self.free_tags.put_nowait(f["tag"])
             ppn = f["ppn"]
             event.response = TranslationResponse(
