@@ -1,0 +1,145 @@
+"""Building the 16-byte command-queue commands.
+
+RISC-V IOMMU spec 3.1: a command is two little-endian doublewords (``fctl.BE=0``, which the
+driver keeps), ``opcode`` in dword0[6:0] and ``func3`` in dword0[9:7]. The bit positions
+come from the layouts in :mod:`hdl.formats`; each builder takes the operands it needs and
+leaves every reserved bit 0, so the IOMMU has no reason to set ``cqcsr.cmd_ill``. An operand
+passed as ``None`` is "not valid": its valid bit (``AV``, ``PSCV``, ``GV``, ``DV``) is 0.
+"""
+
+from hdl import bits
+from hdl.formats import (
+    CMD_SIZE, IODIR, IOFENCE, IOTINVAL, IodirFunc, IofenceFunc, IotinvalFunc, Opcode,
+)
+
+__all__ = [
+    "iotinval_vma", "iotinval_gvma", "iofence_c", "iodir_inval_ddt", "to_bytes", "from_bytes",
+]
+
+_PSCID_MAX = (1 << 20) - 1
+_GSCID_MAX = (1 << 16) - 1
+_DID_MAX = (1 << 24) - 1
+
+
+def _check_id(name, value, maximum):
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if not 0 <= value <= maximum:
+        raise ValueError(f"{name} must be between 0 and {maximum:#x}, not {value:#x}")
+
+
+def _check_address(name, value, alignment):
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if not 0 <= value < 1 << 64 or value % alignment:
+        raise ValueError(f"{name} must be a {alignment}-byte aligned 64-bit address, "
+                         f"not {value:#x}")
+
+
+def iotinval_vma(*, pscid=None, gscid=None, addr=None):
+    """``IOTINVAL.VMA``: invalidate cached first-stage translations (spec 3.1.1).
+
+    Parameters
+    ----------
+    pscid : int or None
+        Process soft-context ID; sets ``PSCV=1``. ``None`` covers every address space.
+    gscid : int or None
+        Guest soft-context ID; sets ``GV=1``. ``None`` means host address spaces (second
+        stage Bare).
+    addr : int or None
+        A 4 KiB-aligned IOVA; sets ``AV=1`` (leaf entries of that IOVA only).
+
+    Returns
+    -------
+    int
+        The command as a 128-bit integer (dword0 in bits 63:0).
+    """
+    word = bits.pack(IOTINVAL, opcode=Opcode.IOTINVAL, func3=IotinvalFunc.VMA)
+    if pscid is not None:
+        _check_id("pscid", pscid, _PSCID_MAX)
+        word = bits.put(IOTINVAL, bits.put(IOTINVAL, word, "pscv", 1), "pscid", pscid)
+    return _gscid_addr(word, gscid, addr)
+
+
+def iotinval_gvma(*, gscid=None, addr=None):
+    """``IOTINVAL.GVMA``: invalidate cached second-stage translations (spec 3.1.1).
+
+    Parameters
+    ----------
+    gscid : int or None
+        Guest soft-context ID; sets ``GV=1``. ``None`` covers all VMs (``AV`` ignored).
+    addr : int or None
+        A 4 KiB-aligned guest physical address; sets ``AV=1`` (that GPA's leaf entry).
+
+    Raises
+    ------
+    ValueError
+        If ``addr`` is given without ``gscid``: with ``GV=0`` the spec ignores ``AV``,
+        so the caller's intent would be lost.
+    """
+    if addr is not None and gscid is None:
+        raise ValueError("IOTINVAL.GVMA with an address needs a gscid (AV is ignored when GV=0)")
+    word = bits.pack(IOTINVAL, opcode=Opcode.IOTINVAL, func3=IotinvalFunc.GVMA)
+    return _gscid_addr(word, gscid, addr)
+
+
+def _gscid_addr(word, gscid, addr):
+    if gscid is not None:
+        _check_id("gscid", gscid, _GSCID_MAX)
+        word = bits.put(IOTINVAL, bits.put(IOTINVAL, word, "gv", 1), "gscid", gscid)
+    if addr is not None:
+        _check_address("addr", addr, 4096)
+        word = bits.put(IOTINVAL, bits.put(IOTINVAL, word, "av", 1), "addr", addr >> 12)
+    return word
+
+
+def iofence_c(*, addr=None, data=0, pr=False, pw=False, wsi=False):
+    """``IOFENCE.C``: complete every earlier command (spec 3.1.3).
+
+    Parameters
+    ----------
+    addr : int or None
+        A 4-byte-aligned address; sets ``AV=1``: the IOMMU stores ``data`` (4 bytes) there
+        when the fence completes.
+    data : int
+        The 32-bit value to store.
+    pr, pw : bool
+        Also commit earlier device reads / writes the IOMMU already processed.
+    wsi : bool
+        Set ``cqcsr.fence_w_ip`` on completion (only meaningful with ``fctl.WSI=1``).
+    """
+    _check_id("data", data, (1 << 32) - 1)
+    word = bits.pack(IOFENCE, opcode=Opcode.IOFENCE, func3=IofenceFunc.C,
+                     pr=bool(pr), pw=bool(pw), wsi=bool(wsi), data=data)
+    if addr is not None:
+        _check_address("addr", addr, 4)
+        word = bits.put(IOFENCE, bits.put(IOFENCE, word, "av", 1), "addr", addr >> 2)
+    return word
+
+
+def iodir_inval_ddt(*, did=None):
+    """``IODIR.INVAL_DDT``: invalidate cached device-directory entries (spec 3.1.4).
+
+    Parameters
+    ----------
+    did : int or None
+        A device_id; sets ``DV=1`` (that device's leaf entry). ``None`` invalidates every
+        cached DDT and PDT entry.
+    """
+    word = bits.pack(IODIR, opcode=Opcode.IODIR, func3=IodirFunc.INVAL_DDT)
+    if did is not None:
+        _check_id("did", did, _DID_MAX)
+        word = bits.put(IODIR, bits.put(IODIR, word, "dv", 1), "did", did)
+    return word
+
+
+def to_bytes(command):
+    """The 16 bytes of ``command`` as stored in the queue (two little-endian doublewords)."""
+    return command.to_bytes(CMD_SIZE, "little")
+
+
+def from_bytes(raw):
+    """The 128-bit command stored in ``raw`` (16 bytes)."""
+    if len(raw) != CMD_SIZE:
+        raise ValueError(f"a command is {CMD_SIZE} bytes, not {len(raw)}")
+    return int.from_bytes(raw, "little")

@@ -1,0 +1,405 @@
+"""The ``Iommu`` driver object: initialisation, device contexts, mappings, faults.
+
+Everything goes through a :class:`~firmware.bus.Bus`, so the same driver runs on the
+architectural model, on the RTL through cocotb agents and on a board. The initialisation is
+the spec's (RISC-V IOMMU spec, "Guidelines for initialization"); every table change is
+followed by the spec's invalidation recipe (:mod:`firmware.invalidate`) and an
+``IOFENCE.C``, so when a method returns, the IOMMU uses the new tables and nothing else.
+"""
+
+import dataclasses
+
+from hdl import bits
+from hdl.formats import IOHGATP, IOSATP, TA, TC, IohgatpMode, IosatpMode, Pbmt
+from hdl.port import Access
+from hdl.regs import (
+    CAPABILITIES, DDTP, FCTL, ICVEC, TR_REQ_CTL, TR_REQ_IOVA, TR_RESPONSE, Igs, IommuMode,
+    Offset,
+)
+
+from . import invalidate
+from .alloc import PAGE_SIZE
+from .cq import CommandQueue
+from .ddt import DEVICE_ID_BITS, DeviceContext, DeviceDirectory
+from .errors import IommuError, UnsupportedError
+from .fq import FaultQueue
+from .mmio import Registers
+from .pagetable import PageTable, Stage
+
+__all__ = ["Iommu", "DebugTranslation"]
+
+# The table modes this driver builds, by the name of the capabilities bit that offers
+# each (spec 5.3). Keyed by name: IosatpMode.SV39 and IohgatpMode.SV39X4 are both 8.
+_MODE_CAPABILITIES = ("sv39", "sv48", "sv39x4", "sv48x4")
+_DIRECTORY_MODES = (IommuMode.LVL1, IommuMode.LVL2, IommuMode.LVL3)
+
+
+@dataclasses.dataclass(frozen=True)
+class DebugTranslation:
+    """The answer of the debug translation interface (spec 5.24-5.26).
+
+    Attributes
+    ----------
+    fault : bool
+    pa : int or None
+        The translated address (None on a fault).
+    size : int or None
+        Size of the page that ``tr_response.S`` reports (4 KiB when S=0).
+    pbmt : Pbmt or int
+    """
+
+    fault: bool
+    pa: int | None
+    size: int | None
+    pbmt: int
+
+
+class Iommu:
+    """A RISC-V IOMMU, driven through ``bus``, with tables allocated from ``alloc``.
+
+    Nothing is read or written until :meth:`init`.
+
+    Parameters
+    ----------
+    bus : Bus
+    alloc : PageAllocator
+        Physical memory for the queues, the device directory and page tables.
+    cq_entries, fq_entries : int
+        Queue sizes (powers of two).
+    max_polls : int
+        Bound of every poll.
+    interrupts : bool
+        Enable ``cqcsr.cie`` and ``fqcsr.fie`` on wired interrupts. The driver itself
+        polls; interrupts are for a platform that routes the wires somewhere.
+    """
+
+    def __init__(self, bus, alloc, *, cq_entries=64, fq_entries=64, max_polls=10_000,
+                 interrupts=False):
+        self.bus = bus
+        self.alloc = alloc
+        self.regs = Registers(bus, max_polls=max_polls)
+        self.cq = CommandQueue(self.regs, alloc, entries=cq_entries)
+        self.fq = FaultQueue(self.regs, alloc, entries=fq_entries)
+        self.interrupts = bool(interrupts)
+        self.capabilities = None
+        self.vectors = None
+        self.ddt = None
+        # Valid device contexts written by this driver, by device_id: a second-stage
+        # change must also invalidate contexts whose fsc holds a GPA it remaps.
+        self._contexts = {}
+
+    # -- initialisation (spec "Guidelines for initialization") -------------------------
+
+    def init(self, *, device_id_bits=16):
+        """Bring the IOMMU up: capabilities, fctl, icvec, CQ, FQ, DDT root, ddtp.
+
+        Parameters
+        ----------
+        device_id_bits : int
+            Width of the device_ids that will be used (1 to 24); the directory mode is the
+            shallowest one the IOMMU accepts that reaches them.
+
+        Raises
+        ------
+        UnsupportedError
+            If the version is not 1.x, little-endian or wired interrupts are not
+            available, or no directory mode reaches ``device_id_bits``.
+        PollTimeout
+            If a queue never turns on or ``ddtp`` stays busy.
+        """
+        if not isinstance(device_id_bits, int) or not 1 <= device_id_bits <= 24:
+            raise ValueError(f"device_id_bits must be between 1 and 24, not {device_id_bits!r}")
+        caps = bits.unpack(CAPABILITIES, self.regs.read(Offset.CAPABILITIES))
+        if caps["version"] >> 4 != 1:
+            raise UnsupportedError(f"capabilities.version {caps['version']:#x} is not 1.x")
+        self.capabilities = caps
+        # Mode changes and fctl writes are only specified with the IOMMU Off and the
+        # queues off (spec 5.4, 5.5), so an IOMMU left running by an earlier owner is
+        # stopped first.
+        self._write_ddtp(IommuMode.OFF, 0)
+        # The interrupts are wired (fctl.WSI) or not used: the driver polls, so no
+        # msi_cfg_tbl entry is programmed.
+        self._program_fctl(caps)
+        self._program_icvec()
+        self.cq.enable(interrupts=self.interrupts)
+        self.fq.enable(interrupts=self.interrupts)
+        root = self.alloc.alloc(PAGE_SIZE)
+        mode = self._choose_directory_mode(device_id_bits, root)
+        self.ddt = DeviceDirectory(self.bus, self.alloc, mode, root)
+        self._contexts.clear()
+
+    def _program_fctl(self, caps):
+        wsi = Igs(caps["igs"]) in (Igs.WSI, Igs.BOTH)
+        if self.interrupts and not wsi:
+            raise UnsupportedError("wired interrupts requested but capabilities.IGS is MSI")
+        # Little-endian tables and queues (BE=0); the Sv39x4/Sv48x4 encodings (GXL=0).
+        self.regs.write(Offset.FCTL, bits.pack(FCTL, wsi=wsi))
+        fctl = bits.unpack(FCTL, self.regs.read(Offset.FCTL))
+        if fctl["be"]:
+            raise UnsupportedError("fctl.BE stays 1: the IOMMU is big-endian only")
+        if fctl["gxl"]:
+            raise UnsupportedError("fctl.GXL stays 1: only Sv32x4 second stage")
+
+    def _program_icvec(self):
+        # Write 0xF to each field and read back how many vector bits are writable; then
+        # give each cause (civ, fiv, pmiv, piv) its own vector where there are enough.
+        self.regs.write(Offset.ICVEC, bits.pack(ICVEC, civ=0xF, fiv=0xF, pmiv=0xF, piv=0xF))
+        readback = bits.unpack(ICVEC, self.regs.read(Offset.ICVEC))
+        count = 1 << readback["civ"].bit_length()
+        self.vectors = {name: i % count for i, name in enumerate(("civ", "fiv", "pmiv", "piv"))}
+        self.regs.write(Offset.ICVEC, bits.pack(ICVEC, **self.vectors))
+
+    def _write_ddtp(self, mode, root):
+        self.regs.poll(Offset.DDTP, "busy", 0)
+        self.regs.write(Offset.DDTP, bits.pack(DDTP, iommu_mode=mode, ppn=root >> 12))
+        return bits.get(DDTP, self.regs.poll(Offset.DDTP, "busy", 0), "iommu_mode")
+
+    def _choose_directory_mode(self, device_id_bits, root):
+        # iommu_mode is WARL: a mode the IOMMU lacks does not stick. Try the modes that
+        # reach device_id_bits, shallowest first, going back to Off after each miss
+        # (switching between directory modes must go through Off, spec 5.5).
+        for mode in _DIRECTORY_MODES:
+            if DEVICE_ID_BITS[mode] < device_id_bits:
+                continue
+            if self._write_ddtp(mode, root) == mode:
+                return mode
+            self._write_ddtp(IommuMode.OFF, 0)
+        raise UnsupportedError(f"no directory mode reaches {device_id_bits}-bit device_ids")
+
+    # -- queues ---------------------------------------------------------------------------
+
+    def run(self, cmds):
+        """Submit ``cmds`` and an ``IOFENCE.C``, and wait for the fence (nothing if empty)."""
+        if cmds:
+            self.cq.submit(*cmds)
+            self.cq.fence()
+
+    def fence(self, *, pr=False, pw=False):
+        """An ``IOFENCE.C`` on its own (``pr``/``pw`` also commit earlier DMA)."""
+        return self.cq.fence(pr=pr, pw=pw)
+
+    def drain_faults(self, limit=None):
+        """The records in the fault queue (:class:`~firmware.fq.FaultDrain`)."""
+        return self.fq.drain(limit)
+
+    # -- page tables ----------------------------------------------------------------------
+
+    def _require_init(self):
+        if self.ddt is None:
+            raise IommuError("the IOMMU is not initialised: call init() first")
+
+    def _check_mode(self, mode):
+        self._require_init()
+        name = mode.name.lower()
+        if name not in _MODE_CAPABILITIES or not self.capabilities[name]:
+            raise UnsupportedError(f"the IOMMU does not offer {mode.name}")
+
+    def page_table(self, mode):
+        """A new, empty :class:`~firmware.pagetable.PageTable` in system memory.
+
+        Raises
+        ------
+        UnsupportedError
+            If ``capabilities`` does not offer ``mode``.
+        """
+        self._check_mode(mode)
+        return PageTable(self.bus, self.alloc, mode, oa_bits=self.capabilities["pas"],
+                         svpbmt=bool(self.capabilities["svpbmt"]))
+
+    def sync(self, table, changes, *, pscid=None, gscid=None):
+        """Invalidate what ``changes`` (to ``table``) left stale, fence, free unlinked pages.
+
+        First-stage changes need the ``pscid`` of the contexts using the table, and the
+        ``gscid`` too if the table is a guest's (nested). Second-stage changes need the
+        ``gscid``; contexts of that VM whose first-stage root GPA was remapped also get
+        ``IODIR.INVAL_DDT`` (spec "Changing second-stage page table entry": a cached DC
+        may hold the translated root).
+        """
+        if changes.stage is Stage.FIRST:
+            if pscid is None:
+                raise TypeError("first-stage changes need the pscid of the address space")
+            cmds = invalidate.first_stage(changes, pscid=pscid, gscid=gscid)
+        else:
+            if gscid is None:
+                raise TypeError("second-stage changes need the gscid of the VM")
+            if pscid is not None:
+                raise ValueError("second-stage invalidations take no pscid (PSCV=1 is illegal "
+                                 "with IOTINVAL.GVMA)")
+            cmds = invalidate.second_stage(changes, gscid=gscid)
+            cmds += [cmd for did in self._remapped_roots(changes, gscid)
+                     for cmd in invalidate.dc_change(did, DeviceContext())]
+        self.run(cmds)
+        table.release(changes)
+
+    def _remapped_roots(self, changes, gscid):
+        for did, dc in sorted(self._contexts.items()):
+            if (bits.get(IOHGATP, dc.iohgatp, "mode") == IohgatpMode.BARE
+                    or bits.get(IOHGATP, dc.iohgatp, "gscid") != gscid
+                    or bits.get(IOSATP, dc.fsc, "mode") == IosatpMode.BARE):
+                continue
+            root = bits.get(IOSATP, dc.fsc, "ppn") << 12
+            if changes.nonleaf or any(a <= root < a + n for a, n in changes.leaves):
+                yield did
+
+    def map(self, table, iova, pa, size, *, r=False, w=False, x=False, pbmt=Pbmt.PMA,
+            pscid=None, gscid=None):
+        """:meth:`PageTable.map` followed by :meth:`sync`; returns the changes."""
+        changes = table.map(iova, pa, size, r=r, w=w, x=x, pbmt=pbmt)
+        self.sync(table, changes, pscid=pscid, gscid=gscid)
+        return changes
+
+    def unmap(self, table, iova, size, *, pscid=None, gscid=None):
+        """:meth:`PageTable.unmap` followed by :meth:`sync`; returns the changes."""
+        changes = table.unmap(iova, size)
+        self.sync(table, changes, pscid=pscid, gscid=gscid)
+        return changes
+
+    # -- device contexts --------------------------------------------------------------------
+
+    def device_context(self, device_id):
+        """The device context of ``device_id`` as it is in memory."""
+        return self.ddt.read(device_id)
+
+    def set_dc(self, device_id, *, tc, iohgatp=0, ta=0, fsc=0, check=True):
+        """Write the base-format device context of ``device_id`` and invalidate.
+
+        Parameters
+        ----------
+        device_id : int
+        tc, iohgatp, ta, fsc : int
+            The four doublewords (layouts :data:`~hdl.formats.TC`, ``IOHGATP``, ``TA``,
+            ``IOSATP``).
+        check : bool
+            Refuse reserved bits and modes ``capabilities`` does not offer. A test that
+            wants the IOMMU to see a misconfigured context (cause 259) passes False.
+
+        Notes
+        -----
+        A context is 4 doublewords and the IOMMU may read it between two stores, so a
+        valid context is never edited in place: ``tc.V`` is cleared first and the old
+        context's invalidation recipe run (spec "Changing device directory table entry",
+        which decides on the old values), then the new words are stored with ``tc``
+        last, then ``IODIR.INVAL_DDT`` ``DV=1``. Each step ends with an ``IOFENCE.C``.
+        """
+        self._require_init()
+        new = DeviceContext(tc, iohgatp, ta, fsc)
+        if check:
+            self._check_dc(new)
+        self.ddt.check_device_id(device_id)
+        old = self.ddt.read(device_id)
+        if old.valid and new.valid:
+            self.ddt.write(device_id, dataclasses.replace(old, tc=old.tc & ~1), words=("tc",))
+            self.run(invalidate.dc_change(device_id, old))
+            self.ddt.write(device_id, new, words=("iohgatp", "ta", "fsc", "tc"))
+            self.run(invalidate.dc_change(device_id, DeviceContext()))
+        elif new.valid:
+            self.ddt.write(device_id, new, words=("iohgatp", "ta", "fsc", "tc"))
+            self.run(invalidate.dc_change(device_id, old))
+        else:
+            self.ddt.write(device_id, new, words=("tc", "iohgatp", "ta", "fsc"))
+            self.run(invalidate.dc_change(device_id, old))
+        if new.valid:
+            self._contexts[device_id] = new
+        else:
+            self._contexts.pop(device_id, None)
+
+    def _check_dc(self, dc):
+        for name, layout in (("tc", TC), ("ta", TA), ("fsc", IOSATP)):
+            reserved = getattr(dc, name) & bits.reserved_mask(layout)
+            if reserved:
+                raise ValueError(f"{name} has reserved bits set: {reserved:#x}")
+        unsupported = [n for n in ("en_ats", "en_pri", "t2gpa", "pdtv", "prpr", "gade", "sade",
+                                   "dpe", "sbe", "sxl") if bits.get(TC, dc.tc, n)]
+        if unsupported:
+            raise UnsupportedError(f"tc.{unsupported[0]} is not offered by this driver")
+        for name, enum, word, layout in (("iohgatp", IohgatpMode, dc.iohgatp, IOHGATP),
+                                         ("fsc", IosatpMode, dc.fsc, IOSATP)):
+            value = bits.get(layout, word, "mode")
+            try:
+                mode = enum(value)
+            except ValueError:
+                raise ValueError(f"{name}.MODE {value} is a reserved encoding") from None
+            if mode != enum.BARE:
+                self._check_mode(mode)
+        gmode = bits.get(IOHGATP, dc.iohgatp, "mode")
+        # The second-stage root is 16 KiB and must be 16 KiB aligned (spec 2.1.3).
+        if gmode != IohgatpMode.BARE and bits.get(IOHGATP, dc.iohgatp, "ppn") & 3:
+            raise ValueError("iohgatp.PPN must be 16 KiB aligned")
+
+    def set_bypass(self, device_id, *, dtf=False):
+        """``device_id``'s DMA passes untranslated: V=1, fsc and iohgatp Bare."""
+        self.set_dc(device_id, tc=bits.pack(TC, v=1, dtf=dtf))
+
+    def set_blocked(self, device_id):
+        """``device_id``'s DMA is refused (cause 258): the context has V=0."""
+        self.set_dc(device_id, tc=0)
+
+    def set_first_stage(self, device_id, table, *, pscid, dtf=False):
+        """``device_id`` translates through the first-stage ``table`` tagged ``pscid``."""
+        if table.stage is not Stage.FIRST:
+            raise ValueError("set_first_stage() needs a first-stage table")
+        self.set_dc(device_id, tc=bits.pack(TC, v=1, dtf=dtf), ta=bits.pack(TA, pscid=pscid),
+                    fsc=bits.pack(IOSATP, mode=table.mode, ppn=table.root >> 12))
+
+    def set_second_stage(self, device_id, table, *, gscid, dtf=False):
+        """``device_id`` translates through the second-stage ``table`` only (VM ``gscid``)."""
+        if table.stage is not Stage.SECOND:
+            raise ValueError("set_second_stage() needs a second-stage table")
+        self.set_dc(device_id, tc=bits.pack(TC, v=1, dtf=dtf),
+                    iohgatp=bits.pack(IOHGATP, mode=table.mode, gscid=gscid,
+                                      ppn=table.root >> 12))
+
+    def set_nested(self, device_id, first, second, *, pscid, gscid, dtf=False):
+        """``device_id`` translates through a guest's ``first`` table (rooted at a GPA)
+        and then the VM's ``second`` table."""
+        if first.stage is not Stage.FIRST or second.stage is not Stage.SECOND:
+            raise ValueError("set_nested() needs a first-stage and a second-stage table")
+        self.set_dc(device_id, tc=bits.pack(TC, v=1, dtf=dtf),
+                    iohgatp=bits.pack(IOHGATP, mode=second.mode, gscid=gscid,
+                                      ppn=second.root >> 12),
+                    ta=bits.pack(TA, pscid=pscid),
+                    fsc=bits.pack(IOSATP, mode=first.mode, ppn=first.root >> 12))
+
+    def remove_device(self, device_id):
+        """Block ``device_id`` and give back directory pages left without a valid context.
+
+        Unlinking a non-leaf entry is a non-leaf DDT change: ``IODIR.INVAL_DDT`` with
+        ``DV=0`` and a fence come before the pages are freed.
+        """
+        self.set_blocked(device_id)
+        pages = self.ddt.prune(device_id)
+        if pages:
+            self.run(invalidate.ddt_nonleaf_change())
+            for page in pages:
+                self.alloc.free(page)
+
+    # -- debug translation interface (spec 5.24-5.26) -------------------------------------
+
+    def debug_translate(self, device_id, iova, access=Access.READ):
+        """Ask the IOMMU to translate ``iova`` for ``device_id`` through ``tr_req_*``.
+
+        Raises
+        ------
+        UnsupportedError
+            Without ``capabilities.DBG``.
+        """
+        if not self.capabilities["dbg"]:
+            raise UnsupportedError("the IOMMU has no debug translation interface")
+        access = Access(access)
+        self.regs.poll(Offset.TR_REQ_CTL, "go", 0)
+        self.regs.write(Offset.TR_REQ_IOVA, bits.pack(TR_REQ_IOVA, vpn=iova >> 12))
+        self.regs.write(Offset.TR_REQ_CTL, bits.pack(
+            TR_REQ_CTL, go=1, nw=access is not Access.WRITE, exe=access is Access.EXECUTE,
+            did=device_id))
+        self.regs.poll(Offset.TR_REQ_CTL, "go", 0)
+        r = bits.unpack(TR_RESPONSE, self.regs.read(Offset.TR_RESPONSE))
+        if r["fault"]:
+            return DebugTranslation(True, None, None, r["pbmt"])
+        ppn, pages = r["ppn"], 1
+        if r["s"]:
+            # NAPOT size encoding: the lowest 0 bit at position X means 2^(X+1) pages.
+            x = (~ppn & (ppn + 1)).bit_length() - 1
+            pages = 1 << (x + 1)
+            ppn &= ~(pages - 1)
+        size = pages * PAGE_SIZE
+        return DebugTranslation(False, (ppn << 12) | iova & (size - 1), size, r["pbmt"])

@@ -1,0 +1,92 @@
+"""The spec's invalidation recipes: which commands follow which change.
+
+RISC-V IOMMU spec, "Guidelines for invalidations" (chapter "Software guidelines"). Each
+function returns the commands (128-bit integers, see :mod:`firmware.commands`) that make
+the IOMMU drop what a change may have left stale; the caller submits them and then an
+``IOFENCE.C``. The tests decide on the *old* values of a changed entry, as the spec says.
+"""
+
+from hdl import bits
+from hdl.formats import IOHGATP, IOSATP, TA, TC, IohgatpMode, IosatpMode
+
+from . import commands
+from .pagetable import Stage
+
+__all__ = ["dc_change", "ddt_nonleaf_change", "first_stage", "second_stage", "LEAF_LIMIT"]
+
+#: Above this many changed leaves, one address-space-wide invalidation replaces the
+#: per-address ones (as Linux's riscv-iommu driver does): a simple IOMMU treats every
+#: IOTINVAL as a full flush anyway, and the queue stays short.
+LEAF_LIMIT = 64
+
+
+def dc_change(device_id, old):
+    """After changing the device context of ``device_id`` whose old value is ``old``.
+
+    Spec "Changing device directory table entry": ``IODIR.INVAL_DDT`` with ``DV=1``,
+    then, if the old ``iohgatp`` is not Bare, ``IOTINVAL.VMA`` and ``IOTINVAL.GVMA`` with
+    ``GV=1`` and its GSCID; else, if ``PDTV``, ``IOTINVAL.VMA`` for everything; else, if
+    the old ``fsc`` is not Bare, ``IOTINVAL.VMA`` with ``PSCV=1`` and its PSCID.
+
+    An old context with ``V=0`` can have left no translations in the IOTLB, so only the
+    ``IODIR`` is sent for it.
+
+    Parameters
+    ----------
+    device_id : int
+    old : DeviceContext
+    """
+    cmds = [commands.iodir_inval_ddt(did=device_id)]
+    if not old.valid:
+        return cmds
+    if bits.get(IOHGATP, old.iohgatp, "mode") != IohgatpMode.BARE:
+        gscid = bits.get(IOHGATP, old.iohgatp, "gscid")
+        cmds += [commands.iotinval_vma(gscid=gscid), commands.iotinval_gvma(gscid=gscid)]
+    elif bits.get(TC, old.tc, "pdtv"):
+        cmds.append(commands.iotinval_vma())
+    elif bits.get(IOSATP, old.fsc, "mode") != IosatpMode.BARE:
+        cmds.append(commands.iotinval_vma(pscid=bits.get(TA, old.ta, "pscid")))
+    return cmds
+
+
+def ddt_nonleaf_change():
+    """After changing a non-leaf DDT entry: ``IODIR.INVAL_DDT`` with ``DV=0``."""
+    return [commands.iodir_inval_ddt()]
+
+
+def first_stage(changes, *, pscid, gscid=None, limit=LEAF_LIMIT):
+    """After changing a first-stage table used with ``pscid`` (and ``gscid`` if nested).
+
+    Spec "Changing first-stage page table entry" with the operands of table "IOTINVAL.VMA
+    operands": ``AV=1`` and the IOVA for each changed leaf; ``AV=0`` (the whole address
+    space) when a non-leaf entry changed, since ``AV=1`` reaches only leaf entries.
+    ``GV=1`` with the GSCID when the second stage is not Bare.
+
+    Parameters
+    ----------
+    changes : TableChanges
+        From a first-stage :class:`~firmware.pagetable.PageTable`.
+    pscid : int
+    gscid : int or None
+    limit : int
+        More changed leaves than this are invalidated with one ``AV=0`` command.
+    """
+    if changes.stage is not Stage.FIRST:
+        raise ValueError("first_stage() needs first-stage changes")
+    if changes.nonleaf or len(changes.leaves) > limit:
+        return [commands.iotinval_vma(pscid=pscid, gscid=gscid)]
+    return [commands.iotinval_vma(pscid=pscid, gscid=gscid, addr=address)
+            for address, _ in changes.leaves]
+
+
+def second_stage(changes, *, gscid, limit=LEAF_LIMIT):
+    """After changing the second-stage table of the VM ``gscid``.
+
+    Spec "Changing second-stage page table entry": ``IOTINVAL.GVMA`` with ``GV=AV=1`` and
+    the GPA for a leaf, ``GV=1, AV=0`` for a non-leaf.
+    """
+    if changes.stage is not Stage.SECOND:
+        raise ValueError("second_stage() needs second-stage changes")
+    if changes.nonleaf or len(changes.leaves) > limit:
+        return [commands.iotinval_gvma(gscid=gscid)]
+    return [commands.iotinval_gvma(gscid=gscid, addr=address) for address, _ in changes.leaves]
