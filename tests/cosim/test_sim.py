@@ -21,12 +21,32 @@ class Adder(wiring.Component):
         return m
 
 
+class DefaultThenOverride(wiring.Component):
+    """The comb pattern Icarus 11 loops on when it is emitted as a process."""
+    a: In(4)
+    c: In(1)
+    y: Out(4)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.y.eq(self.a)
+        with m.If(self.c):
+            m.d.comb += self.y[0].eq(1)
+        return m
+
+
 def test_verilog_is_deterministic_sv_without_sources():
     one = sim.verilog_of(Adder(), "adder")
     two = sim.verilog_of(Adder(), "adder")
     assert one == two
-    assert "always_comb" in one
+    assert "always_ff" in one
     assert "src" not in one and ".py" not in one
+
+
+def test_combinational_logic_is_not_a_process():
+    text = sim.verilog_of(DefaultThenOverride(), "top")
+    assert "always_comb" not in text and "always @*" not in text
+    assert "assign" in text
 
 
 @pytest.mark.cocotb
