@@ -13,5 +13,5 @@ def pytest_collection_modifyitems(config, items):
     # two cores build the Verilator and Icarus models side by side.
     for item in items:
         callspec = getattr(item, "callspec", None)
-        if callspec and "sim" in callspec.params:
-            item.add_marker(pytest.mark.xdist_group(callspec.params["sim"]))
+        if callspec and "simulator" in callspec.params:
+            item.add_marker(pytest.mark.xdist_group(callspec.params["simulator"]))
