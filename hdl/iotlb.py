@@ -265,7 +265,10 @@ class IOTLB(wiring.Component):
         for i in range(n):
             acc = acc | (match[i].replicate(res_l.size) & results[i].as_value())
         m.d.comb += hit_res.eq(acc)
-        ignored = _ignored_mask(hit_res.size, vpn_w)
+        # Widen the mask to the PPN before inverting it: ~ of a VPN-wide mask would
+        # zero-extend and clear PPN bits above the VPN width (found by the regression,
+        # seed 1: a 4 KiB leaf at PA 0xb6ad037c000 came back as 0x6ad037c000).
+        ignored = Const(0, len(hit_res.ppn)) | _ignored_mask(hit_res.size, vpn_w)
         ppn_out = (hit_res.ppn & ~ignored) | (k.vpn & ignored)
         m.d.comb += [
             self.lookup_hit.eq(match.any()),

@@ -119,3 +119,35 @@ async def debug_translation_interface(dut):
     assert s.debug_translations == len(cases)
     assert 0 < faults < len(cases)
     assert_clean(s)
+
+
+@cocotb.test()
+async def high_physical_addresses_survive_the_iotlb(dut):
+    """Regression (iogate regress --seed 1): an IOTLB hit cleared PPN bits above the VPN
+    width, so a page at PA 0xb6ad037c000 came back as 0x6ad037c000 on its second use."""
+    from firmware.alloc import PageAllocator
+    from firmware.ddt import DeviceContext, DeviceDirectory
+    from firmware.pagetable import PageTable
+    from hdl.formats import IOSATP, TA, TC, IosatpMode
+
+    def program_high(bus):
+        alloc = PageAllocator(bus, 0x8000_0000, 1 << 20)
+        root = alloc.alloc()
+        table = PageTable(bus, alloc, IosatpMode.SV39)
+        # PPN bits 43, 40, 31 and 27 (PA bits 55, 52, 43, 39) set, for every leaf size.
+        for iova, pa, size in ((0x1000, 0xB6AD037C000, 4096),
+                               (0x20_0000, 0xF0_0000_0020_0000, 2 << 20),
+                               (0x4000_0000, 0x90_0080_4000_0000, 1 << 30),
+                               (0x10_0000, 0x80_0000_0001_0000, 64 << 10)):
+            table.map(iova, pa, size, r=True, w=True)
+        DeviceDirectory(bus, alloc, IommuMode.LVL1, root).write(
+            3, DeviceContext(tc=bits.pack(TC, v=1), ta=bits.pack(TA, pscid=9),
+                             fsc=bits.pack(IOSATP, mode=IosatpMode.SV39, ppn=table.root >> 12)))
+        set_mode(bus, IommuMode.LVL1, root)
+
+    s = await open_session(dut, Config())
+    await s.run(program_high, s.bus)
+    iovas = [0x1123, 0x20_0456, 0x4000_0789, 0x10_0abc, 0x10_fff8]
+    await s.translate_all([request(3, iova, "read") for iova in iovas * 2])
+    assert s.scoreboard.hits >= len(iovas)
+    assert_clean(s)
