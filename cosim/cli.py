@@ -16,6 +16,11 @@ def _cmd_demo(args):
     return run_demo(sim=args.sim, waves=args.waves, seed=args.seed, report=args.report)
 
 
+def _cmd_regress(args):
+    from .regress.run import regress
+    return regress(args.seed, args.translations, sim=args.sim, waves=args.waves)
+
+
 def _cmd_generate(args):
     from firmware.generate import generate
     for path in generate(args.out, config=_config(args)):
@@ -60,6 +65,15 @@ def _parser():
     d.add_argument("--report", default="build/demo/report.json",
                    help="where the JSON report goes")
     d.set_defaults(func=_cmd_demo)
+
+    r = sub.add_parser("regress", help="seeded random regression of the RTL against the model")
+    r.add_argument("--seed", type=int, default=1)
+    r.add_argument("--translations", type=int, default=10_000)
+    r.add_argument("--sim", choices=("verilator", "icarus"),
+                   default=os.environ.get("SIM", "verilator") or "verilator")
+    r.add_argument("--waves", action="store_true",
+                   default=os.environ.get("WAVES", "0") == "1", help="dump a waveform")
+    r.set_defaults(func=_cmd_regress)
 
     g = sub.add_parser("generate", help="write the C header and the device-tree fragment")
     g.add_argument("--out", default="build/generated")

@@ -34,7 +34,8 @@ from .cmdq import CommandQueue
 from .faultq import FaultQueue
 from .registers import RegisterFile
 from .result import Result
-from .walk import EXECUTE, GUEST_PAGE_FAULT, PAGE_FAULT, READ, WRITE, TranslationFault, Walker
+from .walk import (ACCESS_FAULT, EXECUTE, GUEST_PAGE_FAULT, PAGE_FAULT, READ, WRITE,
+                   TranslationFault, Walker)
 
 __all__ = ["IommuModel"]
 
@@ -173,14 +174,26 @@ class IommuModel:
         """
         return self._translate(device_id, iova, _access(access), report, 0, 0, 0)
 
+    def _identity(self, iova, access):
+        """The untranslated path (Bare mode, or Bare first and second stage).
+
+        An address the physical address space does not have (at or above 2**PAS) is an
+        access fault, as for any physical address outside the platform's memory map
+        (Privileged spec, "Physical Memory Attributes"); the translation port and
+        ``tr_response`` could not even carry it. The same rule holds for table addresses
+        and leaf PAs in walks.
+        """
+        if iova >= self._pa_limit:
+            raise TranslationFault(ACCESS_FAULT[access])
+        return _BareEntry(iova)
+
     def _translate(self, device_id, iova, access, report, pv, pid, priv):
         _check_request(device_id, iova)
         dc = None
         try:
             dc = self._device_context(device_id)
             if dc is None:                         # Bare: the IOVA is the address
-                return Result(False, 0, iova >> 12, True, True, True, Pbmt.PMA,
-                              iova & 0xFFF, 4096)
+                return _result(self._identity(iova, access), iova)
             if pv and not dc.pdtv:
                 raise TranslationFault(Cause.TRANSACTION_TYPE_DISALLOWED)
             entry = None
@@ -268,7 +281,7 @@ class IommuModel:
             s2_range = None
             pbmt = s1.pbmt
         else:
-            return _BareEntry(iova)
+            return self._identity(iova, access)
         return TlbEntry(dc.gscid if g_mode else None, dc.pscid if s_mode else None,
                         bool(s1 and s1.glob), iova & ~(size - 1), size,
                         (gpa & ~(size - 1)) if g_mode else None, ppn, s1_perm, s2_perm,

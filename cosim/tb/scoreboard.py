@@ -56,6 +56,8 @@ class Scoreboard:
     hits: int = 0
     misses: int = 0
     cycles: list = field(default_factory=list)
+    #: Callables ``(request, response, allowed, ok)`` told about every check (coverage).
+    listeners: list = field(default_factory=list)
 
     def expect(self, request):
         """The answers allowed for ``request`` now; call before the RTL can answer it.
@@ -78,12 +80,14 @@ class Scoreboard:
             self.hits += 1
         else:
             self.misses += 1
-        if any(same_answer(response, a) for a in allowed):
-            return True
-        explain = getattr(self.model, "explain", None)
-        context = explain(request.device_id, request.iova) if explain else ""
-        self.mismatches.append(Mismatch(request, response, allowed, context))
-        return False
+        ok = any(same_answer(response, a) for a in allowed)
+        if not ok:
+            explain = getattr(self.model, "explain", None)
+            context = explain(request.device_id, request.iova) if explain else ""
+            self.mismatches.append(Mismatch(request, response, allowed, context))
+        for listener in self.listeners:
+            listener(request, response, allowed, ok)
+        return ok
 
     def summary(self):
         cyc = sorted(self.cycles) or [0]

@@ -44,3 +44,25 @@ def test_bench_model_figures():
 def test_bench_model_seconds_checked():
     with pytest.raises(ValueError, match="seconds must be positive, not 0"):
         bench_model(seconds=0)
+
+
+def test_untranslated_addresses_beyond_pas_are_access_faults():
+    """Bare mode and a Bare/Bare device context pass IOVAs below 2**PAS untouched and
+    refuse the rest with the access fault of the access type (iogate's reading of the
+    Privileged spec's PMA rule; the port cannot carry a wider address)."""
+    from hdl import Config, bits
+    from hdl.formats import TC
+    from hdl.regs import DDTP, IommuMode, Offset
+    from cosim.model import IommuModel, Memory
+    config = Config(pas=40)
+    mem = Memory()
+    m = IommuModel(config, mem)
+    m.mmio_write(Offset.DDTP, 8, bits.pack(DDTP, iommu_mode=IommuMode.BARE))
+    assert m.translate(1, (1 << 40) - 8, "read").pa == (1 << 40) - 8
+    assert [m.translate(1, 1 << 40, a).cause for a in ("read", "write", "execute")] == [5, 7, 1]
+    m.mmio_write(Offset.DDTP, 8, bits.pack(DDTP, iommu_mode=IommuMode.OFF))
+    root = 0x10_0000
+    mem.write64(root + 5 * 32, bits.pack(TC, v=1))
+    m.mmio_write(Offset.DDTP, 8, bits.pack(DDTP, iommu_mode=IommuMode.LVL1, ppn=root >> 12))
+    assert m.translate(5, 0x1234, "write").pa == 0x1234
+    assert m.translate(5, 1 << 41, "write").cause == 7

@@ -1,0 +1,79 @@
+"""``iogate regress``: build, run the seeded regression, show progress, summarise."""
+
+import json
+import pathlib
+import sys
+import threading
+import time
+
+from .. import sim as simulators
+
+__all__ = ["regress"]
+
+
+def _progress(path, stop, interactive):
+    last = None
+    while not stop.wait(0.5):
+        try:
+            p = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        line = f"  {p['done']}/{p['total']} translations checked, {p['mismatches']} mismatches"
+        if interactive:
+            print("\r" + line, end="", flush=True)
+        elif p["done"] != last and (p["done"] == p["total"] or p["done"] % 2000 == 0):
+            print(line, flush=True)
+        last = p["done"]
+    if interactive:
+        print()
+
+
+def regress(seed, translations, sim="verilator", waves=False, out="build/regress"):
+    """Run one seeded regression; returns the process exit status (0: no mismatch)."""
+    from hdl import Config
+    out = pathlib.Path(out).resolve() / f"{sim}-seed{seed}"
+    out.mkdir(parents=True, exist_ok=True)
+    report, progress = out / "report.json", out / "progress.json"
+    report.unlink(missing_ok=True)
+    progress.unlink(missing_ok=True)
+    print(f"iogate regress: seed {seed}, {translations} translations on {sim}", flush=True)
+    b = simulators.build_iommu(Config(), sim, waves=waves)
+    stop = threading.Event()
+    shower = threading.Thread(target=_progress, args=(progress, stop, sys.stdout.isatty()),
+                              daemon=True)
+    shower.start()
+    start = time.monotonic()
+    error = None
+    try:
+        simulators.run(b, "cosim.regress.cocotb_regress", seed=seed, test_dir=out,
+                       log_file=out / "sim.log",
+                       extra_env={"IOGATE_SEED": str(seed),
+                                  "IOGATE_TRANSLATIONS": str(translations),
+                                  "IOGATE_REPORT": str(report),
+                                  "IOGATE_PROGRESS": str(progress)})
+    except AssertionError as e:
+        error = e
+    finally:
+        stop.set()
+        shower.join()
+    elapsed = time.monotonic() - start
+    if not report.exists():
+        print(f"regression did not finish: {error}\nlog: {out / 'sim.log'}")
+        print(f"replay: iogate regress --seed {seed} --translations {translations} --sim {sim}")
+        return 2
+    r = json.loads(report.read_text())
+    for m in r["mismatch_details"][:5]:
+        print(m)
+    cov = r["coverage"]
+    print(f"  outcomes covered: {cov['iogate.outcome']['coverage_percent']}%  "
+          f"cause x access: {cov['iogate.outcome_x_access']['coverage_percent']}%  "
+          f"iotlb hits {r['iotlb_hits']} misses {r['iotlb_misses']}")
+    if waves:
+        print(f"waveform: {b.waveform(out)}")
+    print(f"report: {report}")
+    print(f"seed {seed}: translations: {r['translations']} "
+          f"({r['translations_per_second']:.0f}/s checked; {elapsed:.0f} s with the build) "
+          f"mismatches: {r['mismatches']}")
+    if r["mismatches"]:
+        print(f"replay: iogate regress --seed {seed} --translations {translations} --sim {sim}")
+    return 0 if r["mismatches"] == 0 and error is None else 1

@@ -1,0 +1,144 @@
+"""A random world for the regression: device contexts, page tables, broken entries, bus errors.
+
+Everything comes from one ``random.Random``, so a seed is a complete description of a run.
+Tables are built with the driver (``firmware``) and then damaged on purpose: random bit
+patterns in leaf and non-leaf PTEs (reserved bits, W without R, misaligned superpages, bad
+NAPOT runs, PBMT), random device contexts (reserved bits, unsupported modes), and bus errors
+on random table pages. The model says what each of those must do; the RTL must agree.
+"""
+
+from dataclasses import dataclass, field
+
+from hdl import bits
+from hdl.formats import IOSATP, PTE, TA, TC, IosatpMode
+from hdl.port import Access
+from hdl.regs import IommuMode
+from firmware.alloc import PageAllocator
+from firmware.ddt import DeviceContext, DeviceDirectory
+from firmware.pagetable import PageTable
+
+__all__ = ["World", "build_world", "random_requests"]
+
+ALLOC_BASE = 0x8000_0000
+ALLOC_SIZE = 64 << 20
+_SV39_LEVELS = 3
+
+
+@dataclass
+class World:
+    ddt_root: int
+    mode: IommuMode
+    devices: dict = field(default_factory=dict)      # did -> kind
+    ranges: list = field(default_factory=list)       # (did, iova, size)
+    table_pages: list = field(default_factory=list)  # (did, address) of every table page
+    damaged: list = field(default_factory=list)      # what was broken, for the report
+
+
+def _sv39_pte_addresses(bus, root, iova):
+    """Addresses of the PTEs a walk of ``iova`` reads, root first (Privileged spec 12.3.2)."""
+    out, table = [], root
+    for level in range(_SV39_LEVELS - 1, -1, -1):
+        address = table + ((iova >> (12 + 9 * level)) & 0x1FF) * 8
+        out.append(address)
+        pte = int.from_bytes(bus.mem_read(address, 8), "little")
+        if not pte & 1 or pte & 0b1010:
+            break
+        table = bits.get(PTE, pte, "ppn") << 12
+    return out
+
+
+def _random_pte(rng, old):
+    """A PTE worth trying: the old one with a few bits flipped, or pure noise."""
+    if rng.random() < 0.3:
+        return rng.getrandbits(64)
+    for _ in range(rng.randint(1, 3)):
+        old ^= 1 << rng.choice([0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 13, 54, 58, 60, 61, 62, 63])
+    return old
+
+
+def _random_dc(rng, table_root, pscid):
+    tc = bits.pack(TC, v=1)
+    fsc = bits.pack(IOSATP, mode=IosatpMode.SV39, ppn=table_root >> 12)
+    ta = bits.pack(TA, pscid=pscid)
+    words = [tc, 0, ta, fsc]
+    i = rng.randrange(4)
+    words[i] ^= 1 << rng.randrange(64)
+    return DeviceContext(*words)
+
+
+def build_world(rng, bus, memory, *, devices=12, mappings=6, damage=0.15, faults=0.05):
+    """Program a random 1LVL world through ``bus``; ddtp is left to the caller."""
+    alloc = PageAllocator(bus, ALLOC_BASE, ALLOC_SIZE)
+    world = World(ddt_root=alloc.alloc(), mode=IommuMode.LVL1)
+    ddt = DeviceDirectory(bus, alloc, IommuMode.LVL1, world.ddt_root)
+    dids = rng.sample(range(128), devices)
+    for did in dids:
+        kind = rng.choices(["sv39", "bypass", "invalid", "noise"], [70, 10, 10, 10])[0]
+        world.devices[did] = kind
+        if kind == "bypass":
+            ddt.write(did, DeviceContext(tc=bits.pack(TC, v=1)))
+            world.ranges.append((did, rng.randrange(1 << 40) & ~0xFFF, 1 << 20))
+            continue
+        if kind == "invalid":
+            ddt.write(did, DeviceContext(tc=0))
+            continue
+        table = PageTable(bus, alloc, IosatpMode.SV39)
+        pscid = rng.randrange(4)          # few PSCIDs, so address spaces are shared
+        for _ in range(rng.randint(1, mappings)):
+            size = rng.choice(table.page_sizes[-3:] if rng.random() < 0.2 else [4096, 65536])
+            iova = rng.randrange(1 << 38) & ~(size - 1)
+            pa = rng.randrange(1 << 44) & ~(size - 1)
+            perm = rng.choice(["r", "rw", "x", "rx", "rwx"])
+            try:
+                table.map(iova, pa, size, r="r" in perm, w="w" in perm, x="x" in perm)
+            except ValueError:
+                continue        # outside the output space: skip it
+            world.ranges.append((did, iova, size))
+            if rng.random() < damage:
+                address = rng.choice(_sv39_pte_addresses(bus, table.root, iova))
+                old = int.from_bytes(bus.mem_read(address, 8), "little")
+                new = _random_pte(rng, old)
+                bus.mem_write(address, new.to_bytes(8, "little"))
+                world.damaged.append(f"did {did:#x} pte@{address:#x} {old:#x}->{new:#x}")
+        if kind == "noise":
+            dc = _random_dc(rng, table.root, pscid)
+            world.damaged.append(f"did {did:#x} dc {dc}")
+        else:
+            dc = DeviceContext(tc=bits.pack(TC, v=1), ta=bits.pack(TA, pscid=pscid),
+                               fsc=bits.pack(IOSATP, mode=IosatpMode.SV39,
+                                             ppn=table.root >> 12))
+        ddt.write(did, dc)
+        for address in _table_pages(bus, table.root):
+            world.table_pages.append((did, address))
+    for did, address in world.table_pages:
+        if rng.random() < faults:
+            memory.inject_fault(address, 4096)
+            world.damaged.append(f"did {did:#x} table page {address:#x} answers SLVERR")
+    return world
+
+
+def _table_pages(bus, root, level=_SV39_LEVELS - 1):
+    yield root
+    if level == 0:
+        return
+    raw = bus.mem_read(root, 4096)
+    for i in range(512):
+        pte = int.from_bytes(raw[8 * i:8 * i + 8], "little")
+        if pte & 1 and not pte & 0b1010:
+            yield from _table_pages(bus, bits.get(PTE, pte, "ppn") << 12, level - 1)
+
+
+def random_requests(rng, world, n):
+    """``n`` requests: most inside mapped ranges, some anywhere, some to unknown devices."""
+    accesses = list(Access)
+    for _ in range(n):
+        roll = rng.random()
+        access = rng.choice(accesses)
+        if roll < 0.8 and world.ranges:
+            did, iova, size = rng.choice(world.ranges)
+            yield did, iova + rng.randrange(min(size, 1 << 16)) // 8 * 8, access
+        elif roll < 0.95:
+            did = rng.choice(list(world.devices))
+            yield did, rng.getrandbits(rng.choice([39, 40, 64])) & ~7, access
+        else:
+            yield rng.randrange(1 << 24), rng.getrandbits(39) & ~7, access
