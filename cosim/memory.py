@@ -87,3 +87,54 @@ class Memory:
         except AccessFault:
             return True
         return False
+
+
+class OverlayMemory(Memory):
+    """A view of ``below`` whose writes stay in the view.
+
+    In cosimulation the model and the RTL read the same tables, but each must make its
+    own stores (IOFENCE.C completion words, fault records): the driver has to see the
+    hardware's, and the checker compares the two. The model therefore gets an overlay:
+    reads see ``below`` patched with the overlay's own writes; writes go to the overlay
+    only. Injected faults are those of ``below`` (both sides see the same bus errors).
+    """
+
+    def __init__(self, below):
+        self.below = below
+        self.size = below.size
+        self._bytes = {}
+        self._pages = set()
+
+    def read(self, address, length):
+        data = self.below.read(address, length)
+        first, last = address // _PAGE, (address + length - 1) // _PAGE
+        if not any(p in self._pages for p in range(first, last + 1)):
+            return data
+        out = bytearray(data)
+        for i in range(length):
+            b = self._bytes.get(address + i)
+            if b is not None:
+                out[i] = b
+        return bytes(out)
+
+    def write(self, address, data):
+        data = bytes(data)
+        self.below._check(address, len(data))
+        for i, b in enumerate(data):
+            self._bytes[address + i] = b
+            self._pages.add((address + i) // _PAGE)
+
+    def inject_fault(self, address, length=8):
+        self.below.inject_fault(address, length)
+
+    def clear_faults(self):
+        self.below.clear_faults()
+
+    def is_faulty(self, address, length):
+        return self.below.is_faulty(address, length)
+
+    def _check(self, address, length):
+        self.below._check(address, length)
+
+
+__all__.append("OverlayMemory")

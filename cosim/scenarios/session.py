@@ -15,7 +15,7 @@ from hdl import bits
 from hdl.port import Access
 from hdl.regs import TR_REQ_CTL, TR_RESPONSE, Offset
 
-from ..memory import Memory
+from ..memory import Memory, OverlayMemory
 from ..tb.bus import MirroredBus
 from ..tb.scoreboard import Scoreboard
 from ..tb.testbench import Testbench
@@ -117,10 +117,14 @@ def same_debug_response(got, expected, iova):
 
 
 async def open_session(dut, config, *, mem_latency=0, memory=None):
-    """Start the test bench on ``dut`` and an architectural model beside it."""
+    """Start the test bench on ``dut`` and an architectural model beside it.
+
+    The model reads the RTL's memory through an overlay that keeps its own stores (fence
+    completion words, fault records) apart from the hardware's.
+    """
     from ..model import IommuModel
     memory = memory or Memory()
-    model = IommuModel(config, memory)
+    model = IommuModel(config, OverlayMemory(memory))
     tb = Testbench(dut, config, memory, mem_latency=mem_latency)
     await tb.start()
     return Session(config, memory, model, tb, MirroredBus(tb, model), Scoreboard(model))

@@ -10,6 +10,8 @@ compares the two and records a mismatch when they differ, so programming the har
 itself a check of the register file. The model acts at once while the hardware takes clock
 cycles (Go/Busy, cqon, busy bits, queue pointers), so a read that differs is repeated until
 the RTL agrees, and counts as a mismatch only if it never does within ``settle_reads``.
+The model side goes through a :class:`cosim.model.bus.ModelBus`, so the model runs its
+command queue when ``cqt`` or ``cqcsr`` is written, as the hardware does.
 """
 
 from cocotb.task import resume
@@ -30,8 +32,10 @@ class MirroredBus:
     """
 
     def __init__(self, tb, model=None, *, settle_reads=64):
+        from ..model.bus import ModelBus
         self.tb = tb
         self.model = model
+        self._model_bus = ModelBus(model) if model is not None else None
         self.settle_reads = settle_reads
         self.mismatches = []
         self.mmio_read = resume(self.aread)
@@ -41,7 +45,7 @@ class MirroredBus:
         value = await self.tb.mmio_read(offset, size)
         if self.model is None:
             return value
-        expected = self.model.mmio_read(offset, size)
+        expected = self._model_bus.mmio_read(offset, size)
         for _ in range(self.settle_reads):
             if value == expected:
                 return value
@@ -53,7 +57,7 @@ class MirroredBus:
     async def awrite(self, offset, size, value):
         await self.tb.mmio_write(offset, size, value)
         if self.model is not None:
-            self.model.mmio_write(offset, size, value)
+            self._model_bus.mmio_write(offset, size, value)
 
     def mem_read(self, address, length):
         return self.tb.memory.read(address, length)
