@@ -187,25 +187,31 @@ def run(b, test_module, *, testcase=None, seed=None, extra_env=None, test_dir=No
         log_file=None):
     """Run the ``@cocotb.test`` coroutines of ``test_module`` on build ``b``.
 
-    Raises ``AssertionError`` naming the results file when any test failed. Returns the
-    path of the results XML.
+    Raises ``AssertionError`` naming the failed testcases and the results file when any
+    test failed or none ran. Returns the path of the results XML.
     """
     from cocotb_tools.check_results import get_results
     runner = b.runner()
     env = {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     env.update(extra_env or {})
     test_dir = pathlib.Path(test_dir) if test_dir else b.build_dir
-    results = runner.test(test_module=test_module, hdl_toplevel=b.toplevel,
-                          hdl_toplevel_lang="verilog",
-                          build_dir=b.build_dir, test_dir=test_dir, testcase=testcase,
-                          seed=seed, extra_env=env, waves=b.waves,
-                          timescale=("1ns", "1ps"),
-                          results_xml=str(test_dir / "results.xml"), log_file=log_file)
+    results = test_dir / "results.xml"
+    results.unlink(missing_ok=True)
+    try:
+        runner.test(test_module=test_module, hdl_toplevel=b.toplevel,
+                    hdl_toplevel_lang="verilog", build_dir=b.build_dir, test_dir=test_dir,
+                    testcase=testcase, seed=seed, extra_env=env, waves=b.waves,
+                    timescale=("1ns", "1ps"), results_xml=str(results), log_file=log_file)
+    except SystemExit:
+        # Under pytest the runner exits on failing tests; they are reported below.
+        pass
+    if not results.exists():
+        raise AssertionError(f"the simulator ended abnormally; see {log_file or test_dir}")
     total, failed = get_results(results)
     if total == 0 or failed:
-        names = ", ".join(failed_testcases(results)) or "(simulator ended abnormally)"
+        names = ", ".join(failed_testcases(results)) or "(no test ran)"
         raise AssertionError(f"{failed} of {total} cocotb tests failed on {b.sim}: {names}; "
-                             f"see {results}")
+                             f"see {log_file or results}")
     return results
 
 

@@ -6,6 +6,7 @@ mirrored bus (so the model sees every register write the RTL sees and the two sh
 bus. Everything here runs inside cocotb.
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 from cocotb.task import bridge
@@ -78,6 +79,35 @@ class Session:
             self.bus.mismatches.append(
                 f"debug translation {request}: tr_response rtl {got:#x} model {expected:#x}")
         return bits.unpack(TR_RESPONSE, got)
+
+    async def check_fault_records(self):
+        """Compare the fault-queue records the RTL wrote with the model's (spec 3.2).
+
+        ``fqh``/``fqt`` are read through the mirrored bus (so they must agree); every
+        record between them is compared field by field. The spec lets the IOMMU report
+        page-offset bits of ``iotval`` as 0, so a record whose ``iotval`` is the model's
+        with the offset cleared is the same record. Returns the RTL's records.
+        """
+        from firmware.fq import FaultRecord
+        from hdl.formats import FQ_RECORD_SIZE
+        from hdl.regs import QB
+        fqb = await self.bus.aread(Offset.FQB, 8)
+        fqh = await self.bus.aread(Offset.FQH, 4)
+        fqt = await self.bus.aread(Offset.FQT, 4)
+        entries = 2 << bits.get(QB, fqb, "log2szm1")
+        base = bits.get(QB, fqb, "ppn") << 12
+        records = []
+        i = fqh
+        while i != fqt:
+            address = base + i * FQ_RECORD_SIZE
+            got = FaultRecord.from_bytes(self.memory.read(address, FQ_RECORD_SIZE))
+            want = FaultRecord.from_bytes(self.model.memory.read(address, FQ_RECORD_SIZE))
+            if got != want and got != dataclasses.replace(want, iotval=want.iotval & ~0xFFF):
+                self.bus.mismatches.append(
+                    f"fault record {i}: rtl {got} model {want}")
+            records.append(got)
+            i = (i + 1) % entries
+        return records
 
     @property
     def mismatches(self):
