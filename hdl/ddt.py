@@ -5,9 +5,13 @@ RISC-V IOMMU spec 3.1 (device-directory table, base-format device context), 3.1.
 
 * :func:`dc_misconfigured` is the list of configuration checks, specialised to what this
   IOMMU offers (no ATS, T2GPA, PDT modes, A/D update, big-endian, GXL or QoS IDs).
-* :class:`DeviceDirectoryWalker` reads the 32-byte DC of a device (1LVL: at
-  ``ddtp.PPN*4096 + device_id*32``), one doubleword at a time, and reports 257 on a read
-  fault, 258 when ``tc.V=0`` (without reading the rest) and 259 when misconfigured.
+* :class:`DeviceDirectoryWalker` walks a 1LVL, 2LVL or 3LVL directory. Base format only
+  (``capabilities.MSI_FLAT=0``), so ``device_id`` splits into DDI[0] = bits 6:0, DDI[1] =
+  bits 15:7 and DDI[2] = bits 23:16. Each non-leaf DDTE is read at ``a + DDI[i]*8`` and
+  gives the next table (257 on a read fault, 258 when ``V=0``, 259 when a reserved bit is
+  set); the 32-byte DC is then read at ``a + DDI[0]*32``, one doubleword at a time, with
+  257 on a read fault, 258 when ``tc.V=0`` (without reading the rest) and 259 when
+  misconfigured.
 * :class:`DeviceContextCache` is the fully associative DDT cache: valid, well-formed DCs
   only (spec 3.8: invalid entries are never cached), tagged by ``device_id``, with an
   invalidation input for IODIR.INVAL_DDT (all, or one ``device_id``).
@@ -18,14 +22,18 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import bits
-from .formats import DC, TC, TA, IOSATP, Cause, IosatpMode, IohgatpMode
+from .formats import DC, DDTE, TC, TA, IOSATP, Cause, IosatpMode, IohgatpMode
 from .mem_master import MemReadSignature
 from .regs import IommuMode
 
 __all__ = [
-    "dc_misconfigured", "ddtw_start_layout", "ddtw_result_layout",
+    "DDT_LEVELS", "dc_misconfigured", "ddtw_start_layout", "ddtw_result_layout",
     "ddtc_fill_layout", "ddtc_inval_layout", "DeviceDirectoryWalker", "DeviceContextCache",
 ]
+
+
+#: Directory levels of each ``ddtp.iommu_mode`` (spec 3.3.1 step 1).
+DDT_LEVELS = {IommuMode.LVL1: 1, IommuMode.LVL2: 2, IommuMode.LVL3: 3}
 
 
 def dc_misconfigured(dc, *, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,)):
@@ -99,42 +107,51 @@ def ddtc_inval_layout():
 
 
 class DeviceDirectoryWalker(wiring.Component):
-    """Locates and checks the device context of one ``device_id`` (1LVL directory).
+    """Locates and checks the device context of one ``device_id``.
 
     Parameters
     ----------
     pas : int
-        Physical address size; a DC at or above ``2**pas`` is a load access fault (257)
-        without a bus read.
+        Physical address size; a DDTE or DC at or above ``2**pas`` is a load access fault
+        (257) without a bus read.
     iosatp_modes : tuple of IosatpMode
         First-stage modes offered besides Bare (for the configuration checks).
+    iohgatp_modes : tuple of IohgatpMode
+        Second-stage modes offered, Bare included (for the configuration checks).
+    levels : int
+        The deepest directory walked: 1 (1LVL only), 2 (also 2LVL) or 3 (also 3LVL),
+        ``Config.ddt_levels``. A 1-level walker has no DDTE logic at all.
 
     Members
     -------
     start : ``In(stream.Signature(ddtw_start_layout()))``
-        The ``ddtp`` to walk and the ``device_id``. The caller has already checked that
-        the ``device_id`` fits the mode (cause 260).
+        The ``ddtp`` to walk (``mode`` 1LVL, 2LVL or 3LVL) and the ``device_id``. The caller
+        has already checked that the ``device_id`` fits the mode (cause 260).
     result : ``Out(stream.Signature(ddtw_result_layout()))``
         A fault (257, 258, 259) or the DC.
     mem : ``Out(MemReadSignature(pas))``
-        Reads the DC, one doubleword at a time (``tc`` first).
+        Reads the DDTEs, then the DC one doubleword at a time (``tc`` first).
 
     Raises
     ------
     ValueError
-        If ``pas`` is out of range.
+        If ``pas`` or ``levels`` is out of range.
     """
 
-    def __init__(self, *, pas, iosatp_modes):
+    def __init__(self, *, pas, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,), levels=1):
         try:
             if not isinstance(pas, int) or not 32 <= pas <= 56:
                 raise ValueError(f"pas must be an integer between 32 and 56, not {pas!r}")
+            if levels not in (1, 2, 3) or isinstance(levels, bool):
+                raise ValueError(f"levels must be 1, 2 or 3, not {levels!r}")
         except (TypeError, ValueError):
             # A refused component is not an unused one: no UnusedElaboratable.
             self._MustUse__silence = True
             raise
         self._pas = pas
         self._iosatp_modes = tuple(iosatp_modes)
+        self._iohgatp_modes = tuple(iohgatp_modes)
+        self._levels = levels
         super().__init__({
             "start": In(stream.Signature(ddtw_start_layout())),
             "result": Out(stream.Signature(ddtw_result_layout())),
@@ -143,35 +160,54 @@ class DeviceDirectoryWalker(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        ppn = Signal(44)
-        ddi0 = Signal(7)
+        ppn = Signal(44)                     # the table being read
+        device_id = Signal(24)
+        level = Signal(range(self._levels))  # i of spec 3.3.1: 0 reads the DC
         word = Signal(2)
         res = Signal(ddtw_result_layout())
         m.d.comb += self.result.payload.eq(res)
 
-        # Base format: DDI[0] = device_id[6:0], DC_SIZE = 32 (spec 3, "Base format device_id partitioning").
+        # Base format: DDI[0] = device_id[6:0] indexes 32-byte DCs, DDI[1] = [15:7] and
+        # DDI[2] = [23:16] index 8-byte DDTEs (spec 3, "Base format device_id partitioning").
         addr = Signal(56)
-        m.d.comb += addr.eq(Cat(Const(0, 3), word, ddi0, ppn))
+        with m.Switch(level):
+            with m.Case(0):
+                m.d.comb += addr.eq(Cat(Const(0, 3), word, device_id[:7], ppn))
+            if self._levels >= 2:
+                with m.Case(1):
+                    m.d.comb += addr.eq(Cat(Const(0, 3), device_id[7:16], ppn))
+            if self._levels >= 3:
+                with m.Case(2):
+                    m.d.comb += addr.eq(Cat(Const(0, 3), device_id[16:24], Const(0, 1), ppn))
         beyond_pas = Const(0, 1) if self._pas == 56 else (addr[self._pas:] != 0)
         m.d.comb += self.mem.req.payload.addr.eq(addr[:self._pas])
 
         dc = res.dc
-        misconfigured = dc_misconfigured(dc, iosatp_modes=self._iosatp_modes)
+        misconfigured = dc_misconfigured(dc, iosatp_modes=self._iosatp_modes,
+                                         iohgatp_modes=self._iohgatp_modes)
         rdata = self.mem.resp.payload.data
+        ddte = data.View(DDTE, rdata)
+
+        def fault(cause):
+            return [res.fault.eq(1), res.cause.eq(cause)]
 
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.start.ready.eq(1)
                 with m.If(self.start.valid):
+                    p = self.start.payload
                     m.d.sync += [
-                        ppn.eq(self.start.payload.ddtp_ppn),
-                        ddi0.eq(self.start.payload.device_id[:7]),
+                        ppn.eq(p.ddtp_ppn), device_id.eq(p.device_id), level.eq(0),
                         word.eq(0), res.eq(0),
                     ]
+                    for mode, n in DDT_LEVELS.items():
+                        if 1 < n <= self._levels:
+                            with m.If(p.mode == mode):
+                                m.d.sync += level.eq(n - 1)
                     m.next = "READ"
             with m.State("READ"):
                 with m.If(beyond_pas):
-                    m.d.sync += [res.fault.eq(1), res.cause.eq(Cause.DDT_LOAD_ACCESS_FAULT)]
+                    m.d.sync += fault(Cause.DDT_LOAD_ACCESS_FAULT)
                     m.next = "DONE"
                 with m.Else():
                     m.d.comb += self.mem.req.valid.eq(1)
@@ -180,26 +216,36 @@ class DeviceDirectoryWalker(wiring.Component):
             with m.State("WAIT"):
                 m.d.comb += self.mem.resp.ready.eq(1)
                 with m.If(self.mem.resp.valid):
-                    with m.Switch(word):
-                        for k in range(4):
-                            with m.Case(k):
-                                m.d.sync += dc.as_value()[64 * k:64 * (k + 1)].eq(rdata)
-                    m.d.sync += word.eq(word + 1)
+                    m.next = "READ"
                     with m.If(self.mem.resp.payload.err):
-                        m.d.sync += [res.fault.eq(1),
-                                     res.cause.eq(Cause.DDT_LOAD_ACCESS_FAULT)]
+                        m.d.sync += fault(Cause.DDT_LOAD_ACCESS_FAULT)
                         m.next = "DONE"
-                    with m.Elif((word == 0) & ~rdata[0]):
-                        # tc.V=0: everything else is don't-care (spec 3.1.3.1).
-                        m.d.sync += [res.fault.eq(1), res.cause.eq(Cause.DDT_ENTRY_NOT_VALID)]
-                        m.next = "DONE"
-                    with m.Elif(word == 3):
-                        m.next = "CHECK"
+                    if self._levels >= 2:
+                        # A non-leaf DDTE (spec 3.3.1 steps 3-7): V first, then reserved.
+                        with m.Elif(level != 0):
+                            with m.If(~ddte.v):
+                                m.d.sync += fault(Cause.DDT_ENTRY_NOT_VALID)
+                                m.next = "DONE"
+                            with m.Elif((rdata & bits.reserved_mask(DDTE)) != 0):
+                                m.d.sync += fault(Cause.DDT_ENTRY_MISCONFIGURED)
+                                m.next = "DONE"
+                            with m.Else():
+                                m.d.sync += [ppn.eq(ddte.ppn), level.eq(level - 1)]
                     with m.Else():
-                        m.next = "READ"
+                        with m.Switch(word):
+                            for k in range(4):
+                                with m.Case(k):
+                                    m.d.sync += dc.as_value()[64 * k:64 * (k + 1)].eq(rdata)
+                        m.d.sync += word.eq(word + 1)
+                        with m.If((word == 0) & ~rdata[0]):
+                            # tc.V=0: everything else is don't-care (spec 3.1.3.1).
+                            m.d.sync += fault(Cause.DDT_ENTRY_NOT_VALID)
+                            m.next = "DONE"
+                        with m.Elif(word == 3):
+                            m.next = "CHECK"
             with m.State("CHECK"):
                 with m.If(misconfigured):
-                    m.d.sync += [res.fault.eq(1), res.cause.eq(Cause.DDT_ENTRY_MISCONFIGURED)]
+                    m.d.sync += fault(Cause.DDT_ENTRY_MISCONFIGURED)
                 m.next = "DONE"
             with m.State("DONE"):
                 m.d.comb += self.result.valid.eq(1)

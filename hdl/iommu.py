@@ -1,23 +1,27 @@
 """``Iommu``: the iogate top level.
 
-RISC-V IOMMU spec 1.0 (chapters 3 and 6) for what this slice builds: the register file with
-the debug translation interface, ``iommu_mode`` Off/Bare/1LVL with base-format device
-contexts and a device-context cache, first-stage Sv39 (Svnapot, optionally Svpbmt) with an
-IOTLB, and one AXI4 manager for the walkers' reads. Devices reach it through
-``config.ports`` translation ports (:mod:`hdl.port`).
+RISC-V IOMMU spec 1.0 (chapters 3, 4 and 6) for what this slice builds: the register file
+with the debug translation interface, ``iommu_mode`` Off/Bare/1LVL/2LVL/3LVL with
+base-format device contexts and a device-context cache, first-stage Sv39/Sv48 and
+second-stage Sv39x4/Sv48x4 walks (Svnapot, optionally Svpbmt) with an IOTLB, the command
+queue (IOTINVAL, IODIR.INVAL_DDT, IOFENCE.C), the fault queue, wired interrupts, and one
+AXI4 manager for every implicit memory access. Devices reach it through ``config.ports``
+translation ports (:mod:`hdl.port`).
 
 ::
 
     tr[0..ports-1].req ──┐
     debug (tr_req_ctl) ──┴─ round-robin ─> TranslationPipeline ─> tr[i].resp / tr_response
-                                              │ DDT walker  PT walker
-                                              └──────┬──────────┘
-                                               MemReadMaster ─> mem (AXI4)
-    mmio (AXI4-Lite) ─> RegFile ─> ddtp
+                                          ^  │ DDT walker  PT walker │ fault reports
+                          invalidations   │  │  (reads)    (reads)   v
+    mmio (AXI4-Lite) ─> RegFile ─> CommandQueue (reads, store)   FaultQueueWriter (stores)
+                          │  ^          │                              │
+                          │  └ cqh/cqcsr, fqt/fqcsr strobes ───────────┘
+                          └─> wsi            all accesses: MemReadMaster ─> mem (AXI4)
 
-The constructor refuses a ``Config`` asking for what is not built yet (Sv48, second-stage
-modes, 2LVL/3LVL directories), so that ``capabilities`` never advertises more than the
-hardware does.
+Every mode a ``Config`` can ask for is built as asked (and only then: the small default
+Config elaborates no Sv48, second-stage or multi-level directory logic), so
+``capabilities``, computed from the Config, advertises exactly what the hardware does.
 """
 
 from amaranth.hdl import Module, Signal
@@ -25,10 +29,12 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .axi import AXI4LiteSignature, AXI4Signature
+from .cmdq import CommandQueue
 from .config import Config
+from .fq import FaultQueueWriter
 from .mem_master import DATA_WIDTH, ID_WIDTH, MemReadMaster
 from .port import TranslationPort
-from .regfile import MMIO_ADDR_WIDTH, RegFile
+from .regfile import MMIO_ADDR_WIDTH, WSI_LINES, RegFile
 from .translate import TranslationPipeline
 
 __all__ = ["Iommu"]
@@ -46,34 +52,25 @@ class Iommu(wiring.Component):
     mmio : ``In(AXI4LiteSignature(12, config.mmio_data_width))``
         The register page (AXI4-Lite subordinate).
     mem : ``Out(AXI4Signature(config.pas, 64, 4))``
-        Reads of device contexts and page tables (AXI4 manager; writes idle).
+        The implicit memory accesses (AXI4 manager): reads of device contexts, page tables
+        and commands (ARID 0, 1, 2), the IOFENCE.C store and fault records (AWID 0, 1).
     tr : ``Out(TranslationPort(config.tag_width)).array(config.ports)``
         The translation ports (``TranslationPort`` is described from the IOMMU's side:
         ``req`` in, ``resp`` out).
-
-    The invalidation inputs of the device-context cache and the IOTLB are tied off until
-    the command queue (IODIR.INVAL_DDT, IOTINVAL) drives them: no top-level port is left
-    for a test bench to forget to drive.
+    wsi : ``Out(16)``
+        Wired interrupt lines: ``ipsr.cip`` on line ``icvec.civ``, ``ipsr.fip`` on line
+        ``icvec.fiv`` (spec 6.18, 6.27; ``fctl.WSI`` is 1).
 
     Raises
     ------
     TypeError
         If ``config`` is not a :class:`Config`.
-    ValueError
-        If ``config`` asks for Sv48, Sv39x4, Sv48x4 or more than one DDT level.
     """
 
     def __init__(self, config):
         try:
             if not isinstance(config, Config):
                 raise TypeError(f"config must be a Config, not {config!r}")
-            for name in ("sv48", "sv39x4", "sv48x4"):
-                if getattr(config, name):
-                    raise ValueError(f"config.{name} is not built yet: this IOMMU walks Sv39 "
-                                     f"first-stage tables only")
-            if config.ddt_levels != 1:
-                raise ValueError(f"config.ddt_levels must be 1 (1LVL only is built yet), "
-                                 f"not {config.ddt_levels!r}")
         except (TypeError, ValueError):
             # A refused component is not an unused one: no UnusedElaboratable.
             self._MustUse__silence = True
@@ -85,6 +82,7 @@ class Iommu(wiring.Component):
             # TranslationPort is written from the IOMMU's side (requests In), so the
             # IOMMU holds it un-flipped.
             "tr": Out(TranslationPort(config.tag_width)).array(config.ports),
+            "wsi": Out(WSI_LINES),
         })
 
     @property
@@ -99,15 +97,26 @@ class Iommu(wiring.Component):
 
         m.submodules.regfile = regfile = RegFile(cfg)
         m.submodules.pipeline = pipe = TranslationPipeline(cfg)
-        m.submodules.mem_master = memm = MemReadMaster(cfg.pas, clients=2)
+        m.submodules.cmdq = cmdq = CommandQueue(cfg)
+        m.submodules.fq = fq = FaultQueueWriter(pas=cfg.pas)
+        m.submodules.mem_master = memm = MemReadMaster(cfg.pas, clients=3, write_clients=2)
 
         wiring.connect(m, regfile.mmio, wiring.flipped(self.mmio))
         wiring.connect(m, memm.bus, wiring.flipped(self.mem))
         wiring.connect(m, pipe.ddt_mem, memm.clients[0])
         wiring.connect(m, pipe.ptw_mem, memm.clients[1])
-        m.d.comb += [pipe.ddtc_inval.valid.eq(0), pipe.iotlb_inval.valid.eq(0)]
+        wiring.connect(m, cmdq.fetch, memm.clients[2])
+        wiring.connect(m, cmdq.store, memm.write_clients[0])
+        wiring.connect(m, fq.mem, memm.write_clients[1])
+        wiring.connect(m, regfile.cq, cmdq.regs)
+        wiring.connect(m, regfile.fq, fq.regs)
+        wiring.connect(m, cmdq.ddtc_inval, pipe.ddtc_inval)
+        wiring.connect(m, cmdq.iotlb_inval, pipe.iotlb_inval)
+        wiring.connect(m, pipe.fault, fq.report)
         m.d.comb += [pipe.iommu_mode.eq(regfile.iommu_mode),
-                     pipe.ddtp_ppn.eq(regfile.ddtp_ppn)]
+                     pipe.ddtp_ppn.eq(regfile.ddtp_ppn),
+                     cmdq.iommu_mode.eq(regfile.iommu_mode),
+                     self.wsi.eq(regfile.wsi)]
 
         # --- Requests: round-robin over the ports and the debug interface, so that no
         # port can starve another (or the debugger).
@@ -129,11 +138,13 @@ class Iommu(wiring.Component):
             with m.If(grant == i):
                 m.d.comb += [p.tag.eq(q.tag), p.device_id.eq(q.device_id),
                              p.iova.eq(q.iova), p.access.eq(q.access), p.pv.eq(0),
+                             p.pid.eq(0), p.priv.eq(0),
                              self.tr[i].req.ready.eq(pipe.req.ready)]
         with m.If(grant == debug):
             q = regfile.dbg_req.payload
             m.d.comb += [p.tag.eq(0), p.device_id.eq(q.device_id), p.iova.eq(q.iova),
-                         p.access.eq(q.access), p.pv.eq(q.pv),
+                         p.access.eq(q.access), p.pv.eq(q.pv), p.pid.eq(q.pid),
+                         p.priv.eq(q.priv),
                          regfile.dbg_req.ready.eq(pipe.req.ready)]
         with m.If(pipe.req.valid & pipe.req.ready):
             m.d.sync += last.eq(grant)

@@ -1,12 +1,21 @@
-"""The IOTLB: a set-associative cache of first-stage leaf translations.
+"""The IOTLB: a set-associative cache of leaf translations, first stage, second stage or both.
 
 RISC-V IOMMU spec 3.8 ("Caching in-memory data structures") and 4.1.1 (IOTINVAL). An entry
-is tagged with the address space it belongs to (``gv``/``GSCID`` for the VM, ``PSCID`` for
-the process address space, ``G`` for global mappings), the virtual page number and the page
-size (4 KiB, 64 KiB NAPOT, 2 MiB, 1 GiB; 512 GiB is reserved for Sv48). It holds the
-leaf's PPN, its permissions (``w`` already ANDed with D, since the IOMMU does not update
-A/D) and its Svpbmt type. Only successful translations are cached: the IOATC must not
-cache invalid entries (spec 3.8, 7.3.8), and a fault is re-walked every time.
+is tagged as the spec tags cached translations (spec 3.3, "caching"):
+
+* ``gv``/``GSCID`` -- the VM, when the second stage is not Bare (``gv=0``: a host entry);
+* ``pscv``/``PSCID`` -- the process address space, when the first stage is not Bare;
+  ``pscv=0`` marks a second-stage-only entry (GPA -> SPA, tagged by GSCID+GPA), which must
+  never answer a lookup made under a first stage, whatever PSCID that has;
+* ``G`` -- a global first-stage mapping, shared by every PSCID of its VM (or of the host);
+* the virtual page number (the IOVA's, which is the GPA for a second-stage-only entry) and
+  the page size: 4 KiB, 64 KiB NAPOT, 2 MiB, 1 GiB or 512 GiB (Sv48, Sv48x4). A two-stage
+  entry maps the smaller of its two leaves' pages, which both stages map linearly.
+
+It holds the PPN, the permissions of both stages together (``w`` already ANDed with D,
+since the IOMMU does not update A/D) and the combined Svpbmt type. Only successful
+translations are cached: the IOATC must not cache invalid entries (spec 3.8, 7.3.8), and a
+fault is re-walked every time.
 
 Organisation:
 
@@ -19,9 +28,13 @@ Organisation:
   spread over all sets. Sets only choose placement and victims; the lookup compares every
   entry, so it never needs to guess the page size first.
 * Invalidation implements IOTINVAL.VMA (GV/AV/PSCV with the global rules of spec table
-  "IOTINVAL.VMA operands"), IOTINVAL.GVMA and invalidate-all. Entries are tagged by IOVA,
-  not by GPA, so GVMA with AV=1 invalidates the whole GSCID: invalidating more than asked
-  is always allowed.
+  "IOTINVAL.VMA operands") on first-stage entries, IOTINVAL.GVMA on entries of VMs, and
+  invalidate-all. Two-stage entries are tagged by IOVA, not by GPA, so GVMA with AV=1
+  removes every two-stage entry of the GSCID (invalidating more than asked is always
+  allowed, spec 4.1.1 notes); second-stage-only entries are tagged by their GPA and are
+  removed only when they hold the address. A two-stage entry smaller than its first-stage
+  leaf is marked ``partial`` and removed by any VMA with AV=1 in its address space, since
+  the address may fall in the rest of that leaf.
 """
 
 from amaranth.hdl import Module, Signal, Const, Mux
@@ -38,7 +51,10 @@ __all__ = [
 
 
 class PageSize(enum.Enum, shape=3):
-    """Size of the page an IOTLB entry maps (Privileged spec: Sv39/Sv48 levels, Svnapot)."""
+    """Size of the page an IOTLB entry maps (Privileged spec: Sv39/Sv48 levels, Svnapot).
+
+    Numbered in order of size: the walker maps a two-stage leaf to the smaller encoding.
+    """
     SIZE_4K = 0
     SIZE_64K = 1
     SIZE_2M = 2
@@ -64,7 +80,9 @@ def vpn_width(config):
     """VPN bits an IOTLB of ``config`` must hold: the widest IOVA any mode accepts.
 
     Sv39 has 27 VPN bits, Sv48 36; with the first stage Bare the IOVA is a GPA of Sv39x4
-    (41 bits, 29 VPN bits) or Sv48x4 (50 bits, 38 VPN bits).
+    (41 bits, 29 VPN bits) or Sv48x4 (50 bits, 38 VPN bits). Bits above a mode's own width
+    are equal (canonical IOVA) or zero (GPA) in every address a lookup accepts, so two
+    pages of one address space never share a tag.
     """
     widths = [27]
     if config.sv48:
@@ -77,8 +95,12 @@ def vpn_width(config):
 
 
 def iotlb_key_layout(vpn_w):
-    """What a lookup presents: the address space and the 4 KiB virtual page."""
-    return data.StructLayout({"gv": 1, "gscid": 16, "pscid": 20, "vpn": vpn_w})
+    """What a lookup presents: the address space and the 4 KiB virtual page.
+
+    ``gv``: the second stage is not Bare, ``gscid`` is its GSCID (else 0); ``pscv``: the
+    first stage is not Bare, ``pscid`` is its PSCID (else 0); ``vpn``: IOVA[12+vpn_w-1:12].
+    """
+    return data.StructLayout({"gv": 1, "gscid": 16, "pscv": 1, "pscid": 20, "vpn": vpn_w})
 
 
 def iotlb_result_layout():
@@ -89,12 +111,19 @@ def iotlb_result_layout():
 
 
 def iotlb_fill_layout(vpn_w):
-    """A new entry: its key (``vpn`` of any 4 KiB page in it) and its result."""
-    return data.StructLayout({"key": iotlb_key_layout(vpn_w), "result": iotlb_result_layout()})
+    """A new entry: its key (``vpn`` of any 4 KiB page in it) and its result.
+
+    ``partial``: the entry's page is smaller than the first-stage leaf it was built from
+    (a two-stage translation with a smaller second-stage leaf), so IOTINVAL.VMA with AV=1
+    concerns it whatever address of that leaf it names.
+    """
+    return data.StructLayout({"key": iotlb_key_layout(vpn_w), "result": iotlb_result_layout(),
+                              "partial": 1})
 
 
 def iotlb_inval_layout(vpn_w):
-    """An invalidation: the IOTINVAL operands (``vpn`` is ADDR[63:12] cut to the IOTLB)."""
+    """An invalidation: the IOTINVAL operands (``vpn`` is ADDR[63:12] cut to the IOTLB:
+    an IOVA for VMA, a GPA for GVMA)."""
     return data.StructLayout({
         "kind": InvalKind, "gv": 1, "av": 1, "pscv": 1, "gscid": 16, "pscid": 20,
         "vpn": vpn_w,
@@ -243,6 +272,7 @@ class IOTLB(wiring.Component):
         res_l = iotlb_result_layout()
 
         valid = Signal(n)
+        partial = Signal(n)
         tags = [Signal(key_l, name=f"tag{i}") for i in range(n)]
         results = [Signal(res_l, name=f"res{i}") for i in range(n)]
         plru = [Signal(max(ways - 1, 1), name=f"plru{s}") for s in range(self.sets)]
@@ -259,6 +289,7 @@ class IOTLB(wiring.Component):
         for i in range(n):
             m.d.comb += match[i].eq(
                 valid[i] & (tags[i].gv == k.gv) & (tags[i].gscid == k.gscid)
+                & (tags[i].pscv == k.pscv)
                 & (results[i].g | (tags[i].pscid == k.pscid)) & covers(i, k.vpn))
         hit_res = Signal(res_l)
         acc = Const(0, res_l.size)
@@ -292,9 +323,14 @@ class IOTLB(wiring.Component):
             t, r = tags[i], results[i]
             vm_scope = Signal(name=f"vm_scope{i}")
             m.d.comb += vm_scope.eq(Mux(inv.gv, t.gv & (t.gscid == inv.gscid), ~t.gv))
-            vma = (vm_scope & (~inv.av | covers(i, inv.vpn))
+            # VMA: first-stage entries only (spec 4.1.1: "first-stage leaf entries"). A
+            # partial entry does not know its first-stage leaf's extent: any address.
+            vma = (t.pscv & vm_scope & (~inv.av | covers(i, inv.vpn) | partial[i])
                    & (~inv.pscv | ((t.pscid == inv.pscid) & ~r.g)))
-            gvma = t.gv & (~inv.gv | (t.gscid == inv.gscid))
+            # GVMA: entries of VMs. With AV=1 a second-stage-only entry (tagged by GPA) is
+            # removed only if it holds the GPA; a two-stage entry (tagged by IOVA) always.
+            gvma = t.gv & (~inv.gv | ((t.gscid == inv.gscid)
+                                      & (~inv.av | t.pscv | covers(i, inv.vpn))))
             with m.Switch(inv.kind):
                 with m.Case(InvalKind.VMA):
                     m.d.comb += inval_hit[i].eq(vma)
@@ -314,6 +350,7 @@ class IOTLB(wiring.Component):
             both_ignored = _ignored_mask(r.size, vpn_w) | f_ignored
             m.d.comb += clash[i].eq(
                 valid[i] & (t.gv == f.key.gv) & (t.gscid == f.key.gscid)
+                & (t.pscv == f.key.pscv)
                 & (r.g | f.result.g | (t.pscid == f.key.pscid))
                 & (((t.vpn ^ f.key.vpn) & ~both_ignored) == 0))
         kept = Signal(n)
@@ -345,7 +382,8 @@ class IOTLB(wiring.Component):
                     i = s * ways + w
                     with m.If((fill_set == s) & (victim == w)):
                         m.d.comb += new_valid[i].eq(1)
-                        m.d.sync += [tags[i].eq(f.key), results[i].eq(f.result)]
+                        m.d.sync += [tags[i].eq(f.key), results[i].eq(f.result),
+                                     partial[i].eq(f.partial)]
                         m.d.sync += touch(s, w)
             m.d.sync += valid.eq(new_valid)
         with m.Elif(self.lookup_touch):

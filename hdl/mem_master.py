@@ -1,27 +1,41 @@
-"""The IOMMU's memory port: implicit reads of in-memory structures over one AXI4 manager.
+"""The IOMMU's memory port: implicit accesses to in-memory structures over one AXI4 manager.
 
-The device-directory walker and the page-table walker (and, later, the command and fault
-queues) make *implicit* memory accesses (RISC-V IOMMU spec 3.3 and 4). Each is a client
-with a small request/response pair of streams; :class:`MemReadMaster` arbitrates between
-them and runs one single-beat, 8-byte read at a time on the AXI4 bus (``arlen=0``,
-``arsize=3``, ``INCR``).
+The device-directory walker, the page-table walker, the command queue and the fault queue
+make *implicit* memory accesses (RISC-V IOMMU spec 3.3, 4.1 and 4.2). Each is a client with
+a small request/response pair of streams; :class:`MemReadMaster` arbitrates between them.
 
-A read answered with ``SLVERR`` or ``DECERR`` comes back to its client with ``err=1``: the
-client turns it into the access fault its structure calls for (257 for a DDT entry, 1/5/7
-for a PTE). Nothing waits on ``rlast``, so a misbehaving subordinate that answers a
-single-beat read without it cannot hang the walk.
+* **Reads** (``clients``): one single-beat, 8-byte read at a time on the AR/R channels
+  (``arlen=0``, ``arsize=3``, ``INCR``), clients served round-robin.
+* **Writes** (``write_clients``): one single-beat write at a time on the AW/W/B channels
+  (``awlen=0``, ``INCR``, ``wlast=1``), clients served round-robin. A client gives the
+  byte address, the 64-bit data word in its byte lanes and ``strb``, one bit per lane. A
+  write whose strobes cover both 4-byte halves is an 8-byte write (``awsize=3``) at an
+  8-byte aligned address; one whose strobes stay in one half is a 4-byte write
+  (``awsize=2``) at the address of that half. So the 4-byte store of IOFENCE.C (spec 4.1.2)
+  at an address with bit 2 set is ``addr``, ``data << 32`` and ``strb=0xF0``; a 32-byte
+  fault record (spec 4.2) is four 8-byte writes.
 
-The write channels are present for the fault queue to come, and idle: ``awvalid=wvalid=0``
-and ``bready=1`` so that a stray response is always drained.
+The read and write sides are independent (AXI4 orders nothing between its read and write
+channels, and no client here reads back what another writes through this port).
+
+A read or write answered with ``SLVERR`` or ``DECERR`` comes back to its client with
+``err=1``: the client turns it into the fault its structure calls for (257 for a DDT
+entry, 1/5/7 for a PTE, ``cqmf`` for a command fetch or the IOFENCE.C store, ``fqmf`` for a
+fault record). Nothing waits on ``rlast`` or checks ``rid``/``bid``: with one access of
+each kind in flight, a subordinate that gets those wrong cannot hang a client. With no
+write client the write channels idle with ``bready=1``, so that a stray response is
+always drained.
 """
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .axi import AXI4Signature, Burst, Resp
 
-__all__ = ["MemReadSignature", "MemReadMaster", "DATA_WIDTH", "ID_WIDTH"]
+__all__ = ["MemReadSignature", "MemWriteSignature", "MemReadMaster", "DATA_WIDTH",
+           "ID_WIDTH", "READ_RESPONSE", "WRITE_RESPONSE", "read_request_layout",
+           "write_request_layout"]
 
 #: The memory data bus width: one doubleword, the size of every entry the IOMMU reads.
 DATA_WIDTH = 64
@@ -33,8 +47,23 @@ def read_request_layout(addr_width):
     return data.StructLayout({"addr": addr_width})
 
 
+def write_request_layout(addr_width):
+    """A write: byte address, the doubleword in its byte lanes, one strobe per lane."""
+    return data.StructLayout({"addr": addr_width, "data": DATA_WIDTH,
+                              "strb": DATA_WIDTH // 8})
+
+
 #: A read's answer: the doubleword, and whether the access faulted.
 READ_RESPONSE = data.StructLayout({"data": DATA_WIDTH, "err": 1})
+
+#: A write's answer: whether the access faulted.
+WRITE_RESPONSE = data.StructLayout({"err": 1})
+
+
+def _check_addr_width(addr_width):
+    if not isinstance(addr_width, int) or not 1 <= addr_width <= 64:
+        raise ValueError(f"addr_width must be an integer between 1 and 64, "
+                         f"not {addr_width!r}")
 
 
 class MemReadSignature(wiring.Signature):
@@ -49,9 +78,7 @@ class MemReadSignature(wiring.Signature):
     """
 
     def __init__(self, addr_width):
-        if not isinstance(addr_width, int) or not 1 <= addr_width <= 64:
-            raise ValueError(f"addr_width must be an integer between 1 and 64, "
-                             f"not {addr_width!r}")
+        _check_addr_width(addr_width)
         self.addr_width = addr_width
         super().__init__({
             "req": Out(stream.Signature(read_request_layout(addr_width))),
@@ -65,11 +92,54 @@ class MemReadSignature(wiring.Signature):
         return f"MemReadSignature({self.addr_width})"
 
 
-class MemReadMaster(wiring.Component):
-    """Arbitrates read clients onto one AXI4 manager port, one read at a time.
+class MemWriteSignature(wiring.Signature):
+    """One client's write port, from the client's view.
 
-    Clients are served in round-robin order, so that a busy client cannot starve another
-    (a walker that spins on misses must not block the queues that come next).
+    Members
+    -------
+    req : ``Out(stream.Signature(write_request_layout(addr_width)))``
+        ``addr``: an 8-byte aligned address with ``strb`` covering both halves, or the
+        4-byte aligned address of the half ``strb`` stays in. ``data`` is little-endian
+        (``fctl.BE=0``), byte ``i`` in lane ``i``.
+    resp : ``In(stream.Signature(WRITE_RESPONSE))``
+        ``err`` on an access fault.
+    """
+
+    def __init__(self, addr_width):
+        _check_addr_width(addr_width)
+        self.addr_width = addr_width
+        super().__init__({
+            "req": Out(stream.Signature(write_request_layout(addr_width))),
+            "resp": In(stream.Signature(WRITE_RESPONSE)),
+        })
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.addr_width == self.addr_width
+
+    def __repr__(self):
+        return f"MemWriteSignature({self.addr_width})"
+
+
+def _round_robin(m, valids, last, name):
+    """Comb (grant, any): the first of ``valids`` after index ``last``, and whether any."""
+    n = len(valids)
+    grant = Signal(range(n), name=f"{name}_grant")
+    any_req = Signal(name=f"{name}_any")
+    # The clients are few (the IOMMU's own walkers and queues), so the rotate-and-search
+    # is a few gates.
+    for step in reversed(range(n)):
+        for cur in range(n):
+            idx = (cur + 1 + step) % n
+            with m.If((last == cur) & valids[idx]):
+                m.d.comb += [grant.eq(idx), any_req.eq(1)]
+    return grant, any_req
+
+
+class MemReadMaster(wiring.Component):
+    """Arbitrates read and write clients onto one AXI4 manager port.
+
+    Clients of each kind are served in round-robin order, so that a busy client cannot
+    starve another (a walker that spins on misses must not block the queues).
 
     Parameters
     ----------
@@ -77,47 +147,66 @@ class MemReadMaster(wiring.Component):
         Physical address width (``capabilities.PAS``).
     clients : int
         Number of read clients.
+    write_clients : int
+        Number of write clients (0 leaves the write channels idle).
 
     Members
     -------
     bus : ``Out(AXI4Signature(addr_width, 64, 4))``
         The AXI4 manager port.
     clients : ``In(MemReadSignature(addr_width)).array(clients)``
-        The client ports; client ``i`` uses AXI ID ``i``.
+        The read client ports; read client ``i`` uses ARID ``i``.
+    write_clients : ``In(MemWriteSignature(addr_width)).array(write_clients)``
+        The write client ports (only when ``write_clients`` > 0); write client ``i`` uses
+        AWID ``i``.
 
     Raises
     ------
     ValueError
-        If ``clients`` is not between 1 and 16 (the ID space).
+        If ``clients`` is not between 1 and 16, or ``write_clients`` not between 0 and 16
+        (the ID space).
     """
 
-    def __init__(self, addr_width, clients):
+    def __init__(self, addr_width, clients, write_clients=0):
         try:
             if not isinstance(clients, int) or not 1 <= clients <= 1 << ID_WIDTH:
                 raise ValueError(f"clients must be an integer between 1 and {1 << ID_WIDTH}, "
                                  f"not {clients!r}")
+            if not isinstance(write_clients, int) or not 0 <= write_clients <= 1 << ID_WIDTH:
+                raise ValueError(f"write_clients must be an integer between 0 and "
+                                 f"{1 << ID_WIDTH}, not {write_clients!r}")
         except (TypeError, ValueError):
             # A refused component is not an unused one: no UnusedElaboratable.
             self._MustUse__silence = True
             raise
         self._addr_width = addr_width
         self._clients = clients
-        super().__init__({
+        self._write_clients = write_clients
+        members = {
             "bus": Out(AXI4Signature(addr_width, DATA_WIDTH, ID_WIDTH)),
             "clients": In(MemReadSignature(addr_width)).array(clients),
-        })
+        }
+        if write_clients:
+            members["write_clients"] = In(MemWriteSignature(addr_width)).array(write_clients)
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
+        self._elaborate_reads(m)
+        if self._write_clients:
+            self._elaborate_writes(m)
+        else:
+            bus = self.bus
+            m.d.comb += [
+                bus.awvalid.eq(0), bus.wvalid.eq(0), bus.bready.eq(1),
+                bus.awlen.eq(0), bus.awsize.eq(3), bus.awburst.eq(Burst.INCR),
+                bus.wlast.eq(1), bus.wstrb.eq(0xFF),
+            ]
+        return m
+
+    def _elaborate_reads(self, m):
         n = self._clients
         bus = self.bus
-
-        # Idle write channels: the fault queue will drive them.
-        m.d.comb += [
-            bus.awvalid.eq(0), bus.wvalid.eq(0), bus.bready.eq(1),
-            bus.awlen.eq(0), bus.awsize.eq(3), bus.awburst.eq(Burst.INCR),
-            bus.wlast.eq(1), bus.wstrb.eq(0xFF),
-        ]
 
         # Fixed read shape: one beat of 8 bytes.
         m.d.comb += [bus.arlen.eq(0), bus.arsize.eq(3), bus.arburst.eq(Burst.INCR)]
@@ -125,18 +214,9 @@ class MemReadMaster(wiring.Component):
         owner = Signal(range(n))
         last = Signal(range(n))              # the last client served, for round-robin
         addr = Signal(self._addr_width)
+        grant, any_req = _round_robin(m, [c.req.valid for c in self.clients], last, "rd")
 
-        # Round-robin grant: the first requesting client after `last`. `n` is small (the
-        # IOMMU's own walkers and queues), so the rotate-and-search is a few gates.
-        grant = Signal(range(n))
-        any_req = Signal()
-        for step in reversed(range(n)):
-            for cur in range(n):
-                idx = (cur + 1 + step) % n
-                with m.If((last == cur) & self.clients[idx].req.valid):
-                    m.d.comb += [grant.eq(idx), any_req.eq(1)]
-
-        with m.FSM():
+        with m.FSM(name="read"):
             with m.State("IDLE"):
                 with m.If(any_req):
                     for i in range(n):
@@ -167,4 +247,57 @@ class MemReadMaster(wiring.Component):
                 self.clients[i].resp.payload.data.eq(bus.rdata),
                 self.clients[i].resp.payload.err.eq(err),
             ]
-        return m
+
+    def _elaborate_writes(self, m):
+        n = self._write_clients
+        bus = self.bus
+        clients = self.write_clients
+
+        req = Signal(write_request_layout(self._addr_width))
+        owner = Signal(range(n))
+        last = Signal(range(n))
+        aw_done = Signal()                   # the address was taken
+        w_done = Signal()                    # the data beat was taken
+        grant, any_req = _round_robin(m, [c.req.valid for c in clients], last, "wr")
+
+        # Strobes in one half only: a 4-byte write (AXI A3.4.1 narrow transfer).
+        narrow = (req.strb[:4] == 0) | (req.strb[4:] == 0)
+        m.d.comb += [
+            bus.awlen.eq(0), bus.awburst.eq(Burst.INCR), bus.wlast.eq(1),
+            bus.awsize.eq(Mux(narrow, 2, 3)),
+            bus.awaddr.eq(req.addr), bus.awid.eq(owner),
+            bus.wdata.eq(req.data), bus.wstrb.eq(req.strb),
+        ]
+
+        with m.FSM(name="write"):
+            with m.State("IDLE"):
+                with m.If(any_req):
+                    for i in range(n):
+                        with m.If(grant == i):
+                            m.d.comb += clients[i].req.ready.eq(1)
+                            m.d.sync += req.eq(clients[i].req.payload)
+                    m.d.sync += [owner.eq(grant), last.eq(grant),
+                                 aw_done.eq(0), w_done.eq(0)]
+                    m.next = "AW_W"
+            with m.State("AW_W"):
+                # Address and data are offered together; each channel completes on its
+                # own handshake (AXI A3.3.1: neither may wait for the other).
+                m.d.comb += [bus.awvalid.eq(~aw_done), bus.wvalid.eq(~w_done)]
+                aw_now = aw_done | bus.awready
+                w_now = w_done | bus.wready
+                m.d.sync += [aw_done.eq(aw_now), w_done.eq(w_now)]
+                with m.If(aw_now & w_now):
+                    m.next = "B"
+            with m.State("B"):
+                for i in range(n):
+                    with m.If(owner == i):
+                        m.d.comb += [
+                            clients[i].resp.valid.eq(bus.bvalid),
+                            bus.bready.eq(clients[i].resp.ready),
+                        ]
+                with m.If(bus.bvalid & bus.bready):
+                    m.next = "IDLE"
+
+        err = (bus.bresp == Resp.SLVERR) | (bus.bresp == Resp.DECERR)
+        for i in range(n):
+            m.d.comb += clients[i].resp.payload.err.eq(err)

@@ -8,9 +8,10 @@ Pipeline (one request in flight in the lookup stage):
 * **request stage** -- the arbitrated request is registered (``s1``);
 * **lookup stage** -- in one cycle, in the order of spec 3.3: ``iommu_mode`` Off (256)
   or Bare (identity); a ``device_id`` too wide for the mode (260); the DC from the
-  device-context cache; a ``process_id`` without PDTV (260); first stage Bare (identity);
-  else an IOTLB lookup tagged by the DC's PSCID. A hit that grants the access is the
-  answer; anything else is a miss;
+  device-context cache; a ``process_id`` without PDTV (260); both stages Bare (identity);
+  else an IOTLB lookup tagged by the DC's GSCID (second stage not Bare) and PSCID (first
+  stage not Bare). A hit that grants the access, for an address the walk would accept, is
+  the answer; anything else is a miss;
 * **response stage** -- the answer is registered and offered on ``resp``.
 
 So a hit is answered two cycles after its request is accepted, one per clock. A miss
@@ -23,6 +24,12 @@ stale (software may have upgraded the PTE), and a fresh walk is always a correct
 A walk during which an invalidation of the cache it would fill was accepted does not fill
 it, so that an invalidation followed by IOFENCE.C never leaves a translation read before
 the invalidation in the cache (spec 4.1.1 and 4.1.2).
+
+Every fault answer is also offered on ``fault``, for the fault queue (spec 4.2), the cycle
+after it enters the response stage: the request it answers, its CAUSE, and ``DC.tc.DTF``
+of the device context it was decided under (0 when none was located). The response stage
+takes no new answer while a report is still waiting, so none is lost; the fault-queue
+writer always drains them (:mod:`hdl.fq`).
 """
 
 from amaranth.hdl import Module, Signal, Const, Mux
@@ -31,11 +38,12 @@ from amaranth.lib.wiring import In, Out
 
 from .config import Config
 from .ddt import (DeviceContextCache, DeviceDirectoryWalker, ddtc_inval_layout)
-from .formats import Cause, IosatpMode, Pbmt
-from .iotlb import IOTLB, iotlb_inval_layout, vpn_width
+from .fq import fault_report_layout
+from .formats import Cause, IohgatpMode, IosatpMode, Pbmt
+from .iotlb import IOTLB, iotlb_inval_layout, iotlb_key_layout, vpn_width
 from .mem_master import MemReadSignature
 from .port import Access
-from .ptw import PageTableWalker, canonical
+from .ptw import PageTableWalker, access_fault_cause, canonical, gpa_fits
 from .regs import IommuMode
 
 __all__ = ["source_width", "pipeline_request_layout", "pipeline_response_layout",
@@ -51,11 +59,12 @@ def pipeline_request_layout(config):
     """A request inside the IOMMU: a port's request plus where it came from.
 
     ``src`` is the port index, or ``config.ports`` for the debug translation interface;
-    ``pv`` says a ``process_id`` came with it (only the debug interface can say so).
+    ``pv`` says a ``process_id`` (``pid``, with privilege ``priv``) came with it (only the
+    debug interface can say so).
     """
     return data.StructLayout({
         "src": source_width(config), "tag": config.tag_width, "device_id": 24, "iova": 64,
-        "access": Access, "pv": 1,
+        "access": Access, "pv": 1, "pid": 20, "priv": 1,
     })
 
 
@@ -74,6 +83,16 @@ def first_stage_modes(config):
         modes.append(IosatpMode.SV39)
     if config.sv48:
         modes.append(IosatpMode.SV48)
+    return tuple(modes)
+
+
+def second_stage_modes(config):
+    """The second-stage modes this instance walks (besides Bare)."""
+    modes = []
+    if config.sv39x4:
+        modes.append(IohgatpMode.SV39X4)
+    if config.sv48x4:
+        modes.append(IohgatpMode.SV48X4)
     return tuple(modes)
 
 
@@ -98,6 +117,8 @@ class TranslationPipeline(wiring.Component):
         IODIR.INVAL_DDT into the device-context cache.
     iotlb_inval : ``In(stream.Signature(iotlb_inval_layout(vpn_width(config))))``
         IOTINVAL into the IOTLB.
+    fault : ``Out(stream.Signature(hdl.fq.fault_report_layout()))``
+        Every fault answered, for the fault queue.
 
     Raises
     ------
@@ -124,18 +145,23 @@ class TranslationPipeline(wiring.Component):
             "ptw_mem": Out(MemReadSignature(config.pas)),
             "ddtc_inval": In(stream.Signature(ddtc_inval_layout())),
             "iotlb_inval": In(stream.Signature(iotlb_inval_layout(self._vpn_w))),
+            "fault": Out(stream.Signature(fault_report_layout())),
         })
 
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
         modes = first_stage_modes(cfg)
+        g_modes = second_stage_modes(cfg)
 
         m.submodules.ddtc = ddtc = DeviceContextCache(cfg.ddtc_entries)
-        m.submodules.ddtw = ddtw = DeviceDirectoryWalker(pas=cfg.pas, iosatp_modes=modes)
+        m.submodules.ddtw = ddtw = DeviceDirectoryWalker(
+            pas=cfg.pas, iosatp_modes=modes, iohgatp_modes=(IohgatpMode.BARE, *g_modes),
+            levels=cfg.ddt_levels)
         m.submodules.iotlb = iotlb = IOTLB(cfg.iotlb_entries, cfg.iotlb_ways, self._vpn_w)
         m.submodules.ptw = ptw = PageTableWalker(pas=cfg.pas, svpbmt=cfg.svpbmt,
-                                                 modes=modes or (IosatpMode.SV39,))
+                                                 modes=modes or (IosatpMode.SV39,),
+                                                 g_modes=g_modes)
         wiring.connect(m, wiring.flipped(self.ddt_mem), ddtw.mem)
         wiring.connect(m, wiring.flipped(self.ptw_mem), ptw.mem)
         wiring.connect(m, wiring.flipped(self.ddtc_inval), ddtc.inval)
@@ -147,7 +173,11 @@ class TranslationPipeline(wiring.Component):
         out_valid = Signal()
         out = Signal(resp_l)
         m.d.comb += [self.resp.valid.eq(out_valid), self.resp.payload.eq(out)]
-        can_load = ~out_valid | self.resp.ready
+        # A fault answer needs the fault-report register free the cycle after (below).
+        report_valid = Signal()
+        loaded = Signal()        # `out` was loaded at the last edge
+        can_load = ((~out_valid | self.resp.ready) & ~(loaded & out.fault)
+                    & (~report_valid | self.fault.ready))
         with m.If(self.resp.ready):
             m.d.sync += out_valid.eq(0)
 
@@ -156,7 +186,8 @@ class TranslationPipeline(wiring.Component):
         s1 = Signal(pipeline_request_layout(cfg))
         s1_walked = Signal()     # this request needed a walk: its answer is not a hit
         stale = Signal()         # an invalidation hit the cache the current walk will fill
-        walk_pscid = Signal(20)
+        walk_key = Signal(iotlb_key_layout(self._vpn_w))   # the IOTLB tag of the walk
+        walk_dtf = Signal()      # DC.tc.DTF of the DC the page-table walk runs under
 
         answer = Signal(resp_l)  # what the lookup stage answers, when `done`
         done = Signal()
@@ -165,23 +196,46 @@ class TranslationPipeline(wiring.Component):
         from_iotlb = Signal()
 
         dc = ddtc.lookup_dc
+        # The stages of the DC (its checks passed, so a non-Bare mode is one offered).
+        # PDTV=1 passes the checks only with pdtp Bare: no process_id reaches a process
+        # context, so the first stage is Bare (spec 3.3 steps 11-13).
+        s_on = Signal()          # first stage not Bare
+        g_on = Signal()          # second stage not Bare
+        m.d.comb += [
+            s_on.eq(~dc.tc.pdtv & (dc.fsc.mode != IosatpMode.BARE)),
+            g_on.eq((dc.iohgatp.mode != IohgatpMode.BARE) if g_modes else 0),
+        ]
+        # IOTLB tags (spec 3.3, caching): GSCID when the second stage is not Bare, PSCID
+        # when the first stage is not; a second-stage-only entry is GSCID+GPA (pscv=0).
+        key = iotlb.lookup_key
         m.d.comb += [
             ddtc.lookup_device_id.eq(s1.device_id),
-            iotlb.lookup_key.gv.eq(0),
-            iotlb.lookup_key.gscid.eq(0),
-            iotlb.lookup_key.pscid.eq(dc.ta.pscid),
-            iotlb.lookup_key.vpn.eq(s1.iova[12:12 + self._vpn_w]),
+            key.gv.eq(g_on), key.gscid.eq(Mux(g_on, dc.iohgatp.gscid, 0)),
+            key.pscv.eq(s_on), key.pscid.eq(Mux(s_on, dc.ta.pscid, 0)),
+            key.vpn.eq(s1.iova[12:12 + self._vpn_w]),
         ]
 
-        is_canonical = Const(0, 1)
+        # A hit is only used for an address the walk would accept: a canonical IOVA, or a
+        # GPA narrow enough for the second stage. The IOTLB keeps `vpn_width` VPN bits, so
+        # without this an out-of-range address could alias a cached page.
+        in_range = Const(0, 1)
         for mode in modes:
-            is_canonical = is_canonical | ((dc.fsc.mode == mode) & canonical(s1.iova, mode))
+            in_range = in_range | (s_on & (dc.fsc.mode == mode) & canonical(s1.iova, mode))
+        for mode in g_modes:
+            in_range = in_range | (~s_on & (dc.iohgatp.mode == mode) & gpa_fits(s1.iova, mode))
         hit = iotlb.lookup_result
         granted = Mux(s1.access == Access.EXECUTE, hit.x,
                       Mux(s1.access == Access.WRITE, hit.w, hit.r))
 
         def identity():
-            return [answer.ppn.eq(s1.iova[12:56]), answer.r.eq(1), answer.w.eq(1),
+            # An untranslated address the physical address space does not have is an
+            # access fault, as for any address outside the platform's memory (Privileged
+            # spec, PMAs); the port and tr_response could not carry it anyway. The model
+            # applies the same rule (found by iogate regress --seed 1).
+            beyond = s1.iova[cfg.pas:] != 0
+            return [answer.fault.eq(beyond),
+                    answer.cause.eq(Mux(beyond, access_fault_cause(s1.access), 0)),
+                    answer.ppn.eq(s1.iova[12:56]), answer.r.eq(1), answer.w.eq(1),
                     answer.x.eq(1), answer.pbmt.eq(Pbmt.PMA)]
 
         def fault(cause):
@@ -203,10 +257,10 @@ class TranslationPipeline(wiring.Component):
         with m.Elif(s1.pv & ~dc.tc.pdtv):
             # A process_id with PDTV=0 (spec 3.3 step 7).
             m.d.comb += [done.eq(1), fault(Cause.TRANSACTION_TYPE_DISALLOWED)]
-        with m.Elif(dc.tc.pdtv | (dc.fsc.mode == IosatpMode.BARE)):
-            # PDTV=1 passes the checks only with pdtp Bare: first stage Bare (step 13).
+        with m.Elif(~s_on & ~g_on):
+            # Both stages Bare: the IOVA is the physical address.
             m.d.comb += [done.eq(1), identity()]
-        with m.Elif(is_canonical & iotlb.lookup_hit & granted):
+        with m.Elif(in_range & iotlb.lookup_hit & granted):
             m.d.comb += [
                 done.eq(1), from_iotlb.eq(1),
                 answer.ppn.eq(hit.ppn), answer.r.eq(hit.r), answer.w.eq(hit.w),
@@ -224,15 +278,16 @@ class TranslationPipeline(wiring.Component):
             ptw.start.payload.root_ppn.eq(dc.fsc.ppn),
             ptw.start.payload.iova.eq(s1.iova),
             ptw.start.payload.access.eq(s1.access),
-            ptw.start.payload.mode.eq(dc.fsc.mode),
+            ptw.start.payload.mode.eq(Mux(s_on, dc.fsc.mode, IosatpMode.BARE)),
+            ptw.start.payload.g_root.eq(dc.iohgatp.ppn),
+            ptw.start.payload.g_mode.eq(Mux(g_on, dc.iohgatp.mode, IohgatpMode.BARE)),
             ddtc.fill.payload.device_id.eq(s1.device_id),
             ddtc.fill.payload.dc.eq(ddtw.result.payload.dc),
         ]
         f = iotlb.fill.payload
         r = ptw.result.payload
         m.d.comb += [
-            f.key.gv.eq(0), f.key.gscid.eq(0), f.key.pscid.eq(walk_pscid),
-            f.key.vpn.eq(s1.iova[12:12 + self._vpn_w]),
+            f.key.eq(walk_key), f.partial.eq(r.partial),
             f.result.ppn.eq(r.ppn), f.result.r.eq(r.r), f.result.w.eq(r.w),
             f.result.x.eq(r.x), f.result.pbmt.eq(r.pbmt), f.result.g.eq(r.g),
             f.result.size.eq(r.size),
@@ -253,7 +308,7 @@ class TranslationPipeline(wiring.Component):
                         m.d.comb += ptw.start.valid.eq(1)
                         with m.If(ptw.start.ready):
                             m.d.sync += [stale.eq(0), s1_walked.eq(1),
-                                         walk_pscid.eq(dc.ta.pscid)]
+                                         walk_key.eq(key), walk_dtf.eq(dc.tc.dtf)]
                             m.next = "PT_WALK"
             with m.State("DDT_WALK"):
                 with m.If(self.ddtc_inval.valid):
@@ -292,6 +347,30 @@ class TranslationPipeline(wiring.Component):
                         out.r.eq(r.r), out.w.eq(r.w), out.x.eq(r.x), out.pbmt.eq(r.pbmt),
                     ]
                     m.next = "LOOKUP"
+
+        # --- Fault reports (spec 4.2). `info` is the request behind `out`; the DTF is the
+        # walk's DC for a page-table walk fault, else that of the DC in the cache (none
+        # for Off, a device_id too wide for the mode, or a device-directory walk fault:
+        # "if a fault condition prevents locating a valid device context then the DTF
+        # value assumed ... is 0").
+        report = Signal(fault_report_layout())
+        info = Signal(fault_report_layout())
+        m.d.comb += [self.fault.valid.eq(report_valid), self.fault.payload.eq(report)]
+        with m.If(loaded & out.fault):
+            m.d.sync += [report.eq(info), report.cause.eq(out.cause), report_valid.eq(1)]
+        with m.Elif(self.fault.ready):
+            m.d.sync += report_valid.eq(0)
+        m.d.sync += loaded.eq(s1_complete)
+        with m.If(s1_complete):
+            m.d.sync += [
+                info.device_id.eq(s1.device_id), info.iova.eq(s1.iova),
+                info.access.eq(s1.access), info.pv.eq(s1.pv), info.pid.eq(s1.pid),
+                info.priv.eq(s1.priv),
+                info.dtf.eq(Mux(ptw.result.ready, walk_dtf,
+                                ddtc.lookup_hit & ~too_wide & dc.tc.dtf)),
+                # A guest-page fault's GPA (the walker zeroes it on other outcomes).
+                info.iotval2.eq(Mux(ptw.result.ready, ptw.result.payload.iotval2, 0)),
+            ]
 
         with m.If(self.req.valid & self.req.ready):
             m.d.sync += [s1_valid.eq(1), s1.eq(self.req.payload), s1_walked.eq(0)]

@@ -6,7 +6,9 @@ configuration checks") for an IOMMU whose capabilities say ATS=T2GPA=AMO_HWAD=EN
 PD8/PD17/PD20, no QOSID, Sv39 only, and whose fctl.BE/GXL are hardwired to 0. DC bits are
 written as the spec's numbers: tc V=0, EN_ATS=1, EN_PRI=2, T2GPA=3, DTF=4, PDTV=5, PRPR=6,
 GADE=7, SADE=8, DPE=9, SBE=10, SXL=11; iohgatp MODE 63:60; ta PSCID 31:12, RCID 51:40,
-MCID 63:52; fsc PPN 43:0, MODE 63:60.
+MCID 63:52; fsc PPN 43:0, MODE 63:60. 2LVL/3LVL: DDI[1] = device_id[15:7], DDI[2] =
+device_id[23:16]; a non-leaf DDTE is V (bit 0), reserved 9:1, PPN 53:10, reserved 63:54
+(3.1.1), read at table + DDI[i]*8 (3.3.1).
 """
 
 import pytest
@@ -14,12 +16,13 @@ from amaranth.sim import Simulator
 
 from hdl import bits
 from hdl.ddt import DeviceContextCache, DeviceDirectoryWalker, ddtw_result_layout
-from hdl.formats import DC, IosatpMode
+from hdl.formats import DC, IohgatpMode, IosatpMode
 
 TC_V, EN_ATS, EN_PRI, T2GPA, DTF, PDTV, PRPR, GADE, SADE, DPE, SBE, SXL = \
     (1 << i for i in range(12))
 DDT_PPN = 0x100
 SV39 = IosatpMode.SV39
+LVL1, LVL2, LVL3 = 2, 3, 4
 
 
 def mode(m):
@@ -27,11 +30,16 @@ def mode(m):
 
 
 def walk(dc_words, device_id=0x45, *, errors=(), ddtp_ppn=DDT_PPN, pas=56,
-         iosatp_modes=(SV39,)):
-    """Walk for ``device_id`` with its DC holding ``dc_words``; (cause or None, dc, reads)."""
-    dut = DeviceDirectoryWalker(pas=pas, iosatp_modes=iosatp_modes)
-    base = (ddtp_ppn << 12) + (device_id & 0x7F) * 32
+         iosatp_modes=(SV39,), iohgatp_modes=(IohgatpMode.BARE,), mode=LVL1, levels=1,
+         base=None, ddtes=None):
+    """Walk for ``device_id`` with its DC (at ``base``) holding ``dc_words``, and the
+    non-leaf entries ``ddtes`` ({address: DDTE}); (cause or None, dc, reads, base)."""
+    dut = DeviceDirectoryWalker(pas=pas, iosatp_modes=iosatp_modes,
+                                iohgatp_modes=iohgatp_modes, levels=levels)
+    if base is None:
+        base = (ddtp_ppn << 12) + (device_id & 0x7F) * 32
     memory = {base + 8 * k: word for k, word in enumerate(dc_words)}
+    memory.update(ddtes or {})
     reads, results = [], []
 
     async def memory_model(ctx):
@@ -52,7 +60,7 @@ def walk(dc_words, device_id=0x45, *, errors=(), ddtp_ppn=DDT_PPN, pas=56,
             ctx.set(dut.mem.resp.valid, 0)
 
     async def testbench(ctx):
-        ctx.set(dut.start.payload, {"ddtp_ppn": ddtp_ppn, "mode": 2, "device_id": device_id})
+        ctx.set(dut.start.payload, {"ddtp_ppn": ddtp_ppn, "mode": mode, "device_id": device_id})
         ctx.set(dut.start.valid, 1)
         await ctx.tick().until(dut.start.ready)
         ctx.set(dut.start.valid, 0)
@@ -158,6 +166,118 @@ def test_dc_configuration_checks(name, words, bad):
     assert len(reads) == 4
 
 
+# The same checks for an IOMMU offering Sv39/Sv48 and Sv39x4/Sv48x4.
+FULL_CHECKS = [
+    ("sv48", [TC_V, 0, 0, mode(9)], False),
+    ("sv39x4", [TC_V, mode(8) | 0x1234 << 44 | 0x90000, 0, 0], False),
+    ("sv48x4", [TC_V, mode(9) | 0xA0000, 0, mode(9) | 0x100], False),
+    ("sv57", [TC_V, 0, 0, mode(10)], True),
+    ("sv57x4", [TC_V, mode(10), 0, 0], True),
+    ("iohgatp_reserved_mode_7", [TC_V, mode(7), 0, 0], True),
+    # 16: the second-stage root is 16 KiB: PPN[1:0] must be 0.
+    ("sv39x4_root_ppn_bit_0", [TC_V, mode(8) | 0x90001, 0, 0], True),
+    ("sv48x4_root_ppn_bit_1", [TC_V, mode(9) | 0x90002, 0, 0], True),
+    # With iohgatp Bare the PPN is not a root: no alignment rule.
+    ("bare_ppn_unaligned", [TC_V, 0x90003, 0, 0], False),
+    ("gade", [TC_V | GADE, mode(8) | 0x90000, 0, 0], True),
+]
+
+
+@pytest.mark.parametrize("name, words, bad", FULL_CHECKS, ids=[c[0] for c in FULL_CHECKS])
+def test_dc_configuration_checks_full(name, words, bad):
+    cause, _, reads, _ = walk(words, iosatp_modes=(SV39, IosatpMode.SV48),
+                              iohgatp_modes=(IohgatpMode.BARE, IohgatpMode.SV39X4,
+                                             IohgatpMode.SV48X4), levels=3)
+    assert cause == (259 if bad else None)
+    assert len(reads) == 4
+
+
+# --- 2LVL and 3LVL directories.
+DC_WORDS = [TC_V | DTF, 0, 7 << 12, mode(8) | 0x200]
+DC_VALUE = DC_WORDS[0] | DC_WORDS[1] << 64 | DC_WORDS[2] << 128 | DC_WORDS[3] << 192
+# 2LVL, device 0xABCD: DDI[1] = 0x157 -> DDTE at 0x10_0000 + 0x157*8 = 0x10_0AB8, pointing
+# at PPN 0x200; DDI[0] = 0x4D -> DC at 0x20_0000 + 0x4D*32 = 0x20_09A0.
+DID2, DDTE2, DC2 = 0xABCD, 0x10_0AB8, 0x20_09A0
+# 3LVL, device 0xAB_CDEF: DDI[2] = 0xAB -> 0x10_0558 (to PPN 0x200); DDI[1] = 0x19B ->
+# 0x20_0CD8 (to PPN 0x300); DDI[0] = 0x6F -> DC at 0x30_0000 + 0x6F*32 = 0x30_0DE0.
+DID3, DDTE3_2, DDTE3_1, DC3 = 0xAB_CDEF, 0x10_0558, 0x20_0CD8, 0x30_0DE0
+
+
+def ddte(ppn, v=1, rsvd=0):
+    return v | rsvd | ppn << 10
+
+
+def dc_reads(base):
+    return [base + 8 * k for k in range(4)]
+
+
+def test_two_level():
+    cause, dc, reads, _ = walk(DC_WORDS, DID2, mode=LVL2, levels=2, base=DC2,
+                               ddtes={DDTE2: ddte(0x200)})
+    assert (cause, dc) == (None, DC_VALUE)
+    assert reads == [DDTE2] + dc_reads(DC2)
+
+
+def test_three_level():
+    cause, dc, reads, _ = walk(DC_WORDS, DID3, mode=LVL3, levels=3, base=DC3,
+                               ddtes={DDTE3_2: ddte(0x200), DDTE3_1: ddte(0x300)})
+    assert (cause, dc) == (None, DC_VALUE)
+    assert reads == [DDTE3_2, DDTE3_1] + dc_reads(DC3)
+
+
+@pytest.mark.parametrize("mode, levels", [(LVL1, 3), (LVL2, 3)])
+def test_shallower_modes_of_a_deep_walker(mode, levels):
+    # 1LVL on a 3-level walker reads the DC at DDI[0] directly; 2LVL reads one DDTE.
+    if mode == LVL1:
+        cause, dc, reads, base = walk(DC_WORDS, 0x45, mode=mode, levels=levels)
+        assert reads == dc_reads(0x10_0000 + 0x45 * 32)
+    else:
+        cause, dc, reads, base = walk(DC_WORDS, DID2, mode=mode, levels=levels, base=DC2,
+                                      ddtes={DDTE2: ddte(0x200)})
+        assert reads == [DDTE2] + dc_reads(DC2)
+    assert (cause, dc) == (None, DC_VALUE)
+
+
+# (name, ddtes, errors, cause, reads) for the 3LVL device.
+NON_LEAF = [
+    ("l2_not_valid", {DDTE3_2: ddte(0x200, v=0)}, (), 258, [DDTE3_2]),
+    ("l1_not_valid", {DDTE3_2: ddte(0x200), DDTE3_1: 0}, (), 258, [DDTE3_2, DDTE3_1]),
+    # V=0 wins over reserved bits (3.3.1: step 5 before step 6).
+    ("not_valid_and_reserved", {DDTE3_2: ddte(0x200, v=0, rsvd=1 << 63)}, (), 258,
+     [DDTE3_2]),
+    ("reserved_bit_1", {DDTE3_2: ddte(0x200, rsvd=1 << 1)}, (), 259, [DDTE3_2]),
+    ("reserved_bit_9", {DDTE3_2: ddte(0x200), DDTE3_1: ddte(0x300, rsvd=1 << 9)}, (), 259,
+     [DDTE3_2, DDTE3_1]),
+    ("reserved_bit_54", {DDTE3_2: ddte(0x200, rsvd=1 << 54)}, (), 259, [DDTE3_2]),
+    ("reserved_bit_63", {DDTE3_2: ddte(0x200), DDTE3_1: ddte(0x300, rsvd=1 << 63)}, (), 259,
+     [DDTE3_2, DDTE3_1]),
+    ("l2_load_fault", {DDTE3_2: ddte(0x200)}, {DDTE3_2}, 257, [DDTE3_2]),
+    ("l1_load_fault", {DDTE3_2: ddte(0x200), DDTE3_1: ddte(0x300)}, {DDTE3_1}, 257,
+     [DDTE3_2, DDTE3_1]),
+    ("dc_load_fault", {DDTE3_2: ddte(0x200), DDTE3_1: ddte(0x300)}, {DC3 + 8}, 257,
+     [DDTE3_2, DDTE3_1, DC3, DC3 + 8]),
+    ("dc_not_valid_after_ddtes", {DDTE3_2: ddte(0x200), DDTE3_1: ddte(0x300)}, (), 258,
+     [DDTE3_2, DDTE3_1, DC3]),
+]
+
+
+@pytest.mark.parametrize("name, ddtes, errors, cause, reads", NON_LEAF,
+                         ids=[c[0] for c in NON_LEAF])
+def test_non_leaf_entries(name, ddtes, errors, cause, reads):
+    words = [0, 0, 0, 0] if name == "dc_not_valid_after_ddtes" else DC_WORDS
+    got, _, got_reads, _ = walk(words, DID3, mode=LVL3, levels=3, base=DC3, ddtes=ddtes,
+                                errors=errors)
+    assert (got, got_reads) == (cause, reads)
+
+
+def test_non_leaf_beyond_pas():
+    # PAS=40: a DDTE pointing at PPN 1<<28 (byte address 2**40) gives 257 without a read
+    # of the next level.
+    cause, _, reads, _ = walk(DC_WORDS, DID2, mode=LVL2, levels=2, pas=40, base=DC2,
+                              ddtes={DDTE2: ddte(1 << 28)})
+    assert (cause, reads) == (257, [DDTE2])
+
+
 def test_sv39_not_offered():
     cause, _, _, _ = walk([TC_V, 0, 0, mode(8)], iosatp_modes=())
     assert cause == 259
@@ -261,3 +381,5 @@ def test_constructor_checks():
     with pytest.raises(ValueError, match=r"^pas must be an integer between 32 and 56, "
                                          r"not 57$"):
         DeviceDirectoryWalker(pas=57, iosatp_modes=())
+    with pytest.raises(ValueError, match=r"^levels must be 1, 2 or 3, not 4$"):
+        DeviceDirectoryWalker(pas=56, iosatp_modes=(), levels=4)

@@ -1,15 +1,21 @@
 """hdl.iommu: the top, end to end, in the Amaranth simulator.
 
-Software programs ``ddtp`` over AXI4-Lite; a dictionary behind an AXI4 subordinate holds
-the device directory and the page tables; devices send requests on port 0. Expected values
-are worked by hand from the RISC-V IOMMU spec (3.3 translation process, 4.2 causes, chapter 6
-registers) and the Privileged spec's Sv39 walk. Numbers, not layouts:
+Software programs the registers over AXI4-Lite; a dictionary of doublewords behind an AXI4
+subordinate holds the device directory, the page tables and the queues; devices send
+requests on port 0. Expected values are worked by hand from the RISC-V IOMMU spec (3.3
+translation process, chapter 4 queues, commands and fault records, chapter 6 registers)
+and the Privileged spec's Sv39 walk. Numbers, not layouts:
 
 * ``ddtp`` = iommu_mode (3:0) | PPN << 10; DDT root at PPN 0x100 (0x10_0000);
-* a DC is 4 doublewords at 0x10_0000 + device_id * 32: tc (V bit 0), iohgatp, ta (PSCID
-  31:12), fsc (PPN 43:0, MODE 63:60, Sv39 = 8);
+* a DC is 4 doublewords at 0x10_0000 + device_id * 32: tc (V bit 0, DTF bit 4), iohgatp,
+  ta (PSCID 31:12), fsc (PPN 43:0, MODE 63:60, Sv39 = 8);
 * Sv39 tables for IOVA 0x4040_3123 (VPN[2]=1, VPN[1]=2, VPN[0]=3): root 0x20_0000,
-  level-1 table 0x20_1000, level-0 table 0x20_2000, leaf PPN 0x12345.
+  level-1 table 0x20_1000, level-0 table 0x20_2000, leaf PPN 0x12345;
+* the command queue at PPN 0x300 (command i at 0x30_0000 + 16 i), the fault queue at PPN
+  0x400 (record i at 0x40_0000 + 32 i), ``cqb``/``fqb`` = LOG2SZ-1 | PPN << 10; cqcsr:
+  cqen 0, cie 1, cqmf 8, cmd_ill 10, fence_w_ip 11, cqon 16; fqcsr: fqen 0, fie 1, fqmf 8,
+  fqof 9, fqon 16; ipsr: cip 0, fip 1; icvec: civ 3:0, fiv 7:4;
+* commands and records as in test_cmdq and test_fq (spec 4.1 and 4.2 bit positions).
 """
 
 import pytest
@@ -22,6 +28,8 @@ from hdl.port import Access, response_layout
 
 OFF, BARE, LVL1 = 0, 1, 2
 DDTP, TR_REQ_IOVA, TR_REQ_CTL, TR_RESPONSE = 0x010, 0x258, 0x260, 0x268
+CQB, CQH, CQT, FQB, FQH, FQT = 0x018, 0x020, 0x024, 0x028, 0x030, 0x034
+CQCSR, FQCSR, IPSR, ICVEC = 0x048, 0x04C, 0x054, 0x2F8
 V, R, W, X, U, G, A, D = (1 << i for i in range(8))
 SV39 = 8 << 60
 
@@ -73,11 +81,14 @@ DEVICES = {5: dc(ta=7 << 12, fsc=SV39 | 0x200), 9: dc()}
 class Harness:
     """Drives an Iommu: MMIO writes/reads, port-0 requests, an AXI4 memory model."""
 
-    def __init__(self, config=Config(), memory=None, errors=()):
+    def __init__(self, config=Config(), memory=None, errors=(), write_errors=()):
         self.dut = Iommu(config)
         self.memory = memory if memory is not None else {}
         self.errors = set(errors)
+        self.write_errors = set(write_errors)     # doubleword addresses answering SLVERR
         self.reads = []
+        self.writes = []             # (awaddr, awsize, wdata, wstrb)
+        self.cq_tail = 0
         self.responses = []          # (edge, response fields)
         self.edge = 0                # edges seen by the driver
 
@@ -95,6 +106,29 @@ class Harness:
         ctx.set(bus.wvalid, 0)
         await self.tick_until(ctx, bus.bvalid)
         ctx.set(bus.bready, 0)
+
+    async def mmio_write32(self, ctx, offset, value):
+        """A 4-byte write: the byte lanes of its half of the doubleword."""
+        half = (offset >> 2) & 1
+        await self._write(ctx, offset, value << (32 * half), 0xF << (4 * half))
+
+    async def _write(self, ctx, offset, data, strb):
+        bus = self.dut.mmio
+        ctx.set(bus.awaddr, offset)
+        ctx.set(bus.wdata, data)
+        ctx.set(bus.wstrb, strb)
+        ctx.set(bus.awvalid, 1)
+        ctx.set(bus.wvalid, 1)
+        ctx.set(bus.bready, 1)
+        await self.tick_until(ctx, bus.awready)
+        ctx.set(bus.awvalid, 0)
+        ctx.set(bus.wvalid, 0)
+        await self.tick_until(ctx, bus.bvalid)
+        ctx.set(bus.bready, 0)
+
+    async def mmio_read32(self, ctx, offset):
+        data = await self.mmio_read(ctx, offset)
+        return (data >> (32 * ((offset >> 2) & 1))) & 0xFFFF_FFFF
 
     async def mmio_read(self, ctx, offset):
         bus = self.dut.mmio
@@ -167,6 +201,39 @@ class Harness:
                         break
                 ctx.set(bus.rvalid, 0)
 
+        async def memory_writes(ctx):
+            bus = dut.mem
+            while True:
+                aw = w = None
+                ctx.set(bus.awready, 1)
+                ctx.set(bus.wready, 1)
+                while aw is None or w is None:
+                    _, _, awv, awaddr, awsize, awid, wv, wdata, wstrb = \
+                        await ctx.tick().sample(bus.awvalid, bus.awaddr, bus.awsize, bus.awid,
+                                                bus.wvalid, bus.wdata, bus.wstrb)
+                    if aw is None and awv:
+                        aw = (awaddr, awsize, awid)
+                        ctx.set(bus.awready, 0)
+                    if w is None and wv:
+                        w = (wdata, wstrb)
+                        ctx.set(bus.wready, 0)
+                (awaddr, awsize, awid), (wdata, wstrb) = aw, w
+                self.writes.append((awaddr, awsize, wdata, wstrb))
+                dword = awaddr & ~7
+                error = dword in self.write_errors
+                if not error:
+                    old = self.memory.get(dword, 0)
+                    mask = sum(0xFF << (8 * i) for i in range(8) if wstrb >> i & 1)
+                    self.memory[dword] = old & ~mask | wdata & mask
+                ctx.set(bus.bresp, Resp.SLVERR if error else Resp.OKAY)
+                ctx.set(bus.bid, awid)
+                ctx.set(bus.bvalid, 1)
+                while True:
+                    _, _, ready = await ctx.tick().sample(bus.bready)
+                    if ready:
+                        break
+                ctx.set(bus.bvalid, 0)
+
         async def monitor(ctx):
             ports = dut.config.ports
             for i in range(ports):
@@ -190,6 +257,7 @@ class Harness:
         sim = Simulator(dut)
         sim.add_clock(1e-6)
         sim.add_testbench(memory, background=True)
+        sim.add_testbench(memory_writes, background=True)
         sim.add_testbench(monitor, background=True)
         sim.add_testbench(testbench)
         sim.run()
@@ -391,15 +459,15 @@ def test_debug_translation_interface():
     Harness(memory=memory_with(DEVICES)).run(body)
 
 
-@pytest.mark.parametrize("changes, message", [
-    (dict(sv48=True), r"^config.sv48 is not built yet"),
-    (dict(sv39x4=True), r"^config.sv39x4 is not built yet"),
-    (dict(sv39x4=True, sv48x4=True), r"^config.sv39x4 is not built yet"),
-    (dict(ddt_levels=3), r"^config.ddt_levels must be 1 \(1LVL only is built yet\), not 3$"),
-])
-def test_refuses_what_is_not_built(changes, message):
-    with pytest.raises(ValueError, match=message):
-        Iommu(Config(**changes))
+def test_every_config_option_is_built():
+    # Sv48, Sv39x4, Sv48x4, Svpbmt and 3LVL are all built (hdl.ptw, hdl.ddt): accepted.
+    from amaranth.hdl import Fragment
+    full = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
+    top = Iommu(full)
+    assert top.config is full
+    Fragment.get(top, None)              # elaborates, down to every walker
+    with pytest.raises(TypeError, match=r"^config must be a Config, not 3$"):
+        Iommu(3)
 
 
 def test_port_names():
@@ -407,5 +475,422 @@ def test_port_names():
     from cosim.sim import verilog_of
     text = verilog_of(Iommu(Config(ports=2)), "top")
     for name in ("mmio__awaddr", "mmio__rdata", "mem__arvalid", "mem__rresp", "mem__awvalid",
-                 "tr__0__req__payload", "tr__1__resp__valid", "tr__1__req__ready"):
+                 "mem__wstrb", "mem__bresp", "tr__0__req__payload", "tr__1__resp__valid",
+                 "tr__1__req__ready", "wsi"):
         assert f" {name};" in text or f" {name} " in text, name
+
+
+# --- Command queue, fault queue and interrupts (spec chapter 4, 6.6-6.18, 6.27).
+
+CQ_PPN, FQ_PPN = 0x300, 0x400
+DONE = 0x50_0000                         # where IOFENCE.C stores its DATA
+M32 = 0xFFFF_FFFF
+
+
+def cq_entry(i):
+    return (CQ_PPN << 12) + 16 * i
+
+
+def fq_record(i):
+    return [(FQ_PPN << 12) + 32 * i + 8 * k for k in range(4)]
+
+
+def iotinval_vma(*, av=0, pscid=0, pscv=0, addr=0):
+    return 1 | av << 10 | pscid << 12 | pscv << 32, (addr >> 12) << 10
+
+
+def iofence_c(*, av=0, wsi=0, data=0, addr=0):
+    return 2 | av << 10 | wsi << 11 | data << 32, addr >> 2
+
+
+def iodir_inval_ddt(*, dv=0, did=0):
+    return 3 | dv << 33 | did << 40, 0
+
+
+def record(cause, ttyp, did, iotval, *, pv=0, pid=0, priv=0):
+    """The four doublewords of a fault record (spec 4.2)."""
+    return [cause | pid << 12 | pv << 32 | priv << 33 | ttyp << 34 | did << 40, 0, iotval, 0]
+
+
+async def init_queues(ctx, h, *, cq_log2szm1=3, fq_log2szm1=2, cie=0, fie=0):
+    """The software init sequence (spec 7.2): cqb, cqt=0, cqen, poll cqon; then the same
+    for the fault queue with fqb, fqh=0, fqen, poll fqon."""
+    await h.mmio_write(ctx, CQB, cq_log2szm1 | CQ_PPN << 10)
+    await h.mmio_write32(ctx, CQT, 0)
+    await h.mmio_write32(ctx, CQCSR, 1 | cie << 1)
+    while not await h.mmio_read32(ctx, CQCSR) >> 16 & 1:
+        pass
+    await h.mmio_write(ctx, FQB, fq_log2szm1 | FQ_PPN << 10)
+    await h.mmio_write32(ctx, FQH, 0)
+    await h.mmio_write32(ctx, FQCSR, 1 | fie << 1)
+    while not await h.mmio_read32(ctx, FQCSR) >> 16 & 1:
+        pass
+    h.cq_tail = 0
+
+
+async def submit(ctx, h, *commands, entries=16):
+    """Write commands at cqt, publish the new cqt, and wait until cqh reaches it or an
+    error bit stops the queue; returns (cqh, cqcsr)."""
+    for dw0, dw1 in commands:
+        h.memory[cq_entry(h.cq_tail)] = dw0
+        h.memory[cq_entry(h.cq_tail) + 8] = dw1
+        h.cq_tail = (h.cq_tail + 1) % entries
+    await h.mmio_write32(ctx, CQT, h.cq_tail)
+    return await wait_commands(ctx, h)
+
+
+async def wait_commands(ctx, h):
+    for _ in range(200):
+        cqh = await h.mmio_read32(ctx, CQH)
+        cqcsr = await h.mmio_read32(ctx, CQCSR)
+        if cqh == h.cq_tail or cqcsr & 0xF00:
+            return cqh, cqcsr
+    raise AssertionError("the command queue hung")
+
+
+async def wait_fqt(ctx, h, fqt):
+    for _ in range(200):
+        if await h.mmio_read32(ctx, FQT) == fqt:
+            return
+    raise AssertionError(f"fqt never reached {fqt}")
+
+
+def stored(h, addrs):
+    return [h.memory.get(a, 0) for a in addrs]
+
+
+def test_init_sequence():
+    async def body(ctx, h):
+        await init_queues(ctx, h)
+        assert await h.mmio_read(ctx, CQB) == 3 | CQ_PPN << 10
+        assert await h.mmio_read(ctx, FQB) == 2 | FQ_PPN << 10
+        assert await h.mmio_read32(ctx, CQCSR) == 1 << 16 | 1
+        assert await h.mmio_read32(ctx, FQCSR) == 1 << 16 | 1
+        assert (await h.mmio_read(ctx, CQH), await h.mmio_read(ctx, FQH)) == (0, 0)
+        # An empty command queue is not read.
+        for _ in range(20):
+            await ctx.tick()
+        assert h.reads == [] and h.writes == []
+    Harness().run(body)
+
+
+def test_iotinval_and_fence_make_a_changed_pte_visible():
+    new_leaf = pte(0x54321, V | R | W | U | A | D)
+
+    async def body(ctx, h):
+        await h.mmio_write(ctx, DDTP, LVL1 | DDT_PPN << 10)
+        await init_queues(ctx, h)
+        resp, _ = await h.translate(ctx, 5, IOVA)
+        check(resp, translation(0x12345, hit=0))
+        # Software changes the leaf: until the invalidation the cached answer may stay.
+        h.memory[PT_READS[2]] = new_leaf
+        resp, reads = await h.translate(ctx, 5, IOVA)
+        check(resp, translation(0x12345, hit=1))
+        # IOTINVAL.VMA(AV, PSCV, PSCID 7, the IOVA's page), IOFENCE.C(AV, DATA 0x600D).
+        before = len(h.reads)
+        cqh, cqcsr = await submit(ctx, h, iotinval_vma(av=1, pscv=1, pscid=7, addr=IOVA),
+                                  iofence_c(av=1, data=0x600D, addr=DONE))
+        assert (cqh, cqcsr) == (2, 1 << 16 | 1)
+        assert h.reads[before:] == [cq_entry(0), cq_entry(0) + 8, cq_entry(1), cq_entry(1) + 8]
+        # The 4-byte store: DONE is 8-byte aligned, so the low half (AWSIZE 2, WSTRB 0x0F).
+        assert h.writes == [(DONE, 2, 0x600D << 32 | 0x600D, 0x0F)]
+        assert h.memory[DONE] == 0x600D
+        # After the fence the new PTE is used: walked again.
+        resp, reads = await h.translate(ctx, 5, IOVA)
+        check(resp, translation(0x54321, hit=0))
+        assert reads == PT_READS
+    Harness(memory=memory_with(DEVICES)).run(body)
+
+
+def test_iodir_inval_ddt_rereads_the_dc():
+    async def body(ctx, h):
+        await h.mmio_write(ctx, DDTP, LVL1 | DDT_PPN << 10)
+        await init_queues(ctx, h)
+        resp, _ = await h.translate(ctx, 9, 0x5000)
+        check(resp, translation(0x5, x=1, hit=0))
+        h.memory[dc_addr(9)] = 0                         # DC.V=0
+        resp, _ = await h.translate(ctx, 9, 0x5000)
+        check(resp, translation(0x5, x=1, hit=1))       # still cached
+        # An INVAL_DDT for another device leaves it cached; for device 9 it goes.
+        assert await submit(ctx, h, iodir_inval_ddt(dv=1, did=8), iofence_c()) == \
+            (2, 1 << 16 | 1)
+        resp, _ = await h.translate(ctx, 9, 0x5000)
+        check(resp, translation(0x5, x=1, hit=1))
+        assert await submit(ctx, h, iodir_inval_ddt(dv=1, did=9), iofence_c()) == \
+            (4, 1 << 16 | 1)
+        resp, reads = await h.translate(ctx, 9, 0x5000)
+        check(resp, fault(258, hit=0))
+        assert reads == dc_reads(9, 1)
+    Harness(memory=memory_with(DEVICES)).run(body)
+
+
+# Each kind of illegal or unsupported command (spec 4.1).
+CMD_ILL = [
+    ("reserved_opcode", (5, 0)),
+    ("custom_opcode", (0x40, 0)),
+    ("reserved_func3", (1 | 2 << 7, 0)),
+    ("reserved_bit", (1 | 1 << 11, 0)),
+    ("gvma_pscv", (1 | 1 << 7 | 1 << 32, 0)),
+    ("ats", (4, 0)),
+    ("inval_pdt", (3 | 1 << 7 | 1 << 33, 0)),
+    ("did_too_wide", iodir_inval_ddt(dv=1, did=0x80)),
+]
+
+
+@pytest.mark.parametrize("name, command", CMD_ILL, ids=[c[0] for c in CMD_ILL])
+def test_cmd_ill(name, command):
+    async def body(ctx, h):
+        await h.mmio_write(ctx, DDTP, LVL1 | DDT_PPN << 10)
+        await init_queues(ctx, h)
+        cqh, cqcsr = await submit(ctx, h, iofence_c(), command,
+                                  iofence_c(av=1, data=1, addr=DONE))
+        # cmd_ill, with cqh at the bad command; the fence after it did not run.
+        assert (cqh, cqcsr) == (1, 1 << 16 | 1 << 10 | 1)
+        for _ in range(20):
+            await ctx.tick()
+        assert await h.mmio_read32(ctx, CQH) == 1
+        assert h.writes == []
+        # Software replaces the command and clears cmd_ill: processing resumes at cqh.
+        h.memory[cq_entry(1)], h.memory[cq_entry(1) + 8] = iofence_c()
+        await h.mmio_write32(ctx, CQCSR, 1 << 10 | 1)
+        assert await wait_commands(ctx, h) == (3, 1 << 16 | 1)
+        assert h.memory[DONE] == 1
+    Harness(memory=memory_with(DEVICES)).run(body)
+
+
+def test_cqmf_on_fetch():
+    async def body(ctx, h):
+        await init_queues(ctx, h)
+        cqh, cqcsr = await submit(ctx, h, iofence_c(), iofence_c())
+        assert (cqh, cqcsr) == (1, 1 << 16 | 1 << 8 | 1)
+        # Stalled until cqmf is cleared; then command 1 is fetched again.
+        h.errors.clear()
+        await h.mmio_write32(ctx, CQCSR, 1 << 8 | 1)
+        assert await wait_commands(ctx, h) == (2, 1 << 16 | 1)
+        assert h.reads.count(cq_entry(1)) == 2
+    Harness(errors={cq_entry(1)}).run(body)
+
+
+@pytest.mark.parametrize("addr", [DONE, 1 << 56])
+def test_cqmf_on_fence_store(addr):
+    # The IOFENCE.C store faults (a bus error, or beyond PAS=56): cqmf, cqh at the fence.
+    async def body(ctx, h):
+        await init_queues(ctx, h)
+        cqh, cqcsr = await submit(ctx, h, iotinval_vma(),
+                                  iofence_c(av=1, wsi=1, data=3, addr=addr))
+        assert (cqh, cqcsr) == (1, 1 << 16 | 1 << 8 | 1)       # no fence_w_ip either
+        assert DONE not in h.memory
+    Harness(write_errors={DONE}).run(body)
+
+
+def test_command_queue_wraparound():
+    # A 4-entry queue (LOG2SZ-1 = 1): seven fences go round it almost twice.
+    async def body(ctx, h):
+        await init_queues(ctx, h, cq_log2szm1=1)
+        for n in range(7):
+            assert await submit(ctx, h, iofence_c(av=1, data=n, addr=DONE), entries=4) == \
+                ((n + 1) % 4, 1 << 16 | 1)
+            assert h.memory[DONE] == n
+        assert [a for a in h.reads if a & 8 == 0] == [cq_entry(i % 4) for i in range(7)]
+    Harness().run(body)
+
+
+def test_fault_records_with_wraparound():
+    # A 4-entry fault queue (LOG2SZ-1 = 1): three records fill it; software reads them
+    # and moves fqh; the next two go to index 3 and, wrapping, 0.
+    async def body(ctx, h):
+        await h.mmio_write(ctx, DDTP, LVL1 | DDT_PPN << 10)
+        await init_queues(ctx, h, fq_log2szm1=1)
+        iovas = [0x1000 * (i + 1) + 0x10 * i for i in range(5)]
+        for i in range(3):
+            resp, _ = await h.translate(ctx, 6, iovas[i], Access.WRITE)
+            check(resp, fault(258, hit=0))
+        await wait_fqt(ctx, h, 3)
+        for i in range(3):
+            assert stored(h, fq_record(i)) == record(258, 3, 6, iovas[i])
+        await h.mmio_write32(ctx, FQH, 3)
+        for i in (3, 4):
+            await h.translate(ctx, 6, iovas[i], Access.WRITE)
+        await wait_fqt(ctx, h, 1)
+        assert stored(h, fq_record(3)) == record(258, 3, 6, iovas[3])
+        assert stored(h, fq_record(0)) == record(258, 3, 6, iovas[4])
+        assert await h.mmio_read32(ctx, FQCSR) == 1 << 16 | 1
+    Harness(memory=memory_with({6: dc(tc=0)})).run(body)
+
+
+def test_record_fields():
+    # A page fault (Sv39, non-canonical IOVA): CAUSE 15, TTYP 3, the whole IOVA; an Off
+    # fault: 256 for any device; a device_id too wide for 1LVL: 260.
+    async def body(ctx, h):
+        await init_queues(ctx, h)
+        await h.translate(ctx, 0x123456, 0xABCD_E123, Access.EXECUTE)        # Off
+        await h.mmio_write(ctx, DDTP, LVL1 | DDT_PPN << 10)
+        await h.translate(ctx, 5, 1 << 39 | 0x777, Access.WRITE)
+        await h.translate(ctx, 0x80, 0x1000, Access.READ)
+        await wait_fqt(ctx, h, 3)
+        assert stored(h, fq_record(0)) == record(256, 1, 0x123456, 0xABCD_E123)
+        assert stored(h, fq_record(1)) == record(15, 3, 5, 1 << 39 | 0x777)
+        assert stored(h, fq_record(2)) == record(260, 2, 0x80, 0x1000)
+    Harness(memory=memory_with(DEVICES)).run(body)
+
+
+def test_fqof():
+    async def body(ctx, h):
+        await h.mmio_write(ctx, DDTP, LVL1 | DDT_PPN << 10)
+        await init_queues(ctx, h, fq_log2szm1=1)
+        for i in range(3):
+            await h.translate(ctx, 6, 0x1000 * i)
+        await wait_fqt(ctx, h, 3)
+        # Full (fqt == fqh - 1): the fourth record is discarded and fqof set; responses
+        # keep flowing.
+        resp, _ = await h.translate(ctx, 6, 0x9000)
+        check(resp, fault(258, hit=0))
+        for _ in range(20):
+            await ctx.tick()
+        assert await h.mmio_read32(ctx, FQCSR) == 1 << 16 | 1 << 9 | 1
+        # Room again, but records are dropped until fqof is cleared.
+        await h.mmio_write32(ctx, FQH, 3)
+        resp, _ = await h.translate(ctx, 6, 0xA000)
+        check(resp, fault(258, hit=0))
+        for _ in range(20):
+            await ctx.tick()
+        assert await h.mmio_read32(ctx, FQT) == 3
+        await h.mmio_write32(ctx, FQCSR, 1 << 9 | 1)
+        await h.translate(ctx, 6, 0xB000)
+        await wait_fqt(ctx, h, 0)
+        assert stored(h, fq_record(3)) == record(258, 2, 6, 0xB000)
+        assert await h.mmio_read32(ctx, FQCSR) == 1 << 16 | 1
+    Harness(memory=memory_with({6: dc(tc=0)})).run(body)
+
+
+def test_fqmf():
+    # The second doubleword of record 0 answers SLVERR: fqmf, fqt stays 0, later records
+    # are dropped; translations are answered throughout.
+    async def body(ctx, h):
+        await h.mmio_write(ctx, DDTP, LVL1 | DDT_PPN << 10)
+        await init_queues(ctx, h)
+        for i in range(3):
+            resp, _ = await h.translate(ctx, 6, 0x1000 * i)
+            check(resp, fault(258, hit=0))
+        for _ in range(20):
+            await ctx.tick()
+        assert await h.mmio_read32(ctx, FQCSR) == 1 << 16 | 1 << 8 | 1
+        assert await h.mmio_read32(ctx, FQT) == 0
+        assert [w[0] for w in h.writes] == fq_record(0)[:2]
+        h.write_errors.clear()
+        await h.mmio_write32(ctx, FQCSR, 1 << 8 | 1)
+        await h.translate(ctx, 6, 0x7000)
+        await wait_fqt(ctx, h, 1)
+        assert stored(h, fq_record(0)) == record(258, 2, 6, 0x7000)
+    Harness(memory=memory_with({6: dc(tc=0)}), write_errors={fq_record(0)[1]}).run(body)
+
+
+def test_fault_queue_off_drops_records():
+    async def body(ctx, h):
+        await h.mmio_write(ctx, DDTP, LVL1 | DDT_PPN << 10)
+        for i in range(8):                                  # more than the report FIFO
+            resp, _ = await h.translate(ctx, 6, 0x1000 * i)
+            check(resp, fault(258, hit=0))
+        assert h.writes == []
+    Harness(memory=memory_with({6: dc(tc=0)})).run(body)
+
+
+def test_dtf():
+    # Device 12: DTF=1, Sv39, PSCID 7. Its page fault and its 260 (a debug request with a
+    # process_id, PDTV=0) are not reported; its 259 (reserved tc bit, no valid DC) and the
+    # 258 of device 13 (DTF=1 but V=0: no valid DC, so DTF counts as 0) are.
+    DTF = 1 << 4
+    devices = {12: dc(tc=V | DTF, ta=7 << 12, fsc=SV39 | 0x200),
+               13: dc(tc=DTF), 14: dc(tc=V | DTF | 1 << 12)}
+
+    async def body(ctx, h):
+        await h.mmio_write(ctx, DDTP, LVL1 | DDT_PPN << 10)
+        await init_queues(ctx, h)
+        resp, _ = await h.translate(ctx, 12, 0x7000_0000)
+        check(resp, fault(13, hit=0))
+        await h.mmio_write(ctx, TR_REQ_IOVA, 0x5000)
+        await h.mmio_write(ctx, TR_REQ_CTL, 1 | 1 << 3 | 1 << 32 | 12 << 40)
+        while await h.mmio_read(ctx, TR_REQ_CTL) & 1:
+            pass
+        assert await h.mmio_read(ctx, TR_RESPONSE) == 1
+        resp, _ = await h.translate(ctx, 13, 0x1000)
+        check(resp, fault(258, hit=0))
+        resp, _ = await h.translate(ctx, 14, 0x2000, Access.WRITE)
+        check(resp, fault(259, hit=0))
+        await wait_fqt(ctx, h, 2)
+        assert stored(h, fq_record(0)) == record(258, 2, 13, 0x1000)
+        assert stored(h, fq_record(1)) == record(259, 3, 14, 0x2000)
+        for _ in range(20):
+            await ctx.tick()
+        assert await h.mmio_read32(ctx, FQT) == 2
+    Harness(memory=memory_with(devices)).run(body)
+
+
+def test_debug_interface_fault_record():
+    # tr_req_ctl: Go, Priv, NW (a read), PID 0x1234, PV, DID 5. DC 5 has PDTV=0: cause 260,
+    # recorded with PV=1, PID and PRIV, TTYP 2 and iotval = tr_req_iova.
+    async def body(ctx, h):
+        await h.mmio_write(ctx, DDTP, LVL1 | DDT_PPN << 10)
+        await init_queues(ctx, h)
+        await h.mmio_write(ctx, TR_REQ_IOVA, 0x4040_3000)
+        await h.mmio_write(ctx, TR_REQ_CTL, 1 | 1 << 1 | 1 << 3 | 0x1234 << 12 | 1 << 32
+                           | 5 << 40)
+        while await h.mmio_read(ctx, TR_REQ_CTL) & 1:
+            pass
+        await wait_fqt(ctx, h, 1)
+        assert stored(h, fq_record(0)) == record(260, 2, 5, 0x4040_3000, pv=1, pid=0x1234,
+                                                 priv=1)
+    Harness(memory=memory_with(DEVICES)).run(body)
+
+
+def test_interrupts():
+    async def body(ctx, h):
+        await h.mmio_write(ctx, DDTP, LVL1 | DDT_PPN << 10)
+        await h.mmio_write(ctx, ICVEC, 9 << 4 | 2)          # civ = 2, fiv = 9
+        await init_queues(ctx, h, cie=1, fie=1)
+        assert ctx.get(h.dut.wsi) == 0
+        # A fault record: fip, on line 9.
+        await h.translate(ctx, 6, 0x1000)
+        await wait_fqt(ctx, h, 1)
+        assert await h.mmio_read32(ctx, IPSR) == 0b10
+        assert ctx.get(h.dut.wsi) == 1 << 9
+        # An illegal command: cip, on line 2.
+        await submit(ctx, h, (5, 0))
+        assert await h.mmio_read32(ctx, IPSR) == 0b11
+        assert ctx.get(h.dut.wsi) == 1 << 9 | 1 << 2
+        # fip is cleared for good; cip comes back while cmd_ill is 1.
+        await h.mmio_write32(ctx, IPSR, 0b11)
+        assert await h.mmio_read32(ctx, IPSR) == 0b01
+        assert ctx.get(h.dut.wsi) == 1 << 2
+        h.memory[cq_entry(0)], h.memory[cq_entry(0) + 8] = iofence_c()
+        await h.mmio_write32(ctx, CQCSR, 1 << 10 | 0b11)
+        await h.mmio_write32(ctx, IPSR, 0b01)
+        assert await h.mmio_read32(ctx, IPSR) == 0
+        assert ctx.get(h.dut.wsi) == 0
+        # IOFENCE.C with WSI=1: fence_w_ip, hence cip.
+        assert await submit(ctx, h, iofence_c(wsi=1)) == (2, 1 << 16 | 1 << 11 | 0b11)
+        assert await h.mmio_read32(ctx, IPSR) == 0b01
+        assert ctx.get(h.dut.wsi) == 1 << 2
+    Harness(memory=memory_with({6: dc(tc=0)})).run(body)
+
+
+@pytest.mark.parametrize("fsc, iova, iotval2", [
+    # First stage Bare: the IOVA is the GPA; no G-stage table maps it (the 16 KiB root
+    # at 0x60_0000 is all zero): iotval2 = GPA[63:2] << 2.
+    (0, 0x1234_5677, 0x1234_5674),
+    # First stage Sv39 with its root at GPA 0x20_0000: reading the level-2 PTE (GPA
+    # 0x20_0000 + VPN[2]=1 * 8) faults in the G-stage, an implicit access: bit 0 set.
+    (SV39 | 0x200, IOVA, 0x20_0008 | 1),
+])
+def test_guest_page_fault_record(fsc, iova, iotval2):
+    # Device 20: iohgatp Sv39x4 (MODE 8), GSCID 3, root PPN 0x600. A read: cause 21.
+    devices = {20: dc(iohgatp=8 << 60 | 3 << 44 | 0x600, fsc=fsc)}
+
+    async def body(ctx, h):
+        await h.mmio_write(ctx, DDTP, LVL1 | DDT_PPN << 10)
+        await init_queues(ctx, h)
+        resp, _ = await h.translate(ctx, 20, iova)
+        check(resp, fault(21, hit=0))
+        await wait_fqt(ctx, h, 1)
+        assert stored(h, fq_record(0)) == record(21, 2, 20, iova)[:3] + [iotval2]
+    Harness(Config(sv39x4=True), memory=memory_with(devices)).run(body)

@@ -1,10 +1,12 @@
 """hdl.iotlb: lookup by address space and page size, tree pseudo-LRU, IOTINVAL.
 
 Expected values are worked by hand: page sizes from the Privileged spec (a 2 MiB page
-keeps VPN[8:0] from the IOVA, 64 KiB NAPOT VPN[3:0], 1 GiB VPN[17:0]); invalidation
-scopes from the IOTINVAL.VMA/GVMA operand tables of the RISC-V IOMMU spec 4.1.1; the
-victim order from the tree-PLRU definition (a node bit 0 points at the lower half, and an
-access points every node on its path away from the accessed way).
+keeps VPN[8:0] from the IOVA, 64 KiB NAPOT VPN[3:0], 1 GiB VPN[17:0], 512 GiB VPN[26:0]);
+tags from the RISC-V IOMMU spec's caching rules (first stage by GSCID+PSCID+IOVA, or
+PSCID+IOVA for the host; second-stage-only by GSCID+GPA); invalidation scopes from the
+IOTINVAL.VMA/GVMA operand tables of spec 4.1.1; the victim order from the tree-PLRU
+definition (a node bit 0 points at the lower half, and an access points every node on its
+path away from the accessed way).
 """
 
 import pytest
@@ -13,16 +15,19 @@ from amaranth.sim import Simulator
 from hdl.iotlb import IOTLB, InvalKind, PageSize, plru_touch, plru_victim
 
 K4, K64, M2, G1 = PageSize.SIZE_4K, PageSize.SIZE_64K, PageSize.SIZE_2M, PageSize.SIZE_1G
+G512 = PageSize.SIZE_512G
 
 
-def entry(vpn, ppn, *, pscid=0, gscid=0, gv=0, g=0, size=K4, r=1, w=1, x=0, pbmt=0):
-    return {"key": {"gv": gv, "gscid": gscid, "pscid": pscid, "vpn": vpn},
+def entry(vpn, ppn, *, pscid=0, gscid=0, gv=0, pscv=1, g=0, size=K4, r=1, w=1, x=0,
+          pbmt=0):
+    """An entry; first-stage (``pscv=1``) unless said otherwise."""
+    return {"key": {"gv": gv, "gscid": gscid, "pscv": pscv, "pscid": pscid, "vpn": vpn},
             "result": {"ppn": ppn, "r": r, "w": w, "x": x, "pbmt": pbmt, "g": g,
                        "size": size}}
 
 
-def key(vpn, *, pscid=0, gscid=0, gv=0):
-    return {"gv": gv, "gscid": gscid, "pscid": pscid, "vpn": vpn}
+def key(vpn, *, pscid=0, gscid=0, gv=0, pscv=1):
+    return {"gv": gv, "gscid": gscid, "pscv": pscv, "pscid": pscid, "vpn": vpn}
 
 
 def run(dut, body):
@@ -112,6 +117,17 @@ MATCHES = [
     (entry(0x12345, 0x92345, size=G1), key(0x3FFFF), (1, 0xBFFFF)),
     (entry(0x12345, 0x92345, size=G1), key(0x00000), (1, 0x80000)),
     (entry(0x12345, 0x92345, size=G1), key(0x40000), (0, 0)),
+    # A second-stage-only entry (first stage Bare: pscv=0, tagged by GSCID+GPA) answers
+    # only lookups without a first stage, and never one with PSCID 0 under a first stage.
+    (entry(0x12345, 0xABCDE, gv=1, gscid=3, pscv=0), key(0x12345, gv=1, gscid=3, pscv=0),
+     (1, 0xABCDE)),
+    (entry(0x12345, 0xABCDE, gv=1, gscid=3, pscv=0), key(0x12345, gv=1, gscid=3), (0, 0)),
+    (entry(0x12345, 0xABCDE, gv=1, gscid=3), key(0x12345, gv=1, gscid=3, pscv=0), (0, 0)),
+    (entry(0x12345, 0xABCDE, gv=1, gscid=3, pscv=0), key(0x12345, gv=1, gscid=4, pscv=0),
+     (0, 0)),
+    # A global first-stage entry is still not a second-stage-only one.
+    (entry(0x12345, 0xABCDE, gv=1, gscid=3, g=1), key(0x12345, gv=1, gscid=3, pscv=0),
+     (0, 0)),
 ]
 
 
@@ -122,6 +138,33 @@ def test_match(fill, k, expected):
         await tlb.fill(fill)
         assert tlb.lookup(k) == expected
     run(fa8(), body)
+
+
+# Wide tags (Sv48 and the x4 modes: 38 VPN bits). A 512 GiB page keeps VPN[26:0]:
+# filled from 4 KiB page 0x9_0000_0123 -> 0x800_0123, it maps VPN 0x9_0000_0000 -
+# 0x9_07FF_FFFF to PPN 0x800_0000 - 0xFFF_FFFF.
+WIDE = [
+    (entry(0x9_0000_0123, 0x800_0123, size=G512), key(0x9_07FF_FFFF), (1, 0xFFF_FFFF)),
+    (entry(0x9_0000_0123, 0x800_0123, size=G512), key(0x9_0000_0000), (1, 0x800_0000)),
+    (entry(0x9_0000_0123, 0x800_0123, size=G512), key(0x8_FFFF_FFFF), (0, 0)),
+    (entry(0x9_0000_0123, 0x800_0123, size=G512), key(0x9_0800_0000), (0, 0)),
+    # Bit 37 of the VPN (GPA bit 49 of Sv48x4) is part of the tag.
+    (entry(0x20_0000_0005, 0x5, gv=1, gscid=1, pscv=0), key(0x20_0000_0005, gv=1, gscid=1,
+                                                             pscv=0), (1, 0x5)),
+    (entry(0x20_0000_0005, 0x5, gv=1, gscid=1, pscv=0), key(0x5, gv=1, gscid=1, pscv=0),
+     (0, 0)),
+    # A 1 GiB second-stage page of Sv39x4 high in the 41-bit GPA space (VPN[28:27] = 3).
+    (entry(0x1800_0001, 0x4_0001, gv=1, gscid=1, pscv=0, size=G1),
+     key(0x1803_FFFF, gv=1, gscid=1, pscv=0), (1, 0x7_FFFF)),
+]
+
+
+@pytest.mark.parametrize("fill, k, expected", WIDE)
+def test_match_wide(fill, k, expected):
+    async def body(ctx, tlb):
+        await tlb.fill(fill)
+        assert tlb.lookup(k) == expected
+    run(IOTLB(8, 2, 38), body)
 
 
 def test_result_fields():
@@ -228,6 +271,9 @@ POPULATION = {
     "E6": entry(0x100, 0x6, pscid=1, gv=1, gscid=7),
     "E7": entry(0x100, 0x7, pscid=1, gv=1, gscid=8),
     "E8": entry(0x400, 0x8, pscid=1, size=M2),           # VPN 0x400-0x5FF
+    # Second-stage only (GPA-tagged) in VM 7: same VPN as E6, which they must not clash with.
+    "E9": entry(0x100, 0x9, gv=1, gscid=7, pscv=0),
+    "E10": entry(0x800, 0xA, gv=1, gscid=7, pscv=0, size=M2),   # GPA page 0x800-0x9FF
 }
 
 VMA, GVMA, ALL = InvalKind.VMA, InvalKind.GVMA, InvalKind.ALL
@@ -246,16 +292,22 @@ INVALIDATIONS = [
     (dict(kind=VMA, av=1, pscv=1, pscid=1, vpn=0x100), {"E1"}),
     (dict(kind=VMA, av=1, pscv=1, pscid=2, vpn=0x300), set()),   # global excluded
     (dict(kind=VMA, av=1, pscv=1, pscid=1, vpn=0x5FF), {"E8"}),
-    # IOTINVAL.VMA, GV=1: the VM's address spaces only.
+    # IOTINVAL.VMA, GV=1: the VM's first-stage address spaces only (E9, E10 have none).
     (dict(kind=VMA, gv=1, gscid=7), {"E6"}),
     (dict(kind=VMA, gv=1, gscid=9), set()),
     (dict(kind=VMA, gv=1, gscid=7, av=1, vpn=0x100, pscv=1, pscid=1), {"E6"}),
     (dict(kind=VMA, gv=1, gscid=7, av=1, vpn=0x100, pscv=1, pscid=2), set()),
+    (dict(kind=VMA, gv=1, gscid=7, pscv=1, pscid=0), set()),
     (dict(kind=VMA, gv=1, gscid=8, av=1, vpn=0x200), set()),
-    # IOTINVAL.GVMA: GV=0 every VM; GV=1 one GSCID (AV=1 too: entries are IOVA-tagged).
-    (dict(kind=GVMA), {"E6", "E7"}),
+    # IOTINVAL.GVMA: GV=0 every VM; GV=1 one GSCID. With AV=1 the two-stage entries of the
+    # GSCID go (they are IOVA-tagged), second-stage-only ones if they hold the GPA.
+    (dict(kind=GVMA), {"E6", "E7", "E9", "E10"}),
     (dict(kind=GVMA, gv=1, gscid=8), {"E7"}),
+    (dict(kind=GVMA, gv=1, gscid=7), {"E6", "E9", "E10"}),
     (dict(kind=GVMA, gv=1, gscid=8, av=1, vpn=0x12345), {"E7"}),
+    (dict(kind=GVMA, gv=1, gscid=7, av=1, vpn=0x100), {"E6", "E9"}),
+    (dict(kind=GVMA, gv=1, gscid=7, av=1, vpn=0x9AB), {"E6", "E10"}),
+    (dict(kind=GVMA, gv=1, gscid=7, av=1, vpn=0x12345), {"E6"}),
     (dict(kind=GVMA, gv=1, gscid=9), set()),
     # Invalidate-all.
     (dict(kind=ALL), set(POPULATION)),
@@ -272,6 +324,37 @@ def test_invalidation(operands, removed):
         await tlb.inval(**operands)
         left = {name for name, e in POPULATION.items() if tlb.lookup(e["key"])[0]}
         assert left == set(POPULATION) - removed
+    run(IOTLB(10, 10, 27), body)         # room for the whole population
+
+
+def test_partial_entries_and_vma_with_address():
+    # Two-stage 4 KiB entries of VM 7, PSCID 1: P is part of a larger first-stage leaf
+    # (partial), Q is not. IOTINVAL.VMA AV=1 naming another page (0x1FF) removes P: the
+    # address may lie in P's first-stage leaf. Q stays, and so does P for a VMA of
+    # another address space.
+    def fill(vpn, ppn, partial):
+        return {**entry(vpn, ppn, pscid=1, gv=1, gscid=7), "partial": partial}
+
+    async def body(ctx, tlb):
+        async def population():
+            await tlb.fill(fill(0x100, 0x1, 1))
+            await tlb.fill(fill(0x180, 0x2, 0))
+
+        def left():
+            return {n for n, v in (("P", 0x100), ("Q", 0x180))
+                    if tlb.lookup(key(v, pscid=1, gv=1, gscid=7))[0]}
+
+        await population()
+        await tlb.inval(VMA, gv=1, gscid=7, av=1, vpn=0x1FF)
+        assert left() == {"Q"}
+        await population()
+        await tlb.inval(VMA, gv=1, gscid=7, av=1, pscv=1, pscid=1, vpn=0x1FF)
+        assert left() == {"Q"}
+        await population()
+        await tlb.inval(VMA, gv=1, gscid=7, av=1, pscv=1, pscid=2, vpn=0x1FF)
+        await tlb.inval(VMA, gv=1, gscid=8, av=1, vpn=0x1FF)
+        await tlb.inval(VMA, av=1, vpn=0x1FF)
+        assert left() == {"P", "Q"}
     run(fa8(), body)
 
 

@@ -1,9 +1,13 @@
-"""hdl.regfile: reset values, RO/WARL/RW1S behaviour, 4- and 8-byte accesses.
+"""hdl.regfile: reset values, RO/WARL/RW1S/RW1C behaviour, 4- and 8-byte accesses.
 
 Register offsets and bit positions are written here as the spec's numbers (chapter 6),
 not taken from hdl.regs: capabilities 0x000, fctl 0x008, ddtp 0x010 (iommu_mode 3:0,
-busy 4, PPN 53:10), tr_req_iova 0x258, tr_req_ctl 0x260 (Go 0, Priv 1, Exe 2, NW 3,
-PID 31:12, PV 32, DID 63:40), tr_response 0x268 (fault 0, PBMT 8:7, S 9, PPN 53:10).
+busy 4, PPN 53:10), cqb 0x018 and fqb 0x028 (LOG2SZ-1 4:0, PPN 53:10), cqh 0x020, cqt
+0x024, fqh 0x030, fqt 0x034, cqcsr 0x048 (cqen 0, cie 1, cqmf 8, cmd_to 9, cmd_ill 10,
+fence_w_ip 11, cqon 16, busy 17), fqcsr 0x04C (fqen 0, fie 1, fqmf 8, fqof 9, fqon 16,
+busy 17), ipsr 0x054 (cip 0, fip 1), icvec 0x2F8 (civ 3:0, fiv 7:4, pmiv 11:8, piv
+15:12), tr_req_iova 0x258, tr_req_ctl 0x260 (Go 0, Priv 1, Exe 2, NW 3, PID 31:12, PV 32,
+DID 63:40), tr_response 0x268 (fault 0, PBMT 8:7, S 9, PPN 53:10).
 """
 
 import pytest
@@ -14,6 +18,8 @@ from hdl.port import Access
 from hdl.regfile import RegFile
 
 CAPABILITIES, FCTL, DDTP, CQB, ICVEC = 0x000, 0x008, 0x010, 0x018, 0x2F8
+CQH, CQT, FQB, FQH, FQT = 0x020, 0x024, 0x028, 0x030, 0x034
+CQCSR, FQCSR, IPSR = 0x048, 0x04C, 0x054
 TR_REQ_IOVA, TR_REQ_CTL, TR_RESPONSE = 0x258, 0x260, 0x268
 OFF, BARE, LVL1, LVL2, LVL3 = 0, 1, 2, 3, 4
 M64 = (1 << 64) - 1
@@ -112,6 +118,11 @@ BUSES = [pytest.param(64, id="bus64"), pytest.param(32, id="bus32")]
     (dict(), TR_REQ_CTL, 0),                     # Go=0
     (dict(), TR_RESPONSE, 0),
     (dict(), CQB, 0),
+    (dict(), CQH, 0),                            # cqh | cqt
+    (dict(), FQB, 0),
+    (dict(), FQH, 0),                            # fqh | fqt
+    (dict(), CQCSR, 0),                          # cqcsr | fqcsr: queues off, not busy
+    (dict(), IPSR - 4, 0),                       # pqcsr (absent) | ipsr
     (dict(), ICVEC, 0),
     (dict(), 0x400, 0),
 ])
@@ -180,9 +191,8 @@ def test_byte_strobes():
 @pytest.mark.parametrize("dw", BUSES)
 @pytest.mark.parametrize("offset, write, expected", [
     (CAPABILITIES, M64, CAPS_DEFAULT),                   # RO
-    (CQB, M64, 0),                                       # not built yet: reads 0
-    (ICVEC, M64, 0),
     (0x800, M64, 0),
+    (0x050, M64, 0),                                     # pqcsr (no ATS) | ipsr
     (TR_RESPONSE, M64, 0),                               # RO
     (TR_REQ_IOVA, M64, M64 & ~0xFFF),                    # vpn 63:12
     # tr_req_ctl without Go: Priv, Exe, NW, PID, PV, DID; reserved and custom read 0.
@@ -327,3 +337,268 @@ def test_write_channels_in_any_order():
 def test_constructor_checks():
     with pytest.raises(TypeError, match=r"^config must be a Config, not 64$"):
         RegFile(64)
+
+
+# --- Queue registers (spec 6.6-6.10, 6.15, 6.16), interrupts (6.18, 6.27).
+
+async def pulse(ctx, *strobes):
+    """Assert engine strobes for one cycle."""
+    for s in strobes:
+        ctx.set(s, 1)
+    await ctx.tick()
+    for s in strobes:
+        ctx.set(s, 0)
+
+
+PPN44 = (1 << 44) - 1
+
+
+@pytest.mark.parametrize("dw", BUSES)
+@pytest.mark.parametrize("base", [CQB, FQB])
+@pytest.mark.parametrize("pas, write, expected", [
+    # LOG2SZ-1 (5 bits) and the 44-bit PPN; reserved 9:5 and 63:54 read 0.
+    (56, M64, 0x1F | PPN44 << 10),
+    (56, 0x3 | 0x12345 << 10, 0x3 | 0x12345 << 10),
+    # PAS=48: PPN bits 43:36 (addresses at and above 2**48) are not retained.
+    (48, M64, 0x1F | ((1 << 36) - 1) << 10),
+])
+def test_queue_base(dw, base, pas, write, expected):
+    async def body(ctx, dut, bus):
+        await bus.write64(base, write)
+        assert await bus.read64(base) == expected
+        regs = dut.cq if base == CQB else dut.fq
+        assert ctx.get(regs.ppn) == expected >> 10
+    run(Config(mmio_data_width=dw, pas=pas), body)
+
+
+def test_ddtp_ppn_below_pas():
+    async def body(ctx, dut, bus):
+        await bus.write64(DDTP, LVL1 | M64 & ~0xF)
+        assert await bus.read64(DDTP) == LVL1 | ((1 << 36) - 1) << 10
+    run(Config(pas=48), body)
+
+
+@pytest.mark.parametrize("dw", BUSES)
+@pytest.mark.parametrize("base, index, ro_index", [(CQB, CQT, CQH), (FQB, FQH, FQT)])
+def test_queue_index_warl(dw, base, index, ro_index):
+    async def body(ctx, dut, bus):
+        # LOG2SZ-1 = 2: 8 entries, only bits 2:0 of cqt/fqh are writable.
+        await bus.write64(base, 2)
+        await bus.write32(index, 0xFFFF_FFFF)
+        assert await bus.read32(index) == 7
+        # 32 entries: 0x1D is kept; then a base write with 4 entries leaves 0x1D & 3.
+        await bus.write64(base, 4)
+        await bus.write32(index, 0x1D)
+        assert await bus.read32(index) == 0x1D
+        await bus.write64(base, 1)
+        assert await bus.read32(index) == 1
+        # LOG2SZ-1 = 31: all 32 bits.
+        await bus.write64(base, 31)
+        await bus.write32(index, 0xFFFF_FFFF)
+        assert await bus.read32(index) == 0xFFFF_FFFF
+        # cqh/fqt are RO.
+        await bus.write32(ro_index, 0x5)
+        assert await bus.read32(ro_index) == 0
+        assert await bus.read32(index) == 0xFFFF_FFFF
+    run(Config(mmio_data_width=dw), body)
+
+
+@pytest.mark.parametrize("dw", BUSES)
+def test_cqcsr(dw):
+    async def body(ctx, dut, bus):
+        cq = dut.cq
+        await bus.write64(CQB, 1)                           # 4 entries
+        await bus.write32(CQT, 3)
+        # cqen=1, cie=1: the queue is on at once (cqon 16), not busy (17).
+        await bus.write32(CQCSR, 0b11)
+        assert await bus.read32(CQCSR) == 1 << 16 | 0b11
+        assert ctx.get(cq.run) == 1
+        assert (ctx.get(cq.head), ctx.get(cq.tail)) == (0, 3)
+        # The engine completes three commands, then a fetch faults: cqh wraps mod 4.
+        for _ in range(3):
+            await pulse(ctx, cq.advance)
+        assert await bus.read32(CQH) == 3
+        await pulse(ctx, cq.advance)
+        assert await bus.read32(CQH) == 0
+        await pulse(ctx, cq.set_cqmf)
+        assert await bus.read32(CQCSR) == 1 << 16 | 1 << 8 | 0b11
+        assert ctx.get(cq.run) == 0                         # the queue stalls
+        # Writing 0 to an RW1C bit leaves it; writing 1 clears it.
+        await bus.write32(CQCSR, 0b11)
+        assert await bus.read32(CQCSR) == 1 << 16 | 1 << 8 | 0b11
+        await bus.write32(CQCSR, 1 << 8 | 0b11)
+        assert await bus.read32(CQCSR) == 1 << 16 | 0b11
+        assert ctx.get(cq.run) == 1
+        # cmd_ill stops the queue too; fence_w_ip does not.
+        await pulse(ctx, cq.set_cmd_ill, cq.set_fence_w_ip)
+        assert await bus.read32(CQCSR) == 1 << 16 | 1 << 11 | 1 << 10 | 0b11
+        assert ctx.get(cq.run) == 0
+        await bus.write32(CQCSR, 1 << 10 | 0b11)
+        assert ctx.get(cq.run) == 1
+        assert await bus.read32(CQCSR) == 1 << 16 | 1 << 11 | 0b11
+    run(Config(mmio_data_width=dw), body)
+
+
+def test_cqen_off_and_on():
+    async def body(ctx, dut, bus):
+        cq = dut.cq
+        await bus.write64(CQB, 3)                           # 16 entries
+        await bus.write32(CQCSR, 1)
+        for _ in range(5):
+            await pulse(ctx, cq.advance)
+        await pulse(ctx, cq.set_cqmf, cq.set_cmd_ill, cq.set_fence_w_ip)
+        # cqen 1->0 while a command is in flight: cqon stays 1 and busy reads 1 until
+        # the engine is done.
+        ctx.set(cq.busy, 1)
+        await bus.write32(CQCSR, 0)
+        assert await bus.read32(CQCSR) == 1 << 17 | 1 << 16 | 0b1101 << 8
+        ctx.set(cq.busy, 0)
+        await ctx.tick()
+        assert await bus.read32(CQCSR) == 0b1101 << 8
+        assert ctx.get(cq.run) == 0
+        # cqen 0->1: cqh and the four error bits read 0, the queue is on.
+        assert await bus.read32(CQH) == 5
+        await bus.write32(CQCSR, 1)
+        assert await bus.read32(CQCSR) == 1 << 16 | 1
+        assert await bus.read32(CQH) == 0
+        # cqen 1->1 clears nothing.
+        await pulse(ctx, cq.advance)
+        await bus.write32(CQCSR, 1)
+        assert await bus.read32(CQH) == 1
+    run(Config(), body)
+
+
+@pytest.mark.parametrize("dw", BUSES)
+def test_fqcsr(dw):
+    async def body(ctx, dut, bus):
+        fq = dut.fq
+        await bus.write64(FQB, 1)                           # 4 entries
+        await bus.write32(FQH, 2)
+        await bus.write32(FQCSR, 0b11)                      # fqen, fie
+        assert await bus.read32(FQCSR) == 1 << 16 | 0b11
+        assert (ctx.get(fq.on), ctx.get(fq.error), ctx.get(fq.full)) == (1, 0, 0)
+        # fqt advances 0 -> 1: full, since fqt == fqh - 1.
+        await pulse(ctx, fq.advance)
+        assert await bus.read32(FQT) == 1
+        assert ctx.get(fq.full) == 1
+        await bus.write32(FQH, 3)
+        assert ctx.get(fq.full) == 0
+        # fqt wraps: 1 -> 2 -> 3 -> 0.
+        for _ in range(3):
+            await pulse(ctx, fq.advance)
+        assert await bus.read32(FQT) == 0
+        await pulse(ctx, fq.set_fqof)
+        await pulse(ctx, fq.set_fqmf)
+        assert await bus.read32(FQCSR) == 1 << 16 | 0b11 << 8 | 0b11
+        assert ctx.get(fq.error) == 1
+        await bus.write32(FQCSR, 1 << 9 | 0b11)             # clear fqof only
+        assert await bus.read32(FQCSR) == 1 << 16 | 1 << 8 | 0b11
+        await bus.write32(FQCSR, 1 << 8 | 0b11)
+        assert ctx.get(fq.error) == 0
+        # fqen 1->0 while a record is being stored: fqon and busy stay until it is done.
+        ctx.set(fq.busy, 1)
+        await pulse(ctx, fq.advance)
+        await pulse(ctx, fq.set_fqmf)
+        await bus.write32(FQCSR, 0)
+        assert await bus.read32(FQCSR) == 1 << 17 | 1 << 16 | 1 << 8
+        assert ctx.get(fq.on) == 0                          # no new record starts
+        ctx.set(fq.busy, 0)
+        await ctx.tick()
+        assert await bus.read32(FQCSR) == 1 << 8
+        # fqen 0->1 clears fqt, fqmf and fqof.
+        assert await bus.read32(FQT) == 1
+        await bus.write32(FQCSR, 1)
+        assert await bus.read32(FQCSR) == 1 << 16 | 1
+        assert await bus.read32(FQT) == 0
+    run(Config(mmio_data_width=dw), body)
+
+
+def test_csr_halves_are_independent():
+    # cqcsr and fqcsr share a doubleword: a 4-byte write to one leaves the other alone,
+    # and an 8-byte write sets both.
+    async def body(ctx, dut, bus):
+        await pulse(ctx, dut.fq.set_fqof)
+        await bus.write32(CQCSR, 1 << 9 | 0b11)
+        assert await bus.read64(CQCSR) == (1 << 9) << 32 | 1 << 16 | 0b11
+        # cqen 1->0 with no command in flight: cqon off; fqen 0->1: fqon on, fqof 0.
+        await bus.write64(CQCSR, (1 << 9 | 1) << 32 | 0)
+        assert await bus.read64(CQCSR) == (1 << 16 | 1) << 32
+    run(Config(), body)
+
+
+@pytest.mark.parametrize("dw", BUSES)
+def test_ipsr_cip(dw):
+    async def body(ctx, dut, bus):
+        cq = dut.cq
+        await bus.write64(ICVEC, 5)                          # civ = 5
+        await bus.write32(CQCSR, 1)                          # cqen, cie=0
+        await pulse(ctx, cq.set_cmd_ill)
+        await ctx.tick()
+        assert await bus.read32(IPSR) == 0                   # cie=0: not pending
+        assert ctx.get(dut.wsi) == 0
+        await bus.write32(CQCSR, 0b11)                       # cie=1: cip set
+        assert await bus.read32(IPSR) == 1
+        assert ctx.get(dut.wsi) == 1 << 5
+        # Cleared while cmd_ill is still 1: set again.
+        await bus.write32(IPSR, 1)
+        assert await bus.read32(IPSR) == 1
+        # cmd_ill cleared: cip stays until software clears it.
+        await bus.write32(CQCSR, 1 << 10 | 0b11)
+        assert await bus.read32(IPSR) == 1
+        await bus.write32(IPSR, 1)
+        assert await bus.read32(IPSR) == 0
+        assert ctx.get(dut.wsi) == 0
+        # fence_w_ip also sets cip.
+        await pulse(ctx, cq.set_fence_w_ip)
+        await ctx.tick()
+        assert await bus.read32(IPSR) == 1
+        assert ctx.get(dut.wsi) == 1 << 5
+    run(Config(mmio_data_width=dw), body)
+
+
+def test_ipsr_fip():
+    async def body(ctx, dut, bus):
+        fq = dut.fq
+        await bus.write64(ICVEC, 0xA << 4 | 3)               # fiv = 10, civ = 3
+        await bus.write64(FQB, 3)
+        await bus.write32(FQCSR, 0b11)                       # fqen, fie
+        # A new record: fip, an event that does not persist once cleared.
+        await pulse(ctx, fq.advance)
+        assert await bus.read32(IPSR) == 0b10
+        assert ctx.get(dut.wsi) == 1 << 10
+        await bus.write32(IPSR, 0b10)
+        assert await bus.read32(IPSR) == 0
+        # fqof persists: fip is set again after a clear, until fqof is cleared.
+        await pulse(ctx, fq.set_fqof)
+        await ctx.tick()
+        await bus.write32(IPSR, 0b10)
+        assert await bus.read32(IPSR) == 0b10
+        await bus.write32(FQCSR, 1 << 9 | 0b11)
+        await bus.write32(IPSR, 0b10)
+        assert await bus.read32(IPSR) == 0
+        # fie=0: a record sets nothing.
+        await bus.write32(FQCSR, 0b01)
+        await pulse(ctx, fq.advance)
+        assert await bus.read32(IPSR) == 0
+    run(Config(), body)
+
+
+def test_wsi_shared_vector():
+    # cip and fip on the same vector drive the one line; pmip/pip bits are read-only 0.
+    async def body(ctx, dut, bus):
+        await bus.write64(ICVEC, M64)
+        assert await bus.read64(ICVEC) == 0xFFFF             # reserved and custom read 0
+        await bus.write64(ICVEC, 0x77)                       # civ = fiv = 7
+        await bus.write32(CQCSR, 0b11)
+        await bus.write32(FQCSR, 0b11)
+        await pulse(ctx, dut.cq.set_cqmf, dut.fq.set_fqmf)
+        await ctx.tick()
+        assert await bus.read32(IPSR) == 0b11
+        assert ctx.get(dut.wsi) == 1 << 7
+        await bus.write32(IPSR, 0xFFFF_FFFF)
+        assert await bus.read32(IPSR) == 0b11                # both conditions persist
+        await bus.write32(CQCSR, 1 << 8 | 0b11)
+        await bus.write32(IPSR, 0b01)
+        assert await bus.read32(IPSR) == 0b10
+        assert ctx.get(dut.wsi) == 1 << 7
+    run(Config(), body)

@@ -1,0 +1,260 @@
+"""The command-queue engine: fetches, checks and executes the commands software queues.
+
+RISC-V IOMMU spec 4.1 ("Command-Queue"), 6.6-6.8 and 6.15 (``cqb``, ``cqh``, ``cqt``,
+``cqcsr``). While the queue runs (``cqen`` and ``cqon`` are 1 and none of ``cqmf``,
+``cmd_to``, ``cmd_ill`` is set) and ``cqh != cqt``, the engine reads the 16-byte command at
+``cqb.PPN * 4096 + cqh * 16`` (two little-endian doublewords, ``fctl.BE=0``), executes it,
+and advances ``cqh``. One command is in flight at a time, so commands complete in order.
+
+============================  =============================================================
+command                       what it does here
+============================  =============================================================
+IOTINVAL.VMA                  an IOTLB invalidation of kind VMA with GV/AV/PSCV, GSCID,
+                              PSCID and ADDR[63:12] (every operand combination, spec table
+                              "IOTINVAL.VMA operands")
+IOTINVAL.GVMA                 an IOTLB invalidation of kind GVMA (GV, AV, GSCID); PSCV=1
+                              is illegal
+IODIR.INVAL_DDT               a device-context cache invalidation: DV=0 every device, DV=1
+                              the one DID, which must fit ``ddtp.iommu_mode`` (1LVL: 7
+                              bits, 2LVL: 16 bits); PID is reserved
+IOFENCE.C                     with AV=1, a 4-byte store of DATA at ADDR[63:2] * 4; then with
+                              WSI=1 ``cqcsr.fence_w_ip`` is set (legal: ``fctl.WSI`` is 1)
+============================  =============================================================
+
+Everything else sets ``cmd_ill`` (spec 4.1: a command is illegal "if it uses a reserved
+encoding or if a reserved bit is set to 1", unsupported "if it is defined but not
+implemented"): opcodes 0 and 5-127, reserved ``func3`` values, a set
+reserved bit (the NL and S extension bits included: ``capabilities.NL = S = 0``), ATS
+(``capabilities.ATS=0``) and IODIR.INVAL_PDT (no process directory). A fault on the fetch
+or on the IOFENCE.C store (a bus error, or a store address at or above ``2**PAS``) sets
+``cqmf``. Either way ``cqh`` stays at the offending command and the engine stops until
+software clears the bit (RW1C); it then fetches that command again (spec 6.15: "the
+command-queue stalls until this bit is cleared").
+
+IOFENCE.C completion, ``cqh`` moving past it, guarantees that every earlier command has
+completed (spec 4.1.2). Here each invalidation takes effect in the cycle after it is
+issued, before the next command is fetched, and a walk that an invalidation overtakes
+does not fill the cache it would have filled (see :mod:`hdl.translate`), so by the time a
+fence executes no translation read before an earlier invalidation can enter a cache. PR and
+PW need nothing: the IOMMU carries no device data, so requests it has answered are
+already committed as far as it is concerned.
+"""
+
+from amaranth.hdl import Module, Signal, Cat, Const, Mux
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from . import bits
+from .config import Config
+from .ddt import ddtc_inval_layout
+from .formats import (CMD, CMD_SIZE, IODIR, IOFENCE, IOTINVAL, IodirFunc, IofenceFunc,
+                      IotinvalFunc, Opcode)
+from .iotlb import InvalKind, iotlb_inval_layout, vpn_width
+from .mem_master import MemReadSignature, MemWriteSignature
+from .regs import IommuMode
+
+__all__ = ["CommandQueueRegisters", "CommandQueue", "did_fits"]
+
+
+class CommandQueueRegisters(wiring.Signature):
+    """The command-queue registers, from the register file's view.
+
+    Members
+    -------
+    ppn : ``Out(44)``
+        ``cqb.PPN``.
+    head, tail : ``Out(32)``
+        ``cqh`` and ``cqt``.
+    run : ``Out(1)``
+        ``cqen`` and ``cqon``, and none of ``cqmf``, ``cmd_to``, ``cmd_ill``.
+    advance : ``In(1)``
+        Strobe: the command at ``head`` completed; ``cqh`` moves on.
+    set_cqmf, set_cmd_ill, set_fence_w_ip : ``In(1)``
+        Strobes that set those ``cqcsr`` bits.
+    busy : ``In(1)``
+        A command is in flight (``cqon`` must stay 1 until it is done).
+    """
+
+    def __init__(self):
+        super().__init__({
+            "ppn": Out(44), "head": Out(32), "tail": Out(32), "run": Out(1),
+            "advance": In(1), "set_cqmf": In(1), "set_cmd_ill": In(1),
+            "set_fence_w_ip": In(1), "busy": In(1),
+        })
+
+
+def did_fits(mode, did):
+    """A ``device_id`` fits ``ddtp.iommu_mode`` (base format: 1LVL 7 bits, 2LVL 16 bits).
+
+    ``mode`` and ``did`` are expressions; Off, Bare and 3LVL accept any DID.
+    """
+    return Mux(mode == IommuMode.LVL1, did[7:] == 0,
+               Mux(mode == IommuMode.LVL2, did[16:] == 0, 1))
+
+
+class CommandQueue(wiring.Component):
+    """The command-queue engine.
+
+    Parameters
+    ----------
+    config : Config
+        ``pas`` bounds the fetch and store addresses; the IOTLB's VPN width comes from
+        :func:`hdl.iotlb.vpn_width`.
+
+    Members
+    -------
+    regs : ``In(CommandQueueRegisters())``
+    iommu_mode : ``In(IommuMode)``
+        ``ddtp.iommu_mode``, for the IODIR.INVAL_DDT DID check.
+    fetch : ``Out(MemReadSignature(config.pas))``
+        Command reads.
+    store : ``Out(MemWriteSignature(config.pas))``
+        The IOFENCE.C AV store.
+    ddtc_inval : ``Out(stream.Signature(ddtc_inval_layout()))``
+        IODIR.INVAL_DDT into the device-context cache.
+    iotlb_inval : ``Out(stream.Signature(iotlb_inval_layout(vpn_width(config))))``
+        IOTINVAL into the IOTLB.
+
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a :class:`Config`.
+    """
+
+    def __init__(self, config):
+        try:
+            if not isinstance(config, Config):
+                raise TypeError(f"config must be a Config, not {config!r}")
+        except (TypeError, ValueError):
+            # A refused component is not an unused one: no UnusedElaboratable.
+            self._MustUse__silence = True
+            raise
+        self._config = config
+        self._vpn_w = vpn_width(config)
+        super().__init__({
+            "regs": In(CommandQueueRegisters()),
+            "iommu_mode": In(IommuMode),
+            "fetch": Out(MemReadSignature(config.pas)),
+            "store": Out(MemWriteSignature(config.pas)),
+            "ddtc_inval": Out(stream.Signature(ddtc_inval_layout())),
+            "iotlb_inval": Out(stream.Signature(iotlb_inval_layout(self._vpn_w))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        pas = self._config.pas
+        regs = self.regs
+
+        addr = Signal(pas)                   # the command's address
+        word = Signal(1)                     # the doubleword being fetched
+        cmd = Signal(CMD)
+        raw = cmd.as_value()
+        inv = data.View(IOTINVAL, raw)
+        fence = data.View(IOFENCE, raw)
+        iodir = data.View(IODIR, raw)
+
+        def no_reserved(layout):
+            return (raw & bits.reserved_mask(layout)) == 0
+
+        # --- Decode (spec 4.1). The operands of an illegal command are never used.
+        is_iotinval = (cmd.opcode == Opcode.IOTINVAL) & no_reserved(IOTINVAL) & (
+            (cmd.func3 == IotinvalFunc.VMA) | ((cmd.func3 == IotinvalFunc.GVMA) & ~inv.pscv))
+        is_iofence = ((cmd.opcode == Opcode.IOFENCE) & (cmd.func3 == IofenceFunc.C)
+                      & no_reserved(IOFENCE))
+        # PID is reserved for INVAL_DDT; INVAL_PDT needs a process directory (none here).
+        is_iodir = ((cmd.opcode == Opcode.IODIR) & (cmd.func3 == IodirFunc.INVAL_DDT)
+                    & no_reserved(IODIR) & (iodir.pid == 0)
+                    & (~iodir.dv | did_fits(self.iommu_mode, iodir.did)))
+
+        m.d.comb += [
+            self.iotlb_inval.payload.kind.eq(Mux(cmd.func3 == IotinvalFunc.GVMA,
+                                                 InvalKind.GVMA, InvalKind.VMA)),
+            self.iotlb_inval.payload.gv.eq(inv.gv),
+            self.iotlb_inval.payload.av.eq(inv.av),
+            self.iotlb_inval.payload.pscv.eq(inv.pscv),
+            self.iotlb_inval.payload.gscid.eq(inv.gscid),
+            self.iotlb_inval.payload.pscid.eq(inv.pscid),
+            # ADDR[63:12] cut to the IOTLB's VPN: a wider ADDR is not a valid address,
+            # and "the command may or may not perform any invalidations" (spec 4.1.1).
+            self.iotlb_inval.payload.vpn.eq(inv.addr[:self._vpn_w]),
+            self.ddtc_inval.payload.all.eq(~iodir.dv),
+            self.ddtc_inval.payload.device_id.eq(iodir.did),
+        ]
+
+        # --- The IOFENCE.C store: 4 bytes of DATA at ADDR[63:2] * 4, in the half of the
+        # doubleword that address selects.
+        store_addr = Signal(64)
+        m.d.comb += store_addr.eq(Cat(Const(0, 2), fence.addr))
+        beyond_pas = store_addr[pas:] != 0
+        m.d.comb += [
+            self.store.req.payload.addr.eq(store_addr[:pas]),
+            self.store.req.payload.data.eq(Cat(fence.data, fence.data)),
+            self.store.req.payload.strb.eq(Mux(store_addr[2], 0xF0, 0x0F)),
+            self.store.resp.ready.eq(1),
+            self.fetch.req.payload.addr.eq(addr + word * 8),
+            self.fetch.resp.ready.eq(1),
+        ]
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(regs.run & (regs.head != regs.tail)):
+                    m.d.sync += [addr.eq((regs.ppn << 12) + regs.head * CMD_SIZE),
+                                 word.eq(0)]
+                    m.next = "FETCH"
+            with m.State("FETCH"):
+                m.d.comb += [regs.busy.eq(1), self.fetch.req.valid.eq(1)]
+                with m.If(self.fetch.req.ready):
+                    m.next = "FETCH_WAIT"
+            with m.State("FETCH_WAIT"):
+                m.d.comb += regs.busy.eq(1)
+                with m.If(self.fetch.resp.valid):
+                    with m.If(self.fetch.resp.payload.err):
+                        m.d.comb += regs.set_cqmf.eq(1)
+                        m.next = "IDLE"
+                    with m.Elif(word == 0):
+                        m.d.sync += [raw[:64].eq(self.fetch.resp.payload.data), word.eq(1)]
+                        m.next = "FETCH"
+                    with m.Else():
+                        m.d.sync += raw[64:].eq(self.fetch.resp.payload.data)
+                        m.next = "EXECUTE"
+            with m.State("EXECUTE"):
+                m.d.comb += regs.busy.eq(1)
+                with m.If(is_iotinval):
+                    m.d.comb += self.iotlb_inval.valid.eq(1)
+                    with m.If(self.iotlb_inval.ready):
+                        m.next = "COMPLETE"
+                with m.Elif(is_iodir):
+                    m.d.comb += self.ddtc_inval.valid.eq(1)
+                    with m.If(self.ddtc_inval.ready):
+                        m.next = "COMPLETE"
+                with m.Elif(is_iofence):
+                    with m.If(~fence.av):
+                        m.next = "COMPLETE"
+                    with m.Elif(beyond_pas):
+                        m.d.comb += regs.set_cqmf.eq(1)
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.next = "STORE"
+                with m.Else():
+                    m.d.comb += regs.set_cmd_ill.eq(1)
+                    m.next = "IDLE"
+            with m.State("STORE"):
+                m.d.comb += [regs.busy.eq(1), self.store.req.valid.eq(1)]
+                with m.If(self.store.req.ready):
+                    m.next = "STORE_WAIT"
+            with m.State("STORE_WAIT"):
+                m.d.comb += regs.busy.eq(1)
+                with m.If(self.store.resp.valid):
+                    with m.If(self.store.resp.payload.err):
+                        # The fence did not complete: cqh stays at it (spec 4.1.2).
+                        m.d.comb += regs.set_cqmf.eq(1)
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.next = "COMPLETE"
+            with m.State("COMPLETE"):
+                m.d.comb += [
+                    regs.busy.eq(1), regs.advance.eq(1),
+                    regs.set_fence_w_ip.eq(is_iofence & fence.wsi),
+                ]
+                m.next = "IDLE"
+        return m

@@ -1,0 +1,208 @@
+"""The fault-queue writer: fault reports in, 32-byte fault records in memory out.
+
+RISC-V IOMMU spec 4.2 ("Fault/Event-Queue"), 6.9-6.11 and 6.16 (``fqb``, ``fqh``, ``fqt``,
+``fqcsr``). The translation pipeline offers every fault it answers as a *report*: the
+CAUSE, the request (``device_id``, IOVA, access, process_id) and the ``DC.tc.DTF`` of the
+device context it was decided under (0 when no valid device context was located, spec
+3.2). The writer
+
+1. drops a report whose cause ``DTF`` suppresses (only the causes of
+   :data:`hdl.formats.DTF_REPORTED_CAUSES` are reported when ``DTF=1``), and every report
+   while the queue is off (``fqen=0`` or ``fqon=0``) or in error (``fqof`` or ``fqmf``:
+   "the record is discarded and no more fault records are generated until software
+   clears" the bit);
+2. queues the rest in a small FIFO, so that a burst of faults does not stall the pipeline
+   while records are stored (when the FIFO is full, the pipeline waits: the writer always
+   drains it, storing or dropping, so this never deadlocks);
+3. takes one record at a time: when the queue is full (``fqt == fqh - 1`` mod N) it sets
+   ``fqof`` and drops the record; else it stores the record as four little-endian
+   doublewords (``fctl.BE=0``) at ``fqb.PPN * 4096 + fqt * 32``. A store answered with an
+   error sets ``fqmf`` and drops the record; after the fourth store ``fqt`` advances, which
+   is also the "new record" event of ``ipsr.fip`` (spec 6.18).
+
+``fqt`` moves only after all four stores are acknowledged, so software that sees the new
+``fqt`` also sees the whole record (spec 4, "the consumer that observes an update to the
+tail register must also observe all data produced").
+
+Record fields (spec 4.2): CAUSE; TTYP 1, 2 or 3 for an Untranslated read-for-execute, read
+or write (every request here is Untranslated); DID; PV, and PID and PRIV only when PV=1;
+``iotval`` the whole IOVA (the page offset included); ``iotval2`` as reported (0 for a
+single-stage translation).
+"""
+
+from amaranth.hdl import Module, Signal, Const, Mux
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .formats import DTF_REPORTED_CAUSES, FAULT_RECORD, FQ_RECORD_SIZE, Cause, Ttyp
+from .mem_master import MemWriteSignature
+from .port import Access
+
+__all__ = ["fault_report_layout", "FaultQueueRegisters", "FaultQueueWriter",
+           "REPORT_FIFO_DEPTH"]
+
+#: Reports the writer can hold while it stores a record.
+REPORT_FIFO_DEPTH = 4
+
+
+def fault_report_layout():
+    """A fault the IOMMU answered, as the translation pipeline reports it.
+
+    ``dtf`` is ``DC.tc.DTF`` of the device context the fault was decided under, 0 when no
+    valid device context was located. ``pid`` and ``priv`` count only with ``pv``.
+    """
+    return data.StructLayout({
+        "cause": Cause, "device_id": 24, "iova": 64, "access": Access, "pv": 1,
+        "pid": 20, "priv": 1, "dtf": 1, "iotval2": 64,
+    })
+
+
+class FaultQueueRegisters(wiring.Signature):
+    """The fault-queue registers, from the register file's view.
+
+    Members
+    -------
+    ppn : ``Out(44)``
+        ``fqb.PPN``.
+    tail : ``Out(32)``
+        ``fqt``: the index the next record goes to.
+    full : ``Out(1)``
+        ``fqt == fqh - 1`` (mod the queue size).
+    on : ``Out(1)``
+        ``fqen`` and ``fqon``: records may be written.
+    error : ``Out(1)``
+        ``fqof`` or ``fqmf``: records are dropped.
+    advance : ``In(1)``
+        Strobe: a record was stored at ``tail``; ``fqt`` moves on.
+    set_fqof, set_fqmf : ``In(1)``
+        Strobes: the queue was full / a record store faulted.
+    busy : ``In(1)``
+        A record is being stored (``fqon`` must stay 1 until it is done).
+    """
+
+    def __init__(self):
+        super().__init__({
+            "ppn": Out(44), "tail": Out(32), "full": Out(1), "on": Out(1), "error": Out(1),
+            "advance": In(1), "set_fqof": In(1), "set_fqmf": In(1), "busy": In(1),
+        })
+
+
+class FaultQueueWriter(wiring.Component):
+    """Stores fault records into the in-memory fault queue.
+
+    Parameters
+    ----------
+    pas : int
+        Physical address size (``capabilities.PAS``): the width of the write address.
+
+    Members
+    -------
+    report : ``In(stream.Signature(fault_report_layout()))``
+        Faults from the translation pipeline.
+    regs : ``In(FaultQueueRegisters())``
+        The fault-queue registers.
+    mem : ``Out(MemWriteSignature(pas))``
+        The record stores.
+
+    Raises
+    ------
+    ValueError
+        If ``pas`` is out of range.
+    """
+
+    def __init__(self, *, pas):
+        try:
+            if not isinstance(pas, int) or not 32 <= pas <= 56:
+                raise ValueError(f"pas must be an integer between 32 and 56, not {pas!r}")
+        except (TypeError, ValueError):
+            # A refused component is not an unused one: no UnusedElaboratable.
+            self._MustUse__silence = True
+            raise
+        self._pas = pas
+        super().__init__({
+            "report": In(stream.Signature(fault_report_layout())),
+            "regs": In(FaultQueueRegisters()),
+            "mem": Out(MemWriteSignature(pas)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        regs = self.regs
+        layout = fault_report_layout()
+
+        # --- Admission: DTF suppression and dropping happen before the FIFO, so that a
+        # queue that is off or in error never holds the pipeline up.
+        m.submodules.fifo = q = fifo.SyncFIFOBuffered(width=layout.size,
+                                                      depth=REPORT_FIFO_DEPTH)
+        rep = self.report.payload
+        dtf_reported = Const(0, 1)
+        for cause in DTF_REPORTED_CAUSES:
+            dtf_reported = dtf_reported | (rep.cause == cause)
+        keep = (~rep.dtf | dtf_reported) & regs.on & ~regs.error
+        m.d.comb += [
+            q.w_data.eq(rep.as_value()),
+            q.w_en.eq(self.report.valid & keep),
+            self.report.ready.eq(~keep | q.w_rdy),
+        ]
+
+        # --- One record at a time.
+        head = data.View(layout, q.r_data)
+        record = Signal(FAULT_RECORD)
+        ttyp = Mux(head.access == Access.EXECUTE, Ttyp.UNTRANSLATED_EXEC,
+                   Mux(head.access == Access.WRITE, Ttyp.UNTRANSLATED_WRITE,
+                       Ttyp.UNTRANSLATED_READ))
+        base = Signal(self._pas)             # the record's address
+        beat = Signal(2)                     # the doubleword being stored
+
+        m.d.comb += [
+            self.mem.req.payload.addr.eq(base + beat * 8),
+            self.mem.req.payload.strb.eq(0xFF),
+            self.mem.resp.ready.eq(1),
+        ]
+        with m.Switch(beat):
+            for k in range(FQ_RECORD_SIZE // 8):
+                with m.Case(k):
+                    m.d.comb += self.mem.req.payload.data.eq(
+                        record.as_value()[64 * k:64 * (k + 1)])
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(q.r_rdy):
+                    m.d.comb += q.r_en.eq(1)
+                    with m.If(~regs.on | regs.error):
+                        pass                 # dropped: the queue turned off or failed
+                    with m.Elif(regs.full):
+                        m.d.comb += regs.set_fqof.eq(1)
+                    with m.Else():
+                        m.d.sync += [
+                            record.eq(0),
+                            record.cause.eq(head.cause),
+                            # PID and PRIV are 0 when PV is 0 (spec 4.2).
+                            record.pid.eq(Mux(head.pv, head.pid, 0)),
+                            record.pv.eq(head.pv),
+                            record.priv.eq(head.pv & head.priv),
+                            record.ttyp.eq(ttyp),
+                            record.did.eq(head.device_id),
+                            record.iotval.eq(head.iova),
+                            record.iotval2.eq(head.iotval2),
+                            base.eq((regs.ppn << 12) + regs.tail * FQ_RECORD_SIZE),
+                            beat.eq(0),
+                        ]
+                        m.next = "STORE"
+            with m.State("STORE"):
+                m.d.comb += [regs.busy.eq(1), self.mem.req.valid.eq(1)]
+                with m.If(self.mem.req.ready):
+                    m.next = "WAIT"
+            with m.State("WAIT"):
+                m.d.comb += regs.busy.eq(1)
+                with m.If(self.mem.resp.valid):
+                    with m.If(self.mem.resp.payload.err):
+                        m.d.comb += regs.set_fqmf.eq(1)
+                        m.next = "IDLE"
+                    with m.Elif(beat == FQ_RECORD_SIZE // 8 - 1):
+                        m.d.comb += regs.advance.eq(1)
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.d.sync += beat.eq(beat + 1)
+                        m.next = "STORE"
+        return m
