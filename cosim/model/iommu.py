@@ -324,9 +324,11 @@ class IommuModel:
             if f.cause in (Cause.ALL_INBOUND_DISALLOWED, Cause.TRANSACTION_TYPE_DISALLOWED):
                 return out                       # decided before any cache is consulted
         else:
-            if fresh is None:
-                out.add(Result(False, 0, iova >> 12, True, True, True, Pbmt.PMA,
-                               iova & 0xFFF, 4096))
+            if fresh is None:                    # Bare mode: the untranslated path
+                try:
+                    out.add(_result(self._identity(iova, access), iova))
+                except TranslationFault as f:
+                    out.add(Result(True, Cause(f.cause)))
                 return out
         dcs = self.dc_cache.candidates(device_id)
         if fresh is not None and fresh not in dcs:

@@ -60,9 +60,11 @@ def test_untranslated_addresses_beyond_pas_are_access_faults():
     m.mmio_write(Offset.DDTP, 8, bits.pack(DDTP, iommu_mode=IommuMode.BARE))
     assert m.translate(1, (1 << 40) - 8, "read").pa == (1 << 40) - 8
     assert [m.translate(1, 1 << 40, a).cause for a in ("read", "write", "execute")] == [5, 7, 1]
+    assert [r.cause for r in m.allowed(1, 1 << 40, "write")] == [7]
     m.mmio_write(Offset.DDTP, 8, bits.pack(DDTP, iommu_mode=IommuMode.OFF))
     root = 0x10_0000
     mem.write64(root + 5 * 32, bits.pack(TC, v=1))
     m.mmio_write(Offset.DDTP, 8, bits.pack(DDTP, iommu_mode=IommuMode.LVL1, ppn=root >> 12))
     assert m.translate(5, 0x1234, "write").pa == 0x1234
     assert m.translate(5, 1 << 41, "write").cause == 7
+    assert [r.cause for r in m.allowed(5, 1 << 41, "execute")] == [1]

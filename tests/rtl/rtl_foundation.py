@@ -151,3 +151,16 @@ async def high_physical_addresses_survive_the_iotlb(dut):
     await s.translate_all([request(3, iova, "read") for iova in iovas * 2])
     assert s.scoreboard.hits >= len(iovas)
     assert_clean(s)
+
+
+@cocotb.test()
+async def untranslated_addresses_beyond_pas_fault(dut):
+    """Regression (iogate regress --seed 1): a bypassed IOVA at or above 2**PAS came back
+    with its high bits cut off; it is an access fault, as the model says."""
+    s = await open_session(dut, Config())
+    await s.run(set_mode, s.bus, IommuMode.BARE)
+    top = 1 << Config().pas
+    await s.translate_all([request(1, iova, a) for iova in (top - 8, top, 0xE5C9_BEBC_D266_EA8)
+                           for a in Access])
+    assert sum(s.scoreboard.faults.values()) == 6
+    assert_clean(s)
