@@ -13,7 +13,11 @@ JOBS   ?= auto
 
 export SIM WAVES
 
-.PHONY: demo test test-fast regress generate clean distclean
+# Random differential regression: seeds and size (make regress SEEDS="1 2 3" TRANSLATIONS=100000).
+SEEDS        ?= 1 2 3 4
+TRANSLATIONS ?= 50000
+
+.PHONY: demo test test-fast regress regress-ci generate clean distclean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +34,17 @@ test: $(VENV)/.installed
 # Everything except the cocotb tests (seconds, not minutes).
 test-fast: $(VENV)/.installed
 	$(PY) -m pytest -n $(JOBS) -m "not cocotb" tests
+
+# The long random runs, on the simulator chosen with SIM.
+regress: $(VENV)/.installed
+	@for seed in $(SEEDS); do \
+	    $(VENV)/bin/iogate regress --sim $(SIM) --seed $$seed --translations $(TRANSLATIONS) || exit 1; \
+	done
+
+# What CI runs of them: 10,000 translations with invalidations on each simulator.
+regress-ci: $(VENV)/.installed
+	$(VENV)/bin/iogate regress --sim verilator --seed 1 --translations 10000
+	$(VENV)/bin/iogate regress --sim icarus --seed 2 --translations 10000
 
 generate: $(VENV)/.installed
 	$(VENV)/bin/iogate generate

@@ -13,12 +13,10 @@ import time
 import cocotb
 
 from hdl import Config
-from hdl.regs import IommuMode
 
-from ..scenarios.foundation import set_mode
 from ..scenarios.session import open_session, request
 from . import coverage
-from .world import build_world, random_requests
+from .world import build_world, churn, random_requests, settle
 
 __all__ = ["regress"]
 
@@ -34,7 +32,6 @@ async def regress(dut):
     config = Config()
     s = await open_session(dut, config, mem_latency=rng.choice([0, 0, 1, 3]))
     world = await s.run(build_world, rng, s.bus, s.memory)
-    await s.run(set_mode, s.bus, IommuMode.LVL1, world.ddt_root)
 
     def kind_of(did):
         return world.devices.get(did, "unknown")
@@ -48,7 +45,13 @@ async def regress(dut):
     while done < total:
         batch = [request(*r) for r in requests[done:done + BATCH]]
         before = len(s.scoreboard.mismatches)
-        await s.translate_all(batch)
+        # Half the batch before the changes are invalidated (old or new answers allowed),
+        # half after the fence (only the new ones).
+        pending = await s.run(churn, rng, world) if done else []
+        await s.translate_all(batch[:len(batch) // 2])
+        await s.run(settle, world, pending)
+        s.commands += 2 * len(pending)
+        await s.translate_all(batch[len(batch) // 2:])
         done += len(batch)
         if progress:
             with open(progress, "w") as f:
@@ -57,7 +60,9 @@ async def regress(dut):
         if len(s.scoreboard.mismatches) > before:
             break          # stop at the first failing batch: the seed replays it
     elapsed = time.monotonic() - start
-    report = s.report(seed=seed, requested=total,
+    records = await s.check_fault_records()
+    report = s.report(seed=seed, requested=total, commands=s.commands,
+                      fault_records=len(records),
                       translations_per_second=round(s.scoreboard.translations / elapsed, 1), world_devices=len(world.devices),
                       damaged=world.damaged[:50], coverage=coverage.report())
     with open(os.environ["IOGATE_REPORT"], "w") as f:

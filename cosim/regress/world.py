@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from hdl import bits
 from hdl.formats import IOSATP, PTE, TA, TC, IosatpMode
 from hdl.port import Access
-from hdl.regs import IommuMode
 from firmware.alloc import PageAllocator
-from firmware.ddt import DeviceContext, DeviceDirectory
-from firmware.pagetable import PageTable
+from firmware.ddt import DeviceContext
+from firmware.driver import Iommu
 
 __all__ = ["World", "build_world", "random_requests"]
 
@@ -26,9 +25,9 @@ _SV39_LEVELS = 3
 
 @dataclass
 class World:
-    ddt_root: int
-    mode: IommuMode
+    driver: Iommu
     devices: dict = field(default_factory=dict)      # did -> kind
+    tables: dict = field(default_factory=dict)       # did -> (PageTable, pscid), sv39 only
     ranges: list = field(default_factory=list)       # (did, iova, size)
     table_pages: list = field(default_factory=list)  # (did, address) of every table page
     damaged: list = field(default_factory=list)      # what was broken, for the report
@@ -67,10 +66,13 @@ def _random_dc(rng, table_root, pscid):
 
 
 def build_world(rng, bus, memory, *, devices=12, mappings=6, damage=0.15, faults=0.05):
-    """Program a random 1LVL world through ``bus``; ddtp is left to the caller."""
+    """Bring the IOMMU up with the driver (spec init sequence, 1LVL) and program a random
+    world. Damage is done before any translation, so nothing of it can be cached yet."""
     alloc = PageAllocator(bus, ALLOC_BASE, ALLOC_SIZE)
-    world = World(ddt_root=alloc.alloc(), mode=IommuMode.LVL1)
-    ddt = DeviceDirectory(bus, alloc, IommuMode.LVL1, world.ddt_root)
+    drv = Iommu(bus, alloc, cq_entries=rng.choice([4, 16, 64]), fq_entries=64)
+    drv.init(device_id_bits=7)
+    world = World(driver=drv)
+    ddt = drv.ddt
     dids = rng.sample(range(128), devices)
     for did in dids:
         kind = rng.choices(["sv39", "bypass", "invalid", "noise"], [70, 10, 10, 10])[0]
@@ -82,7 +84,7 @@ def build_world(rng, bus, memory, *, devices=12, mappings=6, damage=0.15, faults
         if kind == "invalid":
             ddt.write(did, DeviceContext(tc=0))
             continue
-        table = PageTable(bus, alloc, IosatpMode.SV39)
+        table = drv.page_table(IosatpMode.SV39)
         pscid = rng.randrange(4)          # few PSCIDs, so address spaces are shared
         for _ in range(rng.randint(1, mappings)):
             size = rng.choice(table.page_sizes[-3:] if rng.random() < 0.2 else [4096, 65536])
@@ -104,9 +106,11 @@ def build_world(rng, bus, memory, *, devices=12, mappings=6, damage=0.15, faults
             dc = _random_dc(rng, table.root, pscid)
             world.damaged.append(f"did {did:#x} dc {dc}")
         else:
+            world.tables[did] = (table, pscid)
             dc = DeviceContext(tc=bits.pack(TC, v=1), ta=bits.pack(TA, pscid=pscid),
                                fsc=bits.pack(IOSATP, mode=IosatpMode.SV39,
                                              ppn=table.root >> 12))
+        # A first write of a context that was never valid needs no invalidation.
         ddt.write(did, dc)
         for address in _table_pages(bus, table.root):
             world.table_pages.append((did, address))
@@ -114,6 +118,8 @@ def build_world(rng, bus, memory, *, devices=12, mappings=6, damage=0.15, faults
         if rng.random() < faults:
             memory.inject_fault(address, 4096)
             world.damaged.append(f"did {did:#x} table page {address:#x} answers SLVERR")
+            # The driver (the CPU) cannot edit that table any more either: no churn on it.
+            world.tables.pop(did, None)
     return world
 
 
@@ -126,6 +132,41 @@ def _table_pages(bus, root, level=_SV39_LEVELS - 1):
         pte = int.from_bytes(raw[8 * i:8 * i + 8], "little")
         if pte & 1 and not pte & 0b1010:
             yield from _table_pages(bus, bits.get(PTE, pte, "ppn") << 12, level - 1)
+
+
+def churn(rng, world):
+    """Random table changes made *without* invalidating; returns what :func:`settle` needs.
+
+    Until the changes are settled the spec lets the IOMMU answer with the old or the new
+    translation (the model's ``allowed`` set holds both); afterwards only the new one.
+    """
+    pending = []
+    for _ in range(rng.randint(1, 4)):
+        if not world.tables:
+            break
+        did = rng.choice(sorted(world.tables))
+        table, pscid = world.tables[did]
+        ranges = [r for r in world.ranges if r[0] == did]
+        if not ranges:
+            continue
+        _, iova, size = rng.choice(ranges)
+        if rng.random() < 0.5:
+            changes = table.unmap(iova, size)
+            what = "unmap"
+        else:
+            pa = rng.randrange(1 << 44) & ~(size - 1)
+            perm = rng.choice(["r", "rw", "x", "rx", "rwx"])
+            changes = table.map(iova, pa, size, r="r" in perm, w="w" in perm, x="x" in perm)
+            what = f"remap {perm} pa {pa:#x}"
+        pending.append((table, changes, pscid))
+        world.damaged.append(f"churn: did {did:#x} {what} iova {iova:#x} size {size:#x}")
+    return pending
+
+
+def settle(world, pending):
+    """The spec's invalidation recipe for each change, then IOFENCE.C (the driver's sync)."""
+    for table, changes, pscid in pending:
+        world.driver.sync(table, changes, pscid=pscid)
 
 
 def random_requests(rng, world, n):

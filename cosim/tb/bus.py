@@ -31,7 +31,7 @@ class MirroredBus:
         One readable line per register read on which RTL and model disagreed.
     """
 
-    def __init__(self, tb, model=None, *, settle_reads=64):
+    def __init__(self, tb, model=None, *, settle_reads=1000):
         from ..model.bus import ModelBus
         self.tb = tb
         self.model = model
