@@ -34,6 +34,8 @@ class Session:
     bus: MirroredBus
     scoreboard: Scoreboard
     debug_translations: int = 0
+    #: Commands a scenario says it issued (for reports).
+    commands: int = 0
 
     async def run(self, fn, *args):
         """Run synchronous driver code ``fn(*args)`` against the RTL (``cocotb.bridge``)."""
