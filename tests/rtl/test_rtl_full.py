@@ -1,0 +1,13 @@
+"""Builds the full first-target top and runs tests/rtl/rtl_full.py on Verilator and Icarus."""
+
+import pytest
+
+from cosim import sim
+from rtl_full import FULL
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("simulator", sim.SIMULATORS)
+def test_full_config_on(simulator, tmp_path):
+    build = sim.build_iommu(FULL, simulator)
+    sim.run(build, "rtl_full", test_dir=tmp_path, log_file=tmp_path / "sim.log")
