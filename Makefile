@@ -54,3 +54,24 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV) *.egg-info
+
+# Cycle benchmarks of the RTL and the model's throughput: results/bench.json and, with the
+# bench extra's matplotlib, results/miss_latency.png.
+.PHONY: bench
+bench: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	$(VENV)/bin/iogate bench all --sim $(SIM)
+
+# Bitstreams with YoWASP Yosys and nextpnr from PyPI (the fpga extra), in build/<board>/
+# with report.json. The ICEBreaker's is built by its test, which checks the report (it
+# fits, 12 MHz met).
+.PHONY: bitstream bitstream-ecp5
+$(VENV)/.fpga: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[test,fpga]'
+	touch $@
+
+bitstream: $(VENV)/.fpga
+	$(PY) -m pytest -m fpga -s tests/boards/test_bitstream.py
+
+bitstream-ecp5: $(VENV)/.fpga
+	$(VENV)/bin/iogate build --board ecpix5

@@ -34,11 +34,17 @@ def _cmd_bench(args):
     if args.what == "model":
         from .model.bench import bench_model
         result = bench_model(seconds=args.seconds)
-    else:  # pragma: no branch - argparse restricts the choices
-        raise SystemExit(f"unknown benchmark {args.what!r}")
-    out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+        out = pathlib.Path(args.out or "results/bench_model.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+    else:  # "hw" or "all" (argparse restricts the choices)
+        from .bench.run import run_bench
+        out = pathlib.Path(args.out or "results/bench.json")
+        latencies = tuple(int(v) for v in args.latencies.split(","))
+        result = run_bench(args.what, sim=args.sim, seconds=args.seconds, out=out,
+                           plot=args.plot, latencies=latencies, samples=args.samples,
+                           hits=args.hits)
+        result = {k: v for k, v in result.items() if not isinstance(v, dict)}
     for k, v in result.items():
         print(f"{k}: {v}")
     print(f"wrote {out}")
@@ -81,9 +87,19 @@ def _parser():
     g.set_defaults(func=_cmd_generate)
 
     b = sub.add_parser("bench", help="run a benchmark and write JSON")
-    b.add_argument("what", choices=("model",))
-    b.add_argument("--seconds", type=float, default=2.0)
-    b.add_argument("--out", default="results/bench_model.json")
+    b.add_argument("what", choices=("model", "hw", "all"),
+                   help="model: translations/s of the model; hw: RTL cycles; all: both")
+    b.add_argument("--seconds", type=float, default=2.0, help="per model figure")
+    b.add_argument("--out", default=None, help="the JSON report (default "
+                   "results/bench_model.json for model, results/bench.json otherwise)")
+    b.add_argument("--sim", choices=("verilator", "icarus"),
+                   default=os.environ.get("SIM", "verilator") or "verilator")
+    b.add_argument("--latencies", default="1,10,50",
+                   help="memory latencies (extra cycles per beat) to time walks at")
+    b.add_argument("--samples", type=int, default=3, help="misses per walk kind and latency")
+    b.add_argument("--hits", type=int, default=256, help="requests in the hit burst")
+    b.add_argument("--plot", default="results/miss_latency.png",
+                   help="PNG of miss cycles against memory latency (needs matplotlib)")
     b.set_defaults(func=_cmd_bench)
     return p
 
