@@ -45,7 +45,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import bits
-from .config import Config
+from .config import Config, require_config
 from .ddt import ddtc_inval_layout
 from .formats import (CMD, CMD_SIZE, IODIR, IOFENCE, IOTINVAL, IodirFunc, IofenceFunc,
                       IotinvalFunc, Opcode)
@@ -122,13 +122,7 @@ class CommandQueue(wiring.Component):
     """
 
     def __init__(self, config):
-        try:
-            if not isinstance(config, Config):
-                raise TypeError(f"config must be a Config, not {config!r}")
-        except (TypeError, ValueError):
-            # A refused component is not an unused one: no UnusedElaboratable.
-            self._MustUse__silence = True
-            raise
+        require_config(self, config)
         self._config = config
         self._vpn_w = vpn_width(config)
         super().__init__({

@@ -10,7 +10,7 @@ import dataclasses
 from . import bits
 from .regs import CAPABILITIES, Igs, IommuMode
 
-__all__ = ["Config"]
+__all__ = ["Config", "require_config"]
 
 #: capabilities.version for v1.0 (spec 5.3).
 VERSION_1_0 = 0x10
@@ -132,3 +132,17 @@ class Config:
     def replace(self, **changes):
         """A copy with some parameters changed (validated again)."""
         return dataclasses.replace(self, **changes)
+
+
+def require_config(component, config):
+    """Check a component constructor's ``config`` argument.
+
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a :class:`Config`. The refused component is marked so that
+        Amaranth does not also warn that it was created and never used.
+    """
+    if not isinstance(config, Config):
+        component._MustUse__silence = True
+        raise TypeError(f"config must be a Config, not {config!r}")

@@ -30,7 +30,7 @@ from amaranth.lib.wiring import In, Out
 
 from .axi import AXI4LiteSignature, AXI4Signature
 from .cmdq import CommandQueue
-from .config import Config
+from .config import Config, require_config
 from .fq import FaultQueueWriter
 from .mem_master import DATA_WIDTH, ID_WIDTH, MemReadMaster
 from .port import TranslationPort
@@ -68,13 +68,7 @@ class Iommu(wiring.Component):
     """
 
     def __init__(self, config):
-        try:
-            if not isinstance(config, Config):
-                raise TypeError(f"config must be a Config, not {config!r}")
-        except (TypeError, ValueError):
-            # A refused component is not an unused one: no UnusedElaboratable.
-            self._MustUse__silence = True
-            raise
+        require_config(self, config)
         self._config = config
         super().__init__({
             "mmio": In(AXI4LiteSignature(MMIO_ADDR_WIDTH, config.mmio_data_width)),

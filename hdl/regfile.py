@@ -66,7 +66,7 @@ from amaranth.lib.wiring import In, Out
 from . import bits
 from .axi import AXI4LiteSignature, Resp
 from .cmdq import CommandQueueRegisters
-from .config import Config
+from .config import Config, require_config
 from .formats import Pbmt
 from .fq import FaultQueueRegisters
 from .port import Access
@@ -133,13 +133,7 @@ class RegFile(wiring.Component):
     """
 
     def __init__(self, config):
-        try:
-            if not isinstance(config, Config):
-                raise TypeError(f"config must be a Config, not {config!r}")
-        except (TypeError, ValueError):
-            # A refused component is not an unused one: no UnusedElaboratable.
-            self._MustUse__silence = True
-            raise
+        require_config(self, config)
         self._config = config
         super().__init__({
             "mmio": In(AXI4LiteSignature(MMIO_ADDR_WIDTH, config.mmio_data_width)),

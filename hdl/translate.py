@@ -36,7 +36,7 @@ from amaranth.hdl import Module, Signal, Const, Mux
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import Config
+from .config import Config, require_config
 from .ddt import (DeviceContextCache, DeviceDirectoryWalker, ddtc_inval_layout)
 from .fq import fault_report_layout
 from .formats import Cause, IohgatpMode, IosatpMode, Pbmt
@@ -127,13 +127,7 @@ class TranslationPipeline(wiring.Component):
     """
 
     def __init__(self, config):
-        try:
-            if not isinstance(config, Config):
-                raise TypeError(f"config must be a Config, not {config!r}")
-        except (TypeError, ValueError):
-            # A refused component is not an unused one: no UnusedElaboratable.
-            self._MustUse__silence = True
-            raise
+        require_config(self, config)
         self._config = config
         self._vpn_w = vpn_width(config)
         super().__init__({
