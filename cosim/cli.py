@@ -21,6 +21,21 @@ def _cmd_regress(args):
     return regress(args.seed, args.translations, sim=args.sim, waves=args.waves)
 
 
+def _cmd_run(args):
+    from .run import list_scenarios, run_scenario
+    if args.list:
+        print(list_scenarios())
+        return 0
+    if args.scenario is None:
+        print("iogate run: name a scenario (iogate run --list names them)", file=sys.stderr)
+        return 2
+    try:
+        return run_scenario(args.scenario, sim=args.sim, seed=args.seed, waves=args.waves)
+    except ValueError as e:
+        print(f"iogate run: {e}", file=sys.stderr)
+        return 2
+
+
 def _cmd_generate(args):
     from firmware.generate import generate
     for path in generate(args.out, config=_config(args)):
@@ -80,6 +95,17 @@ def _parser():
     r.add_argument("--waves", action="store_true",
                    default=os.environ.get("WAVES", "0") == "1", help="dump a waveform")
     r.set_defaults(func=_cmd_regress)
+
+    u = sub.add_parser("run", help="run one front-end scenario on the RTL, checked against "
+                                   "the model")
+    u.add_argument("scenario", nargs="?", help="the scenario (see --list)")
+    u.add_argument("--list", action="store_true", help="name the scenarios, one line each")
+    u.add_argument("--sim", choices=("verilator", "icarus"),
+                   default=os.environ.get("SIM", "verilator") or "verilator")
+    u.add_argument("--seed", type=int, default=1)
+    u.add_argument("--waves", action="store_true",
+                   default=os.environ.get("WAVES", "0") == "1", help="dump a waveform")
+    u.set_defaults(func=_cmd_run)
 
     g = sub.add_parser("generate", help="write the C header and the device-tree fragment")
     g.add_argument("--out", default="build/generated")

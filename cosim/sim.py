@@ -123,10 +123,12 @@ class Build:
         return get_runner(self.sim)
 
     def waveform(self, test_dir=None):
-        """Where a run with ``waves`` in ``test_dir`` (default: the build folder) leaves
-        its waveform (cocotb's runner names it per simulator)."""
-        name = "dump.vcd" if self.sim == "verilator" else f"{self.toplevel}.fst"
-        return pathlib.Path(test_dir or self.build_dir) / name
+        """Where a run with ``waves`` leaves its waveform: Verilator writes ``dump.vcd``
+        in the test folder (default: the build folder), Icarus ``<toplevel>.fst`` in the
+        build folder (cocotb's runner names both)."""
+        if self.sim == "verilator":
+            return pathlib.Path(test_dir or self.build_dir) / "dump.vcd"
+        return self.build_dir / f"{self.toplevel}.fst"
 
 
 def build(elaboratable_or_text, design, sim, *, toplevel="top", waves=False, build_root=None):
