@@ -17,11 +17,11 @@ __all__ = ["run_demo", "format_report"]
 def format_report(r):
     """The human-readable report of a demo or scenario run."""
     from hdl.formats import Cause
-    lines = [f"iogate demo on {r['sim']} (seed {r['seed']})",
-             f"  devices:        {r['devices']}",
-             f"  translations:   {r['translations']} "
-             f"({r['debug_translations']} through the debug interface)",
-             "  faults by cause:"]
+    lines = [f"iogate demo on {r['sim']} (seed {r['seed']})", "  devices:"]
+    lines += [f"    {did:>6s}  {what}" for did, what in r["devices"].items()]
+    lines += [f"  translations:   {r['translations']} "
+              f"({r['debug_translations']} through the debug interface)",
+              "  faults by cause:"]
     for cause, n in sorted(r["faults"].items(), key=lambda kv: int(kv[0])):
         lines.append(f"    {int(cause):4d} {Cause(int(cause)).name.lower():32s} {n}")
     if not r["faults"]:

@@ -63,7 +63,8 @@ def _first_stage(bus, alloc, layout, did, pscid, description, maps):
         allowed |= {Access.WRITE} if "w" in perm else set()
         allowed |= {Access.EXECUTE} if "x" in perm else set()
         layout.mapped.append((did, iova, size, frozenset(allowed)))
-        for access in set(Access) - allowed:
+        # Sorted: set order follows string hashing, which changes from run to run.
+        for access in sorted(set(Access) - allowed, key=lambda a: a.value):
             layout.faulting.append((did, iova + size // 2, access, f"no {access.name} permission"))
     dc = DeviceContext(tc=bits.pack(TC, v=1), ta=bits.pack(TA, pscid=pscid),
                        fsc=bits.pack(IOSATP, mode=IosatpMode.SV39, ppn=table.root >> 12))
