@@ -7,7 +7,6 @@ helpers to read and build the same words as plain integers, so a field can never
 bit position in hardware and another in software.
 """
 
-from amaranth.lib import data
 
 __all__ = ["field_range", "get", "put", "pack", "unpack", "mask"]
 

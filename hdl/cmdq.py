@@ -45,7 +45,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import bits
-from .config import Config, require_config
+from .config import require_config
 from .ddt import ddtc_inval_layout
 from .formats import (CMD, CMD_SIZE, IODIR, IOFENCE, IOTINVAL, IodirFunc, IofenceFunc,
                       IotinvalFunc, Opcode)

@@ -30,7 +30,7 @@ from amaranth.lib.wiring import In, Out
 
 from .axi import AXI4LiteSignature, AXI4Signature
 from .cmdq import CommandQueue
-from .config import Config, require_config
+from .config import require_config
 from .fq import FaultQueueWriter
 from .mem_master import DATA_WIDTH, ID_WIDTH, MemReadMaster
 from .port import TranslationPort

@@ -66,7 +66,7 @@ from amaranth.lib.wiring import In, Out
 from . import bits
 from .axi import AXI4LiteSignature, Resp
 from .cmdq import CommandQueueRegisters
-from .config import Config, require_config
+from .config import require_config
 from .formats import Pbmt
 from .fq import FaultQueueRegisters
 from .port import Access

@@ -36,7 +36,7 @@ from amaranth.hdl import Module, Signal, Const, Mux
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import Config, require_config
+from .config import require_config
 from .ddt import (DeviceContextCache, DeviceDirectoryWalker, ddtc_inval_layout)
 from .fq import fault_report_layout
 from .formats import Cause, IohgatpMode, IosatpMode, Pbmt

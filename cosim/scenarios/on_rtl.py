@@ -24,13 +24,9 @@ from hdl import Config, bits
 from hdl.formats import IOSATP, TA, TC, IosatpMode
 
 from firmware import commands
-from firmware.alloc import PageAllocator
-from firmware.guest import GuestMemory
-from firmware.pagetable import PageTable
 
 from ..iommufd import uapi as fdapi
 from ..iommufd.host import HostIommu, Prot
-from ..iommufd.ictx import Iommufd
 from ..vfio import VfioContainer
 from ..vfio import uapi as vfapi
 from ..virtio import VirtioIommu
@@ -133,23 +129,7 @@ def nested_flow(host, probe, seed, *, device=0x81, guest_pscid=3, pages=4):
     ``IOTINVAL.VMA`` per page; once it returns, only the new mappings may answer.
     """
     rng = random.Random(seed)
-    fd = Iommufd(host)
-    dev = fd.bind(device)
-    check(dev > 0, "bind")
-    arg = bytearray(fdapi.IOAS_ALLOC.pack(12, 0, 0))
-    check(fd.ioctl(fdapi.Ioctl.IOAS_ALLOC, arg) == 0, "IOAS_ALLOC")
-    ioas = fdapi.IOAS_ALLOC.unpack(arg)[2]
-    flags = (fdapi.IoasMapFlag.FIXED_IOVA | fdapi.IoasMapFlag.READABLE
-             | fdapi.IoasMapFlag.WRITEABLE)
-    # 64 MiB of guest RAM: guest physical [0, 64 MiB) is the process's memory at USER.
-    arg = bytearray(fdapi.IOAS_MAP.pack(40, flags, ioas, 0, USER, 64 << 20, 0))
-    check(fd.ioctl(fdapi.Ioctl.IOAS_MAP, arg) == 0, "IOAS_MAP")
-    arg = bytearray(fdapi.HWPT_ALLOC.pack(48, fdapi.HwptAllocFlag.NEST_PARENT, dev, ioas,
-                                          0, 0, 0, 0, 0, 0, 0))
-    check(fd.ioctl(fdapi.Ioctl.HWPT_ALLOC, arg) == 0, "HWPT_ALLOC (nest parent)")
-    parent = fdapi.HWPT_ALLOC.unpack(arg)[4]
-    gmem = GuestMemory(host.bus, fd.objects[parent].domain.table)
-    table = PageTable(gmem, PageAllocator(gmem, 0x200_0000, 0x100_0000), IosatpMode.SV39)
+    fd, dev, parent, gmem, table = seeds.nested_guest(host, device)
     iovas = [0x4000_0000 + i * _PAGE for i in range(pages)]
     old = {iova: 0x10_0000 + rng.randrange(0x100) * _PAGE for iova in iovas}
     new = {iova: 0x180_0000 + rng.randrange(0x100) * _PAGE for iova in iovas}

@@ -311,16 +311,20 @@ def _invalidate(fd, hwpt, entries, *, entry_len=16, entry_num=None, data_type=No
     return rc, fdapi.HWPT_INVALIDATE.unpack(arg)[5]
 
 
-def nested_invalidation(backend=None, probe=None, *, device=0x61, guest_pscid=5):
-    """A guest's first-stage change, its invalidation through iommufd, and the errnos."""
-    host, probe = _setup(backend, probe)
+def nested_guest(host, device):
+    """An iommufd stage-2 parent for ``device`` and a guest's empty Sv39 table.
+
+    Binds ``device``, gives the IOAS 64 MiB of guest RAM (guest physical [0, 64 MiB) is the
+    process's memory at ``USER``), allocates a NEST_PARENT HWPT over it, and builds the
+    guest's first-stage table in guest memory, through that second stage, as the guest's
+    own driver would. Returns ``(iommufd, dev_id, parent_hwpt_id, guest_memory, table)``.
+    """
     fd = Iommufd(host)
     dev = fd.bind(device)
     check(dev > 0, "bind")
     arg = bytearray(fdapi.IOAS_ALLOC.pack(12, 0, 0))
     check(fd.ioctl(fdapi.Ioctl.IOAS_ALLOC, arg) == 0, "IOAS_ALLOC")
     ioas = fdapi.IOAS_ALLOC.unpack(arg)[2]
-    # 64 MiB of guest RAM: guest physical [0, 64 MiB) is the process's memory at USER.
     flags = (fdapi.IoasMapFlag.FIXED_IOVA | fdapi.IoasMapFlag.READABLE
              | fdapi.IoasMapFlag.WRITEABLE)
     arg = bytearray(fdapi.IOAS_MAP.pack(40, flags, ioas, 0, USER, 64 << 20, 0))
@@ -329,9 +333,15 @@ def nested_invalidation(backend=None, probe=None, *, device=0x61, guest_pscid=5)
                                           0, 0, 0, 0, 0, 0, 0))
     check(fd.ioctl(fdapi.Ioctl.HWPT_ALLOC, arg) == 0, "HWPT_ALLOC (nest parent)")
     parent = fdapi.HWPT_ALLOC.unpack(arg)[4]
-    # The guest builds its Sv39 table in its own memory, through the second stage.
     gmem = GuestMemory(host.bus, fd.objects[parent].domain.table)
     table = PageTable(gmem, PageAllocator(gmem, 0x200_0000, 0x100_0000), IosatpMode.SV39)
+    return fd, dev, parent, gmem, table
+
+
+def nested_invalidation(backend=None, probe=None, *, device=0x61, guest_pscid=5):
+    """A guest's first-stage change, its invalidation through iommufd, and the errnos."""
+    host, probe = _setup(backend, probe)
+    fd, dev, parent, gmem, table = nested_guest(host, device)
     iova_a, iova_b = 0x4000_0000, 0x4000_1000
     table.map(iova_a, 0x10_0000, 0x1000, r=True, w=True)
     table.map(iova_b, 0x11_0000, 0x1000, r=True, w=True)
