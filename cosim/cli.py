@@ -66,6 +66,45 @@ def _cmd_bench(args):
     return 0
 
 
+def _cmd_build(args):
+    import subprocess
+    from boards.build import build, format_report
+    build_dir = args.build_dir or f"build/{args.board}"
+    print(f"building the {args.board} bitstream in {build_dir} (Yosys and nextpnr from "
+          f"YoWASP; minutes) ...", flush=True)
+    try:
+        report = build(args.board, config=args.config, build_dir=build_dir)
+    except subprocess.CalledProcessError as e:
+        print(f"build failed ({e}); the tools' logs are {build_dir}/top.rpt (Yosys) and "
+              f"{build_dir}/top.tim (nextpnr)")
+        return 1
+    print(format_report(report))
+    print(f"bitstream: {report['bitstream']}")
+    print(f"report: {build_dir}/report.json")
+    return 0 if report["fits"] and report["met"] else 1
+
+
+def _cmd_board(args):
+    import json
+    import pathlib
+    from .boardlink import BoardLink, run_foundation
+    link = BoardLink.open(args.port, args.baud)
+    print(f"iogate board on {args.port}: {link.ram_size // 1024} KiB at {link.ram_base:#x}, "
+          f"{link.clk_hz / 1e6:g} MHz", flush=True)
+    report = run_foundation(link, seed=args.seed, translations=args.translations)
+    out = pathlib.Path(args.report)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    for key in ("translations", "faults", "iotlb_hits", "iotlb_misses", "cycles_mean",
+                "cycles_max", "frames", "seconds"):
+        print(f"  {key}: {report[key]}")
+    print(f"mismatches: {report['mismatches']}")
+    for line in report["mismatch_details"][:10]:
+        print(line)
+    print(f"report: {out}")
+    return 0 if report["mismatches"] == 0 else 1
+
+
 def _config(args):
     from hdl import Config
     if getattr(args, "full", False):
@@ -111,6 +150,26 @@ def _parser():
     g.add_argument("--out", default="build/generated")
     g.add_argument("--full", action="store_true", help="for the full first-target Config")
     g.set_defaults(func=_cmd_generate)
+
+    from boards.build import BOARDS, CONFIGS
+    f = sub.add_parser("build", help="build a board's bitstream and report its resources "
+                                     "and Fmax (needs the fpga extra)")
+    f.add_argument("--board", required=True, choices=tuple(BOARDS))
+    f.add_argument("--config", default="board", choices=CONFIGS,
+                   help="board: the board's own (default); small: the ICEBreaker's; "
+                        "default: Config(); full: the whole first target (on the ECPIX-5, "
+                        "as much of it as the RTL builds)")
+    f.add_argument("--build-dir", default=None, help="default build/<board>")
+    f.set_defaults(func=_cmd_build)
+
+    r = sub.add_parser("board", help="run the foundation workload on a board over its "
+                                     "serial port, checked against the model")
+    r.add_argument("--port", required=True, help="the board's UART, e.g. /dev/ttyUSB1")
+    r.add_argument("--baud", type=int, default=1_000_000)
+    r.add_argument("--seed", type=int, default=1)
+    r.add_argument("--translations", type=int, default=2000)
+    r.add_argument("--report", default="build/board/report.json")
+    r.set_defaults(func=_cmd_board)
 
     b = sub.add_parser("bench", help="run a benchmark and write JSON")
     b.add_argument("what", choices=("model", "hw", "all"),
