@@ -11,7 +11,7 @@ One concept per module:
 :mod:`.requester`         the DMA requester on a translation port
 :mod:`.top`               :class:`BoardTop`: all of the above around the IOMMU
 :mod:`.icebreaker`        ICEBreaker (iCE40UP5K): a small Config, SPRAM, 12 MHz
-:mod:`.ecpix5`            ECPIX-5 85F (ECP5-85): the full first target, PLL to 50 MHz
+:mod:`.ecpix5`            ECPIX-5 85F (ECP5-85): the full first target, PLL to 40 MHz
 :mod:`.build`             bitstreams with YoWASP through amaranth-boards, and reports
 ========================  =============================================================
 """
