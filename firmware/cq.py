@@ -14,6 +14,7 @@ from hdl.regs import CQCSR, QB, Offset
 from . import commands
 from .alloc import PAGE_SIZE
 from .errors import CommandIllegal, CommandMemoryFault, CommandTimeout, PollTimeout
+from .queue import check_entries
 
 __all__ = ["CommandQueue"]
 
@@ -42,9 +43,7 @@ class CommandQueue:
     """
 
     def __init__(self, regs, alloc, *, entries=64):
-        if (not isinstance(entries, int) or entries < 2 or entries > 1 << 20
-                or entries & (entries - 1)):
-            raise ValueError(f"entries must be a power of two from 2 to 2**20, not {entries!r}")
+        check_entries(entries)
         self.regs = regs
         self.bus = regs.bus
         self.alloc = alloc

@@ -13,6 +13,7 @@ from hdl.formats import FAULT_RECORD, FQ_RECORD_SIZE, Cause, Ttyp
 from hdl.regs import FQCSR, IPSR, QB, Offset
 
 from .alloc import PAGE_SIZE
+from .queue import check_entries
 
 __all__ = ["FaultRecord", "FaultDrain", "FaultQueue"]
 
@@ -119,9 +120,7 @@ class FaultQueue:
     """
 
     def __init__(self, regs, alloc, *, entries=64):
-        if (not isinstance(entries, int) or entries < 2 or entries > 1 << 20
-                or entries & (entries - 1)):
-            raise ValueError(f"entries must be a power of two from 2 to 2**20, not {entries!r}")
+        check_entries(entries)
         self.regs = regs
         self.bus = regs.bus
         self.alloc = alloc
