@@ -14,10 +14,20 @@ Pipeline (one request in flight in the lookup stage):
   the answer; anything else is a miss;
 * **response stage** -- the answer is registered and offered on ``resp``.
 
-So a hit is answered two cycles after its request is accepted, one per clock. A miss
-stalls the lookup stage while one walker works: the device-directory walker fills the
-device-context cache and the lookup is replayed; the page-table walker's result is the
-answer (and, if it is a translation, is also written into the IOTLB).
+So a hit is answered two cycles after its request is accepted, one per clock.
+
+Misses (spec 3.3 walks) are handled beside the lookup stage:
+
+* a device-context miss stalls the lookup stage while the device-directory walker fills
+  the device-context cache; then the lookup is replayed;
+* a page-table miss moves the request into the **walk slot** and frees the lookup stage,
+  so hits keep flowing while the page-table walker works (hit-under-miss). The walk's
+  result is the answer (and, if it is a translation, is also written into the IOTLB). A
+  second miss waits in the lookup stage until the walk slot is free, then is looked up
+  again (it hits if the first walk filled its page). When the walk's answer and a hit are
+  ready in the same cycle the walk's goes first, so the walker is never held.
+
+Answers therefore leave out of order: the port's ``tag`` says which request each answers.
 
 A hit that does not grant the access is re-walked rather than faulted: the entry may be
 stale (software may have upgraded the PTE), and a fresh walk is always a correct answer.
@@ -178,10 +188,17 @@ class TranslationPipeline(wiring.Component):
         # --- Lookup stage.
         s1_valid = Signal()
         s1 = Signal(pipeline_request_layout(cfg))
-        s1_walked = Signal()     # this request needed a walk: its answer is not a hit
-        stale = Signal()         # an invalidation hit the cache the current walk will fill
+        s1_walked = Signal()     # this request needed a DDT walk: its answer is not a hit
+        ddt_stale = Signal()     # an IODIR.INVAL_DDT was accepted during the DDT walk
+
+        # --- Walk slot: the request whose page-table walk is in flight.
+        w_valid = Signal()
+        w = Signal(pipeline_request_layout(cfg))
+        pt_stale = Signal()      # an IOTINVAL was accepted during the page-table walk
         walk_key = Signal(iotlb_key_layout(self._vpn_w))   # the IOTLB tag of the walk
         walk_dtf = Signal()      # DC.tc.DTF of the DC the page-table walk runs under
+        walk_load = Signal()     # the walk's answer enters the response stage this cycle
+        lookup_load = Signal()   # the lookup stage's answer does
 
         answer = Signal(resp_l)  # what the lookup stage answers, when `done`
         done = Signal()
@@ -287,30 +304,35 @@ class TranslationPipeline(wiring.Component):
             f.result.size.eq(r.size),
         ]
 
+        # The walk's answer goes first: the walker is never held by a stream of hits.
+        lookup_can_load = can_load & ~walk_load
         with m.FSM(name="lookup"):
             with m.State("LOOKUP"):
                 with m.If(s1_valid):
-                    with m.If(done & can_load):
-                        m.d.comb += [s1_complete.eq(1), iotlb.lookup_touch.eq(from_iotlb)]
+                    with m.If(done & lookup_can_load):
+                        m.d.comb += [s1_complete.eq(1), lookup_load.eq(1),
+                                     iotlb.lookup_touch.eq(from_iotlb)]
                         m.d.sync += [out_valid.eq(1), out.eq(answer)]
                     with m.If(need_ddt):
                         m.d.comb += ddtw.start.valid.eq(1)
                         with m.If(ddtw.start.ready):
-                            m.d.sync += [stale.eq(0), s1_walked.eq(1)]
+                            m.d.sync += [ddt_stale.eq(0), s1_walked.eq(1)]
                             m.next = "DDT_WALK"
-                    with m.If(need_ptw):
+                    with m.If(need_ptw & ~w_valid):
+                        # Hand the request to the walk slot; the lookup stage is free.
                         m.d.comb += ptw.start.valid.eq(1)
                         with m.If(ptw.start.ready):
-                            m.d.sync += [stale.eq(0), s1_walked.eq(1),
+                            m.d.comb += s1_complete.eq(1)
+                            m.d.sync += [w_valid.eq(1), w.eq(s1), pt_stale.eq(0),
                                          walk_key.eq(key), walk_dtf.eq(dc.tc.dtf)]
-                            m.next = "PT_WALK"
             with m.State("DDT_WALK"):
                 with m.If(self.ddtc_inval.valid):
-                    m.d.sync += stale.eq(1)
+                    m.d.sync += ddt_stale.eq(1)
                 with m.If(ddtw.result.valid):
                     with m.If(ddtw.result.payload.fault):
-                        with m.If(can_load):
-                            m.d.comb += [ddtw.result.ready.eq(1), s1_complete.eq(1)]
+                        with m.If(lookup_can_load):
+                            m.d.comb += [ddtw.result.ready.eq(1), s1_complete.eq(1),
+                                         lookup_load.eq(1)]
                             m.d.sync += [
                                 out_valid.eq(1), out.eq(answer),
                                 out.hit.eq(0), out.fault.eq(1),
@@ -322,25 +344,25 @@ class TranslationPipeline(wiring.Component):
                     with m.Else():
                         # Cache the DC and replay the lookup with it.
                         m.d.comb += [ddtw.result.ready.eq(1),
-                                     ddtc.fill.valid.eq(~stale & ~self.ddtc_inval.valid)]
+                                     ddtc.fill.valid.eq(~ddt_stale & ~self.ddtc_inval.valid)]
                         m.next = "LOOKUP"
-            with m.State("PT_WALK"):
-                with m.If(self.iotlb_inval.valid):
-                    m.d.sync += stale.eq(1)
-                with m.If(ptw.result.valid & can_load):
-                    m.d.comb += [
-                        ptw.result.ready.eq(1), s1_complete.eq(1),
-                        iotlb.fill.valid.eq(~r.fault & ~stale & ~self.iotlb_inval.valid),
-                    ]
-                    m.d.sync += [
-                        out_valid.eq(1),
-                        out.src.eq(s1.src), out.tag.eq(s1.tag), out.hit.eq(0),
-                        # The walker zeroes its result at start: a fault carries no
-                        # translation fields.
-                        out.fault.eq(r.fault), out.cause.eq(r.cause), out.ppn.eq(r.ppn),
-                        out.r.eq(r.r), out.w.eq(r.w), out.x.eq(r.x), out.pbmt.eq(r.pbmt),
-                    ]
-                    m.next = "LOOKUP"
+
+        # --- The walk slot's answer.
+        with m.If(w_valid & self.iotlb_inval.valid):
+            m.d.sync += pt_stale.eq(1)
+        with m.If(w_valid & ptw.result.valid & can_load):
+            m.d.comb += [
+                walk_load.eq(1), ptw.result.ready.eq(1),
+                iotlb.fill.valid.eq(~r.fault & ~pt_stale & ~self.iotlb_inval.valid),
+            ]
+            m.d.sync += [
+                w_valid.eq(0), out_valid.eq(1),
+                out.src.eq(w.src), out.tag.eq(w.tag), out.hit.eq(0),
+                # The walker zeroes its result at start: a fault carries no
+                # translation fields.
+                out.fault.eq(r.fault), out.cause.eq(r.cause), out.ppn.eq(r.ppn),
+                out.r.eq(r.r), out.w.eq(r.w), out.x.eq(r.x), out.pbmt.eq(r.pbmt),
+            ]
 
         # --- Fault reports (spec 4.2). `info` is the request behind `out`; the DTF is the
         # walk's DC for a page-table walk fault, else that of the DC in the cache (none
@@ -354,16 +376,22 @@ class TranslationPipeline(wiring.Component):
             m.d.sync += [report.eq(info), report.cause.eq(out.cause), report_valid.eq(1)]
         with m.Elif(self.fault.ready):
             m.d.sync += report_valid.eq(0)
-        m.d.sync += loaded.eq(s1_complete)
-        with m.If(s1_complete):
+        m.d.sync += loaded.eq(walk_load | lookup_load)
+        with m.If(walk_load):
+            m.d.sync += [
+                info.device_id.eq(w.device_id), info.iova.eq(w.iova),
+                info.access.eq(w.access), info.pv.eq(w.pv), info.pid.eq(w.pid),
+                info.priv.eq(w.priv), info.dtf.eq(walk_dtf),
+                # A guest-page fault's GPA (the walker zeroes it on other outcomes).
+                info.iotval2.eq(r.iotval2),
+            ]
+        with m.Elif(lookup_load):
             m.d.sync += [
                 info.device_id.eq(s1.device_id), info.iova.eq(s1.iova),
                 info.access.eq(s1.access), info.pv.eq(s1.pv), info.pid.eq(s1.pid),
                 info.priv.eq(s1.priv),
-                info.dtf.eq(Mux(ptw.result.ready, walk_dtf,
-                                ddtc.lookup_hit & ~too_wide & dc.tc.dtf)),
-                # A guest-page fault's GPA (the walker zeroes it on other outcomes).
-                info.iotval2.eq(Mux(ptw.result.ready, ptw.result.payload.iotval2, 0)),
+                info.dtf.eq(ddtc.lookup_hit & ~too_wide & dc.tc.dtf),
+                info.iotval2.eq(0),
             ]
 
         with m.If(self.req.valid & self.req.ready):

@@ -174,6 +174,97 @@ def test_source_and_tag_are_carried():
     Harness().run(body)
 
 
+# --- Hit-under-miss: a page-table walk leaves the lookup stage free (issue 5).
+IOVA_B = IOVA + 0x1000                     # the next 4 KiB page: same tables, leaf index 4
+MEMORY_B = {**MEMORY, 0x20_2020: 0x12346 << 10 | V | R | W | U | A | D}
+OK_B_WALKED = (0, 0, 0x12346, 0)
+
+
+async def issue(ctx, h, requests):
+    """Offer ``requests`` (dicts of request fields) back to back; returns nothing."""
+    dut = h.dut
+    for fields in requests:
+        ctx.set(dut.req.payload, {"src": 0, "device_id": 5, "iova": IOVA,
+                                  "access": Access.READ, "pv": 0, **fields})
+        ctx.set(dut.req.valid, 1)
+        await ctx.tick().until(dut.req.ready)
+    ctx.set(dut.req.valid, 0)
+
+
+async def collect(ctx, h, count):
+    """The next ``count`` responses in the order they leave, with the read count then."""
+    dut = h.dut
+    ctx.set(dut.resp.ready, 1)
+    got = []
+    while len(got) < count:
+        _, _, payload, valid = await ctx.tick().sample(dut.resp.payload, dut.resp.valid)
+        if valid:
+            got.append((bits.unpack(pipeline_response_layout(h.config),
+                                    payload.as_value().value), len(h.reads)))
+    ctx.set(dut.resp.ready, 0)
+    return got
+
+
+def test_hit_is_answered_while_a_miss_is_walked():
+    # Page B misses and its leaf read is held for 40 cycles; a request to the cached page
+    # behind it is answered first, before the walk has read its leaf.
+    async def body(ctx, h):
+        assert answer(await h.request(ctx, tag=1)) == OK_WALKED     # reads 0..6
+        async def slow(ctx):
+            await ctx.tick().repeat(40)
+        h.on_read[9] = slow                                         # B's leaf PTE
+        await issue(ctx, h, [{"tag": 2, "iova": IOVA_B}, {"tag": 3, "iova": IOVA}])
+        (first, reads_then), (second, _) = await collect(ctx, h, 2)
+        assert (first["tag"], answer(first)) == (3, OK_HIT)
+        assert reads_then < 10               # the walk had not read its leaf yet
+        assert (second["tag"], answer(second)) == (2, OK_B_WALKED)
+        assert h.reads[7:] == [0x20_0008, 0x20_1010, 0x20_2020]
+    Harness(memory=MEMORY_B).run(body)
+
+
+def test_second_miss_waits_for_the_walk_slot():
+    # Two misses back to back: one walk at a time, both answered, in order of their walks.
+    async def body(ctx, h):
+        await issue(ctx, h, [{"tag": 1, "iova": IOVA}, {"tag": 2, "iova": IOVA_B}])
+        got = await collect(ctx, h, 2)
+        assert [(r["tag"], answer(r)) for r, _ in got] == [(1, OK_WALKED), (2, OK_B_WALKED)]
+        assert h.reads == DC_READS + PT_READS + [0x20_0008, 0x20_1010, 0x20_2020]
+    Harness(memory=MEMORY_B).run(body)
+
+
+def test_miss_to_the_page_being_walked_hits_after_the_fill():
+    # The second request needs the page the walk is filling: it waits, then hits.
+    async def body(ctx, h):
+        await issue(ctx, h, [{"tag": 1}, {"tag": 2}])
+        got = await collect(ctx, h, 2)
+        assert [(r["tag"], answer(r)) for r, _ in got] == [(1, OK_WALKED), (2, OK_HIT)]
+        assert h.reads == DC_READS + PT_READS
+    Harness().run(body)
+
+
+def test_fault_record_of_a_walk_names_the_walked_request():
+    # A walk that faults while a hit was answered: the fault report carries the walked
+    # request's address, not the hit's (spec 4.2: iotval is the faulting IOVA).
+    async def body(ctx, h):
+        assert answer(await h.request(ctx, tag=1)) == OK_WALKED
+        async def slow(ctx):
+            await ctx.tick().repeat(20)
+        h.on_read[9] = slow
+        await issue(ctx, h, [{"tag": 2, "iova": IOVA_B}, {"tag": 3, "iova": IOVA}])
+        ctx.set(h.dut.fault.ready, 0)
+        ctx.set(h.dut.resp.ready, 1)
+        reports = []
+        for _ in range(80):
+            _, _, valid, report = await ctx.tick().sample(h.dut.fault.valid,
+                                                          h.dut.fault.payload)
+            ctx.set(h.dut.fault.ready, 1)
+            if valid:
+                reports.append(report)
+        assert len(reports) == 1
+        assert reports[0].iova == IOVA_B and reports[0].cause == 13   # load page fault
+    Harness().run(body)      # MEMORY has no PTE for page B: V=0 leaf
+
+
 def test_process_id_without_pdtv():
     # A request with a process_id to a DC with PDTV=0: cause 260 (spec 3.3 step 7).
     async def body(ctx, h):
