@@ -35,6 +35,15 @@ test: $(VENV)/.installed
 test-fast: $(VENV)/.installed
 	$(PY) -m pytest -n $(JOBS) -m "not cocotb" tests
 
+# One shard of the suite, for spreading it over machines (pytest-split): every machine runs
+# the same SPLITS with its own GROUP (1..SPLITS); together they run every test once.
+# .test_durations (pytest --store-durations) balances the shards when present.
+SPLITS ?= 4
+GROUP  ?= 1
+.PHONY: test-shard
+test-shard: $(VENV)/.installed
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup --splits $(SPLITS) --group $(GROUP) tests
+
 # The long random runs, on the simulator chosen with SIM.
 regress: $(VENV)/.installed
 	@for seed in $(SEEDS); do \
@@ -55,12 +64,14 @@ clean:
 distclean: clean
 	rm -rf $(VENV) *.egg-info
 
-# Cycle benchmarks of the RTL and the model's throughput: results/bench.json and, with the
-# bench extra's matplotlib, results/miss_latency.png.
+# Every benchmark (RTL cycles, workloads, the IOTLB sweep on Icarus, concurrency, the
+# model; speed and resources when their modules are there): results/bench.json, the plots
+# in results/ (the bench extra's matplotlib) and README.md's generated tables. Under an hour
+# on two cores, builds included; each part prints its progress and time.
 .PHONY: bench
 bench: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[test,bench]'
-	$(VENV)/bin/iogate bench all --sim $(SIM)
+	$(VENV)/bin/iogate bench all --sim $(SIM) --readme README.md
 
 # Bitstreams with YoWASP Yosys and nextpnr from PyPI (the fpga extra), in build/<board>/
 # with report.json. The ICEBreaker's is built by its test, which checks the report (it

@@ -5,7 +5,10 @@ cocotb module :mod:`cosim.bench.hw` and returns its raw figures; :func:`summariz
 headline keys and the ratios to the targets of DESIGN.md "Performance intent" (a hit: one
 translation per clock, at most 2 cycles; a walk: its table reads plus at most 2 cycles per
 level); :func:`plot_misses` draws miss cycles against memory latency when matplotlib is
-installed (the ``bench`` extra).
+installed (the ``bench`` extra); :func:`run_bench` runs any part (or all) of the
+benchmarks, the workloads and the IOTLB sweep of :mod:`cosim.bench.sweep` and the
+concurrency figures of :mod:`cosim.bench.concurrency` included, merges them into one
+report and can rewrite the README's table (:mod:`cosim.bench.table`).
 """
 
 import json
@@ -13,7 +16,8 @@ import pathlib
 
 from .. import sim as simulators
 
-__all__ = ["run_hw", "summarize", "plot_misses", "run_bench", "WALK_KINDS"]
+__all__ = ["run_hw", "summarize", "headlines", "plot_misses", "run_bench", "WALK_KINDS",
+           "PARTS"]
 
 #: The walk kinds of :mod:`cosim.bench.hw`, in plotting order.
 WALK_KINDS = ("miss_sv39", "miss_sv48", "miss_sv39_over_sv39x4", "miss_sv48_over_sv48x4",
@@ -134,20 +138,108 @@ def plot_misses(hw, path):
     return path
 
 
+#: What ``run_bench`` can run; ``"all"`` runs every one, in this order.
+PARTS = ("hw", "model", "workloads", "sweep", "concurrency", "speed", "resources")
+
+
+def headlines(report):
+    """Headline keys of the workload, sweep and concurrency sections of ``report``:
+    ``<workload>_hit_rate``, ``<workload>_cycles_per_translation``,
+    ``hit_under_miss_cycles`` (the slowest hit sent during a walk, on the walking port),
+    ``two_port_translations_per_cycle`` (both ports together)."""
+    out = {}
+    for name, f in report.get("workloads", {}).items():
+        if isinstance(f, dict) and "hit_rate" in f:
+            out[f"{name}_hit_rate"] = f["hit_rate"]
+            out[f"{name}_cycles_per_translation"] = f["cycles_per_translation"]
+    concurrency = report.get("concurrency", {})
+    if "hit_under_miss" in concurrency:
+        out["hit_under_miss_cycles"] = max(
+            concurrency["hit_under_miss"]["same_port"]["hit_cycles"])
+    if "two_ports" in concurrency:
+        out["two_port_translations_per_cycle"] = \
+            concurrency["two_ports"]["total_translations_per_cycle"]
+    return out
+
+
+def _optional(module, function, progress):
+    """``cosim.bench.<module>.<function>()`` if that module exists, else None.
+
+    Speed and FPGA resources are measured by modules of their own; a checkout without
+    them (or without their tools) still benchmarks everything else.
+    """
+    import importlib
+    try:
+        mod = importlib.import_module(f"{__package__}.{module}")
+    except ImportError as e:
+        progress(f"  {module}: not measured ({e})")
+        return None
+    try:
+        return getattr(mod, function)()
+    except Exception as e:    # a missing toolchain must not lose the other figures
+        progress(f"  {module}: not measured ({type(e).__name__}: {e})")
+        return None
+
+
 def run_bench(what, *, sim="verilator", seconds=2.0, out="results/bench.json",
-              plot="results/miss_latency.png", **hw_options):
-    """``what`` = ``"hw"`` or ``"all"`` (hw and model): run, write ``out`` and the plot."""
-    if what not in ("hw", "all"):
-        raise ValueError(f"what must be 'hw' or 'all', not {what!r}")
-    hw = run_hw(sim, **hw_options)
-    model = None
-    if what == "all":
-        from ..model.bench import bench_model
-        model = bench_model(seconds=seconds)
-    result = summarize(hw, model)
+              plot="results/miss_latency.png", hit_rate_plot="results/iotlb_hit_rate.png",
+              readme=None, translations=2000, sweep_translations=2000, sweep_sim="icarus",
+              progress=print, **hw_options):
+    """Run ``what`` and merge its figures into the report ``out``; returns the report.
+
+    ``what`` is one of :data:`PARTS`, ``"all"`` (every part, starting a new report) or
+    ``"readme"`` (nothing run: only the README rewritten from ``out``). ``readme`` names
+    a README whose ``bench`` section is rewritten from the report afterwards
+    (:func:`cosim.bench.table.rewrite_readme`). ``hw_options`` go to :func:`run_hw`.
+    """
+    if what not in PARTS + ("all", "readme"):
+        raise ValueError(f"what must be one of {', '.join(PARTS + ('all', 'readme'))}, "
+                         f"not {what!r}")
+    import time
     out = pathlib.Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    if plot:
-        plot_misses(hw, plot)
-    return result
+    report = json.loads(out.read_text()) if out.exists() and what != "all" else {}
+    parts = PARTS if what == "all" else () if what == "readme" else (what,)
+    for i, part in enumerate(parts, start=1):
+        t0 = time.monotonic()
+        progress(f"bench {part} ({i}/{len(parts)}) ...", flush=True)
+        if part == "hw":
+            hw = run_hw(sim, **hw_options)
+            report.update(summarize(hw))
+            if plot:
+                plot_misses(hw, plot)
+        elif part == "model":
+            from ..model.bench import bench_model
+            report.update(summarize(None, bench_model(seconds=seconds)))
+        elif part == "workloads":
+            from .hw import FULL
+            from .sweep import run_workloads
+            report["workloads"] = dict(run_workloads(FULL, sim, translations=translations),
+                                       sim=sim)
+        elif part == "sweep":
+            from hdl import Config
+            from .sweep import plot_hit_rates, sweep_iotlb
+            report["iotlb_sweep"] = sweep_iotlb(Config(), sweep_sim,
+                                                translations=sweep_translations,
+                                                progress=progress)
+            if hit_rate_plot:
+                plot_hit_rates(report["iotlb_sweep"], hit_rate_plot)
+        elif part == "concurrency":
+            from .concurrency import run_concurrency
+            report["concurrency"] = run_concurrency(sweep_sim)
+        else:   # speed, resources: modules of their own, when present
+            module, function = {"speed": ("speed", "measure_speed"),
+                                "resources": ("resources", "measure_resources")}[part]
+            figures = _optional(module, function, progress)
+            if figures is not None:
+                report.update({k: v for k, v in figures.items()
+                               if not isinstance(v, (dict, list))})
+                report[part] = figures
+        report.update(headlines(report))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2) + "\n")
+        progress(f"bench {part}: {time.monotonic() - t0:.0f} s", flush=True)
+    if readme:
+        from .table import rewrite_readme
+        rewrite_readme(readme, report)
+        progress(f"rewrote the bench section of {readme}")
+    return report

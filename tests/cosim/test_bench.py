@@ -140,7 +140,8 @@ def test_run_hw_rejects_bad_sizes(kwargs, message):
 def test_run_bench_rejects_an_unknown_benchmark():
     with pytest.raises(ValueError) as e:
         bench_run.run_bench("nothing")
-    assert str(e.value) == "what must be 'hw' or 'all', not 'nothing'"
+    assert str(e.value) == ("what must be one of hw, model, workloads, sweep, concurrency, "
+                            "speed, resources, all, readme, not 'nothing'")
 
 
 def test_plot_is_a_png_when_matplotlib_is_there(tmp_path):

@@ -1,0 +1,42 @@
+"""``iogate bench``'s concurrency figures: hit-under-miss and two loaded ports.
+
+Builds ``FULL.replace(ports=2)`` (on Icarus by default: cycles do not depend on the
+simulator, and Icarus compiles in seconds) and runs :mod:`cosim.bench.hw_concurrency`.
+"""
+
+import json
+import pathlib
+
+from .. import sim as simulators
+
+__all__ = ["run_concurrency"]
+
+
+def run_concurrency(sim="icarus", *, hits=256, walk_latency=50,
+                    work_dir="build/bench/concurrency"):
+    """Run the hit-under-miss and two-port tests; returns their figures as a dict.
+
+    Raises
+    ------
+    ValueError
+        If ``hits`` is below 2 or ``walk_latency`` is negative.
+    AssertionError
+        If a test failed in the simulator.
+    """
+    if not isinstance(hits, int) or hits < 2:
+        raise ValueError(f"hits must be an integer of at least 2, not {hits!r}")
+    if not isinstance(walk_latency, int) or walk_latency < 0:
+        raise ValueError(f"walk_latency must be a non-negative integer, not {walk_latency!r}")
+    from .hw_concurrency import TWO_PORTS
+    work = pathlib.Path(work_dir).resolve() / sim
+    work.mkdir(parents=True, exist_ok=True)
+    report = work / "concurrency.json"
+    report.unlink(missing_ok=True)
+    b = simulators.build_iommu(TWO_PORTS, sim, waves=False)
+    simulators.run(b, "cosim.bench.hw_concurrency", test_dir=work, log_file=work / "sim.log",
+                   extra_env={"IOGATE_BENCH_REPORT": str(report),
+                              "IOGATE_BENCH_HITS": str(hits),
+                              "IOGATE_BENCH_WALK_LATENCY": str(walk_latency)})
+    raw = json.loads(report.read_text())
+    raw["sim"] = sim
+    return raw

@@ -1,0 +1,151 @@
+"""cocotb: the DMA-shaped workloads of :mod:`cosim.bench.workloads` on the RTL.
+
+One ``@cocotb.test`` per workload, each on a fresh session (run by
+:mod:`cosim.bench.sweep`). The driver programs a first-stage Sv39 table for one device
+and performs the workload's map, unmap and flush operations through the mirrored bus; the
+device's transactions go to translation port 0 back to back, and every answer is checked
+against the architectural model by the session's scoreboard. Figures per workload: the
+IOTLB hit rate (the response's ``hit`` bit), the mean cycles from a request's handshake to
+its response's, and the DMA phases' translations per cycle.
+
+Environment
+-----------
+IOGATE_BENCH_REPORT
+    The JSON file to merge into (required), one key per workload.
+IOGATE_BENCH_CONFIG
+    The ``hdl.Config`` fields of the build, as JSON (required).
+IOGATE_BENCH_TRANSLATIONS
+    Translation budget per workload, default 2000.
+IOGATE_BENCH_MEM_LATENCY
+    ``MemoryTarget`` latency during the workload, default 10.
+IOGATE_BENCH_SEED
+    Workload seed, default 1.
+"""
+
+import json
+import logging
+import os
+
+import cocotb
+
+from firmware import commands
+from firmware.pagetable import TableChanges, Stage
+from hdl import Config
+from hdl.formats import IosatpMode
+from hdl.port import Access
+
+from ..scenarios.session import open_session
+from ..tb.translation import TranslationRequest
+from .hw import DEVICE, _driver, record
+from .probe import cycle_now
+from .workloads import Dma, Flush, Map, Unmap, generate
+
+#: PSCID of the device's address space.
+PSCID = 3
+
+
+def quiet(dut):
+    """No log line per memory burst or register access (the driver polls ``cqh``
+    thousands of times): the lines would cost more than the simulation."""
+    for agent in ("mem", "mmio"):
+        logging.getLogger(f"cocotb.{dut._name}.{agent}").setLevel(logging.WARNING)
+
+
+def _config():
+    return Config(**json.loads(os.environ["IOGATE_BENCH_CONFIG"]))
+
+
+def _program(bus):
+    drv = _driver(bus)
+    table = drv.page_table(IosatpMode.SV39)
+    drv.set_first_stage(DEVICE, table, pscid=PSCID)
+    return drv, table
+
+
+def _flush(drv, table, changes):
+    # The flush queue's one invalidation for everything unmapped since the last flush.
+    drv.run([commands.iotinval_vma(pscid=PSCID)])
+    table.release(changes)
+
+
+async def run_workload(dut, name):
+    """Run workload ``name`` and record its figures under ``name``."""
+    config = _config()
+    workload = generate(name, translations=int(os.environ.get("IOGATE_BENCH_TRANSLATIONS",
+                                                               "2000")),
+                        seed=int(os.environ.get("IOGATE_BENCH_SEED", "1")))
+    s = await open_session(dut, config)
+    quiet(dut)
+    drv, table = await s.run(_program, s.bus)
+    s.tb.target.latency = int(os.environ.get("IOGATE_BENCH_MEM_LATENCY", "10"))
+    pending = TableChanges(Stage.FIRST)
+    dma_cycles = 0
+    start = cycle_now(s.tb.period_ns)
+    for op in workload.ops:
+        if isinstance(op, Map):
+            # Writing PTEs over invalid ones needs no command (faults are not cached).
+            table.map(op.iova, op.pa, op.size, r=True, w=True)
+        elif isinstance(op, Unmap):
+            changes = table.unmap(op.iova, op.size)
+            if op.sync:
+                await s.run(lambda c=changes: drv.sync(table, c, pscid=PSCID))
+            else:
+                pending.merge(changes)
+        elif isinstance(op, Flush):
+            await s.run(_flush, drv, table, pending)
+            pending = TableChanges(Stage.FIRST)
+        elif isinstance(op, Dma):
+            t0 = cycle_now(s.tb.period_ns)
+            await s.translate_all(
+                TranslationRequest(DEVICE, iova, Access.WRITE if write else Access.READ)
+                for iova, write in op.requests)
+            dma_cycles += cycle_now(s.tb.period_ns) - t0
+    board = s.scoreboard
+    translations = board.translations
+    record(name, {
+        "translations": translations,
+        "iotlb_hits": board.hits,
+        "hit_rate": round(board.hits / translations, 4),
+        "cycles_per_translation": round(sum(board.cycles) / translations, 3),
+        "cycles_max": max(board.cycles),
+        "dma_cycles": dma_cycles,
+        "dma_translations_per_cycle": round(translations / dma_cycles, 4),
+        "total_cycles": cycle_now(s.tb.period_ns) - start,
+        "faults": sum(board.faults.values()),
+        "mismatches": len(s.mismatches),
+        "mismatch_details": s.mismatches[:5],
+        "operations": workload.counts(),
+        "mem_latency": s.tb.target.latency,
+        "iotlb_entries": config.iotlb_entries,
+        "iotlb_ways": config.iotlb_ways,
+    })
+
+
+@cocotb.test()
+async def net_rx_strict(dut):
+    """Receive ring, strict unmap: IOTINVAL.VMA + IOFENCE.C per buffer."""
+    await run_workload(dut, "net_rx_strict")
+
+
+@cocotb.test()
+async def net_rx_lazy(dut):
+    """Receive ring, lazy unmap: one IOTINVAL.VMA + IOFENCE.C per flush batch."""
+    await run_workload(dut, "net_rx_lazy")
+
+
+@cocotb.test()
+async def storage(dut):
+    """Storage queue over 2 MiB superpages mapped once."""
+    await run_workload(dut, "storage")
+
+
+@cocotb.test()
+async def storage_4k(dut):
+    """Storage queue, buffers mapped per command as 4 KiB pages, strict unmap."""
+    await run_workload(dut, "storage_4k")
+
+
+@cocotb.test()
+async def random(dut):
+    """Uniformly random transactions over a region mapped once in 4 KiB pages."""
+    await run_workload(dut, "random")
