@@ -30,14 +30,16 @@ def _progress(path, stop, interactive):
 
 def regress(seed, translations, sim="verilator", waves=False, out="build/regress"):
     """Run one seeded regression; returns the process exit status (0: no mismatch)."""
-    from hdl import Config
+    from .world import choose_config
+    config_name, config = choose_config(seed)
     out = pathlib.Path(out).resolve() / f"{sim}-seed{seed}"
     out.mkdir(parents=True, exist_ok=True)
     report, progress = out / "report.json", out / "progress.json"
     report.unlink(missing_ok=True)
     progress.unlink(missing_ok=True)
-    print(f"iogate regress: seed {seed}, {translations} translations on {sim}", flush=True)
-    b = simulators.build_iommu(Config(), sim, waves=waves)
+    print(f"iogate regress: seed {seed}, {translations} translations on {sim}, "
+          f"{config_name} Config", flush=True)
+    b = simulators.build_iommu(config, sim, waves=waves)
     stop = threading.Event()
     shower = threading.Thread(target=_progress, args=(progress, stop, sys.stdout.isatty()),
                               daemon=True)
@@ -71,7 +73,8 @@ def regress(seed, translations, sim="verilator", waves=False, out="build/regress
     if waves:
         print(f"waveform: {b.waveform(out)}")
     print(f"report: {report}")
-    print(f"seed {seed}: translations: {r['translations']} "
+    print(f"seed {seed} ({config_name} Config, {r['ddt_mode']}): "
+          f"translations: {r['translations']} "
           f"({r['translations_per_second']:.0f}/s checked; {elapsed:.0f} s with the build) "
           f"mismatches: {r['mismatches']}")
     if r["mismatches"]:

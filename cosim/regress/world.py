@@ -1,49 +1,127 @@
 """A random world for the regression: device contexts, page tables, broken entries, bus errors.
 
-Everything comes from one ``random.Random``, so a seed is a complete description of a run.
-Tables are built with the driver (``firmware``) and then damaged on purpose: random bit
-patterns in leaf and non-leaf PTEs (reserved bits, W without R, misaligned superpages, bad
-NAPOT runs, PBMT), random device contexts (reserved bits, unsupported modes), and bus errors
-on random table pages. The model says what each of those must do; the RTL must agree.
+Everything comes from one ``random.Random``, so a seed is a complete description of a run
+(the Config too: :func:`choose_config`). Tables and device contexts are built with the driver
+(``firmware``): per device a random kind of translation (first stage Sv39/Sv48, second
+stage only Sv39x4/Sv48x4, nested, Bare/Bare, blocked), on a 1LVL, 2LVL or 3LVL directory,
+with 4 KiB, 64 KiB NAPOT, 2 MiB and 1 GiB pages. Then they are damaged on purpose: random
+bit patterns in leaf and non-leaf PTEs of either stage (reserved bits, W without R,
+misaligned superpages, bad NAPOT runs, PBMT), random device contexts (reserved bits,
+unsupported modes), bus errors (SLVERR or DECERR) on random table pages and on device
+contexts or directory pages (cause 257). The model says what each must do; the RTL must agree.
 """
 
+import random
 from dataclasses import dataclass, field
 
-from hdl import bits
-from hdl.formats import IOSATP, PTE, TA, TC, IosatpMode
+from hdl import Config, bits
+from hdl.formats import DC_SIZE, DDTE, IOHGATP, IOSATP, PTE, TA, TC, IohgatpMode, IosatpMode, Pbmt
 from hdl.port import Access
 from firmware.alloc import PageAllocator
 from firmware.ddt import DeviceContext
 from firmware.driver import Iommu
+from firmware.errors import GuestAddressError
+from firmware.guest import GuestMemory
+from firmware.pagetable import PageTable, Stage
 
-__all__ = ["World", "build_world", "random_requests"]
+__all__ = ["World", "Space", "CONFIGS", "choose_config", "build_world", "churn", "settle",
+           "random_requests"]
 
 ALLOC_BASE = 0x8000_0000
 ALLOC_SIZE = 64 << 20
-_SV39_LEVELS = 3
+KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
+#: Guest RAM of nested device k: GPA [0, 1 GiB) at SPA GUEST_RAM + k GiB.
+GUEST_RAM = 0x80_0000_0000
+#: The guest's own page-table allocator, inside its RAM.
+GUEST_TABLES = (512 * MiB, 64 * MiB)
+#: The leaf sizes exercised (spec: Svnapot 64 KiB and the Sv39/Sv48 superpages).
+SIZES = (4 * KiB, 64 * KiB, 2 * MiB, 1 * GiB)
+
+#: The two builds the test suite already makes (tests/rtl: default and full first target).
+CONFIGS = {"default": Config(),
+           "full": Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)}
+
+# Device kinds: (first-stage mode, second-stage mode) or a special kind.
+_KINDS = {
+    "sv39": (IosatpMode.SV39, None), "sv48": (IosatpMode.SV48, None),
+    "sv39x4": (None, IohgatpMode.SV39X4), "sv48x4": (None, IohgatpMode.SV48X4),
+    "sv39/sv39x4": (IosatpMode.SV39, IohgatpMode.SV39X4),
+    "sv48/sv48x4": (IosatpMode.SV48, IohgatpMode.SV48X4),
+    "sv39/sv48x4": (IosatpMode.SV39, IohgatpMode.SV48X4),
+}
+#: Every kind, for coverage bins.
+KINDS = [*_KINDS, "bypass", "invalid", "noise", "ddt_fault"]
+_WEIGHTS = {"default": {"sv39": 60, "bypass": 10, "invalid": 10, "noise": 12, "ddt_fault": 5},
+            "full": {"sv39": 12, "sv48": 12, "sv39x4": 10, "sv48x4": 8, "sv39/sv39x4": 10,
+                     "sv48/sv48x4": 8, "sv39/sv48x4": 8, "bypass": 8, "invalid": 6,
+                     "noise": 12, "ddt_fault": 6}}
+
+
+def choose_config(seed):
+    """``(name, Config)`` of the regression with ``seed`` (its own stream of the seed)."""
+    name = random.Random(f"config:{seed}").choice(sorted(CONFIGS))
+    return name, CONFIGS[name]
+
+
+@dataclass
+class Space:
+    """One table a device uses, with the tags its invalidations need."""
+    table: PageTable
+    pscid: int | None
+    gscid: int | None
+    out_bits: int
+    ranges: list = field(default_factory=list)      # (va, size) churn may touch
 
 
 @dataclass
 class World:
     driver: Iommu
+    config_name: str = "default"
+    ddt_mode: str = ""
     devices: dict = field(default_factory=dict)      # did -> kind
-    tables: dict = field(default_factory=dict)       # did -> (PageTable, pscid), sv39 only
+    tables: dict = field(default_factory=dict)       # did -> [Space] the CPU may still edit
     ranges: list = field(default_factory=list)       # (did, iova, size)
-    table_pages: list = field(default_factory=list)  # (did, address) of every table page
+    table_pages: list = field(default_factory=list)  # (did, system address of a table page)
     damaged: list = field(default_factory=list)      # what was broken, for the report
 
 
-def _sv39_pte_addresses(bus, root, iova):
-    """Addresses of the PTEs a walk of ``iova`` reads, root first (Privileged spec 12.3.2)."""
-    out, table = [], root
-    for level in range(_SV39_LEVELS - 1, -1, -1):
-        address = table + ((iova >> (12 + 9 * level)) & 0x1FF) * 8
+def _pte_addresses(table, va):
+    """Addresses (in ``table.bus``'s space) of the PTEs a walk of ``va`` reads, root first
+    (Privileged spec "Virtual Address Translation Process"; x4 roots index 2 bits more)."""
+    out, a = [], table.root
+    for level in range(table.levels - 1, -1, -1):
+        wide = table.stage is Stage.SECOND and level == table.levels - 1
+        address = a + ((va >> (12 + 9 * level)) & (0x7FF if wide else 0x1FF)) * 8
         out.append(address)
-        pte = int.from_bytes(bus.mem_read(address, 8), "little")
+        pte = int.from_bytes(table.bus.mem_read(address, 8), "little")
         if not pte & 1 or pte & 0b1010:
             break
-        table = bits.get(PTE, pte, "ppn") << 12
+        a = bits.get(PTE, pte, "ppn") << 12
     return out
+
+
+def _table_pages(table):
+    """Every page of ``table`` (in its bus's address space), root pages first."""
+    def below(address, level):
+        yield address
+        if level == 0:
+            return
+        raw = table.bus.mem_read(address, 4096)
+        for i in range(512):
+            pte = int.from_bytes(raw[8 * i:8 * i + 8], "little")
+            if pte & 1 and not pte & 0b1010:
+                yield from below(bits.get(PTE, pte, "ppn") << 12, level - 1)
+    root_pages = table.root_size // 4096
+    for k in range(root_pages):
+        if root_pages == 1:
+            yield from below(table.root, table.levels - 1)
+            continue
+        yield table.root + 4096 * k
+        raw = table.bus.mem_read(table.root + 4096 * k, 4096)
+        for i in range(512):
+            pte = int.from_bytes(raw[8 * i:8 * i + 8], "little")
+            if pte & 1 and not pte & 0b1010:
+                yield from below(bits.get(PTE, pte, "ppn") << 12, table.levels - 2)
 
 
 def _random_pte(rng, old):
@@ -51,87 +129,201 @@ def _random_pte(rng, old):
     if rng.random() < 0.3:
         return rng.getrandbits(64)
     for _ in range(rng.randint(1, 3)):
-        old ^= 1 << rng.choice([0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 13, 54, 58, 60, 61, 62, 63])
+        old ^= 1 << rng.choice([0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 13, 21, 54, 58, 60, 61, 62, 63])
     return old
 
 
-def _random_dc(rng, table_root, pscid):
-    tc = bits.pack(TC, v=1)
-    fsc = bits.pack(IOSATP, mode=IosatpMode.SV39, ppn=table_root >> 12)
-    ta = bits.pack(TA, pscid=pscid)
-    words = [tc, 0, ta, fsc]
-    i = rng.randrange(4)
-    words[i] ^= 1 << rng.randrange(64)
+def _random_dc(rng, dc):
+    """``dc`` with one random bit flipped, or a random (often reserved) mode field."""
+    words = [dc.tc, dc.iohgatp, dc.ta, dc.fsc]
+    if rng.random() < 0.3:
+        i = rng.choice([1, 3])
+        words[i] = (words[i] & ~(0xF << 60)) | rng.randrange(16) << 60
+    else:
+        i = rng.randrange(4)
+        words[i] ^= 1 << rng.randrange(64)
     return DeviceContext(*words)
 
 
-def build_world(rng, bus, memory, *, devices=12, mappings=6, damage=0.15, faults=0.05):
-    """Bring the IOMMU up with the driver (spec init sequence, 1LVL) and program a random
-    world. Damage is done before any translation, so nothing of it can be cached yet."""
+def _perm(rng):
+    p = rng.choice(["r", "rw", "x", "rx", "rwx"])     # W without R: only by damage
+    return dict(r="r" in p, w="w" in p, x="x" in p)
+
+
+def _map_random(rng, world, did, space, va_bits, targets, config, lo=0, requested=True):
+    """A few random mappings in ``space`` (inputs from ``lo`` up); ``targets`` picks each
+    output address. ``requested``: the device's requests aim at them (not so for the
+    G-stage ranges of a nested device, which its IOVAs do not address)."""
+    sizes = [s for s in SIZES if s in space.table.page_sizes]
+    for _ in range(rng.randint(1, 6)):
+        size = rng.choices(sizes, [40, 30, 20, 10][:len(sizes)])[0]
+        va = rng.randrange(lo, 1 << va_bits) & ~(size - 1)
+        out = targets(size)
+        pbmt = rng.choice(list(Pbmt)[:3]) if config.svpbmt and rng.random() < 0.3 else Pbmt.PMA
+        try:
+            space.table.map(va, out, size, pbmt=pbmt, **_perm(rng))
+        except (ValueError, LookupError):
+            continue            # outside the space, or over an earlier mapping: skip it
+        space.ranges.append((va, size))
+        if requested:
+            world.ranges.append((did, va, size))
+
+
+def _device(rng, world, did, kind, nested_index, bus, config):
+    """Build the tables of ``did`` and write its context; returns its spaces."""
+    drv = world.driver
+    s_mode, g_mode = _KINDS[kind]
+    pscid, gscid = rng.randrange(4), rng.randrange(4)  # few tags: address spaces are shared
+    dtf = rng.random() < 0.1
+    far = lambda size: rng.randrange(1 << 44) & ~(size - 1)
+    spaces = []
+    if g_mode is None:
+        first = Space(drv.page_table(s_mode), pscid, None, 56)
+        _map_random(rng, world, did, first, first.table.va_bits - 1, far, config)
+        drv.set_first_stage(did, first.table, pscid=pscid, dtf=dtf)
+        return [first]
+    second = Space(drv.page_table(g_mode), None, gscid, 56)
+    if s_mode is None:
+        _map_random(rng, world, did, second, second.table.va_bits, far, config)
+        drv.set_second_stage(did, second.table, gscid=gscid, dtf=dtf)
+        return [second]
+    # Nested: the guest's RAM (not churned: the guest's tables live there), a few more
+    # G-stage mappings, and the guest's first-stage table in its RAM.
+    second.table.map(0, GUEST_RAM + nested_index * GiB, GiB, r=True, w=True, x=True)
+    _map_random(rng, world, did, second, 40, far, config, lo=GiB, requested=False)
+    guest = GuestMemory(bus, second.table)
+    first = Space(PageTable(guest, PageAllocator(guest, *GUEST_TABLES), s_mode,
+                            svpbmt=config.svpbmt), pscid, gscid, 56)
+    extra = [va for va, _ in second.ranges]
+
+    def gpa(size):
+        roll = rng.random()
+        if roll < 0.7 or not extra:
+            return rng.randrange(GiB) & ~(size - 1)
+        if roll < 0.9:
+            return rng.choice(extra) & ~(size - 1)
+        return rng.randrange(1 << 50) & ~(size - 1)       # probably a guest-page fault
+    _map_random(rng, world, did, first, first.table.va_bits - 1, gpa, config)
+    drv.set_nested(did, first.table, second.table, pscid=pscid, gscid=gscid, dtf=dtf)
+    return [first, second]
+
+
+def _host_pages(space):
+    """System addresses of the pages of ``space``'s table."""
+    bus = space.table.bus
+    for page in _table_pages(space.table):
+        if isinstance(bus, GuestMemory):
+            t = bus.second_stage.lookup(page)
+            if t is None:
+                continue
+            page = t.pa
+        yield page
+
+
+def build_world(rng, bus, target, *, config_name="default", devices=12, damage=0.15,
+                faults=0.04, interrupts=False, fq_entries=64):
+    """Bring the IOMMU up with the driver (spec init sequence) and program a random world.
+
+    ``target`` is the :class:`cosim.tb.memory_target.MemoryTarget` (or a ``Memory``, for
+    runs on the model alone) that injects bus errors. Damage is done before any
+    translation, so nothing of it can be cached yet.
+    """
+    config = CONFIGS[config_name]
     alloc = PageAllocator(bus, ALLOC_BASE, ALLOC_SIZE)
-    drv = Iommu(bus, alloc, cq_entries=rng.choice([4, 16, 64]), fq_entries=64)
-    drv.init(device_id_bits=7)
-    world = World(driver=drv)
-    ddt = drv.ddt
-    dids = rng.sample(range(128), devices)
-    for did in dids:
-        kind = rng.choices(["sv39", "bypass", "invalid", "noise"], [70, 10, 10, 10])[0]
+    drv = Iommu(bus, alloc, cq_entries=rng.choice([4, 16, 64]), fq_entries=fq_entries,
+                interrupts=interrupts)
+    id_bits = rng.choice([b for b in (7, 16, 24) if b <= config.max_device_id_bits])
+    drv.init(device_id_bits=id_bits)
+    world = World(driver=drv, config_name=config_name, ddt_mode=drv.ddt.mode.name)
+    # Device ids crowd a few directory pages so that 2LVL/3LVL pages are shared.
+    prefixes = [rng.randrange(1 << id_bits) >> 7 for _ in range(3)]
+    dids = set()
+    while len(dids) < devices:
+        dids.add((rng.choice(prefixes) << 7 | rng.randrange(128)) & ((1 << id_bits) - 1))
+    weights = _WEIGHTS[config_name]
+    nested = 0
+    for did in sorted(dids):
+        kind = rng.choices(list(weights), list(weights.values()))[0]
         world.devices[did] = kind
-        if kind == "bypass":
-            ddt.write(did, DeviceContext(tc=bits.pack(TC, v=1)))
+        if kind in ("bypass", "ddt_fault"):
+            drv.set_bypass(did)
             world.ranges.append((did, rng.randrange(1 << 40) & ~0xFFF, 1 << 20))
             continue
         if kind == "invalid":
-            ddt.write(did, DeviceContext(tc=0))
+            drv.set_blocked(did)
             continue
-        table = drv.page_table(IosatpMode.SV39)
-        pscid = rng.randrange(4)          # few PSCIDs, so address spaces are shared
-        for _ in range(rng.randint(1, mappings)):
-            size = rng.choice(table.page_sizes[-3:] if rng.random() < 0.2 else [4096, 65536])
-            iova = rng.randrange(1 << 38) & ~(size - 1)
-            pa = rng.randrange(1 << 44) & ~(size - 1)
-            perm = rng.choice(["r", "rw", "x", "rx", "rwx"])
-            try:
-                table.map(iova, pa, size, r="r" in perm, w="w" in perm, x="x" in perm)
-            except ValueError:
-                continue        # outside the output space: skip it
-            world.ranges.append((did, iova, size))
-            if rng.random() < damage:
-                address = rng.choice(_sv39_pte_addresses(bus, table.root, iova))
-                old = int.from_bytes(bus.mem_read(address, 8), "little")
-                new = _random_pte(rng, old)
-                bus.mem_write(address, new.to_bytes(8, "little"))
-                world.damaged.append(f"did {did:#x} pte@{address:#x} {old:#x}->{new:#x}")
+        real = kind if kind != "noise" else rng.choice(
+            [k for k in _KINDS if k in weights] or ["sv39"])
+        spaces = _device(rng, world, did, real, nested, bus, config)
+        nested += "/" in real
+        for space in spaces:
+            hit = [va for va, _ in space.ranges if rng.random() < damage]
+            for va in hit:
+                _damage_pte(rng, world, did, space, va)
+            if hit:
+                # The driver cannot safely edit a table it no longer understands (a
+                # damaged non-leaf PTE points anywhere): no churn on it.
+                space.ranges = []
         if kind == "noise":
-            dc = _random_dc(rng, table.root, pscid)
+            dc = _random_dc(rng, drv.device_context(did))
+            drv.set_dc(did, tc=dc.tc, iohgatp=dc.iohgatp, ta=dc.ta, fsc=dc.fsc, check=False)
             world.damaged.append(f"did {did:#x} dc {dc}")
-        else:
-            world.tables[did] = (table, pscid)
-            dc = DeviceContext(tc=bits.pack(TC, v=1), ta=bits.pack(TA, pscid=pscid),
-                               fsc=bits.pack(IOSATP, mode=IosatpMode.SV39,
-                                             ppn=table.root >> 12))
-        # A first write of a context that was never valid needs no invalidation.
-        ddt.write(did, dc)
-        for address in _table_pages(bus, table.root):
-            world.table_pages.append((did, address))
-    for did, address in world.table_pages:
-        if rng.random() < faults:
-            memory.inject_fault(address, 4096)
-            world.damaged.append(f"did {did:#x} table page {address:#x} answers SLVERR")
-            # The driver (the CPU) cannot edit that table any more either: no churn on it.
-            world.tables.pop(did, None)
+        guest_ram = spaces[-1].table.lookup(GUEST_TABLES[0]) if "/" in real else None
+        try:
+            if guest_ram is not None and not (guest_ram.r and guest_ram.w):
+                raise GuestAddressError("guest RAM not writable")
+            pages = [page for space in spaces for page in _host_pages(space)]
+        except GuestAddressError:
+            # The damage cut the guest's RAM out of its G-stage: the CPU cannot reach the
+            # guest's tables either, so they are neither churned nor given bus errors.
+            world.damaged.append(f"did {did:#x}: guest tables unreachable")
+            continue
+        world.tables[did] = spaces
+        world.table_pages += [(did, page) for page in pages]
+    _bus_errors(rng, world, target, faults)
     return world
 
 
-def _table_pages(bus, root, level=_SV39_LEVELS - 1):
-    yield root
-    if level == 0:
-        return
-    raw = bus.mem_read(root, 4096)
-    for i in range(512):
-        pte = int.from_bytes(raw[8 * i:8 * i + 8], "little")
-        if pte & 1 and not pte & 0b1010:
-            yield from _table_pages(bus, bits.get(PTE, pte, "ppn") << 12, level - 1)
+def _damage_pte(rng, world, did, space, va):
+    address = rng.choice(_pte_addresses(space.table, va))
+    old = int.from_bytes(space.table.bus.mem_read(address, 8), "little")
+    new = _random_pte(rng, old)
+    space.table.bus.mem_write(address, new.to_bytes(8, "little"))
+    world.damaged.append(f"did {did:#x} {space.table.mode.name} pte@{address:#x} "
+                         f"{old:#x}->{new:#x}")
+
+
+def _inject(rng, target, address, length):
+    resp = rng.choice(["SLVERR", "DECERR"])
+    if hasattr(target, "responses"):
+        target.inject_fault(address, length, resp)
+    else:
+        target.inject_fault(address, length)          # a plain Memory: one kind of error
+    return resp
+
+
+def _bus_errors(rng, world, target, faults):
+    for did, address in world.table_pages:
+        if rng.random() < faults:
+            resp = _inject(rng, target, address, 4096)
+            world.damaged.append(f"did {did:#x} table page {address:#x} answers {resp}")
+            # The driver (the CPU) cannot edit that table any more either: no churn on it.
+            world.tables.pop(did, None)
+    ddt = world.driver.ddt
+    for did, kind in world.devices.items():
+        if kind != "ddt_fault":
+            continue
+        shared = any(d >> 7 == did >> 7 for d in world.devices if d != did)
+        if ddt.levels > 1 and not shared and rng.random() < 0.5:
+            # The leaf directory page (reached through a non-leaf entry) of this device
+            # alone: every read of it fails.
+            page = ddt.dc_address(did) & ~0xFFF
+            resp = _inject(rng, target, page, 4096)
+            world.damaged.append(f"did {did:#x} DDT page {page:#x} answers {resp}")
+        else:
+            address = ddt.dc_address(did)
+            resp = _inject(rng, target, address, DC_SIZE)
+            world.damaged.append(f"did {did:#x} DC @{address:#x} answers {resp}")
 
 
 def churn(rng, world):
@@ -142,31 +334,30 @@ def churn(rng, world):
     """
     pending = []
     for _ in range(rng.randint(1, 4)):
-        if not world.tables:
+        spaces = [(did, s) for did in sorted(world.tables) for s in world.tables[did]
+                  if s.ranges]
+        if not spaces:
             break
-        did = rng.choice(sorted(world.tables))
-        table, pscid = world.tables[did]
-        ranges = [r for r in world.ranges if r[0] == did]
-        if not ranges:
-            continue
-        _, iova, size = rng.choice(ranges)
+        did, space = rng.choice(spaces)
+        va, size = rng.choice(space.ranges)
         if rng.random() < 0.5:
-            changes = table.unmap(iova, size)
+            changes = space.table.unmap(va, size)
             what = "unmap"
         else:
-            pa = rng.randrange(1 << 44) & ~(size - 1)
-            perm = rng.choice(["r", "rw", "x", "rx", "rwx"])
-            changes = table.map(iova, pa, size, r="r" in perm, w="w" in perm, x="x" in perm)
-            what = f"remap {perm} pa {pa:#x}"
-        pending.append((table, changes, pscid))
-        world.damaged.append(f"churn: did {did:#x} {what} iova {iova:#x} size {size:#x}")
+            out = rng.randrange(1 << 44) & ~(size - 1)
+            perm = _perm(rng)
+            changes = space.table.map(va, out, size, **perm)
+            what = f"remap {''.join(k for k, v in perm.items() if v)} to {out:#x}"
+        pending.append((space, changes))
+        world.damaged.append(f"churn: did {did:#x} {space.table.mode.name} {what} "
+                             f"va {va:#x} size {size:#x}")
     return pending
 
 
 def settle(world, pending):
     """The spec's invalidation recipe for each change, then IOFENCE.C (the driver's sync)."""
-    for table, changes, pscid in pending:
-        world.driver.sync(table, changes, pscid=pscid)
+    for space, changes in pending:
+        world.driver.sync(space.table, changes, pscid=space.pscid, gscid=space.gscid)
 
 
 def random_requests(rng, world, n):
@@ -180,6 +371,6 @@ def random_requests(rng, world, n):
             yield did, iova + rng.randrange(min(size, 1 << 16)) // 8 * 8, access
         elif roll < 0.95:
             did = rng.choice(list(world.devices))
-            yield did, rng.getrandbits(rng.choice([39, 40, 64])) & ~7, access
+            yield did, rng.getrandbits(rng.choice([39, 40, 48, 64])) & ~7, access
         else:
             yield rng.randrange(1 << 24), rng.getrandbits(39) & ~7, access

@@ -3,12 +3,14 @@
 The model says which answers the spec allows at this moment (the current tables, plus any
 older answer a cache may still hold before its invalidation and IOFENCE.C complete); a
 response outside that set is a mismatch, reported with the request, what was allowed, what
-came back, and the model's account of the device context and PTEs involved. The scoreboard
-has no cocotb import: it is plain Python over plain values.
+came back, and the device context and PTEs the walk visits (:mod:`cosim.model.explain`).
+The scoreboard has no cocotb import: it is plain Python over plain values.
 """
 
 from collections import Counter
 from dataclasses import dataclass, field
+
+from ..model.explain import describe_result, explain
 
 __all__ = ["Scoreboard", "Mismatch", "same_answer"]
 
@@ -23,27 +25,20 @@ def same_answer(got, expected):
             and got.pbmt == int(expected.pbmt))
 
 
-def _describe(result):
-    if result.fault:
-        return f"fault cause={int(result.cause)}"
-    perm = "".join(c if getattr(result, c) else "-" for c in "rwx")
-    return f"pa={result.pa:#x} {perm} pbmt={int(result.pbmt)}"
-
-
 @dataclass
 class Mismatch:
     request: object
     got: object
     allowed: list
+    #: The :func:`cosim.model.explain.explain` text, rendered when the mismatch was found.
     context: str = ""
 
     def __str__(self):
-        lines = [f"MISMATCH {self.request}",
-                 f"  got:      {self.got}",
-                 "  expected: " + " | ".join(_describe(a) for a in self.allowed)]
         if self.context:
-            lines += ["  " + line for line in self.context.splitlines()]
-        return "\n".join(lines)
+            return self.context
+        return "\n".join([f"MISMATCH {self.request}",
+                          "  expected: " + " | ".join(describe_result(a) for a in self.allowed),
+                          f"  got:      {self.got}"])
 
 
 @dataclass
@@ -58,6 +53,13 @@ class Scoreboard:
     cycles: list = field(default_factory=list)
     #: Callables ``(request, response, allowed, ok)`` told about every check (coverage).
     listeners: list = field(default_factory=list)
+    #: While True, the model records a request's fault only once the RTL's answer is
+    #: known, and only if the RTL faulted: between a table change and its fence the RTL
+    #: may answer from an old cached translation (no fault, no record) where the model's
+    #: walk of the new tables faults. Caches hold no faults, so an RTL fault is always the
+    #: new tables' answer, the one the model's walk gives.
+    defer_reports: bool = False
+    _deferred: dict = field(default_factory=dict)
 
     def expect(self, request):
         """The answers allowed for ``request`` now; call before the RTL can answer it.
@@ -67,7 +69,10 @@ class Scoreboard:
         """
         access = request.access.name.lower()
         allowed = list(self.model.allowed(request.device_id, request.iova, access))
-        self.model.translate(request.device_id, request.iova, access)
+        self.model.translate(request.device_id, request.iova, access,
+                             report=not self.defer_reports)
+        if self.defer_reports:
+            self._deferred[id(allowed)] = allowed
         return allowed
 
     def check(self, request, response, allowed):
@@ -80,10 +85,13 @@ class Scoreboard:
             self.hits += 1
         else:
             self.misses += 1
+        if self._deferred.pop(id(allowed), None) is not None and response.fault:
+            self.model.translate(request.device_id, request.iova,
+                                 request.access.name.lower())
         ok = any(same_answer(response, a) for a in allowed)
         if not ok:
-            explain = getattr(self.model, "explain", None)
-            context = explain(request.device_id, request.iova) if explain else ""
+            # Rendered now: the tables may change before anyone reads the report.
+            context = explain(self.model, request, allowed, response)
             self.mismatches.append(Mismatch(request, response, allowed, context))
         for listener in self.listeners:
             listener(request, response, allowed, ok)

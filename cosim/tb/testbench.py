@@ -2,7 +2,8 @@
 
 It binds to the flattened port names of :class:`hdl.iommu.Iommu` (``mmio__*``, ``mem__*``,
 ``tr__<n>__req__*``, ``tr__<n>__resp__*``) with cocotbext-axi's AXI4-Lite master and AXI4
-slave and one :class:`~cosim.tb.translation.TranslationRequester` per port.
+slave and one :class:`~cosim.tb.translation.TranslationRequester` per port, and watches the
+wired interrupt lines with an :class:`~cosim.tb.interrupts.InterruptMonitor`.
 """
 
 import cocotb
@@ -10,6 +11,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiSlave
 
+from .interrupts import InterruptMonitor
 from .memory_target import MemoryTarget
 from .translation import TranslationRequester
 
@@ -41,6 +43,7 @@ class Testbench:
         self.mem_latency = mem_latency
         self.mmio = None
         self.ports = []
+        self.interrupts = None
 
     async def start(self):
         """Start the clock, hold reset, attach the agents, release reset."""
@@ -59,9 +62,11 @@ class Testbench:
         self.target = MemoryTarget(self.memory, dut.clk, self.mem_latency)
         self.mem = AxiSlave(AxiBus.from_prefix(dut, "mem", bus_separator="__"), dut.clk,
                             dut.rst, target=self.target)
+        self.target.attach(self.mem)
         self.ports = [TranslationRequester(dut, i, dut.clk, dut.rst, self.config.tag_width,
                                            self.period_ns)
                       for i in range(self.config.ports)]
+        self.interrupts = InterruptMonitor(dut.wsi, dut.clk, self.period_ns)
         await ClockCycles(dut.clk, 3)
         dut.rst.value = 0
         await RisingEdge(dut.clk)

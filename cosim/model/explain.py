@@ -1,0 +1,212 @@
+"""A readable account of one translation mismatch: what was asked, what the spec allows,
+what the RTL gave, and the tables the walk visits, read from the model's view of memory.
+
+The walk here is a *trace*, not a second oracle: it follows ``ddtp``, the device directory
+(spec 2.3.1), the device context (spec 2.1) and the page tables (Privileged spec "Virtual
+Address Translation Process"; for two-stage, every first-stage PTE address and the final
+GPA through the G-stage, spec 2.3 step 17/19) and prints every entry it reads, stopping
+where a walk would stop (V=0, a leaf, a bus error). The verdict stays the model's.
+"""
+
+from hdl import bits
+from hdl.formats import DC_SIZE, DDTE, IOHGATP, IOSATP, PTE, TA, TC, Cause, IohgatpMode, IosatpMode
+from hdl.regs import DDTP, IommuMode
+
+from cosim.memory import AccessFault
+
+__all__ = ["explain", "describe_result"]
+
+# (levels, root index bits) per mode: Sv39/Sv48, and the x4 modes' 2-bit wider root index.
+_FIRST = {IosatpMode.SV39: 3, IosatpMode.SV48: 4}
+_SECOND = {IohgatpMode.SV39X4: 3, IohgatpMode.SV48X4: 4}
+_DDT_LEVELS = {IommuMode.LVL1: 1, IommuMode.LVL2: 2, IommuMode.LVL3: 3}
+# Base-format device_id split (spec 2.1): DDI[0] 7 bits, DDI[1] 9 bits, DDI[2] 8 bits.
+_DDI = ((0, 0x7F), (7, 0x1FF), (16, 0xFF))
+_PTE_FLAGS = "vrwxugad"
+
+
+def _name(enum, value):
+    try:
+        return enum(value).name
+    except ValueError:
+        return f"reserved({value})"
+
+
+def describe_result(result):
+    """One line for a model :class:`~cosim.model.result.Result`."""
+    if result.fault:
+        return f"fault cause={int(result.cause)} ({_name(Cause, int(result.cause))})"
+    perm = "".join(c if getattr(result, c) else "-" for c in "rwx")
+    return f"pa={result.pa:#x} {perm} pbmt={int(result.pbmt)}"
+
+
+def _pte(value):
+    f = bits.unpack(PTE, value)
+    flags = "".join(c.upper() if f[c] else "-" for c in _PTE_FLAGS)
+    extra = []
+    if f["n"]:
+        extra.append("N")
+    if int(f["pbmt"]):
+        extra.append(f"pbmt={int(f['pbmt'])}")
+    reserved = value & bits.reserved_mask(PTE)
+    if reserved:
+        extra.append(f"RESERVED {reserved:#x}")
+    return f"{value:#018x} [{flags} ppn={f['ppn']:#x}{' ' + ' '.join(extra) if extra else ''}]"
+
+
+class _Tracer:
+    def __init__(self, model):
+        self.memory = model.memory
+        self.limit = 1 << model.config.pas
+        self.lines = []
+
+    def load64(self, address):
+        """The doubleword at ``address``, or None (and a line saying so) on a bus error."""
+        if address + 8 > self.limit:
+            return None
+        try:
+            return self.memory.read64(address)
+        except AccessFault:
+            return None
+
+    def say(self, indent, text):
+        self.lines.append("  " * indent + text)
+
+    # -- device directory (spec 2.3.1) ----------------------------------------------------
+
+    def device_context(self, ddtp, device_id):
+        mode = bits.get(DDTP, ddtp, "iommu_mode")
+        ppn = bits.get(DDTP, ddtp, "ppn")
+        self.say(1, f"ddtp: {_name(IommuMode, mode)} root={ppn << 12:#x}")
+        levels = _DDT_LEVELS.get(mode)
+        if levels is None:
+            return None
+        a = ppn << 12
+        for i in range(levels - 1, 0, -1):
+            shift, mask = _DDI[i]
+            address = a + ((device_id >> shift) & mask) * 8
+            ddte = self.load64(address)
+            if ddte is None:
+                self.say(2, f"DDT level {i} entry @{address:#x}: BUS ERROR (cause 257)")
+                return None
+            f = bits.unpack(DDTE, ddte)
+            self.say(2, f"DDT level {i} entry @{address:#x} = {ddte:#x} "
+                        f"[V={f['v']} ppn={f['ppn']:#x}]")
+            if not f["v"] or ddte & bits.reserved_mask(DDTE):
+                return None
+            a = f["ppn"] << 12
+        address = a + (device_id & _DDI[0][1]) * DC_SIZE
+        words = [self.load64(address + 8 * k) for k in range(4)]
+        if None in words:
+            self.say(2, f"DC @{address:#x}: BUS ERROR (cause 257)")
+            return None
+        tc, iohgatp, ta, fsc = words
+        self.say(2, f"DC @{address:#x}: tc={tc:#x} iohgatp={iohgatp:#x} ta={ta:#x} "
+                    f"fsc={fsc:#x}")
+        t = bits.unpack(TC, tc)
+        on = [k.upper() for k, v in t.items() if v and not k.startswith("_")]
+        reserved = tc & bits.reserved_mask(TC)
+        self.say(3, f"tc: {' '.join(on) or '-'}"
+                    f"{f' RESERVED {reserved:#x}' if reserved else ''}")
+        g = bits.unpack(IOHGATP, iohgatp)
+        s = bits.unpack(IOSATP, fsc)
+        self.say(3, f"iohgatp: {_name(IohgatpMode, g['mode'])} gscid={g['gscid']} "
+                    f"root={g['ppn'] << 12:#x}")
+        self.say(3, f"fsc: {_name(IosatpMode, s['mode'])} root={s['ppn'] << 12:#x} "
+                    f"pscid={bits.get(TA, ta, 'pscid')}")
+        return t["v"], g["mode"], g["ppn"], s["mode"], s["ppn"]
+
+    # -- page tables ------------------------------------------------------------------------
+
+    def walk(self, indent, title, va, levels, root, root_bits, translate=None):
+        """Print the PTEs a walk of ``va`` reads; returns the leaf's (pte, level) or None.
+
+        ``translate(address) -> address or None`` maps each PTE address (a GPA in a nested
+        walk) to where it is read from.
+        """
+        self.say(indent, title)
+        a = root
+        for i in range(levels - 1, -1, -1):
+            index = (va >> (12 + 9 * i)) & ((1 << root_bits) - 1 if i == levels - 1 else 0x1FF)
+            address = a + index * 8
+            where = f"@{address:#x}"
+            if translate is not None:
+                spa = translate(address)
+                if spa is None:
+                    self.say(indent + 1, f"L{i} pte gpa {address:#x}: G-stage fails")
+                    return None
+                where = f"gpa {address:#x} -> @{spa:#x}"
+                address = spa
+            pte = self.load64(address)
+            if pte is None:
+                self.say(indent + 1, f"L{i} pte {where}: BUS ERROR")
+                return None
+            self.say(indent + 1, f"L{i} pte {where} = {_pte(pte)}")
+            v, r, w, x = (pte >> k & 1 for k in range(4))
+            if not v or (w and not r):
+                return None
+            if r or x:
+                return pte, i
+            a = bits.get(PTE, pte, "ppn") << 12
+        return None
+
+    def g_stage(self, indent, gpa, mode, root_ppn):
+        """Trace the G-stage walk of ``gpa``; returns the SPA or None."""
+        leaf = self.walk(indent, f"G-stage ({_name(IohgatpMode, mode)}) of gpa {gpa:#x}:",
+                         gpa, _SECOND[mode], root_ppn << 12, 11)
+        return None if leaf is None else _leaf_address(leaf, gpa)
+
+
+def _leaf_address(leaf, va):
+    pte, level = leaf
+    size_bits = 12 + 9 * level
+    base = bits.get(PTE, pte, "ppn") << 12
+    return (base & ~((1 << size_bits) - 1)) | (va & ((1 << size_bits) - 1))
+
+
+def explain(model, request, expected, got):
+    """Render a mismatch: request, expected answers, the RTL's answer, DC and PTEs.
+
+    Parameters
+    ----------
+    model : cosim.model.IommuModel
+        Whose ``ddtp`` and memory are traced (as they are *now*).
+    request
+        Has ``device_id``, ``iova`` and ``access`` (an ``hdl.port.Access`` or a name).
+    expected : iterable of Result
+        The answers the model allowed.
+    got
+        What the RTL answered (its ``str`` is printed).
+
+    Returns
+    -------
+    str
+        Several lines; the first starts with ``MISMATCH``.
+    """
+    access = getattr(request.access, "name", str(request.access)).lower()
+    t = _Tracer(model)
+    t.lines += [f"MISMATCH {access} did={request.device_id:#x} iova={request.iova:#x}",
+                "  expected: " + (" | ".join(describe_result(r) for r in expected)
+                                  or "(nothing)"),
+                f"  got:      {got}"]
+    dc = t.device_context(model.regs.ddtp, request.device_id)
+    if dc is None or not dc[0]:
+        return "\n".join(t.lines)
+    _, g_mode, g_root, s_mode, s_root = dc
+    iova = request.iova
+    gpa = iova
+    nested = g_mode in _SECOND
+    if s_mode in _FIRST:
+        translate = None
+        if nested:
+            # Every first-stage PTE address is a GPA read through the G-stage (spec 2.3).
+            def translate(address):
+                return t.g_stage(3, address, g_mode, g_root)
+        leaf = t.walk(1, f"first stage ({_name(IosatpMode, s_mode)}) of iova {iova:#x}:",
+                      iova, _FIRST[s_mode], s_root << 12, 9, translate)
+        if leaf is None:
+            return "\n".join(t.lines)
+        gpa = _leaf_address(leaf, iova)
+    if nested:
+        t.g_stage(1, gpa, g_mode, g_root)
+    return "\n".join(t.lines)
