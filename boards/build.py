@@ -52,16 +52,18 @@ CONFIGS = ("board", "small", "default", "full")
 
 def _board_top(board, config_name, **kwargs):
     import importlib
+    from hdl.config import Config
     if board not in BOARDS:
         raise ValueError(f"board must be one of {', '.join(BOARDS)}, not {board!r}")
-    if config_name not in CONFIGS:
-        raise ValueError(f"config must be one of {', '.join(CONFIGS)}, not {config_name!r}")
+    if not isinstance(config_name, Config) and config_name not in CONFIGS:
+        raise ValueError(f"config must be one of {', '.join(CONFIGS)} or a Config, "
+                         f"not {config_name!r}")
     module_name, class_name = BOARDS[board]
     module = importlib.import_module(module_name)
     cls = getattr(module, class_name)
     if config_name == "board":
         return module, cls(**kwargs)
-    config = _configs()[config_name]
+    config = config_name if isinstance(config_name, Config) else _configs()[config_name]
     if board == "ecpix5":
         config = module.richest_config(config)
     return module, cls(config, **kwargs)
@@ -76,17 +78,25 @@ def _use_yowasp():
             os.environ[var] = str(path) if path.exists() else tool
 
 
-def build(board, *, config="board", build_dir=None, **kwargs):
+def build(board, *, config="board", build_dir=None, platform=None, allow_timing_fail=False,
+          **kwargs):
     """Build ``board``'s bitstream; returns the report (also written to report.json).
 
     Parameters
     ----------
     board : str
         A key of :data:`BOARDS`.
-    config : str
-        One of :data:`CONFIGS`; ``board`` is the board's own choice.
+    config : str or hdl.Config
+        One of :data:`CONFIGS` (``board`` is the board's own choice), or a Config (on the
+        ECPIX-5, its richest variant the RTL builds).
     build_dir : path, optional
         Default ``build/<board>``.
+    platform : amaranth platform, optional
+        Instead of the board's own (for example :func:`boards.ecpix5.grade6_platform`,
+        to measure on another device of the same package).
+    allow_timing_fail : bool
+        Let nextpnr finish (and report the Fmax it reached) when the design clock is not
+        met: for measurements; the report's ``met`` still says so.
     **kwargs
         Passed to the board's top (``baud``, ``target_mhz``...).
 
@@ -100,14 +110,19 @@ def build(board, *, config="board", build_dir=None, **kwargs):
     """
     module, top = _board_top(board, config, **kwargs)
     build_dir = pathlib.Path(build_dir or pathlib.Path("build") / board)
-    platform = module.platform()
+    platform = module.platform() if platform is None else platform
     _use_yowasp()
     started = time.monotonic()
     platform.build(top, name="top", build_dir=str(build_dir), do_program=False,
-                   nextpnr_opts=f"--report {NEXTPNR_REPORT}", **top.build_options)
+                   nextpnr_opts=f"--report {NEXTPNR_REPORT}"
+                                + (" --timing-allow-fail" if allow_timing_fail else ""),
+                   **top.build_options)
     seconds = time.monotonic() - started
     report = report_of(board, build_dir, target_mhz=top.target_hz / 1e6, config=top.config,
                        device=platform.device, seconds=seconds)
+    # The speed grade, where the family has one in nextpnr (the ECP5's; not the iCE40's).
+    speed = getattr(platform, "speed", None)
+    report["speed"] = None if speed is None else str(speed)
     (build_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 

@@ -22,7 +22,8 @@ from hdl.config import Config
 from .top import BoardTop
 from .uart import divisor_for
 
-__all__ = ["ECPIX5Top", "FULL_CONFIG", "richest_config", "TARGET_MHZ", "BAUD", "platform"]
+__all__ = ["ECPIX5Top", "FULL_CONFIG", "richest_config", "TARGET_MHZ", "BAUD", "platform",
+           "grade6_platform"]
 
 #: The first target of DESIGN.md, in full.
 FULL_CONFIG = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
@@ -52,6 +53,23 @@ def platform():
     """The amaranth-boards platform object."""
     from amaranth_boards.ecpix5 import ECPIX585Platform
     return ECPIX585Platform()
+
+
+def grade6_platform():
+    """The ECPIX-5 platform on an LFE5U-85F at speed grade 6, for measurement only.
+
+    The board's LFE5UM5G-85F exists only at speed grade 8; the cost target of the first
+    target is stated for an ECP5-85 at grade 6, the slowest. The LFE5U-85F comes in the
+    same CABGA554 package with the same pins, so the same top places and routes on it and
+    nextpnr's timing is that of grade 6. Its bitstream is not for the board.
+    """
+    from amaranth_boards.ecpix5 import ECPIX585Platform
+
+    class ECPIX585Grade6Platform(ECPIX585Platform):
+        device = "LFE5U-85F"
+        speed = "6"
+
+    return ECPIX585Grade6Platform()
 
 
 def richest_config(base=FULL_CONFIG):

@@ -23,6 +23,7 @@ from amaranth.lib.wiring import In, Out
 
 from . import bits
 from .formats import DC, DDTE, TC, TA, IOSATP, Cause, IosatpMode, IohgatpMode
+from .lutram import EntryRam
 from .mem_master import MemReadSignature
 from .regs import IommuMode
 
@@ -304,40 +305,68 @@ class DeviceContextCache(wiring.Component):
         n = self.entries
         valid = Signal(n)
         tags = [Signal(24, name=f"did{i}") for i in range(n)]
-        dcs = [Signal(DC, name=f"dc{i}") for i in range(n)]
+        # The device contexts sit in a memory with an asynchronous read port (distributed
+        # RAM on an FPGA) instead of flip-flops read through a wide AND-OR: a DC is 256 bits.
+        # The fields that choose the IOTLB tag and the translation mode (TC, TA, the modes
+        # and GSCID) are also kept in flip-flops and answered through the AND-OR, whose
+        # delay is shorter than the memory's index and read: the IOTLB compare that follows
+        # in the same cycle starts sooner. The PPNs, used only once a walk starts, come
+        # from the memory. (Yosys drops the bits of either copy that are not read.)
+        m.submodules.dcs = dcs = EntryRam(DC, n)
+        fast = [Signal(DC, name=f"dc{i}") for i in range(n)]
         rr = Signal(range(max(n, 2)))
 
         match = Signal(n)
         for i in range(n):
             m.d.comb += match[i].eq(valid[i] & (tags[i] == self.lookup_device_id))
+        # At most one entry matches (a fill replaces an entry of the same device_id), so
+        # its index is the OR of the matching indices: no priority encoder on the hit path.
+        index = 0
+        for i in range(1, n):
+            index = index | (match[i].replicate(len(dcs.r_addr)) & i)
+        m.d.comb += dcs.r_addr.eq(index)
+        hit = Signal()
+        fast_dc = Signal(DC)
         acc = Const(0, DC.size)
         for i in range(n):
-            acc = acc | (match[i].replicate(DC.size) & dcs[i].as_value())
-        m.d.comb += [self.lookup_hit.eq(match.any()), self.lookup_dc.eq(acc)]
+            acc = acc | (match[i].replicate(DC.size) & fast[i].as_value())
+        out = self.lookup_dc
+        m.d.comb += [
+            hit.eq(match.any()), self.lookup_hit.eq(hit), fast_dc.eq(acc),
+            out.eq(hit.replicate(DC.size) & dcs.r_data.as_value()),
+            out.tc.eq(fast_dc.tc), out.ta.eq(fast_dc.ta),
+            out.iohgatp.mode.eq(fast_dc.iohgatp.mode),
+            out.iohgatp.gscid.eq(fast_dc.iohgatp.gscid),
+            out.fsc.mode.eq(fast_dc.fsc.mode),
+        ]
 
         m.d.comb += [self.fill.ready.eq(1), self.inval.ready.eq(1)]
         inv = self.inval.payload
+        f = self.fill.payload
+        # An invalidation and a fill never both take effect, so one comparator per entry
+        # serves the one that does.
+        operand = Signal(24)
+        m.d.comb += operand.eq(Mux(self.inval.valid, inv.device_id, f.device_id))
+        same = Signal(n)
+        for i in range(n):
+            m.d.comb += same[i].eq(tags[i] == operand)
         with m.If(self.inval.valid):
             for i in range(n):
-                with m.If(inv.all | (tags[i] == inv.device_id)):
+                with m.If(inv.all | same[i]):
                     m.d.sync += valid[i].eq(0)
         with m.Elif(self.fill.valid):
-            f = self.fill.payload
-            same = Signal(n)
-            for i in range(n):
-                m.d.comb += same[i].eq(valid[i] & (tags[i] == f.device_id))
             slot = Signal(range(max(n, 2)))
             m.d.comb += slot.eq(rr)
             for i in reversed(range(n)):
                 with m.If(~valid[i]):
                     m.d.comb += slot.eq(i)
             for i in range(n):
-                with m.If(same[i]):
+                with m.If(valid[i] & same[i]):
                     m.d.comb += slot.eq(i)
+            m.d.comb += [dcs.w_addr.eq(slot), dcs.w_data.eq(f.dc), dcs.w_en.eq(1)]
             for i in range(n):
                 with m.If(slot == i):
-                    m.d.sync += [valid[i].eq(1), tags[i].eq(f.device_id), dcs[i].eq(f.dc)]
-            with m.If(~same.any() & valid.all()):
+                    m.d.sync += [valid[i].eq(1), tags[i].eq(f.device_id), fast[i].eq(f.dc)]
+            with m.If(~(valid & same).any() & valid.all()):
                 m.d.sync += rr.eq(Mux(rr == n - 1, 0, rr + 1))
         return m
-

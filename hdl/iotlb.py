@@ -21,8 +21,12 @@ Organisation:
 
 * The tags are flip-flops compared in parallel, so a lookup is answered in the cycle it is
   presented, one per clock. The match vector has at most one bit set (a fill first removes
-  every entry that a later lookup could confuse with the new one), so the hit data is an
-  AND-OR of the entries: no priority encoder on the hit path.
+  every entry that a later lookup could confuse with the new one), so the matching index
+  is an OR of the entry numbers and G, size and permissions an AND-OR of the entries: no
+  priority encoder on the hit path. PPN and PBMT are read at that index from a memory
+  with an asynchronous read port (:class:`hdl.lutram.EntryRam`: distributed RAM on an
+  FPGA, not flip-flops behind a 46-bit-wide AND-OR). An address compare is one equality
+  per page-size segment of the VPN; invalidation and fill share one comparator per entry.
 * ``entries / ways`` sets, each replaced by a tree pseudo-LRU. A fill goes to the set
   indexed by the VPN bits just above the page's own offset, so pages of every size
   spread over all sets. Sets only choose placement and victims; the lookup compares every
@@ -37,11 +41,12 @@ Organisation:
   the address may fall in the rest of that leaf.
 """
 
-from amaranth.hdl import Module, Signal, Const, Mux
+from amaranth.hdl import Module, Signal, Const, Cat, Mux, Value
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .formats import Pbmt
+from .lutram import EntryRam
 
 __all__ = [
     "PageSize", "PAGE_SIZE_IGNORED_BITS", "InvalKind",
@@ -176,6 +181,43 @@ def plru_touch(ways, state, way):
     return state
 
 
+def _entry_data_layout():
+    """What the IOTLB's data memory holds of an entry's result (the rest stays outside)."""
+    return data.StructLayout({"ppn": 44, "pbmt": Pbmt})
+
+
+def _vpn_segments(vpn_w):
+    """The VPN split at every page size's boundary: ``[(lo, hi), ...]``, lowest first.
+
+    Each page size ignores a whole number of these segments (its own offset bits), so an
+    address compare is one equality per segment, each qualified by one flag, instead of a
+    mask bit decoded from the page size at every VPN bit.
+    """
+    starts = sorted(set(PAGE_SIZE_IGNORED_BITS.values()) | {vpn_w})
+    starts = [b for b in starts if b <= vpn_w]
+    return list(zip(starts, starts[1:]))
+
+
+def _ignored_segments(size, vpn_w):
+    """Per segment of :func:`_vpn_segments`, whether a page of ``size`` ignores it."""
+    flags = []
+    for lo, hi in _vpn_segments(vpn_w):
+        flag = Const(0, 1)
+        for ps, bits in PAGE_SIZE_IGNORED_BITS.items():
+            if min(bits, vpn_w) >= hi:
+                flag = flag | (size == ps)
+        flags.append(flag)
+    return flags
+
+
+def _same_page(vpn_a, vpn_b, ignored_segments, vpn_w):
+    """The two VPNs agree on every segment not flagged in ``ignored_segments``."""
+    same = Const(1, 1)
+    for (lo, hi), ignored in zip(_vpn_segments(vpn_w), ignored_segments):
+        same = same & (ignored | (vpn_a[lo:hi] == vpn_b[lo:hi]))
+    return same
+
+
 def _ignored_mask(size, vpn_w):
     """The VPN bits inside a page of ``size`` (a Signal of PageSize), as a mask."""
     mask = Const(0, vpn_w)
@@ -274,35 +316,66 @@ class IOTLB(wiring.Component):
         valid = Signal(n)
         partial = Signal(n)
         tags = [Signal(key_l, name=f"tag{i}") for i in range(n)]
-        results = [Signal(res_l, name=f"res{i}") for i in range(n)]
+        # G and the page size take part in every comparison, so they stay in flip-flops,
+        # and so do the permissions, which decide in the same cycle whether the hit is
+        # granted (an AND-OR is faster than the memory's index and read). The PPN and
+        # PBMT are only read out for the (single) matching entry, from a memory with an
+        # asynchronous read port (distributed RAM on an FPGA).
+        gs = Signal(n)
+        sizes = [Signal(PageSize, name=f"size{i}") for i in range(n)]
+        perms = [Signal(3, name=f"rwx{i}") for i in range(n)]
+        m.submodules.data = data_ram = EntryRam(_entry_data_layout(), n)
         plru = [Signal(max(ways - 1, 1), name=f"plru{s}") for s in range(self.sets)]
         nodes = _plru_tree(ways)
 
-        def covers(i, vpn):
-            """Entry i's page holds 4 KiB page vpn."""
-            ignored = _ignored_mask(results[i].size, vpn_w)
-            return ((tags[i].vpn ^ vpn) & ~ignored) == 0
+        entry_ignored = [_ignored_segments(sizes[i], vpn_w) for i in range(n)]
 
-        # --- Lookup: every entry in parallel, AND-OR of the (at most one) match.
+        def covers(i, vpn, also_ignored=None):
+            """Entry i's page holds 4 KiB page vpn (segments in ``also_ignored`` not
+            compared)."""
+            ignored = entry_ignored[i]
+            if also_ignored is not None:
+                ignored = [a | b for a, b in zip(ignored, also_ignored)]
+            return _same_page(tags[i].vpn, vpn, ignored, vpn_w)
+
+        # --- Lookup: every entry in parallel. At most one matches, so the entry's index
+        # is the OR of the matching indices and G/size an AND-OR: no priority encoder on
+        # the hit path.
         k = self.lookup_key
         match = Signal(n)
         for i in range(n):
             m.d.comb += match[i].eq(
                 valid[i] & (tags[i].gv == k.gv) & (tags[i].gscid == k.gscid)
                 & (tags[i].pscv == k.pscv)
-                & (results[i].g | (tags[i].pscid == k.pscid)) & covers(i, k.vpn))
-        hit_res = Signal(res_l)
-        acc = Const(0, res_l.size)
+                & (gs[i] | (tags[i].pscid == k.pscid)) & covers(i, k.vpn))
+        index = 0
+        hit_g = 0
+        hit_size = 0
+        hit_rwx = 0
         for i in range(n):
-            acc = acc | (match[i].replicate(res_l.size) & results[i].as_value())
-        m.d.comb += hit_res.eq(acc)
+            if i:
+                index = index | (match[i].replicate(len(data_ram.r_addr)) & i)
+            hit_g = hit_g | (match[i] & gs[i])
+            hit_size = hit_size | (match[i].replicate(3) & Value.cast(sizes[i]))
+            hit_rwx = hit_rwx | (match[i].replicate(3) & perms[i])
+        hit = Signal()
+        hit_res = Signal(res_l)
+        hit_data = data_ram.r_data
+        m.d.comb += [
+            data_ram.r_addr.eq(index),
+            hit.eq(match.any()),
+            hit_res.ppn.eq(hit.replicate(len(hit_data.ppn)) & hit_data.ppn),
+            Cat(hit_res.r, hit_res.w, hit_res.x).eq(hit_rwx),
+            hit_res.pbmt.eq(hit.replicate(2) & Value.cast(hit_data.pbmt)),
+            hit_res.g.eq(hit_g), hit_res.size.eq(hit_size),
+        ]
         # Widen the mask to the PPN before inverting it: ~ of a VPN-wide mask would
         # zero-extend and clear PPN bits above the VPN width (found by the regression,
         # seed 1: a 4 KiB leaf at PA 0xb6ad037c000 came back as 0x6ad037c000).
         ignored = Const(0, len(hit_res.ppn)) | _ignored_mask(hit_res.size, vpn_w)
         ppn_out = (hit_res.ppn & ~ignored) | (k.vpn & ignored)
         m.d.comb += [
-            self.lookup_hit.eq(match.any()),
+            self.lookup_hit.eq(hit),
             self.lookup_result.eq(hit_res),
             self.lookup_result.ppn.eq(ppn_out),
         ]
@@ -315,22 +388,45 @@ class IOTLB(wiring.Component):
                     stmts.append(plru[s][b].eq(1 if way < mid else 0))
             return stmts
 
-        # --- Invalidation (one cycle). Fills are dropped in the same cycle.
+        # --- Invalidation and fill share one set of comparators per entry: an
+        # invalidation wins the cycle and the fill is dropped, so only one of them ever
+        # takes effect. Their operand is the invalidation's when there is one.
         inv = self.inval.payload
+        f = self.fill.payload
         m.d.comb += [self.inval.ready.eq(1), self.fill.ready.eq(1)]
+        f_ignored = _ignored_segments(f.result.size, vpn_w)
+        op_gscid = Signal(16)
+        op_pscid = Signal(20)
+        op_vpn = Signal(vpn_w)
+        op_ignored = Signal(len(f_ignored))
+        m.d.comb += [
+            op_gscid.eq(Mux(self.inval.valid, inv.gscid, f.key.gscid)),
+            op_pscid.eq(Mux(self.inval.valid, inv.pscid, f.key.pscid)),
+            op_vpn.eq(Mux(self.inval.valid, inv.vpn, f.key.vpn)),
+            # An invalidation names one address; a fill a page of its own size.
+            op_ignored.eq(Mux(self.inval.valid, 0, Cat(*f_ignored))),
+        ]
+        gscid_eq = Signal(n)
+        pscid_eq = Signal(n)
+        vpn_eq = Signal(n)
+        for i in range(n):
+            m.d.comb += [gscid_eq[i].eq(tags[i].gscid == op_gscid),
+                         pscid_eq[i].eq(tags[i].pscid == op_pscid),
+                         vpn_eq[i].eq(covers(i, op_vpn, list(op_ignored)))]
+
+        # --- Invalidation (one cycle).
         inval_hit = Signal(n)
         for i in range(n):
-            t, r = tags[i], results[i]
+            t = tags[i]
             vm_scope = Signal(name=f"vm_scope{i}")
-            m.d.comb += vm_scope.eq(Mux(inv.gv, t.gv & (t.gscid == inv.gscid), ~t.gv))
+            m.d.comb += vm_scope.eq(Mux(inv.gv, t.gv & gscid_eq[i], ~t.gv))
             # VMA: first-stage entries only (spec 4.1.1: "first-stage leaf entries"). A
             # partial entry does not know its first-stage leaf's extent: any address.
-            vma = (t.pscv & vm_scope & (~inv.av | covers(i, inv.vpn) | partial[i])
-                   & (~inv.pscv | ((t.pscid == inv.pscid) & ~r.g)))
+            vma = (t.pscv & vm_scope & (~inv.av | vpn_eq[i] | partial[i])
+                   & (~inv.pscv | (pscid_eq[i] & ~gs[i])))
             # GVMA: entries of VMs. With AV=1 a second-stage-only entry (tagged by GPA) is
             # removed only if it holds the GPA; a two-stage entry (tagged by IOVA) always.
-            gvma = t.gv & (~inv.gv | ((t.gscid == inv.gscid)
-                                      & (~inv.av | t.pscv | covers(i, inv.vpn))))
+            gvma = t.gv & (~inv.gv | (gscid_eq[i] & (~inv.av | t.pscv | vpn_eq[i])))
             with m.Switch(inv.kind):
                 with m.Case(InvalKind.VMA):
                     m.d.comb += inval_hit[i].eq(vma)
@@ -342,17 +438,12 @@ class IOTLB(wiring.Component):
         # --- Fill: clear every entry a lookup could confuse with the new one (same VM,
         # overlapping pages, and same PSCID unless either is global), then write the
         # new entry into the set's first free way or its pseudo-LRU victim.
-        f = self.fill.payload
-        f_ignored = _ignored_mask(f.result.size, vpn_w)
         clash = Signal(n)
         for i in range(n):
-            t, r = tags[i], results[i]
-            both_ignored = _ignored_mask(r.size, vpn_w) | f_ignored
+            t = tags[i]
             m.d.comb += clash[i].eq(
-                valid[i] & (t.gv == f.key.gv) & (t.gscid == f.key.gscid)
-                & (t.pscv == f.key.pscv)
-                & (r.g | f.result.g | (t.pscid == f.key.pscid))
-                & (((t.vpn ^ f.key.vpn) & ~both_ignored) == 0))
+                valid[i] & (t.gv == f.key.gv) & gscid_eq[i] & (t.pscv == f.key.pscv)
+                & (gs[i] | f.result.g | pscid_eq[i]) & vpn_eq[i])
         kept = Signal(n)
         m.d.comb += kept.eq(valid & ~clash)
         fill_set = Signal(range(max(self.sets, 2)))
@@ -377,13 +468,19 @@ class IOTLB(wiring.Component):
         with m.Elif(self.fill.valid):
             new_valid = Signal(n)
             m.d.comb += new_valid.eq(kept)
+            slot = fill_set * ways + victim if self.sets > 1 else victim
+            m.d.comb += [
+                data_ram.w_addr.eq(slot), data_ram.w_en.eq(1),
+                data_ram.w_data.ppn.eq(f.result.ppn), data_ram.w_data.pbmt.eq(f.result.pbmt),
+            ]
             for s in range(self.sets):
                 for w in range(ways):
                     i = s * ways + w
                     with m.If((fill_set == s) & (victim == w)):
                         m.d.comb += new_valid[i].eq(1)
-                        m.d.sync += [tags[i].eq(f.key), results[i].eq(f.result),
-                                     partial[i].eq(f.partial)]
+                        m.d.sync += [tags[i].eq(f.key), gs[i].eq(f.result.g),
+                                     sizes[i].eq(f.result.size), partial[i].eq(f.partial),
+                                     perms[i].eq(Cat(f.result.r, f.result.w, f.result.x))]
                         m.d.sync += touch(s, w)
             m.d.sync += valid.eq(new_valid)
         with m.Elif(self.lookup_touch):
@@ -392,4 +489,3 @@ class IOTLB(wiring.Component):
                     with m.If(match[s * ways + w]):
                         m.d.sync += touch(s, w)
         return m
-
