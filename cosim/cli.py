@@ -17,6 +17,9 @@ def _cmd_demo(args):
 
 
 def _cmd_regress(args):
+    if args.batch:
+        from .batch.regress import regress_batch
+        return regress_batch(args.seed, args.translations, sim=args.sim)
     from .regress.run import regress
     return regress(args.seed, args.translations, sim=args.sim, waves=args.waves)
 
@@ -52,14 +55,17 @@ def _cmd_bench(args):
         out = pathlib.Path(args.out or "results/bench_model.json")
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
-    else:  # "hw" or "all" (argparse restricts the choices)
+    else:  # a part of cosim.bench.run.PARTS, "all" or "readme" (argparse restricts them)
         from .bench.run import run_bench
         out = pathlib.Path(args.out or "results/bench.json")
         latencies = tuple(int(v) for v in args.latencies.split(","))
         result = run_bench(args.what, sim=args.sim, seconds=args.seconds, out=out,
                            plot=args.plot, latencies=latencies, samples=args.samples,
-                           hits=args.hits)
-        result = {k: v for k, v in result.items() if not isinstance(v, dict)}
+                           hits=args.hits, translations=args.translations,
+                           sweep_translations=args.sweep_translations,
+                           readme=args.readme or ("README.md" if args.what == "readme"
+                                                  else None))
+        result = {k: v for k, v in result.items() if not isinstance(v, (dict, list))}
     for k, v in result.items():
         print(f"{k}: {v}")
     print(f"wrote {out}")
@@ -91,18 +97,25 @@ def _cmd_board(args):
     link = BoardLink.open(args.port, args.baud)
     print(f"iogate board on {args.port}: {link.ram_size // 1024} KiB at {link.ram_base:#x}, "
           f"{link.clk_hz / 1e6:g} MHz", flush=True)
-    report = run_foundation(link, seed=args.seed, translations=args.translations)
+    if args.scenario:
+        from .scenarios.on_board import run_on_board
+        report = run_on_board(link, args.scenario, seed=args.seed)
+    else:
+        report = run_foundation(link, seed=args.seed, translations=args.translations)
     out = pathlib.Path(args.report)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
-    for key in ("translations", "faults", "iotlb_hits", "iotlb_misses", "cycles_mean",
-                "cycles_max", "frames", "seconds"):
-        print(f"  {key}: {report[key]}")
+    for key in ("scenario", "result", "translations", "faults", "iotlb_hits",
+                "iotlb_misses", "cycles_mean", "cycles_max", "frames", "seconds"):
+        if key in report:
+            print(f"  {key}: {report[key]}")
+    if report.get("error"):
+        print(f"  scenario failed: {report['error']}")
     print(f"mismatches: {report['mismatches']}")
     for line in report["mismatch_details"][:10]:
         print(line)
     print(f"report: {out}")
-    return 0 if report["mismatches"] == 0 else 1
+    return 0 if report["mismatches"] == 0 and not report.get("error") else 1
 
 
 def _config(args):
@@ -133,6 +146,9 @@ def _parser():
                    default=os.environ.get("SIM", "verilator") or "verilator")
     r.add_argument("--waves", action="store_true",
                    default=os.environ.get("WAVES", "0") == "1", help="dump a waveform")
+    r.add_argument("--batch", action="store_true",
+                   help="batch mode: requests played and responses recorded by hardware "
+                        "around the RTL (no Python per translation; no churn, no waveform)")
     r.set_defaults(func=_cmd_regress)
 
     u = sub.add_parser("run", help="run one front-end scenario on the RTL, checked against "
@@ -168,12 +184,20 @@ def _parser():
     r.add_argument("--baud", type=int, default=1_000_000)
     r.add_argument("--seed", type=int, default=1)
     r.add_argument("--translations", type=int, default=2000)
+    r.add_argument("--scenario", default=None,
+                   help="run this `iogate run` scenario instead of the foundation workload "
+                        "(virtio, vfio, coherency, ownership, bypass, restricted-dma)")
     r.add_argument("--report", default="build/board/report.json")
     r.set_defaults(func=_cmd_board)
 
     b = sub.add_parser("bench", help="run a benchmark and write JSON")
-    b.add_argument("what", choices=("model", "hw", "all"),
-                   help="model: translations/s of the model; hw: RTL cycles; all: both")
+    b.add_argument("what", choices=("model", "hw", "workloads", "sweep", "concurrency",
+                                    "speed", "resources", "all", "readme"),
+                   help="model: translations/s of the model; hw: RTL cycles; workloads: "
+                        "DMA-shaped workloads on the RTL; sweep: IOTLB hit rate against "
+                        "entries and ways (Icarus); concurrency: hit-under-miss and two "
+                        "ports; speed, resources: when their modules are installed; all: "
+                        "every one; readme: rewrite README.md's table from --out")
     b.add_argument("--seconds", type=float, default=2.0, help="per model figure")
     b.add_argument("--out", default=None, help="the JSON report (default "
                    "results/bench_model.json for model, results/bench.json otherwise)")
@@ -183,6 +207,12 @@ def _parser():
                    help="memory latencies (extra cycles per beat) to time walks at")
     b.add_argument("--samples", type=int, default=3, help="misses per walk kind and latency")
     b.add_argument("--hits", type=int, default=256, help="requests in the hit burst")
+    b.add_argument("--translations", type=int, default=2000,
+                   help="translations per workload (workloads)")
+    b.add_argument("--sweep-translations", type=int, default=2000,
+                   help="translations per workload and IOTLB geometry (sweep)")
+    b.add_argument("--readme", default=None,
+                   help="also rewrite this README's bench section from the report")
     b.add_argument("--plot", default="results/miss_latency.png",
                    help="PNG of miss cycles against memory latency (needs matplotlib)")
     b.set_defaults(func=_cmd_bench)

@@ -131,7 +131,8 @@ class Build:
         return self.build_dir / f"{self.toplevel}.fst"
 
 
-def build(elaboratable_or_text, design, sim, *, toplevel="top", waves=False, build_root=None):
+def build(elaboratable_or_text, design, sim, *, toplevel="top", waves=False, build_root=None,
+          public_top_only=False):
     """Build ``design`` for ``sim`` unless an identical build exists; return a :class:`Build`.
 
     Parameters
@@ -142,12 +143,19 @@ def build(elaboratable_or_text, design, sim, *, toplevel="top", waves=False, bui
         A name for the build folder, unique per distinct design or configuration.
     sim : str
         ``"verilator"`` or ``"icarus"``.
+    public_top_only : bool
+        Verilator only: make only the top module's signals reachable from cocotb. cocotb's
+        runner always passes ``--public-flat-rw``, which keeps every signal of the design
+        readable and writable through VPI and so stops Verilator from optimising them
+        away; a test bench that touches only the top-level ports (the batch harness) runs
+        several times faster without it.
     """
     if sim not in SIMULATORS:
         raise ValueError(f"sim must be one of {SIMULATORS}, not {sim!r}")
     text = (elaboratable_or_text if isinstance(elaboratable_or_text, str)
             else verilog_of(elaboratable_or_text, toplevel))
-    digest = hashlib.sha256(f"{sim}{waves}{VERILATOR_ARGS}".encode() + text.encode()).hexdigest()
+    digest = hashlib.sha256(f"{sim}{waves}{VERILATOR_ARGS}{public_top_only}".encode()
+                            + text.encode()).hexdigest()
     root = pathlib.Path(build_root) if build_root else ROOT / "build" / "sim"
     build_dir = root / design / (sim + ("-waves" if waves else ""))
     stamp = build_dir / "stamp"
@@ -161,6 +169,10 @@ def build(elaboratable_or_text, design, sim, *, toplevel="top", waves=False, bui
         b = Build(sim, toplevel, build_dir, waves, rebuilt=True)
         runner = b.runner()
         build_args = list(VERILATOR_ARGS) if sim == "verilator" else []
+        if sim == "verilator" and public_top_only:
+            vlt = build_dir / "public_top.vlt"
+            vlt.write_text(f'`verilator_config\npublic_flat_rw -module "{toplevel}" -var "*"\n')
+            build_args += ["--no-public-flat-rw", str(vlt)]
         with _verilator_make_env() if sim == "verilator" else _nothing():
             runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
                          build_args=build_args, waves=waves, timescale=("1ns", "1ps"),

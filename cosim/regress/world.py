@@ -242,8 +242,13 @@ def build_world(rng, bus, target, *, config_name="default", devices=12, damage=0
         dids.add((rng.choice(prefixes) << 7 | rng.randrange(128)) & ((1 << id_bits) - 1))
     weights = _WEIGHTS[config_name]
     nested = 0
+    last = max(dids)
     for did in sorted(dids):
         kind = rng.choices(list(weights), list(weights.values()))[0]
+        if did == last and "ddt_fault" not in world.devices.values():
+            # Every world has one device whose directory read fails, so that every seed
+            # reaches cause 257 (DDT entry load access fault), the rarest outcome.
+            kind = "ddt_fault"
         world.devices[did] = kind
         if kind in ("bypass", "ddt_fault"):
             drv.set_bypass(did)
