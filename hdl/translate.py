@@ -206,7 +206,27 @@ class TranslationPipeline(wiring.Component):
         need_ptw = Signal()
         from_iotlb = Signal()
 
-        dc = ddtc.lookup_dc
+        # The request's device context is looked up as the request is accepted and kept
+        # with it (``s1_dc``), so the IOTLB compare of the lookup stage starts from flip-
+        # flops instead of behind the device-context cache's compare and read: that chain
+        # was the longest path of the design. A DC fill or IODIR.INVAL_DDT in the meantime
+        # makes the copy stale (``s1_dc_ok`` low): it is looked up again, one cycle, so a
+        # request always uses the cache as it is now, as before.
+        s1_dc = Signal(ddtc.lookup_dc.shape())
+        s1_dc_hit = Signal()
+        s1_dc_ok = Signal()
+        reload = Signal()
+        m.d.comb += [
+            reload.eq(s1_valid & ~s1_dc_ok),
+            ddtc.lookup_device_id.eq(Mux(reload, s1.device_id, self.req.payload.device_id)),
+        ]
+        dc_changes = ddtc.fill.valid | self.ddtc_inval.valid
+        with m.If(reload | (self.req.valid & self.req.ready)):
+            m.d.sync += [s1_dc.eq(ddtc.lookup_dc), s1_dc_hit.eq(ddtc.lookup_hit),
+                         s1_dc_ok.eq(~dc_changes)]
+        with m.Elif(dc_changes):
+            m.d.sync += s1_dc_ok.eq(0)
+        dc = s1_dc
         # The stages of the DC (its checks passed, so a non-Bare mode is one offered).
         # PDTV=1 passes the checks only with pdtp Bare: no process_id reaches a process
         # context, so the first stage is Bare (spec 3.3 steps 11-13).
@@ -220,7 +240,6 @@ class TranslationPipeline(wiring.Component):
         # when the first stage is not; a second-stage-only entry is GSCID+GPA (pscv=0).
         key = iotlb.lookup_key
         m.d.comb += [
-            ddtc.lookup_device_id.eq(s1.device_id),
             key.gv.eq(g_on), key.gscid.eq(Mux(g_on, dc.iohgatp.gscid, 0)),
             key.pscv.eq(s_on), key.pscid.eq(Mux(s_on, dc.ta.pscid, 0)),
             key.vpn.eq(s1.iova[12:12 + self._vpn_w]),
@@ -263,7 +282,9 @@ class TranslationPipeline(wiring.Component):
             m.d.comb += [done.eq(1), identity()]
         with m.Elif(too_wide):
             m.d.comb += [done.eq(1), fault(Cause.TRANSACTION_TYPE_DISALLOWED)]
-        with m.Elif(~ddtc.lookup_hit):
+        with m.Elif(~s1_dc_ok):
+            pass                 # the DC is being looked up again (above)
+        with m.Elif(~s1_dc_hit):
             m.d.comb += need_ddt.eq(1)
         with m.Elif(s1.pv & ~dc.tc.pdtv):
             # A process_id with PDTV=0 (spec 3.3 step 7).
@@ -282,7 +303,8 @@ class TranslationPipeline(wiring.Component):
 
         s1_complete = Signal()
         m.d.comb += [
-            self.req.ready.eq(~s1_valid | s1_complete),
+            # Not while the lookup port reloads the DC of the request in the lookup stage.
+            self.req.ready.eq(~s1_valid | (s1_complete & ~reload)),
             ddtw.start.payload.ddtp_ppn.eq(self.ddtp_ppn),
             ddtw.start.payload.mode.eq(self.iommu_mode),
             ddtw.start.payload.device_id.eq(s1.device_id),
@@ -390,7 +412,7 @@ class TranslationPipeline(wiring.Component):
                 info.device_id.eq(s1.device_id), info.iova.eq(s1.iova),
                 info.access.eq(s1.access), info.pv.eq(s1.pv), info.pid.eq(s1.pid),
                 info.priv.eq(s1.priv),
-                info.dtf.eq(ddtc.lookup_hit & ~too_wide & dc.tc.dtf),
+                info.dtf.eq(s1_dc_hit & ~too_wide & dc.tc.dtf),
                 info.iotval2.eq(0),
             ]
 
