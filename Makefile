@@ -65,12 +65,12 @@ distclean: clean
 	rm -rf $(VENV) *.egg-info
 
 # Every benchmark (RTL cycles, workloads, the IOTLB sweep on Icarus, concurrency, the
-# model; speed and resources when their modules are there): results/bench.json, the plots
+# model, cosimulation speed, FPGA resources with YoWASP): results/bench.json, the plots
 # in results/ (the bench extra's matplotlib) and README.md's generated tables. Under an hour
 # on two cores, builds included; each part prints its progress and time.
 .PHONY: bench
 bench: $(VENV)/.installed
-	$(PY) -m pip install --quiet -e '.[test,bench]'
+	$(PY) -m pip install --quiet -e '.[test,bench,fpga]'
 	$(VENV)/bin/iogate bench all --sim $(SIM) --readme README.md
 
 # Bitstreams with YoWASP Yosys and nextpnr from PyPI (the fpga extra), in build/<board>/

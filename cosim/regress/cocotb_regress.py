@@ -77,6 +77,13 @@ async def regress(dut):
                                             config_name=config_name, interrupts=interrupts,
                                             fq_entries=FQ_ENTRIES))
     monitor = s.tb.interrupts
+    # The model writes a request's fault record only once the RTL's answer is known, and
+    # only if the RTL faulted. Whenever allowed() holds more than one answer (a table
+    # changed and its fence has not completed, or the model keeps an older cached answer
+    # where the spec is ambiguous) the RTL may answer from a cache, without a fault and
+    # so without a record, where the model's own walk faults. Found by seed 1 once the
+    # world always had a failing directory read (a model record with no RTL counterpart).
+    s.scoreboard.defer_reports = True
 
     def kind_of(did):
         return world.devices.get(did, "unknown")
@@ -93,15 +100,18 @@ async def regress(dut):
         # Half the batch before the changes are invalidated (old or new answers allowed),
         # half after the fence (only the new ones).
         pending = await s.run(churn, rng, world) if done else []
-        s.scoreboard.defer_reports = bool(pending)
         await s.translate_all(batch[:len(batch) // 2])
-        s.scoreboard.defer_reports = False
         await s.run(settle, world, pending)
         s.commands += 2 * len(pending)
         await s.translate_all(batch[len(batch) // 2:])
         done += len(batch)
         await monitor.check(s.model, what=f"after {done} translations")
         if rng.random() < 0.2:
+            # The fault-queue writer stores a record (and raises fip) some cycles after
+            # the answer left: first let the RTL's fqt reach the model's (the mirrored
+            # read retries until it does), so no record lands after the clear. Found by
+            # seed 2 on Icarus: fip set again by a record still being written.
+            await s.bus.aread(Offset.FQT, 4)
             await s.bus.awrite(Offset.IPSR, 4, 0xF)          # RW1C: clear what is pending
             await monitor.check(s.model, what="after clearing ipsr")
         regs = s.model.regs
