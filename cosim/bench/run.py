@@ -15,6 +15,7 @@ import json
 import pathlib
 
 from .. import sim as simulators
+from . import plotting
 
 __all__ = ["run_hw", "summarize", "headlines", "plot_misses", "run_bench", "WALK_KINDS",
            "PARTS"]
@@ -111,13 +112,9 @@ def plot_misses(hw, path):
 
     Returns the path, or None (with a message) when matplotlib is not installed.
     """
-    try:
-        import matplotlib
-    except ImportError:
-        print("matplotlib is not installed (pip install -e '.[bench]'): no plot")
+    pyplot = plotting.pyplot()
+    if pyplot is None:
         return None
-    matplotlib.use("Agg")   # no display needed
-    from matplotlib import pyplot
     fig, ax = pyplot.subplots(figsize=(7, 4.5))
     for kind in WALK_KINDS:
         figures = hw.get(kind)

@@ -15,6 +15,7 @@ import time
 
 from .. import sim as simulators
 from .workloads import WORKLOADS
+from . import plotting
 
 __all__ = ["run_workloads", "sweep_points", "sweep_iotlb", "plot_hit_rates",
            "ENTRIES", "WAYS"]
@@ -104,13 +105,9 @@ def plot_hit_rates(sweep, path):
 
     Returns the path, or None (with a message) when matplotlib is not installed.
     """
-    try:
-        import matplotlib
-    except ImportError:
-        print("matplotlib is not installed (pip install -e '.[bench]'): no plot")
+    pyplot = plotting.pyplot()
+    if pyplot is None:
         return None
-    matplotlib.use("Agg")   # no display needed
-    from matplotlib import pyplot
     names = list(dict.fromkeys(n for p in sweep["points"] for n in p["workloads"]))
     cols = min(3, len(names)) or 1
     rows = -(-len(names) // cols) or 1
