@@ -412,7 +412,12 @@ class TranslationPipeline(wiring.Component):
                 info.device_id.eq(s1.device_id), info.iova.eq(s1.iova),
                 info.access.eq(s1.access), info.pv.eq(s1.pv), info.pid.eq(s1.pid),
                 info.priv.eq(s1.priv),
-                info.dtf.eq(s1_dc_hit & ~too_wide & dc.tc.dtf),
+                # Off and Bare locate no DC, whatever the cache still holds from
+                # before the mode changed: DTF is then 0 (spec 4.2; found by iogate
+                # regress --seed 7, an access fault in a Bare phase went unreported).
+                info.dtf.eq(s1_dc_hit & ~too_wide & dc.tc.dtf
+                            & (self.iommu_mode != IommuMode.OFF)
+                            & (self.iommu_mode != IommuMode.BARE)),
                 info.iotval2.eq(0),
             ]
 

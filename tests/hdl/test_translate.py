@@ -476,3 +476,26 @@ def test_three_level_directory_faults():
         assert await translate(ctx, h, 0x2_0203, IOVA) == ((1, 258, 0, 0), [0x10_0010])
         assert await translate(ctx, h, 0x3_0203, IOVA) == ((1, 259, 0, 0), [0x10_0018])
     Harness(FULL, memory, iommu_mode=LVL3).run(body)
+
+
+def test_bare_mode_fault_is_reported_whatever_the_cached_dc_says():
+    # Device 5's DC has DTF=1 (TC bit 4) and is cached in 1LVL. In Bare mode no DC is
+    # located, so DTF is taken as 0 (spec 4.2, "If no valid DC could be located, DTF is
+    # assumed to be 0"): an access fault on an address beyond the PAS is reported with
+    # dtf=0. Found by iogate regress --seed 7 (a Bare phase after 1LVL).
+    DTF = 1 << 4
+
+    async def body(ctx, h):
+        assert answer(await h.request(ctx)) == OK_WALKED       # caches the DTF=1 DC
+        ctx.set(h.dut.iommu_mode, 1)                            # ddtp.iommu_mode = Bare
+        reports = []
+        await issue(ctx, h, [{"tag": 2, "iova": 1 << 60}])
+        ctx.set(h.dut.resp.ready, 1)
+        for _ in range(10):
+            _, _, valid, report = await ctx.tick().sample(h.dut.fault.valid,
+                                                          h.dut.fault.payload)
+            if valid:
+                reports.append(report)
+        assert len(reports) == 1
+        assert (reports[0].cause, reports[0].dtf, reports[0].iova) == (5, 0, 1 << 60)
+    Harness(memory={**MEMORY, DC_BASE: V | DTF}).run(body)
