@@ -4,10 +4,9 @@ Builds ``FULL.replace(ports=2)`` (on Icarus by default: cycles do not depend on 
 simulator, and Icarus compiles in seconds) and runs :mod:`cosim.bench.hw_concurrency`.
 """
 
-import json
 import pathlib
 
-from .. import sim as simulators
+from .runner import run_module
 
 __all__ = ["run_concurrency"]
 
@@ -28,15 +27,9 @@ def run_concurrency(sim="icarus", *, hits=256, walk_latency=50,
     if not isinstance(walk_latency, int) or walk_latency < 0:
         raise ValueError(f"walk_latency must be a non-negative integer, not {walk_latency!r}")
     from .hw_concurrency import TWO_PORTS
-    work = pathlib.Path(work_dir).resolve() / sim
-    work.mkdir(parents=True, exist_ok=True)
-    report = work / "concurrency.json"
-    report.unlink(missing_ok=True)
-    b = simulators.build_iommu(TWO_PORTS, sim, waves=False)
-    simulators.run(b, "cosim.bench.hw_concurrency", test_dir=work, log_file=work / "sim.log",
-                   extra_env={"IOGATE_BENCH_REPORT": str(report),
-                              "IOGATE_BENCH_HITS": str(hits),
-                              "IOGATE_BENCH_WALK_LATENCY": str(walk_latency)})
-    raw = json.loads(report.read_text())
+    raw = run_module(TWO_PORTS, sim, "cosim.bench.hw_concurrency",
+                     pathlib.Path(work_dir).resolve() / sim, "concurrency.json",
+                     {"IOGATE_BENCH_HITS": str(hits),
+                      "IOGATE_BENCH_WALK_LATENCY": str(walk_latency)})
     raw["sim"] = sim
     return raw

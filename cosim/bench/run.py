@@ -14,7 +14,7 @@ report and can rewrite the README's table (:mod:`cosim.bench.table`).
 import json
 import pathlib
 
-from .. import sim as simulators
+from .runner import run_module
 from . import plotting
 
 __all__ = ["run_hw", "summarize", "headlines", "plot_misses", "run_bench", "WALK_KINDS",
@@ -59,18 +59,10 @@ def run_hw(sim="verilator", *, latencies=(1, 10, 50), samples=3, hits=256,
     if not isinstance(hits, int) or hits < 2:
         raise ValueError(f"hits must be an integer of at least 2, not {hits!r}")
     from .hw import FULL
-    work = pathlib.Path(work_dir).resolve() / sim
-    work.mkdir(parents=True, exist_ok=True)
-    report = work / "hw.json"
-    report.unlink(missing_ok=True)
-    b = simulators.build_iommu(FULL, sim, waves=False)
-    simulators.run(b, "cosim.bench.hw", testcase=testcases, test_dir=work,
-                   log_file=work / "sim.log",
-                   extra_env={"IOGATE_BENCH_REPORT": str(report),
-                              "IOGATE_BENCH_LATENCIES": ",".join(map(str, latencies)),
-                              "IOGATE_BENCH_SAMPLES": str(samples),
-                              "IOGATE_BENCH_HITS": str(hits)})
-    raw = json.loads(report.read_text())
+    raw = run_module(FULL, sim, "cosim.bench.hw", pathlib.Path(work_dir).resolve() / sim,
+                     "hw.json", {"IOGATE_BENCH_LATENCIES": ",".join(map(str, latencies)),
+                                 "IOGATE_BENCH_SAMPLES": str(samples),
+                                 "IOGATE_BENCH_HITS": str(hits)}, testcase=testcases)
     raw["sim"] = sim
     return raw
 

@@ -13,7 +13,7 @@ import json
 import pathlib
 import time
 
-from .. import sim as simulators
+from .runner import run_module
 from .workloads import WORKLOADS
 from . import plotting
 
@@ -47,18 +47,11 @@ def run_workloads(config, sim="verilator", *, names=None, translations=2000,
         raise ValueError(f"translations must be a positive integer, not {translations!r}")
     work = (pathlib.Path(work_dir).resolve() / sim /
             f"e{config.iotlb_entries}w{config.iotlb_ways}p{config.ports}")
-    work.mkdir(parents=True, exist_ok=True)
-    report = work / "workloads.json"
-    report.unlink(missing_ok=True)
-    b = simulators.build_iommu(config, sim, waves=False)
-    simulators.run(b, "cosim.bench.hw_workloads", testcase=names, test_dir=work,
-                   log_file=work / "sim.log",
-                   extra_env={"IOGATE_BENCH_REPORT": str(report),
-                              "IOGATE_BENCH_CONFIG": json.dumps(dataclasses.asdict(config)),
-                              "IOGATE_BENCH_TRANSLATIONS": str(translations),
-                              "IOGATE_BENCH_MEM_LATENCY": str(mem_latency),
-                              "IOGATE_BENCH_SEED": str(seed)})
-    return json.loads(report.read_text())
+    return run_module(config, sim, "cosim.bench.hw_workloads", work, "workloads.json",
+                      {"IOGATE_BENCH_CONFIG": json.dumps(dataclasses.asdict(config)),
+                       "IOGATE_BENCH_TRANSLATIONS": str(translations),
+                       "IOGATE_BENCH_MEM_LATENCY": str(mem_latency),
+                       "IOGATE_BENCH_SEED": str(seed)}, testcase=names)
 
 
 def sweep_points(entries=ENTRIES, ways=WAYS):
