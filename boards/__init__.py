@@ -4,7 +4,7 @@ One concept per module:
 
 ========================  =============================================================
 :mod:`.protocol`          the host bridge's frame format, shared with the host
-                          (:mod:`cosim.boardlink`)
+                          (:mod:`iogate.cosim.targets.board`)
 :mod:`.uart`              8N1 receiver and transmitter
 :mod:`.bridge`            framed requests onto MMIO, on-chip memory and the requester
 :mod:`.memory`            on-chip RAM as an AXI4 subordinate (DECERR outside it)

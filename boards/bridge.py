@@ -1,7 +1,7 @@
 """The host bridge: framed commands from a UART byte stream onto the IOMMU and its memory.
 
-The host (:mod:`cosim.boardlink`) sends requests in the frame format of
-:mod:`boards.protocol`; the bridge collects one, carries it out, and sends its reply:
+The host (:mod:`iogate.cosim.targets.board`) sends requests in the frame format of
+:mod:`iogate.boards.protocol`; the bridge collects one, carries it out, and sends its reply:
 
 * ``MMIO_READ``/``MMIO_WRITE`` become AXI4-Lite transactions on the IOMMU's register page.
   Over a 32-bit register interface an 8-byte access is two 4-byte ones: a write sends the
@@ -9,8 +9,8 @@ The host (:mod:`cosim.boardlink`) sends requests in the frame format of
   ``tr_req_ctl.Go``, ``cqcsr.cqen``...; RISC-V IOMMU spec chapter 5) sit in the low word and
   must see the whole new value; a read takes the low word first.
 * ``MEM_READ``/``MEM_WRITE``/``MEM_FILL`` are doubleword accesses to the on-chip memory
-  (:class:`boards.memory.OnChipMemory`).
-* ``TRANSLATE`` runs the DMA requester (:class:`boards.requester.Requester`).
+  (:class:`iogate.boards.memory.OnChipMemory`).
+* ``TRANSLATE`` runs the DMA requester (:class:`iogate.boards.requester.Requester`).
 * ``IDENT`` answers what the host needs before it can allocate tables: where the on-chip
   memory is and how big, and the clock.
 
@@ -18,7 +18,7 @@ One shift register, ``frame``, holds the request's payload as it arrives and the
 reply's payload as it leaves (each op has read its arguments before it writes its reply),
 so the bridge costs one frame of flip-flops and no multiplexer per frame byte: bytes enter
 at the top and the frame is shifted on with zeros until the payload sits at bit 0, where the
-layouts of :mod:`boards.protocol` view it; replies leave from the bottom. A UART break
+layouts of :mod:`iogate.boards.protocol` view it; replies leave from the bottom. A UART break
 (``abort``, from the receiver's framing error) drops a request still coming in, so a host
 that was interrupted regains frame sync by sending one.
 """
@@ -27,14 +27,14 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hdl.axi import AXI4LiteSignature
-from hdl.mem_master import MemReadSignature, MemWriteSignature
-from hdl.regfile import MMIO_ADDR_WIDTH
+from iogate.hdl.axi import AXI4LiteSignature
+from iogate.hdl.mem_master import MemReadSignature, MemWriteSignature
+from iogate.hdl.regfile import MMIO_ADDR_WIDTH
 
-from . import protocol
-from .memory import HOST_ADDR_WIDTH
-from .protocol import MAGIC, REPLIES, REQUESTS, VERSION, Op, Status
-from .requester import COMMAND, RESULT
+from iogate.boards import protocol
+from iogate.boards.memory import HOST_ADDR_WIDTH
+from iogate.boards.protocol import MAGIC, REPLIES, REQUESTS, VERSION, Op, Status
+from iogate.boards.requester import COMMAND, RESULT
 
 __all__ = ["Bridge", "FRAME_BYTES"]
 
@@ -45,7 +45,7 @@ FRAME_BYTES = max(protocol.MAX_REQUEST_BYTES,
 
 
 class Bridge(wiring.Component):
-    """Serves :mod:`boards.protocol` requests.
+    """Serves :mod:`iogate.boards.protocol` requests.
 
     Parameters
     ----------
@@ -288,7 +288,7 @@ class Bridge(wiring.Component):
                             m.next = "MEM_WRITE"
 
                     with m.Case(Op.TRANSLATE):
-                        # Access 3 is not an hdl.port.Access.
+                        # Access 3 is not an iogate.hdl.port.Access.
                         with m.If(tr_args.access.as_value() == 3):
                             error(Status.BAD_ARGUMENT)
                         with m.Else():

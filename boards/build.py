@@ -22,8 +22,8 @@ __all__ = ["BOARDS", "CONFIGS", "build", "report_of", "format_report"]
 #: Board name -> (module, top class name): imported on use, so that listing boards costs
 #: no Amaranth elaboration.
 BOARDS = {
-    "icebreaker": ("boards.icebreaker", "ICEBreakerTop"),
-    "ecpix5": ("boards.ecpix5", "ECPIX5Top"),
+    "icebreaker": ("iogate.boards.icebreaker", "ICEBreakerTop"),
+    "ecpix5": ("iogate.boards.ecpix5", "ECPIX5Top"),
 }
 
 #: Tools by environment variable (amaranth's Lattice platforms look each up in its
@@ -37,8 +37,8 @@ NEXTPNR_REPORT = "nextpnr-report.json"
 
 
 def _configs():
-    from hdl.config import Config
-    from . import ecpix5, icebreaker
+    from iogate.hdl.config import Config
+    from iogate.boards import ecpix5, icebreaker
     return {
         "small": icebreaker.CONFIG,
         "default": Config(),
@@ -52,7 +52,7 @@ CONFIGS = ("board", "small", "default", "full")
 
 def _board_top(board, config_name, **kwargs):
     import importlib
-    from hdl.config import Config
+    from iogate.hdl.config import Config
     if board not in BOARDS:
         raise ValueError(f"board must be one of {', '.join(BOARDS)}, not {board!r}")
     if not isinstance(config_name, Config) and config_name not in CONFIGS:
@@ -86,13 +86,13 @@ def build(board, *, config="board", build_dir=None, platform=None, allow_timing_
     ----------
     board : str
         A key of :data:`BOARDS`.
-    config : str or hdl.Config
+    config : str or iogate.hdl.Config
         One of :data:`CONFIGS` (``board`` is the board's own choice), or a Config (on the
         ECPIX-5, its richest variant the RTL builds).
     build_dir : path, optional
         Default ``build/<board>``.
     platform : amaranth platform, optional
-        Instead of the board's own (for example :func:`boards.ecpix5.grade6_platform`,
+        Instead of the board's own (for example :func:`iogate.boards.ecpix5.grade6_platform`,
         to measure on another device of the same package).
     allow_timing_fail : bool
         Let nextpnr finish (and report the Fmax it reached) when the design clock is not

@@ -1,7 +1,7 @@
 """The ECPIX-5 85F board (LFE5UM5G-85F, 83,640 LUTs, 100 MHz oscillator).
 
 The ECP5-85 takes the full first-target iogate, or as much of it as the RTL builds today:
-:func:`richest_config` asks :class:`hdl.iommu.Iommu` which of the first target's modes it
+:func:`richest_config` asks :class:`iogate.hdl.iommu.Iommu` which of the first target's modes it
 accepts and keeps the richest combination, so the board grows with the RTL and its report
 says which Config it carried. 128 KiB of block RAM holds tables and queues; the UART is the
 FT2232's second channel. The first RGB LED's red lights while an interrupt line is up.
@@ -17,10 +17,10 @@ from amaranth.hdl import ClockDomain, Elaboratable, Instance, Module, Signal
 from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
-from hdl.config import Config
+from iogate.hdl.config import Config
 
-from .top import BoardTop
-from .uart import divisor_for
+from iogate.boards.top import BoardTop
+from iogate.boards.uart import divisor_for
 
 __all__ = ["ECPIX5Top", "FULL_CONFIG", "richest_config", "TARGET_MHZ", "BAUD", "platform",
            "grade6_platform"]
@@ -73,13 +73,13 @@ def grade6_platform():
 
 
 def richest_config(base=FULL_CONFIG):
-    """The richest variant of ``base`` that :class:`hdl.iommu.Iommu` accepts.
+    """The richest variant of ``base`` that :class:`iogate.hdl.iommu.Iommu` accepts.
 
     Candidates drop, from ``base``, the second stage (Sv48x4, then Sv39x4), Sv48 and
     directory levels; the one keeping the most of ``base``'s features wins, ties going to
     the deeper directory.
     """
-    from hdl.iommu import Iommu
+    from iogate.hdl.iommu import Iommu
     stage2 = [(base.sv39x4, base.sv48x4), (base.sv39x4, False), (False, False)]
     candidates = []
     for (sv39x4, sv48x4), sv48, levels in itertools.product(
@@ -94,17 +94,17 @@ def richest_config(base=FULL_CONFIG):
         iommu._MustUse__silence = True
         candidates.append(config)
     if not candidates:
-        raise ValueError(f"hdl.iommu.Iommu accepts no variant of {base!r}")
+        raise ValueError(f"iogate.hdl.iommu.Iommu accepts no variant of {base!r}")
     return max(candidates, key=lambda c: (c.sv39x4 + c.sv48x4 + c.sv48 + c.ddt_levels,
                                           c.ddt_levels))
 
 
 class ECPIX5Top(Elaboratable):
-    """:class:`boards.top.BoardTop` on the ECPIX-5's pins, clocked by the PLL.
+    """:class:`iogate.boards.top.BoardTop` on the ECPIX-5's pins, clocked by the PLL.
 
     Parameters
     ----------
-    config : hdl.Config or None
+    config : iogate.hdl.Config or None
         Defaults to :func:`richest_config`.
     target_mhz : int
         The design clock; one of :data:`PLL_SETTINGS`.

@@ -19,11 +19,11 @@ the 12 MHz oscillator directly.
 from amaranth.hdl import Elaboratable, Module
 from amaranth.lib import io
 
-from hdl.config import Config
+from iogate.hdl.config import Config
 
-from .memory import SPRAM_BYTES
-from .top import BoardTop
-from .uart import divisor_for
+from iogate.boards.memory import SPRAM_BYTES
+from iogate.boards.top import BoardTop
+from iogate.boards.uart import divisor_for
 
 __all__ = ["ICEBreakerTop", "CONFIG", "BAUD", "platform"]
 
@@ -42,11 +42,11 @@ def platform():
 
 
 class ICEBreakerTop(Elaboratable):
-    """:class:`boards.top.BoardTop` on the ICEBreaker's pins.
+    """:class:`iogate.boards.top.BoardTop` on the ICEBreaker's pins.
 
     Parameters
     ----------
-    config : hdl.Config
+    config : iogate.hdl.Config
         Defaults to :data:`CONFIG`.
     baud : int
         UART speed.

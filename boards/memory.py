@@ -3,7 +3,7 @@
 On a board the device directory, the page tables and the command and fault queues live in
 the FPGA's own RAM (block RAM, or the iCE40 UP5K's four 256 Kbit SPRAMs). The IOMMU's
 ``mem`` manager reaches it over AXI4; the host bridge reaches it over two simple client
-ports (the ones :mod:`hdl.mem_master` gives the IOMMU's walkers), so that the host can write
+ports (the ones :mod:`iogate.hdl.mem_master` gives the IOMMU's walkers), so that the host can write
 tables while the IOMMU runs, as a CPU writes DRAM.
 
 The memory occupies ``[base, base + size)`` of the physical address space; an access outside
@@ -23,8 +23,8 @@ from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In
 
-from hdl.axi import AXI4Signature, Burst, Resp
-from hdl.mem_master import MemReadSignature, MemWriteSignature
+from iogate.hdl.axi import AXI4Signature, Burst, Resp
+from iogate.hdl.mem_master import MemReadSignature, MemWriteSignature
 
 __all__ = ["OnChipMemory", "SPRAM_BYTES"]
 

@@ -1,9 +1,9 @@
-"""The host bridge's frame format, shared by the gateware (:mod:`boards.bridge`) and the host
-(:mod:`cosim.boardlink`).
+"""The host bridge's frame format, shared by the gateware (:mod:`iogate.boards.bridge`) and the host
+(:mod:`iogate.cosim.targets.board`).
 
 Both sides describe a frame with the same ``data.StructLayout``: the gateware views its
 receive and reply registers through it, the host packs and unpacks integers with
-:mod:`hdl.bits`. A frame is the layout's value sent little-endian, byte 0 first, so a field
+:mod:`iogate.hdl.bits`. A frame is the layout's value sent little-endian, byte 0 first, so a field
 never sits at one place on the wire in one side and another in the other.
 
 ::
@@ -15,7 +15,7 @@ The host sends one request and waits for its reply; the board starts replying on
 whole request is in, so the link is half duplex and never overruns. A byte that is not a
 known ``Op`` where a request should start is dropped. If the host stops in the middle of a
 request, a UART break (the line held low for more than a frame) makes the board forget
-the partial request (:class:`boards.bridge.Bridge`): that is how a host regains frame sync
+the partial request (:class:`iogate.boards.bridge.Bridge`): that is how a host regains frame sync
 after an interrupted session.
 
 Addresses and data are the IOMMU's: MMIO ``offset``/``size`` as in the RISC-V IOMMU spec
@@ -27,10 +27,10 @@ the board's on-chip memory, which sits in the low 4 GiB, so memory addresses are
 
 from amaranth.lib import data, enum
 
-from hdl import bits
-from hdl.formats import Cause
-from hdl.formats import Pbmt
-from hdl.port import Access
+from iogate.hdl import bits
+from iogate.hdl.formats import Cause
+from iogate.hdl.formats import Pbmt
+from iogate.hdl.port import Access
 
 __all__ = ["Op", "Status", "MAGIC", "VERSION", "REQUESTS", "REPLIES", "request_bytes",
            "reply_bytes", "encode_request", "decode_reply", "ProtocolError",
@@ -86,7 +86,7 @@ REPLIES = {
     Op.MEM_READ: data.StructLayout({"data": 64}),
     Op.MEM_WRITE: data.StructLayout({}),
     Op.MEM_FILL: data.StructLayout({}),
-    # The last response's fields (hdl.port.response_layout without the tag), how many of the
+    # The last response's fields (iogate.hdl.port.response_layout without the tag), how many of the
     # ``count`` responses were IOTLB hits, and the clock cycles from the first request
     # offered to the last response.
     Op.TRANSLATE: data.StructLayout({"fault": 1, "r": 1, "w": 1, "x": 1, "hit": 1,
@@ -125,7 +125,7 @@ def encode_request(op, **fields):
     Raises
     ------
     ValueError
-        If a field does not fit its width (from :func:`hdl.bits.put`).
+        If a field does not fit its width (from :func:`iogate.hdl.bits.put`).
     """
     op = Op(op)
     payload = bits.pack(REQUESTS[op], **fields)

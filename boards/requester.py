@@ -19,15 +19,15 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hdl.formats import Cause, Pbmt
-from hdl.port import Access, TranslationPort
+from iogate.hdl.formats import Cause, Pbmt
+from iogate.hdl.port import Access, TranslationPort
 
 __all__ = ["Requester", "COMMAND", "RESULT"]
 
 #: What to send: ``count`` requests of one kind (0 counts as 1).
 COMMAND = data.StructLayout({"device_id": 24, "iova": 64, "access": Access, "count": 16})
 
-#: What came back: the last response (``hdl.port.response_layout`` without the tag), the
+#: What came back: the last response (``iogate.hdl.port.response_layout`` without the tag), the
 #: number of responses with ``hit`` set, and the clock cycles from the cycle the first
 #: request was offered to the cycle the last response was taken.
 RESULT = data.StructLayout({"fault": 1, "cause": Cause, "ppn": 44, "r": 1, "w": 1, "x": 1,

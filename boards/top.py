@@ -10,7 +10,7 @@
                              │    └───────────────────────^
                              └─ wsi ─> irq (an LED)
 
-The board files (:mod:`boards.icebreaker`, :mod:`boards.ecpix5`) add the clock, the reset
+The board files (:mod:`iogate.boards.icebreaker`, :mod:`iogate.boards.ecpix5`) add the clock, the reset
 and the pins; the cocotb test bench simulates this top alone, driving ``rx`` and sampling
 ``tx`` the way a USB-serial chip would.
 """
@@ -19,14 +19,14 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hdl.config import Config
-from hdl.iommu import Iommu
-from hdl.mem_master import ID_WIDTH
+from iogate.hdl.config import Config
+from iogate.hdl.iommu import Iommu
+from iogate.hdl.mem_master import ID_WIDTH
 
-from .bridge import Bridge
-from .memory import OnChipMemory
-from .requester import Requester
-from .uart import UARTReceiver, UARTTransmitter
+from iogate.boards.bridge import Bridge
+from iogate.boards.memory import OnChipMemory
+from iogate.boards.requester import Requester
+from iogate.boards.uart import UARTReceiver, UARTTransmitter
 
 __all__ = ["BoardTop", "RAM_BASE"]
 
@@ -40,12 +40,12 @@ class BoardTop(wiring.Component):
 
     Parameters
     ----------
-    config : hdl.Config
-        The IOMMU's configuration (:class:`hdl.iommu.Iommu` refuses what is not built).
+    config : iogate.hdl.Config
+        The IOMMU's configuration (:class:`iogate.hdl.iommu.Iommu` refuses what is not built).
     clk_hz : int
         The clock frequency (reported to the host by ``IDENT``).
     divisor : int
-        UART clock cycles per bit (:func:`boards.uart.divisor_for`).
+        UART clock cycles per bit (:func:`iogate.boards.uart.divisor_for`).
     ram_size : int
         Bytes of on-chip memory (a power of two).
     ram_base : int
@@ -65,7 +65,7 @@ class BoardTop(wiring.Component):
     Raises
     ------
     TypeError
-        If ``config`` is not a :class:`hdl.Config`.
+        If ``config`` is not a :class:`iogate.hdl.Config`.
     ValueError
         From the parts, on a configuration they cannot build.
     """

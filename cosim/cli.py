@@ -12,20 +12,20 @@ __all__ = ["main"]
 
 
 def _cmd_demo(args):
-    from .demo import run_demo
+    from iogate.cosim.scenarios.run import run_demo
     return run_demo(sim=args.sim, waves=args.waves, seed=args.seed, report=args.report)
 
 
 def _cmd_regress(args):
     if args.batch:
-        from .batch.regress import regress_batch
+        from iogate.cosim.regress.batch import regress_batch
         return regress_batch(args.seed, args.translations, sim=args.sim)
-    from .regress.run import regress
+    from iogate.cosim.regress.run import regress
     return regress(args.seed, args.translations, sim=args.sim, waves=args.waves)
 
 
 def _cmd_run(args):
-    from .run import list_scenarios, run_scenario
+    from iogate.cosim.scenarios.run import list_scenarios, run_scenario
     if args.list:
         print(list_scenarios())
         return 0
@@ -40,7 +40,7 @@ def _cmd_run(args):
 
 
 def _cmd_generate(args):
-    from firmware.generate import generate
+    from iogate.firmware.generate import generate
     for path in generate(args.out, config=_config(args)):
         print(f"wrote {path}")
     return 0
@@ -50,13 +50,13 @@ def _cmd_bench(args):
     import json
     import pathlib
     if args.what == "model":
-        from .model.bench import bench_model
+        from iogate.cosim.bench.model import bench_model
         result = bench_model(seconds=args.seconds)
         out = pathlib.Path(args.out or "results/bench_model.json")
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
-    else:  # a part of cosim.bench.run.PARTS, "all" or "readme" (argparse restricts them)
-        from .bench.run import run_bench
+    else:  # a part of iogate.cosim.bench.run.PARTS, "all" or "readme" (argparse restricts them)
+        from iogate.cosim.bench.run import run_bench
         out = pathlib.Path(args.out or "results/bench.json")
         latencies = tuple(int(v) for v in args.latencies.split(","))
         result = run_bench(args.what, sim=args.sim, seconds=args.seconds, out=out,
@@ -74,7 +74,7 @@ def _cmd_bench(args):
 
 def _cmd_build(args):
     import subprocess
-    from boards.build import build, format_report
+    from iogate.boards.build import build, format_report
     build_dir = args.build_dir or f"build/{args.board}"
     print(f"building the {args.board} bitstream in {build_dir} (Yosys and nextpnr from "
           f"YoWASP; minutes) ...", flush=True)
@@ -93,12 +93,13 @@ def _cmd_build(args):
 def _cmd_board(args):
     import json
     import pathlib
-    from .boardlink import BoardLink, run_foundation
+    from iogate.cosim.targets.board import BoardLink
+    from iogate.cosim.scenarios.on_board import run_foundation
     link = BoardLink.open(args.port, args.baud)
     print(f"iogate board on {args.port}: {link.ram_size // 1024} KiB at {link.ram_base:#x}, "
           f"{link.clk_hz / 1e6:g} MHz", flush=True)
     if args.scenario:
-        from .scenarios.on_board import run_on_board
+        from iogate.cosim.scenarios.on_board import run_on_board
         report = run_on_board(link, args.scenario, seed=args.seed)
     else:
         report = run_foundation(link, seed=args.seed, translations=args.translations)
@@ -119,7 +120,7 @@ def _cmd_board(args):
 
 
 def _config(args):
-    from hdl import Config
+    from iogate.hdl import Config
     if getattr(args, "full", False):
         return Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
     return Config()
@@ -167,7 +168,7 @@ def _parser():
     g.add_argument("--full", action="store_true", help="for the full first-target Config")
     g.set_defaults(func=_cmd_generate)
 
-    from boards.build import BOARDS, CONFIGS
+    from iogate.boards.build import BOARDS, CONFIGS
     f = sub.add_parser("build", help="build a board's bitstream and report its resources "
                                      "and Fmax (needs the fpga extra)")
     f.add_argument("--board", required=True, choices=tuple(BOARDS))

@@ -1,4 +1,4 @@
-"""Software that drives an iogate through a :class:`~firmware.bus.Bus`: initialisation,
+"""Software that drives an iogate through a :class:`~iogate.firmware.bus.Bus`: initialisation,
 device directory, page tables, command and fault queues, and the generated C header.
 
 One concept per module:

@@ -2,13 +2,13 @@
 
 RISC-V IOMMU spec 3.1: a command is two little-endian doublewords (``fctl.BE=0``, which the
 driver keeps), ``opcode`` in dword0[6:0] and ``func3`` in dword0[9:7]. The bit positions
-come from the layouts in :mod:`hdl.formats`; each builder takes the operands it needs and
+come from the layouts in :mod:`iogate.hdl.formats`; each builder takes the operands it needs and
 leaves every reserved bit 0, so the IOMMU has no reason to set ``cqcsr.cmd_ill``. An operand
 passed as ``None`` is "not valid": its valid bit (``AV``, ``PSCV``, ``GV``, ``DV``) is 0.
 """
 
-from hdl import bits
-from hdl.formats import (
+from iogate.hdl import bits
+from iogate.hdl.formats import (
     CMD_SIZE, IODIR, IOFENCE, IOTINVAL, IodirFunc, IofenceFunc, IotinvalFunc, Opcode,
 )
 

@@ -7,14 +7,14 @@ completed and committed every earlier command it stores a sequence number to a c
 word, and ``cqh`` moves past the fence (spec 3.1.3). Every wait here is a bounded poll.
 """
 
-from hdl import bits
-from hdl.formats import CMD_SIZE
-from hdl.regs import CQCSR, QB, Offset
+from iogate.hdl import bits
+from iogate.hdl.formats import CMD_SIZE
+from iogate.hdl.regs import CQCSR, QB, Offset
 
-from . import commands
-from .alloc import PAGE_SIZE
-from .errors import CommandIllegal, CommandMemoryFault, CommandTimeout, PollTimeout
-from .queue import check_entries
+from iogate.firmware import commands
+from iogate.firmware.alloc import PAGE_SIZE
+from iogate.firmware.errors import CommandIllegal, CommandMemoryFault, CommandTimeout, PollTimeout
+from iogate.firmware.queue import check_entries
 
 __all__ = ["CommandQueue"]
 

@@ -9,11 +9,11 @@ DDTE valid needs no invalidation (spec "Caching invalid entries").
 
 import dataclasses
 
-from hdl import bits
-from hdl.formats import DC_SIZE, DDTE
-from hdl.regs import IommuMode
+from iogate.hdl import bits
+from iogate.hdl.formats import DC_SIZE, DDTE
+from iogate.hdl.regs import IommuMode
 
-from .alloc import PAGE_SIZE
+from iogate.firmware.alloc import PAGE_SIZE
 
 __all__ = ["DeviceContext", "DeviceDirectory", "LEVELS", "DEVICE_ID_BITS"]
 
@@ -30,7 +30,7 @@ _WORDS = ("tc", "iohgatp", "ta", "fsc")
 class DeviceContext:
     """A base-format device context: four doublewords (spec 2.1.2-2.1.5).
 
-    Each field is the 64-bit word, laid out as :data:`hdl.formats.TC`, ``IOHGATP``, ``TA``
+    Each field is the 64-bit word, laid out as :data:`iogate.hdl.formats.TC`, ``IOHGATP``, ``TA``
     and ``IOSATP``.
     """
 

@@ -1,30 +1,30 @@
 """The ``Iommu`` driver object: initialisation, device contexts, mappings, faults.
 
-Everything goes through a :class:`~firmware.bus.Bus`, so the same driver runs on the
+Everything goes through a :class:`~iogate.firmware.bus.Bus`, so the same driver runs on the
 architectural model, on the RTL through cocotb agents and on a board. The initialisation is
 the spec's (RISC-V IOMMU spec, "Guidelines for initialization"); every table change is
-followed by the spec's invalidation recipe (:mod:`firmware.invalidate`) and an
+followed by the spec's invalidation recipe (:mod:`iogate.firmware.invalidate`) and an
 ``IOFENCE.C``, so when a method returns, the IOMMU uses the new tables and nothing else.
 """
 
 import dataclasses
 
-from hdl import bits
-from hdl.formats import IOHGATP, IOSATP, TA, TC, IohgatpMode, IosatpMode, Pbmt
-from hdl.port import Access
-from hdl.regs import (
+from iogate.hdl import bits
+from iogate.hdl.formats import IOHGATP, IOSATP, TA, TC, IohgatpMode, IosatpMode, Pbmt
+from iogate.hdl.port import Access
+from iogate.hdl.regs import (
     CAPABILITIES, DDTP, FCTL, ICVEC, TR_REQ_CTL, TR_REQ_IOVA, TR_RESPONSE, Igs, IommuMode,
     Offset,
 )
 
-from . import invalidate
-from .alloc import PAGE_SIZE
-from .cq import CommandQueue
-from .ddt import DEVICE_ID_BITS, DeviceContext, DeviceDirectory
-from .errors import IommuError, UnsupportedError
-from .fq import FaultQueue
-from .mmio import Registers
-from .pagetable import PageTable, Stage
+from iogate.firmware import invalidate
+from iogate.firmware.alloc import PAGE_SIZE
+from iogate.firmware.cq import CommandQueue
+from iogate.firmware.ddt import DEVICE_ID_BITS, DeviceContext, DeviceDirectory
+from iogate.firmware.errors import IommuError, UnsupportedError
+from iogate.firmware.fq import FaultQueue
+from iogate.firmware.mmio import Registers
+from iogate.firmware.pagetable import PageTable, Stage
 
 __all__ = ["Iommu", "DebugTranslation"]
 
@@ -179,7 +179,7 @@ class Iommu:
         return self.cq.fence(pr=pr, pw=pw)
 
     def drain_faults(self, limit=None):
-        """The records in the fault queue (:class:`~firmware.fq.FaultDrain`)."""
+        """The records in the fault queue (:class:`~iogate.firmware.fq.FaultDrain`)."""
         return self.fq.drain(limit)
 
     # -- page tables ----------------------------------------------------------------------
@@ -195,7 +195,7 @@ class Iommu:
             raise UnsupportedError(f"the IOMMU does not offer {mode.name}")
 
     def page_table(self, mode):
-        """A new, empty :class:`~firmware.pagetable.PageTable` in system memory.
+        """A new, empty :class:`~iogate.firmware.pagetable.PageTable` in system memory.
 
         Raises
         ------
@@ -267,7 +267,7 @@ class Iommu:
         ----------
         device_id : int
         tc, iohgatp, ta, fsc : int
-            The four doublewords (layouts :data:`~hdl.formats.TC`, ``IOHGATP``, ``TA``,
+            The four doublewords (layouts :data:`~iogate.hdl.formats.TC`, ``IOHGATP``, ``TA``,
             ``IOSATP``).
         check : bool
             Refuse reserved bits and modes ``capabilities`` does not offer. A test that

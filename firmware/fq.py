@@ -8,12 +8,12 @@ is lost, and every later one too until software clears the bit, so a drain repor
 
 import dataclasses
 
-from hdl import bits
-from hdl.formats import FAULT_RECORD, FQ_RECORD_SIZE, Cause, Ttyp
-from hdl.regs import FQCSR, IPSR, QB, Offset
+from iogate.hdl import bits
+from iogate.hdl.formats import FAULT_RECORD, FQ_RECORD_SIZE, Cause, Ttyp
+from iogate.hdl.regs import FQCSR, IPSR, QB, Offset
 
-from .alloc import PAGE_SIZE
-from .queue import check_entries
+from iogate.firmware.alloc import PAGE_SIZE
+from iogate.firmware.queue import check_entries
 
 __all__ = ["FaultRecord", "FaultDrain", "FaultQueue"]
 
@@ -33,7 +33,7 @@ class FaultRecord:
     Attributes
     ----------
     cause : Cause or int
-        What went wrong; an ``int`` only for encodings outside :class:`~hdl.formats.Cause`.
+        What went wrong; an ``int`` only for encodings outside :class:`~iogate.hdl.formats.Cause`.
     ttyp : Ttyp or int
         The transaction type; :attr:`Ttyp.NONE` for faults not caused by a transaction.
     did : int

@@ -1,16 +1,16 @@
 """``generate(out_dir)``: write ``iogate.h`` and ``iogate.dtsi``.
 
-Both come from the same definitions as the RTL (:mod:`firmware.header` from
-:mod:`hdl.regs`/:mod:`hdl.formats`; :mod:`firmware.devicetree`), so regenerating after a
+Both come from the same definitions as the RTL (:mod:`iogate.firmware.header` from
+:mod:`iogate.hdl.regs`/:mod:`iogate.hdl.formats`; :mod:`iogate.firmware.devicetree`), so regenerating after a
 layout change is all it takes to keep C code and the platform description in step.
 """
 
 import pathlib
 
-from hdl import Config
+from iogate.hdl import Config
 
-from .devicetree import fragment
-from .header import header
+from iogate.firmware.devicetree import fragment
+from iogate.firmware.header import header
 
 __all__ = ["generate", "DEFAULT_DEVICETREE"]
 
@@ -29,10 +29,10 @@ def generate(out_dir, *, config=None, devicetree=None):
     Parameters
     ----------
     out_dir : str or os.PathLike
-    config : hdl.Config or None
+    config : iogate.hdl.Config or None
         Its ``capabilities`` go into the header (default ``Config()``).
     devicetree : dict or None
-        Keyword arguments of :func:`firmware.devicetree.fragment`
+        Keyword arguments of :func:`iogate.firmware.devicetree.fragment`
         (default :data:`DEFAULT_DEVICETREE`).
 
     Returns

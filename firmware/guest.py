@@ -2,15 +2,15 @@
 
 With nested translation (RISC-V IOMMU spec 2.3, step 7: "two-stage address translation")
 the first-stage table belongs to a guest: it lives at guest physical addresses and its
-PTEs hold GPAs. :class:`GuestMemory` is a :class:`~firmware.bus.Bus` for memory only that
-maps each GPA through the host's second-stage :class:`~firmware.pagetable.PageTable`, so a
-guest-side :class:`~firmware.pagetable.PageTable` and :class:`~firmware.alloc.PageAllocator`
+PTEs hold GPAs. :class:`GuestMemory` is a :class:`~iogate.firmware.bus.Bus` for memory only that
+maps each GPA through the host's second-stage :class:`~iogate.firmware.pagetable.PageTable`, so a
+guest-side :class:`~iogate.firmware.pagetable.PageTable` and :class:`~iogate.firmware.alloc.PageAllocator`
 can be built on it unchanged, exactly as the guest's own driver would build them.
 """
 
-from .alloc import PAGE_SIZE
-from .errors import GuestAddressError
-from .pagetable import Stage
+from iogate.firmware.alloc import PAGE_SIZE
+from iogate.firmware.errors import GuestAddressError
+from iogate.firmware.pagetable import Stage
 
 __all__ = ["GuestMemory"]
 

@@ -1,8 +1,8 @@
 """The C header ``iogate.h``, generated from the layouts the RTL and the model use.
 
-Nothing here re-types a bit position: offsets come from :class:`hdl.regs.Offset` and
-:data:`hdl.regs.REGISTER_SIZE`, fields from the ``data.StructLayout`` of each register
-(:data:`hdl.regs.REGISTERS`) and in-memory structure (:mod:`hdl.formats`), encodings from
+Nothing here re-types a bit position: offsets come from :class:`iogate.hdl.regs.Offset` and
+:data:`iogate.hdl.regs.REGISTER_SIZE`, fields from the ``data.StructLayout`` of each register
+(:data:`iogate.hdl.regs.REGISTERS`) and in-memory structure (:mod:`iogate.hdl.formats`), encodings from
 their enums. For each field ``F`` of a structure ``S`` the header defines
 ``IOGATE_S_F_SHIFT``, ``_WIDTH`` and ``_MASK`` (in place, within its doubleword), and for a
 structure wider than 64 bits ``IOGATE_S_F_DWORD``, the doubleword holding it. Reserved bits
@@ -13,7 +13,7 @@ import re
 
 from amaranth.lib import data
 
-from hdl import formats, regs
+from iogate.hdl import formats, regs
 
 __all__ = ["header", "LAYOUTS", "ENUMS"]
 
@@ -99,7 +99,7 @@ def header(config=None):
 
     Parameters
     ----------
-    config : hdl.Config or None
+    config : iogate.hdl.Config or None
         If given, ``IOGATE_CONFIG_CAPABILITIES`` holds its ``capabilities`` value.
     """
     out = [

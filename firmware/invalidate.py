@@ -1,16 +1,16 @@
 """The spec's invalidation recipes: which commands follow which change.
 
 RISC-V IOMMU spec, "Guidelines for invalidations" (chapter "Software guidelines"). Each
-function returns the commands (128-bit integers, see :mod:`firmware.commands`) that make
+function returns the commands (128-bit integers, see :mod:`iogate.firmware.commands`) that make
 the IOMMU drop what a change may have left stale; the caller submits them and then an
 ``IOFENCE.C``. The tests decide on the *old* values of a changed entry, as the spec says.
 """
 
-from hdl import bits
-from hdl.formats import IOHGATP, IOSATP, TA, TC, IohgatpMode, IosatpMode
+from iogate.hdl import bits
+from iogate.hdl.formats import IOHGATP, IOSATP, TA, TC, IohgatpMode, IosatpMode
 
-from . import commands
-from .pagetable import Stage
+from iogate.firmware import commands
+from iogate.firmware.pagetable import Stage
 
 __all__ = ["dc_change", "ddt_nonleaf_change", "first_stage", "second_stage", "LEAF_LIMIT"]
 
@@ -65,7 +65,7 @@ def first_stage(changes, *, pscid, gscid=None, limit=LEAF_LIMIT):
     Parameters
     ----------
     changes : TableChanges
-        From a first-stage :class:`~firmware.pagetable.PageTable`.
+        From a first-stage :class:`~iogate.firmware.pagetable.PageTable`.
     pscid : int
     gscid : int or None
     limit : int

@@ -2,27 +2,27 @@
 
 The driver reads and writes registers only through :class:`Registers`, which knows each
 register's size (RISC-V IOMMU spec 5.1: 32-bit registers take only 4-byte accesses, 64-bit
-ones take 8-byte accesses here) and field layout from :mod:`hdl.regs`, and which never
+ones take 8-byte accesses here) and field layout from :mod:`iogate.hdl.regs`, and which never
 waits for the hardware without a bound.
 """
 
-from hdl import bits
-from hdl.regs import REGISTERS, REGISTER_SIZE, Offset
+from iogate.hdl import bits
+from iogate.hdl.regs import REGISTERS, REGISTER_SIZE, Offset
 
-from .errors import PollTimeout
+from iogate.firmware.errors import PollTimeout
 
 __all__ = ["Registers"]
 
 
 class Registers:
-    """The IOMMU's register page, reached through a :class:`~firmware.bus.Bus`.
+    """The IOMMU's register page, reached through a :class:`~iogate.firmware.bus.Bus`.
 
     Parameters
     ----------
     bus : Bus
         Where the registers live.
     max_polls : int
-        How many reads a poll makes before raising :class:`~firmware.errors.PollTimeout`.
+        How many reads a poll makes before raising :class:`~iogate.firmware.errors.PollTimeout`.
 
     Raises
     ------
@@ -41,7 +41,7 @@ class Registers:
         self.max_polls = max_polls
 
     def read(self, offset):
-        """The value of the register at ``offset`` (an :class:`~hdl.regs.Offset`)."""
+        """The value of the register at ``offset`` (an :class:`~iogate.hdl.regs.Offset`)."""
         offset = Offset(offset)
         return self.bus.mmio_read(int(offset), REGISTER_SIZE[offset])
 

@@ -14,16 +14,16 @@ accesses always are) and A=1, D=1: the IOMMU here does no hardware A/D update, s
 with A=0, or D=0 on a write, would fault. D=1 on a read-only leaf is harmless.
 
 Each change returns a :class:`TableChanges` that says which cached entries may now be
-stale; :mod:`firmware.invalidate` turns it into the spec's IOTINVAL commands.
+stale; :mod:`iogate.firmware.invalidate` turns it into the spec's IOTINVAL commands.
 """
 
 import dataclasses
 import enum
 
-from hdl import bits
-from hdl.formats import PTE, IohgatpMode, IosatpMode, Pbmt
+from iogate.hdl import bits
+from iogate.hdl.formats import PTE, IohgatpMode, IosatpMode, Pbmt
 
-from .alloc import PAGE_SIZE
+from iogate.firmware.alloc import PAGE_SIZE
 
 __all__ = ["Stage", "TableChanges", "Translation", "PageTable", "NAPOT_SIZE"]
 
@@ -119,13 +119,13 @@ def _is_int(value):
 
 
 class PageTable:
-    """One page table, built in memory through a :class:`~firmware.bus.Bus`.
+    """One page table, built in memory through a :class:`~iogate.firmware.bus.Bus`.
 
     Parameters
     ----------
     bus : Bus
         Where the table lives (a guest's first stage may live behind a
-        :class:`~firmware.guest.GuestMemory`).
+        :class:`~iogate.firmware.guest.GuestMemory`).
     alloc : PageAllocator
         Where table pages come from; the root is allocated here.
     mode : IosatpMode or IohgatpMode

@@ -34,7 +34,7 @@ command-queue stalls until this bit is cleared").
 IOFENCE.C completion, ``cqh`` moving past it, guarantees that every earlier command has
 completed (spec 4.1.2). Here each invalidation takes effect in the cycle after it is
 issued, before the next command is fetched, and a walk that an invalidation overtakes
-does not fill the cache it would have filled (see :mod:`hdl.translate`), so by the time a
+does not fill the cache it would have filled (see :mod:`iogate.hdl.translate`), so by the time a
 fence executes no translation read before an earlier invalidation can enter a cache. PR and
 PW need nothing: the IOMMU carries no device data, so requests it has answered are
 already committed as far as it is concerned.
@@ -44,14 +44,14 @@ from amaranth.hdl import Module, Signal, Cat, Const, Mux
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from . import bits
-from .config import require_config
-from .ddt import ddtc_inval_layout
-from .formats import (CMD, CMD_SIZE, IODIR, IOFENCE, IOTINVAL, IodirFunc, IofenceFunc,
+from iogate.hdl import bits
+from iogate.hdl.config import require_config
+from iogate.hdl.ddt import ddtc_inval_layout
+from iogate.hdl.formats import (CMD, CMD_SIZE, IODIR, IOFENCE, IOTINVAL, IodirFunc, IofenceFunc,
                       IotinvalFunc, Opcode)
-from .iotlb import InvalKind, iotlb_inval_layout, vpn_width
-from .mem_master import MemReadSignature, MemWriteSignature
-from .regs import IommuMode
+from iogate.hdl.iotlb import InvalKind, iotlb_inval_layout, vpn_width
+from iogate.hdl.mem_master import MemReadSignature, MemWriteSignature
+from iogate.hdl.regs import IommuMode
 
 __all__ = ["CommandQueueRegisters", "CommandQueue", "did_fits"]
 
@@ -99,7 +99,7 @@ class CommandQueue(wiring.Component):
     ----------
     config : Config
         ``pas`` bounds the fetch and store addresses; the IOTLB's VPN width comes from
-        :func:`hdl.iotlb.vpn_width`.
+        :func:`iogate.hdl.iotlb.vpn_width`.
 
     Members
     -------

@@ -7,8 +7,8 @@ from it, so what the hardware advertises is exactly what was built.
 
 import dataclasses
 
-from . import bits
-from .regs import CAPABILITIES, Igs, IommuMode
+from iogate.hdl import bits
+from iogate.hdl.regs import CAPABILITIES, Igs, IommuMode
 
 __all__ = ["Config", "require_config"]
 

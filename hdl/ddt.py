@@ -21,11 +21,11 @@ from amaranth.hdl import Module, Signal, Const, Cat, Mux
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from . import bits
-from .formats import DC, DDTE, TC, TA, IOSATP, Cause, IosatpMode, IohgatpMode
-from .lutram import EntryRam
-from .mem_master import MemReadSignature
-from .regs import IommuMode
+from iogate.hdl import bits
+from iogate.hdl.formats import DC, DDTE, TC, TA, IOSATP, Cause, IosatpMode, IohgatpMode
+from iogate.hdl.lutram import EntryRam
+from iogate.hdl.mem_master import MemReadSignature
+from iogate.hdl.regs import IommuMode
 
 __all__ = [
     "DDT_LEVELS", "dc_misconfigured", "ddtw_start_layout", "ddtw_result_layout",
@@ -60,7 +60,7 @@ def dc_misconfigured(dc, *, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,)):
 
     Parameters
     ----------
-    dc : View of :data:`hdl.formats.DC`
+    dc : View of :data:`iogate.hdl.formats.DC`
     iosatp_modes : iterable of IosatpMode
         First-stage modes offered besides Bare.
     iohgatp_modes : iterable of IohgatpMode

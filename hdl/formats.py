@@ -2,7 +2,7 @@
 
 RISC-V IOMMU Architecture Specification v1.0, chapter 2 (device directory table, device
 context), chapter 3 (command queue commands, fault-queue records) and the RISC-V Privileged
-Architecture (Sv39/Sv48 page-table entries, with Svnapot and Svpbmt). As in :mod:`hdl.regs`,
+Architecture (Sv39/Sv48 page-table entries, with Svnapot and Svpbmt). As in :mod:`iogate.hdl.regs`,
 each layout lists fields from bit 0 upwards and names reserved ranges ``_rsvdN``. This is
 a "pure 1.0" implementation: the NL, S, QoS-ID and Svrsw60t59b extension bits are reserved.
 """

@@ -7,7 +7,7 @@ device context it was decided under (0 when no valid device context was located,
 3.2). The writer
 
 1. drops a report whose cause ``DTF`` suppresses (only the causes of
-   :data:`hdl.formats.DTF_REPORTED_CAUSES` are reported when ``DTF=1``), and every report
+   :data:`iogate.hdl.formats.DTF_REPORTED_CAUSES` are reported when ``DTF=1``), and every report
    while the queue is off (``fqen=0`` or ``fqon=0``) or in error (``fqof`` or ``fqmf``:
    "the record is discarded and no more fault records are generated until software
    clears" the bit);
@@ -34,9 +34,9 @@ from amaranth.hdl import Module, Signal, Const, Mux
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .formats import DTF_REPORTED_CAUSES, FAULT_RECORD, FQ_RECORD_SIZE, Cause, Ttyp
-from .mem_master import MemWriteSignature
-from .port import Access
+from iogate.hdl.formats import DTF_REPORTED_CAUSES, FAULT_RECORD, FQ_RECORD_SIZE, Cause, Ttyp
+from iogate.hdl.mem_master import MemWriteSignature
+from iogate.hdl.port import Access
 
 __all__ = ["fault_report_layout", "FaultQueueRegisters", "FaultQueueWriter",
            "REPORT_FIFO_DEPTH"]

@@ -6,7 +6,7 @@ base-format device contexts and a device-context cache, first-stage Sv39/Sv48 an
 second-stage Sv39x4/Sv48x4 walks (Svnapot, optionally Svpbmt) with an IOTLB, the command
 queue (IOTINVAL, IODIR.INVAL_DDT, IOFENCE.C), the fault queue, wired interrupts, and one
 AXI4 manager for every implicit memory access. Devices reach it through ``config.ports``
-translation ports (:mod:`hdl.port`).
+translation ports (:mod:`iogate.hdl.port`).
 
 ::
 
@@ -28,14 +28,14 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .axi import AXI4LiteSignature, AXI4Signature
-from .cmdq import CommandQueue
-from .config import require_config
-from .fq import FaultQueueWriter
-from .mem_master import DATA_WIDTH, ID_WIDTH, MemReadMaster
-from .port import TranslationPort
-from .regfile import MMIO_ADDR_WIDTH, WSI_LINES, RegFile
-from .translate import TranslationPipeline
+from iogate.hdl.axi import AXI4LiteSignature, AXI4Signature
+from iogate.hdl.cmdq import CommandQueue
+from iogate.hdl.config import require_config
+from iogate.hdl.fq import FaultQueueWriter
+from iogate.hdl.mem_master import DATA_WIDTH, ID_WIDTH, MemReadMaster
+from iogate.hdl.port import TranslationPort
+from iogate.hdl.regfile import MMIO_ADDR_WIDTH, WSI_LINES, RegFile
+from iogate.hdl.translate import TranslationPipeline
 
 __all__ = ["Iommu"]
 

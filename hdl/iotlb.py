@@ -24,7 +24,7 @@ Organisation:
   every entry that a later lookup could confuse with the new one), so the matching index
   is an OR of the entry numbers and G, size and permissions an AND-OR of the entries: no
   priority encoder on the hit path. PPN and PBMT are read at that index from a memory
-  with an asynchronous read port (:class:`hdl.lutram.EntryRam`: distributed RAM on an
+  with an asynchronous read port (:class:`iogate.hdl.lutram.EntryRam`: distributed RAM on an
   FPGA, not flip-flops behind a 46-bit-wide AND-OR). An address compare is one equality
   per page-size segment of the VPN; invalidation and fill share one comparator per entry.
 * ``entries / ways`` sets, each replaced by a tree pseudo-LRU. A fill goes to the set
@@ -45,8 +45,8 @@ from amaranth.hdl import Module, Signal, Const, Cat, Mux, Value
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .formats import Pbmt
-from .lutram import EntryRam
+from iogate.hdl.formats import Pbmt
+from iogate.hdl.lutram import EntryRam
 
 __all__ = [
     "PageSize", "PAGE_SIZE_IGNORED_BITS", "InvalKind",

@@ -31,7 +31,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .axi import AXI4Signature, Burst, Resp
+from iogate.hdl.axi import AXI4Signature, Burst, Resp
 
 __all__ = ["MemReadSignature", "MemWriteSignature", "MemReadMaster", "DATA_WIDTH",
            "ID_WIDTH", "READ_RESPONSE", "WRITE_RESPONSE", "read_request_layout",

@@ -7,13 +7,13 @@ permissions of the leaf and its Svpbmt memory type. Requests carry no process_id
 privilege: they are User-mode requests without PASID (spec 2.3, step 7 notes).
 
 Each port is a pair of ``amaranth.lib.stream`` interfaces whose payloads are the layouts
-below; the cocotb test benches pack and unpack the same layouts with :mod:`hdl.bits`.
+below; the cocotb test benches pack and unpack the same layouts with :mod:`iogate.hdl.bits`.
 """
 
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .formats import Cause, Pbmt, Ttyp
+from iogate.hdl.formats import Cause, Pbmt, Ttyp
 
 __all__ = ["Access", "request_layout", "response_layout", "TranslationPort", "ttyp_of"]
 

@@ -51,10 +51,10 @@ from amaranth.hdl import Module, Signal, Const, Mux, Cat
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .formats import PTE, Cause, IohgatpMode, IosatpMode, Pbmt
-from .iotlb import PageSize
-from .mem_master import MemReadSignature
-from .port import Access
+from iogate.hdl.formats import PTE, Cause, IohgatpMode, IosatpMode, Pbmt
+from iogate.hdl.iotlb import PageSize
+from iogate.hdl.mem_master import MemReadSignature
+from iogate.hdl.port import Access
 
 __all__ = ["LEVELS", "G_LEVELS", "GPA_BITS", "canonical", "gpa_fits",
            "ptw_start_layout", "ptw_result_layout",

@@ -63,14 +63,14 @@ from amaranth.hdl import Module, Signal, Cat, Const, Mux
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from . import bits
-from .axi import AXI4LiteSignature, Resp
-from .cmdq import CommandQueueRegisters
-from .config import require_config
-from .formats import Pbmt
-from .fq import FaultQueueRegisters
-from .port import Access
-from .regs import (CQCSR, DDTP, FCTL, FQCSR, ICVEC, IPSR, QB, Offset, IommuMode, TR_REQ_CTL,
+from iogate.hdl import bits
+from iogate.hdl.axi import AXI4LiteSignature, Resp
+from iogate.hdl.cmdq import CommandQueueRegisters
+from iogate.hdl.config import require_config
+from iogate.hdl.formats import Pbmt
+from iogate.hdl.fq import FaultQueueRegisters
+from iogate.hdl.port import Access
+from iogate.hdl.regs import (CQCSR, DDTP, FCTL, FQCSR, ICVEC, IPSR, QB, Offset, IommuMode, TR_REQ_CTL,
                    TR_RESPONSE)
 
 __all__ = ["MMIO_ADDR_WIDTH", "WSI_LINES", "dbg_request_layout", "dbg_response_layout",

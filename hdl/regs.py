@@ -2,7 +2,7 @@
 
 RISC-V IOMMU Architecture Specification v1.0, chapter 5 ("Memory-mapped register
 interface"). Each register is a ``data.StructLayout`` listed from bit 0 upwards; reserved
-ranges are named ``_rsvdN`` and custom ranges ``_customN`` so that :func:`hdl.bits.reserved_mask`
+ranges are named ``_rsvdN`` and custom ranges ``_customN`` so that :func:`iogate.hdl.bits.reserved_mask`
 can find them. The RTL register file, the architectural model, the driver and the generated
 C header all take their bit positions from here.
 """

@@ -39,22 +39,22 @@ Every fault answer is also offered on ``fault``, for the fault queue (spec 4.2),
 after it enters the response stage: the request it answers, its CAUSE, and ``DC.tc.DTF``
 of the device context it was decided under (0 when none was located). The response stage
 takes no new answer while a report is still waiting, so none is lost; the fault-queue
-writer always drains them (:mod:`hdl.fq`).
+writer always drains them (:mod:`iogate.hdl.fq`).
 """
 
 from amaranth.hdl import Module, Signal, Const, Mux
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import require_config
-from .ddt import (DeviceContextCache, DeviceDirectoryWalker, ddtc_inval_layout)
-from .fq import fault_report_layout
-from .formats import Cause, IohgatpMode, IosatpMode, Pbmt
-from .iotlb import IOTLB, iotlb_inval_layout, iotlb_key_layout, vpn_width
-from .mem_master import MemReadSignature
-from .port import Access
-from .ptw import PageTableWalker, access_fault_cause, canonical, gpa_fits
-from .regs import IommuMode
+from iogate.hdl.config import require_config
+from iogate.hdl.ddt import (DeviceContextCache, DeviceDirectoryWalker, ddtc_inval_layout)
+from iogate.hdl.fq import fault_report_layout
+from iogate.hdl.formats import Cause, IohgatpMode, IosatpMode, Pbmt
+from iogate.hdl.iotlb import IOTLB, iotlb_inval_layout, iotlb_key_layout, vpn_width
+from iogate.hdl.mem_master import MemReadSignature
+from iogate.hdl.port import Access
+from iogate.hdl.ptw import PageTableWalker, access_fault_cause, canonical, gpa_fits
+from iogate.hdl.regs import IommuMode
 
 __all__ = ["source_width", "pipeline_request_layout", "pipeline_response_layout",
            "TranslationPipeline"]
@@ -127,7 +127,7 @@ class TranslationPipeline(wiring.Component):
         IODIR.INVAL_DDT into the device-context cache.
     iotlb_inval : ``In(stream.Signature(iotlb_inval_layout(vpn_width(config))))``
         IOTINVAL into the IOTLB.
-    fault : ``Out(stream.Signature(hdl.fq.fault_report_layout()))``
+    fault : ``Out(stream.Signature(iogate.hdl.fq.fault_report_layout()))``
         Every fault answered, for the fault queue.
 
     Raises

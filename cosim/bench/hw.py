@@ -1,9 +1,9 @@
-"""cocotb benchmarks of the iogate RTL, in clock cycles (run by :mod:`cosim.bench.run`).
+"""cocotb benchmarks of the iogate RTL, in clock cycles (run by :mod:`iogate.cosim.bench.run`).
 
 Every measurement is its own ``@cocotb.test`` on a fresh session of the full first-target
 top and merges its figures into the JSON file named by ``IOGATE_BENCH_REPORT`` under the
 test's name. Latencies are :attr:`TranslationResponse.cycles
-<cosim.tb.translation.TranslationResponse>`: cycles from the request handshake to the
+<iogate.cosim.check.request.TranslationResponse>`: cycles from the request handshake to the
 response handshake (1 = answered in the next cycle).
 
 Tables are programmed through the driver with the memory at 0 extra cycles, then the
@@ -30,19 +30,19 @@ import statistics
 import cocotb
 from cocotb.triggers import ClockCycles
 
-from firmware import commands
-from firmware.alloc import PageAllocator
-from firmware.driver import Iommu
-from firmware.guest import GuestMemory
-from firmware.pagetable import PageTable
-from hdl import Config, bits
-from hdl.formats import IohgatpMode, IosatpMode
-from hdl.port import Access
-from hdl.regs import DDTP, IommuMode, Offset
+from iogate.firmware import commands
+from iogate.firmware.alloc import PageAllocator
+from iogate.firmware.driver import Iommu
+from iogate.firmware.guest import GuestMemory
+from iogate.firmware.pagetable import PageTable
+from iogate.hdl import Config, bits
+from iogate.hdl.formats import IohgatpMode, IosatpMode
+from iogate.hdl.port import Access
+from iogate.hdl.regs import DDTP, IommuMode, Offset
 
-from ..scenarios.session import open_session
-from ..tb.translation import TranslationRequest
-from .probe import ReadLatencyProbe, WriteProbe, cycle_now
+from iogate.cosim.scenarios.session import open_session
+from iogate.cosim.check.request import TranslationRequest
+from iogate.cosim.bench.probe import ReadLatencyProbe, WriteProbe, cycle_now
 
 #: The full first-target configuration (the build the RTL tests share).
 FULL = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)

@@ -1,8 +1,8 @@
 """cocotb: hits while a miss is walked, and hit throughput with two ports loaded.
 
-Run by :mod:`cosim.bench.concurrency` on a two-port build of the full first target
+Run by :mod:`iogate.cosim.bench.concurrency` on a two-port build of the full first target
 (``FULL.replace(ports=2)``). Latencies are cycles from a request's handshake to its
-response's (:class:`~cosim.tb.translation.TranslationResponse`).
+response's (:class:`~iogate.cosim.check.request.TranslationResponse`).
 
 Environment
 -----------
@@ -19,12 +19,12 @@ import os
 import cocotb
 from cocotb.triggers import ClockCycles
 
-from hdl.formats import IosatpMode
+from iogate.hdl.formats import IosatpMode
 
-from ..scenarios.session import open_session
-from .hw import DEVICE, FULL, _ok, _read, program_first_stage, record
-from .hw_workloads import quiet
-from .probe import cycle_now
+from iogate.cosim.scenarios.session import open_session
+from iogate.cosim.bench.hw import DEVICE, FULL, _ok, _read, program_first_stage, record
+from iogate.cosim.bench.hw_workloads import quiet
+from iogate.cosim.bench.probe import cycle_now
 
 #: The build these tests run on.
 TWO_PORTS = FULL.replace(ports=2)

@@ -1,7 +1,7 @@
-"""cocotb: the DMA-shaped workloads of :mod:`cosim.bench.workloads` on the RTL.
+"""cocotb: the DMA-shaped workloads of :mod:`iogate.cosim.bench.workloads` on the RTL.
 
 One ``@cocotb.test`` per workload, each on a fresh session (run by
-:mod:`cosim.bench.sweep`). The driver programs a first-stage Sv39 table for one device
+:mod:`iogate.cosim.bench.sweep`). The driver programs a first-stage Sv39 table for one device
 and performs the workload's map, unmap and flush operations through the mirrored bus; the
 device's transactions go to translation port 0 back to back, and every answer is checked
 against the architectural model by the session's scoreboard. Figures per workload: the
@@ -13,7 +13,7 @@ Environment
 IOGATE_BENCH_REPORT
     The JSON file to merge into (required), one key per workload.
 IOGATE_BENCH_CONFIG
-    The ``hdl.Config`` fields of the build, as JSON (required).
+    The ``iogate.hdl.Config`` fields of the build, as JSON (required).
 IOGATE_BENCH_TRANSLATIONS
     Translation budget per workload, default 2000.
 IOGATE_BENCH_MEM_LATENCY
@@ -28,17 +28,17 @@ import os
 
 import cocotb
 
-from firmware import commands
-from firmware.pagetable import TableChanges, Stage
-from hdl import Config
-from hdl.formats import IosatpMode
-from hdl.port import Access
+from iogate.firmware import commands
+from iogate.firmware.pagetable import TableChanges, Stage
+from iogate.hdl import Config
+from iogate.hdl.formats import IosatpMode
+from iogate.hdl.port import Access
 
-from ..scenarios.session import open_session
-from ..tb.translation import TranslationRequest
-from .hw import DEVICE, _driver, record
-from .probe import cycle_now
-from .workloads import Dma, Flush, Map, Unmap, generate
+from iogate.cosim.scenarios.session import open_session
+from iogate.cosim.check.request import TranslationRequest
+from iogate.cosim.bench.hw import DEVICE, _driver, record
+from iogate.cosim.bench.probe import cycle_now
+from iogate.cosim.bench.workloads import Dma, Flush, Map, Unmap, generate
 
 #: PSCID of the device's address space.
 PSCID = 3

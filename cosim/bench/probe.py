@@ -1,7 +1,7 @@
 """Cycle stamps for benchmarks: memory read latency and completion-store times.
 
 The stamps come from simulation time at handshakes seen by cocotbext-axi monitors, the
-way :class:`cosim.tb.translation.TranslationRequester` stamps translations, so all the
+way :class:`iogate.cosim.targets.tb.translation.TranslationRequester` stamps translations, so all the
 figures of one run are counted on the same edges. Everything here runs inside cocotb.
 """
 
@@ -29,7 +29,7 @@ class ReadLatencyProbe:
 
     Parameters
     ----------
-    tb : cosim.tb.testbench.Testbench
+    tb : iogate.cosim.targets.tb.testbench.Testbench
         A started test bench.
     """
 

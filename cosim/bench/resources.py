@@ -1,13 +1,13 @@
 """``iogate bench resources``: FPGA resources with the YoWASP toolchain (issues #5 and #8).
 
-:func:`measure_resources` builds, with :func:`boards.build.build` and nextpnr's reports:
+:func:`measure_resources` builds, with :func:`iogate.boards.build.build` and nextpnr's reports:
 
 * the ICEBreaker top with its small Config (iCE40UP5K: logic cells, flip-flops, Fmax);
 * the ECPIX-5 top with the full first-target Config on an ECP5-85 at speed grade 6, the
-  grade the cost target is stated for (:func:`boards.ecpix5.grade6_platform`: LFE5U-85F,
+  grade the cost target is stated for (:func:`iogate.boards.ecpix5.grade6_platform`: LFE5U-85F,
   same CABGA554 package), once per IOTLB size of the sweep; the Config's own size gives
   the headline figures (``ecp5_85_*``);
-* the core alone (:func:`core_lut4`): Yosys's ``synth_ecp5`` of :class:`hdl.iommu.Iommu`
+* the core alone (:func:`core_lut4`): Yosys's ``synth_ecp5`` of :class:`iogate.hdl.iommu.Iommu`
   with its ports as the design's ports, no board logic;
 * where the LUTs go (:func:`breakdown`): the headline build's netlist synthesised again
   with ``synth_ecp5 -noflatten``, counted per module and rolled up into the IOMMU's units
@@ -28,12 +28,12 @@ import time
 __all__ = ["UNITS", "parse_yosys_stat", "cell_counts", "group_breakdown", "breakdown",
            "core_lut4", "summarize", "measure_resources"]
 
-#: The IOMMU's units, as module paths under the ``Iommu`` (:mod:`hdl.iommu`); a module
+#: The IOMMU's units, as module paths under the ``Iommu`` (:mod:`iogate.hdl.iommu`); a module
 #: belongs to the longest unit its path starts with, the rest to ``iommu`` (its own glue).
 UNITS = ("regfile", "cmdq", "fq", "mem_master", "pipeline", "pipeline.ddtw",
          "pipeline.ddtc", "pipeline.ptw", "pipeline.iotlb")
 
-#: What the Iommu's instance is called in the board top (:class:`boards.top.BoardTop`).
+#: What the Iommu's instance is called in the board top (:class:`iogate.boards.top.BoardTop`).
 CORE_NAME = "iommu"
 
 #: Primitive cells counted, and what each costs in nextpnr's ``TRELLIS_COMB``.
@@ -43,7 +43,7 @@ _KEYS = {"LUT4": "lut4", "TRELLIS_FF": "ff", "CCU2C": "ccu2c", "TRELLIS_DPR16X4"
 
 
 def _yosys():
-    from boards.build import _use_yowasp
+    from iogate.boards.build import _use_yowasp
     import os
     _use_yowasp()
     return os.environ["YOSYS"]
@@ -176,13 +176,13 @@ def _flattened_counts(rpt):
 
 
 def core_lut4(config, work_dir):
-    """LUT4 equivalents of :class:`hdl.iommu.Iommu` alone, ``synth_ecp5`` flattened.
+    """LUT4 equivalents of :class:`iogate.hdl.iommu.Iommu` alone, ``synth_ecp5`` flattened.
 
     The Iommu is the top, so its ports are the design's: nothing is pruned for being
     unconnected, and no board logic is counted. Returns :func:`cell_counts`.
     """
     from amaranth.back import rtlil
-    from hdl.iommu import Iommu
+    from iogate.hdl.iommu import Iommu
     work_dir = pathlib.Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     (work_dir / "top.il").write_text(rtlil.convert(Iommu(config), name="top"))
@@ -196,7 +196,7 @@ def _figures(report):
 
 
 def summarize(ice40, ecp5, sweep=(), core=None):
-    """The bench keys from :func:`boards.build.report_of` reports.
+    """The bench keys from :func:`iogate.boards.build.report_of` reports.
 
     Parameters
     ----------
@@ -240,16 +240,16 @@ def measure_resources(sweep=(4, 8), *, build_root="build/resources", config=None
         it gives the ``ecp5_85_*`` keys.
     build_root : path
         One folder per build below it.
-    config : hdl.Config, optional
-        Default :data:`boards.ecpix5.FULL_CONFIG`.
+    config : iogate.hdl.Config, optional
+        Default :data:`iogate.boards.ecpix5.FULL_CONFIG`.
 
     Each ECP5 build takes about four minutes, the ICEBreaker's about one. The default
     sweep stops at the Config's own 8 entries: with 16 (8 ways), nextpnr-ecp5 0.11.1's
     router had not converged after 15 minutes (over 5,000 overused wires), which would
     take ``make bench`` past its hour; ask for larger sizes explicitly.
     """
-    from boards import ecpix5
-    from boards.build import build, format_report
+    from iogate.boards import ecpix5
+    from iogate.boards.build import build, format_report
     root = pathlib.Path(build_root)
     config = ecpix5.FULL_CONFIG if config is None else config
     started = time.monotonic()
@@ -286,7 +286,7 @@ def measure_resources(sweep=(4, 8), *, build_root="build/resources", config=None
     return out
 
 
-if __name__ == "__main__":   # python -m cosim.bench.resources [entries...]
+if __name__ == "__main__":   # python -m iogate.cosim.bench.resources [entries...]
     sizes = tuple(int(a) for a in sys.argv[1:]) or (4, 8)
     print(json.dumps({k: v for k, v in measure_resources(sizes).items()
                       if k != "ecp5_85_breakdown"}, indent=2))

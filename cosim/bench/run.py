@@ -1,33 +1,33 @@
 """``iogate bench hw`` / ``iogate bench all``: run the cycle benchmarks and summarise.
 
 :func:`run_hw` builds the full first-target top (reusing the cached build), runs the
-cocotb module :mod:`cosim.bench.hw` and returns its raw figures; :func:`summarize` adds the
+cocotb module :mod:`iogate.cosim.bench.hw` and returns its raw figures; :func:`summarize` adds the
 headline keys and the ratios to the targets of DESIGN.md "Performance intent" (a hit: one
 translation per clock, at most 2 cycles; a walk: its table reads plus at most 2 cycles per
 level); :func:`plot_misses` draws miss cycles against memory latency when matplotlib is
 installed (the ``bench`` extra); :func:`run_bench` runs any part (or all) of the
-benchmarks, the workloads and the IOTLB sweep of :mod:`cosim.bench.sweep` and the
-concurrency figures of :mod:`cosim.bench.concurrency` included, merges them into one
-report and can rewrite the README's table (:mod:`cosim.bench.table`).
+benchmarks, the workloads and the IOTLB sweep of :mod:`iogate.cosim.bench.sweep` and the
+concurrency figures of :mod:`iogate.cosim.bench.concurrency` included, merges them into one
+report and can rewrite the README's table (:mod:`iogate.cosim.bench.table`).
 """
 
 import json
 import pathlib
 
-from .runner import run_module
-from . import plotting
+from iogate.cosim.bench.runner import run_module
+from iogate.cosim.bench import plotting
 
 __all__ = ["run_hw", "summarize", "headlines", "plot_misses", "run_bench", "WALK_KINDS",
            "PARTS"]
 
-#: The walk kinds of :mod:`cosim.bench.hw`, in plotting order.
+#: The walk kinds of :mod:`iogate.cosim.bench.hw`, in plotting order.
 WALK_KINDS = ("miss_sv39", "miss_sv48", "miss_sv39_over_sv39x4", "miss_sv48_over_sv48x4",
               "ddt_1lvl", "ddt_2lvl", "ddt_3lvl")
 
 
 def run_hw(sim="verilator", *, latencies=(1, 10, 50), samples=3, hits=256,
            work_dir="build/bench", testcases=None):
-    """Run :mod:`cosim.bench.hw` on ``sim`` and return its raw JSON as a dict.
+    """Run :mod:`iogate.cosim.bench.hw` on ``sim`` and return its raw JSON as a dict.
 
     Parameters
     ----------
@@ -58,8 +58,8 @@ def run_hw(sim="verilator", *, latencies=(1, 10, 50), samples=3, hits=256,
         raise ValueError(f"samples must be a positive integer, not {samples!r}")
     if not isinstance(hits, int) or hits < 2:
         raise ValueError(f"hits must be an integer of at least 2, not {hits!r}")
-    from .hw import FULL
-    raw = run_module(FULL, sim, "cosim.bench.hw", pathlib.Path(work_dir).resolve() / sim,
+    from iogate.cosim.bench.hw import FULL
+    raw = run_module(FULL, sim, "iogate.cosim.bench.hw", pathlib.Path(work_dir).resolve() / sim,
                      "hw.json", {"IOGATE_BENCH_LATENCIES": ",".join(map(str, latencies)),
                                  "IOGATE_BENCH_SAMPLES": str(samples),
                                  "IOGATE_BENCH_HITS": str(hits)}, testcase=testcases)
@@ -152,7 +152,7 @@ def headlines(report):
 
 
 def _optional(module, function, progress):
-    """``cosim.bench.<module>.<function>()`` if that module exists, else None.
+    """``iogate.cosim.bench.<module>.<function>()`` if that module exists, else None.
 
     Speed and FPGA resources are measured by modules of their own; a checkout without
     them (or without their tools) still benchmarks everything else.
@@ -179,7 +179,7 @@ def run_bench(what, *, sim="verilator", seconds=2.0, out="results/bench.json",
     ``what`` is one of :data:`PARTS`, ``"all"`` (every part, starting a new report) or
     ``"readme"`` (nothing run: only the README rewritten from ``out``). ``readme`` names
     a README whose ``bench`` section is rewritten from the report afterwards
-    (:func:`cosim.bench.table.rewrite_readme`). ``hw_options`` go to :func:`run_hw`.
+    (:func:`iogate.cosim.bench.table.rewrite_readme`). ``hw_options`` go to :func:`run_hw`.
     """
     if what not in PARTS + ("all", "readme"):
         raise ValueError(f"what must be one of {', '.join(PARTS + ('all', 'readme'))}, "
@@ -197,23 +197,23 @@ def run_bench(what, *, sim="verilator", seconds=2.0, out="results/bench.json",
             if plot:
                 plot_misses(hw, plot)
         elif part == "model":
-            from ..model.bench import bench_model
+            from iogate.cosim.bench.model import bench_model
             report.update(summarize(None, bench_model(seconds=seconds)))
         elif part == "workloads":
-            from .hw import FULL
-            from .sweep import run_workloads
+            from iogate.cosim.bench.hw import FULL
+            from iogate.cosim.bench.sweep import run_workloads
             report["workloads"] = dict(run_workloads(FULL, sim, translations=translations),
                                        sim=sim)
         elif part == "sweep":
-            from hdl import Config
-            from .sweep import plot_hit_rates, sweep_iotlb
+            from iogate.hdl import Config
+            from iogate.cosim.bench.sweep import plot_hit_rates, sweep_iotlb
             report["iotlb_sweep"] = sweep_iotlb(Config(), sweep_sim,
                                                 translations=sweep_translations,
                                                 progress=progress)
             if hit_rate_plot:
                 plot_hit_rates(report["iotlb_sweep"], hit_rate_plot)
         elif part == "concurrency":
-            from .concurrency import run_concurrency
+            from iogate.cosim.bench.concurrency import run_concurrency
             report["concurrency"] = run_concurrency(sweep_sim)
         else:   # speed, resources: modules of their own, when present
             module, function = {"speed": ("speed", "measure_speed"),
@@ -228,7 +228,7 @@ def run_bench(what, *, sim="verilator", seconds=2.0, out="results/bench.json",
         out.write_text(json.dumps(report, indent=2) + "\n")
         progress(f"bench {part}: {time.monotonic() - t0:.0f} s", flush=True)
     if readme:
-        from .table import rewrite_readme
+        from iogate.cosim.bench.table import rewrite_readme
         rewrite_readme(readme, report)
         progress(f"rewrote the bench section of {readme}")
     return report

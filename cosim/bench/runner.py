@@ -2,7 +2,7 @@
 
 import json
 
-from .. import sim as simulators
+from iogate.cosim.targets import sim as simulators
 
 __all__ = ["run_module"]
 

@@ -1,6 +1,6 @@
 """Cosimulation speed (issue #8): verified translations per second in every mode.
 
-One seeded trace (:mod:`cosim.batch.trace`) runs, in the same invocation, interactively
+One seeded trace (:mod:`iogate.cosim.targets.batch.trace`) runs, in the same invocation, interactively
 through the test bench's ``TranslationRequester`` (Verilator and Icarus), in batch mode
 (the harness's player and recorder, Verilator and Icarus) and under the plain Verilator
 C++ harness. For each, the figure is translations / (seconds of the request phase + seconds
@@ -12,8 +12,8 @@ target is at least 0.5). Builds are reused, and no run counts its build.
 import json
 import pathlib
 
-from ..batch.runs import check, run_trace
-from ..batch.trace import make_trace
+from iogate.cosim.regress.batch_runs import check, run_trace
+from iogate.cosim.regress.trace import make_trace
 
 __all__ = ["measure_speed"]
 

@@ -1,7 +1,7 @@
 """The workloads on the RTL, and the IOTLB geometry sweep (hit rate against entries/ways).
 
 :func:`run_workloads` builds the IOMMU for one ``Config`` and runs
-:mod:`cosim.bench.hw_workloads` on it; :func:`sweep_iotlb` repeats that for several
+:mod:`iogate.cosim.bench.hw_workloads` on it; :func:`sweep_iotlb` repeats that for several
 ``Config(iotlb_entries=E, iotlb_ways=W)`` (on Icarus by default: it compiles in seconds,
 and a hit rate, counted in responses, does not depend on the simulator);
 :func:`plot_hit_rates` draws one panel per workload, hit rate against entries, one line
@@ -13,9 +13,9 @@ import json
 import pathlib
 import time
 
-from .runner import run_module
-from .workloads import WORKLOADS
-from . import plotting
+from iogate.cosim.bench.runner import run_module
+from iogate.cosim.bench.workloads import WORKLOADS
+from iogate.cosim.bench import plotting
 
 __all__ = ["run_workloads", "sweep_points", "sweep_iotlb", "plot_hit_rates",
            "ENTRIES", "WAYS"]
@@ -30,7 +30,7 @@ def run_workloads(config, sim="verilator", *, names=None, translations=2000,
                   mem_latency=10, seed=1, work_dir="build/bench/workloads"):
     """Run ``names`` (default: every workload) on the IOMMU built with ``config``.
 
-    Returns ``{workload: figures}`` (see :mod:`cosim.bench.hw_workloads`).
+    Returns ``{workload: figures}`` (see :mod:`iogate.cosim.bench.hw_workloads`).
 
     Raises
     ------
@@ -47,7 +47,7 @@ def run_workloads(config, sim="verilator", *, names=None, translations=2000,
         raise ValueError(f"translations must be a positive integer, not {translations!r}")
     work = (pathlib.Path(work_dir).resolve() / sim /
             f"e{config.iotlb_entries}w{config.iotlb_ways}p{config.ports}")
-    return run_module(config, sim, "cosim.bench.hw_workloads", work, "workloads.json",
+    return run_module(config, sim, "iogate.cosim.bench.hw_workloads", work, "workloads.json",
                       {"IOGATE_BENCH_CONFIG": json.dumps(dataclasses.asdict(config)),
                        "IOGATE_BENCH_TRANSLATIONS": str(translations),
                        "IOGATE_BENCH_MEM_LATENCY": str(mem_latency),

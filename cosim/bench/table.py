@@ -1,6 +1,6 @@
 """The README's performance tables, rendered from ``results/bench.json``.
 
-:func:`render` turns a bench report (:func:`cosim.bench.run.summarize` plus the workload,
+:func:`render` turns a bench report (:func:`iogate.cosim.bench.run.summarize` plus the workload,
 sweep, concurrency, speed and resource sections when they ran) into Markdown;
 :func:`rewrite_readme` puts it between the ``<!-- bench:begin -->`` and
 ``<!-- bench:end -->`` markers of a README, leaving the rest untouched. A section whose

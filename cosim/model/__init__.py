@@ -12,14 +12,14 @@ the RTL; every hardware test trusts it. One concept per module:
 :mod:`.cmdq`              the command queue (spec 3.1)
 :mod:`.faultq`            the fault queue (spec 3.2)
 :mod:`.result`            :class:`Result`, one translation outcome
-:mod:`.bus`               :class:`ModelBus`, a ``firmware.bus.Bus`` over the model
+:mod:`.bus`               :class:`ModelBus`, a ``iogate.firmware.bus.Bus`` over the model
 :mod:`.bench`             translations per second
 ========================  =============================================================
 
 Usage::
 
-    from hdl import Config
-    from cosim.model import IommuModel, Memory
+    from iogate.hdl import Config
+    from iogate.cosim.model import IommuModel, Memory
     mem = Memory()
     iommu = IommuModel(Config(), mem)
     iommu.mmio_write(0x10, 8, ddtp)
@@ -27,9 +27,9 @@ Usage::
     r.fault, r.cause, r.pa
 """
 
-from cosim.memory import AccessFault, Memory
+from iogate.cosim.model.memory import AccessFault, Memory
 
-from .iommu import IommuModel
-from .result import Result
+from iogate.cosim.model.iommu import IommuModel
+from iogate.cosim.model.result import Result
 
 __all__ = ["IommuModel", "Memory", "AccessFault", "Result"]

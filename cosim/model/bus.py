@@ -1,15 +1,15 @@
-"""``ModelBus``: a :class:`firmware.bus.Bus` whose IOMMU is the architectural model.
+"""``ModelBus``: a :class:`iogate.firmware.bus.Bus` whose IOMMU is the architectural model.
 
 The driver in :mod:`firmware` reaches an IOMMU only through a ``Bus``. Over the model,
-register accesses go to :class:`~cosim.model.IommuModel` and memory accesses to its
-:class:`~cosim.memory.Memory`. The model runs commands only when asked, so after each
+register accesses go to :class:`~iogate.cosim.model.IommuModel` and memory accesses to its
+:class:`~iogate.cosim.model.memory.Memory`. The model runs commands only when asked, so after each
 write to ``cqt`` or ``cqcsr`` the bus runs the command queue, the way hardware would
 start fetching on its own: a driver polling for an ``IOFENCE.C`` completion then sees it.
 """
 
-from hdl.regs import Offset
+from iogate.hdl.regs import Offset
 
-from .iommu import IommuModel
+from iogate.cosim.model.iommu import IommuModel
 
 __all__ = ["ModelBus"]
 
@@ -18,7 +18,7 @@ _KICK = {Offset.CQT, Offset.CQCSR}
 
 
 class ModelBus:
-    """A ``Bus`` over an :class:`~cosim.model.IommuModel`.
+    """A ``Bus`` over an :class:`~iogate.cosim.model.IommuModel`.
 
     Parameters
     ----------
@@ -27,7 +27,7 @@ class ModelBus:
     Raises
     ------
     TypeError
-        If ``iommu`` is not an :class:`~cosim.model.IommuModel`.
+        If ``iommu`` is not an :class:`~iogate.cosim.model.IommuModel`.
     """
 
     def __init__(self, iommu):

@@ -11,17 +11,17 @@ allows). A fetch fault, or a fault on the ``IOFENCE.C`` AV store, sets ``cqmf`` 
 ``cqh`` left at the command.
 
 Invalidations doom cache entries; a completed ``IOFENCE.C`` forgets the doomed ones
-(see :mod:`cosim.model.caches`).
+(see :mod:`iogate.cosim.model.caches`).
 """
 
-from hdl import bits
-from hdl.formats import (CMD_SIZE, IODIR, IOFENCE, IOTINVAL, IodirFunc, IofenceFunc,
+from iogate.hdl import bits
+from iogate.hdl.formats import (CMD_SIZE, IODIR, IOFENCE, IOTINVAL, IodirFunc, IofenceFunc,
                          IotinvalFunc, Opcode)
-from hdl.regs import CAPABILITIES, CQCSR, FCTL, IommuMode
+from iogate.hdl.regs import CAPABILITIES, CQCSR, FCTL, IommuMode
 
-from cosim.memory import AccessFault
+from iogate.cosim.model.memory import AccessFault
 
-from .ddt import device_id_fits
+from iogate.cosim.model.ddt import device_id_fits
 
 __all__ = ["CommandQueue", "IllegalCommand"]
 
@@ -39,7 +39,7 @@ class IllegalCommand(Exception):
 
 
 class CommandQueue:
-    """Command consumer over a :class:`~cosim.model.registers.RegisterFile`.
+    """Command consumer over a :class:`~iogate.cosim.model.registers.RegisterFile`.
 
     Parameters
     ----------

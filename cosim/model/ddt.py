@@ -6,13 +6,13 @@ DC, ``capabilities.MSI_FLAT=0``) exists here, so ``device_id`` splits into DDI[0
 bits 6:0, DDI[1] = bits 15:7 and DDI[2] = bits 23:16.
 """
 
-from hdl import bits
-from hdl.formats import (DC_SIZE, DDTE, IOHGATP, IOSATP, TA, TC, Cause)
-from hdl.regs import CAPABILITIES, IommuMode
+from iogate.hdl import bits
+from iogate.hdl.formats import (DC_SIZE, DDTE, IOHGATP, IOSATP, TA, TC, Cause)
+from iogate.hdl.regs import CAPABILITIES, IommuMode
 
-from cosim.memory import AccessFault
+from iogate.cosim.model.memory import AccessFault
 
-from .walk import FIRST_STAGE, SECOND_STAGE, TranslationFault
+from iogate.cosim.model.walk import FIRST_STAGE, SECOND_STAGE, TranslationFault
 
 __all__ = ["DeviceContext", "locate", "misconfiguration", "device_id_fits"]
 
@@ -84,7 +84,7 @@ def misconfiguration(words, caps, fctl_be, fctl_gxl, gxl_writable=False, be_writ
     words : tuple of int
         ``tc``, ``iohgatp``, ``ta``, ``fsc``.
     caps : dict
-        ``capabilities`` unpacked with :func:`hdl.bits.unpack`.
+        ``capabilities`` unpacked with :func:`iogate.hdl.bits.unpack`.
     fctl_be, fctl_gxl : int
         Current ``fctl.BE`` and ``fctl.GXL``.
     gxl_writable, be_writable : bool

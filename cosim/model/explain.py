@@ -8,11 +8,11 @@ GPA through the G-stage, spec 2.3 step 17/19) and prints every entry it reads, s
 where a walk would stop (V=0, a leaf, a bus error). The verdict stays the model's.
 """
 
-from hdl import bits
-from hdl.formats import DC_SIZE, DDTE, IOHGATP, IOSATP, PTE, TA, TC, Cause, IohgatpMode, IosatpMode
-from hdl.regs import DDTP, IommuMode
+from iogate.hdl import bits
+from iogate.hdl.formats import DC_SIZE, DDTE, IOHGATP, IOSATP, PTE, TA, TC, Cause, IohgatpMode, IosatpMode
+from iogate.hdl.regs import DDTP, IommuMode
 
-from cosim.memory import AccessFault
+from iogate.cosim.model.memory import AccessFault
 
 __all__ = ["explain", "describe_result"]
 
@@ -33,7 +33,7 @@ def _name(enum, value):
 
 
 def describe_result(result):
-    """One line for a model :class:`~cosim.model.result.Result`."""
+    """One line for a model :class:`~iogate.cosim.model.result.Result`."""
     if result.fault:
         return f"fault cause={int(result.cause)} ({_name(Cause, int(result.cause))})"
     perm = "".join(c if getattr(result, c) else "-" for c in "rwx")
@@ -169,10 +169,10 @@ def explain(model, request, expected, got):
 
     Parameters
     ----------
-    model : cosim.model.IommuModel
+    model : iogate.cosim.model.IommuModel
         Whose ``ddtp`` and memory are traced (as they are *now*).
     request
-        Has ``device_id``, ``iova`` and ``access`` (an ``hdl.port.Access`` or a name).
+        Has ``device_id``, ``iova`` and ``access`` (an ``iogate.hdl.port.Access`` or a name).
     expected : iterable of Result
         The answers the model allowed.
     got

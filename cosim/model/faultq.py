@@ -7,11 +7,11 @@ record discarded), or the store faults (``fqmf`` is set and the record discarded
 record, or a set error bit, sets ``ipsr.fip`` when ``fqcsr.fie`` is 1.
 """
 
-from hdl import bits
-from hdl.formats import FAULT_RECORD, FQ_RECORD_SIZE
-from hdl.regs import FQCSR, IPSR
+from iogate.hdl import bits
+from iogate.hdl.formats import FAULT_RECORD, FQ_RECORD_SIZE
+from iogate.hdl.regs import FQCSR, IPSR
 
-from cosim.memory import AccessFault
+from iogate.cosim.model.memory import AccessFault
 
 __all__ = ["FaultQueue"]
 
@@ -23,7 +23,7 @@ _FIP = bits.mask(IPSR, "fip")
 
 
 class FaultQueue:
-    """Fault-record producer over a :class:`~cosim.model.registers.RegisterFile`.
+    """Fault-record producer over a :class:`~iogate.cosim.model.registers.RegisterFile`.
 
     Parameters
     ----------

@@ -6,35 +6,35 @@ Untranslated requests without a PASID, which is what the translation ports carry
 1. ``ddtp.iommu_mode`` Off: cause 256.
 2. Bare: the IOVA is the physical address.
 3. A ``device_id`` wider than 1LVL/2LVL allow: cause 260.
-4. Locate the device context (:mod:`cosim.model.ddt`): 257, 258, 259.
+4. Locate the device context (:mod:`iogate.cosim.model.ddt`): 257, 258, 259.
 5. A ``process_id`` (only from the debug interface) with ``PDTV=0``: 260.
 6. ``PDTV=0``: first stage from ``DC.fsc``/``DC.ta``; ``PDTV=1`` (only ``pdtp`` Bare is
    legal here, no PD8/PD17/PD20): first stage Bare.
-7. First stage, whose table reads go through the second stage (:mod:`cosim.model.walk`),
+7. First stage, whose table reads go through the second stage (:mod:`iogate.cosim.model.walk`),
    then second stage: 1, 5, 7, 12, 13, 15, 20, 21, 23.
 
 A fault is written to the fault queue unless ``DC.tc.DTF`` suppresses it (spec 3.2).
 
-The model also keeps what the caches may hold (:mod:`cosim.model.caches`), so that
+The model also keeps what the caches may hold (:mod:`iogate.cosim.model.caches`), so that
 :meth:`IommuModel.allowed` can list every answer the spec allows while an invalidation is
 not yet fenced.
 """
 
-from hdl import bits
-from hdl.config import Config
-from hdl.formats import DTF_REPORTED_CAUSES, Cause, Pbmt, Ttyp
-from hdl.port import Access
-from hdl.regs import CAPABILITIES, DDTP, FCTL, IommuMode, TR_REQ_CTL, TR_RESPONSE
+from iogate.hdl import bits
+from iogate.hdl.config import Config
+from iogate.hdl.formats import DTF_REPORTED_CAUSES, Cause, Pbmt, Ttyp
+from iogate.hdl.port import Access
+from iogate.hdl.regs import CAPABILITIES, DDTP, FCTL, IommuMode, TR_REQ_CTL, TR_RESPONSE
 
-from cosim.memory import AccessFault, Memory
+from iogate.cosim.model.memory import AccessFault, Memory
 
-from . import ddt
-from .caches import DcCache, Iotlb, TlbEntry
-from .cmdq import CommandQueue
-from .faultq import FaultQueue
-from .registers import RegisterFile
-from .result import Result
-from .walk import (ACCESS_FAULT, EXECUTE, GUEST_PAGE_FAULT, PAGE_FAULT, READ, WRITE,
+from iogate.cosim.model import ddt
+from iogate.cosim.model.caches import DcCache, Iotlb, TlbEntry
+from iogate.cosim.model.cmdq import CommandQueue
+from iogate.cosim.model.faultq import FaultQueue
+from iogate.cosim.model.registers import RegisterFile
+from iogate.cosim.model.result import Result
+from iogate.cosim.model.walk import (ACCESS_FAULT, EXECUTE, GUEST_PAGE_FAULT, PAGE_FAULT, READ, WRITE,
                    TranslationFault, Walker)
 
 __all__ = ["IommuModel"]
@@ -55,7 +55,7 @@ def _access(access):
             return _ACCESS_NAMES[access]
         except KeyError:
             pass
-    raise ValueError(f"access must be 'read', 'write', 'execute' or an hdl.port.Access, "
+    raise ValueError(f"access must be 'read', 'write', 'execute' or an iogate.hdl.port.Access, "
                      f"not {access!r}")
 
 
@@ -64,12 +64,12 @@ class IommuModel:
 
     Parameters
     ----------
-    config : hdl.Config
+    config : iogate.hdl.Config
         What is implemented; ``capabilities`` is ``config.capabilities``. A device context
         asking for a mode the Config lacks is misconfigured (cause 259).
-    memory : cosim.memory.Memory
+    memory : iogate.cosim.model.memory.Memory
         System memory: the DDT, page tables and queues live here, and
-        :meth:`~cosim.memory.Memory.inject_fault` ranges make the accesses fault.
+        :meth:`~iogate.cosim.model.memory.Memory.inject_fault` ranges make the accesses fault.
     cache : bool
         When True, :meth:`translate` answers from the model's own device-context cache and
         IOTLB as a real IOMMU would (unbounded, never evicting, so a missing invalidation
@@ -79,15 +79,15 @@ class IommuModel:
     Raises
     ------
     TypeError
-        If ``config`` is not a :class:`hdl.Config` or ``memory`` not a
-        :class:`cosim.memory.Memory`.
+        If ``config`` is not a :class:`iogate.hdl.Config` or ``memory`` not a
+        :class:`iogate.cosim.model.memory.Memory`.
     """
 
     def __init__(self, config, memory, *, cache=False):
         if not isinstance(config, Config):
-            raise TypeError(f"config must be an hdl.Config, not {config!r}")
+            raise TypeError(f"config must be an iogate.hdl.Config, not {config!r}")
         if not isinstance(memory, Memory):
-            raise TypeError(f"memory must be a cosim.memory.Memory, not {memory!r}")
+            raise TypeError(f"memory must be a iogate.cosim.model.memory.Memory, not {memory!r}")
         self.config = config
         self.memory = memory
         self.cache = bool(cache)
@@ -130,7 +130,7 @@ class IommuModel:
         """Write the ``size``-byte (4 or 8) register at ``offset`` (spec chapter 5).
 
         Commands are not run here: call :meth:`process_commands` (the
-        :class:`~cosim.model.bus.ModelBus` does so after writes to ``cqt``/``cqcsr``).
+        :class:`~iogate.cosim.model.bus.ModelBus` does so after writes to ``cqt``/``cqcsr``).
         """
         self.regs.write(offset, size, value)
 
@@ -163,7 +163,7 @@ class IommuModel:
             24-bit ``device_id``.
         iova : int
             64-bit IOVA.
-        access : str or hdl.port.Access
+        access : str or iogate.hdl.port.Access
             ``"read"``, ``"write"`` or ``"execute"``.
         report : bool
             Write a fault record to the fault queue on a fault (subject to ``DTF``).

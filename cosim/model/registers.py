@@ -23,8 +23,8 @@ Access rules:
 * ``icvec``: the four 4-bit vector fields are writable (WARL), the rest reads 0.
 """
 
-from hdl import bits
-from hdl.regs import (CAPABILITIES, CQCSR, DDTP, FCTL, FQCSR, ICVEC, IPSR, QB, TR_REQ_CTL,
+from iogate.hdl import bits
+from iogate.hdl.regs import (CAPABILITIES, CQCSR, DDTP, FCTL, FQCSR, ICVEC, IPSR, QB, TR_REQ_CTL,
                       TR_REQ_IOVA, TR_RESPONSE, IommuMode, Offset)
 
 __all__ = ["RegisterFile"]
@@ -57,7 +57,7 @@ class RegisterFile:
 
     Parameters
     ----------
-    config : hdl.Config
+    config : iogate.hdl.Config
         Decides ``capabilities``, the legal ``ddtp`` modes, ``PAS`` and the debug interface.
     on_debug_go : callable
         Called with no argument when software sets ``tr_req_ctl.Go``; it must fill

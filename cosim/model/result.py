@@ -2,14 +2,14 @@
 
 RISC-V IOMMU spec 2.3 ("Process to translate an IOVA"): a request either completes with a
 supervisor physical address, or stops with a fault CAUSE (spec 3.2). The fields mirror the
-response stream of :mod:`hdl.port` (fault, cause, 4 KiB page, leaf permissions, Svpbmt
+response stream of :mod:`iogate.hdl.port` (fault, cause, 4 KiB page, leaf permissions, Svpbmt
 memory type) plus what a fault record or the debug interface needs (``iotval2``, the size
 of the translation range).
 """
 
 import dataclasses
 
-from hdl.formats import Cause, Pbmt
+from iogate.hdl.formats import Cause, Pbmt
 
 __all__ = ["Result"]
 
@@ -20,14 +20,14 @@ class Result:
 
     Equality and hashing look only at what a device sees (``fault``, ``cause``, ``ppn``,
     ``r``, ``w``, ``x``, ``pbmt``), so sets of results (see
-    :meth:`cosim.model.IommuModel.allowed`) hold each distinct answer once.
+    :meth:`iogate.cosim.model.IommuModel.allowed`) hold each distinct answer once.
 
     Attributes
     ----------
     fault : bool
         The request stopped with ``cause``.
     cause : int
-        A :class:`hdl.formats.Cause` when ``fault``, else 0.
+        A :class:`iogate.hdl.formats.Cause` when ``fault``, else 0.
     ppn : int
         The 4 KiB physical page holding the IOVA (superpage or NAPOT base plus the IOVA's
         low VPN bits); 0 on a fault.

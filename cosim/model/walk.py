@@ -17,15 +17,15 @@ and 19. The IOMMU specifics are:
 A walk either returns a :class:`Leaf` or raises :class:`TranslationFault`.
 """
 
-from hdl import bits
-from hdl.formats import PTE, Cause
+from iogate.hdl import bits
+from iogate.hdl.formats import PTE, Cause
 
-from cosim.memory import AccessFault
+from iogate.cosim.model.memory import AccessFault
 
 __all__ = ["TranslationFault", "Leaf", "Walker", "READ", "WRITE", "EXECUTE",
            "ACCESS_FAULT", "PAGE_FAULT", "GUEST_PAGE_FAULT"]
 
-#: Access types, numbered as :class:`hdl.port.Access`.
+#: Access types, numbered as :class:`iogate.hdl.port.Access`.
 READ, WRITE, EXECUTE = 0, 1, 2
 
 #: Fault cause by access type (Privileged spec exception codes, IOMMU spec 3.2).
@@ -109,7 +109,7 @@ class Walker:
     ----------
     load64 : callable
         ``load64(address) -> int``: reads a little-endian doubleword of system memory and
-        raises :class:`cosim.memory.AccessFault` on a bus error or an address beyond
+        raises :class:`iogate.cosim.model.memory.AccessFault` on a bus error or an address beyond
         ``capabilities.PAS``.
     svpbmt : bool
         Svpbmt implemented; otherwise non-zero PBMT bits are reserved.

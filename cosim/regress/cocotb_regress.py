@@ -1,10 +1,10 @@
 """The regression as a cocotb test: random world, random requests, every answer checked.
 
-Parameters come from the environment (set by :func:`cosim.regress.run.regress`):
+Parameters come from the environment (set by :func:`iogate.cosim.regress.run.regress`):
 ``IOGATE_SEED``, ``IOGATE_TRANSLATIONS``, ``IOGATE_REPORT`` (JSON written at the end) and
 ``IOGATE_PROGRESS`` (a small JSON file rewritten as the run goes, for the progress display).
 The Config (default or full first target) is a function of the seed
-(:func:`cosim.regress.world.choose_config`), as the runner built it.
+(:func:`iogate.cosim.regress.world.choose_config`), as the runner built it.
 
 Besides the translations: table churn before and after the invalidation + IOFENCE.C, phases
 with ``ddtp`` switched to Off (cause 256) or Bare and back, the wired interrupt lines checked
@@ -19,13 +19,13 @@ import time
 
 import cocotb
 
-from hdl import bits
-from hdl.regs import DDTP, IommuMode, Offset
-from firmware import commands
+from iogate.hdl import bits
+from iogate.hdl.regs import DDTP, IommuMode, Offset
+from iogate.firmware import commands
 
-from ..scenarios.session import open_session, request
-from . import coverage
-from .world import build_world, choose_config, churn, random_requests, settle
+from iogate.cosim.scenarios.session import open_session, request
+from iogate.cosim.regress import coverage
+from iogate.cosim.regress.world import build_world, choose_config, churn, random_requests, settle
 
 __all__ = ["regress"]
 

@@ -2,17 +2,17 @@
 
 Cover points: the fault cause (or success), the access type, the page size of successful
 translations, whether the IOTLB answered (hit) or a walk did (miss), and the kind of device
-(which stages, see :data:`cosim.regress.world.KINDS`). The guest-page-fault causes can only
+(which stages, see :data:`iogate.cosim.regress.world.KINDS`). The guest-page-fault causes can only
 be reached on the full Config, so a default-Config run covers at most 12 of the 15 outcomes.
 Their cross (cause x access) shows, for example, whether write page faults were ever seen.
 """
 
 from cocotb_coverage.coverage import CoverCross, CoverPoint, coverage_db
 
-from hdl.formats import Cause
-from hdl.port import Access
+from iogate.hdl.formats import Cause
+from iogate.hdl.port import Access
 
-from .world import KINDS
+from iogate.cosim.regress.world import KINDS
 
 __all__ = ["sample", "report", "CAUSES"]
 

@@ -6,7 +6,7 @@ import sys
 import threading
 import time
 
-from .. import sim as simulators
+from iogate.cosim.targets import sim as simulators
 
 __all__ = ["regress"]
 
@@ -30,7 +30,7 @@ def _progress(path, stop, interactive):
 
 def regress(seed, translations, sim="verilator", waves=False, out="build/regress"):
     """Run one seeded regression; returns the process exit status (0: no mismatch)."""
-    from .world import choose_config
+    from iogate.cosim.regress.world import choose_config
     config_name, config = choose_config(seed)
     out = pathlib.Path(out).resolve() / f"{sim}-seed{seed}"
     out.mkdir(parents=True, exist_ok=True)
@@ -47,7 +47,7 @@ def regress(seed, translations, sim="verilator", waves=False, out="build/regress
     start = time.monotonic()
     error = None
     try:
-        simulators.run(b, "cosim.regress.cocotb_regress", seed=seed, test_dir=out,
+        simulators.run(b, "iogate.cosim.regress.cocotb_regress", seed=seed, test_dir=out,
                        log_file=out / "sim.log",
                        extra_env={"IOGATE_SEED": str(seed),
                                   "IOGATE_TRANSLATIONS": str(translations),

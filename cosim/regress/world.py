@@ -14,15 +14,15 @@ contexts or directory pages (cause 257). The model says what each must do; the R
 import random
 from dataclasses import dataclass, field
 
-from hdl import Config, bits
-from hdl.formats import DC_SIZE, DDTE, IOHGATP, IOSATP, PTE, TA, TC, IohgatpMode, IosatpMode, Pbmt
-from hdl.port import Access
-from firmware.alloc import PageAllocator
-from firmware.ddt import DeviceContext
-from firmware.driver import Iommu
-from firmware.errors import GuestAddressError
-from firmware.guest import GuestMemory
-from firmware.pagetable import PageTable, Stage
+from iogate.hdl import Config, bits
+from iogate.hdl.formats import DC_SIZE, DDTE, IOHGATP, IOSATP, PTE, TA, TC, IohgatpMode, IosatpMode, Pbmt
+from iogate.hdl.port import Access
+from iogate.firmware.alloc import PageAllocator
+from iogate.firmware.ddt import DeviceContext
+from iogate.firmware.driver import Iommu
+from iogate.firmware.errors import GuestAddressError
+from iogate.firmware.guest import GuestMemory
+from iogate.firmware.pagetable import PageTable, Stage
 
 __all__ = ["World", "Space", "CONFIGS", "choose_config", "build_world", "churn", "settle",
            "random_requests"]
@@ -224,7 +224,7 @@ def build_world(rng, bus, target, *, config_name="default", devices=12, damage=0
                 faults=0.04, interrupts=False, fq_entries=64):
     """Bring the IOMMU up with the driver (spec init sequence) and program a random world.
 
-    ``target`` is the :class:`cosim.tb.memory_target.MemoryTarget` (or a ``Memory``, for
+    ``target`` is the :class:`iogate.cosim.targets.tb.memory_target.MemoryTarget` (or a ``Memory``, for
     runs on the model alone) that injects bus errors. Damage is done before any
     translation, so nothing of it can be cached yet.
     """

@@ -2,7 +2,7 @@
 
 1. With ``ddtp`` at its reset value (Off) every request faults with cause 256.
 2. In Bare mode requests pass untranslated.
-3. In 1LVL mode the foundation workload (:mod:`cosim.scenarios.foundation`): a seeded
+3. In 1LVL mode the foundation workload (:mod:`iogate.cosim.scenarios.foundation`): a seeded
    stream of DMA requests for two translated devices, a bypassed one and every kind of
    faulting device, plus a few translations through the debug interface.
 
@@ -16,12 +16,12 @@ import random
 
 import cocotb
 
-from hdl import Config
-from hdl.port import Access
-from hdl.regs import IommuMode
+from iogate.hdl import Config
+from iogate.hdl.port import Access
+from iogate.hdl.regs import IommuMode
 
-from .foundation import program, random_requests, set_mode
-from .session import open_session, request
+from iogate.cosim.scenarios.foundation import program, random_requests, set_mode
+from iogate.cosim.scenarios.session import open_session, request
 
 __all__ = ["demo"]
 
@@ -31,7 +31,7 @@ DEBUG_TRANSLATIONS = 16
 
 async def run_workload(dut, config, seed, *, translations=TRANSLATIONS,
                        debug_translations=DEBUG_TRANSLATIONS):
-    """The demo's three phases; returns the :class:`~cosim.scenarios.session.Session`."""
+    """The demo's three phases; returns the :class:`~iogate.cosim.scenarios.session.Session`."""
     rng = random.Random(seed)
     s = await open_session(dut, config)
 

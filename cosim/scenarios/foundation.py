@@ -1,7 +1,7 @@
 """The foundation workload: two translated devices and every way a request can fail.
 
-Runs through the driver's own layers (``firmware.ddt``, ``firmware.pagetable``,
-``firmware.mmio``) on any :class:`firmware.bus.Bus`. It needs no command queue: it only
+Runs through the driver's own layers (``iogate.firmware.ddt``, ``iogate.firmware.pagetable``,
+``iogate.firmware.mmio``) on any :class:`iogate.firmware.bus.Bus`. It needs no command queue: it only
 turns invalid entries valid, which needs no invalidation (spec 2.7, "caching invalid
 entries" is not allowed), so it runs on the hardware slice that has no queues yet.
 
@@ -24,14 +24,14 @@ did       what
 
 from dataclasses import dataclass, field
 
-from hdl import bits
-from hdl.formats import TA, TC, IosatpMode, IOSATP
-from hdl.port import Access
-from hdl.regs import DDTP, IommuMode, Offset
-from firmware.alloc import PageAllocator
-from firmware.ddt import DeviceContext, DeviceDirectory
-from firmware.mmio import Registers
-from firmware.pagetable import PageTable
+from iogate.hdl import bits
+from iogate.hdl.formats import TA, TC, IosatpMode, IOSATP
+from iogate.hdl.port import Access
+from iogate.hdl.regs import DDTP, IommuMode, Offset
+from iogate.firmware.alloc import PageAllocator
+from iogate.firmware.ddt import DeviceContext, DeviceDirectory
+from iogate.firmware.mmio import Registers
+from iogate.firmware.pagetable import PageTable
 
 __all__ = ["Layout", "program", "set_mode", "random_requests", "ALLOC_BASE", "ALLOC_SIZE"]
 
@@ -75,7 +75,7 @@ def _first_stage(bus, alloc, layout, did, pscid, description, maps):
 def program(bus, memory):
     """Build the directory and tables of the foundation workload; ddtp stays as it is.
 
-    ``memory`` is the shared :class:`cosim.memory.Memory`, used only to make one device's
+    ``memory`` is the shared :class:`iogate.cosim.model.memory.Memory`, used only to make one device's
     page table answer with bus errors.
     """
     alloc = PageAllocator(bus, ALLOC_BASE, ALLOC_SIZE)

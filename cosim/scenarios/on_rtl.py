@@ -1,9 +1,9 @@
 """The front-end scenarios on the RTL (``iogate run``), one ``@cocotb.test`` each.
 
 Every scenario drives the host software stack -- the VFIO type1 container, iommufd, the
-virtio-iommu device -- over the :class:`~cosim.tb.bus.MirroredBus`, so each register
+virtio-iommu device -- over the :class:`~iogate.cosim.targets.tb.bus.MirroredBus`, so each register
 access reaches the RTL and the architectural model alike, and asks what DMA gets through
-an :class:`~cosim.scenarios.rtl_probe.RtlProbe`, so each DMA is a real request on the
+an :class:`~iogate.cosim.scenarios.rtl_probe.RtlProbe`, so each DMA is a real request on the
 RTL's translation port checked against the model. A scenario passes when its own checks
 hold, every fault record the RTL wrote equals the model's, and there are 0 mismatches.
 
@@ -20,21 +20,21 @@ import random
 
 import cocotb
 
-from hdl import Config, bits
-from hdl.formats import IOSATP, TA, TC, IosatpMode
+from iogate.hdl import Config, bits
+from iogate.hdl.formats import IOSATP, TA, TC, IosatpMode
 
-from firmware import commands
+from iogate.firmware import commands
 
-from ..iommufd import uapi as fdapi
-from ..iommufd.host import HostIommu, Prot
-from ..vfio import VfioContainer
-from ..vfio import uapi as vfapi
-from ..virtio import VirtioIommu
-from . import seeds
-from .rtl_probe import RtlProbe
-from .seeds import USER, check
-from .session import open_session
-from .streams import LinuxGuest
+from iogate.cosim.host.iommufd import uapi as fdapi
+from iogate.cosim.host.core import HostIommu, Prot
+from iogate.cosim.host.vfio import VfioContainer
+from iogate.cosim.host.vfio import uapi as vfapi
+from iogate.cosim.host.virtio import VirtioIommu
+from iogate.cosim.scenarios import seeds
+from iogate.cosim.scenarios.rtl_probe import RtlProbe
+from iogate.cosim.scenarios.seeds import USER, check
+from iogate.cosim.scenarios.session import open_session
+from iogate.cosim.scenarios.streams import LinuxGuest
 
 __all__ = ["SCENARIOS", "FULL", "SELF_CHECK", "vfio_flow", "nested_flow", "virtio_streams",
            "run_scenario"]

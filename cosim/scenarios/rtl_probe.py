@@ -1,7 +1,7 @@
 """A probe for the seed scenarios that sends every DMA request through the RTL's port.
 
-The seed scenarios (:mod:`cosim.scenarios.seeds`) and the Linux-like stream
-(:mod:`cosim.scenarios.streams`) ask a *probe* what a device's DMA gets: ``translate()``
+The seed scenarios (:mod:`iogate.cosim.scenarios.seeds`) and the Linux-like stream
+(:mod:`iogate.cosim.scenarios.streams`) ask a *probe* what a device's DMA gets: ``translate()``
 (the answer now) and ``possible()`` (every answer the RISC-V IOMMU specification allows
 now, section 3.1.3 "Guidelines for invalidations": the current tables plus whatever a cache
 may still hold before its invalidation and ``IOFENCE.C`` complete). :class:`RtlProbe` has
@@ -16,10 +16,10 @@ into the simulation with ``cocotb.task.resume``.
 
 from cocotb.task import resume
 
-from hdl.port import Access
+from iogate.hdl.port import Access
 
-from ..tb.scoreboard import same_answer
-from ..tb.translation import TranslationRequest
+from iogate.cosim.check.scoreboard import same_answer
+from iogate.cosim.check.request import TranslationRequest
 
 __all__ = ["RtlProbe"]
 
@@ -29,7 +29,7 @@ class RtlProbe:
 
     Parameters
     ----------
-    session : cosim.scenarios.session.Session
+    session : iogate.cosim.scenarios.session.Session
         The open session whose port, scoreboard and model are used.
     port : int
         Index of the translation port the requests are sent on.
@@ -80,7 +80,7 @@ class RtlProbe:
         The model's result object is returned (not the port's response) so that the
         scenarios can compare it with :meth:`possible`'s set. If the RTL gave an answer
         the model does not allow (a mismatch, already recorded), the port's
-        :class:`~cosim.tb.translation.TranslationResponse` is returned instead; it has the
+        :class:`~iogate.cosim.check.request.TranslationResponse` is returned instead; it has the
         same ``fault``, ``cause``, ``pa`` and ``pbmt`` attributes.
         """
         response, allowed = self._request(device_id, iova, access)

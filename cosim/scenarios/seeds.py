@@ -1,6 +1,6 @@
 """The seed scenarios: the mailing-list problems of ``shared/seeds/``, each a plain function.
 
-Each scenario takes a backend (anything :meth:`cosim.iommufd.host.HostIommu.of` accepts)
+Each scenario takes a backend (anything :meth:`iogate.cosim.host.core.HostIommu.of` accepts)
 and a probe (:class:`ModelProbe`, or anything with its two methods; by default one over
 the backend's architectural model), drives the front-ends the way their users would,
 checks what DMA then does, raises :class:`ScenarioError` on anything the specification
@@ -28,22 +28,22 @@ with its own bus and probe.
 
 import errno
 
-from hdl import bits
-from hdl.formats import IOSATP, TA, TC, Cause, IosatpMode, Pbmt
+from iogate.hdl import bits
+from iogate.hdl.formats import IOSATP, TA, TC, Cause, IosatpMode, Pbmt
 
-from firmware import commands
-from firmware.alloc import PageAllocator
-from firmware.guest import GuestMemory
-from firmware.pagetable import PageTable
+from iogate.firmware import commands
+from iogate.firmware.alloc import PageAllocator
+from iogate.firmware.guest import GuestMemory
+from iogate.firmware.pagetable import PageTable
 
-from ..iommufd import uapi as fdapi
-from ..iommufd.host import IDENTITY, HostIommu, Prot
-from ..iommufd.ictx import Iommufd
-from ..vfio import VfioContainer
-from ..vfio import uapi as vfapi
-from ..virtio import VirtioIommu
-from ..virtio import requests as rq
-from ..virtio.abi import AttachFlag, MapFlag, Status
+from iogate.cosim.host.iommufd import uapi as fdapi
+from iogate.cosim.host.core import IDENTITY, HostIommu, Prot
+from iogate.cosim.host.iommufd.ictx import Iommufd
+from iogate.cosim.host.vfio import VfioContainer
+from iogate.cosim.host.vfio import uapi as vfapi
+from iogate.cosim.host.virtio import VirtioIommu
+from iogate.cosim.host.virtio import requests as rq
+from iogate.cosim.host.virtio.abi import AttachFlag, MapFlag, Status
 
 __all__ = ["coherency", "ownership_change", "bypass", "restricted_dma_pool",
            "nested_invalidation", "confine_to_pools", "SCENARIOS",
@@ -70,11 +70,11 @@ def check(condition, message):
 
 
 class ModelProbe:
-    """A probe over an :class:`cosim.model.IommuModel`.
+    """A probe over an :class:`iogate.cosim.model.IommuModel`.
 
     Parameters
     ----------
-    model : cosim.model.IommuModel
+    model : iogate.cosim.model.IommuModel
 
     Raises
     ------

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from cocotb.task import bridge
 from cocotb.utils import get_sim_time
 
-from hdl import bits
-from hdl.port import Access
-from hdl.regs import TR_REQ_CTL, TR_RESPONSE, Offset
+from iogate.hdl import bits
+from iogate.hdl.port import Access
+from iogate.hdl.regs import TR_REQ_CTL, TR_RESPONSE, Offset
 
-from ..memory import Memory, OverlayMemory
-from ..tb.bus import MirroredBus
-from ..tb.scoreboard import Scoreboard
-from ..tb.testbench import Testbench
-from ..tb.translation import TranslationRequest
+from iogate.cosim.model.memory import Memory, OverlayMemory
+from iogate.cosim.targets.tb.bus import MirroredBus
+from iogate.cosim.check.scoreboard import Scoreboard
+from iogate.cosim.targets.tb.testbench import Testbench
+from iogate.cosim.check.request import TranslationRequest
 
 __all__ = ["Session", "open_session", "same_debug_response"]
 
@@ -91,9 +91,9 @@ class Session:
         page-offset bits of ``iotval`` as 0, so a record whose ``iotval`` is the model's
         with the offset cleared is the same record. Returns the RTL's records.
         """
-        from firmware.fq import FaultRecord
-        from hdl.formats import FQ_RECORD_SIZE
-        from hdl.regs import QB
+        from iogate.firmware.fq import FaultRecord
+        from iogate.hdl.formats import FQ_RECORD_SIZE
+        from iogate.hdl.regs import QB
         fqb = await self.bus.aread(Offset.FQB, 8)
         fqh = await self.bus.aread(Offset.FQH, 4)
         fqt = await self.bus.aread(Offset.FQT, 4)
@@ -164,7 +164,7 @@ async def open_session(dut, config, *, mem_latency=0, memory=None):
     The model reads the RTL's memory through an overlay that keeps its own stores (fence
     completion words, fault records) apart from the hardware's.
     """
-    from ..model import IommuModel
+    from iogate.cosim.model import IommuModel
     memory = memory or Memory()
     model = IommuModel(config, OverlayMemory(memory))
     tb = Testbench(dut, config, memory, mem_latency=mem_latency)

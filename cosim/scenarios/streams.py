@@ -2,7 +2,7 @@
 
 It produces the request streams a Linux guest sends (reference A.8) and checks, after each
 request, what the device promised against what DMA gets (through a probe, see
-:class:`cosim.scenarios.seeds.ModelProbe`):
+:class:`iogate.cosim.scenarios.seeds.ModelProbe`):
 
 * probe: refuse a device without ``VIRTIO_F_VERSION_1`` or ``MAP_UNMAP``, read the config,
   PROBE each endpoint and parse its ``RESV_MEM`` properties; without an MSI region, reserve
@@ -21,10 +21,10 @@ import collections
 import dataclasses
 import random
 
-from ..virtio import requests as rq
-from ..virtio.abi import VIRTIO_F_VERSION_1, AttachFlag, Feature, MapFlag, Status
-from ..virtio.probe import decode_properties
-from .seeds import ModelProbe, ScenarioError
+from iogate.cosim.host.virtio import requests as rq
+from iogate.cosim.host.virtio.abi import VIRTIO_F_VERSION_1, AttachFlag, Feature, MapFlag, Status
+from iogate.cosim.host.virtio.probe import decode_properties
+from iogate.cosim.scenarios.seeds import ModelProbe, ScenarioError
 
 __all__ = ["LinuxGuest", "StreamReport", "SOFTWARE_MSI"]
 
@@ -59,7 +59,7 @@ class LinuxGuest:
 
     Parameters
     ----------
-    dev : cosim.virtio.VirtioIommu
+    dev : iogate.cosim.host.virtio.VirtioIommu
     seed : int
     strict : bool
         Unmap each buffer at once (``iommu.strict=1``) or in batches (lazy).

@@ -1,9 +1,9 @@
-"""cocotb tests of the board top (boards.top.BoardTop) through its UART pins.
+"""cocotb tests of the board top (iogate.boards.top.BoardTop) through its UART pins.
 
-The host side is the real one (:mod:`cosim.boardlink`): synchronous code running in a
+The host side is the real one (:mod:`iogate.cosim.targets.board`): synchronous code running in a
 thread under ``cocotb.task.bridge``, talking to :class:`SimSerial`, a pyserial stand-in that
 bit-bangs the board's ``rx`` pin and samples its ``tx`` pin, each call hopping back into the
-simulation with ``cocotb.task.resume`` (as ``cosim.tb.bus`` does for the AXI agents). Built
+simulation with ``cocotb.task.resume`` (as ``iogate.cosim.targets.tb.bus`` does for the AXI agents). Built
 and run by test_board_top.py on Verilator and Icarus.
 """
 
@@ -16,9 +16,10 @@ from cocotb.task import bridge, resume
 from cocotb.triggers import ClockCycles, FallingEdge, Timer, with_timeout
 from cocotb.triggers import SimTimeoutError
 
-from boards.protocol import Op, encode_request
-from cosim.boardlink import BoardLink, run_foundation
-from hdl.regs import Offset
+from iogate.boards.protocol import Op, encode_request
+from iogate.cosim.scenarios.on_board import run_foundation
+from iogate.cosim.targets.board import BoardLink
+from iogate.hdl.regs import Offset
 
 PERIOD_NS = 10
 DIVISOR = int(os.environ.get("IOGATE_DIVISOR", "4"))

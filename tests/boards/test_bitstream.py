@@ -11,9 +11,9 @@ import json
 
 import pytest
 
-from boards import icebreaker
-from boards.build import build, format_report
-from cosim.sim import ROOT
+from iogate.boards import icebreaker
+from iogate.boards.build import build, format_report
+from iogate.cosim.targets.sim import ROOT
 
 
 @pytest.mark.fpga

@@ -1,4 +1,4 @@
-"""cosim.scenarios.on_board: the ``iogate run`` scenarios over a board link.
+"""iogate.cosim.scenarios.on_board: the ``iogate run`` scenarios over a board link.
 
 The board here is made of a second, independent architectural model behind the link's API
 (register and memory access, and the DMA requester's ``translate``), with the on-chip RAM
@@ -10,12 +10,12 @@ whose answers are wrong must be caught.
 
 import pytest
 
-from cosim.boardlink import BoardTranslation
-from cosim.memory import Memory
-from cosim.model import IommuModel
-from cosim.model.bus import ModelBus
-from cosim.scenarios.on_board import BOARD_SCENARIOS, BoardProbe, run_on_board
-from hdl import Config
+from iogate.cosim.check.request import BoardTranslation
+from iogate.cosim.model.memory import Memory
+from iogate.cosim.model import IommuModel
+from iogate.cosim.model.bus import ModelBus
+from iogate.cosim.scenarios.on_board import BOARD_SCENARIOS, BoardProbe, run_on_board
+from iogate.hdl import Config
 
 RAM_BASE, RAM_SIZE = 0x8000_0000, 128 * 1024
 FULL = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
@@ -75,7 +75,7 @@ def test_unknown_scenario():
 def test_the_icebreaker_runs_what_fits_it():
     # PAS 32 and 1LVL: process memory at 0x2_0000_0000 cannot be mapped (the driver says
     # so before touching the board), restricted-dma's pools are below 4 GiB.
-    from boards import icebreaker
+    from iogate.boards import icebreaker
     ok = run_on_board(ModelBoard(icebreaker.CONFIG), "restricted-dma", seed=1)
     assert (ok["error"], ok["mismatches"]) == (None, 0) and ok["translations"] > 0
     refused = run_on_board(ModelBoard(icebreaker.CONFIG), "vfio", seed=1)

@@ -10,10 +10,10 @@ import hashlib
 
 import pytest
 
-from boards import icebreaker
-from boards.memory import SPRAM_BYTES
-from boards.top import RAM_BASE, BoardTop
-from cosim import sim
+from iogate.boards import icebreaker
+from iogate.boards.memory import SPRAM_BYTES
+from iogate.boards.top import RAM_BASE, BoardTop
+from iogate.cosim.targets import sim
 
 DIVISOR = 4
 

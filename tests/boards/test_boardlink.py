@@ -1,18 +1,18 @@
-"""cosim.boardlink: the host side of the board link, against a board made of Python.
+"""iogate.cosim.targets.board: the host side of the board link, against a board made of Python.
 
-``FakeBoard`` answers boards.protocol frames the way the bridge is specified to (memory
+``FakeBoard`` answers iogate.boards.protocol frames the way the bridge is specified to (memory
 outside ``[base, base + size)`` is DECERR, misaligned addresses BAD_ARGUMENT) and logs the
 requests, so the tests see exactly which frames the link sends for each Bus call.
 """
 
 import pytest
 
-from boards.protocol import (
+from iogate.boards.protocol import (
     MAGIC, REPLIES, REQUESTS, VERSION, Op, ProtocolError, Status, request_bytes,
 )
-from cosim.boardlink import BoardLink, LinkError
-from cosim.memory import AccessFault
-from hdl import bits
+from iogate.cosim.targets.board import BoardLink, LinkError
+from iogate.cosim.model.memory import AccessFault
+from iogate.hdl import bits
 
 BASE = 0x8000_0000
 SIZE = 0x2_0000

@@ -1,4 +1,4 @@
-"""boards.bridge: every request of boards.protocol, against a register page, the on-chip
+"""iogate.boards.bridge: every request of iogate.boards.protocol, against a register page, the on-chip
 memory and the DMA requester.
 
 The register page is a testbench model that logs each AXI4-Lite transaction; the expected
@@ -15,11 +15,11 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
-from boards.bridge import Bridge
-from boards.memory import OnChipMemory
-from boards.protocol import Op, Status, decode_reply, encode_request, reply_bytes
-from boards.requester import Requester
-from hdl.axi import Resp
+from iogate.boards.bridge import Bridge
+from iogate.boards.memory import OnChipMemory
+from iogate.boards.protocol import Op, Status, decode_reply, encode_request, reply_bytes
+from iogate.boards.requester import Requester
+from iogate.hdl.axi import Resp
 
 RAM_BASE = 0x8000_0000
 RAM_SIZE = 64 * 1024

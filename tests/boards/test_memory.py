@@ -1,4 +1,4 @@
-"""boards.memory: the on-chip memory as an AXI4 subordinate and through its host ports.
+"""iogate.boards.memory: the on-chip memory as an AXI4 subordinate and through its host ports.
 
 Burst addresses are the AXI spec's (A3.4.1): INCR adds the transfer size each beat; WRAP
 wraps at (AxLEN + 1) x size bytes, aligned (a 4-beat wrap of 8-byte beats from 0x18 goes
@@ -9,8 +9,8 @@ DECERR (A3.4.4).
 import pytest
 from amaranth.sim import Simulator
 
-from boards.memory import OnChipMemory
-from hdl.axi import Burst, Resp
+from iogate.boards.memory import OnChipMemory
+from iogate.hdl.axi import Burst, Resp
 
 BASE = 0x8000_0000
 SIZE = 16 * 1024

@@ -1,4 +1,4 @@
-"""boards.requester: counts, tags and cycle counting under a port that stalls.
+"""iogate.boards.requester: counts, tags and cycle counting under a port that stalls.
 
 The port model takes a request only on even cycles (``ready`` on cycles 0, 2, 4, ... of
 the run) and answers each one 2 cycles after taking it. For a run of 3: taken on cycles
@@ -10,7 +10,7 @@ import collections
 import pytest
 from amaranth.sim import Simulator
 
-from boards.requester import Requester
+from iogate.boards.requester import Requester
 
 
 def test_stalling_port():

@@ -1,4 +1,4 @@
-"""boards.uart: 8N1 framing, bit timing, and the receiver's error cases.
+"""iogate.boards.uart: 8N1 framing, bit timing, and the receiver's error cases.
 
 Expected waveforms are the 8N1 frame worked by hand: the line idles high, a start bit (0),
 the eight data bits least significant first, a stop bit (1), each ``divisor`` cycles.
@@ -8,7 +8,7 @@ import pytest
 from amaranth.hdl import Module
 from amaranth.sim import Simulator
 
-from boards.uart import UARTReceiver, UARTTransmitter, divisor_for
+from iogate.boards.uart import UARTReceiver, UARTTransmitter, divisor_for
 
 
 def _bits_of(byte):

@@ -1,4 +1,4 @@
-"""Batch-mode cosimulation (cosim.batch): the harness's player and recorder on Verilator
+"""Batch-mode cosimulation (iogate.cosim.targets.batch): the harness's player and recorder on Verilator
 and Icarus, the interactive run of the same trace, and the plain Verilator harness.
 
 Every response is checked against the architectural model; a corrupted response must be
@@ -11,13 +11,14 @@ import dataclasses
 
 import pytest
 
-from hdl import bits
-from hdl.port import response_layout
-from cosim import sim
-from cosim.batch.check import in_request_order, verify
-from cosim.batch.harness import DEPTH
-from cosim.batch.runs import check, run_trace
-from cosim.batch.trace import make_trace, read_trace, write_trace
+from iogate.hdl import bits
+from iogate.hdl.port import response_layout
+from iogate.cosim.targets import sim
+from iogate.cosim.check.batch import in_request_order, verify
+from iogate.cosim.targets.batch.harness import DEPTH
+from iogate.cosim.regress.batch_runs import check, run_trace
+from iogate.cosim.regress.trace import make_trace
+from iogate.cosim.targets.batch.trace import read_trace, write_trace
 
 SEED = 5
 #: Past one batch, so that the second batch is played too.

@@ -12,7 +12,7 @@ response per clock.
 
 import pytest
 
-from cosim.bench import run as bench_run
+from iogate.cosim.bench import run as bench_run
 
 LATENCIES = (1, 10)
 

@@ -8,11 +8,11 @@ it cannot hit less; a port hands over at most one response per clock.
 
 import pytest
 
-from cosim import sim
-from cosim.bench.concurrency import run_concurrency
-from cosim.bench.sweep import run_workloads
-from cosim.bench.workloads import generate
-from hdl import Config
+from iogate.cosim.targets import sim
+from iogate.cosim.bench.concurrency import run_concurrency
+from iogate.cosim.bench.sweep import run_workloads
+from iogate.cosim.bench.workloads import generate
+from iogate.hdl import Config
 
 TRANSLATIONS = 300
 

@@ -4,7 +4,7 @@ the markers must come back byte for byte."""
 
 import pytest
 
-from cosim.bench import table
+from iogate.cosim.bench import table
 
 REPORT = {
     "hw": {

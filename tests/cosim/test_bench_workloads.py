@@ -6,9 +6,9 @@ mappings elsewhere, the translation budget met)."""
 
 import pytest
 
-from cosim.bench import workloads as wl
-from cosim.bench.sweep import sweep_points
-from hdl import Config
+from iogate.cosim.bench import workloads as wl
+from iogate.cosim.bench.sweep import sweep_points
+from iogate.hdl import Config
 
 PAGE, HUGE = 4096, 2 << 20
 
@@ -149,7 +149,7 @@ def test_sweep_points_are_the_geometries_config_accepts():
 
 def test_hit_rate_plot_is_a_png(tmp_path):
     import importlib.util
-    from cosim.bench.sweep import plot_hit_rates
+    from iogate.cosim.bench.sweep import plot_hit_rates
     sweep = {"sim": "icarus", "translations": 10, "points": [
         {"entries": e, "ways": w, "workloads": {"random": {"hit_rate": e / 256},
                                                  "storage": {"hit_rate": 0.9}}}

@@ -1,8 +1,8 @@
-"""cosim.memory: sparse memory, injected faults, and the model's overlay view."""
+"""iogate.cosim.model.memory: sparse memory, injected faults, and the model's overlay view."""
 
 import pytest
 
-from cosim.memory import AccessFault, Memory, OverlayMemory
+from iogate.cosim.model.memory import AccessFault, Memory, OverlayMemory
 
 
 def test_unwritten_memory_reads_zero_and_writes_cross_pages():

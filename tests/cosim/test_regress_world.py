@@ -1,4 +1,4 @@
-"""cosim.regress.world on the architectural model alone (no simulator): the random worlds
+"""iogate.cosim.regress.world on the architectural model alone (no simulator): the random worlds
 reach every directory mode, stage combination and page size, and what they build means
 what the driver's own software walk (PageTable.lookup) says it means."""
 
@@ -7,12 +7,12 @@ from collections import Counter
 
 import pytest
 
-from hdl.formats import Cause
-from hdl.regs import IommuMode
-from cosim.memory import Memory
-from cosim.model import IommuModel
-from cosim.model.bus import ModelBus
-from cosim.regress.world import (CONFIGS, build_world, choose_config, churn,
+from iogate.hdl.formats import Cause
+from iogate.hdl.regs import IommuMode
+from iogate.cosim.model.memory import Memory
+from iogate.cosim.model import IommuModel
+from iogate.cosim.model.bus import ModelBus
+from iogate.cosim.regress.world import (CONFIGS, build_world, choose_config, churn,
                                  random_requests, settle)
 
 

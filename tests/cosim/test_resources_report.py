@@ -1,4 +1,4 @@
-"""cosim.bench.resources: parsing Yosys's statistics, rolling them up per unit, and the
+"""iogate.cosim.bench.resources: parsing Yosys's statistics, rolling them up per unit, and the
 bench keys from nextpnr's reports. No toolchain runs: the inputs are written here in the
 tools' formats (Yosys ``stat -json``, nextpnr ``--report``)."""
 
@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from boards.build import report_of
-from cosim.bench.resources import (cell_counts, group_breakdown, parse_yosys_stat,
+from iogate.boards.build import report_of
+from iogate.cosim.bench.resources import (cell_counts, group_breakdown, parse_yosys_stat,
                                    summarize)
 
 
@@ -97,7 +97,7 @@ def test_summarize_takes_the_figures_from_the_reports(tmp_path):
         "=== top ===\n\n   Number of cells: 9\n     2000 SB_DFF\n      300 SB_DFFE\n"
         "     1000 SB_LUT4\n")
 
-    from hdl.config import Config
+    from iogate.hdl.config import Config
     reports = {e: report_of("ecpix5", tmp_path / f"e{e}", target_mhz=40, device="LFE5U-85F",
                             config=Config(iotlb_entries=e))
                for e in (8, 16)}

@@ -1,11 +1,11 @@
-"""cosim.sim: SystemVerilog generation and reuse of simulator builds."""
+"""iogate.cosim.targets.sim: SystemVerilog generation and reuse of simulator builds."""
 
 import pytest
 from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from cosim import sim
+from iogate.cosim.targets import sim
 
 
 class Adder(wiring.Component):

@@ -1,10 +1,10 @@
-"""cosim.tb.interrupts.expected_wsi: the wired lines the spec asks for (spec 5.18 ipsr,
+"""iogate.cosim.targets.tb.interrupts.expected_wsi: the wired lines the spec asks for (spec 5.18 ipsr,
 5.27 icvec: with fctl.WSI=1 each pending bit drives the line its icvec field names)."""
 
-from hdl import bits
-from hdl.regs import FCTL, ICVEC, IPSR
+from iogate.hdl import bits
+from iogate.hdl.regs import FCTL, ICVEC, IPSR
 
-from cosim.tb.interrupts import expected_wsi
+from iogate.cosim.targets.tb.interrupts import expected_wsi
 
 WSI = bits.pack(FCTL, wsi=1)
 

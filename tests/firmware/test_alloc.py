@@ -2,9 +2,9 @@
 
 import pytest
 
-from cosim.memory import Memory
-from firmware.alloc import PageAllocator
-from firmware.errors import IommuError, OutOfMemory
+from iogate.cosim.model.memory import Memory
+from iogate.firmware.alloc import PageAllocator
+from iogate.firmware.errors import IommuError, OutOfMemory
 
 
 class MemoryBus:

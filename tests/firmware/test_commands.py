@@ -2,7 +2,7 @@
 
 import pytest
 
-from firmware import commands
+from iogate.firmware import commands
 
 
 def dwords(cmd):

@@ -2,17 +2,17 @@
 
 import pytest
 
-from cosim.model import IommuModel, Memory
-from cosim.model.bus import ModelBus
-from firmware import commands
-from firmware.alloc import PageAllocator
-from firmware.cq import CommandQueue
-from firmware.errors import (
+from iogate.cosim.model import IommuModel, Memory
+from iogate.cosim.model.bus import ModelBus
+from iogate.firmware import commands
+from iogate.firmware.alloc import PageAllocator
+from iogate.firmware.cq import CommandQueue
+from iogate.firmware.errors import (
     CommandIllegal, CommandMemoryFault, CommandQueueError, PollTimeout,
 )
-from firmware.mmio import Registers
-from hdl import Config, bits
-from hdl.regs import CQCSR, QB, Offset
+from iogate.firmware.mmio import Registers
+from iogate.hdl import Config, bits
+from iogate.hdl.regs import CQCSR, QB, Offset
 
 REGION = 0x1_0000_0000
 

@@ -6,17 +6,17 @@ allocations (the allocator hands out pages in order from REGION).
 
 import pytest
 
-from cosim.model import IommuModel, Memory
-from cosim.model.bus import ModelBus
-from firmware.alloc import PageAllocator
-from firmware.driver import Iommu
-from firmware.errors import IommuError, PollTimeout, UnsupportedError
-from firmware.guest import GuestMemory
-from firmware.pagetable import PageTable, TableChanges, Stage
-from hdl import Config, bits
-from hdl.formats import TC, Cause, IohgatpMode, IosatpMode, Pbmt, Ttyp
-from hdl.port import Access
-from hdl.regs import CQCSR, DDTP, FQCSR, IommuMode, Offset
+from iogate.cosim.model import IommuModel, Memory
+from iogate.cosim.model.bus import ModelBus
+from iogate.firmware.alloc import PageAllocator
+from iogate.firmware.driver import Iommu
+from iogate.firmware.errors import IommuError, PollTimeout, UnsupportedError
+from iogate.firmware.guest import GuestMemory
+from iogate.firmware.pagetable import PageTable, TableChanges, Stage
+from iogate.hdl import Config, bits
+from iogate.hdl.formats import TC, Cause, IohgatpMode, IosatpMode, Pbmt, Ttyp
+from iogate.hdl.port import Access
+from iogate.hdl.regs import CQCSR, DDTP, FQCSR, IommuMode, Offset
 
 FULL = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
 REGION = 0x1_0000_0000

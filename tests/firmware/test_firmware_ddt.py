@@ -2,10 +2,10 @@
 
 import pytest
 
-from cosim.memory import Memory
-from firmware.alloc import PageAllocator
-from firmware.ddt import DeviceContext, DeviceDirectory, ddi
-from hdl.regs import IommuMode
+from iogate.cosim.model.memory import Memory
+from iogate.firmware.alloc import PageAllocator
+from iogate.firmware.ddt import DeviceContext, DeviceDirectory, ddi
+from iogate.hdl.regs import IommuMode
 
 BASE = 0x2000_0000
 

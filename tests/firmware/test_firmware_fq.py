@@ -2,14 +2,14 @@
 
 import pytest
 
-from cosim.model import IommuModel, Memory
-from cosim.model.bus import ModelBus
-from firmware.alloc import PageAllocator
-from firmware.driver import Iommu
-from firmware.fq import FaultRecord
-from hdl import Config, bits
-from hdl.formats import Cause, Ttyp
-from hdl.regs import IPSR, Offset
+from iogate.cosim.model import IommuModel, Memory
+from iogate.cosim.model.bus import ModelBus
+from iogate.firmware.alloc import PageAllocator
+from iogate.firmware.driver import Iommu
+from iogate.firmware.fq import FaultRecord
+from iogate.hdl import Config, bits
+from iogate.hdl.formats import Cause, Ttyp
+from iogate.hdl.regs import IPSR, Offset
 
 
 def test_record_decoding():

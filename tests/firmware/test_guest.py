@@ -2,12 +2,12 @@
 
 import pytest
 
-from cosim.memory import Memory
-from firmware.alloc import PageAllocator
-from firmware.errors import GuestAddressError
-from firmware.guest import GuestMemory
-from firmware.pagetable import PageTable
-from hdl.formats import IohgatpMode, IosatpMode
+from iogate.cosim.model.memory import Memory
+from iogate.firmware.alloc import PageAllocator
+from iogate.firmware.errors import GuestAddressError
+from iogate.firmware.guest import GuestMemory
+from iogate.firmware.pagetable import PageTable
+from iogate.hdl.formats import IohgatpMode, IosatpMode
 
 
 class MemoryBus:

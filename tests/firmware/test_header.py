@@ -8,9 +8,9 @@ example from the header's macros.
 import re
 import subprocess
 
-from firmware.generate import generate
-from firmware.header import header
-from hdl import Config
+from iogate.firmware.generate import generate
+from iogate.firmware.header import header
+from iogate.hdl import Config
 
 C_SOURCE = r"""
 #include <stdio.h>

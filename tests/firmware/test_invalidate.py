@@ -14,16 +14,16 @@ the spec's "Guidelines for invalidations" prescribe for that change:
 
 import pytest
 
-from cosim.model import IommuModel, Memory
-from cosim.model.bus import ModelBus
-from firmware import commands, invalidate
-from firmware.alloc import PageAllocator
-from firmware.ddt import DeviceContext
-from firmware.driver import Iommu
-from firmware.guest import GuestMemory
-from firmware.pagetable import PageTable, TableChanges, Stage
-from hdl import Config, bits
-from hdl.formats import IODIR, IOFENCE, IOTINVAL, TC, IohgatpMode, IosatpMode
+from iogate.cosim.model import IommuModel, Memory
+from iogate.cosim.model.bus import ModelBus
+from iogate.firmware import commands, invalidate
+from iogate.firmware.alloc import PageAllocator
+from iogate.firmware.ddt import DeviceContext
+from iogate.firmware.driver import Iommu
+from iogate.firmware.guest import GuestMemory
+from iogate.firmware.pagetable import PageTable, TableChanges, Stage
+from iogate.hdl import Config, bits
+from iogate.hdl.formats import IODIR, IOFENCE, IOTINVAL, TC, IohgatpMode, IosatpMode
 
 FULL = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30

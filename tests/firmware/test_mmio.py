@@ -2,9 +2,9 @@
 
 import pytest
 
-from firmware.errors import PollTimeout
-from firmware.mmio import Registers
-from hdl.regs import Offset
+from iogate.firmware.errors import PollTimeout
+from iogate.firmware.mmio import Registers
+from iogate.hdl.regs import Offset
 
 
 class RecordingBus:

@@ -12,14 +12,14 @@ import bisect
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from cosim.model import IommuModel, Memory
-from cosim.model.bus import ModelBus
-from firmware.alloc import PageAllocator
-from firmware.driver import Iommu
-from firmware.guest import GuestMemory
-from firmware.pagetable import PageTable
-from hdl import Config
-from hdl.formats import Cause, IohgatpMode, IosatpMode, Pbmt
+from iogate.cosim.model import IommuModel, Memory
+from iogate.cosim.model.bus import ModelBus
+from iogate.firmware.alloc import PageAllocator
+from iogate.firmware.driver import Iommu
+from iogate.firmware.guest import GuestMemory
+from iogate.firmware.pagetable import PageTable
+from iogate.hdl import Config
+from iogate.hdl.formats import Cause, IohgatpMode, IosatpMode, Pbmt
 
 FULL = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30

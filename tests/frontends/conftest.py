@@ -2,8 +2,8 @@
 
 import pytest
 
-from cosim.iommufd.host import HostIommu
-from cosim.virtio import VirtioIommu
+from iogate.cosim.host.core import HostIommu
+from iogate.cosim.host.virtio import VirtioIommu
 
 
 @pytest.fixture

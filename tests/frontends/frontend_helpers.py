@@ -1,7 +1,7 @@
 """Helpers shared by the front-end tests (requests, DMA checks, memory snapshots)."""
 
-from cosim.virtio import requests as rq
-from cosim.virtio.abi import Status
+from iogate.cosim.host.virtio import requests as rq
+from iogate.cosim.host.virtio.abi import Status
 
 PAGE = 4096
 
@@ -41,7 +41,7 @@ def snapshot(host):
 
     Enough to see that a rejected request wrote no table, context or command.
     """
-    from hdl.regs import Offset
+    from iogate.hdl.regs import Offset
     blocks = {a: host.bus.mem_read(a, n) for a, n in sorted(host.driver.alloc.allocated.items())}
     regs = {o: host.driver.regs.read(o) for o in (Offset.DDTP, Offset.CQB, Offset.CQT,
                                                    Offset.CQH, Offset.FQB, Offset.FQH,

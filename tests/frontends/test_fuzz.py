@@ -14,14 +14,14 @@ import struct
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cosim.iommufd import uapi as fdapi
-from cosim.iommufd.host import HostIommu
-from cosim.iommufd.ictx import Iommufd
-from cosim.vfio import VfioContainer
-from cosim.vfio import uapi as vfapi
-from cosim.virtio import VirtioIommu
-from cosim.virtio import requests as rq
-from cosim.virtio.abi import Status
+from iogate.cosim.host.iommufd import uapi as fdapi
+from iogate.cosim.host.core import HostIommu
+from iogate.cosim.host.iommufd.ictx import Iommufd
+from iogate.cosim.host.vfio import VfioContainer
+from iogate.cosim.host.vfio import uapi as vfapi
+from iogate.cosim.host.virtio import VirtioIommu
+from iogate.cosim.host.virtio import requests as rq
+from iogate.cosim.host.virtio.abi import Status
 
 from frontend_helpers import snapshot
 
@@ -205,7 +205,7 @@ class _Fd:
         assert fd.ioctl(fdapi.Ioctl.HWPT_ALLOC, arg) == 0
         self.nested = fdapi.HWPT_ALLOC.unpack(arg)[4]
         # An array of valid and invalid invalidation entries in user memory.
-        from firmware import commands
+        from iogate.firmware import commands
         good = commands.to_bytes(commands.iotinval_vma(pscid=1, addr=0x1000))
         fd.host.bus.mem_write(self.USER + 0x9000, good * 3 + bytes(16) + good)
 

@@ -5,16 +5,16 @@ import errno
 
 import pytest
 
-from cosim.iommufd.host import (
+from iogate.cosim.host.core import (
     BLOCKED, IDENTITY, MSI_WINDOW, HostIommu, Prot, pte_attributes,
 )
-from cosim.iommufd.ids import IdAllocator, IdsExhausted
-from cosim.iommufd.intervals import IntervalMap
-from cosim.iommufd.nesting import NestingError, check_guest_context, rewrite_invalidation
-from firmware import commands
-from firmware.driver import Iommu
-from hdl import bits
-from hdl.formats import IOSATP, IOTINVAL, TC, Cause, IosatpMode, Pbmt
+from iogate.cosim.host.ids import IdAllocator, IdsExhausted
+from iogate.cosim.host.intervals import IntervalMap
+from iogate.cosim.host.iommufd.nesting import NestingError, check_guest_context, rewrite_invalidation
+from iogate.firmware import commands
+from iogate.firmware.driver import Iommu
+from iogate.hdl import bits
+from iogate.hdl.formats import IOSATP, IOTINVAL, TC, Cause, IosatpMode, Pbmt
 
 
 @pytest.mark.parametrize("prot, svpbmt, expected", [
@@ -98,7 +98,7 @@ def test_faults_are_routed_to_their_owner(host):
 
 
 def test_host_construction():
-    with pytest.raises(TypeError, match="driver must be a firmware.driver.Iommu"):
+    with pytest.raises(TypeError, match="driver must be a iogate.firmware.driver.Iommu"):
         HostIommu(object())
     host = HostIommu.on_model()
     with pytest.raises(ValueError, match="the driver must be initialised"):

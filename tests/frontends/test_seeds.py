@@ -2,10 +2,10 @@
 
 import pytest
 
-from cosim.iommufd.host import HostIommu
-from cosim.scenarios import seeds
-from cosim.scenarios.seeds import ModelProbe, ScenarioError
-from hdl import Config
+from iogate.cosim.host.core import HostIommu
+from iogate.cosim.scenarios import seeds
+from iogate.cosim.scenarios.seeds import ModelProbe, ScenarioError
+from iogate.hdl import Config
 
 
 @pytest.mark.parametrize("name", sorted(seeds.SCENARIOS))

@@ -2,10 +2,10 @@
 
 import pytest
 
-from cosim.iommufd.host import HostIommu
-from cosim.scenarios.seeds import ScenarioError
-from cosim.scenarios.streams import LinuxGuest
-from cosim.virtio import VirtioIommu
+from iogate.cosim.host.core import HostIommu
+from iogate.cosim.scenarios.seeds import ScenarioError
+from iogate.cosim.scenarios.streams import LinuxGuest
+from iogate.cosim.host.virtio import VirtioIommu
 
 
 @pytest.mark.parametrize("strict", [True, False], ids=["strict", "lazy"])

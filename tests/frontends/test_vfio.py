@@ -6,13 +6,13 @@ import struct
 
 import pytest
 
-from cosim.iommufd.host import IDENTITY, Cap, HostIommu
-from cosim.vfio import VfioContainer
-from cosim.vfio.uapi import (
+from iogate.cosim.host.core import IDENTITY, Cap, HostIommu
+from iogate.cosim.host.vfio import VfioContainer
+from iogate.cosim.host.vfio.uapi import (
     DMA_MAP, DMA_UNMAP, INFO, Extension, InfoFlag, Ioctl, MapFlag, UnmapFlag,
 )
-from cosim.virtio import VirtioIommu
-from hdl.formats import Cause, Pbmt
+from iogate.cosim.host.virtio import VirtioIommu
+from iogate.hdl.formats import Cause, Pbmt
 
 USER = 0x2_0000_0000           # start of the process's memory (virtual == physical)
 RW = MapFlag.READ | MapFlag.WRITE

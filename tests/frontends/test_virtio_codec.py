@@ -2,13 +2,13 @@
 
 import pytest
 
-from cosim.virtio import abi
-from cosim.virtio import requests as rq
-from cosim.virtio.config import ConfigSpace
-from cosim.virtio.events import Fault, from_record
-from cosim.virtio.probe import ResvMem, decode_properties, encode_properties
-from firmware.fq import FaultRecord
-from hdl.formats import Cause, Ttyp
+from iogate.cosim.host.virtio import abi
+from iogate.cosim.host.virtio import requests as rq
+from iogate.cosim.host.virtio.config import ConfigSpace
+from iogate.cosim.host.virtio.events import Fault, from_record
+from iogate.cosim.host.virtio.probe import ResvMem, decode_properties, encode_properties
+from iogate.firmware.fq import FaultRecord
+from iogate.hdl.formats import Cause, Ttyp
 
 
 def test_numbers_from_the_spec():

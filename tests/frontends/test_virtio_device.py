@@ -3,12 +3,12 @@ request, checked through what DMA then does on the architectural model."""
 
 import pytest
 
-from cosim.iommufd.host import HostIommu
-from cosim.virtio import VirtioIommu
-from cosim.virtio import requests as rq
-from cosim.virtio.abi import AttachFlag, FaultFlag, FaultReason, MapFlag, Status
-from cosim.virtio.events import Fault
-from hdl.formats import Cause, Pbmt
+from iogate.cosim.host.core import HostIommu
+from iogate.cosim.host.virtio import VirtioIommu
+from iogate.cosim.host.virtio import requests as rq
+from iogate.cosim.host.virtio.abi import AttachFlag, FaultFlag, FaultReason, MapFlag, Status
+from iogate.cosim.host.virtio.events import Fault
+from iogate.hdl.formats import Cause, Pbmt
 
 from frontend_helpers import attach, detach, map_, pa, status, unmap
 
@@ -36,7 +36,7 @@ def test_config_for_sv48(dev):
 
 
 def test_config_for_sv39():
-    from hdl import Config
+    from iogate.hdl import Config
     host = HostIommu.on_model(Config(svpbmt=True, ddt_levels=2))
     dev = VirtioIommu([1], backend=host)
     assert dev.config_read(0, 8) == 0x4021_1000          # the reference's Sv39 value

@@ -4,9 +4,9 @@ keeps and on what DMA reaches afterwards."""
 
 import pytest
 
-from cosim.virtio import requests as rq
-from cosim.virtio.abi import Status
-from hdl.formats import Cause
+from iogate.cosim.host.virtio import requests as rq
+from iogate.cosim.host.virtio.abi import Status
+from iogate.hdl.formats import Cause
 
 from frontend_helpers import PAGE, attach, map_, pa, status, unmap
 

@@ -1,9 +1,9 @@
-"""hdl.axi: the AXI4 and AXI4-Lite signatures (AMBA AXI spec, issue H, A2 and B1)."""
+"""iogate.hdl.axi: the AXI4 and AXI4-Lite signatures (AMBA AXI spec, issue H, A2 and B1)."""
 
 import pytest
 from amaranth.lib.wiring import Flow
 
-from hdl.axi import AXI4LiteSignature, AXI4Signature, Burst, Resp
+from iogate.hdl.axi import AXI4LiteSignature, AXI4Signature, Burst, Resp
 
 # (name, flow from the manager's view, width): the AMBA signal tables.
 AXI4_LITE_32_12 = [

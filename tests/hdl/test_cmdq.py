@@ -1,4 +1,4 @@
-"""hdl.cmdq: the command-queue engine alone, with a memory responder and fake registers.
+"""iogate.hdl.cmdq: the command-queue engine alone, with a memory responder and fake registers.
 
 Commands are written here as the spec's numbers (RISC-V IOMMU spec 4.1), worked by hand:
 
@@ -15,9 +15,9 @@ The queue base is PPN 0x300 (0x30_0000); command ``i`` is at 0x30_0000 + 16 * i.
 import pytest
 from amaranth.sim import Simulator
 
-from hdl import Config
-from hdl.cmdq import CommandQueue
-from hdl.iotlb import InvalKind
+from iogate.hdl import Config
+from iogate.hdl.cmdq import CommandQueue
+from iogate.hdl.iotlb import InvalKind
 
 BASE_PPN = 0x300
 OFF, BARE, LVL1, LVL2, LVL3 = 0, 1, 2, 3, 4

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hdl import Config
+from iogate.hdl import Config
 
 
 def test_default_capabilities():

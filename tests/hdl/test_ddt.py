@@ -1,4 +1,4 @@
-"""hdl.ddt: the device-directory walker, the DC configuration checks, the DC cache.
+"""iogate.hdl.ddt: the device-directory walker, the DC configuration checks, the DC cache.
 
 Expected values come from the RISC-V IOMMU spec: the DC address (3.3.1: ddtp.PPN * 4096 +
 DDI[0] * 32), the causes 257/258/259 (4.2) and the numbered list of 3.1.4 ("Device-context
@@ -14,9 +14,9 @@ device_id[23:16]; a non-leaf DDTE is V (bit 0), reserved 9:1, PPN 53:10, reserve
 import pytest
 from amaranth.sim import Simulator
 
-from hdl import bits
-from hdl.ddt import DeviceContextCache, DeviceDirectoryWalker, ddtw_result_layout
-from hdl.formats import DC, IohgatpMode, IosatpMode
+from iogate.hdl import bits
+from iogate.hdl.ddt import DeviceContextCache, DeviceDirectoryWalker, ddtw_result_layout
+from iogate.hdl.formats import DC, IohgatpMode, IosatpMode
 
 TC_V, EN_ATS, EN_PRI, T2GPA, DTF, PDTV, PRPR, GADE, SADE, DPE, SBE, SXL = \
     (1 << i for i in range(12))

@@ -1,4 +1,4 @@
-"""hdl.fq: the fault-queue writer alone, with a memory responder and fake registers.
+"""iogate.hdl.fq: the fault-queue writer alone, with a memory responder and fake registers.
 
 Records are written here as the spec's numbers (RISC-V IOMMU spec 4.2), worked by hand:
 doubleword 0 = CAUSE 11:0 | PID 31:12 | PV 32 | PRIV 33 | TTYP 39:34 | DID 63:40;
@@ -10,8 +10,8 @@ The queue is at PPN 0x400 (0x40_0000), record ``i`` at 0x40_0000 + 32 * i.
 import pytest
 from amaranth.sim import Simulator
 
-from hdl.fq import FaultQueueWriter, REPORT_FIFO_DEPTH
-from hdl.port import Access
+from iogate.hdl.fq import FaultQueueWriter, REPORT_FIFO_DEPTH
+from iogate.hdl.port import Access
 
 BASE_PPN = 0x400
 

@@ -1,4 +1,4 @@
-"""hdl.iommu: the top, end to end, in the Amaranth simulator.
+"""iogate.hdl.iommu: the top, end to end, in the Amaranth simulator.
 
 Software programs the registers over AXI4-Lite; a dictionary of doublewords behind an AXI4
 subordinate holds the device directory, the page tables and the queues; devices send
@@ -21,10 +21,10 @@ and the Privileged spec's Sv39 walk. Numbers, not layouts:
 import pytest
 from amaranth.sim import Simulator
 
-from hdl import Config, bits
-from hdl.axi import Resp
-from hdl.iommu import Iommu
-from hdl.port import Access, response_layout
+from iogate.hdl import Config, bits
+from iogate.hdl.axi import Resp
+from iogate.hdl.iommu import Iommu
+from iogate.hdl.port import Access, response_layout
 
 OFF, BARE, LVL1 = 0, 1, 2
 DDTP, TR_REQ_IOVA, TR_REQ_CTL, TR_RESPONSE = 0x010, 0x258, 0x260, 0x268
@@ -460,7 +460,7 @@ def test_debug_translation_interface():
 
 
 def test_every_config_option_is_built():
-    # Sv48, Sv39x4, Sv48x4, Svpbmt and 3LVL are all built (hdl.ptw, hdl.ddt): accepted.
+    # Sv48, Sv39x4, Sv48x4, Svpbmt and 3LVL are all built (iogate.hdl.ptw, iogate.hdl.ddt): accepted.
     from amaranth.hdl import Fragment
     full = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
     top = Iommu(full)
@@ -472,7 +472,7 @@ def test_every_config_option_is_built():
 
 def test_port_names():
     # The cocotb benches bind to these flattened names.
-    from cosim.sim import verilog_of
+    from iogate.cosim.targets.sim import verilog_of
     text = verilog_of(Iommu(Config(ports=2)), "top")
     for name in ("mmio__awaddr", "mmio__rdata", "mem__arvalid", "mem__rresp", "mem__awvalid",
                  "mem__wstrb", "mem__bresp", "tr__0__req__payload", "tr__1__resp__valid",

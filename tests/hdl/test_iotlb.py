@@ -1,4 +1,4 @@
-"""hdl.iotlb: lookup by address space and page size, tree pseudo-LRU, IOTINVAL.
+"""iogate.hdl.iotlb: lookup by address space and page size, tree pseudo-LRU, IOTINVAL.
 
 Expected values are worked by hand: page sizes from the Privileged spec (a 2 MiB page
 keeps VPN[8:0] from the IOVA, 64 KiB NAPOT VPN[3:0], 1 GiB VPN[17:0], 512 GiB VPN[26:0]);
@@ -12,7 +12,7 @@ path away from the accessed way).
 import pytest
 from amaranth.sim import Simulator
 
-from hdl.iotlb import IOTLB, InvalKind, PageSize, plru_touch, plru_victim
+from iogate.hdl.iotlb import IOTLB, InvalKind, PageSize, plru_touch, plru_victim
 
 K4, K64, M2, G1 = PageSize.SIZE_4K, PageSize.SIZE_64K, PageSize.SIZE_2M, PageSize.SIZE_1G
 G512 = PageSize.SIZE_512G

@@ -7,10 +7,10 @@ the driver and the C header at once.
 
 import pytest
 
-from hdl import bits
-from hdl.formats import (DDTE, FAULT_RECORD, IODIR, IOFENCE, IOHGATP, IOSATP, IOTINVAL, PTE,
+from iogate.hdl import bits
+from iogate.hdl.formats import (DDTE, FAULT_RECORD, IODIR, IOFENCE, IOHGATP, IOSATP, IOTINVAL, PTE,
                          TA, TC, Cause, Ttyp)
-from hdl.regs import (CAPABILITIES, CQCSR, DDTP, FCTL, FQCSR, ICVEC, IPSR, QB, TR_REQ_CTL,
+from iogate.hdl.regs import (CAPABILITIES, CQCSR, DDTP, FCTL, FQCSR, ICVEC, IPSR, QB, TR_REQ_CTL,
                       TR_RESPONSE, Offset)
 
 

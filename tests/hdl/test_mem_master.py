@@ -1,4 +1,4 @@
-"""hdl.mem_master: read and write clients onto one AXI4 manager port.
+"""iogate.hdl.mem_master: read and write clients onto one AXI4 manager port.
 
 Expected bus values from the AXI spec (A3.4: ARLEN/AWLEN=0 is one beat, ARSIZE/AWSIZE=3 is
 8 bytes and 2 is 4 bytes, ARBURST/AWBURST INCR=1; RRESP/BRESP OKAY=0, EXOKAY=1, SLVERR=2,
@@ -8,8 +8,8 @@ DECERR=3).
 import pytest
 from amaranth.sim import Simulator
 
-from hdl.axi import Resp
-from hdl.mem_master import MemReadMaster
+from iogate.hdl.axi import Resp
+from iogate.hdl.mem_master import MemReadMaster
 
 
 def run(clients, requests, *, rresp=lambda addr: Resp.OKAY, client_ready_after=0):

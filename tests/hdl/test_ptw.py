@@ -1,4 +1,4 @@
-"""hdl.ptw: the walker against a dictionary of memory.
+"""iogate.hdl.ptw: the walker against a dictionary of memory.
 
 Every expected value here is worked by hand from the Privileged spec's walks (Sv39, Sv48,
 the G-stage Sv39x4/Sv48x4 with their 16 KiB root and 2-bit-wider top index, two-stage
@@ -12,10 +12,10 @@ Sv39x4 = 8, Sv48x4 = 9, Bare = 0).
 import pytest
 from amaranth.sim import Simulator
 
-from hdl import bits
-from hdl.formats import IosatpMode
-from hdl.port import Access
-from hdl.ptw import PageTableWalker, ptw_result_layout
+from iogate.hdl import bits
+from iogate.hdl.formats import IosatpMode
+from iogate.hdl.port import Access
+from iogate.hdl.ptw import PageTableWalker, ptw_result_layout
 
 V, R, W, X, U, G, A, D = (1 << i for i in range(8))
 RW_LEAF = V | R | W | U | A | D

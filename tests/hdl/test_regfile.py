@@ -1,7 +1,7 @@
-"""hdl.regfile: reset values, RO/WARL/RW1S/RW1C behaviour, 4- and 8-byte accesses.
+"""iogate.hdl.regfile: reset values, RO/WARL/RW1S/RW1C behaviour, 4- and 8-byte accesses.
 
 Register offsets and bit positions are written here as the spec's numbers (chapter 6),
-not taken from hdl.regs: capabilities 0x000, fctl 0x008, ddtp 0x010 (iommu_mode 3:0,
+not taken from iogate.hdl.regs: capabilities 0x000, fctl 0x008, ddtp 0x010 (iommu_mode 3:0,
 busy 4, PPN 53:10), cqb 0x018 and fqb 0x028 (LOG2SZ-1 4:0, PPN 53:10), cqh 0x020, cqt
 0x024, fqh 0x030, fqt 0x034, cqcsr 0x048 (cqen 0, cie 1, cqmf 8, cmd_to 9, cmd_ill 10,
 fence_w_ip 11, cqon 16, busy 17), fqcsr 0x04C (fqen 0, fie 1, fqmf 8, fqof 9, fqon 16,
@@ -13,9 +13,9 @@ DID 63:40), tr_response 0x268 (fault 0, PBMT 8:7, S 9, PPN 53:10).
 import pytest
 from amaranth.sim import Simulator
 
-from hdl import Config
-from hdl.port import Access
-from hdl.regfile import RegFile
+from iogate.hdl import Config
+from iogate.hdl.port import Access
+from iogate.hdl.regfile import RegFile
 
 CAPABILITIES, FCTL, DDTP, CQB, ICVEC = 0x000, 0x008, 0x010, 0x018, 0x2F8
 CQH, CQT, FQB, FQH, FQT = 0x020, 0x024, 0x028, 0x030, 0x034

@@ -1,4 +1,4 @@
-"""hdl.translate: the pipeline's caches under invalidation, and request routing.
+"""iogate.hdl.translate: the pipeline's caches under invalidation, and request routing.
 
 The top ties the invalidation inputs off until the command queue drives them, so they are
 exercised here. Expected behaviour from the RISC-V IOMMU spec: after IODIR.INVAL_DDT a DC
@@ -15,10 +15,10 @@ the first stage, GSCID+GPA for the second stage alone).
 
 from amaranth.sim import Simulator
 
-from hdl import Config, bits
-from hdl.iotlb import InvalKind
-from hdl.port import Access
-from hdl.translate import TranslationPipeline, pipeline_response_layout
+from iogate.hdl import Config, bits
+from iogate.hdl.iotlb import InvalKind
+from iogate.hdl.port import Access
+from iogate.hdl.translate import TranslationPipeline, pipeline_response_layout
 
 V, R, W, U, A, D = 1, 2, 4, 16, 64, 128
 IOVA = 0x4040_3123

@@ -1,14 +1,14 @@
 """Small helpers that build device directories and page tables for the model tests.
 
-Every word is packed with :func:`hdl.bits.pack` from the shared layouts; the expected
+Every word is packed with :func:`iogate.hdl.bits.pack` from the shared layouts; the expected
 values in the tests themselves are worked out by hand from the spec.
 """
 
-from hdl import Config, bits
-from hdl.formats import DDTE, IODIR, IOFENCE, IOHGATP, IOSATP, IOTINVAL, PTE, TA, TC
-from hdl.regs import DDTP, QB, Offset
+from iogate.hdl import Config, bits
+from iogate.hdl.formats import DDTE, IODIR, IOFENCE, IOHGATP, IOSATP, IOTINVAL, PTE, TA, TC
+from iogate.hdl.regs import DDTP, QB, Offset
 
-from cosim.model import IommuModel, Memory
+from iogate.cosim.model import IommuModel, Memory
 
 FULL = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
 

@@ -1,14 +1,14 @@
-"""The public API of :mod:`cosim.model`: construction, ``Result``, the benchmark."""
+"""The public API of :mod:`iogate.cosim.model`: construction, ``Result``, the benchmark."""
 
 import pytest
 
-from hdl import Config
-from hdl.formats import Cause, Pbmt
+from iogate.hdl import Config
+from iogate.hdl.formats import Cause, Pbmt
 
-from cosim.memory import Memory
-from cosim.model import IommuModel, Result
-from cosim.model import Memory as ReExported
-from cosim.model.bench import bench_model
+from iogate.cosim.model.memory import Memory
+from iogate.cosim.model import IommuModel, Result
+from iogate.cosim.model import Memory as ReExported
+from iogate.cosim.bench.model import bench_model
 
 
 def test_memory_is_reexported():
@@ -16,12 +16,12 @@ def test_memory_is_reexported():
 
 
 def test_config_type_checked():
-    with pytest.raises(TypeError, match=r"config must be an hdl.Config, not \{\}"):
+    with pytest.raises(TypeError, match=r"config must be an iogate.hdl.Config, not \{\}"):
         IommuModel({}, Memory())
 
 
 def test_memory_type_checked():
-    with pytest.raises(TypeError, match="memory must be a cosim.memory.Memory, not None"):
+    with pytest.raises(TypeError, match="memory must be a iogate.cosim.model.memory.Memory, not None"):
         IommuModel(Config(), None)
 
 
@@ -50,10 +50,10 @@ def test_untranslated_addresses_beyond_pas_are_access_faults():
     """Bare mode and a Bare/Bare device context pass IOVAs below 2**PAS untouched and
     refuse the rest with the access fault of the access type (iogate's reading of the
     Privileged spec's PMA rule; the port cannot carry a wider address)."""
-    from hdl import Config, bits
-    from hdl.formats import TC
-    from hdl.regs import DDTP, IommuMode, Offset
-    from cosim.model import IommuModel, Memory
+    from iogate.hdl import Config, bits
+    from iogate.hdl.formats import TC
+    from iogate.hdl.regs import DDTP, IommuMode, Offset
+    from iogate.cosim.model import IommuModel, Memory
     config = Config(pas=40)
     mem = Memory()
     m = IommuModel(config, mem)

@@ -2,10 +2,10 @@
 
 import pytest
 
-from firmware.bus import Bus
-from hdl.regs import Offset
+from iogate.firmware.bus import Bus
+from iogate.hdl.regs import Offset
 
-from cosim.model.bus import ModelBus
+from iogate.cosim.model.bus import ModelBus
 
 from model_tables import Rig, cmd_bytes, iofence_c
 

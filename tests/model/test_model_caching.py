@@ -3,7 +3,7 @@ invalidation + IOFENCE.C (RISC-V IOMMU spec 3.1.1 note, 3.1.3, 3.1.4)."""
 
 import pytest
 
-from hdl.regs import IommuMode
+from iogate.hdl.regs import IommuMode
 
 from model_tables import (FULL, UR, URW, Queues, Rig, dc_words, iodir_inval_ddt, iofence_c,
                           iohgatp, iosatp, pte, ta, iotinval_gvma, iotinval_vma)

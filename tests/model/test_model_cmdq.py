@@ -2,9 +2,9 @@
 
 import pytest
 
-from hdl import bits
-from hdl.formats import ATS, IODIR, IOFENCE, IOTINVAL
-from hdl.regs import IommuMode, Offset
+from iogate.hdl import bits
+from iogate.hdl.formats import ATS, IODIR, IOFENCE, IOTINVAL
+from iogate.hdl.regs import IommuMode, Offset
 
 from model_tables import (FULL, Queues, Rig, iodir_inval_ddt, iofence_c, iotinval_gvma,
                           iotinval_vma)

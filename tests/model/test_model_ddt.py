@@ -3,9 +3,9 @@
 
 import pytest
 
-from hdl import Config, bits
-from hdl.formats import DDTE, IOSATP, TC
-from hdl.regs import DDTP, IommuMode, Offset
+from iogate.hdl import Config, bits
+from iogate.hdl.formats import DDTE, IOSATP, TC
+from iogate.hdl.regs import DDTP, IommuMode, Offset
 
 from model_tables import FULL, Rig, dc_words, iohgatp, iosatp, ta
 

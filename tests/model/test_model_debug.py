@@ -1,8 +1,8 @@
 """The debug translation interface: tr_req_iova, tr_req_ctl, tr_response
 (RISC-V IOMMU spec chapter 6, 5.24-5.26)."""
 
-from hdl.formats import Pbmt
-from hdl.regs import IommuMode, Offset
+from iogate.hdl.formats import Pbmt
+from iogate.hdl.regs import IommuMode, Offset
 
 from model_tables import FULL, URW, URWX, Queues, Rig, dc_words, iosatp, pte, ta
 

@@ -1,13 +1,13 @@
-"""cosim.model.explain: the mismatch report lists the request, the allowed and the received
+"""iogate.cosim.model.explain: the mismatch report lists the request, the allowed and the received
 answers, the DC and every table entry a walk reads (addresses worked out by hand from the
 Sv39/Sv39x4 index rules and the 1LVL/2LVL device_id split, spec 2.1 and 2.3)."""
 
 from types import SimpleNamespace
 
-from hdl.port import Access
-from hdl.regs import IommuMode
+from iogate.hdl.port import Access
+from iogate.hdl.regs import IommuMode
 
-from cosim.model.explain import explain
+from iogate.cosim.model.explain import explain
 from model_tables import FULL, UR, Rig, dc_words, iohgatp, iosatp, pte, ta
 
 from test_model_two_stage import rig2, vs_map

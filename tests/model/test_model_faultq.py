@@ -1,7 +1,7 @@
 """The fault queue: record layout, wraparound, overflow, memory faults, fip
 (RISC-V IOMMU spec 3.2, 5.9-5.11, 5.16, 5.18)."""
 
-from hdl.regs import IommuMode, Offset
+from iogate.hdl.regs import IommuMode, Offset
 
 from model_tables import Queues, Rig, dc_words, iosatp
 

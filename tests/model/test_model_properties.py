@@ -10,9 +10,9 @@ of the access type and break at least one of them.
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hdl import Config, bits
-from hdl.formats import TC
-from hdl.regs import IommuMode, Offset
+from iogate.hdl import Config, bits
+from iogate.hdl.formats import TC
+from iogate.hdl.regs import IommuMode, Offset
 
 from model_tables import FULL, URWX, Queues, Rig, dc_words, iohgatp, iosatp, pte, ta
 

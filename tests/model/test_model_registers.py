@@ -2,8 +2,8 @@
 
 import pytest
 
-from hdl import Config
-from hdl.regs import IommuMode, Offset
+from iogate.hdl import Config
+from iogate.hdl.regs import IommuMode, Offset
 
 from model_tables import FULL, Rig
 

@@ -6,10 +6,10 @@ addresses are worked out by hand from the VPN split VA[38:30|29:21|20:12].
 
 import pytest
 
-from hdl import Config, bits
-from hdl.formats import PTE, TC, Pbmt
-from hdl.port import Access
-from hdl.regs import IommuMode, Offset
+from iogate.hdl import Config, bits
+from iogate.hdl.formats import PTE, TC, Pbmt
+from iogate.hdl.port import Access
+from iogate.hdl.regs import IommuMode, Offset
 
 from model_tables import FULL, UR, URW, URWX, Rig, dc_words, iosatp, pte, ta
 

@@ -8,9 +8,9 @@ Layout of every test here: the G-stage maps GPA 1 GiB..2 GiB onto SPA 0..1 GiB w
 
 import pytest
 
-from hdl import Config
-from hdl.formats import Pbmt
-from hdl.regs import IommuMode, Offset
+from iogate.hdl import Config
+from iogate.hdl.formats import Pbmt
+from iogate.hdl.regs import IommuMode, Offset
 
 from model_tables import (FULL, UR, URW, URWX, Rig, dc_words, iohgatp, iosatp, nonleaf,
                           pte, ta)

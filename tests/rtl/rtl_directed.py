@@ -9,15 +9,15 @@ tests/rtl/test_rtl_directed.py on Verilator and Icarus (the full first-target bu
 
 import cocotb
 
-from hdl import Config, bits
-from hdl.formats import IohgatpMode, IosatpMode
-from hdl.regs import CQCSR, DDTP, FQCSR, IPSR, IommuMode, Offset
-from firmware import commands
-from firmware.alloc import PageAllocator
-from firmware.driver import Iommu
-from firmware.errors import CommandMemoryFault
-from cosim.memory import AccessFault
-from cosim.scenarios.session import open_session, request
+from iogate.hdl import Config, bits
+from iogate.hdl.formats import IohgatpMode, IosatpMode
+from iogate.hdl.regs import CQCSR, DDTP, FQCSR, IPSR, IommuMode, Offset
+from iogate.firmware import commands
+from iogate.firmware.alloc import PageAllocator
+from iogate.firmware.driver import Iommu
+from iogate.firmware.errors import CommandMemoryFault
+from iogate.cosim.model.memory import AccessFault
+from iogate.cosim.scenarios.session import open_session, request
 
 FULL = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30

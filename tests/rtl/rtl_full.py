@@ -8,14 +8,14 @@ import random
 
 import cocotb
 
-from hdl import Config
-from hdl.formats import IohgatpMode, IosatpMode, Pbmt
-from hdl.port import Access
-from firmware.alloc import PageAllocator
-from firmware.driver import Iommu
-from firmware.guest import GuestMemory
-from firmware.pagetable import PageTable
-from cosim.scenarios.session import open_session, request
+from iogate.hdl import Config
+from iogate.hdl.formats import IohgatpMode, IosatpMode, Pbmt
+from iogate.hdl.port import Access
+from iogate.firmware.alloc import PageAllocator
+from iogate.firmware.driver import Iommu
+from iogate.firmware.guest import GuestMemory
+from iogate.firmware.pagetable import PageTable
+from iogate.cosim.scenarios.session import open_session, request
 
 FULL = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
 SEED = int(os.environ.get("COCOTB_RANDOM_SEED", "1"))

@@ -1,6 +1,6 @@
 """cocotb tests of the command and fault queues on the iogate top, through the driver.
 
-The driver (``firmware.driver.Iommu``) runs unchanged on the RTL through the mirrored bus:
+The driver (``iogate.firmware.driver.Iommu``) runs unchanged on the RTL through the mirrored bus:
 the spec's init sequence, page-table changes with their IOTINVAL + IOFENCE.C recipes,
 fault-queue draining. Every translation, register read and fault record is checked against
 the architectural model. Built and run by tests/rtl/test_rtl_queues.py on both simulators.
@@ -8,13 +8,13 @@ the architectural model. Built and run by tests/rtl/test_rtl_queues.py on both s
 
 import cocotb
 
-from hdl import Config, bits
-from hdl.formats import IOTINVAL, IosatpMode, Opcode
-from hdl.regs import CQCSR, IPSR, Offset
-from firmware.alloc import PageAllocator
-from firmware.driver import Iommu
-from firmware.errors import CommandIllegal
-from cosim.scenarios.session import open_session, request
+from iogate.hdl import Config, bits
+from iogate.hdl.formats import IOTINVAL, IosatpMode, Opcode
+from iogate.hdl.regs import CQCSR, IPSR, Offset
+from iogate.firmware.alloc import PageAllocator
+from iogate.firmware.driver import Iommu
+from iogate.firmware.errors import CommandIllegal
+from iogate.cosim.scenarios.session import open_session, request
 
 KiB = 1 << 10
 CONFIG = Config()

@@ -3,7 +3,7 @@ Icarus."""
 
 import pytest
 
-from cosim import sim
+from iogate.cosim.targets import sim
 from rtl_directed import FULL
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cosim import sim
+from iogate.cosim.targets import sim
 from rtl_full import FULL
 
 

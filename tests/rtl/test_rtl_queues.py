@@ -2,8 +2,8 @@
 
 import pytest
 
-from hdl import Config
-from cosim import sim
+from iogate.hdl import Config
+from iogate.cosim.targets import sim
 
 
 @pytest.mark.cocotb

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from cosim import sim
-from cosim.scenarios.on_rtl import FULL, SCENARIOS, SELF_CHECK, cocotb_name_of
-from cosim.scenarios.rtl_probe import RtlProbe
+from iogate.cosim.targets import sim
+from iogate.cosim.scenarios.on_rtl import FULL, SCENARIOS, SELF_CHECK, cocotb_name_of
+from iogate.cosim.scenarios.rtl_probe import RtlProbe
 
 
 @pytest.mark.cocotb
@@ -17,7 +17,7 @@ from cosim.scenarios.rtl_probe import RtlProbe
 def test_scenario_on(scenario, simulator, tmp_path):
     build = sim.build_iommu(FULL, simulator)
     report = tmp_path / "report.json"
-    sim.run(build, "cosim.scenarios.on_rtl", test_dir=tmp_path, log_file=tmp_path / "sim.log",
+    sim.run(build, "iogate.cosim.scenarios.on_rtl", test_dir=tmp_path, log_file=tmp_path / "sim.log",
             testcase=cocotb_name_of(scenario),
             extra_env={"IOGATE_REPORT": str(report),
                        "IOGATE_SIM": simulator})
@@ -33,7 +33,7 @@ def test_probe_counts_a_disagreement_on(simulator, tmp_path):
     # The cocotb test asserts that exactly one mismatch (a page fault, cause 13, the
     # model expects and the RTL does not give) is recorded.
     build = sim.build_iommu(FULL, simulator)
-    sim.run(build, "cosim.scenarios.on_rtl", test_dir=tmp_path, log_file=tmp_path / "sim.log",
+    sim.run(build, "iogate.cosim.scenarios.on_rtl", test_dir=tmp_path, log_file=tmp_path / "sim.log",
             testcase=cocotb_name_of(SELF_CHECK))
 
 

@@ -1,0 +1,79 @@
+"""``Mirror``: a :class:`iogate.firmware.bus.Bus` that drives a target and the architectural
+model together, so that programming the hardware is itself a check of its register file.
+
+Every register write goes to the target and to the model (through
+:class:`~iogate.cosim.model.bus.ModelBus`, so the model runs its command queue when
+``cqt`` or ``cqcsr`` is written, as the hardware starts fetching on its own). Every register
+read comes from the target and is compared with the model. The model acts at once while
+the hardware takes clock cycles (Go/Busy, ``cqon``, busy bits, queue pointers), so a read
+that differs is repeated until the target agrees, and counts as a mismatch only if it never
+does within ``settle_reads``. Memory reads come from the target; memory writes go to the
+target and, where the model walks a memory of its own (a board's shadow), to that memory too.
+"""
+
+from iogate.cosim.model.bus import ModelBus
+
+__all__ = ["Mirror"]
+
+
+class Mirror:
+    """A ``Bus`` over ``target`` (any ``Bus``) and ``model`` (an ``IommuModel`` or None).
+
+    Parameters
+    ----------
+    target : iogate.firmware.bus.Bus
+        The iogate being driven: the cocotb test bench, a board link, ...
+    model : iogate.cosim.model.IommuModel or None
+        None drives the target alone, with no checks.
+    settle_reads : int
+        How many times a differing register read is repeated before it is a mismatch.
+    mirror_memory : bool
+        Also write memory into ``model.memory``: True where the model walks a shadow of the
+        target's memory, False where the two share one :class:`~iogate.cosim.model.Memory`.
+    name : str
+        What the target is called in mismatch lines (``rtl``, ``board``).
+
+    Attributes
+    ----------
+    mismatches : list of str
+        One readable line per register read on which target and model disagreed.
+    """
+
+    def __init__(self, target, model, *, settle_reads=16, mirror_memory=True, name="target"):
+        self.target = target
+        self.model = model
+        self.model_bus = ModelBus(model) if model is not None else None
+        self.settle_reads = settle_reads
+        self.mirror_memory = mirror_memory
+        self.name = name
+        self.mismatches = []
+
+    def record(self, offset, size, value, expected):
+        """Note a register read that never settled to what the model says."""
+        self.mismatches.append(f"mmio read {offset:#05x}/{size}: {self.name} {value:#x} "
+                               f"model {expected:#x}")
+
+    def mmio_read(self, offset, size):
+        value = self.target.mmio_read(offset, size)
+        if self.model_bus is None:
+            return value
+        expected = self.model_bus.mmio_read(offset, size)
+        for _ in range(self.settle_reads):
+            if value == expected:
+                return value
+            value = self.target.mmio_read(offset, size)
+        self.record(offset, size, value, expected)
+        return value
+
+    def mmio_write(self, offset, size, value):
+        self.target.mmio_write(offset, size, value)
+        if self.model_bus is not None:
+            self.model_bus.mmio_write(offset, size, value)
+
+    def mem_read(self, address, length):
+        return self.target.mem_read(address, length)
+
+    def mem_write(self, address, data):
+        self.target.mem_write(address, data)
+        if self.mirror_memory and self.model is not None:
+            self.model.memory.write(address, data)

@@ -1,0 +1,61 @@
+"""One translation request and its answer, as every target reports them and every checker
+takes them.
+
+RISC-V IOMMU spec, "Process to translate an IOVA": an Untranslated request names a device
+(``device_id``), an address (``iova``) and an access; the answer is a fault with its cause
+or a physical page with the permissions and the PBMT that apply. The cocotb translation
+agents, the batch recorder and the board's DMA requester all produce
+:class:`TranslationResponse` values, so one scoreboard checks them all.
+"""
+
+from dataclasses import dataclass
+
+from iogate.hdl.formats import Cause
+from iogate.hdl.port import Access
+
+__all__ = ["TranslationRequest", "TranslationResponse", "BoardTranslation"]
+
+
+@dataclass(frozen=True)
+class TranslationRequest:
+    """One Untranslated request."""
+    device_id: int
+    iova: int
+    access: Access
+
+    def __str__(self):
+        return f"{self.access.name.lower()} did={self.device_id:#x} iova={self.iova:#x}"
+
+
+@dataclass(frozen=True)
+class TranslationResponse:
+    """What a port answered. ``pa`` is derived: ``ppn << 12 | iova[11:0]``; ``cycles`` is
+    the latency from acceptance to answer, where the target measures it."""
+    fault: bool
+    cause: int
+    ppn: int
+    r: bool
+    w: bool
+    x: bool
+    pbmt: int
+    hit: bool
+    pa: int
+    cycles: int = 0
+
+    def __str__(self):
+        if self.fault:
+            try:
+                name = Cause(self.cause).name
+            except ValueError:
+                name = "?"
+            return f"fault cause={self.cause} ({name})"
+        perm = "".join(c if f else "-" for c, f in zip("rwx", (self.r, self.w, self.x)))
+        return f"pa={self.pa:#x} {perm} pbmt={self.pbmt}"
+
+
+@dataclass(frozen=True)
+class BoardTranslation(TranslationResponse):
+    """What a board's DMA requester got back (``boards.protocol.REPLIES[TRANSLATE]``):
+    the last answer of a run, with ``hits`` the IOTLB hits of the whole run and ``cycles``
+    its clock cycles, first request offered to last response."""
+    hits: int = 0

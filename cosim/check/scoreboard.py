@@ -1,0 +1,110 @@
+"""Scoreboard: every translation response checked against the architectural model.
+
+The model says which answers the spec allows at this moment (the current tables, plus any
+older answer a cache may still hold before its invalidation and IOFENCE.C complete); a
+response outside that set is a mismatch, reported with the request, what was allowed, what
+came back, and the device context and PTEs the walk visits (:mod:`iogate.cosim.model.explain`).
+The scoreboard has no cocotb import: it is plain Python over plain values.
+"""
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from iogate.cosim.model.explain import describe_result, explain
+
+__all__ = ["Scoreboard", "Mismatch", "same_answer"]
+
+
+def same_answer(got, expected):
+    """Whether response ``got`` is the model result ``expected`` (spec-visible fields only)."""
+    if expected.fault:
+        return bool(got.fault) and got.cause == int(expected.cause)
+    return (not got.fault and got.pa == expected.pa
+            and (bool(got.r), bool(got.w), bool(got.x)) ==
+                (bool(expected.r), bool(expected.w), bool(expected.x))
+            and got.pbmt == int(expected.pbmt))
+
+
+@dataclass
+class Mismatch:
+    request: object
+    got: object
+    allowed: list
+    #: The :func:`iogate.cosim.model.explain.explain` text, rendered when the mismatch was found.
+    context: str = ""
+
+    def __str__(self):
+        if self.context:
+            return self.context
+        return "\n".join([f"MISMATCH {self.request}",
+                          "  expected: " + " | ".join(describe_result(a) for a in self.allowed),
+                          f"  got:      {self.got}"])
+
+
+@dataclass
+class Scoreboard:
+    """Checks responses and keeps the figures of a run."""
+    model: object
+    mismatches: list = field(default_factory=list)
+    translations: int = 0
+    faults: Counter = field(default_factory=Counter)
+    hits: int = 0
+    misses: int = 0
+    cycles: list = field(default_factory=list)
+    #: Callables ``(request, response, allowed, ok)`` told about every check (coverage).
+    listeners: list = field(default_factory=list)
+    #: While True, the model records a request's fault only once the RTL's answer is
+    #: known, and only if the RTL faulted: between a table change and its fence the RTL
+    #: may answer from an old cached translation (no fault, no record) where the model's
+    #: walk of the new tables faults. Caches hold no faults, so an RTL fault is always the
+    #: new tables' answer, the one the model's walk gives.
+    defer_reports: bool = False
+    _deferred: dict = field(default_factory=dict)
+
+    def expect(self, request):
+        """The answers allowed for ``request`` now; call before the RTL can answer it.
+
+        Also lets the model translate it, so its caches and fault queue move as the
+        hardware's do.
+        """
+        access = request.access.name.lower()
+        allowed = list(self.model.allowed(request.device_id, request.iova, access))
+        self.model.translate(request.device_id, request.iova, access,
+                             report=not self.defer_reports)
+        if self.defer_reports:
+            self._deferred[id(allowed)] = allowed
+        return allowed
+
+    def check(self, request, response, allowed):
+        """Record ``response`` to ``request``; returns True when it is allowed."""
+        self.translations += 1
+        self.cycles.append(response.cycles)
+        if response.fault:
+            self.faults[response.cause] += 1
+        if response.hit:
+            self.hits += 1
+        else:
+            self.misses += 1
+        if self._deferred.pop(id(allowed), None) is not None and response.fault:
+            self.model.translate(request.device_id, request.iova,
+                                 request.access.name.lower())
+        ok = any(same_answer(response, a) for a in allowed)
+        if not ok:
+            # Rendered now: the tables may change before anyone reads the report.
+            context = explain(self.model, request, allowed, response)
+            self.mismatches.append(Mismatch(request, response, allowed, context))
+        for listener in self.listeners:
+            listener(request, response, allowed, ok)
+        return ok
+
+    def summary(self):
+        cyc = sorted(self.cycles) or [0]
+        return {
+            "translations": self.translations,
+            "faults": {int(k): v for k, v in sorted(self.faults.items())},
+            "iotlb_hits": self.hits,
+            "iotlb_misses": self.misses,
+            "cycles_mean": round(sum(cyc) / len(cyc), 2),
+            "cycles_max": cyc[-1],
+            "mismatches": len(self.mismatches),
+        }

@@ -1,0 +1,575 @@
+"""The host kernel's IOMMU layer: domains, attachment, mappings and faults over the driver.
+
+Linux's IOMMU core (``include/linux/iommu.h``: ``iommu_domain``, ``iommu_map()``,
+``attach_dev``, identity and blocking domains, ``IOMMU_CAP_*``) rendered on top of
+:class:`iogate.firmware.driver.Iommu`. The VFIO type1 container, iommufd and the virtio-iommu
+device all lower onto it, so each front-end decides *what* a request means and this layer
+alone decides how it becomes device contexts, PTEs and commands (project design,
+"Mapping the front-ends onto the hardware"):
+
+====================  ===================================================================
+paging domain         a first-stage Sv48 (Sv39 without ``capabilities.Sv48``) table and a
+                      PSCID; the device context has ``fsc`` = the table, ``ta.PSCID``
+nest parent           a second-stage Sv48x4 (or Sv39x4) table and a GSCID; ``iohgatp``
+nested domain         a guest's first stage (root at a GPA) over a nest parent
+identity              ``fsc`` and ``iohgatp`` Bare: DMA passes untranslated
+blocked               ``DC.V=0``: every request faults with cause 258
+====================  ===================================================================
+
+Every call returns only after the driver has run the spec's invalidation recipe and an
+``IOFENCE.C`` has completed (RISC-V IOMMU spec 3.1.3, "Guidelines for invalidations"),
+so what a front-end tells its caller is what the IOMMU does from then on. A map into
+entries that were invalid needs no invalidation (invalid entries are never cached), but
+it still ends with a fence so that every request completes the same way.
+
+The platform's MSI doorbell window is mapped, IOVA equal to PA, into every paging domain
+by the host, as Linux maps its software MSI window: virtio-iommu reports it as a
+``RESV_MEM`` MSI region and VFIO leaves it out of the valid IOVA ranges, so no user can
+map over it.
+"""
+
+import enum
+
+from iogate.hdl import Config
+from iogate.hdl import bits
+from iogate.hdl.formats import IOHGATP, TA, TC, IohgatpMode, IosatpMode, Pbmt
+
+from iogate.firmware import commands
+from iogate.firmware.alloc import PageAllocator
+from iogate.firmware.driver import Iommu
+from iogate.firmware.errors import OutOfMemory, UnsupportedError
+from iogate.firmware.pagetable import NAPOT_SIZE, PageTable
+
+from iogate.cosim.host.ids import IdAllocator
+
+__all__ = [
+    "Prot", "Cap", "HostIommu", "PagingDomain", "ParentDomain", "NestedDomain",
+    "IDENTITY", "BLOCKED", "DEFAULT_CONFIG", "TABLE_POOL", "MSI_WINDOW",
+]
+
+#: The configuration the front-ends run on by default (the project brief's backend).
+DEFAULT_CONFIG = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
+#: ``(base, size)`` of the system memory the host's queues, directory and tables come from.
+TABLE_POOL = (0x10_0000_0000, 256 << 20)
+#: The platform's MSI doorbell window, ``(first, last)`` inclusive; IOVA equals PA.
+MSI_WINDOW = (0x0800_0000, 0x080F_FFFF)
+
+
+class Prot(enum.IntFlag):
+    """``IOMMU_*`` protection flags of ``iommu_map()`` (``include/linux/iommu.h``)."""
+    READ = 1 << 0
+    WRITE = 1 << 1
+    #: "DMA cache coherency": the mapping is coherent with the CPU caches.
+    CACHE = 1 << 2
+    NOEXEC = 1 << 3
+    MMIO = 1 << 4
+    PRIV = 1 << 5
+
+
+class Cap(enum.Enum):
+    """``enum iommu_cap`` values the front-ends ask about."""
+    CACHE_COHERENCY = "IOMMU_CAP_CACHE_COHERENCY"
+    ENFORCE_CACHE_COHERENCY = "IOMMU_CAP_ENFORCE_CACHE_COHERENCY"
+
+
+def pte_attributes(prot, svpbmt):
+    """``(r, w, x, pbmt)`` of a leaf for ``prot``.
+
+    * WRITE gives R as well: ``xwr=010`` is a reserved encoding (Privileged spec), so a
+      write-only mapping is read-write (virtio-iommu allows that: "if the underlying
+      architecture does not support write-only mappings, the device MAY allow reads").
+    * X goes with R unless NOEXEC: a read-for-execute is a read.
+    * Memory type (Svpbmt): MMIO is ``IO``; CACHE is ``PMA`` (main memory is coherent);
+      a mapping with neither asks for non-coherent access, which is ``NC``. Without Svpbmt
+      every leaf is ``PMA``: the stronger, coherent type, which is what Linux's RISC-V
+      driver gives every mapping since it ignores ``IOMMU_CACHE``.
+    """
+    prot = Prot(prot)
+    r = bool(prot & (Prot.READ | Prot.WRITE))
+    w = bool(prot & Prot.WRITE)
+    x = r and not prot & Prot.NOEXEC
+    if not svpbmt:
+        pbmt = Pbmt.PMA
+    elif prot & Prot.MMIO:
+        pbmt = Pbmt.IO
+    elif prot & Prot.CACHE:
+        pbmt = Pbmt.PMA
+    else:
+        pbmt = Pbmt.NC
+    return r, w, x, pbmt
+
+
+class _Domain:
+    """What every domain has: a host and the device_ids attached to it."""
+
+    kind = None
+
+    def __init__(self, host):
+        self.host = host
+        self.devices = set()
+
+    def __repr__(self):
+        return f"<{self.kind} domain, devices {sorted(self.devices)}>"
+
+
+class _Static(_Domain):
+    # The identity and blocking domains: one of each, shared by every device.
+    def __init__(self, kind):
+        super().__init__(None)
+        self.kind = kind
+
+
+#: The identity domain: DMA is not translated.
+IDENTITY = _Static("identity")
+#: The blocking domain: DMA is refused (``DC.V=0``).
+BLOCKED = _Static("blocked")
+
+
+class _TableDomain(_Domain):
+    """A domain whose page table the host owns (paging or nest parent)."""
+
+    def __init__(self, host, table, tag):
+        super().__init__(host)
+        self.table = table
+        self.tag = tag
+        self.alive = True
+
+    @property
+    def page_sizes(self):
+        """Bitmap of the page sizes of the table (``pgsize_bitmap``)."""
+        return sum(self.table.page_sizes)
+
+    def map(self, iova, pa, size, prot):
+        """Map ``[iova, iova + size)`` to ``[pa, pa + size)`` with ``prot``; fenced.
+
+        Raises
+        ------
+        ValueError
+            On a misaligned or out-of-range address (the caller validates first).
+        OutOfMemory
+            If no table page could be allocated; what was mapped is taken back first.
+        """
+        r, w, x, pbmt = pte_attributes(prot, self.table.svpbmt)
+        try:
+            changes = self.table.map(iova, pa, size, r=r, w=w, x=x, pbmt=pbmt)
+        except OutOfMemory:
+            self._sync(self.table.unmap(iova, size))
+            raise
+        self._sync(changes)
+
+    def unmap(self, iova, size):
+        """Remove every leaf in ``[iova, iova + size)``; invalidated and fenced."""
+        self.unmap_many([(iova, size)])
+
+    def unmap_many(self, ranges):
+        """Remove every leaf in each ``(iova, size)`` of ``ranges``, then one invalidation
+        and one fence for all of them."""
+        changes = None
+        for iova, size in ranges:
+            c = self.table.unmap(iova, size)
+            changes = c if changes is None else changes.merge(c)
+        if changes is not None:
+            self._sync(changes)
+
+    def lookup(self, iova):
+        """The table's translation of ``iova`` (a software walk), or ``None``."""
+        return self.table.lookup(iova)
+
+    def _sync(self, changes):
+        self.host.sync(self, changes)
+
+
+class PagingDomain(_TableDomain):
+    """A kernel-managed first-stage address space: a table and its PSCID."""
+
+    kind = "paging"
+
+    @property
+    def pscid(self):
+        return self.tag
+
+    @property
+    def aperture(self):
+        """``(first, last)`` IOVAs the table translates: the lower canonical half.
+
+        Linux's RISC-V driver sets ``aperture_end = DMA_BIT_MASK(va_bits - 1)``; the upper
+        half would need sign-extended IOVAs no DMA API hands out.
+        """
+        return 0, (1 << (self.table.va_bits - 1)) - 1
+
+
+class ParentDomain(_TableDomain):
+    """A kernel-managed second-stage table and its GSCID (iommufd ``NEST_PARENT``)."""
+
+    kind = "nest_parent"
+
+    def __init__(self, host, table, tag):
+        super().__init__(host, table, tag)
+        #: The nested domains built on this parent.
+        self.children = set()
+
+    @property
+    def gscid(self):
+        return self.tag
+
+    @property
+    def aperture(self):
+        """``(first, last)`` guest physical addresses the table translates."""
+        return 0, (1 << self.table.va_bits) - 1
+
+
+class NestedDomain(_Domain):
+    """A guest's first stage over a nest parent (iommufd nested HWPT).
+
+    Attributes
+    ----------
+    parent : ParentDomain
+    fsc : int
+        ``DC.fsc`` as the guest gave it: ``iosatp`` with a guest PPN (spec 2.1.5: under a
+        non-Bare ``iohgatp`` the PPN is a GPA).
+    dtf : bool
+        The guest's ``tc.DTF``.
+    pscid : int
+        The host's PSCID for this address space (the guest's own PSCID is replaced).
+    """
+
+    kind = "nested"
+
+    def __init__(self, host, parent, fsc, dtf, pscid):
+        super().__init__(host)
+        self.parent = parent
+        self.fsc = fsc
+        self.dtf = dtf
+        self.pscid = pscid
+        self.alive = True
+        parent.children.add(self)
+
+
+class HostIommu:
+    """The host's view of one iogate: domains, attached devices, DMA owners, faults.
+
+    Parameters
+    ----------
+    driver : iogate.firmware.driver.Iommu
+        An initialised driver (:meth:`~iogate.firmware.driver.Iommu.init` done).
+    model : iogate.cosim.model.IommuModel or None
+        The architectural model behind the driver's bus, when there is one; only scenario
+        tests look at it, to check what DMA would do. The front-ends never do.
+    msi_window : (int, int) or None
+        The MSI doorbell window mapped into every paging domain (inclusive; 4 KiB
+        aligned), or ``None`` for none.
+
+    Raises
+    ------
+    TypeError
+        If ``driver`` is not a :class:`iogate.firmware.driver.Iommu`.
+    ValueError
+        If the driver has not been initialised, or ``msi_window`` is not page aligned.
+    """
+
+    def __init__(self, driver, *, model=None, msi_window=MSI_WINDOW):
+        if not isinstance(driver, Iommu):
+            raise TypeError(f"driver must be a iogate.firmware.driver.Iommu, not {driver!r}")
+        if driver.capabilities is None or driver.ddt is None:
+            raise ValueError("the driver must be initialised (Iommu.init) first")
+        if msi_window is not None:
+            first, last = msi_window
+            if first % 4096 or (last + 1) % 4096 or last < first:
+                raise ValueError(f"msi_window must be 4 KiB aligned, not {msi_window!r}")
+        self.driver = driver
+        self.bus = driver.bus
+        self.model = model
+        self.msi_window = msi_window
+        caps = driver.capabilities
+        self.svpbmt = bool(caps["svpbmt"])
+        self.stage1_mode = IosatpMode.SV48 if caps["sv48"] else IosatpMode.SV39
+        self.stage2_mode = (IohgatpMode.SV48X4 if caps["sv48x4"] else
+                            IohgatpMode.SV39X4 if caps["sv39x4"] else None)
+        self.device_id_bits = driver.ddt.device_id_bits
+        # PSCID 0 and GSCID 0 are left unused so that a zero in a command never names a
+        # live address space by accident.
+        self._pscids = IdAllocator(1, (1 << 20) - 1)
+        self._gscids = IdAllocator(1, (1 << 16) - 1)
+        self._attached = {}
+        self._owners = {}
+        self._faults = []
+        self.lost_faults = False
+
+    # -- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def on_model(cls, config=None, *, device_id_bits=None, cache=True, msi_window=MSI_WINDOW):
+        """A host over a fresh architectural model (``iogate.cosim.model.IommuModel``).
+
+        Parameters
+        ----------
+        config : iogate.hdl.Config or None
+            Defaults to :data:`DEFAULT_CONFIG`.
+        device_id_bits : int or None
+            Widest device_id that will be used (chooses the directory mode); see
+            :meth:`on_bus`.
+        cache : bool
+            The model answers from its own caches, as hardware would, so that a missing
+            invalidation shows up as a stale answer.
+        """
+        from iogate.cosim.model.memory import Memory
+        from iogate.cosim.model import IommuModel
+        from iogate.cosim.model.bus import ModelBus
+        model = IommuModel(DEFAULT_CONFIG if config is None else config, Memory(),
+                           cache=cache)
+        host = cls.on_bus(ModelBus(model), device_id_bits=device_id_bits,
+                          msi_window=msi_window)
+        host.model = model
+        return host
+
+    @classmethod
+    def on_bus(cls, bus, *, pool=TABLE_POOL, device_id_bits=None, msi_window=MSI_WINDOW):
+        """A host over any :class:`iogate.firmware.bus.Bus`: a driver is made and initialised.
+
+        Parameters
+        ----------
+        pool : (int, int)
+            ``(base, size)`` of the memory the driver allocates from.
+        device_id_bits : int or None
+            Widest device_id that will be used. ``None``: 16 (a PCI BDF) if the IOMMU has
+            a directory mode that reaches it, else 7 (1LVL, the hardware's first slice).
+        """
+        for bits_ in (16, 7) if device_id_bits is None else (device_id_bits,):
+            driver = Iommu(bus, PageAllocator(bus, *pool))
+            try:
+                driver.init(device_id_bits=bits_)
+            except UnsupportedError:
+                if bits_ == 7 or device_id_bits is not None:
+                    raise
+                continue
+            return cls(driver, msi_window=msi_window)
+
+    @classmethod
+    def of(cls, backend):
+        """The host for ``backend``: ``None`` (a new model), a host, a driver or a bus."""
+        if backend is None:
+            return cls.on_model()
+        if isinstance(backend, HostIommu):
+            return backend
+        if isinstance(backend, Iommu):
+            return cls(backend)
+        if all(hasattr(backend, m) for m in ("mmio_read", "mmio_write", "mem_read",
+                                              "mem_write")):
+            return cls.on_bus(backend)
+        raise TypeError(f"backend must be None, a HostIommu, a iogate.firmware.driver.Iommu or a "
+                        f"iogate.firmware.bus.Bus, not {backend!r}")
+
+    # -- what the IOMMU offers ------------------------------------------------------------
+
+    def capable(self, device_id, cap):
+        """``device_iommu_capable()`` for a device behind this IOMMU.
+
+        ``CACHE_COHERENCY``: yes, "The RISC-V IOMMU is always DMA cache coherent" (Linux's
+        driver), and every leaf the host writes for an ``IOMMU_CACHE`` mapping is PMA.
+        ``ENFORCE_CACHE_COHERENCY``: no. The RISC-V IOMMU has no control that stops a
+        device's no-snoop transactions, so it cannot "prevent any kind of DMA from
+        bypassing IOMMU_CACHE"; Linux's RISC-V driver does not implement it either.
+        """
+        return Cap(cap) is Cap.CACHE_COHERENCY
+
+    @property
+    def stage1_page_sizes(self):
+        """Bitmap of the leaf sizes of a paging domain's table (``pgsize_bitmap``):
+        4 KiB, 64 KiB (Svnapot, mandatory for the IOMMU), 2 MiB, 1 GiB, and 512 GiB with
+        Sv48 (Privileged spec "Sv39", "Sv48", "Svnapot")."""
+        levels = 4 if self.stage1_mode is IosatpMode.SV48 else 3
+        sizes = [PageTable.page_size(level) for level in range(levels)] + [NAPOT_SIZE]
+        return sum(sizes)
+
+    @property
+    def stage1_aperture(self):
+        """``(first, last)`` IOVAs of a paging domain (see :attr:`PagingDomain.aperture`)."""
+        va_bits = 48 if self.stage1_mode is IosatpMode.SV48 else 39
+        return 0, (1 << (va_bits - 1)) - 1
+
+    def valid_device_id(self, device_id):
+        """``device_id`` is an integer the device directory reaches."""
+        return (isinstance(device_id, int) and not isinstance(device_id, bool)
+                and 0 <= device_id < 1 << self.device_id_bits)
+
+    # -- domains --------------------------------------------------------------------------
+
+    def paging_domain(self):
+        """A new, empty first-stage domain with its own PSCID (and the MSI window).
+
+        Raises
+        ------
+        IdsExhausted, OutOfMemory
+        """
+        pscid = self._pscids.alloc()
+        try:
+            table = self.driver.page_table(self.stage1_mode)
+        except OutOfMemory:
+            self._pscids.free(pscid)
+            raise
+        domain = PagingDomain(self, table, pscid)
+        if self.msi_window is not None:
+            first, last = self.msi_window
+            try:
+                domain.map(first, first, last - first + 1,
+                           Prot.READ | Prot.WRITE | Prot.MMIO | Prot.NOEXEC)
+            except OutOfMemory:
+                self.free_domain(domain)
+                raise
+        return domain
+
+    def parent_domain(self):
+        """A new, empty second-stage domain with its own GSCID.
+
+        Raises
+        ------
+        ValueError
+            If the IOMMU offers no second stage.
+        IdsExhausted, OutOfMemory
+        """
+        if self.stage2_mode is None:
+            raise ValueError("the IOMMU offers no second-stage mode")
+        gscid = self._gscids.alloc()
+        try:
+            table = self.driver.page_table(self.stage2_mode)
+        except OutOfMemory:
+            self._gscids.free(gscid)
+            raise
+        return ParentDomain(self, table, gscid)
+
+    def nested_domain(self, parent, *, fsc, dtf=False):
+        """A guest first stage ``fsc`` (an ``iosatp`` with a guest PPN) over ``parent``.
+
+        The caller has checked ``fsc``; it is written to device contexts as given.
+        """
+        if not isinstance(parent, ParentDomain) or not parent.alive:
+            raise ValueError("parent must be a live ParentDomain")
+        pscid = self._pscids.alloc()
+        return NestedDomain(self, parent, fsc, bool(dtf), pscid)
+
+    def free_domain(self, domain):
+        """Destroy a domain no device is attached to, and give back its tag and tables.
+
+        Its address space is invalidated (``IOTINVAL.VMA`` with its PSCID, or
+        ``IOTINVAL.GVMA`` with its GSCID) and fenced before the tag can be reused and
+        before the table pages are freed.
+
+        Raises
+        ------
+        ValueError
+            If devices are still attached, or a nest parent still has nested domains.
+        """
+        if domain.devices:
+            raise ValueError(f"devices {sorted(domain.devices)} are still attached")
+        if isinstance(domain, ParentDomain):
+            if domain.children:
+                raise ValueError("nested domains still use this parent")
+            self.driver.run([commands.iotinval_vma(gscid=domain.gscid),
+                             commands.iotinval_gvma(gscid=domain.gscid)])
+            domain.table.destroy()
+            self._gscids.free(domain.gscid)
+        elif isinstance(domain, PagingDomain):
+            self.driver.run([commands.iotinval_vma(pscid=domain.pscid)])
+            domain.table.destroy()
+            self._pscids.free(domain.pscid)
+        elif isinstance(domain, NestedDomain):
+            self.driver.run([commands.iotinval_vma(pscid=domain.pscid,
+                                                   gscid=domain.parent.gscid)])
+            domain.parent.children.discard(domain)
+            self._pscids.free(domain.pscid)
+        else:
+            raise ValueError(f"{domain!r} cannot be freed")
+        domain.alive = False
+
+    def sync(self, domain, changes):
+        """Invalidate what ``changes`` to ``domain``'s table left stale, then fence."""
+        if isinstance(domain, ParentDomain):
+            self.driver.sync(domain.table, changes, gscid=domain.gscid)
+        else:
+            self.driver.sync(domain.table, changes, pscid=domain.pscid)
+        if not changes:
+            self.driver.fence()
+
+    def invalidate(self, cmds):
+        """Submit raw commands (already checked and rewritten) and an ``IOFENCE.C``."""
+        self.driver.cq.submit(*cmds)
+        self.driver.fence()
+
+    # -- devices --------------------------------------------------------------------------
+
+    def domain_of(self, device_id):
+        """The domain ``device_id`` is attached to (``BLOCKED`` if never attached)."""
+        return self._attached.get(device_id, BLOCKED)
+
+    def attach(self, device_id, domain):
+        """Point ``device_id``'s device context at ``domain``; invalidated and fenced.
+
+        The driver clears ``V`` and invalidates the old context before writing the new
+        one, so no request is translated by a mix of the two.
+        """
+        if not self.valid_device_id(device_id):
+            raise ValueError(f"device_id {device_id!r} is not reachable in the directory")
+        d = self.driver
+        if domain is IDENTITY:
+            d.set_bypass(device_id)
+        elif domain is BLOCKED:
+            d.set_blocked(device_id)
+        elif isinstance(domain, PagingDomain):
+            d.set_first_stage(device_id, domain.table, pscid=domain.pscid)
+        elif isinstance(domain, ParentDomain):
+            d.set_second_stage(device_id, domain.table, gscid=domain.gscid)
+        elif isinstance(domain, NestedDomain):
+            parent = domain.parent
+            d.set_dc(device_id, tc=bits.pack(TC, v=1, dtf=domain.dtf),
+                     iohgatp=bits.pack(IOHGATP, mode=parent.table.mode, gscid=parent.gscid,
+                                       ppn=parent.table.root >> 12),
+                     ta=bits.pack(TA, pscid=domain.pscid), fsc=domain.fsc)
+        else:
+            raise TypeError(f"not a domain: {domain!r}")
+        self.domain_of(device_id).devices.discard(device_id)
+        domain.devices.add(device_id)
+        self._attached[device_id] = domain
+
+    # -- DMA ownership (iommu_device_claim_dma_owner) -------------------------------------
+
+    def owner_of(self, device_id):
+        return self._owners.get(device_id)
+
+    def claim(self, device_id, owner):
+        """Make ``owner`` the one user of ``device_id``'s DMA; the device is blocked.
+
+        Returns
+        -------
+        bool
+            False if another owner holds the device (Linux: -EBUSY).
+        """
+        current = self._owners.get(device_id)
+        if current is not None:
+            return current is owner
+        self._owners[device_id] = owner
+        self.attach(device_id, BLOCKED)
+        return True
+
+    def release(self, device_id, owner):
+        """``owner`` gives ``device_id`` up; its DMA is blocked before anyone else gets it."""
+        if self._owners.get(device_id) is not owner:
+            raise ValueError(f"device {device_id:#x} is not owned by {owner!r}")
+        self.attach(device_id, BLOCKED)
+        del self._owners[device_id]
+
+    # -- faults ---------------------------------------------------------------------------
+
+    def faults(self, device_ids):
+        """Fault records of ``device_ids`` since the last call, oldest first.
+
+        The fault queue is drained into a host-wide list; each front-end takes the
+        records of its own devices, so a drain for one never loses another's.
+        """
+        drain = self.driver.drain_faults()
+        self.lost_faults |= drain.overflow or drain.memory_fault
+        self._faults.extend(drain.records)
+        wanted = set(device_ids)
+        mine = [r for r in self._faults if r.did in wanted]
+        self._faults = [r for r in self._faults if r.did not in wanted]
+        return mine
+

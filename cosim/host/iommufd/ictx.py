@@ -1,0 +1,443 @@
+"""``Iommufd``: an iommufd context with nesting, backed by an iogate.
+
+Linux ``drivers/iommu/iommufd/main.c`` (the dispatcher and ``IOMMU_DESTROY``), ``ioas.c``,
+``hw_pagetable.c`` (``IOMMU_HWPT_ALLOC``, ``IOMMU_HWPT_INVALIDATE``), and the VFIO cdev
+calls that bind a device and attach it (``VFIO_DEVICE_BIND_IOMMUFD``,
+``VFIO_DEVICE_ATTACH_IOMMUFD_PT``), here the methods :meth:`Iommufd.bind` and
+:meth:`Iommufd.attach`.
+
+Nesting on the RISC-V IOMMU (project design, "iommufd-style nesting"):
+
+* a kernel-managed HWPT with ``IOMMU_HWPT_ALLOC_NEST_PARENT`` is a second stage (Sv48x4 or
+  Sv39x4) and a GSCID, holding the IOAS's mappings (IOVA = guest physical address);
+* a nested HWPT (``pt_id`` = that parent, data type ``IOMMU_HWPT_DATA_RISCV_IOGATE``)
+  carries the guest's ``tc``/``ta``/``fsc``: the guest's first stage lives in guest memory;
+* ``IOMMU_HWPT_INVALIDATE`` (data type ``IOMMU_HWPT_INVALIDATE_DATA_RISCV_IOGATE``) takes
+  raw 16-byte ``IOTINVAL.VMA`` commands, rewritten by the host (GSCID, PSCID) and followed
+  by an ``IOFENCE.C``; ``entry_num`` comes back as the number handled before the first
+  error, and those are fenced even then.
+
+Not implemented (the dispatcher answers ``-ENOTTY``): ``IOAS_ALLOW_IOVAS``, ``IOAS_COPY``,
+``IOAS_IOVA_RANGES``, ``OPTION``, ``VFIO_IOAS``, ``GET_HW_INFO``, dirty tracking, vIOMMU
+and fault queue objects. ``IOMMU_HWPT_ALLOC`` answers ``-EOPNOTSUPP`` to the flags that
+would need them (``DIRTY_TRACKING``, ``FAULT_ID_VALID``, ``PASID``), and an attach needs a
+HWPT (Linux also accepts an IOAS and makes a HWPT for it).
+"""
+
+import errno
+
+from iogate.hdl import bits
+from iogate.hdl.formats import TC, IosatpMode
+
+from iogate.firmware.errors import OutOfMemory
+
+from iogate.cosim.host.core import BLOCKED, HostIommu
+from iogate.cosim.host.ids import IdAllocator, IdsExhausted
+from iogate.cosim.host.iommufd.ioas import Ioas
+from iogate.cosim.host.iommufd.nesting import NestingError, check_guest_context, rewrite_invalidation
+from iogate.cosim.host.iommufd.uapi import (
+    HWPT_RISCV, HWPT_RISCV_MIN, INVALIDATE_ENTRY_SIZE, OPS, HwptAllocFlag, HwptDataType,
+    HwptInvalidateDataType, IoasMapFlag, Ioctl,
+)
+from iogate.cosim.host.user import USER_MEMORY, ArgBuffer, UserFault, UserSpace
+
+__all__ = ["Iommufd"]
+
+_U64 = (1 << 64) - 1
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class _Errno(Exception):
+    # Carries a negative errno out of a helper.
+    def __init__(self, rc):
+        super().__init__(rc)
+        self.rc = rc
+
+
+class _Device:
+    kind = "device"
+
+    def __init__(self, device_id):
+        self.device_id = device_id
+        self.hwpt = None
+
+
+class _HwptPaging:
+    kind = "hwpt_paging"
+
+    def __init__(self, domain, ioas, nest_parent):
+        self.domain = domain
+        self.ioas = ioas
+        self.nest_parent = nest_parent
+        self.devices = set()
+        self.children = set()
+
+
+class _HwptNested:
+    kind = "hwpt_nested"
+
+    def __init__(self, domain, parent):
+        self.domain = domain
+        self.parent = parent
+        self.devices = set()
+
+
+class _IoasObj:
+    kind = "ioas"
+
+    def __init__(self, ioas):
+        self.ioas = ioas
+        self.hwpts = set()
+
+
+def copy_struct_from_user(read, ksize, usize):
+    """``copy_struct_from_user``: ``ksize`` bytes from a user struct of ``usize`` bytes.
+
+    A shorter user struct is zero-extended; the bytes of a longer one beyond ``ksize``
+    must be zero (``-E2BIG``). ``read(offset, n)`` raises :class:`UserFault`.
+    """
+    if usize > ksize and any(read(ksize, usize - ksize)):
+        raise _Errno(-errno.E2BIG)
+    return read(0, min(ksize, usize)).ljust(ksize, b"\0")
+
+
+class Iommufd:
+    """An iommufd context (``/dev/iommu``).
+
+    Parameters
+    ----------
+    backend : HostIommu, iogate.firmware.driver.Iommu, iogate.firmware.bus.Bus or None
+        The IOMMU; ``None`` makes a new architectural model.
+    user_memory : sequence of (int, int)
+        The process's memory (virtual == physical): mapped pages, HWPT data and
+        invalidation arrays must lie there.
+    """
+
+    def __init__(self, backend=None, *, user_memory=USER_MEMORY):
+        self.host = HostIommu.of(backend)
+        self.user = UserSpace(self.host.bus, user_memory)
+        self._ids = IdAllocator(1, (1 << 31) - 1)
+        self.objects = {}
+
+    def _add(self, obj):
+        obj_id = self._ids.alloc()
+        self.objects[obj_id] = obj
+        return obj_id
+
+    def _get(self, obj_id, *kinds):
+        obj = self.objects.get(obj_id)
+        if obj is None or (kinds and obj.kind not in kinds):
+            raise _Errno(-errno.ENOENT)
+        return obj
+
+    # -- devices (the VFIO cdev side) -------------------------------------------------------
+
+    def bind(self, device_id):
+        """``VFIO_DEVICE_BIND_IOMMUFD``: the device's object ID, or a negative errno.
+
+        The device is owned by this context and blocked until attached.
+        """
+        if not _is_int(device_id):
+            raise TypeError(f"device_id must be an integer, not {device_id!r}")
+        if not self.host.valid_device_id(device_id):
+            return -errno.ENODEV
+        if any(o.kind == "device" and o.device_id == device_id
+               for o in self.objects.values()):
+            return -errno.EBUSY
+        if not self.host.claim(device_id, self):
+            return -errno.EBUSY
+        return self._add(_Device(device_id))
+
+    def unbind(self, dev_id):
+        """Close the device: detached, blocked, ownership given back. 0 or ``-ENOENT``."""
+        try:
+            dev = self._get(dev_id, "device")
+        except _Errno as e:
+            return e.rc
+        self.detach(dev_id)
+        self.host.release(dev.device_id, self)
+        del self.objects[dev_id]
+        self._ids.free(dev_id)
+        return 0
+
+    def attach(self, dev_id, pt_id):
+        """``VFIO_DEVICE_ATTACH_IOMMUFD_PT`` to a HWPT: 0 or a negative errno."""
+        try:
+            dev = self._get(dev_id, "device")
+            hwpt = self._get(pt_id)
+        except _Errno as e:
+            return e.rc
+        if hwpt.kind not in ("hwpt_paging", "hwpt_nested"):
+            return -errno.EINVAL
+        if dev.hwpt is hwpt:
+            return 0
+        self.host.attach(dev.device_id, hwpt.domain)
+        if dev.hwpt is not None:
+            dev.hwpt.devices.discard(dev_id)
+        hwpt.devices.add(dev_id)
+        dev.hwpt = hwpt
+        return 0
+
+    def detach(self, dev_id):
+        """``VFIO_DEVICE_DETACH_IOMMUFD_PT``: the device is blocked. 0 or a negative errno."""
+        try:
+            dev = self._get(dev_id, "device")
+        except _Errno as e:
+            return e.rc
+        if dev.hwpt is not None:
+            self.host.attach(dev.device_id, BLOCKED)
+            dev.hwpt.devices.discard(dev_id)
+            dev.hwpt = None
+        return 0
+
+    # -- ioctl dispatch (iommufd_fops_ioctl) ------------------------------------------------
+
+    def ioctl(self, request, arg=0):
+        """An iommufd ioctl; ``arg`` is the struct (a ``bytearray``, updated in place).
+
+        Returns
+        -------
+        int
+            0 or a negative errno.
+        """
+        buf = ArgBuffer(arg)
+        op = OPS.get(request) if _is_int(request) else None
+        if op is None:
+            return -errno.ENOTTY
+        try:
+            user_size = buf.read_u32(0)
+        except UserFault:
+            return -errno.EFAULT
+        if user_size < op.min_size:
+            return -errno.EINVAL
+        try:
+            raw = copy_struct_from_user(buf.read, op.size, user_size)
+        except UserFault:
+            return -errno.EFAULT
+        except _Errno as e:
+            return e.rc
+        cmd = list(op.layout.unpack(raw))
+        handler = {
+            Ioctl.DESTROY: self._destroy,
+            Ioctl.IOAS_ALLOC: self._ioas_alloc,
+            Ioctl.IOAS_MAP: self._ioas_map,
+            Ioctl.IOAS_UNMAP: self._ioas_unmap,
+            Ioctl.HWPT_ALLOC: self._hwpt_alloc,
+            Ioctl.HWPT_INVALIDATE: self._hwpt_invalidate,
+        }[request]
+        try:
+            rc, respond = handler(cmd)
+        except _Errno as e:
+            return e.rc
+        if respond:
+            # iommufd_ucmd_respond: min(user size, kernel size) bytes go back.
+            try:
+                buf.write(0, op.layout.pack(*cmd)[:min(user_size, op.size)])
+            except UserFault:
+                return -errno.EFAULT
+        return rc
+
+    # Each handler takes the kernel copy of the struct as a list of fields (updated in
+    # place for the response) and returns (rc, respond).
+
+    def _destroy(self, cmd):
+        # iommufd_object_remove: an object something still uses is busy. A device
+        # object belongs to the VFIO side (unbind), never to IOMMU_DESTROY.
+        _, obj_id = cmd
+        obj = self._get(obj_id)
+        if (obj.kind == "device"
+                or (obj.kind == "ioas" and obj.hwpts)
+                or (obj.kind != "ioas" and obj.devices)
+                or (obj.kind == "hwpt_paging" and obj.children)):
+            return -errno.EBUSY, False
+        if obj.kind == "hwpt_paging":
+            # Freeing the domain invalidates its whole address space and frees the table
+            # with its leaves (iopt_table_remove_domain unmaps them first on Linux).
+            obj.ioas.ioas.remove_domain(obj.domain)
+            obj.ioas.hwpts.discard(obj)
+            self.host.free_domain(obj.domain)
+        elif obj.kind == "hwpt_nested":
+            obj.parent.children.discard(obj)
+            self.host.free_domain(obj.domain)
+        del self.objects[obj_id]
+        self._ids.free(obj_id)
+        return 0, False
+
+    def _ioas_alloc(self, cmd):
+        _, flags, _ = cmd
+        if flags:
+            return -errno.EOPNOTSUPP, False
+        cmd[2] = self._add(_IoasObj(Ioas(self.user)))
+        return 0, True
+
+    def _ioas_map(self, cmd):
+        _, flags, ioas_id, reserved, user_va, length, iova = cmd
+        known = int(IoasMapFlag.FIXED_IOVA | IoasMapFlag.WRITEABLE | IoasMapFlag.READABLE)
+        if flags & ~known or reserved:
+            return -errno.EOPNOTSUPP, False
+        if iova >= _U64 or length >= _U64:
+            return -errno.EOVERFLOW, False
+        if not flags & (IoasMapFlag.WRITEABLE | IoasMapFlag.READABLE):
+            return -errno.EINVAL, False
+        ioas = self._get(ioas_id, "ioas").ioas
+        rc, iova = ioas.map(flags, user_va, length, iova)
+        if rc:
+            return rc, False
+        cmd[6] = iova
+        return 0, True
+
+    def _ioas_unmap(self, cmd):
+        _, ioas_id, iova, length = cmd
+        ioas = self._get(ioas_id, "ioas").ioas
+        rc, unmapped = ioas.unmap(iova, length)
+        if rc:
+            return rc, False
+        cmd[3] = unmapped
+        return 0, True
+
+    def _hwpt_alloc(self, cmd):
+        (_, flags, dev_id, pt_id, _, reserved, data_type, data_len, data_uptr, _,
+         reserved2) = cmd
+        if reserved or reserved2:
+            return -errno.EOPNOTSUPP, False
+        if (data_type == HwptDataType.NONE) == bool(data_len):
+            return -errno.EINVAL, False
+        self._get(dev_id, "device")
+        pt = self.objects.get(pt_id)
+        if pt is None:
+            return -errno.EINVAL, False
+        if pt.kind == "ioas":
+            rc, obj = self._alloc_paging(pt, flags, data_type)
+        elif pt.kind == "hwpt_paging":
+            rc, obj = self._alloc_nested(pt, flags, data_type, data_len, data_uptr)
+        else:
+            return -errno.EINVAL, False
+        if rc:
+            return rc, False
+        cmd[4] = self._add(obj)
+        return 0, True
+
+    def _alloc_paging(self, ioas_obj, flags, data_type):
+        # iommufd_hwpt_paging_alloc, and the driver's domain_alloc_paging_flags.
+        valid = int(HwptAllocFlag.NEST_PARENT | HwptAllocFlag.DIRTY_TRACKING
+                    | HwptAllocFlag.FAULT_ID_VALID | HwptAllocFlag.PASID)
+        if flags & ~valid:
+            return -errno.EOPNOTSUPP, None
+        if flags & (HwptAllocFlag.DIRTY_TRACKING | HwptAllocFlag.FAULT_ID_VALID
+                    | HwptAllocFlag.PASID):
+            return -errno.EOPNOTSUPP, None
+        if data_type != HwptDataType.NONE:
+            return -errno.EOPNOTSUPP, None   # no driver data for a paging domain
+        nest_parent = bool(flags & HwptAllocFlag.NEST_PARENT)
+        try:
+            domain = (self.host.parent_domain() if nest_parent
+                      else self.host.paging_domain())
+        except ValueError:
+            return -errno.EOPNOTSUPP, None   # no second stage
+        except (OutOfMemory, IdsExhausted):
+            return -errno.ENOMEM, None
+        rc = ioas_obj.ioas.add_domain(domain)
+        if rc:
+            self.host.free_domain(domain)
+            return rc, None
+        obj = _HwptPaging(domain, ioas_obj, nest_parent)
+        ioas_obj.hwpts.add(obj)
+        return 0, obj
+
+    def _alloc_nested(self, parent, flags, data_type, data_len, data_uptr):
+        # iommufd_hwpt_nested_alloc, then the driver's domain_alloc_nested.
+        if flags & ~int(HwptAllocFlag.FAULT_ID_VALID | HwptAllocFlag.PASID) or not data_len:
+            return -errno.EOPNOTSUPP, None
+        if not parent.nest_parent:
+            return -errno.EINVAL, None
+        if flags:
+            return -errno.EOPNOTSUPP, None   # no fault objects, no PASID here
+        if data_type != HwptDataType.RISCV_IOGATE:
+            return -errno.EOPNOTSUPP, None
+        if data_len < HWPT_RISCV_MIN:
+            return -errno.EINVAL, None
+        try:
+            raw = copy_struct_from_user(lambda o, n: self.user.read(data_uptr + o, n),
+                                        HWPT_RISCV.size, data_len)
+        except UserFault:
+            return -errno.EFAULT, None
+        tc, ta, fsc = HWPT_RISCV.unpack(raw)
+        try:
+            check_guest_context(tc, ta, fsc, sv48=self.host.stage1_mode is IosatpMode.SV48)
+        except NestingError as e:
+            return -e.errno, None
+        try:
+            domain = self.host.nested_domain(parent.domain, fsc=fsc,
+                                             dtf=bool(bits.get(TC, tc, "dtf")))
+        except IdsExhausted:
+            return -errno.ENOMEM, None
+        obj = _HwptNested(domain, parent)
+        parent.children.add(obj)
+        return 0, obj
+
+    def _hwpt_invalidate(self, cmd):
+        # iommufd_hwpt_invalidate: entry_num always comes back as the number handled.
+        _, hwpt_id, data_uptr, data_type, entry_len, entry_num, reserved = cmd
+        done = 0
+        rc = 0
+        if reserved:
+            rc = -errno.EOPNOTSUPP
+        elif entry_num and (not data_uptr or not entry_len):
+            rc = -errno.EINVAL
+        else:
+            hwpt = self.objects.get(hwpt_id)
+            if hwpt is None:
+                rc = -errno.ENOENT
+            elif hwpt.kind != "hwpt_nested":
+                rc = -errno.EINVAL
+            else:
+                rc, done = self._invalidate_user(hwpt, data_uptr, data_type, entry_len,
+                                                 entry_num)
+        cmd[5] = done
+        return rc, True
+
+    def _invalidate_user(self, hwpt, data_uptr, data_type, entry_len, entry_num):
+        # The driver's cache_invalidate_user: type first (so entry_num=0 probes it), then
+        # each entry copied (iommu_copy_struct_from_user_array), checked and rewritten.
+        if data_type != HwptInvalidateDataType.RISCV_IOGATE:
+            return -errno.EINVAL, 0
+        domain = hwpt.domain
+        cmds = []
+        rc = 0
+        for index in range(entry_num):
+            base = data_uptr + index * entry_len
+            try:
+                if entry_len < INVALIDATE_ENTRY_SIZE:
+                    raise _Errno(-errno.EINVAL)
+                raw = copy_struct_from_user(lambda o, n: self.user.read(base + o, n),
+                                            INVALIDATE_ENTRY_SIZE, entry_len)
+                cmds.append(rewrite_invalidation(raw, pscid=domain.pscid,
+                                                 gscid=domain.parent.gscid))
+            except _Errno as e:
+                rc = e.rc
+            except UserFault:
+                rc = -errno.EFAULT
+            except NestingError as e:
+                rc = -e.errno
+            if rc:
+                break
+        if cmds:
+            self.host.invalidate(cmds)
+        return rc, len(cmds)
+
+    def state(self):
+        """A comparable snapshot of every object."""
+        out = []
+        for obj_id, obj in sorted(self.objects.items()):
+            if obj.kind == "device":
+                out.append((obj_id, "device", obj.device_id,
+                            None if obj.hwpt is None else id(obj.hwpt)))
+            elif obj.kind == "ioas":
+                out.append((obj_id, "ioas", obj.ioas.state()))
+            else:
+                out.append((obj_id, obj.kind, tuple(sorted(obj.devices))))
+        return tuple(out)
+

@@ -1,0 +1,320 @@
+"""The type1 IOMMU backend of a VFIO container: GET_INFO, MAP_DMA, UNMAP_DMA.
+
+Linux ``drivers/vfio/vfio_iommu_type1.c``: each ioctl makes its checks in the order the
+kernel makes them and returns the kernel's errno, so a caller sees the same answers it
+would see on Linux. The container's devices share one paging domain of the host layer
+(:class:`iogate.cosim.host.core.PagingDomain`): they sit behind the same IOMMU and none
+enforces cache coherency, so Linux would put them in one domain too.
+
+VFIO always maps with ``IOMMU_CACHE`` ("because we offer no way for userspace to restore
+cache coherency"), which the host turns into PMA leaves (Svpbmt).
+
+Departures from Linux, all on features this container does not offer:
+
+* no dirty-page tracking: ``VFIO_IOMMU_DIRTY_PAGES`` is not implemented (``-ENOTTY``), so
+  GET_INFO has no migration capability and an unmap asking for a dirty bitmap fails with
+  ``-EINVAL``, as Linux's does while tracking is off;
+* no mediated devices, so ``VFIO_UPDATE_VADDR`` is always available after SET_IOMMU.
+
+Field overflow and address wrap give ``-EINVAL``, as Linux has for a decade; pass
+``eoverflow=True`` for the ``-EOVERFLOW`` of the 2025 change.
+"""
+
+import errno
+
+from iogate.firmware.errors import OutOfMemory
+
+from iogate.cosim.host.core import Cap, Prot
+from iogate.cosim.host.ids import IdsExhausted
+from iogate.cosim.host.intervals import IntervalMap
+from iogate.cosim.host.user import UserFault
+
+from iogate.cosim.host.vfio import uapi
+from iogate.cosim.host.vfio.uapi import InfoCap, InfoFlag, MapFlag, UnmapFlag
+
+__all__ = ["Type1"]
+
+_U64 = (1 << 64) - 1
+
+
+class _Dma:
+    """One ``struct vfio_dma``: a MAP_DMA's user address and permissions."""
+
+    __slots__ = ("vaddr", "prot", "vaddr_invalid")
+
+    def __init__(self, vaddr, prot):
+        self.vaddr = vaddr
+        self.prot = prot
+        self.vaddr_invalid = False
+
+    def key(self):
+        return (self.vaddr, int(self.prot), self.vaddr_invalid)
+
+
+class Type1:
+    """One opened type1 IOMMU (``vfio_iommu_type1_open``).
+
+    Parameters
+    ----------
+    host : iogate.cosim.host.core.HostIommu
+    user : iogate.cosim.host.user.UserSpace
+        The process whose pages MAP_DMA pins.
+    v2 : bool
+        ``VFIO_TYPE1v2_IOMMU`` semantics (unmap must not bisect a mapping).
+    dma_entry_limit : int
+        How many mappings may exist.
+    eoverflow : bool
+        Report overflow and wrap with ``-EOVERFLOW`` instead of ``-EINVAL``.
+    """
+
+    def __init__(self, host, user, *, v2, dma_entry_limit, eoverflow=False):
+        self.host = host
+        self.user = user
+        self.v2 = v2
+        self.dma_avail = dma_entry_limit
+        self.overflow = -errno.EOVERFLOW if eoverflow else -errno.EINVAL
+        self.domain = None
+        self.devices = set()
+        self.iova_ranges = []
+        self.pgsize_bitmap = 0
+        self.dmas = IntervalMap()
+
+    # -- groups (vfio_iommu_type1_attach_group / detach_group) ----------------------------
+
+    def attach(self, device_id):
+        """Put ``device_id`` in the container's domain; 0 or a negative errno."""
+        if self.domain is None:
+            try:
+                self.domain = self.host.paging_domain()
+            except (OutOfMemory, IdsExhausted):
+                return -errno.ENOMEM
+            self.pgsize_bitmap = self.host.stage1_page_sizes
+            self.iova_ranges = self._valid_ranges()
+        self.host.attach(device_id, self.domain)
+        self.devices.add(device_id)
+        return 0
+
+    def _valid_ranges(self):
+        # The domain aperture minus the reserved regions of the groups: here the platform
+        # MSI window, which the host maps itself (vfio_iommu_resv_exclude).
+        first, last = self.host.stage1_aperture
+        ranges = [(first, last)]
+        if self.host.msi_window is not None:
+            lo, hi = self.host.msi_window
+            ranges = [piece for a, b in ranges
+                      for piece in ((a, min(b, lo - 1)), (max(a, hi + 1), b))
+                      if piece[0] <= piece[1]]
+        return ranges
+
+    def detach(self, device_id):
+        """Take ``device_id`` out; its DMA is blocked by the caller's ownership release."""
+        self.devices.discard(device_id)
+
+    def release(self):
+        """``vfio_iommu_type1_release``: unmap everything and free the domain."""
+        if self.domain is not None:
+            if self.dmas:
+                self.domain.unmap_many([(a.start, a.size) for a in self.dmas])
+            for area in list(self.dmas):
+                self.dmas.remove(area)
+            self.host.free_domain(self.domain)
+            self.domain = None
+
+    # -- CHECK_EXTENSION --------------------------------------------------------------------
+
+    @staticmethod
+    def check_extension(iommu, arg):
+        """``vfio_iommu_type1_check_extension``; ``iommu`` is None before SET_IOMMU."""
+        if arg in (uapi.Extension.TYPE1_IOMMU, uapi.Extension.TYPE1v2_IOMMU,
+                   uapi.Extension.UNMAP_ALL):
+            return 1
+        if arg == uapi.Extension.UPDATE_VADDR:
+            return int(iommu is not None)
+        if arg == uapi.Extension.DMA_CC_IOMMU:
+            if iommu is None:
+                return 0
+            # vfio_domains_have_enforce_cache_coherency: 1 unless a domain does not.
+            if iommu.domain is None:
+                return 1
+            return int(all(iommu.host.capable(d, Cap.ENFORCE_CACHE_COHERENCY)
+                           for d in iommu.devices))
+        return 0
+
+    # -- GET_INFO ---------------------------------------------------------------------------
+
+    def get_info(self, arg):
+        """``vfio_iommu_type1_get_info``: page sizes and the capability chain."""
+        argsz = int.from_bytes(arg.read(0, uapi.INFO_MINSZ)[:4], "little")
+        if argsz < uapi.INFO_MINSZ:
+            return -errno.EINVAL
+        minsz = min(argsz, uapi.INFO.size)
+        caps = self._caps()
+        flags = InfoFlag.PGSIZES
+        cap_offset = 0
+        if caps:
+            flags |= InfoFlag.CAPS
+            if argsz < uapi.INFO.size + len(caps):
+                argsz = uapi.INFO.size + len(caps)
+            else:
+                arg.write(uapi.INFO.size, _shift_chain(caps, uapi.INFO.size))
+                cap_offset = uapi.INFO.size
+        info = uapi.INFO.pack(argsz, flags, self.pgsize_bitmap, cap_offset, 0)
+        arg.write(0, info[:minsz])
+        return 0
+
+    def _caps(self):
+        # Built in the kernel's order (after the migration capability, not offered here):
+        # DMA_AVAIL, then IOVA_RANGE if there are ranges. Each is padded to 8 bytes and
+        # chained with offsets from the start of the chain (vfio_info_cap_add).
+        chain = []
+        chain.append((InfoCap.DMA_AVAIL, 1, uapi.DMA_AVAIL.pack(self.dma_avail)))
+        if self.iova_ranges:
+            body = uapi.IOVA_RANGE.pack(len(self.iova_ranges), 0)
+            body += b"".join(a.to_bytes(8, "little") + b.to_bytes(8, "little")
+                             for a, b in self.iova_ranges)
+            chain.append((InfoCap.IOVA_RANGE, 1, body))
+        out = bytearray()
+        for i, (cap_id, version, body) in enumerate(chain):
+            size = -(-(uapi.CAP_HEADER.size + len(body)) // 8) * 8
+            nxt = len(out) + size if i + 1 < len(chain) else 0
+            out += (uapi.CAP_HEADER.pack(cap_id, version, nxt) + body).ljust(size, b"\0")
+        return bytes(out)
+
+    # -- MAP_DMA ----------------------------------------------------------------------------
+
+    def map_dma(self, arg):
+        """``vfio_iommu_type1_map_dma`` + ``vfio_dma_do_map``."""
+        argsz, flags, vaddr, iova, size = uapi.DMA_MAP.unpack(arg.read(0, uapi.DMA_MAP_MINSZ))
+        if argsz < uapi.DMA_MAP_MINSZ or flags & ~int(MapFlag.READ | MapFlag.WRITE
+                                                      | MapFlag.VADDR):
+            return -errno.EINVAL
+        # (The "__u64 fields fit size_t/dma_addr_t" check cannot fail on a 64-bit host.)
+        set_vaddr = bool(flags & MapFlag.VADDR)
+        prot = Prot(0)
+        if flags & MapFlag.WRITE:
+            prot |= Prot.WRITE
+        if flags & MapFlag.READ:
+            prot |= Prot.READ
+        if bool(prot) == set_vaddr:
+            return -errno.EINVAL
+        pgsize = self.pgsize_bitmap & -self.pgsize_bitmap
+        if not size or (size | iova | vaddr) & (pgsize - 1):
+            return -errno.EINVAL
+        if iova + size - 1 > _U64 or vaddr + size - 1 > _U64:
+            return self.overflow
+        found = self.dmas.overlapping(iova, iova + size - 1)
+        if set_vaddr:
+            if not found:
+                return -errno.ENOENT
+            area = found[0]
+            if not area.value.vaddr_invalid or area.start != iova or area.size != size:
+                return -errno.EINVAL
+            area.value.vaddr = vaddr
+            area.value.vaddr_invalid = False
+            return 0
+        if found:
+            return -errno.EEXIST
+        if not self.dma_avail:
+            return -errno.ENOSPC
+        if not self._iova_valid(iova, iova + size - 1):
+            return -errno.EINVAL
+        try:
+            pa = self.user.pin(vaddr, size)
+        except UserFault:
+            return -errno.EFAULT
+        try:
+            self.domain.map(iova, pa, size, prot | Prot.CACHE)
+        except OutOfMemory:
+            return -errno.ENOMEM
+        self.dmas.add(iova, iova + size - 1, _Dma(vaddr, prot))
+        self.dma_avail -= 1
+        return 0
+
+    def _iova_valid(self, first, last):
+        # vfio_iommu_iova_dma_valid: inside one valid range; anything goes if none.
+        return (not self.iova_ranges
+                or any(a <= first and last <= b for a, b in self.iova_ranges))
+
+    # -- UNMAP_DMA --------------------------------------------------------------------------
+
+    def unmap_dma(self, arg):
+        """``vfio_iommu_type1_unmap_dma`` + ``vfio_dma_do_unmap``."""
+        argsz, flags, iova, size = uapi.DMA_UNMAP.unpack(arg.read(0, uapi.DMA_UNMAP_MINSZ))
+        mask = int(UnmapFlag.GET_DIRTY_BITMAP | UnmapFlag.VADDR | UnmapFlag.ALL)
+        if argsz < uapi.DMA_UNMAP_MINSZ or flags & ~mask:
+            return -errno.EINVAL
+        dirty = bool(flags & UnmapFlag.GET_DIRTY_BITMAP)
+        if dirty and flags & (UnmapFlag.ALL | UnmapFlag.VADDR):
+            return -errno.EINVAL
+        if dirty:
+            if argsz < uapi.DMA_UNMAP_MINSZ + uapi.BITMAP.size:
+                return -errno.EINVAL
+            arg.read(uapi.DMA_UNMAP_MINSZ, uapi.BITMAP.size)   # copy_from_user: -EFAULT
+            # verify_bitmap_size, and then "dirty tracking is not enabled", both -EINVAL.
+            return -errno.EINVAL
+        unmapped = self._do_unmap(iova, size, bool(flags & UnmapFlag.ALL),
+                                  bool(flags & UnmapFlag.VADDR))
+        if isinstance(unmapped, int) and unmapped < 0:
+            return unmapped
+        arg.write(0, uapi.DMA_UNMAP.pack(argsz, flags, iova, unmapped[0]))
+        return 0
+
+    def _do_unmap(self, iova, size, unmap_all, invalidate_vaddr):
+        # Returns (bytes unmapped,) or a negative errno; nothing changes on an error.
+        pgsize = self.pgsize_bitmap & -self.pgsize_bitmap
+        if iova & (pgsize - 1):
+            return -errno.EINVAL
+        if unmap_all:
+            if iova or size:
+                return -errno.EINVAL
+            size = _U64
+        elif not size or size & (pgsize - 1):
+            return -errno.EINVAL
+        elif iova + size - 1 > _U64:
+            return self.overflow
+        last = min(iova + size - 1, _U64)
+        if self.v2 and not unmap_all:
+            # Neither end may bisect a mapping (checked before anything is removed).
+            head = self.dmas.find(iova)
+            if head is not None and head.start != iova:
+                return -errno.EINVAL
+            tail = self.dmas.find(last)
+            if tail is not None and tail.end != last:
+                return -errno.EINVAL
+        areas = self.dmas.overlapping(iova, last)
+        if not self.v2:
+            # v1: a range starting inside a mapping stops there; a mapping whose first
+            # IOVA is covered goes entirely.
+            if areas and areas[0].start < iova:
+                areas = []
+            areas = [a for a in areas if a.start >= iova]
+        if invalidate_vaddr:
+            if any(a.value.vaddr_invalid for a in areas):
+                return -errno.EINVAL
+            for a in areas:
+                a.value.vaddr_invalid = True
+            return (sum(a.size for a in areas),)
+        if areas:
+            self.domain.unmap_many([(a.start, a.size) for a in areas])
+            for a in areas:
+                self.dmas.remove(a)
+                self.dma_avail += 1
+        return (sum(a.size for a in areas),)
+
+    def state(self):
+        """A comparable snapshot."""
+        return (self.v2, self.dma_avail, tuple(sorted(self.devices)),
+                tuple((a.start, a.end, a.value.key()) for a in self.dmas))
+
+
+def _shift_chain(caps, offset):
+    # vfio_info_cap_shift: make every "next" an offset from the start of the info struct.
+    out = bytearray(caps)
+    pos = 0
+    while True:
+        cap_id, version, nxt = uapi.CAP_HEADER.unpack_from(out, pos)
+        if not nxt:
+            break
+        uapi.CAP_HEADER.pack_into(out, pos, cap_id, version, nxt + offset)
+        pos = nxt
+    return bytes(out)
