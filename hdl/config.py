@@ -92,6 +92,26 @@ class Config:
         if self.mmio_data_width not in (32, 64):
             raise ValueError(f"mmio_data_width must be 32 or 64, not {self.mmio_data_width!r}")
 
+    @classmethod
+    def full(cls):
+        """The full first target: first stage Sv39 and Sv48, second stage Sv39x4 and
+        Sv48x4, Svpbmt, and a 3LVL device directory (24-bit device_ids); the rest default.
+
+        It is what the ECPIX-5 board starts from (:func:`iogate.boards.ecpix5.richest_config`)
+        and the richest build the test bench, regression and benchmarks run.
+        """
+        return cls(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
+
+    @classmethod
+    def icebreaker(cls):
+        """What fits the ICEBreaker's iCE40UP5K beside the board bridge
+        (:mod:`iogate.boards.icebreaker`): Sv39 only, a 1LVL device directory, one IOTLB
+        and one device-context entry, ``PAS`` 32, a 1-bit tag, a 32-bit register interface
+        and no debug translation interface.
+        """
+        return cls(sv39=True, ddt_levels=1, iotlb_entries=1, iotlb_ways=1, ddtc_entries=1,
+                   pas=32, tag_width=1, mmio_data_width=32, dbg=False)
+
     @property
     def iotlb_sets(self):
         return self.iotlb_entries // self.iotlb_ways
@@ -99,17 +119,13 @@ class Config:
     @property
     def iommu_modes(self):
         """The ``ddtp.iommu_mode`` values this instance accepts (the rest are WARL-ignored)."""
-        modes = [IommuMode.OFF, IommuMode.BARE, IommuMode.LVL1]
-        if self.ddt_levels >= 2:
-            modes.append(IommuMode.LVL2)
-        if self.ddt_levels >= 3:
-            modes.append(IommuMode.LVL3)
-        return tuple(modes)
+        return tuple(mode for mode in IommuMode if mode.levels <= self.ddt_levels)
 
     @property
     def max_device_id_bits(self):
-        """device_id bits reachable by the deepest DDT mode, base format (spec 2.1)."""
-        return {1: 7, 2: 16, 3: 24}[self.ddt_levels]
+        """device_id bits reachable by the deepest DDT mode, base format (spec
+        "Device-directory table (DDT)")."""
+        return IommuMode.for_levels(self.ddt_levels).device_id_bits
 
     @property
     def capabilities(self):

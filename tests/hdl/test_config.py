@@ -2,7 +2,8 @@
 
 import pytest
 
-from iogate.hdl import Config
+from iogate.hdl import Config, bits
+from iogate.hdl.regs import CAPABILITIES, Igs, IommuMode
 
 
 def test_default_capabilities():
@@ -11,14 +12,14 @@ def test_default_capabilities():
 
 
 def test_full_capabilities():
-    c = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
+    c = Config.full()
     expected = (0x10 | 1 << 9 | 1 << 10 | 1 << 15 | 1 << 17 | 1 << 18 | 1 << 28 | 1 << 31
                 | 56 << 32)
     assert c.capabilities == expected
 
 
 def test_nothing_unbuilt_is_advertised():
-    caps = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3).capabilities
+    caps = Config.full().capabilities
     # ATS (25), T2GPA (26), HPM (30), MSI_FLAT (22), MSI_MRIF (23), AMO_HWAD (24),
     # PD8/17/20 (38-40), QOSID/NL/S (41-43), Sv57 (11), Sv57x4 (19), END (27): all 0.
     for bit in (11, 19, 22, 23, 24, 25, 26, 27, 30, 38, 39, 40, 41, 42, 43):
@@ -44,3 +45,38 @@ def test_validation(kwargs, message):
 def test_iommu_modes_follow_ddt_levels():
     assert [int(m) for m in Config(ddt_levels=1).iommu_modes] == [0, 1, 2]
     assert [int(m) for m in Config(ddt_levels=3).iommu_modes] == [0, 1, 2, 3, 4]
+
+
+def test_full_is_the_first_target():
+    c = Config.full()
+    assert (c.sv39, c.sv48, c.sv39x4, c.sv48x4, c.svpbmt) == (True,) * 5
+    assert c.ddt_levels == 3 and c.max_device_id_bits == 24
+    assert IommuMode.LVL3 in c.iommu_modes
+    # Everything else is the default build's.
+    assert c == Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
+    caps = bits.unpack(CAPABILITIES, c.capabilities)
+    assert {k for k in ("sv39", "sv48", "sv57", "sv39x4", "sv48x4", "sv57x4", "svpbmt")
+            if caps[k]} == {"sv39", "sv48", "sv39x4", "sv48x4", "svpbmt"}
+    assert caps["pas"] == 56 and caps["dbg"] and caps["igs"] == Igs.WSI
+
+
+def test_icebreaker_is_the_small_board_build():
+    c = Config.icebreaker()
+    assert (c.sv39, c.sv48, c.sv39x4, c.svpbmt, c.dbg) == (True, False, False, False, False)
+    assert c.iommu_modes == (IommuMode.OFF, IommuMode.BARE, IommuMode.LVL1)
+    assert c.max_device_id_bits == 7
+    assert (c.iotlb_entries, c.iotlb_ways, c.ddtc_entries) == (1, 1, 1)
+    assert (c.pas, c.tag_width, c.mmio_data_width) == (32, 1, 32)
+    # version 0x10, Sv39 (bit 9), IGS=WSI (bit 28), PAS=32 (bits 37:32); no DBG (bit 31).
+    assert c.capabilities == 0x10 | 1 << 9 | 1 << 28 | 32 << 32
+
+
+def test_presets_are_fresh_equal_values():
+    assert Config.full() == Config.full() and Config.full() is not Config.full()
+    assert Config.icebreaker() != Config() != Config.full()
+
+
+@pytest.mark.parametrize("levels, bits_", [(1, 7), (2, 16), (3, 24)])
+def test_max_device_id_bits_follow_the_ddt_split(levels, bits_):
+    # Base-format DDI[0] 7 bits, DDI[1] 9, DDI[2] 8 (spec "Device-directory table (DDT)").
+    assert Config(ddt_levels=levels).max_device_id_bits == bits_
