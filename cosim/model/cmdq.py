@@ -17,7 +17,7 @@ Invalidations doom cache entries; a completed ``IOFENCE.C`` forgets the doomed o
 from iogate.hdl import bits
 from iogate.hdl.formats import (CMD_SIZE, IODIR, IOFENCE, IOTINVAL, IodirFunc, IofenceFunc,
                          IotinvalFunc, Opcode)
-from iogate.hdl.regs import CAPABILITIES, CQCSR, FCTL, IommuMode
+from iogate.hdl.regs import CAPABILITIES, CQCSR, FCTL
 
 from iogate.cosim.model.memory import AccessFault
 
@@ -150,8 +150,7 @@ class CommandQueue:
             raise IllegalCommand("IODIR.INVAL_DDT with PID set (reserved)")
         if f["dv"]:
             mode = self._regs.iommu_mode
-            if mode in (IommuMode.LVL1, IommuMode.LVL2, IommuMode.LVL3) \
-                    and not device_id_fits(mode, f["did"]):
+            if mode.levels and not device_id_fits(mode, f["did"]):
                 raise IllegalCommand(f"IODIR.INVAL_DDT DID {f['did']:#x} wider than "
                                      f"{mode.name}")
             self._dcc.inval_ddt(f["did"])

@@ -2,8 +2,9 @@
 
 RISC-V IOMMU spec 2.3.1 ("Process to locate the Device-context"), 2.1.1 (non-leaf DDT
 entries) and 2.1.4 ("Device-context configuration checks"). Only the base format (32-byte
-DC, ``capabilities.MSI_FLAT=0``) exists here, so ``device_id`` splits into DDI[0] =
-bits 6:0, DDI[1] = bits 15:7 and DDI[2] = bits 23:16.
+DC, ``capabilities.MSI_FLAT=0``) exists here, so ``device_id`` splits as
+:meth:`iogate.hdl.regs.IommuMode.ddi` says: DDI[0] = bits 6:0, DDI[1] = bits 15:7 and
+DDI[2] = bits 23:16.
 """
 
 from iogate.hdl import bits
@@ -22,14 +23,10 @@ _DDTE_PPN_MASK = bits.mask(DDTE, "ppn") >> _DDTE_PPN_SHIFT
 _DDTE_RSVD = bits.reserved_mask(DDTE)
 _TC_V = bits.mask(TC, "v")
 
-#: device_id bits covered by each directory mode (spec 2.3 step 3-5, base format).
-_DEVICE_ID_BITS = {IommuMode.LVL1: 7, IommuMode.LVL2: 16, IommuMode.LVL3: 24}
-_LEVELS = {IommuMode.LVL1: 1, IommuMode.LVL2: 2, IommuMode.LVL3: 3}
-
 
 def device_id_fits(mode, device_id):
     """Whether ``device_id`` is not wider than directory mode ``mode`` allows (spec 2.3)."""
-    return not device_id >> _DEVICE_ID_BITS[mode]
+    return not device_id >> IommuMode(mode).device_id_bits
 
 
 class DeviceContext:
@@ -178,8 +175,9 @@ def locate(load, mode, ddt_ppn, device_id, check, make=DeviceContext):
         misconfigured DC.
     """
     a = ddt_ppn << 12
-    ddi = (device_id & 0x7F, (device_id >> 7) & 0x1FF, (device_id >> 16) & 0xFF)
-    for i in range(_LEVELS[mode] - 1, 0, -1):
+    mode = IommuMode(mode)
+    ddi = mode.ddi(device_id)
+    for i in range(mode.levels - 1, 0, -1):
         try:
             ddte = int.from_bytes(load(a + ddi[i] * 8, 8), "little")
         except AccessFault:

@@ -13,15 +13,12 @@ from iogate.hdl.formats import DC_SIZE, DDTE, IOHGATP, IOSATP, PTE, TA, TC, Caus
 from iogate.hdl.regs import DDTP, IommuMode
 
 from iogate.cosim.model.memory import AccessFault
+from iogate.cosim.model.walk import FIRST_STAGE, SECOND_STAGE
 
 __all__ = ["explain", "describe_result"]
 
-# (levels, root index bits) per mode: Sv39/Sv48, and the x4 modes' 2-bit wider root index.
-_FIRST = {IosatpMode.SV39: 3, IosatpMode.SV48: 4}
-_SECOND = {IohgatpMode.SV39X4: 3, IohgatpMode.SV48X4: 4}
-_DDT_LEVELS = {IommuMode.LVL1: 1, IommuMode.LVL2: 2, IommuMode.LVL3: 3}
-# Base-format device_id split (spec 2.1): DDI[0] 7 bits, DDI[1] 9 bits, DDI[2] 8 bits.
-_DDI = ((0, 0x7F), (7, 0x1FF), (16, 0xFF))
+# Index bits of every table but an x4 root (whose width is IohgatpMode.root_index_bits).
+_INDEX_BITS = IosatpMode.SV39.index_bits
 _PTE_FLAGS = "vrwxugad"
 
 
@@ -78,13 +75,16 @@ class _Tracer:
         mode = bits.get(DDTP, ddtp, "iommu_mode")
         ppn = bits.get(DDTP, ddtp, "ppn")
         self.say(1, f"ddtp: {_name(IommuMode, mode)} root={ppn << 12:#x}")
-        levels = _DDT_LEVELS.get(mode)
-        if levels is None:
+        try:
+            mode = IommuMode(mode)
+        except ValueError:
             return None
+        if not mode.levels:                     # Off and Bare locate no device context
+            return None
+        ddi = mode.ddi(device_id)
         a = ppn << 12
-        for i in range(levels - 1, 0, -1):
-            shift, mask = _DDI[i]
-            address = a + ((device_id >> shift) & mask) * 8
+        for i in range(mode.levels - 1, 0, -1):
+            address = a + ddi[i] * 8
             ddte = self.load64(address)
             if ddte is None:
                 self.say(2, f"DDT level {i} entry @{address:#x}: BUS ERROR (cause 257)")
@@ -95,7 +95,7 @@ class _Tracer:
             if not f["v"] or ddte & bits.reserved_mask(DDTE):
                 return None
             a = f["ppn"] << 12
-        address = a + (device_id & _DDI[0][1]) * DC_SIZE
+        address = a + ddi[0] * DC_SIZE
         words = [self.load64(address + 8 * k) for k in range(4)]
         if None in words:
             self.say(2, f"DC @{address:#x}: BUS ERROR (cause 257)")
@@ -127,7 +127,8 @@ class _Tracer:
         self.say(indent, title)
         a = root
         for i in range(levels - 1, -1, -1):
-            index = (va >> (12 + 9 * i)) & ((1 << root_bits) - 1 if i == levels - 1 else 0x1FF)
+            width = root_bits if i == levels - 1 else _INDEX_BITS
+            index = (va >> (12 + _INDEX_BITS * i)) & ((1 << width) - 1)
             address = a + index * 8
             where = f"@{address:#x}"
             if translate is not None:
@@ -152,14 +153,15 @@ class _Tracer:
 
     def g_stage(self, indent, gpa, mode, root_ppn):
         """Trace the G-stage walk of ``gpa``; returns the SPA or None."""
-        leaf = self.walk(indent, f"G-stage ({_name(IohgatpMode, mode)}) of gpa {gpa:#x}:",
-                         gpa, _SECOND[mode], root_ppn << 12, 11)
+        mode = IohgatpMode(mode)
+        leaf = self.walk(indent, f"G-stage ({mode.name}) of gpa {gpa:#x}:",
+                         gpa, mode.levels, root_ppn << 12, mode.root_index_bits)
         return None if leaf is None else _leaf_address(leaf, gpa)
 
 
 def _leaf_address(leaf, va):
     pte, level = leaf
-    size_bits = 12 + 9 * level
+    size_bits = 12 + _INDEX_BITS * level
     base = bits.get(PTE, pte, "ppn") << 12
     return (base & ~((1 << size_bits) - 1)) | (va & ((1 << size_bits) - 1))
 
@@ -195,15 +197,16 @@ def explain(model, request, expected, got):
     _, g_mode, g_root, s_mode, s_root = dc
     iova = request.iova
     gpa = iova
-    nested = g_mode in _SECOND
-    if s_mode in _FIRST:
+    nested = g_mode in SECOND_STAGE
+    if s_mode in FIRST_STAGE:
+        s_mode = IosatpMode(s_mode)
         translate = None
         if nested:
             # Every first-stage PTE address is a GPA read through the G-stage (spec 2.3).
             def translate(address):
                 return t.g_stage(3, address, g_mode, g_root)
-        leaf = t.walk(1, f"first stage ({_name(IosatpMode, s_mode)}) of iova {iova:#x}:",
-                      iova, _FIRST[s_mode], s_root << 12, 9, translate)
+        leaf = t.walk(1, f"first stage ({s_mode.name}) of iova {iova:#x}:",
+                      iova, s_mode.levels, s_root << 12, s_mode.index_bits, translate)
         if leaf is None:
             return "\n".join(t.lines)
         gpa = _leaf_address(leaf, iova)

@@ -18,7 +18,7 @@ A walk either returns a :class:`Leaf` or raises :class:`TranslationFault`.
 """
 
 from iogate.hdl import bits
-from iogate.hdl.formats import PTE, Cause
+from iogate.hdl.formats import PTE, Cause, IohgatpMode, IosatpMode
 
 from iogate.cosim.model.memory import AccessFault
 
@@ -96,10 +96,14 @@ class Leaf:
         return self.base_ppn | ((address & (self.size - 1)) >> 12)
 
 
-#: First-stage modes: iosatp.MODE -> (levels, VA bits). Sv39 = 8, Sv48 = 9 (spec 2.1.5).
-FIRST_STAGE = {8: (3, 39), 9: (4, 48)}
-#: Second-stage modes: iohgatp.MODE -> (levels, GPA bits). Sv39x4 = 8, Sv48x4 = 9 (spec 2.1.3).
-SECOND_STAGE = {8: (3, 41), 9: (4, 50)}
+#: The first-stage modes walked here (``iosatp.MODE``, spec "Device-context fields"); their
+#: levels and VA width are :class:`~iogate.hdl.formats.IosatpMode`'s.
+FIRST_STAGE = frozenset({IosatpMode.SV39, IosatpMode.SV48})
+#: The second-stage modes walked here (``iohgatp.MODE``); their levels, GPA width and root
+#: index are :class:`~iogate.hdl.formats.IohgatpMode`'s.
+SECOND_STAGE = frozenset({IohgatpMode.SV39X4, IohgatpMode.SV48X4})
+#: Index bits of every table but an x4 root, in either stage (Privileged spec "Sv39x4").
+_INDEX_BITS = IosatpMode.SV39.index_bits
 
 
 class Walker:
@@ -130,7 +134,8 @@ class Walker:
         ``iotval2`` bit 0 set (spec 3.2). The 16 KiB root table is indexed by the 2-bit
         wider top VPN (Privileged spec, Sv39x4).
         """
-        levels, gpa_bits = SECOND_STAGE[mode]
+        mode = IohgatpMode(mode)
+        levels, gpa_bits = mode.levels, mode.gpa_bits
         gpf = GUEST_PAGE_FAULT[access]
         tval2 = ((gpa >> 2) << 2) | (1 if implicit else 0)
         if gpa >> gpa_bits:
@@ -139,8 +144,9 @@ class Walker:
         i = levels - 1
         a = root_ppn << 12
         while True:
-            shift = 12 + 9 * i
-            index = (gpa >> shift) & (0x7FF if i == levels - 1 else 0x1FF)
+            shift = 12 + _INDEX_BITS * i
+            width = mode.root_index_bits if i == levels - 1 else _INDEX_BITS
+            index = (gpa >> shift) & ((1 << width) - 1)
             try:
                 pte = self._load64(a + index * 8)
             except AccessFault:
@@ -163,17 +169,17 @@ class Walker:
         With ``g_mode`` non-zero, ``root_ppn`` and every non-leaf PPN are guest PPNs and
         each PTE address goes through :meth:`g_stage` as an implicit read first.
         """
-        levels, va_bits = FIRST_STAGE[mode]
+        mode = IosatpMode(mode)
+        levels = mode.levels
         pf = PAGE_FAULT[access]
         # Bits above the VA width must all equal the top VA bit (Privileged spec Sv39).
-        top = iova >> (va_bits - 1)
-        if top != 0 and top != (1 << (65 - va_bits)) - 1:
+        if not mode.is_canonical(iova):
             raise TranslationFault(pf)
         i = levels - 1
         a = root_ppn << 12
         glob = False
         while True:
-            pte_address = a + ((iova >> (12 + 9 * i)) & 0x1FF) * 8
+            pte_address = a + ((iova >> (12 + _INDEX_BITS * i)) & ((1 << _INDEX_BITS) - 1)) * 8
             if g_mode:
                 g = self.g_stage(pte_address, access, g_mode, g_root, implicit=True)
                 pte_address = (g.ppn_of(pte_address) << 12) | (pte_address & 0xFFF)
@@ -228,9 +234,9 @@ class Walker:
             raise TranslationFault(cause, tval2)
         ppn = (pte >> _PPN_SHIFT) & _PPN_MASK
         if i:
-            if ppn & ((1 << (9 * i)) - 1):                  # misaligned superpage
+            if ppn & ((1 << (_INDEX_BITS * i)) - 1):        # misaligned superpage
                 raise TranslationFault(cause, tval2)
-            size = 1 << (12 + 9 * i)
+            size = 1 << (12 + _INDEX_BITS * i)
         elif pte & _N:
             ppn &= ~0xF
             size = 1 << 16
