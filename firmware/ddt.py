@@ -1,9 +1,9 @@
 """The device directory: device contexts, found by device_id, in a 1-, 2- or 3-level table.
 
 RISC-V IOMMU spec 2.1 and 2.3 step 3. With base-format (32-byte) device contexts the
-device_id splits into DDI[0] = did[6:0], DDI[1] = did[15:7], DDI[2] = did[23:16]; a
-non-leaf entry (DDTE) points at the next level's 4 KiB page, and the leaf page holds 128
-device contexts. Non-leaf pages are allocated when a device_id first needs them; making a
+device_id splits into DDI[0] = did[6:0], DDI[1] = did[15:7], DDI[2] = did[23:16]
+(:meth:`iogate.hdl.regs.IommuMode.ddi`); a non-leaf entry (DDTE) points at the next
+level's 4 KiB page, and the leaf page holds 128 device contexts. Non-leaf pages are allocated when a device_id first needs them; making a
 DDTE valid needs no invalidation (spec "Caching invalid entries").
 """
 
@@ -15,14 +15,8 @@ from iogate.hdl.regs import IommuMode
 
 from iogate.firmware.alloc import PAGE_SIZE
 
-__all__ = ["DeviceContext", "DeviceDirectory", "LEVELS", "DEVICE_ID_BITS"]
+__all__ = ["DeviceContext", "DeviceDirectory"]
 
-#: Levels of the device directory in each ``ddtp.iommu_mode`` (spec 5.5).
-LEVELS = {IommuMode.LVL1: 1, IommuMode.LVL2: 2, IommuMode.LVL3: 3}
-#: device_id bits each mode reaches with base-format device contexts (spec 2.1).
-DEVICE_ID_BITS = {IommuMode.LVL1: 7, IommuMode.LVL2: 16, IommuMode.LVL3: 24}
-# (shift, width) of DDI[0], DDI[1], DDI[2] in a device_id, base format (spec 2.1).
-_DDI = ((0, 7), (7, 9), (16, 8))
 _WORDS = ("tc", "iohgatp", "ta", "fsc")
 
 
@@ -57,7 +51,7 @@ class DeviceContext:
 
 def ddi(device_id):
     """``(DDI[0], DDI[1], DDI[2])`` of ``device_id`` (base format)."""
-    return tuple((device_id >> shift) & ((1 << width) - 1) for shift, width in _DDI)
+    return IommuMode.LVL3.ddi(device_id)
 
 
 class DeviceDirectory:
@@ -82,19 +76,19 @@ class DeviceDirectory:
 
     def __init__(self, bus, alloc, mode, root):
         mode = IommuMode(mode)
-        if mode not in LEVELS:
+        if not mode.levels:
             raise ValueError(f"mode must be LVL1, LVL2 or LVL3, not {mode.name}")
         if root % PAGE_SIZE:
             raise ValueError(f"root must be 4 KiB aligned, not {root:#x}")
         self.bus = bus
         self.alloc = alloc
         self.mode = mode
-        self.levels = LEVELS[mode]
+        self.levels = mode.levels
         self.root = root
 
     @property
     def device_id_bits(self):
-        return DEVICE_ID_BITS[self.mode]
+        return self.mode.device_id_bits
 
     def check_device_id(self, device_id):
         """Raise unless ``device_id`` is reachable in this mode (else the IOMMU gives 260)."""

@@ -20,7 +20,7 @@ from iogate.hdl.regs import (
 from iogate.firmware import invalidate
 from iogate.firmware.alloc import PAGE_SIZE
 from iogate.firmware.cq import CommandQueue
-from iogate.firmware.ddt import DEVICE_ID_BITS, DeviceContext, DeviceDirectory
+from iogate.firmware.ddt import DeviceContext, DeviceDirectory
 from iogate.firmware.errors import IommuError, UnsupportedError
 from iogate.firmware.fq import FaultQueue
 from iogate.firmware.mmio import Registers
@@ -159,7 +159,7 @@ class Iommu:
         # reach device_id_bits, shallowest first, going back to Off after each miss
         # (switching between directory modes must go through Off, spec 5.5).
         for mode in _DIRECTORY_MODES:
-            if DEVICE_ID_BITS[mode] < device_id_bits:
+            if mode.device_id_bits < device_id_bits:
                 continue
             if self._write_ddtp(mode, root) == mode:
                 return mode

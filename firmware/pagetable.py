@@ -35,10 +35,13 @@ _V = bits.mask(PTE, "v")
 _XWR = bits.mask(PTE, "r") | bits.mask(PTE, "w") | bits.mask(PTE, "x")
 _N = bits.mask(PTE, "n")
 
-# (levels, extra root-index bits) of each mode. The x4 modes widen the root index by two
-# bits, so their root table is 16 KiB (Privileged spec, "Two-Stage Address Translation").
-_FIRST_STAGE = {IosatpMode.SV39: (3, 0), IosatpMode.SV48: (4, 0)}
-_SECOND_STAGE = {IohgatpMode.SV39X4: (3, 2), IohgatpMode.SV48X4: (4, 2)}
+# The modes tables are built for; each mode's levels, input width and root index width are
+# its enum's. The x4 modes widen the root index, so their root table is 16 KiB (Privileged
+# spec, "Two-Stage Address Translation").
+_FIRST_STAGE = (IosatpMode.SV39, IosatpMode.SV48)
+_SECOND_STAGE = (IohgatpMode.SV39X4, IohgatpMode.SV48X4)
+#: Index bits of every table but an x4 root: 512 PTEs in 4 KiB (Privileged spec, "Sv39").
+_INDEX_BITS = IosatpMode.SV39.index_bits
 
 
 class Stage(enum.Enum):
@@ -146,13 +149,13 @@ class PageTable:
 
     def __init__(self, bus, alloc, mode, *, oa_bits=56, svpbmt=False):
         if isinstance(mode, IosatpMode):
-            stage, geometry = Stage.FIRST, _FIRST_STAGE
+            stage, modes = Stage.FIRST, _FIRST_STAGE
         elif isinstance(mode, IohgatpMode):
-            stage, geometry = Stage.SECOND, _SECOND_STAGE
+            stage, modes = Stage.SECOND, _SECOND_STAGE
         else:
             raise TypeError(f"mode must be an IosatpMode or an IohgatpMode, not {mode!r}")
-        if mode not in geometry:
-            raise ValueError(f"mode must be one of {', '.join(m.name for m in geometry)}, "
+        if mode not in modes:
+            raise ValueError(f"mode must be one of {', '.join(m.name for m in modes)}, "
                              f"not {mode.name}")
         if not _is_int(oa_bits) or not 12 <= oa_bits <= 56:
             raise ValueError(f"oa_bits must be between 12 and 56, not {oa_bits!r}")
@@ -160,11 +163,16 @@ class PageTable:
         self.alloc = alloc
         self.mode = mode
         self.stage = stage
-        self.levels, self._extra = geometry[mode]
+        self.levels = mode.levels
         self.oa_bits = oa_bits
         self.svpbmt = bool(svpbmt)
+        if stage is Stage.FIRST:
+            va_bits, root_index_bits = mode.va_bits, mode.index_bits
+        else:
+            va_bits, root_index_bits = mode.gpa_bits, mode.root_index_bits
         #: Width of the input address: 39/48 (first stage), 41/50 (second stage).
-        self.va_bits = 12 + 9 * self.levels + self._extra
+        self.va_bits = va_bits
+        self._extra = root_index_bits - _INDEX_BITS
         self.root_size = PAGE_SIZE << self._extra
         self.root = alloc.alloc(self.root_size, align=self.root_size)
         # Candidate leaf sizes, largest first: (size, level, napot).
@@ -180,7 +188,7 @@ class PageTable:
     @staticmethod
     def page_size(level):
         """Bytes mapped by a leaf at ``level`` (0 is the 4 KiB level)."""
-        return PAGE_SIZE << (9 * level)
+        return PAGE_SIZE << (_INDEX_BITS * level)
 
     # -- PTE access ---------------------------------------------------------------------
 
@@ -190,9 +198,11 @@ class PageTable:
     def _write(self, address, pte):
         self.bus.mem_write(address, pte.to_bytes(_PTE_SIZE, "little"))
 
-    def _index(self, va, level):
-        width = 9 + (self._extra if level == self.levels - 1 else 0)
-        return (va >> (12 + 9 * level)) & ((1 << width) - 1)
+    def index(self, va, level):
+        """The index of ``va`` in a table at ``level`` (the root is ``levels - 1``; an x4
+        root indexes two bits more, Privileged spec "Two-Stage Address Translation")."""
+        width = _INDEX_BITS + (self._extra if level == self.levels - 1 else 0)
+        return (va >> (12 + _INDEX_BITS * level)) & ((1 << width) - 1)
 
     @staticmethod
     def _is_leaf(pte):
@@ -290,7 +300,7 @@ class PageTable:
                     break
             pte = self._leaf(out, r, w, x, pbmt, napot)
             table = self._walk_to(va, level, changes)
-            index = self._index(va, level)
+            index = self.index(va, level)
             if napot:
                 for i in range(_NAPOT_ENTRIES):
                     self._set(table + (index + i) * _PTE_SIZE, pte, va + i * PAGE_SIZE, 0, changes)
@@ -325,7 +335,7 @@ class PageTable:
         """
         table = self.root
         for level in range(self.levels - 1, -1, -1):
-            pte = self._read(table + self._index(iova, level) * _PTE_SIZE)
+            pte = self._read(table + self.index(iova, level) * _PTE_SIZE)
             if not pte & _V:
                 return None
             if self._is_leaf(pte):
@@ -359,7 +369,7 @@ class PageTable:
         """The table at ``level`` on ``va``'s walk, creating and splitting on the way."""
         table = self.root
         for lvl in range(self.levels - 1, level, -1):
-            entry = table + self._index(va, lvl) * _PTE_SIZE
+            entry = table + self.index(va, lvl) * _PTE_SIZE
             pte = self._read(entry)
             if not pte & _V:
                 table = self.alloc.alloc(PAGE_SIZE)
@@ -373,13 +383,13 @@ class PageTable:
     def _split(self, entry, pte, va, level, changes):
         """Replace the superpage leaf ``pte`` at ``level`` by a table of 512 smaller leaves
         with the same translation; return the new table."""
-        step = 1 << (9 * (level - 1))
+        step = 1 << (_INDEX_BITS * (level - 1))
         base = bits.get(PTE, pte, "ppn")
         table = self.alloc.alloc(PAGE_SIZE, zero=False)
         # Fill the new table completely before linking it, so that a walk in between
         # sees either the old superpage or the whole new table.
         raw = b"".join(bits.put(PTE, pte, "ppn", base + i * step).to_bytes(_PTE_SIZE, "little")
-                       for i in range(512))
+                       for i in range(1 << _INDEX_BITS))
         self.bus.mem_write(table, raw)
         self._write(entry, self._pointer(table))
         page = self.page_size(level)
@@ -431,7 +441,7 @@ class PageTable:
         table = self.root
         for level in range(self.levels - 1, -1, -1):
             page = self.page_size(level)
-            index = self._index(va, level)
+            index = self.index(va, level)
             entry = table + index * _PTE_SIZE
             pte = self._read(entry)
             base = va & ~(page - 1)

@@ -120,6 +120,20 @@ def test_x4_root_is_16k_with_an_11_bit_index():
         pt.map(1 << 41, 0, 4 * KIB, r=True)
 
 
+@pytest.mark.parametrize("mode, levels, va_bits, root_size", [
+    (IosatpMode.SV39, 3, 39, 4 * KIB), (IosatpMode.SV48, 4, 48, 4 * KIB),
+    (IohgatpMode.SV39X4, 3, 41, 16 * KIB), (IohgatpMode.SV48X4, 4, 50, 16 * KIB),
+])
+def test_geometry_of_each_mode(mode, levels, va_bits, root_size):
+    _, _, pt = make(mode)
+    assert (pt.levels, pt.va_bits, pt.root_size) == (levels, va_bits, root_size)
+    top = (1 << va_bits) - 1
+    # The root takes every bit above the lower levels' 9 each; the others take 9.
+    assert pt.index(top, levels - 1) == (1 << (va_bits - 12 - 9 * (levels - 1))) - 1
+    assert [pt.index(top, level) for level in range(levels - 1)] == [0x1FF] * (levels - 1)
+    assert pt.index(0x5 << 21 | 0x3 << 12, 1) == 5 and pt.index(0x5 << 21 | 0x3 << 12, 0) == 3
+
+
 def test_upper_canonical_half():
     memory, _, pt = make()
     iova = 0xFFFF_FFC0_0000_0000  # -2**38: root index 256
