@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from iogate.hdl import Config, bits
 from iogate.hdl.formats import DC_SIZE, DDTE, IOHGATP, IOSATP, PTE, TA, TC, IohgatpMode, IosatpMode, Pbmt
 from iogate.hdl.port import Access
+from iogate.hdl.regs import IommuMode
 from iogate.firmware.alloc import PageAllocator
 from iogate.firmware.ddt import DeviceContext
 from iogate.firmware.driver import Iommu
 from iogate.firmware.errors import GuestAddressError
 from iogate.firmware.guest import GuestMemory
-from iogate.firmware.pagetable import PageTable, Stage
+from iogate.firmware.pagetable import PageTable
 
 __all__ = ["World", "Space", "CONFIGS", "choose_config", "build_world", "churn", "settle",
            "random_requests"]
@@ -38,8 +39,7 @@ GUEST_TABLES = (512 * MiB, 64 * MiB)
 SIZES = (4 * KiB, 64 * KiB, 2 * MiB, 1 * GiB)
 
 #: The two builds the test suite already makes (tests/rtl: default and full first target).
-CONFIGS = {"default": Config(),
-           "full": Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)}
+CONFIGS = {"default": Config(), "full": Config.full()}
 
 # Device kinds: (first-stage mode, second-stage mode) or a special kind.
 _KINDS = {
@@ -49,6 +49,8 @@ _KINDS = {
     "sv48/sv48x4": (IosatpMode.SV48, IohgatpMode.SV48X4),
     "sv39/sv48x4": (IosatpMode.SV39, IohgatpMode.SV48X4),
 }
+# VA widths of Sv39 and Sv48: random requests straddle their canonical edges.
+_SV39_BITS, _SV48_BITS = IosatpMode.SV39.va_bits, IosatpMode.SV48.va_bits
 #: Every kind, for coverage bins.
 KINDS = [*_KINDS, "bypass", "invalid", "noise", "ddt_fault"]
 _WEIGHTS = {"default": {"sv39": 60, "bypass": 10, "invalid": 10, "noise": 12, "ddt_fault": 5},
@@ -90,8 +92,7 @@ def _pte_addresses(table, va):
     (Privileged spec "Virtual Address Translation Process"; x4 roots index 2 bits more)."""
     out, a = [], table.root
     for level in range(table.levels - 1, -1, -1):
-        wide = table.stage is Stage.SECOND and level == table.levels - 1
-        address = a + ((va >> (12 + 9 * level)) & (0x7FF if wide else 0x1FF)) * 8
+        address = a + table.index(va, level) * 8
         out.append(address)
         pte = int.from_bytes(table.bus.mem_read(address, 8), "little")
         if not pte & 1 or pte & 0b1010:
@@ -202,7 +203,8 @@ def _device(rng, world, did, kind, nested_index, bus, config):
             return rng.randrange(GiB) & ~(size - 1)
         if roll < 0.9:
             return rng.choice(extra) & ~(size - 1)
-        return rng.randrange(1 << 50) & ~(size - 1)       # probably a guest-page fault
+        # Anywhere in the widest guest physical space: probably a guest-page fault.
+        return rng.randrange(1 << IohgatpMode.SV48X4.gpa_bits) & ~(size - 1)
     _map_random(rng, world, did, first, first.table.va_bits - 1, gpa, config)
     drv.set_nested(did, first.table, second.table, pscid=pscid, gscid=gscid, dtf=dtf)
     return [first, second]
@@ -232,7 +234,7 @@ def build_world(rng, bus, target, *, config_name="default", devices=12, damage=0
     alloc = PageAllocator(bus, ALLOC_BASE, ALLOC_SIZE)
     drv = Iommu(bus, alloc, cq_entries=rng.choice([4, 16, 64]), fq_entries=fq_entries,
                 interrupts=interrupts)
-    id_bits = rng.choice([b for b in (7, 16, 24) if b <= config.max_device_id_bits])
+    id_bits = rng.choice([m.device_id_bits for m in config.iommu_modes if m.levels])
     drv.init(device_id_bits=id_bits)
     world = World(driver=drv, config_name=config_name, ddt_mode=drv.ddt.mode.name)
     # Device ids crowd a few directory pages so that 2LVL/3LVL pages are shared.
@@ -376,6 +378,8 @@ def random_requests(rng, world, n):
             yield did, iova + rng.randrange(min(size, 1 << 16)) // 8 * 8, access
         elif roll < 0.95:
             did = rng.choice(list(world.devices))
-            yield did, rng.getrandbits(rng.choice([39, 40, 48, 64])) & ~7, access
+            yield did, rng.getrandbits(rng.choice([_SV39_BITS, _SV39_BITS + 1, _SV48_BITS,
+                                                   64])) & ~7, access
         else:
-            yield rng.randrange(1 << 24), rng.getrandbits(39) & ~7, access
+            yield (rng.randrange(1 << IommuMode.LVL3.device_id_bits),
+                   rng.getrandbits(_SV39_BITS) & ~7, access)
