@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 #: The configuration the front-ends run on by default (the project brief's backend).
-DEFAULT_CONFIG = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
+DEFAULT_CONFIG = Config.full()
 #: ``(base, size)`` of the system memory the host's queues, directory and tables come from.
 TABLE_POOL = (0x10_0000_0000, 256 << 20)
 #: The platform's MSI doorbell window, ``(first, last)`` inclusive; IOVA equals PA.
@@ -377,15 +377,14 @@ class HostIommu:
         """Bitmap of the leaf sizes of a paging domain's table (``pgsize_bitmap``):
         4 KiB, 64 KiB (Svnapot, mandatory for the IOMMU), 2 MiB, 1 GiB, and 512 GiB with
         Sv48 (Privileged spec "Sv39", "Sv48", "Svnapot")."""
-        levels = 4 if self.stage1_mode is IosatpMode.SV48 else 3
+        levels = self.stage1_mode.levels
         sizes = [PageTable.page_size(level) for level in range(levels)] + [NAPOT_SIZE]
         return sum(sizes)
 
     @property
     def stage1_aperture(self):
         """``(first, last)`` IOVAs of a paging domain (see :attr:`PagingDomain.aperture`)."""
-        va_bits = 48 if self.stage1_mode is IosatpMode.SV48 else 39
-        return 0, (1 << (va_bits - 1)) - 1
+        return 0, (1 << (self.stage1_mode.va_bits - 1)) - 1
 
     def valid_device_id(self, device_id):
         """``device_id`` is an integer the device directory reaches."""

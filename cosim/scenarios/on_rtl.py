@@ -40,7 +40,7 @@ __all__ = ["SCENARIOS", "FULL", "SELF_CHECK", "vfio_flow", "nested_flow", "virti
            "run_scenario"]
 
 #: The full first-target configuration every scenario runs on.
-FULL = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
+FULL = Config.full()
 _PAGE = 0x1000
 
 
@@ -268,14 +268,14 @@ async def nested_invalidation(dut):
 SELF_CHECK = "self-check"
 
 
-def _leaf_pte_address(memory, root, iova, levels):
+def _leaf_pte_address(memory, table, iova):
     # The Sv39/Sv48 walk of the Privileged spec ("Virtual Address Translation Process"):
-    # VPN[i] is iova[12+9i+8 : 12+9i]; a non-leaf PTE's PPN (bits 53:10) is the next table.
-    table = root
-    for level in range(levels - 1, 0, -1):
-        pte = memory.read64(table + ((iova >> (12 + 9 * level)) & 0x1FF) * 8)
-        table = (pte >> 10 & (1 << 44) - 1) << 12
-    return table + ((iova >> 12) & 0x1FF) * 8
+    # VPN[i] indexes level i; a non-leaf PTE's PPN (bits 53:10) is the next table.
+    address = table.root
+    for level in range(table.levels - 1, 0, -1):
+        pte = memory.read64(address + table.index(iova, level) * 8)
+        address = (pte >> 10 & (1 << 44) - 1) << 12
+    return address + table.index(iova, 0) * 8
 
 
 @cocotb.test()
@@ -297,8 +297,7 @@ async def probe_detects_disagreement(dut):
     first = await s.run(probe.translate, device, iova + 8, "read")
     assert (first.fault, first.pa, s.mismatches) == (False, pa + 8, [])
     # The second page was never translated, so neither side can have it cached.
-    levels = 4 if host.stage1_mode is IosatpMode.SV48 else 3
-    address = _leaf_pte_address(s.memory, table.root, iova + 0x1000, levels)
+    address = _leaf_pte_address(s.memory, table, iova + 0x1000)
     assert s.memory.read64(address) >> 10 & (1 << 44) - 1 == (pa + 0x1000) >> 12
     s.model.memory.write(address, bytes(8))
     got = await s.run(probe.translate, device, iova + 0x1000, "read")
