@@ -122,7 +122,7 @@ def _cmd_board(args):
 def _config(args):
     from iogate.hdl import Config
     if getattr(args, "full", False):
-        return Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
+        return Config.full()
     return Config()
 
 

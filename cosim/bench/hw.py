@@ -45,7 +45,7 @@ from iogate.cosim.check.request import TranslationRequest
 from iogate.cosim.bench.probe import ReadLatencyProbe, WriteProbe, cycle_now
 
 #: The full first-target configuration (the build the RTL tests share).
-FULL = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
+FULL = Config.full()
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 #: Where the nested guest's RAM (GPA 0 .. 1 GiB) sits in system memory.
 GUEST_RAM_SPA = 0x80_0000_0000

@@ -18,13 +18,12 @@ from iogate.cosim.scenarios.on_board import BOARD_SCENARIOS, BoardProbe, run_on_
 from iogate.hdl import Config
 
 RAM_BASE, RAM_SIZE = 0x8000_0000, 128 * 1024
-FULL = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
 
 
 class ModelBoard(ModelBus):
     """The link API over an IommuModel; ``corrupt`` flips PPN bit 0 of every answer."""
 
-    def __init__(self, config=FULL, corrupt=False):
+    def __init__(self, config=Config.full(), corrupt=False):
         memory = Memory()
         memory.inject_fault(0, RAM_BASE)
         memory.inject_fault(RAM_BASE + RAM_SIZE, memory.size)
@@ -60,7 +59,7 @@ def test_a_wrong_board_is_caught():
 
 def test_probe_answers_with_the_models_result():
     board = ModelBoard()
-    probe = BoardProbe(board, IommuModel(FULL, Memory()))
+    probe = BoardProbe(board, IommuModel(Config.full(), Memory()))
     got = probe.translate(0x21, 0x1000, "write")
     # Both are Off after reset: all inbound transactions disallowed (cause 256).
     assert (got.fault, got.cause) == (True, 256)

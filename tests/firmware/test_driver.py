@@ -18,7 +18,7 @@ from iogate.hdl.formats import TC, Cause, IohgatpMode, IosatpMode, Pbmt, Ttyp
 from iogate.hdl.port import Access
 from iogate.hdl.regs import CQCSR, DDTP, FQCSR, IommuMode, Offset
 
-FULL = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
+FULL = Config.full()
 REGION = 0x1_0000_0000
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 

@@ -25,7 +25,6 @@ from iogate.firmware.pagetable import PageTable, TableChanges, Stage
 from iogate.hdl import Config, bits
 from iogate.hdl.formats import IODIR, IOFENCE, IOTINVAL, TC, IohgatpMode, IosatpMode
 
-FULL = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 DID = 0x1234
 
@@ -42,7 +41,7 @@ def decode(cmd):
 
 
 class Session:
-    def __init__(self, config=FULL, device_id_bits=16):
+    def __init__(self, config=Config.full(), device_id_bits=16):
         self.model = IommuModel(config, Memory(), cache=True)
         self.bus = ModelBus(self.model)
         self.alloc = PageAllocator(self.bus, 0x1_0000_0000, 64 * MIB)

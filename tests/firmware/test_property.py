@@ -21,7 +21,6 @@ from iogate.firmware.pagetable import PageTable
 from iogate.hdl import Config
 from iogate.hdl.formats import Cause, IohgatpMode, IosatpMode, Pbmt
 
-FULL = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 DID = 0x4321
 PSCID, GSCID = 0x55, 0x7
@@ -132,7 +131,7 @@ def run_ops(io, model, table, oracle, sequence, *, base, pa_base, sync_kw, fault
 
 def system():
     mem = Memory()
-    model = IommuModel(FULL, mem, cache=True)
+    model = IommuModel(Config.full(), mem, cache=True)
     bus = ModelBus(model)
     io = Iommu(bus, PageAllocator(bus, 0x1_0000_0000, 256 * MIB))
     io.init(device_id_bits=16)

@@ -21,8 +21,7 @@ def test_all_scenarios_share_one_iommu():
 
 
 def test_coherency_without_svpbmt():
-    host = HostIommu.on_model(Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=False,
-                                     ddt_levels=2))
+    host = HostIommu.on_model(Config.full().replace(svpbmt=False, ddt_levels=2))
     report = seeds.coherency(host)
     assert report == {"vfio_pbmt": "PMA", "noncoherent_pbmt": "PMA", "mmio_pbmt": "PMA"}
 

@@ -462,7 +462,7 @@ def test_debug_translation_interface():
 def test_every_config_option_is_built():
     # Sv48, Sv39x4, Sv48x4, Svpbmt and 3LVL are all built (iogate.hdl.ptw, iogate.hdl.ddt): accepted.
     from amaranth.hdl import Fragment
-    full = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
+    full = Config.full()
     top = Iommu(full)
     assert top.config is full
     Fragment.get(top, None)              # elaborates, down to every walker

@@ -274,7 +274,7 @@ def test_process_id_without_pdtv():
 
 
 # --- The full Config: 3LVL directory, two-stage and second-stage-only walks.
-FULL = Config(ports=2, sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
+FULL = Config.full().replace(ports=2)
 LVL2, LVL3 = 3, 4
 SV39, SV48, SV39X4 = 8, 9, 8
 

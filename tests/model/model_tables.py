@@ -10,7 +10,7 @@ from iogate.hdl.regs import DDTP, QB, Offset
 
 from iogate.cosim.model import IommuModel, Memory
 
-FULL = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
+FULL = Config.full()
 
 #: PTE flag sets used over and over: a valid user leaf with A and D.
 URWX = dict(v=1, r=1, w=1, x=1, u=1, a=1, d=1)

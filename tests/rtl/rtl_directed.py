@@ -19,7 +19,7 @@ from iogate.firmware.errors import CommandMemoryFault
 from iogate.cosim.model.memory import AccessFault
 from iogate.cosim.scenarios.session import open_session, request
 
-FULL = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
+FULL = Config.full()
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 
 

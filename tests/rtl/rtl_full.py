@@ -17,7 +17,7 @@ from iogate.firmware.guest import GuestMemory
 from iogate.firmware.pagetable import PageTable
 from iogate.cosim.scenarios.session import open_session, request
 
-FULL = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
+FULL = Config.full()
 SEED = int(os.environ.get("COCOTB_RANDOM_SEED", "1"))
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 GUEST_RAM_SPA = 0x80_0000_0000
