@@ -38,11 +38,10 @@ NEXTPNR_REPORT = "nextpnr-report.json"
 
 def _configs():
     from iogate.hdl.config import Config
-    from iogate.boards import ecpix5, icebreaker
     return {
-        "small": icebreaker.CONFIG,
+        "small": Config.icebreaker(),
         "default": Config(),
-        "full": ecpix5.FULL_CONFIG,
+        "full": Config.full(),
     }
 
 

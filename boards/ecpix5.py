@@ -26,7 +26,7 @@ __all__ = ["ECPIX5Top", "FULL_CONFIG", "richest_config", "TARGET_MHZ", "BAUD", "
            "grade6_platform"]
 
 #: The first target of DESIGN.md, in full.
-FULL_CONFIG = Config(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
+FULL_CONFIG = Config.full()
 
 #: The design clock, made by the PLL from the 100 MHz oscillator. The full first target
 #: has closed at 52 to 55 MHz depending on placement; 40 MHz leaves room for the RTL to grow.

@@ -28,8 +28,7 @@ from iogate.boards.uart import divisor_for
 __all__ = ["ICEBreakerTop", "CONFIG", "BAUD", "platform"]
 
 #: What fits the UP5K (see the module docstring).
-CONFIG = Config(sv39=True, ddt_levels=1, iotlb_entries=1, iotlb_ways=1, ddtc_entries=1,
-                pas=32, tag_width=1, mmio_data_width=32, dbg=False)
+CONFIG = Config.icebreaker()
 
 #: The UART speed: 12 MHz / 12, exact, and a rate the FT2232H makes exactly.
 BAUD = 1_000_000
