@@ -150,6 +150,33 @@ class Ttyp(enum.IntEnum, shape=6):
     ATS_TRANSLATION_REQUEST = 8
     PCIE_MESSAGE = 9
 
+    @classmethod
+    def untranslated(cls, access):
+        """The TTYP of an Untranslated request for ``access`` (spec "Fault/Event-Queue
+        (FQ)", fault record TTYP): the one mapping the RTL, the model and the test bench use.
+
+        Plain Python, so the gateware can build its mux from it while elaborating, e.g.
+        ``{a: Ttyp.untranslated(a) for a in Access}``.
+
+        Parameters
+        ----------
+        access : iogate.hdl.port.Access
+            What the device asked for; an execute is a read-for-execute (TTYP 1).
+
+        Raises
+        ------
+        ValueError
+            If ``access`` is no :class:`~iogate.hdl.port.Access` (nor one's value).
+        """
+        # port.py imports this module (for Cause, Pbmt), so Access comes in at call time.
+        from iogate.hdl.port import Access
+        access = Access(access)
+        if access is Access.READ:
+            return cls.UNTRANSLATED_READ
+        if access is Access.WRITE:
+            return cls.UNTRANSLATED_WRITE
+        return cls.UNTRANSLATED_EXEC
+
 
 class Cause(enum.IntEnum, shape=12):
     """Fault-record CAUSE (spec 3.2, table "Fault record CAUSE")."""

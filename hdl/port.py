@@ -26,12 +26,9 @@ class Access(enum.Enum, shape=2):
 
 
 def ttyp_of(access):
-    """The fault-record TTYP of an Untranslated request of kind ``access`` (spec 3.2)."""
-    return {
-        Access.READ: Ttyp.UNTRANSLATED_READ,
-        Access.WRITE: Ttyp.UNTRANSLATED_WRITE,
-        Access.EXECUTE: Ttyp.UNTRANSLATED_EXEC,
-    }[Access(access)]
+    """The fault-record TTYP of an Untranslated request of kind ``access``: an alias of
+    :meth:`iogate.hdl.formats.Ttyp.untranslated`, where the mapping lives."""
+    return Ttyp.untranslated(access)
 
 
 def request_layout(tag_width):

@@ -67,7 +67,7 @@ class Scoreboard:
         Also lets the model translate it, so its caches and fault queue move as the
         hardware's do.
         """
-        access = request.access.name.lower()
+        access = request.access
         allowed = list(self.model.allowed(request.device_id, request.iova, access))
         self.model.translate(request.device_id, request.iova, access,
                              report=not self.defer_reports)
@@ -86,8 +86,7 @@ class Scoreboard:
         else:
             self.misses += 1
         if self._deferred.pop(id(allowed), None) is not None and response.fault:
-            self.model.translate(request.device_id, request.iova,
-                                 request.access.name.lower())
+            self.model.translate(request.device_id, request.iova, request.access)
         ok = any(same_answer(response, a) for a in allowed)
         if not ok:
             # Rendered now: the tables may change before anyone reads the report.

@@ -88,6 +88,8 @@ class DcCache:
 class TlbEntry:
     """A cached translation of the naturally aligned IOVA range ``[iova, iova+size)``.
 
+    Built with keywords only: most fields are ints or Nones that would be easy to swap.
+
     Attributes
     ----------
     gscid : int or None
@@ -107,9 +109,9 @@ class TlbEntry:
     ppn : int
         First output page of the range.
     s1 : tuple of bool
-        First-stage ``(r, w, x)`` (all True when Bare).
+        First-stage ``(r, w, x)`` (all True when Bare), indexed by ``Access.value``.
     s2 : tuple of bool
-        Second-stage ``(r, w, x)`` (all True when Bare).
+        Second-stage ``(r, w, x)`` (all True when Bare), indexed likewise.
     pbmt : int
         Combined memory type.
     """
@@ -117,7 +119,7 @@ class TlbEntry:
     __slots__ = ("gscid", "pscid", "glob", "iova", "size", "gpa", "ppn", "s1", "s2",
                  "pbmt", "s1_range", "s2_range", "doomed")
 
-    def __init__(self, gscid, pscid, glob, iova, size, gpa, ppn, s1, s2, pbmt,
+    def __init__(self, *, gscid, pscid, glob, iova, size, gpa, ppn, s1, s2, pbmt,
                  s1_range=None, s2_range=None):
         self.gscid = gscid
         self.pscid = pscid

@@ -174,7 +174,7 @@ def explain(model, request, expected, got):
     model : iogate.cosim.model.IommuModel
         Whose ``ddtp`` and memory are traced (as they are *now*).
     request
-        Has ``device_id``, ``iova`` and ``access`` (an ``iogate.hdl.port.Access`` or a name).
+        Has ``device_id``, ``iova`` and ``access`` (an :class:`iogate.hdl.port.Access`).
     expected : iterable of Result
         The answers the model allowed.
     got
@@ -185,7 +185,7 @@ def explain(model, request, expected, got):
     str
         Several lines; the first starts with ``MISMATCH``.
     """
-    access = getattr(request.access, "name", str(request.access)).lower()
+    access = request.access.name.lower()
     t = _Tracer(model)
     t.lines += [f"MISMATCH {access} did={request.device_id:#x} iova={request.iova:#x}",
                 "  expected: " + (" | ".join(describe_result(r) for r in expected)

@@ -34,13 +34,12 @@ from iogate.cosim.model.cmdq import CommandQueue
 from iogate.cosim.model.faultq import FaultQueue
 from iogate.cosim.model.registers import RegisterFile
 from iogate.cosim.model.result import Result
-from iogate.cosim.model.walk import (ACCESS_FAULT, EXECUTE, GUEST_PAGE_FAULT, PAGE_FAULT, READ, WRITE,
-                   TranslationFault, Walker)
+from iogate.cosim.model.walk import (ACCESS_FAULT, GUEST_PAGE_FAULT, PAGE_FAULT, TranslationFault,
+                                     Walker)
 
 __all__ = ["IommuModel"]
 
-_ACCESS_NAMES = {"read": READ, "write": WRITE, "execute": EXECUTE}
-_TTYP = (Ttyp.UNTRANSLATED_READ, Ttyp.UNTRANSLATED_WRITE, Ttyp.UNTRANSLATED_EXEC)
+_ACCESS_NAMES = {"read": Access.READ, "write": Access.WRITE, "execute": Access.EXECUTE}
 _PBMT = tuple(Pbmt)
 _ALL = (True, True, True)
 _PPN_MASK = (1 << 44) - 1
@@ -48,8 +47,10 @@ assert bits.field_range(DDTP, "ppn") == (10, 44)
 
 
 def _access(access):
+    """The public methods' ``access`` as an :class:`~iogate.hdl.port.Access`, converted once
+    here: everything behind them takes the enum only."""
     if isinstance(access, Access):
-        return access.value
+        return access
     if isinstance(access, str):
         try:
             return _ACCESS_NAMES[access]
@@ -209,9 +210,9 @@ class IommuModel:
         except TranslationFault as f:
             if report and not (dc is not None and dc.dtf
                                and f.cause not in DTF_REPORTED_CAUSES):
-                self.fault_queue.report(f.cause, _TTYP[access], device_id, iova, f.iotval2,
-                                        pv, pid, priv)
-            return Result(True, Cause(f.cause), iotval2=f.iotval2)
+                self.fault_queue.report(f.cause, Ttyp.untranslated(access), device_id, iova,
+                                        f.iotval2, pv, pid, priv)
+            return Result(fault=True, cause=Cause(f.cause), iotval2=f.iotval2)
 
     def _device_context(self, device_id):
         """Steps 1-4 of spec 2.3: None for Bare, else the DC; raises TranslationFault."""
@@ -282,17 +283,19 @@ class IommuModel:
             pbmt = s1.pbmt
         else:
             return self._identity(iova, access)
-        return TlbEntry(dc.gscid if g_mode else None, dc.pscid if s_mode else None,
-                        bool(s1 and s1.glob), iova & ~(size - 1), size,
-                        (gpa & ~(size - 1)) if g_mode else None, ppn, s1_perm, s2_perm,
-                        pbmt, s1_range, s2_range)
+        return TlbEntry(gscid=dc.gscid if g_mode else None,
+                        pscid=dc.pscid if s_mode else None, glob=bool(s1 and s1.glob),
+                        iova=iova & ~(size - 1), size=size,
+                        gpa=(gpa & ~(size - 1)) if g_mode else None, ppn=ppn, s1=s1_perm,
+                        s2=s2_perm, pbmt=pbmt, s1_range=s1_range, s2_range=s2_range)
 
     @staticmethod
     def _check_entry(entry, iova, access):
         """A cached entry answers ``access`` or faults in the stage that denies it."""
-        if not entry.s1[access]:
+        # s1 and s2 are (r, w, x): in Access order.
+        if not entry.s1[access.value]:
             raise TranslationFault(PAGE_FAULT[access])
-        if not entry.s2[access]:
+        if not entry.s2[access.value]:
             gpa = entry.gpa + (iova - entry.iova)
             raise TranslationFault(GUEST_PAGE_FAULT[access], (gpa >> 2) << 2)
 
@@ -319,7 +322,7 @@ class IommuModel:
         try:
             fresh = self._device_context_fresh(device_id)
         except TranslationFault as f:
-            out.add(Result(True, Cause(f.cause), iotval2=f.iotval2))
+            out.add(Result(fault=True, cause=Cause(f.cause), iotval2=f.iotval2))
             fresh = None
             if f.cause in (Cause.ALL_INBOUND_DISALLOWED, Cause.TRANSACTION_TYPE_DISALLOWED):
                 return out                       # decided before any cache is consulted
@@ -328,7 +331,7 @@ class IommuModel:
                 try:
                     out.add(_result(self._identity(iova, access), iova))
                 except TranslationFault as f:
-                    out.add(Result(True, Cause(f.cause)))
+                    out.add(Result(fault=True, cause=Cause(f.cause)))
                 return out
         dcs = self.dc_cache.candidates(device_id)
         if fresh is not None and fresh not in dcs:
@@ -340,7 +343,7 @@ class IommuModel:
                     self.iotlb.fill(entry)
                 out.add(_result(entry, iova))
             except TranslationFault as f:
-                out.add(Result(True, Cause(f.cause), iotval2=f.iotval2))
+                out.add(Result(fault=True, cause=Cause(f.cause), iotval2=f.iotval2))
             tags = self._tags(dc)
             if tags == (None, None):
                 continue
@@ -349,7 +352,7 @@ class IommuModel:
                     self._check_entry(entry, iova, access)
                     out.add(_result(entry, iova))
                 except TranslationFault as f:
-                    out.add(Result(True, Cause(f.cause), iotval2=f.iotval2))
+                    out.add(Result(fault=True, cause=Cause(f.cause), iotval2=f.iotval2))
         return out
 
     def _device_context_fresh(self, device_id):
@@ -368,11 +371,11 @@ class IommuModel:
         # Exe asks for read-for-execute; NW=1 for read only; NW=0 for read and write,
         # which a write access checks (W implies R in a valid PTE).
         if ctl["exe"]:
-            access = EXECUTE
+            access = Access.EXECUTE
         elif ctl["nw"]:
-            access = READ
+            access = Access.READ
         else:
-            access = WRITE
+            access = Access.WRITE
         iova = regs.tr_req_iova
         r = self._translate(ctl["did"], iova, access, True, ctl["pv"], ctl["pid"],
                             ctl["priv"] if ctl["pv"] else 0)
@@ -398,11 +401,12 @@ class _BareEntry:
 
 def _result(entry, iova):
     if isinstance(entry, _BareEntry):
-        return Result(False, 0, iova >> 12, True, True, True, Pbmt.PMA, iova & 0xFFF, 4096)
+        return Result(fault=False, ppn=iova >> 12, r=True, w=True, x=True, pbmt=Pbmt.PMA,
+                      offset=iova & 0xFFF, size=4096)
     s1, s2 = entry.s1, entry.s2
-    return Result(False, 0, entry.ppn | ((iova - entry.iova) >> 12),
-                  s1[0] and s2[0], s1[1] and s2[1], s1[2] and s2[2], _PBMT[entry.pbmt],
-                  iova & 0xFFF, entry.size)
+    return Result(fault=False, ppn=entry.ppn | ((iova - entry.iova) >> 12),
+                  r=s1[0] and s2[0], w=s1[1] and s2[1], x=s1[2] and s2[2],
+                  pbmt=_PBMT[entry.pbmt], offset=iova & 0xFFF, size=entry.size)
 
 
 def _check_request(device_id, iova):

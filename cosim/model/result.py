@@ -14,9 +14,10 @@ from iogate.hdl.formats import Cause, Pbmt
 __all__ = ["Result"]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Result:
-    """One translation outcome.
+    """One translation outcome, built with keywords only (ten fields are too many to read
+    by position).
 
     Equality and hashing look only at what a device sees (``fault``, ``cause``, ``ppn``,
     ``r``, ``w``, ``x``, ``pbmt``), so sets of results (see

@@ -19,21 +19,22 @@ A walk either returns a :class:`Leaf` or raises :class:`TranslationFault`.
 
 from iogate.hdl import bits
 from iogate.hdl.formats import PTE, Cause, IohgatpMode, IosatpMode
+from iogate.hdl.port import Access
 
 from iogate.cosim.model.memory import AccessFault
 
-__all__ = ["TranslationFault", "Leaf", "Walker", "READ", "WRITE", "EXECUTE",
-           "ACCESS_FAULT", "PAGE_FAULT", "GUEST_PAGE_FAULT"]
+__all__ = ["TranslationFault", "Leaf", "Walker", "ACCESS_FAULT", "PAGE_FAULT",
+           "GUEST_PAGE_FAULT"]
 
-#: Access types, numbered as :class:`iogate.hdl.port.Access`.
-READ, WRITE, EXECUTE = 0, 1, 2
-
-#: Fault cause by access type (Privileged spec exception codes, IOMMU spec 3.2).
-ACCESS_FAULT = (Cause.READ_ACCESS_FAULT, Cause.WRITE_ACCESS_FAULT,
-                Cause.INSTRUCTION_ACCESS_FAULT)
-PAGE_FAULT = (Cause.READ_PAGE_FAULT, Cause.WRITE_PAGE_FAULT, Cause.INSTRUCTION_PAGE_FAULT)
-GUEST_PAGE_FAULT = (Cause.READ_GUEST_PAGE_FAULT, Cause.WRITE_GUEST_PAGE_FAULT,
-                    Cause.INSTRUCTION_GUEST_PAGE_FAULT)
+#: Fault cause by :class:`~iogate.hdl.port.Access` (Privileged spec exception codes, IOMMU
+#: spec "Fault/Event-Queue (FQ)"): an execute is an instruction fetch.
+ACCESS_FAULT = {Access.READ: Cause.READ_ACCESS_FAULT, Access.WRITE: Cause.WRITE_ACCESS_FAULT,
+                Access.EXECUTE: Cause.INSTRUCTION_ACCESS_FAULT}
+PAGE_FAULT = {Access.READ: Cause.READ_PAGE_FAULT, Access.WRITE: Cause.WRITE_PAGE_FAULT,
+              Access.EXECUTE: Cause.INSTRUCTION_PAGE_FAULT}
+GUEST_PAGE_FAULT = {Access.READ: Cause.READ_GUEST_PAGE_FAULT,
+                    Access.WRITE: Cause.WRITE_GUEST_PAGE_FAULT,
+                    Access.EXECUTE: Cause.INSTRUCTION_GUEST_PAGE_FAULT}
 
 
 def _bit(name):
@@ -129,6 +130,7 @@ class Walker:
     def g_stage(self, gpa, access, mode, root_ppn, implicit=False):
         """Translate guest-physical address ``gpa`` with the G-stage (Sv39x4/Sv48x4).
 
+        ``access`` is an :class:`~iogate.hdl.port.Access` (in :meth:`s_stage` too).
         ``implicit`` marks the read of a first-stage PTE: permissions are checked as for a
         read (R, and A) while any fault is reported for the original ``access``, with
         ``iotval2`` bit 0 set (spec 3.2). The 16 KiB root table is indexed by the 2-bit
@@ -140,7 +142,7 @@ class Walker:
         tval2 = ((gpa >> 2) << 2) | (1 if implicit else 0)
         if gpa >> gpa_bits:
             raise TranslationFault(gpf, tval2)
-        check = READ if implicit else access
+        check = Access.READ if implicit else access
         i = levels - 1
         a = root_ppn << 12
         while True:
@@ -224,9 +226,9 @@ class Walker:
         r, w, x = pte & _R, pte & _W, pte & _X
         if user and not pte & _U:
             raise TranslationFault(cause, tval2)
-        if access == READ:
+        if access is Access.READ:
             ok = r
-        elif access == WRITE:
+        elif access is Access.WRITE:
             ok = w
         else:
             ok = x
@@ -243,7 +245,7 @@ class Walker:
         else:
             size = 1 << 12
         d = pte & _D
-        if not pte & _A or (access == WRITE and not d):   # no hardware A/D update
+        if not pte & _A or (access is Access.WRITE and not d):   # no hardware A/D update
             raise TranslationFault(cause, tval2)
         return Leaf(ppn, size, bool(r), bool(w and d), bool(x),
                     (pte >> _PBMT_SHIFT) & 3, glob)

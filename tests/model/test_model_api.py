@@ -5,6 +5,7 @@ import pytest
 from iogate.hdl import Config
 from iogate.hdl.formats import Cause, Pbmt
 
+from iogate.cosim.model.caches import TlbEntry
 from iogate.cosim.model.memory import Memory
 from iogate.cosim.model import IommuModel, Result
 from iogate.cosim.model import Memory as ReExported
@@ -26,13 +27,23 @@ def test_memory_type_checked():
 
 
 def test_result_pa_and_equality():
-    a = Result(False, 0, 0x87654, True, False, False, Pbmt.PMA, 0x123, 4096)
-    b = Result(False, 0, 0x87654, True, False, False, Pbmt.PMA, 0xFFF, 1 << 21)
+    a = Result(fault=False, ppn=0x87654, r=True, pbmt=Pbmt.PMA, offset=0x123, size=4096)
+    b = Result(fault=False, ppn=0x87654, r=True, pbmt=Pbmt.PMA, offset=0xFFF, size=1 << 21)
     assert a.pa == 0x8765_4123
     assert a == b and len({a, b}) == 1        # offset and size are not compared
-    assert Result(True, Cause.READ_PAGE_FAULT).pa is None
-    assert "READ_PAGE_FAULT" in repr(Result(True, Cause.READ_PAGE_FAULT))
+    assert Result(fault=True, cause=Cause.READ_PAGE_FAULT).pa is None
+    assert "READ_PAGE_FAULT" in repr(Result(fault=True, cause=Cause.READ_PAGE_FAULT))
     assert "r--" in repr(a)
+
+
+def test_result_and_tlb_entry_are_built_with_keywords():
+    with pytest.raises(TypeError):
+        Result(False, 0, 0x87654)
+    with pytest.raises(TypeError):
+        TlbEntry(None, None, False, 0, 4096, None, 0x87654, (True,) * 3, (True,) * 3, 0)
+    e = TlbEntry(gscid=None, pscid=3, glob=False, iova=0x4000_0000, size=4096, gpa=None,
+                 ppn=0x87654, s1=(True, False, False), s2=(True, True, True), pbmt=0)
+    assert (e.pscid, e.ppn, e.s1_range, e.doomed) == (3, 0x87654, None, False)
 
 
 def test_bench_model_figures():
