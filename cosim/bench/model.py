@@ -15,6 +15,7 @@ import time
 
 from iogate.hdl import Config, bits
 from iogate.hdl.formats import IOHGATP, IOSATP, PTE, TA, TC
+from iogate.hdl.port import Access
 from iogate.hdl.regs import DDTP, IommuMode, Offset
 
 from iogate.cosim.model.memory import Memory
@@ -88,16 +89,16 @@ def bench_model(seconds=2.0):
     out = {}
     full = _build(cache=False)
     out["full_walk"] = _rate(
-        lambda i: full.translate(i & 3, (i % _PAGES) << 12, "read"), seconds)
+        lambda i: full.translate(i & 3, (i % _PAGES) << 12, Access.READ), seconds)
     cached = _build(cache=True)
     out["cached"] = _rate(
-        lambda i: cached.translate(i & 3, (i % _PAGES) << 12, "read"), seconds)
+        lambda i: cached.translate(i & 3, (i % _PAGES) << 12, Access.READ), seconds)
     two = _build(cache=False, two_stage=True)
     out["two_stage_walk"] = _rate(
-        lambda i: two.translate(i & 3, (i % _PAGES) << 12, "read"), seconds)
+        lambda i: two.translate(i & 3, (i % _PAGES) << 12, Access.READ), seconds)
     checker = _build(cache=False)
     out["allowed"] = _rate(
-        lambda i: checker.allowed(i & 3, (i % _PAGES) << 12, "write"), seconds)
+        lambda i: checker.allowed(i & 3, (i % _PAGES) << 12, Access.WRITE), seconds)
     out["seconds"] = seconds
     return out
 

@@ -18,10 +18,22 @@ __all__ = ["TranslationRequest", "TranslationResponse", "BoardTranslation"]
 
 @dataclass(frozen=True)
 class TranslationRequest:
-    """One Untranslated request."""
+    """One Untranslated request.
+
+    Raises
+    ------
+    TypeError
+        If ``access`` is not an :class:`iogate.hdl.port.Access`: names (``"read"``) are
+        converted at the edges (the CLI, :func:`iogate.cosim.scenarios.session.request`),
+        so every checker and target behind them sees the enum only.
+    """
     device_id: int
     iova: int
     access: Access
+
+    def __post_init__(self):
+        if not isinstance(self.access, Access):
+            raise TypeError(f"access must be an iogate.hdl.port.Access, not {self.access!r}")
 
     def __str__(self):
         return f"{self.access.name.lower()} did={self.device_id:#x} iova={self.iova:#x}"

@@ -3,7 +3,6 @@
 import random
 
 from iogate.hdl import Config
-from iogate.hdl.port import Access
 
 from iogate.cosim.check.request import TranslationRequest
 from iogate.cosim.model import IommuModel
@@ -49,6 +48,6 @@ def make_trace(seed, translations, config=None):
         raise ValueError(f"seed {seed}: the world's tables end at {top:#x}, beyond the "
                          f"harness RAM [{RAM_BASE:#x}, {RAM_BASE + RAM_SIZE:#x})")
     restrict(memory)
-    requests = [TranslationRequest(did, iova, Access(access))
+    requests = [TranslationRequest(did, iova, access)
                 for did, iova, access in random_requests(rng, world, translations)]
     return Trace(seed, bus.ops, requests), model

@@ -68,9 +68,7 @@ class BoardProbe:
         self.scoreboard = Scoreboard(model)
 
     def _request(self, device_id, iova, access):
-        if isinstance(access, str):
-            access = Access[access.upper()]
-        request = TranslationRequest(device_id, iova & _MASK64, Access(access))
+        request = TranslationRequest(device_id, iova & _MASK64, access)
         # expect() before the board answers: it also moves the model's caches and fault
         # queue as the hardware's move.
         allowed = self.scoreboard.expect(request)
@@ -78,13 +76,13 @@ class BoardProbe:
         self.scoreboard.check(request, response, allowed)
         return response, allowed
 
-    def translate(self, device_id, iova, access="read"):
+    def translate(self, device_id, iova, access=Access.READ):
         """What the board answers now, as the model's result for that answer (or the
         board's own answer when the model does not allow it: a mismatch, recorded)."""
         response, allowed = self._request(device_id, iova, access)
         return next((a for a in allowed if same_answer(response, a)), response)
 
-    def possible(self, device_id, iova, access="read"):
+    def possible(self, device_id, iova, access=Access.READ):
         """Every answer the specification allows now; the request also goes to the
         board and its answer is checked against this set."""
         _, allowed = self._request(device_id, iova, access)
@@ -166,7 +164,7 @@ def run_foundation(link, *, seed=1, translations=200, burst=16):
     rng = random.Random(seed)
 
     def check(device_id, iova, access, count=1):
-        request = TranslationRequest(device_id, iova & _MASK64, Access(access))
+        request = TranslationRequest(device_id, iova & _MASK64, access)
         for _ in range(count):
             allowed = board.expect(request)
         board.check(request, link.translate(device_id, iova, access, count), allowed)

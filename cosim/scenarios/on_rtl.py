@@ -22,6 +22,7 @@ import cocotb
 
 from iogate.hdl import Config, bits
 from iogate.hdl.formats import IOSATP, TA, TC, IosatpMode
+from iogate.hdl.port import Access
 
 from iogate.firmware import commands
 
@@ -91,9 +92,9 @@ def vfio_flow(host, probe, seed, *, devices=(0x71, 0x72)):
     for iova, size, vaddr, flags in maps:
         for device in devices:
             for offset in (0, rng.randrange(size) // 8 * 8, size - 8):
-                r = probe.translate(device, iova + offset, "read")
+                r = probe.translate(device, iova + offset, Access.READ)
                 check(_reaches(r, vaddr + offset), f"read {iova + offset:#x}: {r!r}")
-                w = probe.translate(device, iova + offset, "write")
+                w = probe.translate(device, iova + offset, Access.WRITE)
                 writable = bool(flags & vfapi.MapFlag.WRITE)
                 check(_reaches(w, vaddr + offset) if writable else w.fault,
                       f"write {iova + offset:#x}: {w!r}")
@@ -103,7 +104,7 @@ def vfio_flow(host, probe, seed, *, devices=(0x71, 0x72)):
         check(c.ioctl(vfapi.Ioctl.IOMMU_UNMAP_DMA, arg) == 0, f"UNMAP_DMA {iova:#x}")
         check(vfapi.DMA_UNMAP.unpack(arg)[3] == size, "UNMAP_DMA reports the size unmapped")
         for device in devices:
-            answers = probe.possible(device, iova + size // 2, "read")
+            answers = probe.possible(device, iova + size // 2, Access.READ)
             check(all(a.fault for a in answers),
                   f"after UNMAP_DMA, {device:#x} at {iova + size // 2:#x} may get {answers}")
             dma += 1
@@ -145,7 +146,7 @@ def nested_flow(host, probe, seed, *, device=0x81, guest_pscid=3, pages=4):
     nested = fdapi.HWPT_ALLOC.unpack(arg)[4]
     check(fd.attach(dev, nested) == 0, "attach")
     for iova in iovas:
-        r = probe.translate(device, iova + 0x10, "write")
+        r = probe.translate(device, iova + 0x10, Access.WRITE)
         check(_reaches(r, USER + old[iova] + 0x10), f"nested DMA at {iova:#x}: {r!r}")
     for iova in iovas:
         table.map(iova, new[iova], _PAGE, r=True, w=True)
@@ -155,7 +156,7 @@ def nested_flow(host, probe, seed, *, device=0x81, guest_pscid=3, pages=4):
     check((rc, done) == (0, pages), f"HWPT_INVALIDATE: expected (0, {pages}), got "
                                     f"{(rc, done)}")
     for iova in iovas:
-        answers = probe.possible(device, iova, "read")
+        answers = probe.possible(device, iova, Access.READ)
         check(len(answers) == 1 and _reaches(next(iter(answers)), USER + new[iova]),
               f"after HWPT_INVALIDATE only the new mapping of {iova:#x} may answer: "
               f"{answers}")
@@ -294,12 +295,12 @@ async def probe_detects_disagreement(dut):
         return domain.table
 
     table = await s.run(setup)
-    first = await s.run(probe.translate, device, iova + 8, "read")
+    first = await s.run(probe.translate, device, iova + 8, Access.READ)
     assert (first.fault, first.pa, s.mismatches) == (False, pa + 8, [])
     # The second page was never translated, so neither side can have it cached.
     address = _leaf_pte_address(s.memory, table, iova + 0x1000)
     assert s.memory.read64(address) >> 10 & (1 << 44) - 1 == (pa + 0x1000) >> 12
     s.model.memory.write(address, bytes(8))
-    got = await s.run(probe.translate, device, iova + 0x1000, "read")
+    got = await s.run(probe.translate, device, iova + 0x1000, Access.READ)
     assert (got.fault, got.pa) == (False, pa + 0x1000), got
     assert len(s.mismatches) == 1 and "cause=13" in s.mismatches[0], s.mismatches

@@ -70,11 +70,9 @@ class RtlProbe:
         return event.response, allowed
 
     def _request(self, device_id, iova, access):
-        if isinstance(access, str):
-            access = Access[access.upper()]
-        return self._send(device_id, iova, Access(access))
+        return self._send(device_id, iova, access)
 
-    def translate(self, device_id, iova, access="read"):
+    def translate(self, device_id, iova, access=Access.READ):
         """What the RTL answers now, as the model's result for that answer.
 
         The model's result object is returned (not the port's response) so that the
@@ -86,7 +84,7 @@ class RtlProbe:
         response, allowed = self._request(device_id, iova, access)
         return next((a for a in allowed if same_answer(response, a)), response)
 
-    def possible(self, device_id, iova, access="read"):
+    def possible(self, device_id, iova, access=Access.READ):
         """Every answer the specification allows now (a set of model results).
 
         The request is also sent to the RTL and its answer checked against this set,

@@ -30,6 +30,7 @@ import errno
 
 from iogate.hdl import bits
 from iogate.hdl.formats import IOSATP, TA, TC, Cause, IosatpMode, Pbmt
+from iogate.hdl.port import Access
 
 from iogate.firmware import commands
 from iogate.firmware.alloc import PageAllocator
@@ -87,11 +88,11 @@ class ModelProbe:
             raise ValueError("the backend has no architectural model: pass a probe")
         self.model = model
 
-    def translate(self, device_id, iova, access="read"):
+    def translate(self, device_id, iova, access=Access.READ):
         """The answer a DMA request gets now (the model's caches included)."""
         return self.model.translate(device_id, iova, access, report=False)
 
-    def possible(self, device_id, iova, access="read"):
+    def possible(self, device_id, iova, access=Access.READ):
         """Every answer the specification allows for this request now (a set)."""
         return self.model.allowed(device_id, iova, access)
 
@@ -132,7 +133,7 @@ def coherency(backend=None, probe=None, *, device=0x21, other=0x22):
     check(c.ioctl(vfapi.Ioctl.CHECK_EXTENSION, vfapi.Extension.DMA_CC_IOMMU) == 0,
           "VFIO_DMA_CC_IOMMU must be 0: iogate does not enforce cache coherency")
     check(_vfio_map(c, 0x10_0000, 0x1_0000, USER + 0x40_0000) == 0, "MAP_DMA")
-    r = probe.translate(device, 0x10_0040, "write")
+    r = probe.translate(device, 0x10_0040, Access.WRITE)
     check(_reaches(r, USER + 0x40_0040) and r.pbmt == Pbmt.PMA,
           f"a VFIO mapping carries IOMMU_CACHE, so its memory type is PMA, not {r!r}")
     # A kernel mapping without IOMMU_CACHE (a non-coherent device's buffer) and an MMIO
@@ -141,8 +142,8 @@ def coherency(backend=None, probe=None, *, device=0x21, other=0x22):
     host.attach(other, domain)
     domain.map(0x20_0000, 0x50_0000, 0x1000, Prot.READ | Prot.WRITE)
     domain.map(0x30_0000, 0x6000_0000, 0x1000, Prot.READ | Prot.WRITE | Prot.MMIO)
-    noncoherent = probe.translate(other, 0x20_0000, "read").pbmt
-    mmio = probe.translate(other, 0x30_0000, "read").pbmt
+    noncoherent = probe.translate(other, 0x20_0000, Access.READ).pbmt
+    mmio = probe.translate(other, 0x30_0000, Access.READ).pbmt
     want = (Pbmt.NC, Pbmt.IO) if host.svpbmt else (Pbmt.PMA, Pbmt.PMA)
     check((noncoherent, mmio) == want,
           f"non-coherent and MMIO mappings must be {want}, not {(noncoherent, mmio)}")
@@ -155,7 +156,7 @@ def coherency(backend=None, probe=None, *, device=0x21, other=0x22):
 # -- 2. ownership change -------------------------------------------------------------------
 
 def _no_stale(probe, device, iova, pa, what):
-    answers = probe.possible(device, iova, "read")
+    answers = probe.possible(device, iova, Access.READ)
     stale = [a for a in answers if _reaches(a, pa)]
     check(not stale, f"after {what}, DMA at {iova:#x} may still reach {pa:#x}: {answers}")
     return answers
@@ -216,7 +217,7 @@ def bypass(backend=None, probe=None, *, bypassed=0x41, translated=0x42, endpoint
     samples = 0
     for iova in (0x10_0000, 0x10_1ABC, 0x55_0000, 0x1234_5678):
         for device in (bypassed, ep_bypass):
-            check(_reaches(probe.translate(device, iova, "write"), iova),
+            check(_reaches(probe.translate(device, iova, Access.WRITE), iova),
                   f"bypassed device {device:#x} must reach {iova:#x} untranslated")
         r = probe.translate(translated, iova)
         inside = 0x10_0000 <= iova < 0x10_2000
@@ -280,13 +281,13 @@ def restricted_dma_pool(backend=None, probe=None, *, devices=(0x51, 0x52, 0x53))
     for device in devices:
         base, size = pools.get(device, default)
         for iova in (base, base + 0x1234, base + size - 8):
-            check(_reaches(probe.translate(device, iova, "write"), iova),
+            check(_reaches(probe.translate(device, iova, Access.WRITE), iova),
                   f"device {device:#x} must reach its pool at {iova:#x}")
             checks += 1
         elsewhere = [base - 0x1000, base + size, 0x1000, 0x2_0000_0000]
         elsewhere += [b + 0x10 for b, _ in list(pools.values()) + [default] if b != base]
         for iova in elsewhere:
-            r = probe.translate(device, iova, "read")
+            r = probe.translate(device, iova, Access.READ)
             check(r.fault, f"device {device:#x} must not reach {iova:#x} outside its pool")
             checks += 1
     for device in devices:

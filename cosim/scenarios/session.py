@@ -63,10 +63,10 @@ class Session:
         ``tr_response`` is read through the mirrored bus, so a disagreement with the
         model's debug interface is counted like any register mismatch.
         """
-        access = Access(request.access)
+        access = request.access
         await self.bus.awrite(Offset.TR_REQ_IOVA, 8, request.iova & ~0xFFF)
-        ctl = bits.pack(TR_REQ_CTL, go=1, nw=access != Access.WRITE,
-                        exe=access == Access.EXECUTE, did=request.device_id)
+        ctl = bits.pack(TR_REQ_CTL, go=1, nw=access is not Access.WRITE,
+                        exe=access is Access.EXECUTE, did=request.device_id)
         await self.bus.awrite(Offset.TR_REQ_CTL, 8, ctl)
         for _ in range(10_000):
             ctl = await self.tb.mmio_read(Offset.TR_REQ_CTL, 8)
@@ -173,7 +173,11 @@ async def open_session(dut, config, *, mem_latency=0, memory=None):
 
 
 def request(device_id, iova, access):
-    """Shorthand for a :class:`TranslationRequest` with ``access`` as a name or ``Access``."""
+    """Shorthand for a :class:`TranslationRequest` with ``access`` as a name or ``Access``.
+
+    The test author's edge: a name (``"read"``, ``"write"``, ``"execute"``) becomes the
+    :class:`~iogate.hdl.port.Access` here, once.
+    """
     if isinstance(access, str):
         access = Access[access.upper()]
     return TranslationRequest(device_id, iova, access)

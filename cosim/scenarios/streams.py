@@ -21,6 +21,8 @@ import collections
 import dataclasses
 import random
 
+from iogate.hdl.port import Access
+
 from iogate.cosim.host.virtio import requests as rq
 from iogate.cosim.host.virtio.abi import VIRTIO_F_VERSION_1, AttachFlag, Feature, MapFlag, Status
 from iogate.cosim.host.virtio.probe import decode_properties
@@ -180,7 +182,7 @@ class LinuxGuest:
         if domain.identity or not any(r.subtype == 1 for r in self.reserved[ep]):
             return
         msi = next(r for r in self.reserved[ep] if r.subtype == 1)
-        r = self.probe.translate(ep, msi.start, "write")
+        r = self.probe.translate(ep, msi.start, Access.WRITE)
         self._checked(not r.fault, f"the MSI doorbell of {ep:#x} must be reachable: {r!r}")
 
     # -- mappings --------------------------------------------------------------------------
@@ -221,9 +223,9 @@ class LinuxGuest:
         size, phys, flags = domain.mappings[iova]
         for ep in domain.endpoints:
             for offset in (0, self.rng.randrange(size), size - 1):
-                self._expect(ep, iova + offset, "read", phys + offset)
+                self._expect(ep, iova + offset, Access.READ, phys + offset)
                 want = phys + offset if flags & MapFlag.WRITE else None
-                self._expect(ep, iova + offset, "write", want)
+                self._expect(ep, iova + offset, Access.WRITE, want)
 
     def _expect(self, ep, iova, access, want):
         answers = self.probe.possible(ep, iova, access)
@@ -232,7 +234,7 @@ class LinuxGuest:
         else:
             ok = len(answers) == 1 and not next(iter(answers)).fault \
                 and next(iter(answers)).pa == want
-        self._checked(ok, f"DMA {access} by {ep:#x} at {iova:#x}: expected "
+        self._checked(ok, f"DMA {access.name.lower()} by {ep:#x} at {iova:#x}: expected "
                           f"{'a fault' if want is None else hex(want)}, allowed {answers}")
 
     def _checked(self, ok, message):
@@ -254,7 +256,7 @@ class LinuxGuest:
         for iova in iovas:
             size = domain.mappings.pop(iova)[0]
             for ep in domain.endpoints:
-                self._expect(ep, iova + size // 2, "read", None)
+                self._expect(ep, iova + size // 2, Access.READ, None)
 
     # -- the whole run -----------------------------------------------------------------------
 

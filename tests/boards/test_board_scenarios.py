@@ -16,6 +16,7 @@ from iogate.cosim.model import IommuModel
 from iogate.cosim.model.bus import ModelBus
 from iogate.cosim.scenarios.on_board import BOARD_SCENARIOS, BoardProbe, run_on_board
 from iogate.hdl import Config
+from iogate.hdl.port import Access
 
 RAM_BASE, RAM_SIZE = 0x8000_0000, 128 * 1024
 
@@ -60,7 +61,7 @@ def test_a_wrong_board_is_caught():
 def test_probe_answers_with_the_models_result():
     board = ModelBoard()
     probe = BoardProbe(board, IommuModel(Config.full(), Memory()))
-    got = probe.translate(0x21, 0x1000, "write")
+    got = probe.translate(0x21, 0x1000, Access.WRITE)
     # Both are Off after reset: all inbound transactions disallowed (cause 256).
     assert (got.fault, got.cause) == (True, 256)
     assert probe.scoreboard.mismatches == []

@@ -6,6 +6,7 @@ from iogate.cosim.host.core import HostIommu
 from iogate.cosim.scenarios import seeds
 from iogate.cosim.scenarios.seeds import ModelProbe, ScenarioError
 from iogate.hdl import Config
+from iogate.hdl.port import Access
 
 
 @pytest.mark.parametrize("name", sorted(seeds.SCENARIOS))
@@ -39,13 +40,13 @@ class _ForgetfulProbe(ModelProbe):
         super().__init__(model)
         self.seen = {}
 
-    def translate(self, device_id, iova, access="read"):
+    def translate(self, device_id, iova, access=Access.READ):
         r = super().translate(device_id, iova, access)
         if not r.fault:
             self.seen.setdefault((device_id, iova, access), set()).add(r)
         return r
 
-    def possible(self, device_id, iova, access="read"):
+    def possible(self, device_id, iova, access=Access.READ):
         return super().possible(device_id, iova, access) | self.seen.get(
             (device_id, iova, access), set())
 

@@ -27,7 +27,7 @@ from cocotb.utils import get_sim_time
 
 from iogate.hdl import Config, bits
 from iogate.hdl.mem_master import write_request_layout
-from iogate.hdl.port import Access, response_layout
+from iogate.hdl.port import response_layout
 
 from iogate.cosim.model.memory import Memory
 from iogate.cosim.targets.tb.testbench import Testbench
@@ -42,7 +42,7 @@ POLLS = 10_000
 
 
 def _pack_request(r):
-    return r.device_id | r.iova << 24 | Access(r.access).value << 88
+    return r.device_id | r.iova << 24 | r.access.value << 88
 
 
 async def _replay(ops, mmio_write, mmio_read, mem_write):

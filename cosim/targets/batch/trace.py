@@ -91,7 +91,7 @@ def write_trace(trace, path):
     for op in trace.ops:
         lines.append(op[0] + " " + " ".join(f"{v:x}" for v in op[1:]))
     for r in trace.requests:
-        lines.append(f"Q {r.device_id:x} {r.iova:x} {Access(r.access).value:x}")
+        lines.append(f"Q {r.device_id:x} {r.iova:x} {r.access.value:x}")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 

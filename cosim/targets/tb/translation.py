@@ -15,7 +15,7 @@ from cocotb.utils import get_sim_time
 from cocotbext.axi.stream import define_stream
 
 from iogate.hdl import bits
-from iogate.hdl.port import Access, request_layout, response_layout
+from iogate.hdl.port import request_layout, response_layout
 
 from iogate.cosim.check.request import TranslationResponse
 
@@ -84,7 +84,7 @@ class TranslationRequester:
         event = Event()
         self.pending[tag] = (request, event, self._now())
         payload = bits.pack(self.req_layout, tag=tag, device_id=request.device_id,
-                            iova=request.iova, access=Access(request.access).value)
+                            iova=request.iova, access=request.access.value)
         await self.source.send(_TrTransaction(payload=payload))
         return event
 
