@@ -172,6 +172,12 @@ class IommuModel:
         Returns
         -------
         Result
+
+        Raises
+        ------
+        ValueError
+            If ``access`` is neither an ``Access`` nor one of its names (the message names
+            it), or ``device_id``/``iova`` is out of range.
         """
         return self._translate(device_id, iova, _access(access), report, 0, 0, 0)
 
