@@ -51,7 +51,7 @@ KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 GUEST_RAM_SPA = 0x80_0000_0000
 #: device_id of the translated device in the page-walk benchmarks.
 DEVICE = 0x21
-#: Target of a hit (DESIGN.md "Performance intent"): at most this many cycles.
+#: Target of a hit (``docs/design.md``, "Performance intent"): at most this many cycles.
 HIT_TARGET_CYCLES = 2
 #: Target of a walk: each table read plus at most this many cycles per level.
 WALK_CYCLES_PER_LEVEL = 2
@@ -128,7 +128,8 @@ def program_nested(bus, first_mode, second_mode, count):
 
 def rewrite_ddtp(drv):
     """``ddtp`` to Off and back to the directory's mode and root (switching between
-    modes goes through Off, spec 5.5), waiting out ``busy`` each time."""
+    modes goes through Off, spec "Device-directory-table pointer (ddtp)"), waiting out ``busy``
+    each time."""
     for mode, ppn in ((IommuMode.OFF, 0), (drv.ddt.mode, drv.ddt.root >> 12)):
         drv.regs.poll(Offset.DDTP, "busy", 0)
         drv.regs.write(Offset.DDTP, bits.pack(DDTP, iommu_mode=mode, ppn=ppn))

@@ -2,7 +2,7 @@
 
 :func:`run_hw` builds the full first-target top (reusing the cached build), runs the
 cocotb module :mod:`iogate.cosim.bench.hw` and returns its raw figures; :func:`summarize` adds the
-headline keys and the ratios to the targets of DESIGN.md "Performance intent" (a hit: one
+headline keys and the ratios to the targets of ``docs/design.md`` "Performance intent" (a hit: one
 translation per clock, at most 2 cycles; a walk: its table reads plus at most 2 cycles per
 level); :func:`plot_misses` draws miss cycles against memory latency when matplotlib is
 installed (the ``bench`` extra); :func:`run_bench` runs any part (or all) of the

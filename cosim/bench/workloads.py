@@ -3,8 +3,8 @@
 A workload is a list of operations a driver and its device perform, in order:
 
 * :class:`Map` -- the driver writes PTEs for a buffer (no command: an invalid entry can
-  not be cached, RISC-V IOMMU spec 2.7 "faults are not cached", so Linux's strict map
-  sends none);
+  not be cached, RISC-V IOMMU spec "Caching in-memory data structures": faults are not cached, so
+  Linux's strict map sends none);
 * :class:`Unmap` -- the driver clears them; ``sync=True`` follows it with the spec's
   invalidation (``IOTINVAL.VMA`` per changed leaf) and ``IOFENCE.C`` ("Guidelines for
   invalidations"), as Linux's strict mode does per buffer;

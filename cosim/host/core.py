@@ -17,7 +17,7 @@ blocked               ``DC.V=0``: every request faults with cause 258
 ====================  ===================================================================
 
 Every call returns only after the driver has run the spec's invalidation recipe and an
-``IOFENCE.C`` has completed (RISC-V IOMMU spec 3.1.3, "Guidelines for invalidations"),
+``IOFENCE.C`` has completed (RISC-V IOMMU spec "Guidelines for invalidations"),
 so what a front-end tells its caller is what the IOMMU does from then on. A map into
 entries that were invalid needs no invalidation (invalid entries are never cached), but
 it still ends with a fence so that every request completes the same way.
@@ -225,8 +225,8 @@ class NestedDomain(_Domain):
     ----------
     parent : ParentDomain
     fsc : int
-        ``DC.fsc`` as the guest gave it: ``iosatp`` with a guest PPN (spec 2.1.5: under a
-        non-Bare ``iohgatp`` the PPN is a GPA).
+        ``DC.fsc`` as the guest gave it: ``iosatp`` with a guest PPN (spec "First-Stage context
+        (fsc)": under a non-Bare ``iohgatp`` the PPN is a GPA).
     dtf : bool
         The guest's ``tc.DTF``.
     pscid : int

@@ -1,8 +1,8 @@
 """Allocators of small integer IDs: PSCIDs, GSCIDs, iommufd object IDs.
 
-RISC-V IOMMU spec 2.1.3-2.1.4: a PSCID (20 bits) tags first-stage IOTLB entries of one
-address space, a GSCID (16 bits) those of one VM. Two live address spaces must not share
-a tag, and a tag may be handed out again only after every entry it tagged was invalidated
+RISC-V IOMMU spec "Device-context fields" (``iohgatp``, ``ta``): a PSCID (20 bits) tags first-stage
+IOTLB entries of one address space, a GSCID (16 bits) those of one VM. Two live address spaces must
+not share a tag, and a tag may be handed out again only after every entry it tagged was invalidated
 (the caller's job, before :meth:`IdAllocator.free`).
 """
 

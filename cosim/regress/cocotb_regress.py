@@ -35,7 +35,8 @@ FQ_ENTRIES = 1024
 
 
 def _set_ddtp(drv, mode, ppn):
-    # Spec 5.5: wait for busy to clear, write, wait again; directory modes via Off.
+    # Spec "Device-directory-table pointer (ddtp)": wait for busy to clear, write, wait again;
+    # directory modes via Off.
     drv.regs.poll(Offset.DDTP, "busy", 0)
     drv.regs.write(Offset.DDTP, bits.pack(DDTP, iommu_mode=mode, ppn=ppn))
     drv.regs.poll(Offset.DDTP, "busy", 0)

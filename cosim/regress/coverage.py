@@ -16,7 +16,8 @@ from iogate.cosim.regress.world import KINDS
 
 __all__ = ["sample", "report", "CAUSES"]
 
-#: Outcomes the first target can produce for an untranslated request (spec 3.2).
+#: Outcomes the first target can produce for an untranslated request (spec "Fault/Event-Queue
+#: (FQ)").
 CAUSES = ["ok"] + [c.name.lower() for c in (
     Cause.INSTRUCTION_ACCESS_FAULT, Cause.READ_ACCESS_FAULT, Cause.WRITE_ACCESS_FAULT,
     Cause.INSTRUCTION_PAGE_FAULT, Cause.READ_PAGE_FAULT, Cause.WRITE_PAGE_FAULT,

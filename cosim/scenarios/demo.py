@@ -44,8 +44,8 @@ async def run_workload(dut, config, seed, *, translations=TRANSLATIONS,
     await s.translate_all([request(rng.randrange(1 << 24), rng.randrange(1 << 48), a)
                            for a in Access for _ in range(2)])
 
-    # 3. 1LVL with the foundation tables. Bare -> 1LVL is allowed directly (spec 5.5),
-    #    but going through Off is what a driver does.
+    # 3. 1LVL with the foundation tables. Bare -> 1LVL is allowed directly (spec
+    #    "Device-directory-table pointer (ddtp)"), but going through Off is what a driver does.
     await s.run(set_mode, s.bus, IommuMode.OFF)
     layout = await s.run(program, s.bus, s.memory)
     await s.run(set_mode, s.bus, IommuMode.LVL1, layout.ddt_root)

@@ -2,8 +2,8 @@
 
 Runs through the driver's own layers (``iogate.firmware.ddt``, ``iogate.firmware.pagetable``,
 ``iogate.firmware.mmio``) on any :class:`iogate.firmware.bus.Bus`. It needs no command queue: it only
-turns invalid entries valid, which needs no invalidation (spec 2.7, "caching invalid
-entries" is not allowed), so it runs on the hardware slice that has no queues yet.
+turns invalid entries valid, which needs no invalidation (invalid entries are never
+cached, spec "Caching invalid entries"), so it runs on the hardware slice that has no queues yet.
 
 Devices (1LVL device directory, base-format device contexts):
 
@@ -133,7 +133,10 @@ def program(bus, memory):
 
 
 def set_mode(bus, mode, root=0):
-    """Write ``ddtp`` (spec 5.5): ``mode`` with the directory at ``root``."""
+    """Write ``ddtp``: ``mode`` with the directory at ``root``.
+
+    Spec "Device-directory-table pointer (ddtp)".
+    """
     Registers(bus).write(Offset.DDTP, bits.pack(DDTP, iommu_mode=mode, ppn=root >> 12))
 
 

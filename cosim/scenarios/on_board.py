@@ -7,8 +7,9 @@ the VFIO type1 container, the virtio-iommu device, the seed problems -- over a
 :class:`~iogate.cosim.check.mirror.Mirror` (every register access reaches the board and the
 architectural model; memory writes reach the board's RAM and the model's shadow of it) and
 the probe is :class:`BoardProbe`: each question is one request through the board's DMA
-requester, checked against the model's set of allowed answers (RISC-V IOMMU spec 3.1.3,
-the caching freedom) exactly as the simulator's scoreboard checks the RTL.
+requester, checked against the model's set of allowed answers (RISC-V IOMMU spec
+"Guidelines for invalidations", the caching freedom) exactly as the simulator's scoreboard checks
+the RTL.
 
 A board has little memory: the driver's tables go into the board's on-chip RAM, so only
 the scenarios whose IOMMU-read structures fit there run (:data:`BOARD_SCENARIOS`). The
@@ -139,7 +140,8 @@ def _outside_is_decerr(shadow, link):
 
 
 #: A device whose first-stage root table is outside the on-chip memory: its walks end in
-#: DECERR, the access faults of spec 3.2 (1, 5, 7) on real hardware.
+#: DECERR, the access faults (causes 1, 5, 7) of spec
+#: "Fault/Event-Queue (FQ)" on real hardware.
 OUTSIDE_DEVICE = 0x35
 
 

@@ -3,7 +3,7 @@
 The seed scenarios (:mod:`iogate.cosim.scenarios.seeds`) and the Linux-like stream
 (:mod:`iogate.cosim.scenarios.streams`) ask a *probe* what a device's DMA gets: ``translate()``
 (the answer now) and ``possible()`` (every answer the RISC-V IOMMU specification allows
-now, section 3.1.3 "Guidelines for invalidations": the current tables plus whatever a cache
+now, section "Guidelines for invalidations": the current tables plus whatever a cache
 may still hold before its invalidation and ``IOFENCE.C`` complete). :class:`RtlProbe` has
 the same two methods, so the scenarios run unchanged on the RTL: each call is one real
 translation request on ``session.tb.ports[port]``, and its response is checked against the

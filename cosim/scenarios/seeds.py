@@ -1,4 +1,4 @@
-"""The seed scenarios: the mailing-list problems of ``shared/seeds/``, each a plain function.
+"""The seed scenarios: the mailing-list problems iogate must handle well, each a plain function.
 
 Each scenario takes a backend (anything :meth:`iogate.cosim.host.core.HostIommu.of` accepts)
 and a probe (:class:`ModelProbe`, or anything with its two methods; by default one over

@@ -58,7 +58,7 @@ class Session:
             self.scoreboard.check(request, event.response, allowed)
 
     async def debug_translate(self, request):
-        """Translate ``request`` through the debug interface (spec 5.24-5.26).
+        """Translate ``request`` through the debug interface (spec "Debug support").
 
         ``tr_response`` is read through the mirrored bus, so a disagreement with the
         model's debug interface is counted like any register mismatch.
@@ -84,7 +84,8 @@ class Session:
         return bits.unpack(TR_RESPONSE, got)
 
     async def check_fault_records(self):
-        """Compare the fault-queue records the RTL wrote with the model's (spec 3.2).
+        """Compare the fault-queue records the RTL wrote with the model's (spec "Fault/Event-Queue
+        (FQ)").
 
         ``fqh``/``fqt`` are read through the mirrored bus (so they must agree); every
         record between them is compared field by field. The spec lets the IOMMU report
@@ -136,7 +137,8 @@ class Session:
 
 
 def same_debug_response(got, expected, iova):
-    """Whether two ``tr_response`` values are the same answer (spec 5.26).
+    """Whether two ``tr_response`` values are the same answer (spec "Translation-response
+    (tr_response)").
 
     The spec lets an implementation report a superpage as its 4 KiB page (S=0), so an
     S=0 answer equals an S=1 one when its PPN is the IOVA's page inside that superpage.

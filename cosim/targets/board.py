@@ -252,9 +252,10 @@ def _check_reach(address, length):
 def config_of(link):
     """The :class:`iogate.hdl.Config` a board was built with, as far as the model needs it.
 
-    ``capabilities`` gives the modes, Svpbmt, PAS and the debug interface (spec 5.3); the
-    deepest directory mode is what ``ddtp.iommu_mode`` keeps (a WARL field, spec 5.5),
-    tried from 3LVL down with the IOMMU Off in between. The IOMMU is left Off.
+    ``capabilities`` gives the modes, Svpbmt, PAS and the debug interface (spec "IOMMU capabilities
+    (capabilities)"); the deepest directory mode is what ``ddtp.iommu_mode`` keeps (a WARL field,
+    spec "Device-directory-table pointer (ddtp)"), tried from 3LVL down with the IOMMU Off in
+    between. The IOMMU is left Off.
     """
     caps = bits.unpack(CAPABILITIES, link.mmio_read(Offset.CAPABILITIES, 8))
     levels = 1

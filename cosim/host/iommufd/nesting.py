@@ -1,13 +1,14 @@
 """What a guest may hand the host for nested translation, and how the host rewrites it.
 
-A nested HWPT carries the guest's device-context fields (RISC-V IOMMU spec 2.1: ``tc``,
-``ta``, ``fsc``); the host validates them, keeps its own ``iohgatp`` (the nest parent's
+A nested HWPT carries the guest's device-context fields (RISC-V IOMMU spec "Device-context fields":
+``tc``, ``ta``, ``fsc``); the host validates them, keeps its own ``iohgatp`` (the nest parent's
 second stage and GSCID) and its own PSCID. A guest invalidation is a raw 16-byte
-command (spec 3.1); only ``IOTINVAL.VMA`` is a guest's business (its first stage), and the
-host makes it name the guest's VM and address space before it reaches the queue:
+command (spec "Command-Queue (CQ)"); only ``IOTINVAL.VMA`` is a guest's business (its first stage),
+and the host makes it name the guest's VM and address space before it reaches the queue:
 ``GV=1`` with the parent's GSCID and, when ``PSCV=1``, the HWPT's PSCID. With ``PSCV=0``
 the guest meant all its address spaces, global mappings included; ``GV=1`` keeps that
-inside its own VM (spec 3.1.1, table "IOTINVAL.VMA operands").
+inside its own VM (spec "IOMMU Page-Table cache invalidation commands", table "IOTINVAL.VMA
+operands").
 
 Errors are iommufd's: a reserved bit or an impossible value is ``-EINVAL``, a defined
 field with a value the host does not support is ``-EOPNOTSUPP``.

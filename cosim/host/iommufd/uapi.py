@@ -10,13 +10,13 @@ collide with mainline's), so iogate defines its own, far from mainline's small n
 ``IOMMU_HWPT_DATA_RISCV_IOGATE``
     ``struct iommu_hwpt_riscv_iogate { __aligned_u64 tc; __aligned_u64 ta;
     __aligned_u64 fsc; }`` (24 bytes): the guest's device-context fields (RISC-V IOMMU
-    spec 2.1). ``fsc`` is the guest's ``iosatp``: a first-stage table rooted at a guest
-    physical address. The host keeps ``iohgatp`` (the parent's second stage) and chooses
+    spec "Device-context fields"). ``fsc`` is the guest's ``iosatp``: a first-stage table rooted at
+    a guest physical address. The host keeps ``iohgatp`` (the parent's second stage) and chooses
     the PSCID.
 
 ``IOMMU_HWPT_INVALIDATE_DATA_RISCV_IOGATE``
     ``struct iommu_hwpt_riscv_iogate_invalidate { __aligned_u64 cmd[2]; }`` (16 bytes):
-    one raw command-queue command (spec 3.1), as the RFC and ARM's ``cmd[2]`` do.
+    one raw command-queue command (spec "Command-Queue (CQ)"), as the RFC and ARM's ``cmd[2]`` do.
 """
 
 import enum

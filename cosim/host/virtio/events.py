@@ -10,13 +10,13 @@ Virtio specification, "IOMMU device / Fault reporting"::
       le64 address;                  // @16  valid iff F_ADDRESS
     };
 
-The mapping from a RISC-V IOMMU fault record (spec 3.2) to a virtio fault follows the
-project's design notes (reference D.8): an endpoint that is neither attached nor in bypass
-has ``DC.V=0``, so cause 258 ("DDT entry not valid") is ``FAULT_R_DOMAIN``; a first-stage
-page fault (cause 12, 13, 15) is an unmapped address or a missing permission, so
-``FAULT_R_MAPPING``; anything else (an access fault on a table read, a misconfigured
-context, data corruption...) is an internal error, ``FAULT_R_UNKNOWN``. The access type
-comes from TTYP: a read-for-execute is a read (the spec has no execute flag). ``iotval`` is
+The mapping from a RISC-V IOMMU fault record (spec "Fault/Event-Queue (FQ)") to a virtio fault
+follows the project's design (``docs/design.md``, "Mapping the front-ends onto the hardware"): an
+endpoint that is neither attached nor in bypass has ``DC.V=0``, so cause 258 ("DDT entry not valid")
+is ``FAULT_R_DOMAIN``; a first-stage page fault (cause 12, 13, 15) is an unmapped address or a
+missing permission, so ``FAULT_R_MAPPING``; anything else (an access fault on a table read, a
+misconfigured context, data corruption...) is an internal error, ``FAULT_R_UNKNOWN``. The access
+type comes from TTYP: a read-for-execute is a read (the spec has no execute flag). ``iotval`` is
 the faulting IOVA for every transaction fault, so ``F_ADDRESS`` is set for all of them.
 """
 

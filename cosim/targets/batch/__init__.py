@@ -3,7 +3,7 @@
 In the interactive test bench every request and response is a Python coroutine step; here
 the requests are loaded into a memory beside the IOMMU, streamed into translation port 0
 at full rate by hardware, and the responses collected by hardware, so a long run costs the
-simulator's own speed plus one Python trigger per batch (DESIGN.md, "Performance intent").
+simulator's own speed plus one Python trigger per batch (``docs/design.md``, "Performance intent").
 
 * :mod:`.harness` -- the Amaranth harness (IOMMU, on-chip memory, player, recorder);
 * :mod:`.trace` -- the setup and request trace, recorded from the driver against the model;

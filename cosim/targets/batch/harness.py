@@ -8,16 +8,16 @@
 
 The requests of a batch are written into the request memory through ``load`` (``LANES``
 requests per clock), then ``start`` makes the player offer them on translation port 0
-back to back, one per clock while the port is ready (RISC-V IOMMU spec 2.3: untranslated
-requests, no PASID). The tag of request ``i`` is ``i mod 2**tag_width``; a tag is not
-reused before its answer came back, so the ``k``-th response carrying tag ``t`` answers
+back to back, one per clock while the port is ready (RISC-V IOMMU spec "Process to translate an
+IOVA": untranslated requests, no PASID). The tag of request ``i`` is ``i mod 2**tag_width``; a tag
+is not reused before its answer came back, so the ``k``-th response carrying tag ``t`` answers
 request ``t + k * 2**tag_width`` even though the IOMMU answers out of order. The recorder
 stores every response in arrival order; ``done`` rises when ``count`` have arrived, and
 the responses are then read through ``read`` (``LANES`` per read).
 
 The tables and queues live in :class:`iogate.boards.memory.OnChipMemory` at ``RAM_BASE``, written
 by the host through ``host_write`` as a CPU writes DRAM; an access outside it answers
-DECERR, which the IOMMU reports as an access fault (spec 3.2).
+DECERR, which the IOMMU reports as an access fault (spec "Fault/Event-Queue (FQ)").
 """
 
 from amaranth.hdl import Module, Signal

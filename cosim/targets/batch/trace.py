@@ -15,7 +15,7 @@ the model's answer is exact up to the caching freedom ``allowed()`` expresses.
 Text format (one operation per line, numbers in hex)::
 
     iogate-batch-trace 1
-    W <offset> <size> <value>     register write (spec 5: 4- or 8-byte)
+    W <offset> <size> <value>     register write (4- or 8-byte)
     R <offset> <size> <value>     register read: poll until the RTL returns <value>
     M <address> <value>           the doubleword at <address> of the RAM
     Q <device_id> <iova> <access> a translation request (Access: 0 read, 1 write, 2 exec)

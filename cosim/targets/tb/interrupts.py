@@ -1,11 +1,11 @@
 """Wired-interrupt monitor: the IOMMU's ``wsi`` lines against ``ipsr``/``icvec``/``fctl``.
 
-RISC-V IOMMU spec 5.18 (``ipsr``) and 5.27 (``icvec``): with ``fctl.WSI=1`` each pending
-bit of ``ipsr`` (``cip``, ``fip``, ``pmip``, ``pip``) drives the wire numbered by its
-``icvec`` field (``civ``, ``fiv``, ``pmiv``, ``piv``); a bit is pending only when its
-source was enabled (``cqcsr.cie``, ``fqcsr.fie``) as it was set, which is the model's
-business: the monitor takes ``ipsr`` from the model as it is. So a line is asserted iff
-some pending ``ipsr`` bit is routed to it, and no line is asserted with ``fctl.WSI=0``.
+RISC-V IOMMU spec "Interrupt pending status register (ipsr)" and "Interrupt-cause-to-vector
+register (icvec)": with ``fctl.WSI=1`` each pending bit of ``ipsr`` (``cip``, ``fip``, ``pmip``,
+``pip``) drives the wire numbered by its ``icvec`` field (``civ``, ``fiv``, ``pmiv``, ``piv``); a
+bit is pending only when its source was enabled (``cqcsr.cie``, ``fqcsr.fie``) as it was set, which
+is the model's business: the monitor takes ``ipsr`` from the model as it is. So a line is asserted
+iff some pending ``ipsr`` bit is routed to it, and no line is asserted with ``fctl.WSI=0``.
 
 The model changes ``ipsr`` at once, the RTL some cycles later; so the lines are compared at
 quiet points (:meth:`InterruptMonitor.check` waits a bounded number of cycles for the RTL
@@ -21,7 +21,8 @@ from iogate.hdl.regs import FCTL, ICVEC
 
 __all__ = ["InterruptMonitor", "expected_wsi"]
 
-#: ipsr bit -> icvec field that routes it (spec 5.18, 5.27).
+#: ipsr bit -> icvec field that routes it (spec "Interrupt pending status register (ipsr)",
+#: "Interrupt-cause-to-vector register (icvec)").
 _ROUTES = ((0, "civ"), (1, "fiv"), (2, "pmiv"), (3, "piv"))
 
 

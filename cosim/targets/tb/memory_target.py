@@ -9,8 +9,9 @@ A fault range may instead answer DECERR (no slave at that address, AXI4 spec A3.
 cocotbext-axi (0.1.x, ``axi_slave.py``) answers *every* failed target access with SLVERR
 and offers no hook for the response code, so :meth:`MemoryTarget.attach` wraps the slave's
 R and B channel ``send`` and turns the SLVERR of a beat (or burst) that failed on a DECERR
-range into DECERR. For the IOMMU both are the same bus error (spec 2.3: any error response
-is an access fault); the model sees both as :class:`iogate.cosim.model.memory.AccessFault`.
+range into DECERR. For the IOMMU both are the same bus error (spec "Process to translate an IOVA":
+any error response is an access fault); the model sees both as
+:class:`iogate.cosim.model.memory.AccessFault`.
 """
 
 from cocotb.triggers import ClockCycles
