@@ -1,7 +1,7 @@
 """The ``Bus``: how the driver reaches an IOMMU, whatever implements it.
 
 The driver only ever talks to an IOMMU through these four calls: register accesses at spec
-offsets (RISC-V IOMMU spec 5.1: 4- and 8-byte, naturally aligned, little-endian) and
+offsets (RISC-V IOMMU spec "Register layout": 4- and 8-byte, naturally aligned, little-endian) and
 system-memory accesses for the in-memory tables and queues. The architectural model, the
 cocotb AXI agents around the RTL and a board's serial link each provide one.
 """

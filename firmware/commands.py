@@ -1,7 +1,7 @@
 """Building the 16-byte command-queue commands.
 
-RISC-V IOMMU spec 3.1: a command is two little-endian doublewords (``fctl.BE=0``, which the
-driver keeps), ``opcode`` in dword0[6:0] and ``func3`` in dword0[9:7]. The bit positions
+RISC-V IOMMU spec "Command-Queue (CQ)": a command is two little-endian doublewords (``fctl.BE=0``,
+which the driver keeps), ``opcode`` in dword0[6:0] and ``func3`` in dword0[9:7]. The bit positions
 come from the layouts in :mod:`iogate.hdl.formats`; each builder takes the operands it needs and
 leaves every reserved bit 0, so the IOMMU has no reason to set ``cqcsr.cmd_ill``. An operand
 passed as ``None`` is "not valid": its valid bit (``AV``, ``PSCV``, ``GV``, ``DV``) is 0.
@@ -37,7 +37,9 @@ def _check_address(name, value, alignment):
 
 
 def iotinval_vma(*, pscid=None, gscid=None, addr=None):
-    """``IOTINVAL.VMA``: invalidate cached first-stage translations (spec 3.1.1).
+    """``IOTINVAL.VMA``: invalidate cached first-stage translations.
+
+    Spec "IOMMU Page-Table cache invalidation commands".
 
     Parameters
     ----------
@@ -62,7 +64,9 @@ def iotinval_vma(*, pscid=None, gscid=None, addr=None):
 
 
 def iotinval_gvma(*, gscid=None, addr=None):
-    """``IOTINVAL.GVMA``: invalidate cached second-stage translations (spec 3.1.1).
+    """``IOTINVAL.GVMA``: invalidate cached second-stage translations.
+
+    Spec "IOMMU Page-Table cache invalidation commands".
 
     Parameters
     ----------
@@ -94,7 +98,7 @@ def _gscid_addr(word, gscid, addr):
 
 
 def iofence_c(*, addr=None, data=0, pr=False, pw=False, wsi=False):
-    """``IOFENCE.C``: complete every earlier command (spec 3.1.3).
+    """``IOFENCE.C``: complete every earlier command (spec "IOMMU Command-queue Fence commands").
 
     Parameters
     ----------
@@ -118,7 +122,9 @@ def iofence_c(*, addr=None, data=0, pr=False, pw=False, wsi=False):
 
 
 def iodir_inval_ddt(*, did=None):
-    """``IODIR.INVAL_DDT``: invalidate cached device-directory entries (spec 3.1.4).
+    """``IODIR.INVAL_DDT``: invalidate cached device-directory entries.
+
+    Spec "IOMMU directory cache invalidation commands".
 
     Parameters
     ----------

@@ -1,10 +1,11 @@
 """The command-queue producer: a ring of 16-byte commands, ``cqt``, and fences.
 
-RISC-V IOMMU spec 3.1 and 5.6-5.8, 5.15. Software owns ``cqt`` and the IOMMU owns ``cqh``;
-the ring is empty when they are equal and full when ``cqt == cqh - 1`` (mod N), so at most
-N-1 commands are outstanding. A fence is ``IOFENCE.C`` with ``AV=1``: when the IOMMU has
-completed and committed every earlier command it stores a sequence number to a completion
-word, and ``cqh`` moves past the fence (spec 3.1.3). Every wait here is a bounded poll.
+RISC-V IOMMU spec "Command-Queue (CQ)" and the registers ``cqb``, ``cqh``, ``cqt``, ``cqcsr``.
+Software owns ``cqt`` and the IOMMU owns ``cqh``; the ring is empty when they are equal and full
+when ``cqt == cqh - 1`` (mod N), so at most N-1 commands are outstanding. A fence is ``IOFENCE.C``
+with ``AV=1``: when the IOMMU has completed and committed every earlier command it stores a sequence
+number to a completion word, and ``cqh`` moves past the fence (spec "IOMMU Command-queue Fence
+commands"). Every wait here is a bounded poll.
 """
 
 from iogate.hdl import bits
@@ -66,7 +67,7 @@ class CommandQueue:
             self.regs.write(Offset.CQCSR, 0)
             self.regs.poll(Offset.CQCSR, "cqon", 0)
         # A whole page at least, aligned to the greater of 4 KiB and the queue's size
-        # (spec 5.6, 5.9).
+        # (spec "Command-queue base (cqb)").
         size = max(PAGE_SIZE, self.entries * CMD_SIZE)
         if self.base is not None:
             self.alloc.free(self.base)  # the ring of an earlier enable; the queue is off
@@ -120,7 +121,8 @@ class CommandQueue:
         """Submit ``IOFENCE.C`` with ``AV=1`` and wait until it has completed.
 
         Completion is the sequence number appearing in the completion word *and* ``cqh``
-        moving past the fence (spec 3.1.3): only then are all earlier commands done.
+        moving past the fence (spec "IOMMU Command-queue Fence commands"): only then are all earlier
+        commands done.
 
         Returns
         -------
@@ -153,7 +155,7 @@ class CommandQueue:
         return (index - self._head) & mask >= pending
 
     def check(self):
-        """Raise the error ``cqcsr`` reports, if any (spec 5.15).
+        """Raise the error ``cqcsr`` reports, if any (spec "Command-queue CSR (cqcsr)").
 
         Raises
         ------
@@ -172,7 +174,8 @@ class CommandQueue:
 
         After ``cmd_ill`` the IOMMU would fetch the bad command again, so it is replaced by
         a harmless ``IOFENCE.C`` without ``AV`` first. Then every error bit is cleared by
-        writing 1 (RW1C); clearing them all re-enables command processing (spec 5.15).
+        writing 1 (RW1C); clearing them all re-enables command processing (spec
+        "Command-queue CSR (cqcsr)").
         """
         csr = self.regs.read(Offset.CQCSR)
         errors = {name: 1 for name, _ in _ERRORS if bits.get(CQCSR, csr, name)}

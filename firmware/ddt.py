@@ -1,10 +1,11 @@
 """The device directory: device contexts, found by device_id, in a 1-, 2- or 3-level table.
 
-RISC-V IOMMU spec 2.1 and 2.3 step 3. With base-format (32-byte) device contexts the
-device_id splits into DDI[0] = did[6:0], DDI[1] = did[15:7], DDI[2] = did[23:16]
-(:meth:`iogate.hdl.regs.IommuMode.ddi`); a non-leaf entry (DDTE) points at the next
-level's 4 KiB page, and the leaf page holds 128 device contexts. Non-leaf pages are allocated when a device_id first needs them; making a
-DDTE valid needs no invalidation (spec "Caching invalid entries").
+RISC-V IOMMU spec "Device-Directory-Table (DDT)" and "Process to translate an IOVA" step 3. With
+base-format (32-byte) device contexts the device_id splits into DDI[0] = did[6:0], DDI[1] =
+did[15:7], DDI[2] = did[23:16] (:meth:`iogate.hdl.regs.IommuMode.ddi`); a non-leaf entry (DDTE)
+points at the next level's 4 KiB page, and the leaf page holds 128 device contexts. Non-leaf pages
+are allocated when a device_id first needs them; making a DDTE valid needs no invalidation (spec
+"Caching invalid entries").
 """
 
 import dataclasses
@@ -22,7 +23,7 @@ _WORDS = ("tc", "iohgatp", "ta", "fsc")
 
 @dataclasses.dataclass(frozen=True)
 class DeviceContext:
-    """A base-format device context: four doublewords (spec 2.1.2-2.1.5).
+    """A base-format device context: four doublewords (spec "Device-context fields").
 
     Each field is the 64-bit word, laid out as :data:`iogate.hdl.formats.TC`, ``IOHGATP``, ``TA``
     and ``IOSATP``.
@@ -145,9 +146,9 @@ class DeviceDirectory:
     def write(self, device_id, dc, *, words=_WORDS):
         """Store ``words`` of ``dc`` (in that order), creating non-leaf pages if needed.
 
-        Each doubleword is one 8-byte store, so the IOMMU never sees half of one (spec 2.1:
-        the DC is read as doublewords). The caller chooses the order: ``tc`` last when
-        making a context valid, first when making it invalid.
+        Each doubleword is one 8-byte store, so the IOMMU never sees half of one (spec
+        "Device-Directory-Table (DDT)": the DC is read as doublewords). The caller chooses the
+        order: ``tc`` last when making a context valid, first when making it invalid.
         """
         address = self.dc_address(device_id, create=True)
         for name in words:

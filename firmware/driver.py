@@ -29,14 +29,15 @@ from iogate.firmware.pagetable import PageTable, Stage
 __all__ = ["Iommu", "DebugTranslation"]
 
 # The table modes this driver builds, by the name of the capabilities bit that offers
-# each (spec 5.3). Keyed by name: IosatpMode.SV39 and IohgatpMode.SV39X4 are both 8.
+# each (spec "IOMMU capabilities (capabilities)"). Keyed by name: IosatpMode.SV39 and
+# IohgatpMode.SV39X4 are both 8.
 _MODE_CAPABILITIES = ("sv39", "sv48", "sv39x4", "sv48x4")
 _DIRECTORY_MODES = (IommuMode.LVL1, IommuMode.LVL2, IommuMode.LVL3)
 
 
 @dataclasses.dataclass(frozen=True)
 class DebugTranslation:
-    """The answer of the debug translation interface (spec 5.24-5.26).
+    """The answer of the debug translation interface (spec "Debug support").
 
     Attributes
     ----------
@@ -114,8 +115,8 @@ class Iommu:
             raise UnsupportedError(f"capabilities.version {caps['version']:#x} is not 1.x")
         self.capabilities = caps
         # Mode changes and fctl writes are only specified with the IOMMU Off and the
-        # queues off (spec 5.4, 5.5), so an IOMMU left running by an earlier owner is
-        # stopped first.
+        # queues off (spec "Features-control register (fctl)", "Device-directory-table
+        # pointer (ddtp)"), so an IOMMU left running by an earlier owner is stopped first.
         self._write_ddtp(IommuMode.OFF, 0)
         # The interrupts are wired (fctl.WSI) or not used: the driver polls, so no
         # msi_cfg_tbl entry is programmed.
@@ -157,7 +158,8 @@ class Iommu:
     def _choose_directory_mode(self, device_id_bits, root):
         # iommu_mode is WARL: a mode the IOMMU lacks does not stick. Try the modes that
         # reach device_id_bits, shallowest first, going back to Off after each miss
-        # (switching between directory modes must go through Off, spec 5.5).
+        # (switching between directory modes must go through Off,
+        # spec "Device-directory-table pointer (ddtp)").
         for mode in _DIRECTORY_MODES:
             if mode.device_id_bits < device_id_bits:
                 continue
@@ -322,7 +324,8 @@ class Iommu:
             if mode != enum.BARE:
                 self._check_mode(mode)
         gmode = bits.get(IOHGATP, dc.iohgatp, "mode")
-        # The second-stage root is 16 KiB and must be 16 KiB aligned (spec 2.1.3).
+        # The second-stage root is 16 KiB and must be 16 KiB aligned (spec "IO
+        # hypervisor guest address translation and protection (iohgatp)").
         if gmode != IohgatpMode.BARE and bits.get(IOHGATP, dc.iohgatp, "ppn") & 3:
             raise ValueError("iohgatp.PPN must be 16 KiB aligned")
 
@@ -373,7 +376,7 @@ class Iommu:
             for page in pages:
                 self.alloc.free(page)
 
-    # -- debug translation interface (spec 5.24-5.26) -------------------------------------
+    # -- debug translation interface (spec "Debug support") -----------------------------
 
     def debug_translate(self, device_id, iova, access=Access.READ):
         """Ask the IOMMU to translate ``iova`` for ``device_id`` through ``tr_req_*``.

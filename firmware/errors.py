@@ -1,8 +1,8 @@
 """Exceptions the driver raises when the IOMMU, or the memory it was given, says no.
 
-Every error an IOMMU can report through its registers (RISC-V IOMMU spec 5.15 ``cqcsr``,
-5.16 ``fqcsr``) has its own type, so that a caller can tell a command the IOMMU refused
-from a fence that never completed. All of them derive from :class:`IommuError`.
+Every error an IOMMU can report through its registers (RISC-V IOMMU spec "Command-queue CSR
+(cqcsr)", "Fault queue CSR (fqcsr)") has its own type, so that a caller can tell a command the IOMMU
+refused from a fence that never completed. All of them derive from :class:`IommuError`.
 """
 
 __all__ = [
@@ -42,7 +42,9 @@ class OutOfMemory(IommuError, MemoryError):
 
 
 class CommandQueueError(IommuError):
-    """The command queue stopped on an error (spec 5.15); ``cqh`` indexes the command.
+    """The command queue stopped on an error; ``cqh`` indexes the command.
+
+    Spec "Command-queue CSR (cqcsr)".
 
     Attributes
     ----------

@@ -1,9 +1,10 @@
 """The fault-queue drain: typed fault records out of the IOMMU's fault queue.
 
-RISC-V IOMMU spec 3.2 and 5.9-5.11, 5.16. The IOMMU owns ``fqt`` and writes 32-byte
-records; software owns ``fqh`` and advances it past the records it has read. A record the
-IOMMU could not write because the queue was full (``fqof``) or the store faulted (``fqmf``)
-is lost, and every later one too until software clears the bit, so a drain reports both.
+RISC-V IOMMU spec "Fault/Event-Queue (FQ)" and the registers ``fqb``, ``fqh``, ``fqt``, ``fqcsr``.
+The IOMMU owns ``fqt`` and writes 32-byte records; software owns ``fqh`` and advances it past the
+records it has read. A record the IOMMU could not write because the queue was full (``fqof``) or the
+store faulted (``fqmf``) is lost, and every later one too until software clears the bit, so a drain
+reports both.
 """
 
 import dataclasses
@@ -28,7 +29,7 @@ def _enum_or_int(enum, value):
 
 @dataclasses.dataclass(frozen=True)
 class FaultRecord:
-    """One fault-queue record (spec 3.2, "Fault-queue record").
+    """One fault-queue record (spec "Fault/Event-Queue (FQ)").
 
     Attributes
     ----------
@@ -135,7 +136,7 @@ class FaultQueue:
             self.regs.write(Offset.FQCSR, 0)
             self.regs.poll(Offset.FQCSR, "fqon", 0)
         # A whole page at least, aligned to the greater of 4 KiB and the queue's size
-        # (spec 5.6, 5.9).
+        # (spec "Fault queue base (fqb)").
         size = max(PAGE_SIZE, self.entries * FQ_RECORD_SIZE)
         if self.base is not None:
             self.alloc.free(self.base)  # the queue of an earlier enable; the queue is off
@@ -152,7 +153,7 @@ class FaultQueue:
         """Read every record between ``fqh`` and ``fqt``, then advance ``fqh`` past them.
 
         ``fqof`` and ``fqmf`` are reported in the result and cleared (RW1C), which
-        re-enables fault reporting (spec 5.16), and ``ipsr.fip`` is cleared.
+        re-enables fault reporting (spec "Fault queue CSR (fqcsr)"), and ``ipsr.fip`` is cleared.
 
         Parameters
         ----------

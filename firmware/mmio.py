@@ -1,8 +1,8 @@
 """Register access by spec offset, with bounded polls.
 
 The driver reads and writes registers only through :class:`Registers`, which knows each
-register's size (RISC-V IOMMU spec 5.1: 32-bit registers take only 4-byte accesses, 64-bit
-ones take 8-byte accesses here) and field layout from :mod:`iogate.hdl.regs`, and which never
+register's size (RISC-V IOMMU spec "Register layout": 32-bit registers take only 4-byte accesses,
+64-bit ones take 8-byte accesses here) and field layout from :mod:`iogate.hdl.regs`, and which never
 waits for the hardware without a bound.
 """
 

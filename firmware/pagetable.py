@@ -2,16 +2,16 @@
 
 The table format is the RISC-V Privileged Architecture's (sections "Sv39", "Sv48",
 "Svnapot", "Svpbmt", and "Two-Stage Address Translation" for the x4 modes), which the
-IOMMU walks unchanged (RISC-V IOMMU spec 2.3, step 7). :meth:`PageTable.map` uses the
-largest page that the alignment of the IOVA and the physical address and the remaining
+IOMMU walks unchanged (RISC-V IOMMU spec "Process to translate an IOVA", which defers to
+"Two-Stage Address Translation"). :meth:`PageTable.map` uses the largest page that the alignment of the IOVA and the physical address and the remaining
 size allow: 512 GiB (4-level modes), 1 GiB, 2 MiB, a 64 KiB Svnapot run of sixteen 4 KiB
 entries, 4 KiB. A superpage or a NAPOT run that a later map or unmap covers only in part
 is first split into the next smaller pages with the same translation (a page-size
 demotion, spec "Accessed (A)/Dirty (D) bit updates and page promotions").
 
-Every leaf has U=1 (requests without a process_id are User mode, spec 2.3; second-stage
-accesses always are) and A=1, D=1: the IOMMU here does no hardware A/D update, so a leaf
-with A=0, or D=0 on a write, would fault. D=1 on a read-only leaf is harmless.
+Every leaf has U=1 (requests without a process_id are User mode, spec "Process to translate an
+IOVA"; second-stage accesses always are) and A=1, D=1: the IOMMU here does no hardware A/D update,
+so a leaf with A=0, or D=0 on a write, would fault. D=1 on a read-only leaf is harmless.
 
 Each change returns a :class:`TableChanges` that says which cached entries may now be
 stale; :mod:`iogate.firmware.invalidate` turns it into the spec's IOTINVAL commands.
@@ -27,7 +27,8 @@ from iogate.firmware.alloc import PAGE_SIZE
 
 __all__ = ["Stage", "TableChanges", "Translation", "PageTable", "NAPOT_SIZE"]
 
-#: Size of the one Svnapot page size the IOMMU supports (Svnapot is mandatory, spec 5.3).
+#: Size of the one Svnapot page size the IOMMU supports (Svnapot is mandatory, spec
+#: "IOMMU capabilities (capabilities)").
 NAPOT_SIZE = 64 * 1024
 _NAPOT_ENTRIES = NAPOT_SIZE // PAGE_SIZE
 _PTE_SIZE = 8

@@ -1,4 +1,6 @@
-"""What the command and fault queues share: their size rule (spec 6.6, 6.9).
+"""What the command and fault queues share: their size rule.
+
+Spec "Command-queue base (cqb)" and "Fault queue base (fqb)".
 
 A queue base register holds LOG2SZ-1, so a queue has a power-of-two number of entries;
 this driver allows 2 to 2**20 of them.
