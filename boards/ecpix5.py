@@ -25,7 +25,7 @@ from iogate.boards.uart import divisor_for
 __all__ = ["ECPIX5Top", "FULL_CONFIG", "richest_config", "TARGET_MHZ", "BAUD", "platform",
            "grade6_platform"]
 
-#: The first target of DESIGN.md, in full.
+#: The first target of ``docs/design.md``, in full.
 FULL_CONFIG = Config.full()
 
 #: The design clock, made by the PLL from the 100 MHz oscillator. The full first target

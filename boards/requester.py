@@ -2,8 +2,8 @@
 
 On a board there is no real device behind the IOMMU, so this one stands in for it: given a
 ``(device_id, iova, access)`` and a count, it sends that many Untranslated requests (RISC-V
-IOMMU spec 2.3) on its translation port as fast as the port takes them, takes every
-response, and keeps the last one with how many were IOTLB hits and how many clock cycles
+IOMMU spec "Process to translate an IOVA") on its translation port as fast as the port takes them,
+takes every response, and keeps the last one with how many were IOTLB hits and how many clock cycles
 the whole run took. With a count of 1 that is one translation and its latency; with a
 larger count it is the port's throughput on hits (the first request misses, the rest hit).
 

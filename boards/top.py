@@ -60,7 +60,8 @@ class BoardTop(wiring.Component):
     tx : ``Out(1)``
         The UART transmit pin (idles high).
     irq : ``Out(1)``
-        Any of the IOMMU's wired interrupt lines (spec 5.18, 5.27), for an LED.
+        Any of the IOMMU's wired interrupt lines (spec "Interrupt pending status register
+        (ipsr)", "Interrupt-cause-to-vector register (icvec)"), for an LED.
 
     Raises
     ------

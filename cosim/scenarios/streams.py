@@ -1,7 +1,7 @@
 """A seeded guest-side virtio-iommu driver, modelled on Linux's (drivers/iommu/virtio-iommu.c).
 
-It produces the request streams a Linux guest sends (reference A.8) and checks, after each
-request, what the device promised against what DMA gets (through a probe, see
+It produces the request streams a Linux guest sends (what Linux's virtio-iommu driver emits) and
+checks, after each request, what the device promised against what DMA gets (through a probe, see
 :class:`iogate.cosim.scenarios.seeds.ModelProbe`):
 
 * probe: refuse a device without ``VIRTIO_F_VERSION_1`` or ``MAP_UNMAP``, read the config,
