@@ -3,11 +3,12 @@ hang together, and the summary, plot and argument checks without a simulator.
 
 No test asserts a time against a target: the targets are reported as ratios. The checks
 are consistency facts of the spec and the test bench: a walk's table reads are dependent
-(each PTE holds the next table's PPN, Privileged spec 12.4 / IOMMU spec 2.3), so a walk
+(each PTE holds the next table's PPN, Privileged spec "Virtual Address Translation Process" /
+IOMMU spec "Process to translate an IOVA"), so a walk
 takes at least its reads back to back and slows by at least ``reads * delta`` when every
 read slows by ``delta``; an Sv39 walk to a 4 KiB page reads 3 PTEs, Sv48 reads 4; each
-directory level adds one non-leaf DDTE read (spec 2.1); a port hands over at most one
-response per clock.
+directory level adds one non-leaf DDTE read (spec "Non-leaf DDT entry"); a port hands over at most
+one response per clock.
 """
 
 import pytest

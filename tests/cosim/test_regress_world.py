@@ -43,8 +43,8 @@ def test_full_config_worlds_reach_every_directory_mode_and_kind():
 
 @pytest.mark.parametrize("seed", range(6))
 def test_undamaged_mappings_translate_as_the_tables_say(seed):
-    """Spec 2.3: first stage, then the G-stage on the GPA; the expected address is the
-    driver's software walk of each table, not the model's."""
+    """Spec "Process to translate an IOVA": first stage, then the G-stage on the GPA; the expected
+    address is the driver's software walk of each table, not the model's."""
     model, world = _world(seed, "full", damage=0, faults=0)
     checked = Counter()
     for did, iova, size in world.ranges:

@@ -1,5 +1,6 @@
-"""iogate.cosim.targets.tb.interrupts.expected_wsi: the wired lines the spec asks for (spec 5.18 ipsr,
-5.27 icvec: with fctl.WSI=1 each pending bit drives the line its icvec field names)."""
+"""iogate.cosim.targets.tb.interrupts.expected_wsi: the wired lines the spec asks for
+(spec "Interrupt pending status register (ipsr)", "Interrupt-cause-to-vector register (icvec)": with
+fctl.WSI=1 each pending bit drives the line its icvec field names)."""
 
 from iogate.hdl import bits
 from iogate.hdl.regs import FCTL, ICVEC, IPSR

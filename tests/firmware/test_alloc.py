@@ -34,8 +34,9 @@ def test_pages_come_in_order_and_are_zeroed():
 
 
 def test_sixteen_kib_root_is_sixteen_kib_aligned():
-    # The Sv39x4/Sv48x4 root: 16 KiB, 16 KiB aligned (spec 2.1.3). One page is taken
-    # first, so the root must skip to 0x8000_4000.
+    # The Sv39x4/Sv48x4 root: 16 KiB, 16 KiB aligned (spec "IO hypervisor guest
+    # address translation and protection (iohgatp)"). One page is taken first, so the root must skip
+    # to 0x8000_4000.
     _, alloc = make()
     alloc.alloc()
     assert alloc.alloc(16384, align=16384) == 0x8000_4000
@@ -44,7 +45,7 @@ def test_sixteen_kib_root_is_sixteen_kib_aligned():
 
 
 def test_queue_aligned_to_its_size():
-    # A 512-entry command queue is 8 KiB, naturally aligned (spec 5.6).
+    # A 512-entry command queue is 8 KiB, naturally aligned (spec "Command-queue base (cqb)").
     _, alloc = make(base=0x8000_1000)
     assert alloc.alloc(8192, align=8192) == 0x8000_2000
 

@@ -1,4 +1,4 @@
-"""Command encodings, checked against bit patterns worked by hand from spec 3.1."""
+"""Command encodings, checked against bit patterns worked by hand from spec "Command-Queue (CQ)"."""
 
 import pytest
 

@@ -18,8 +18,8 @@ REGION = 0x1_0000_0000
 
 
 class SlowIommu:
-    """Just enough of an IOMMU's command queue (spec 3.1): cqen -> cqon, and one command
-    consumed per read of cqh (none if ``stuck``), an IOFENCE.C with AV storing DATA."""
+    """Just enough of an IOMMU's command queue (spec "Command-Queue (CQ)"): cqen -> cqon, and one
+    command consumed per read of cqh (none if ``stuck``), an IOFENCE.C with AV storing DATA."""
 
     def __init__(self, stuck=False):
         self.memory = Memory()
@@ -124,7 +124,8 @@ def test_illegal_command(bad):
     with pytest.raises(CommandIllegal) as e:
         cq.submit(bad)
         cq.fence()
-    # cqh stopped at the bad command, the second in the ring (spec 5.15 cmd_ill).
+    # cqh stopped at the bad command, the second in the ring (spec "Command-queue CSR (cqcsr)",
+    # cmd_ill).
     assert (e.value.index, e.value.command) == (1, bad)
     assert str(e.value) == (f"command queue stopped with cqcsr.cmd_ill at cqh=1 "
                             f"(command {bad:#034x})")
@@ -140,7 +141,8 @@ def test_completion_store_fault():
     model.memory.inject_fault(cq.completion, 4)
     with pytest.raises(CommandMemoryFault) as e:
         cq.fence()
-    # A faulting IOFENCE.C store leaves cqh at the fence (spec 3.1.3).
+    # A faulting IOFENCE.C store leaves cqh at the fence (spec "IOMMU Command-queue Fence
+    # commands").
     assert e.value.index == 0 and e.value.command & 0x7F == 2
     model.memory.clear_faults()
     cq.recover()

@@ -1,7 +1,7 @@
 """The driver against the architectural model: the init sequence and each kind of context.
 
-Expected register values are worked by hand from spec chapter 5 and the layout of the
-allocations (the allocator hands out pages in order from REGION).
+Expected register values are worked by hand from spec "Memory-mapped register interface" and the
+layout of the allocations (the allocator hands out pages in order from REGION).
 """
 
 import pytest

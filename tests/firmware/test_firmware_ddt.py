@@ -32,7 +32,7 @@ def make(mode):
 
 def test_device_id_split():
     # 0xABCDEF = 1010_1011 1100_1101 1110_1111: DDI[0] = bits 6:0 = 0x6F, DDI[1] = bits
-    # 15:7 = 0x19B, DDI[2] = bits 23:16 = 0xAB (spec 2.1, base format).
+    # 15:7 = 0x19B, DDI[2] = bits 23:16 = 0xAB (spec "Process to translate an IOVA", base format).
     assert ddi(0xABCDEF) == (0x6F, 0x19B, 0xAB)
 
 

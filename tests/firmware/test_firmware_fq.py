@@ -14,7 +14,7 @@ from iogate.hdl.regs import IPSR, Offset
 
 def test_record_decoding():
     # dword0: CAUSE 13 [11:0], PID 0x12345 [31:12], PV [32], PRIV [33], TTYP 2 [39:34],
-    # DID 0xABCDEF [63:40]; dword2 iotval; dword3 iotval2 (spec 3.2).
+    # DID 0xABCDEF [63:40]; dword2 iotval; dword3 iotval2 (spec "Fault/Event-Queue (FQ)").
     dword0 = 13 | 0x12345 << 12 | 1 << 32 | 1 << 33 | 2 << 34 | 0xABCDEF << 40
     raw = b"".join(w.to_bytes(8, "little") for w in (dword0, 0, 0xFFFF_0000_1000, 0x8005))
     rec = FaultRecord.from_bytes(raw)

@@ -1,8 +1,8 @@
 """The generated C header: it compiles with -Wall -Werror, and its values are the spec's.
 
-The C file below asserts, at compile time, values worked by hand from spec chapters 3
-and 5 and the Privileged spec's PTE, and at run time builds the spec's IOTINVAL.VMA
-example from the header's macros.
+The C file below asserts, at compile time, values worked by hand from the spec ("Data
+Structures", "In-memory queue interface", "Memory-mapped register interface") and the Privileged
+spec's PTE, and at run time builds an IOTINVAL.VMA example from the header's macros.
 """
 
 import re
@@ -44,7 +44,7 @@ _Static_assert(IOGATE_DC_SIZE == 32 && IOGATE_CMD_SIZE == 16 && IOGATE_FQ_RECORD
 
 int main(void)
 {
-    /* IOTINVAL.VMA, PSCID=7, AV=1, PSCV=1, ADDR=0x1000 (spec 3.1.1 example). */
+    /* IOTINVAL.VMA, PSCID=7, AV=1, PSCV=1, ADDR=0x1000, worked by hand. */
     uint64_t dword0 = IOGATE_FIELD_PREP(IOTINVAL_OPCODE, IOGATE_OPCODE_IOTINVAL)
                     | IOGATE_FIELD_PREP(IOTINVAL_FUNC3, IOGATE_IOTINVAL_FUNC_VMA)
                     | IOGATE_FIELD_PREP(IOTINVAL_AV, 1)

@@ -28,7 +28,7 @@ from iogate.hdl.formats import IODIR, IOFENCE, IOTINVAL, TC, IohgatpMode, Iosatp
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 DID = 0x1234
 
-# (opcode, func3) -> name and layout (spec 3.1 opcode and func3 tables).
+# (opcode, func3) -> name and layout (spec "Command-Queue (CQ)" opcode and func3 tables).
 _DECODE = {(1, 0): ("IOTINVAL.VMA", IOTINVAL), (1, 1): ("IOTINVAL.GVMA", IOTINVAL),
            (2, 0): ("IOFENCE.C", IOFENCE), (3, 0): ("IODIR.INVAL_DDT", IODIR)}
 

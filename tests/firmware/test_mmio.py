@@ -24,7 +24,8 @@ class RecordingBus:
 
 
 def test_access_sizes_follow_the_register_map():
-    # Spec 5.1: capabilities and ddtp are 8 bytes at 0x0 and 0x10; cqt is 4 bytes at 0x24.
+    # Spec "Register layout": capabilities and ddtp are 8 bytes at 0x0 and 0x10; cqt is 4 bytes at
+    # 0x24.
     bus = RecordingBus()
     regs = Registers(bus)
     regs.read(Offset.CAPABILITIES)
@@ -34,7 +35,7 @@ def test_access_sizes_follow_the_register_map():
 
 
 def test_field():
-    # cqcsr.cqon is bit 16 (spec 5.15).
+    # cqcsr.cqon is bit 16 (spec "Command-queue CSR (cqcsr)").
     regs = Registers(RecordingBus({0x48: 1 << 16}))
     assert regs.field(Offset.CQCSR, "cqon") == 1
     assert regs.field(Offset.CQCSR, "cqen") == 0

@@ -213,7 +213,8 @@ def test_unmap_skips_holes():
 
 
 def test_page_sizes_give_the_virtio_page_size_mask():
-    # D.8: Sv39 offers 4 KiB, 64 KiB, 2 MiB, 1 GiB: page_size_mask 0x40211000.
+    # virtio-iommu's page_size_mask from the leaf sizes: Sv39 offers 4 KiB, 64 KiB, 2 MiB, 1 GiB:
+    # page_size_mask 0x40211000.
     assert sum(make()[2].page_sizes) == 0x4021_1000
     assert sum(make(IosatpMode.SV48)[2].page_sizes) == 0x80_4021_1000
 

@@ -25,8 +25,9 @@ KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 DID = 0x4321
 PSCID, GSCID = 0x55, 0x7
 
-# Faults of a missing mapping or permission, by access (Privileged spec, "Page faults";
-# second-stage ones are guest-page faults, spec 3.2 CAUSE table).
+# Faults of a missing mapping or permission, by access (Privileged spec "Virtual Address
+# Translation Process"; second-stage ones are guest-page faults, spec "Fault/Event-Queue (FQ)" CAUSE
+# table).
 PAGE_FAULT = {"read": Cause.READ_PAGE_FAULT, "write": Cause.WRITE_PAGE_FAULT,
               "execute": Cause.INSTRUCTION_PAGE_FAULT}
 GUEST_PAGE_FAULT = {"read": Cause.READ_GUEST_PAGE_FAULT, "write": Cause.WRITE_GUEST_PAGE_FAULT,

@@ -1,6 +1,7 @@
 """iogate.hdl.cmdq: the command-queue engine alone, with a memory responder and fake registers.
 
-Commands are written here as the spec's numbers (RISC-V IOMMU spec 4.1), worked by hand:
+Commands are written here as the spec's numbers (RISC-V IOMMU spec "Command-Queue (CQ)"),
+worked by hand:
 
 * opcode 6:0 (IOTINVAL 1, IOFENCE 2, IODIR 3, ATS 4), func3 9:7;
 * IOTINVAL: AV 10, PSCID 31:12, PSCV 32, GV 33, GSCID 59:44, dword1 ADDR[63:12] in 61:10;
@@ -161,7 +162,7 @@ def cmd_addr(i):
 
 # (name, command, iommu_mode, expected events, expected stores)
 ONE_COMMAND = [
-    # The worked example of reference/riscv-iommu.md D.5: VMA, PSCID=7, AV, PSCV, ADDR 0x1000 ->
+    # An example worked by hand from the IOTINVAL layout: VMA, PSCID=7, AV, PSCV, ADDR 0x1000 ->
     # dword0 0x1_0000_7401, dword1 0x400.
     ("vma_example", (0x1_0000_7401, 0x400), LVL1,
      [("iotlb", vma(av=1, pscv=1, pscid=7, vpn=1))], []),

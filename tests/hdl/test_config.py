@@ -1,4 +1,5 @@
-"""``Config``: validation messages and the capabilities value it derives (spec 5.3)."""
+"""``Config``: validation messages and the capabilities value it derives (spec
+"IOMMU capabilities (capabilities)")."""
 
 import pytest
 

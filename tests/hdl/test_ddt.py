@@ -1,14 +1,14 @@
 """iogate.hdl.ddt: the device-directory walker, the DC configuration checks, the DC cache.
 
-Expected values come from the RISC-V IOMMU spec: the DC address (3.3.1: ddtp.PPN * 4096 +
-DDI[0] * 32), the causes 257/258/259 (4.2) and the numbered list of 3.1.4 ("Device-context
-configuration checks") for an IOMMU whose capabilities say ATS=T2GPA=AMO_HWAD=END=0, no
-PD8/PD17/PD20, no QOSID, Sv39 only, and whose fctl.BE/GXL are hardwired to 0. DC bits are
-written as the spec's numbers: tc V=0, EN_ATS=1, EN_PRI=2, T2GPA=3, DTF=4, PDTV=5, PRPR=6,
-GADE=7, SADE=8, DPE=9, SBE=10, SXL=11; iohgatp MODE 63:60; ta PSCID 31:12, RCID 51:40,
+Expected values come from the RISC-V IOMMU spec: the DC address ("Process to locate the
+Device-context": ddtp.PPN * 4096 + DDI[0] * 32), the causes 257/258/259 ("Fault/Event-Queue (FQ)")
+and the numbered list of "Device-context configuration checks" for an IOMMU whose capabilities say
+ATS=T2GPA=AMO_HWAD=END=0, no PD8/PD17/PD20, no QOSID, Sv39 only, and whose fctl.BE/GXL are hardwired
+to 0. DC bits are written as the spec's numbers: tc V=0, EN_ATS=1, EN_PRI=2, T2GPA=3, DTF=4, PDTV=5,
+PRPR=6, GADE=7, SADE=8, DPE=9, SBE=10, SXL=11; iohgatp MODE 63:60; ta PSCID 31:12, RCID 51:40,
 MCID 63:52; fsc PPN 43:0, MODE 63:60. 2LVL/3LVL: DDI[1] = device_id[15:7], DDI[2] =
 device_id[23:16]; a non-leaf DDTE is V (bit 0), reserved 9:1, PPN 53:10, reserved 63:54
-(3.1.1), read at table + DDI[i]*8 (3.3.1).
+("Non-leaf DDT entry"), read at table + DDI[i]*8 ("Process to locate the Device-context").
 """
 
 import pytest

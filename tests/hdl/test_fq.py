@@ -1,6 +1,7 @@
 """iogate.hdl.fq: the fault-queue writer alone, with a memory responder and fake registers.
 
-Records are written here as the spec's numbers (RISC-V IOMMU spec 4.2), worked by hand:
+Records are written here as the spec's numbers (RISC-V IOMMU spec "Fault/Event-Queue (FQ)"),
+worked by hand:
 doubleword 0 = CAUSE 11:0 | PID 31:12 | PV 32 | PRIV 33 | TTYP 39:34 | DID 63:40;
 doubleword 1 = 0 (custom and reserved); doubleword 2 = iotval; doubleword 3 = iotval2.
 TTYP: 1 untranslated read-for-execute, 2 untranslated read, 3 untranslated write.
@@ -138,7 +139,8 @@ RECORDS = [
      dword0(260, 2, 5, pv=1, pid=0xABCDE, priv=1)),
     # PV=0: PID and PRIV are 0 whatever came with the request.
     ("pid_without_pv", report(260, 5, IOVA, pv=0, pid=0xABCDE, priv=1), dword0(260, 2, 5)),
-    # DTF=1 suppresses translation faults (spec 4.2 CAUSE table, "Reported if DTF is 1?").
+    # DTF=1 suppresses translation faults (spec "Fault/Event-Queue (FQ)" CAUSE table, "Reported if
+    # DTF is 1?").
     ("dtf_page_fault", report(13, dtf=1), None),
     ("dtf_access_fault", report(5, dtf=1), None),
     ("dtf_transaction_type", report(260, dtf=1), None),
@@ -190,7 +192,7 @@ def test_wraparound():
 
 def test_full_sets_fqof_and_drops():
     # fqt == fqh - 1: the record is discarded and fqof set; the next ones are dropped
-    # while fqof is 1 even when there is room again (spec 6.16).
+    # while fqof is 1 even when there is room again (spec "Fault queue CSR (fqcsr)").
     async def body(ctx, h):
         await h.send(ctx, [report(13, 1)])
         await h.settle(ctx)

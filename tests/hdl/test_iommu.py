@@ -2,9 +2,9 @@
 
 Software programs the registers over AXI4-Lite; a dictionary of doublewords behind an AXI4
 subordinate holds the device directory, the page tables and the queues; devices send
-requests on port 0. Expected values are worked by hand from the RISC-V IOMMU spec (3.3
-translation process, chapter 4 queues, commands and fault records, chapter 6 registers)
-and the Privileged spec's Sv39 walk. Numbers, not layouts:
+requests on port 0. Expected values are worked by hand from the RISC-V IOMMU spec ("Process to
+translate an IOVA", "In-memory queue interface" for commands and fault records, "Memory-mapped
+register interface") and the Privileged spec's Sv39 walk. Numbers, not layouts:
 
 * ``ddtp`` = iommu_mode (3:0) | PPN << 10; DDT root at PPN 0x100 (0x10_0000);
 * a DC is 4 doublewords at 0x10_0000 + device_id * 32: tc (V bit 0, DTF bit 4), iohgatp,
@@ -15,7 +15,8 @@ and the Privileged spec's Sv39 walk. Numbers, not layouts:
   0x400 (record i at 0x40_0000 + 32 i), ``cqb``/``fqb`` = LOG2SZ-1 | PPN << 10; cqcsr:
   cqen 0, cie 1, cqmf 8, cmd_ill 10, fence_w_ip 11, cqon 16; fqcsr: fqen 0, fie 1, fqmf 8,
   fqof 9, fqon 16; ipsr: cip 0, fip 1; icvec: civ 3:0, fiv 7:4;
-* commands and records as in test_cmdq and test_fq (spec 4.1 and 4.2 bit positions).
+* commands and records as in test_cmdq and test_fq (spec "Command-Queue (CQ)" and "Fault/Event-Queue
+  (FQ)" bit positions).
 """
 
 import pytest
@@ -396,7 +397,8 @@ def test_two_ports():
 
 
 def test_faults_are_not_cached():
-    # A DC with V=0 is read again on every request (spec 3.8: no invalid entries cached).
+    # A DC with V=0 is read again on every request (spec "Caching in-memory data
+    # structures": no invalid entries cached).
     async def body(ctx, h):
         await h.mmio_write(ctx, DDTP, LVL1 | DDT_PPN << 10)
         for _ in range(2):
@@ -480,7 +482,9 @@ def test_port_names():
         assert f" {name};" in text or f" {name} " in text, name
 
 
-# --- Command queue, fault queue and interrupts (spec chapter 4, 6.6-6.18, 6.27).
+# --- Command queue, fault queue and interrupts (spec "In-memory queue interface", the queue
+# registers, "Interrupt pending status register (ipsr)", "Interrupt-cause-to-vector register
+# (icvec)").
 
 CQ_PPN, FQ_PPN = 0x300, 0x400
 DONE = 0x50_0000                         # where IOFENCE.C stores its DATA
@@ -508,13 +512,13 @@ def iodir_inval_ddt(*, dv=0, did=0):
 
 
 def record(cause, ttyp, did, iotval, *, pv=0, pid=0, priv=0):
-    """The four doublewords of a fault record (spec 4.2)."""
+    """The four doublewords of a fault record (spec "Fault/Event-Queue (FQ)")."""
     return [cause | pid << 12 | pv << 32 | priv << 33 | ttyp << 34 | did << 40, 0, iotval, 0]
 
 
 async def init_queues(ctx, h, *, cq_log2szm1=3, fq_log2szm1=2, cie=0, fie=0):
-    """The software init sequence (spec 7.2): cqb, cqt=0, cqen, poll cqon; then the same
-    for the fault queue with fqb, fqh=0, fqen, poll fqon."""
+    """The software init sequence (spec "Guidelines for initialization"): cqb, cqt=0, cqen, poll
+    cqon; then the same for the fault queue with fqb, fqh=0, fqen, poll fqon."""
     await h.mmio_write(ctx, CQB, cq_log2szm1 | CQ_PPN << 10)
     await h.mmio_write32(ctx, CQT, 0)
     await h.mmio_write32(ctx, CQCSR, 1 | cie << 1)
@@ -624,7 +628,7 @@ def test_iodir_inval_ddt_rereads_the_dc():
     Harness(memory=memory_with(DEVICES)).run(body)
 
 
-# Each kind of illegal or unsupported command (spec 4.1).
+# Each kind of illegal or unsupported command (spec "Command-Queue (CQ)").
 CMD_ILL = [
     ("reserved_opcode", (5, 0)),
     ("custom_opcode", (0x40, 0)),

@@ -4,9 +4,9 @@ Expected values are worked by hand: page sizes from the Privileged spec (a 2 MiB
 keeps VPN[8:0] from the IOVA, 64 KiB NAPOT VPN[3:0], 1 GiB VPN[17:0], 512 GiB VPN[26:0]);
 tags from the RISC-V IOMMU spec's caching rules (first stage by GSCID+PSCID+IOVA, or
 PSCID+IOVA for the host; second-stage-only by GSCID+GPA); invalidation scopes from the
-IOTINVAL.VMA/GVMA operand tables of spec 4.1.1; the victim order from the tree-PLRU
-definition (a node bit 0 points at the lower half, and an access points every node on its
-path away from the accessed way).
+IOTINVAL.VMA/GVMA operand tables of spec "IOMMU Page-Table cache invalidation
+commands"; the victim order from the tree-PLRU definition (a node bit 0 points at the lower half,
+and an access points every node on its path away from the accessed way).
 """
 
 import pytest

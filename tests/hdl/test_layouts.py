@@ -1,4 +1,5 @@
-"""The shared layouts against bit positions read off the spec (riscv-iommu.md D.1-D.6).
+"""The shared layouts against bit positions read off the spec ("Register layout",
+"Data Structures", "Command-Queue (CQ)", "Fault/Event-Queue (FQ)").
 
 Each expected value below was worked out by hand from the spec's tables, not from the
 layouts, so a field moved by one bit fails here before it misleads the RTL, the model,
@@ -59,7 +60,7 @@ def test_field_position(layout, field, offset, width):
 
 
 def test_offsets():
-    # Decimal offsets from the spec's register map (D.1).
+    # Decimal offsets from the spec's register map ("Register layout").
     assert (Offset.DDTP, Offset.CQB, Offset.CQH, Offset.CQT, Offset.FQB, Offset.FQH,
             Offset.FQT, Offset.CQCSR, Offset.FQCSR, Offset.IPSR, Offset.TR_REQ_IOVA,
             Offset.TR_REQ_CTL, Offset.TR_RESPONSE, Offset.ICVEC) == (
@@ -67,7 +68,8 @@ def test_offsets():
 
 
 def test_iotinval_example():
-    # D.5: VMA with PSCID=7, AV, PSCV and addr 0x1000 -> dword0 0x1_0000_7401, dword1 0x400.
+    # Worked by hand from the IOTINVAL layout: VMA with PSCID=7, AV, PSCV and addr 0x1000 -> dword0
+    # 0x1_0000_7401, dword1 0x400.
     word = bits.pack(IOTINVAL, opcode=1, func3=0, av=1, pscv=1, pscid=7, addr=0x1000 >> 12)
     assert word & (2**64 - 1) == 0x1_0000_7401
     assert word >> 64 == 0x400

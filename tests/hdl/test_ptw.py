@@ -3,8 +3,8 @@
 Every expected value here is worked by hand from the Privileged spec's walks (Sv39, Sv48,
 the G-stage Sv39x4/Sv48x4 with their 16 KiB root and 2-bit-wider top index, two-stage
 translation with implicit reads of first-stage PTEs, Svnapot, Svpbmt) and the RISC-V
-IOMMU fault record (spec 4.2: causes, and iotval2 = GPA[63:2] with bit 0 for an implicit
-access). PTE bits are written as literals (V=bit 0 ... D=bit 7, PPN at bit 10, PBMT at
+IOMMU fault record (spec "Fault/Event-Queue (FQ)": causes, and iotval2 = GPA[63:2] with bit 0 for an
+implicit access). PTE bits are written as literals (V=bit 0 ... D=bit 7, PPN at bit 10, PBMT at
 62:61, N at 63), not through the layouts under test; modes as numbers (Sv39 = 8, Sv48 = 9,
 Sv39x4 = 8, Sv48x4 = 9, Bare = 0).
 """

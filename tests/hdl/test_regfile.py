@@ -1,9 +1,9 @@
 """iogate.hdl.regfile: reset values, RO/WARL/RW1S/RW1C behaviour, 4- and 8-byte accesses.
 
-Register offsets and bit positions are written here as the spec's numbers (chapter 6),
-not taken from iogate.hdl.regs: capabilities 0x000, fctl 0x008, ddtp 0x010 (iommu_mode 3:0,
-busy 4, PPN 53:10), cqb 0x018 and fqb 0x028 (LOG2SZ-1 4:0, PPN 53:10), cqh 0x020, cqt
-0x024, fqh 0x030, fqt 0x034, cqcsr 0x048 (cqen 0, cie 1, cqmf 8, cmd_to 9, cmd_ill 10,
+Register offsets and bit positions are written here as the spec's numbers ("Memory-mapped
+register interface"), not taken from iogate.hdl.regs: capabilities 0x000, fctl 0x008, ddtp 0x010
+(iommu_mode 3:0, busy 4, PPN 53:10), cqb 0x018 and fqb 0x028 (LOG2SZ-1 4:0, PPN 53:10), cqh 0x020,
+cqt 0x024, fqh 0x030, fqt 0x034, cqcsr 0x048 (cqen 0, cie 1, cqmf 8, cmd_to 9, cmd_ill 10,
 fence_w_ip 11, cqon 16, busy 17), fqcsr 0x04C (fqen 0, fie 1, fqmf 8, fqof 9, fqon 16,
 busy 17), ipsr 0x054 (cip 0, fip 1), icvec 0x2F8 (civ 3:0, fiv 7:4, pmiv 11:8, piv
 15:12), tr_req_iova 0x258, tr_req_ctl 0x260 (Go 0, Priv 1, Exe 2, NW 3, PID 31:12, PV 32,
@@ -77,8 +77,8 @@ class Bus:
         if self.dw == 64:
             await self._write(offset, value, 0xFF)
         else:
-            # Two 4-byte accesses, high half first (spec 6: the order an 8-byte access
-            # may be split into).
+            # Two 4-byte accesses, high half first (spec "Memory-mapped register
+            # interface": the order an 8-byte access may be split into).
             await self._write(offset + 4, value >> 32, 0xF)
             await self._write(offset, value & 0xFFFF_FFFF, 0xF)
 
@@ -207,7 +207,7 @@ def test_read_only_and_ignored(dw, offset, write, expected):
 
 @pytest.mark.parametrize("dw", BUSES)
 def test_custom_register_reads_0(dw):
-    # 0x00C is a 4-byte custom register (spec 6.1); this design has none there.
+    # 0x00C is a 4-byte custom register (spec "Register layout"); this design has none there.
     async def body(ctx, dut, bus):
         await bus.write32(0x0C, 0xFFFF_FFFF)
         assert await bus.read32(0x0C) == 0
@@ -339,7 +339,9 @@ def test_constructor_checks():
         RegFile(64)
 
 
-# --- Queue registers (spec 6.6-6.10, 6.15, 6.16), interrupts (6.18, 6.27).
+# --- Queue registers (spec "Command-queue base (cqb)" to "Fault queue tail (fqt)", "Command-queue
+# CSR (cqcsr)", "Fault queue CSR (fqcsr)"), interrupts ("Interrupt pending status register (ipsr)",
+# "Interrupt-cause-to-vector register (icvec)").
 
 async def pulse(ctx, *strobes):
     """Assert engine strobes for one cycle."""

@@ -2,15 +2,17 @@
 
 The top ties the invalidation inputs off until the command queue drives them, so they are
 exercised here. Expected behaviour from the RISC-V IOMMU spec: after IODIR.INVAL_DDT a DC
-is read again (4.1.3); after IOTINVAL.VMA a page is walked again (4.1.1); a walk that an
-invalidation overtook must not leave what it read in a cache (4.1.2, IOFENCE.C: once the
-invalidation completes, only the new tables may be used). Tables and numbers as in
+is read again ("IOMMU directory cache invalidation commands"); after IOTINVAL.VMA a page is
+walked again ("IOMMU Page-Table cache invalidation commands"); a walk that an invalidation
+overtook must not leave what it read in a cache ("IOMMU Command-queue Fence commands", IOFENCE.C:
+once the invalidation completes, only the new tables may be used). Tables and numbers as in
 test_iommu: DDT at PPN 0x100, device 5 with Sv39 (mode 8) root 0x200 and PSCID 7.
 
 The full Config (Sv48, Sv39x4, Sv48x4, 3LVL) is driven end to end at the bottom: a 3LVL
-directory (spec 3.3.1), VMs with two-stage and second-stage-only device contexts (3.3
-steps 10-19), and the IOTLB tags that keep them apart (3.3, caching: GSCID+PSCID+IOVA for
-the first stage, GSCID+GPA for the second stage alone).
+directory (spec "Process to locate the Device-context"), VMs with two-stage and second-stage-only
+device contexts ("Process to translate an IOVA" steps 10-19), and the IOTLB tags that keep them
+apart ("Caching in-memory data structures": GSCID+PSCID+IOVA for the first stage, GSCID+GPA for the
+second stage alone).
 """
 
 from amaranth.sim import Simulator
@@ -244,7 +246,7 @@ def test_miss_to_the_page_being_walked_hits_after_the_fill():
 
 def test_fault_record_of_a_walk_names_the_walked_request():
     # A walk that faults while a hit was answered: the fault report carries the walked
-    # request's address, not the hit's (spec 4.2: iotval is the faulting IOVA).
+    # request's address, not the hit's (spec "Fault/Event-Queue (FQ)": iotval is the faulting IOVA).
     async def body(ctx, h):
         assert answer(await h.request(ctx, tag=1)) == OK_WALKED
         async def slow(ctx):
@@ -266,7 +268,8 @@ def test_fault_record_of_a_walk_names_the_walked_request():
 
 
 def test_process_id_without_pdtv():
-    # A request with a process_id to a DC with PDTV=0: cause 260 (spec 3.3 step 7).
+    # A request with a process_id to a DC with PDTV=0: cause 260 (spec "Process to translate an
+    # IOVA" step 7).
     async def body(ctx, h):
         assert answer(await h.request(ctx, pv=1)) == (1, 260, 0, 0)
         assert answer(await h.request(ctx, pv=1)) == (1, 260, 0, 1)
@@ -480,9 +483,9 @@ def test_three_level_directory_faults():
 
 def test_bare_mode_fault_is_reported_whatever_the_cached_dc_says():
     # Device 5's DC has DTF=1 (TC bit 4) and is cached in 1LVL. In Bare mode no DC is
-    # located, so DTF is taken as 0 (spec 4.2, "If no valid DC could be located, DTF is
-    # assumed to be 0"): an access fault on an address beyond the PAS is reported with
-    # dtf=0. Found by iogate regress --seed 7 (a Bare phase after 1LVL).
+    # located, so DTF is taken as 0 (spec "Fault/Event-Queue (FQ)", "If no valid DC could be
+    # located, DTF is assumed to be 0"): an access fault on an address beyond the PAS is reported
+    # with dtf=0. Found by iogate regress --seed 7 (a Bare phase after 1LVL).
     DTF = 1 << 4
 
     async def body(ctx, h):

@@ -112,7 +112,7 @@ def cmd_bytes(cmd):
 
 class Queues:
     """A command queue and a fault queue set up on ``rig`` the way the spec's init does
-    (spec 7: base, then tail/head 0, then enable)."""
+    (spec "Guidelines for initialization": base, then tail/head 0, then enable)."""
 
     def __init__(self, rig, cq_log2szm1=3, fq_log2szm1=3, cie=0, fie=0):
         self.rig = rig

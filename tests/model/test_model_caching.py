@@ -1,5 +1,6 @@
 """Caching freedom: which answers the spec allows between a table change and its
-invalidation + IOFENCE.C (RISC-V IOMMU spec 3.1.1 note, 3.1.3, 3.1.4)."""
+invalidation + IOFENCE.C (RISC-V IOMMU spec "IOMMU Page-Table cache invalidation
+commands", "IOMMU Command-queue Fence commands", "IOMMU directory cache invalidation commands")."""
 
 import pytest
 

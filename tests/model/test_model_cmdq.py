@@ -1,4 +1,4 @@
-"""The command queue (RISC-V IOMMU spec 3.1, 5.6-5.8, 5.15, 5.18)."""
+"""The command queue (RISC-V IOMMU spec "Command-Queue (CQ)"; cqb, cqh, cqt, cqcsr, ipsr)."""
 
 import pytest
 

@@ -1,5 +1,6 @@
 """The device directory: modes, device_id width, DDT entries and DC checks
-(RISC-V IOMMU spec 2.1, 2.3.1, 2.1.4 "Device-context configuration checks", 3.2 DTF)."""
+(RISC-V IOMMU spec "Device-Directory-Table (DDT)", "Process to locate the Device-context",
+"Device-context configuration checks", "Fault/Event-Queue (FQ)" for DTF)."""
 
 import pytest
 

@@ -1,5 +1,5 @@
 """The debug translation interface: tr_req_iova, tr_req_ctl, tr_response
-(RISC-V IOMMU spec chapter 6, 5.24-5.26)."""
+(RISC-V IOMMU spec "Debug support")."""
 
 from iogate.hdl.formats import Pbmt
 from iogate.hdl.regs import IommuMode, Offset

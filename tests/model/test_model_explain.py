@@ -1,6 +1,7 @@
 """iogate.cosim.model.explain: the mismatch report lists the request, the allowed and the received
 answers, the DC and every table entry a walk reads (addresses worked out by hand from the
-Sv39/Sv39x4 index rules and the 1LVL/2LVL device_id split, spec 2.1 and 2.3)."""
+Sv39/Sv39x4 index rules and the 1LVL/2LVL device_id split, spec "Device-Directory-Table (DDT)" and
+"Process to translate an IOVA")."""
 
 from types import SimpleNamespace
 

@@ -1,5 +1,5 @@
 """The fault queue: record layout, wraparound, overflow, memory faults, fip
-(RISC-V IOMMU spec 3.2, 5.9-5.11, 5.16, 5.18)."""
+(RISC-V IOMMU spec "Fault/Event-Queue (FQ)"; registers fqb, fqh, fqt, fqcsr, ipsr)."""
 
 from iogate.hdl.regs import IommuMode, Offset
 

@@ -1,4 +1,5 @@
-"""The register file: reset values and access behaviour (RISC-V IOMMU spec chapter 5)."""
+"""The register file: reset values and access behaviour (RISC-V IOMMU spec
+"Memory-mapped register interface")."""
 
 import pytest
 

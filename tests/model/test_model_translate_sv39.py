@@ -1,4 +1,5 @@
-"""Translation through a 1LVL directory and an Sv39 first stage (spec 2.3, Privileged Sv39).
+"""Translation through a 1LVL directory and an Sv39 first stage (spec "Process to translate an
+IOVA", Privileged spec "Sv39").
 
 Tables: DDT root R (1LVL), device 5 with iosatp Sv39 root S, PSCID 7. Expected physical
 addresses are worked out by hand from the VPN split VA[38:30|29:21|20:12].
@@ -127,7 +128,8 @@ def test_1g_superpage():
 
 
 def test_leaf_at_level_0_needed():
-    # A non-leaf at level 0 has nowhere to go: page fault (Privileged spec step 4).
+    # A non-leaf at level 0 has nowhere to go: page fault (Privileged spec "Virtual Address
+    # Translation Process" step 4).
     rig = sv39_rig()
     rig.map(rig.s, 0x4000_1000, pte(0x87654, v=1))
     assert rig.iommu.translate(5, 0x4000_1000, "execute").cause == 12

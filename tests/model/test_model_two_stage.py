@@ -1,5 +1,6 @@
 """Two-stage translation: Sv39/Sv48 over Sv39x4/Sv48x4 (Privileged spec "Two-Stage Address
-Translation", IOMMU spec 2.3 steps 17-19, fault record iotval2 in spec 3.2).
+Translation", IOMMU spec "Process to translate an IOVA" steps 17-19, fault record iotval2 in
+spec "Fault/Event-Queue (FQ)").
 
 Layout of every test here: the G-stage maps GPA 1 GiB..2 GiB onto SPA 0..1 GiB with one
 1 GiB leaf (root index 1), so a guest table the rig allocates at SPA ``p`` has GPA

@@ -39,8 +39,8 @@ async def _lines_agree(s, what):
 
 @cocotb.test()
 async def ddt_load_access_faults_on_slverr_and_decerr(dut):
-    """Spec 2.3.1: a bus error reading a DC or a directory page is cause 257, whether the
-    slave answers SLVERR or DECERR; other devices are untouched."""
+    """Spec "Process to locate the Device-context": a bus error reading a DC or a directory page is
+    cause 257, whether the slave answers SLVERR or DECERR; other devices are untouched."""
     s = await open_session(dut, FULL)
     # 3LVL; A and B share no directory page with each other or with C.
     a, b, c = 0x01_0005, 0x02_0106, 0x03_0207
@@ -95,8 +95,8 @@ async def page_table_bus_errors_are_access_faults(dut):
 
 @cocotb.test()
 async def ddtp_off_and_back(dut):
-    """Spec 5.5: with iommu_mode Off every request is cause 256; back in 3LVL (through
-    Off) the tables answer again."""
+    """Spec "Device-directory-table pointer (ddtp)": with iommu_mode Off every request is cause 256;
+    back in 3LVL (through Off) the tables answer again."""
     s = await open_session(dut, FULL)
 
     def setup(bus):
@@ -125,8 +125,9 @@ async def ddtp_off_and_back(dut):
 
 @cocotb.test()
 async def command_queue_memory_faults(dut):
-    """cqmf (spec 5.15): a fetch of a command from a faulting page, and an IOFENCE.C whose
-    AV store faults; cip rises with cie and drives the line icvec.civ names (spec 5.18)."""
+    """cqmf (spec "Command-queue CSR (cqcsr)"): a fetch of a command from a faulting page, and an
+    IOFENCE.C whose AV store faults; cip rises with cie and drives the line icvec.civ names (spec
+    "Interrupt pending status register (ipsr)")."""
     s = await open_session(dut, FULL)
     drv = await s.run(_driver, s.bus)
     civ = drv.vectors["civ"]
@@ -173,8 +174,8 @@ async def command_queue_memory_faults(dut):
 
 @cocotb.test()
 async def fault_queue_memory_fault(dut):
-    """fqmf (spec 5.16): a fault record store that faults sets fqmf and fip; records are
-    dropped until software clears fqmf."""
+    """fqmf (spec "Fault queue CSR (fqcsr)"): a fault record store that faults sets fqmf and fip;
+    records are dropped until software clears fqmf."""
     s = await open_session(dut, FULL)
     drv = await s.run(_driver, s.bus)
     s.tb.target.inject_fault(drv.fq.base, drv.fq.entries * 32, "DECERR")
@@ -227,7 +228,8 @@ async def every_command_and_operand(dut):
         await s.run(lambda: drv.sync(t, t.map(0x7000, 0x9_1000_0000 + i * 0x1000, 4 * KiB,
                                                   r=True), pscid=8))
         await s.translate_all(probes)
-    # IOFENCE.C with WSI: fence_w_ip, then cip on the civ line (spec 3.1.3, 5.15).
+    # IOFENCE.C with WSI: fence_w_ip, then cip on the civ line (spec "IOMMU Command-queue
+    # Fence commands", "Command-queue CSR (cqcsr)").
     await s.run(lambda: drv.cq.submit(commands.iofence_c(wsi=True)))
     await s.run(drv.fence)
     csr = await s.bus.aread(Offset.CQCSR, 4)
@@ -244,8 +246,8 @@ async def every_command_and_operand(dut):
 
 @cocotb.test()
 async def every_fault_of_a_pipelined_burst_is_recorded(dut):
-    """Spec 3.2: each faulting request leaves one record. Page-table walks that fault (a
-    miss) interleaved with requests that fault without a walk (device_id beyond 1LVL,
+    """Spec "Fault/Event-Queue (FQ)": each faulting request leaves one record. Page-table walks that
+    fault (a miss) interleaved with requests that fault without a walk (device_id beyond 1LVL,
     cause 260) and IOTLB hits, back to back: fqt must count them all."""
     s = await open_session(dut, FULL)
 

@@ -38,7 +38,8 @@ async def reset_values_and_read_only_registers(dut):
 
 @cocotb.test()
 async def ddtp_mode_is_warl(dut):
-    """ddtp resets to Off; modes the Config does not offer do not stick (spec 5.5)."""
+    """ddtp resets to Off; modes the Config does not offer do not stick (spec
+    "Device-directory-table pointer (ddtp)")."""
     s = await open_session(dut, Config())
     assert bits.get(DDTP, await s.bus.aread(Offset.DDTP, 8), "iommu_mode") == IommuMode.OFF
     for mode in (IommuMode.BARE, IommuMode.LVL2, 1, IommuMode.LVL3, 5, 13, 14, 15,
@@ -84,8 +85,8 @@ async def _workload(dut, *, n, mem_latency, pause):
     await s.translate_all([request(*r) for r in random_requests(layout, rng, n)])
     dut._log.info("seed %d: %s", SEED, s.scoreboard.summary())
     assert_clean(s)
-    # The workload provokes every cause of the slice (spec 3.2): mapped pages must
-    # succeed and each faulting device must have produced its cause.
+    # The workload provokes every cause of the slice (spec "Fault/Event-Queue (FQ)"): mapped pages
+    # must succeed and each faulting device must have produced its cause.
     assert set(s.scoreboard.faults) >= {1, 5, 7, 12, 13, 15, 258, 259, 260}
     assert s.scoreboard.hits > 0 and s.scoreboard.misses > 0
     return s

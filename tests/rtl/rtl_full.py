@@ -86,7 +86,8 @@ async def every_mode_agrees_with_the_model(dut):
     drv, t48, ranges = await s.run(program, s.bus)
     await s.translate_all(list(requests(rng, ranges, 600)))
     faults = s.scoreboard.faults
-    # Page faults, guest-page faults and successes all occurred (spec 4.2 causes).
+    # Page faults, guest-page faults and successes all occurred (spec "Fault/Event-Queue (FQ)"
+    # causes).
     assert faults.keys() & {12, 13, 15} and faults.keys() & {20, 21, 23}
     assert s.scoreboard.translations - sum(faults.values()) > 100
     # Unmap the Sv48 gigapage: after the driver's IOTINVAL.VMA + IOFENCE.C nothing of it

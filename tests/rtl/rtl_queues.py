@@ -58,7 +58,8 @@ async def map_translate_unmap_leaves_nothing_stale(dut):
 
 @cocotb.test()
 async def command_queue_wraps_around(dut):
-    """Many small map/unmap rounds through a 4-entry command queue (spec 3.1 head/tail)."""
+    """Many small map/unmap rounds through a 4-entry command queue (spec "Command-Queue (CQ)"
+    head/tail)."""
     s = await open_session(dut, CONFIG)
 
     def rounds(bus):
@@ -82,7 +83,8 @@ async def command_queue_wraps_around(dut):
 @cocotb.test()
 async def illegal_command_stops_the_queue_at_it(dut):
     """A reserved opcode and PSCV=1 with IOTINVAL.GVMA give cmd_ill with cqh left at the
-    command (spec 3.1, 5.15); cip follows cie; the driver recovers."""
+    command (spec "Command-Queue (CQ)", "Command-queue CSR (cqcsr)"); cip follows cie; the driver
+    recovers."""
     s = await open_session(dut, CONFIG)
     bad = [bits.pack(bits_layout, **fields) for bits_layout, fields in (
         (IOTINVAL, dict(opcode=5)),                                  # reserved opcode
@@ -114,7 +116,8 @@ async def illegal_command_stops_the_queue_at_it(dut):
 @cocotb.test()
 async def fault_queue_overflow_and_dtf(dut):
     """A 4-entry fault queue holds 3 records; the next sets fqof and later ones are
-    dropped until it is cleared (spec 3.2); DTF=1 suppresses page faults but not 258."""
+    dropped until it is cleared (spec "Fault/Event-Queue (FQ)"); DTF=1 suppresses page faults but
+    not 258."""
     s = await open_session(dut, CONFIG)
 
     def setup(bus):
