@@ -242,7 +242,8 @@ def test_shallower_modes_of_a_deep_walker(mode, levels):
 NON_LEAF = [
     ("l2_not_valid", {DDTE3_2: ddte(0x200, v=0)}, (), 258, [DDTE3_2]),
     ("l1_not_valid", {DDTE3_2: ddte(0x200), DDTE3_1: 0}, (), 258, [DDTE3_2, DDTE3_1]),
-    # V=0 wins over reserved bits (3.3.1: step 5 before step 6).
+    # V=0 wins over reserved bits ("Process to locate the Device-context": step 5 before
+    # step 6).
     ("not_valid_and_reserved", {DDTE3_2: ddte(0x200, v=0, rsvd=1 << 63)}, (), 258,
      [DDTE3_2]),
     ("reserved_bit_1", {DDTE3_2: ddte(0x200, rsvd=1 << 1)}, (), 259, [DDTE3_2]),
