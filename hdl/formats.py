@@ -38,19 +38,76 @@ TC = data.StructLayout({
 
 
 class IohgatpMode(enum.IntEnum, shape=4):
-    """``DC.iohgatp.MODE`` with ``fctl.GXL=0`` (spec 2.1.3)."""
+    """``DC.iohgatp.MODE`` with ``fctl.GXL=0`` (spec "Device-context fields", iohgatp).
+
+    The geometry of each mode (Privileged spec, "Hypervisor Extension", "Two-Stage Address
+    Translation": Sv39x4/Sv48x4/Sv57x4 are their first-stage schemes widened by two bits,
+    the root table 16 KiB) is a property of the mode, used by the RTL, the model, the
+    driver and the test bench alike.
+    """
     BARE = 0
     SV39X4 = 8
     SV48X4 = 9
     SV57X4 = 10
 
+    @property
+    def levels(self):
+        """Levels of the walk (0 for Bare)."""
+        return {0: 0, 8: 3, 9: 4, 10: 5}[self.value]
+
+    @property
+    def gpa_bits(self):
+        """Width of a guest physical address: the first stage's VA width plus 2."""
+        return 12 + 9 * self.levels + 2 if self.levels else 0
+
+    @property
+    def vpn_bits(self):
+        """Bits of the guest page number (``gpa_bits - 12``)."""
+        return self.gpa_bits - 12 if self.levels else 0
+
+    @property
+    def root_index_bits(self):
+        """Index bits of the root table (11: 2048 PTEs in 16 KiB); 9 at every other level."""
+        return 11
+
 
 class IosatpMode(enum.IntEnum, shape=4):
-    """``DC.fsc.MODE`` (iosatp) with ``DC.tc.SXL=0`` (spec 2.1.5)."""
+    """``DC.fsc.MODE`` (iosatp) with ``DC.tc.SXL=0`` (spec "Device-context fields", fsc).
+
+    The geometry of each mode (Privileged spec, "Sv39", "Sv48", "Sv57": 9 index bits per
+    level, 4 KiB pages) is a property of the mode.
+    """
     BARE = 0
     SV39 = 8
     SV48 = 9
     SV57 = 10
+
+    @property
+    def levels(self):
+        """Levels of the walk (0 for Bare)."""
+        return {0: 0, 8: 3, 9: 4, 10: 5}[self.value]
+
+    @property
+    def va_bits(self):
+        """Width of a virtual address (39, 48, 57; 0 for Bare)."""
+        return 12 + 9 * self.levels if self.levels else 0
+
+    @property
+    def vpn_bits(self):
+        """Bits of the virtual page number (``va_bits - 12``)."""
+        return 9 * self.levels
+
+    @property
+    def index_bits(self):
+        """Index bits of every level's table (9: 512 PTEs in 4 KiB)."""
+        return 9
+
+    def is_canonical(self, va):
+        """Whether ``va`` (64 bits) has bits 63 down to ``va_bits - 1`` all equal
+        (Privileged spec: "must have bits 63-N equal to bit N-1")."""
+        top = (va & ((1 << 64) - 1)) >> (self.va_bits - 1)
+        return top in (0, (1 << (65 - self.va_bits)) - 1)
+
 
 
 #: ``DC.iohgatp``: second-stage page-table pointer (spec 2.1.3).

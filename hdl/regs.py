@@ -58,12 +58,46 @@ REGISTER_SIZE = {
 
 
 class IommuMode(enum.IntEnum, shape=4):
-    """``ddtp.iommu_mode`` (spec 5.4)."""
+    """``ddtp.iommu_mode`` (spec "Device-directory-table pointer (ddtp)").
+
+    The device_id split of each directory mode (spec "Device-directory table (DDT)":
+    ``DDI[0]`` 7 bits with base-format device contexts, ``DDI[1]`` 9, ``DDI[2]`` 8) is a
+    property of the mode, used by the RTL, the model, the driver and the test bench alike.
+    """
     OFF = 0
     BARE = 1
     LVL1 = 2
     LVL2 = 3
     LVL3 = 4
+
+    @property
+    def levels(self):
+        """Levels of the directory (0 for Off and Bare, which locate no device context)."""
+        return max(self.value - 1, 0)
+
+    @property
+    def ddi_bits(self):
+        """Widths of ``DDI[0]``, ``DDI[1]``, ... for base-format device contexts: the
+        device_id split, low index first (``()`` for Off and Bare)."""
+        return (7, 9, 8)[:self.levels]
+
+    @property
+    def device_id_bits(self):
+        """The widest device_id the mode reaches (7, 16, 24; 0 for Off and Bare)."""
+        return sum(self.ddi_bits)
+
+    def ddi(self, device_id):
+        """``device_id`` split into ``DDI[0]``, ``DDI[1]``, ... (low index first)."""
+        out, shift = [], 0
+        for width in self.ddi_bits:
+            out.append((device_id >> shift) & ((1 << width) - 1))
+            shift += width
+        return tuple(out)
+
+    @classmethod
+    def for_levels(cls, levels):
+        """The directory mode of ``levels`` (1, 2 or 3) levels."""
+        return cls(levels + 1)
 
 
 class Igs(enum.IntEnum, shape=2):
