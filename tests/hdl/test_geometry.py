@@ -35,7 +35,7 @@ def test_second_stage_levels_and_widths(mode, levels, gpa_bits):
     (0x0000_003F_FFFF_FFFF, True),      # top of the lower half
     (0x0000_0040_0000_0000, False),     # bit 38 set, 63:39 clear
     (0xFFFF_FFC0_0000_0000, True),      # bottom of the upper half
-    (0xFFFF_FF80_0000_0000, True),
+    (0xFFFF_FF80_0000_0000, False),     # 63:39 set, bit 38 clear
     (0x8000_0000_0000_0000, False),
     (0x7FFF_FFC0_0000_0000, False)])
 def test_sv39_canonical_addresses(va, canonical):
