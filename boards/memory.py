@@ -23,6 +23,7 @@ from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In
 
+from iogate.hdl.arbiter import RoundRobin
 from iogate.hdl.axi import AXI4Signature, Burst, Resp
 from iogate.hdl.mem_master import MemReadSignature, MemWriteSignature
 
@@ -182,14 +183,9 @@ class OnChipMemory(wiring.Component):
         # Round-robin over the four sources: AR, AW, host read, host write.
         valids = [bus.arvalid, bus.awvalid, self.host_read.req.valid,
                   self.host_write.req.valid]
-        last = Signal(2, init=3)
-        grant = Signal(2)
-        any_req = Signal()
-        for distance in reversed(range(1, 5)):
-            for cur in range(4):
-                idx = (cur + distance) % 4
-                with m.If((last == cur) & valids[idx]):
-                    m.d.comb += [grant.eq(idx), any_req.eq(1)]
+        m.submodules.arbiter = arbiter = RoundRobin(4, last=3)
+        m.d.comb += arbiter.requests.eq(Cat(valids))
+        grant, any_req = arbiter.grant, arbiter.valid
 
         host_r = self.host_read.req.payload
         host_w = self.host_write.req.payload
@@ -207,8 +203,7 @@ class OnChipMemory(wiring.Component):
         ]
         with m.FSM():
             with m.State("IDLE"):
-                with m.If(any_req):
-                    m.d.sync += last.eq(grant)
+                m.d.comb += arbiter.advance.eq(any_req)
                 with m.If(any_req & (grant == 0)):
                     m.d.comb += bus.arready.eq(1)
                     m.d.sync += [offset.eq(bus.araddr), inside.eq(hit(bus.araddr)),

@@ -17,22 +17,23 @@ translation ports (:mod:`iogate.hdl.port`).
     mmio (AXI4-Lite) ─> RegFile ─> CommandQueue (reads, store)   FaultQueueWriter (stores)
                           │  ^          │                              │
                           │  └ cqh/cqcsr, fqt/fqcsr strobes ───────────┘
-                          └─> wsi            all accesses: MemReadMaster ─> mem (AXI4)
+                          └─> wsi            all accesses: MemoryMaster ─> mem (AXI4)
 
 Every mode a ``Config`` can ask for is built as asked (and only then: the small default
 Config elaborates no Sv48, second-stage or multi-level directory logic), so
 ``capabilities``, computed from the Config, advertises exactly what the hardware does.
 """
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cat, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from iogate.hdl.arbiter import RoundRobin
 from iogate.hdl.axi import AXI4LiteSignature, AXI4Signature
 from iogate.hdl.cmdq import CommandQueue
 from iogate.hdl.config import require_config
 from iogate.hdl.fq import FaultQueueWriter
-from iogate.hdl.mem_master import DATA_WIDTH, ID_WIDTH, MemReadMaster
+from iogate.hdl.mem_master import DATA_WIDTH, ID_WIDTH, MemoryMaster
 from iogate.hdl.port import TranslationPort
 from iogate.hdl.regfile import MMIO_ADDR_WIDTH, WSI_LINES, RegFile
 from iogate.hdl.translate import TranslationPipeline
@@ -93,7 +94,7 @@ class Iommu(wiring.Component):
         m.submodules.pipeline = pipe = TranslationPipeline(cfg)
         m.submodules.cmdq = cmdq = CommandQueue(cfg)
         m.submodules.fq = fq = FaultQueueWriter(pas=cfg.pas)
-        m.submodules.mem_master = memm = MemReadMaster(cfg.pas, clients=3, write_clients=2)
+        m.submodules.mem_master = memm = MemoryMaster(cfg.pas, clients=3, write_clients=2)
 
         wiring.connect(m, regfile.mmio, wiring.flipped(self.mmio))
         wiring.connect(m, memm.bus, wiring.flipped(self.mem))
@@ -116,14 +117,9 @@ class Iommu(wiring.Component):
         # port can starve another (or the debugger).
         sources = n + 1
         valids = [self.tr[i].req.valid for i in range(n)] + [regfile.dbg_req.valid]
-        last = Signal(range(sources), init=sources - 1)
-        grant = Signal(range(sources))
-        any_req = Signal()
-        for step in reversed(range(sources)):
-            for cur in range(sources):
-                idx = (cur + 1 + step) % sources
-                with m.If((last == cur) & valids[idx]):
-                    m.d.comb += [grant.eq(idx), any_req.eq(1)]
+        m.submodules.port_arbiter = arbiter = RoundRobin(sources, last=sources - 1)
+        m.d.comb += arbiter.requests.eq(Cat(valids))
+        grant, any_req = arbiter.grant, arbiter.valid
 
         p = pipe.req.payload
         m.d.comb += [pipe.req.valid.eq(any_req), p.src.eq(grant)]
@@ -140,8 +136,7 @@ class Iommu(wiring.Component):
                          p.access.eq(q.access), p.pv.eq(q.pv), p.pid.eq(q.pid),
                          p.priv.eq(q.priv),
                          regfile.dbg_req.ready.eq(pipe.req.ready)]
-        with m.If(pipe.req.valid & pipe.req.ready):
-            m.d.sync += last.eq(grant)
+        m.d.comb += arbiter.advance.eq(pipe.req.valid & pipe.req.ready)
 
         # --- Responses go back to their source.
         r = pipe.resp.payload

@@ -2,7 +2,7 @@
 
 The device-directory walker, the page-table walker, the command queue and the fault queue
 make *implicit* memory accesses (RISC-V IOMMU spec 3.3, 4.1 and 4.2). Each is a client with
-a small request/response pair of streams; :class:`MemReadMaster` arbitrates between them.
+a small request/response pair of streams; :class:`MemoryMaster` arbitrates between them.
 
 * **Reads** (``clients``): one single-beat, 8-byte read at a time on the AR/R channels
   (``arlen=0``, ``arsize=3``, ``INCR``), clients served round-robin.
@@ -27,13 +27,14 @@ write client the write channels idle with ``bready=1``, so that a stray response
 always drained.
 """
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from iogate.hdl.arbiter import RoundRobin
 from iogate.hdl.axi import AXI4Signature, Burst, Resp
 
-__all__ = ["MemReadSignature", "MemWriteSignature", "MemReadMaster", "DATA_WIDTH",
+__all__ = ["MemReadSignature", "MemWriteSignature", "MemoryMaster", "DATA_WIDTH",
            "ID_WIDTH", "READ_RESPONSE", "WRITE_RESPONSE", "read_request_layout",
            "write_request_layout"]
 
@@ -120,22 +121,7 @@ class MemWriteSignature(wiring.Signature):
         return f"MemWriteSignature({self.addr_width})"
 
 
-def _round_robin(m, valids, last, name):
-    """Comb (grant, any): the first of ``valids`` after index ``last``, and whether any."""
-    n = len(valids)
-    grant = Signal(range(n), name=f"{name}_grant")
-    any_req = Signal(name=f"{name}_any")
-    # The clients are few (the IOMMU's own walkers and queues), so the rotate-and-search
-    # is a few gates.
-    for step in reversed(range(n)):
-        for cur in range(n):
-            idx = (cur + 1 + step) % n
-            with m.If((last == cur) & valids[idx]):
-                m.d.comb += [grant.eq(idx), any_req.eq(1)]
-    return grant, any_req
-
-
-class MemReadMaster(wiring.Component):
+class MemoryMaster(wiring.Component):
     """Arbitrates read and write clients onto one AXI4 manager port.
 
     Clients of each kind are served in round-robin order, so that a busy client cannot
@@ -212,9 +198,10 @@ class MemReadMaster(wiring.Component):
         m.d.comb += [bus.arlen.eq(0), bus.arsize.eq(3), bus.arburst.eq(Burst.INCR)]
 
         owner = Signal(range(n))
-        last = Signal(range(n))              # the last client served, for round-robin
         addr = Signal(self._addr_width)
-        grant, any_req = _round_robin(m, [c.req.valid for c in self.clients], last, "rd")
+        m.submodules.read_arbiter = arbiter = RoundRobin(n)
+        m.d.comb += arbiter.requests.eq(Cat(c.req.valid for c in self.clients))
+        grant, any_req = arbiter.grant, arbiter.valid
 
         with m.FSM(name="read"):
             with m.State("IDLE"):
@@ -223,7 +210,8 @@ class MemReadMaster(wiring.Component):
                         with m.If(grant == i):
                             m.d.comb += self.clients[i].req.ready.eq(1)
                             m.d.sync += addr.eq(self.clients[i].req.payload.addr)
-                    m.d.sync += [owner.eq(grant), last.eq(grant)]
+                    m.d.comb += arbiter.advance.eq(1)
+                    m.d.sync += owner.eq(grant)
                     m.next = "AR"
             with m.State("AR"):
                 m.d.comb += [bus.arvalid.eq(1), bus.araddr.eq(addr), bus.arid.eq(owner)]
@@ -255,10 +243,11 @@ class MemReadMaster(wiring.Component):
 
         req = Signal(write_request_layout(self._addr_width))
         owner = Signal(range(n))
-        last = Signal(range(n))
         aw_done = Signal()                   # the address was taken
         w_done = Signal()                    # the data beat was taken
-        grant, any_req = _round_robin(m, [c.req.valid for c in clients], last, "wr")
+        m.submodules.write_arbiter = arbiter = RoundRobin(n)
+        m.d.comb += arbiter.requests.eq(Cat(c.req.valid for c in clients))
+        grant, any_req = arbiter.grant, arbiter.valid
 
         # Strobes in one half only: a 4-byte write (AXI A3.4.1 narrow transfer).
         narrow = (req.strb[:4] == 0) | (req.strb[4:] == 0)
@@ -276,8 +265,8 @@ class MemReadMaster(wiring.Component):
                         with m.If(grant == i):
                             m.d.comb += clients[i].req.ready.eq(1)
                             m.d.sync += req.eq(clients[i].req.payload)
-                    m.d.sync += [owner.eq(grant), last.eq(grant),
-                                 aw_done.eq(0), w_done.eq(0)]
+                    m.d.comb += arbiter.advance.eq(1)
+                    m.d.sync += [owner.eq(grant), aw_done.eq(0), w_done.eq(0)]
                     m.next = "AW_W"
             with m.State("AW_W"):
                 # Address and data are offered together; each channel completes on its

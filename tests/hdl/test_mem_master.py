@@ -9,7 +9,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from iogate.hdl.axi import Resp
-from iogate.hdl.mem_master import MemReadMaster
+from iogate.hdl.mem_master import MemoryMaster
 
 
 def run(clients, requests, *, rresp=lambda addr: Resp.OKAY, client_ready_after=0):
@@ -17,7 +17,7 @@ def run(clients, requests, *, rresp=lambda addr: Resp.OKAY, client_ready_after=0
 
     ``client_ready_after`` delays each client's resp.ready by that many cycles.
     """
-    dut = MemReadMaster(56, clients)
+    dut = MemoryMaster(56, clients)
     bus_reads = []
     answers = [[] for _ in range(clients)]
     idle_checks = []
@@ -108,14 +108,14 @@ def test_client_back_pressure():
 def test_constructor_checks(clients):
     with pytest.raises(ValueError, match=rf"^clients must be an integer between 1 and 16, "
                                          rf"not {clients!r}$"):
-        MemReadMaster(56, clients)
+        MemoryMaster(56, clients)
 
 
 @pytest.mark.parametrize("write_clients", [-1, 17, "1"])
 def test_constructor_checks_write_clients(write_clients):
     with pytest.raises(ValueError, match=rf"^write_clients must be an integer between 0 and "
                                          rf"16, not {write_clients!r}$"):
-        MemReadMaster(56, 1, write_clients)
+        MemoryMaster(56, 1, write_clients)
 
 
 def run_writes(clients, requests, *, bresp=lambda addr: Resp.OKAY, aw_delay=0, w_delay=0,
@@ -126,7 +126,7 @@ def run_writes(clients, requests, *, bresp=lambda addr: Resp.OKAY, aw_delay=0, w
     ``aw_delay``/``w_delay`` hold awready/wready low that many cycles after the channel
     becomes valid, so the two handshakes happen apart.
     """
-    dut = MemReadMaster(56, 1, clients)
+    dut = MemoryMaster(56, 1, clients)
     bus_writes = []
     answers = [[] for _ in range(clients)]
     read_answers = []
