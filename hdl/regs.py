@@ -7,6 +7,8 @@ can find them. The RTL register file, the architectural model, the driver and th
 C header all take their bit positions from here.
 """
 
+from dataclasses import dataclass
+
 from amaranth.lib import enum
 
 from amaranth.lib import data
@@ -15,6 +17,7 @@ __all__ = [
     "Offset", "IommuMode", "Igs",
     "CAPABILITIES", "FCTL", "DDTP", "QB", "CQCSR", "FQCSR", "IPSR", "ICVEC",
     "TR_REQ_IOVA", "TR_REQ_CTL", "TR_RESPONSE", "REGISTERS", "REGISTER_SIZE",
+    "Kind", "FieldAccess", "ACCESS", "access_of", "kind_mask",
 ]
 
 
@@ -174,3 +177,92 @@ REGISTERS = {
 for _name, _layout in list(globals().items()):
     if isinstance(_layout, data.StructLayout):
         assert _layout.size in (32, 64), (_name, _layout.size)
+
+
+class Kind(enum.Enum):
+    """How software accesses a register field (spec "Register layout", the ``Attribute``
+    column; in the spirit of amaranth-soc's ``csr.action``)."""
+    RO = "RO"        #: read-only: writes are ignored
+    RW = "RW"        #: read-write: takes the written value
+    RW1C = "RW1C"    #: a 1 written clears it, a 0 leaves it
+    RW1S = "RW1S"    #: a 1 written sets it, a 0 leaves it
+    WARL = "WARL"    #: write any, read legal: see :attr:`FieldAccess.rule`
+    ZERO = "ZERO"    #: not implemented here: reads 0, writes are ignored
+
+
+@dataclass(frozen=True)
+class FieldAccess:
+    """The access of one register field.
+
+    Attributes
+    ----------
+    kind : Kind
+    rule : str
+        For WARL fields, how a written value is made legal (the same words in the RTL, the
+        model and the C header).
+    """
+    kind: Kind
+    rule: str = ""
+
+    def __str__(self):
+        return f"{self.kind.value}: {self.rule}" if self.rule else self.kind.value
+
+
+_RO, _RW, _RW1C, _RW1S, _ZERO = (FieldAccess(k) for k in
+                                  (Kind.RO, Kind.RW, Kind.RW1C, Kind.RW1S, Kind.ZERO))
+_PPN = FieldAccess(Kind.WARL, "bits at and above capabilities.PAS read 0")
+
+#: The access of every named field of each decoded register, by offset. Fields named
+#: ``_rsvdN`` (WPRI) and ``_customN`` are not listed: they read 0 and ignore writes.
+ACCESS = {
+    Offset.CAPABILITIES: {name: _RO for name, _ in CAPABILITIES if not name.startswith("_")},
+    Offset.FCTL: {
+        "be": FieldAccess(Kind.WARL, "only 0 is legal (capabilities.END=0: little-endian)"),
+        "wsi": FieldAccess(Kind.WARL, "only 1 is legal (capabilities.IGS=WSI)"),
+        "gxl": FieldAccess(Kind.WARL, "only 0 is legal"),
+    },
+    Offset.DDTP: {
+        "iommu_mode": FieldAccess(Kind.WARL, "a mode the Config does not build keeps the old"
+                                             " mode"),
+        "busy": _ZERO,          # a mode change completes at once
+        "ppn": _PPN,
+    },
+    Offset.CQB: {"log2szm1": _RW, "ppn": _PPN},
+    Offset.FQB: {"log2szm1": _RW, "ppn": _PPN},
+    Offset.CQCSR: {
+        "cqen": _RW, "cie": _RW, "cqmf": _RW1C, "cmd_to": _RW1C, "cmd_ill": _RW1C,
+        "fence_w_ip": _RW1C, "cqon": _RO, "busy": _RO,
+    },
+    Offset.FQCSR: {"fqen": _RW, "fie": _RW, "fqmf": _RW1C, "fqof": _RW1C, "fqon": _RO,
+                   "busy": _RO},
+    # pmip and pip are never set here (no HPM, no page-request queue): they read 0.
+    Offset.IPSR: {"cip": _RW1C, "fip": _RW1C, "pmip": _RW1C, "pip": _RW1C},
+    Offset.ICVEC: {name: FieldAccess(Kind.WARL, "all 4 bits of the vector are implemented")
+                   for name in ("civ", "fiv", "pmiv", "piv")},
+    Offset.TR_REQ_IOVA: {"vpn": _RW},
+    Offset.TR_REQ_CTL: {"go": _RW1S, "priv": _RW, "exe": _RW, "nw": _RW, "pid": _RW,
+                        "pv": _RW, "did": _RW},
+    Offset.TR_RESPONSE: {"fault": _RO, "pbmt": _RO, "s": _RO, "ppn": _RO},
+}
+
+
+def access_of(offset, *kinds):
+    """The names of the fields of the register at ``offset`` whose kind is one of ``kinds``
+    (every field with an access when none is given), from bit 0 upwards."""
+    table = ACCESS[offset]
+    return tuple(name for name, _ in REGISTERS[offset]
+                 if name in table and (not kinds or table[name].kind in kinds))
+
+
+def kind_mask(offset, *kinds):
+    """The bits, in place, of the fields of the register at ``offset`` of one of ``kinds``."""
+    layout = REGISTERS[offset]
+    out = 0
+    for name in access_of(offset, *kinds):
+        field = layout[name]
+        out |= ((1 << field.width) - 1) << field.offset
+    return out
+
+
+for _offset, _table in ACCESS.items():
+    assert set(_table) == {n for n, _ in REGISTERS[_offset] if not n.startswith("_")}, _offset

@@ -11,8 +11,9 @@ import pytest
 from iogate.hdl import bits
 from iogate.hdl.formats import (DDTE, FAULT_RECORD, IODIR, IOFENCE, IOHGATP, IOSATP, IOTINVAL, PTE,
                          TA, TC, Cause, Ttyp)
-from iogate.hdl.regs import (CAPABILITIES, CQCSR, DDTP, FCTL, FQCSR, ICVEC, IPSR, QB, TR_REQ_CTL,
-                      TR_RESPONSE, Offset)
+from iogate.hdl.regs import (ACCESS, CAPABILITIES, CQCSR, DDTP, FCTL, FQCSR, ICVEC, IPSR, QB,
+                             REGISTERS, TR_REQ_CTL, TR_RESPONSE, Kind, Offset, access_of,
+                             kind_mask)
 
 
 @pytest.mark.parametrize("layout, field, offset, width", [
@@ -97,3 +98,36 @@ def test_cause_and_ttyp_values():
                              Cause.PT_DATA_CORRUPTION)] == [13, 15, 12, 259, 274]
     assert [int(t) for t in (Ttyp.UNTRANSLATED_EXEC, Ttyp.UNTRANSLATED_READ,
                              Ttyp.UNTRANSLATED_WRITE)] == [1, 2, 3]
+
+
+# The access kinds against the spec's "Attribute" column ("Register layout"), by hand.
+@pytest.mark.parametrize("offset, kinds, expected", [
+    (Offset.CQCSR, (Kind.RW1C,), 0xF00),                    # cqmf, cmd_to, cmd_ill, fence_w_ip
+    (Offset.CQCSR, (Kind.RW,), 0x3),                        # cqen, cie
+    (Offset.CQCSR, (Kind.RO,), 0x3 << 16),                  # cqon, busy
+    (Offset.FQCSR, (Kind.RW1C,), 0x300),                    # fqmf, fqof
+    (Offset.IPSR, (Kind.RW1C,), 0xF),
+    (Offset.ICVEC, (Kind.WARL,), 0xFFFF),
+    (Offset.DDTP, (Kind.WARL,), 0xF | (((1 << 44) - 1) << 10)),
+    (Offset.DDTP, (Kind.ZERO,), 1 << 4),                    # busy
+    (Offset.CQB, (Kind.RW, Kind.WARL), 0x1F | (((1 << 44) - 1) << 10)),
+    (Offset.TR_REQ_CTL, (Kind.RW1S,), 0x1),                 # Go
+    (Offset.TR_REQ_CTL, (Kind.RW,), 0xE | (((1 << 20) - 1) << 12) | (1 << 32)
+     | (((1 << 24) - 1) << 40)),
+])
+def test_kind_masks(offset, kinds, expected):
+    assert kind_mask(offset, *kinds) == expected
+
+
+def test_every_decoded_register_has_an_access_per_field():
+    for offset, layout in REGISTERS.items():
+        named = {n for n, _ in layout if not n.startswith("_")}
+        assert set(ACCESS[offset]) == named, offset
+        assert set(access_of(offset)) == named
+
+
+def test_warl_fields_state_their_rule():
+    for offset, table in ACCESS.items():
+        for name, acc in table.items():
+            assert (acc.kind is Kind.WARL) == bool(acc.rule), (offset, name)
+            assert str(acc).startswith(acc.kind.value)
