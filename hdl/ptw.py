@@ -56,17 +56,21 @@ from iogate.hdl.iotlb import PageSize
 from iogate.hdl.mem_master import MemReadSignature
 from iogate.hdl.port import Access
 
-__all__ = ["LEVELS", "G_LEVELS", "GPA_BITS", "canonical", "gpa_fits",
+__all__ = ["MODES", "G_MODES", "canonical", "gpa_fits",
            "ptw_start_layout", "ptw_result_layout",
            "page_fault_cause", "guest_page_fault_cause", "access_fault_cause",
            "PageTableWalker"]
 
-#: Levels of each first-stage mode (Privileged spec: Sv39 has 3, Sv48 has 4).
-LEVELS = {IosatpMode.SV39: 3, IosatpMode.SV48: 4}
-#: Levels of each second-stage mode (Privileged spec: Sv39x4 and Sv48x4 as Sv39 and Sv48).
-G_LEVELS = {IohgatpMode.SV39X4: 3, IohgatpMode.SV48X4: 4}
-#: GPA width of each second-stage mode: the VA width plus 2 (Privileged spec, Sv39x4).
-GPA_BITS = {IohgatpMode.SV39X4: 41, IohgatpMode.SV48X4: 50}
+#: The first-stage modes a walker can walk; their geometry is :class:`IosatpMode`'s.
+MODES = (IosatpMode.SV39, IosatpMode.SV48)
+#: The second-stage modes a walker can walk; their geometry is :class:`IohgatpMode`'s.
+G_MODES = (IohgatpMode.SV39X4, IohgatpMode.SV48X4)
+
+#: VPN bits a table is indexed by at every level (Privileged spec, "Sv39": 512 PTEs).
+_INDEX_BITS = IosatpMode.SV39.index_bits
+#: Index bits of the second stage's root table (Privileged spec, "Two-Stage Address
+#: Translation": the x4 modes' root is 16 KiB, its index 2 bits wider).
+_G_ROOT_INDEX_BITS = IohgatpMode.SV39X4.root_index_bits
 
 _SIZE_OF_LEVEL = {0: PageSize.SIZE_4K, 1: PageSize.SIZE_2M, 2: PageSize.SIZE_1G,
                   3: PageSize.SIZE_512G}
@@ -83,15 +87,16 @@ def canonical(iova, mode):
 
     ``mode`` is a Python :class:`IosatpMode` (the walker is elaborated per mode).
     """
-    top = 12 + 9 * LEVELS[mode] - 1
+    top = IosatpMode(mode).va_bits - 1
     upper = iova[top:64]
     return (upper == 0) | (upper == (1 << (64 - top)) - 1)
 
 
 def gpa_fits(gpa, g_mode):
     """The GPA is narrow enough for second-stage mode ``g_mode`` (a Python
-    :class:`IohgatpMode`): bits 63 down to ``GPA_BITS`` are zero (Privileged spec, Sv39x4)."""
-    return gpa[GPA_BITS[g_mode]:64] == 0
+    :class:`IohgatpMode`): bits 63 down to its ``gpa_bits`` are zero (Privileged spec,
+    Sv39x4)."""
+    return gpa[IohgatpMode(g_mode).gpa_bits:64] == 0
 
 
 def page_fault_cause(access):
@@ -181,13 +186,13 @@ class PageTableWalker(wiring.Component):
             if not isinstance(pas, int) or not 32 <= pas <= 56:
                 raise ValueError(f"pas must be an integer between 32 and 56, not {pas!r}")
             modes = tuple(IosatpMode(mode) for mode in modes)
-            if not modes or any(mode not in LEVELS for mode in modes):
+            if not modes or any(mode not in MODES for mode in modes):
                 raise ValueError(f"modes must be a non-empty subset of "
-                                 f"{tuple(m.name for m in LEVELS)}, not {modes!r}")
+                                 f"{tuple(m.name for m in MODES)}, not {modes!r}")
             g_modes = tuple(IohgatpMode(mode) for mode in g_modes)
-            if any(mode not in G_LEVELS for mode in g_modes):
+            if any(mode not in G_MODES for mode in g_modes):
                 raise ValueError(f"g_modes must be a subset of "
-                                 f"{tuple(m.name for m in G_LEVELS)}, not {g_modes!r}")
+                                 f"{tuple(m.name for m in G_MODES)}, not {g_modes!r}")
         except (TypeError, ValueError):
             # A refused component is not an unused one: no UnusedElaboratable.
             self._MustUse__silence = True
@@ -204,296 +209,381 @@ class PageTableWalker(wiring.Component):
         })
 
     def elaborate(self, platform):
+        """The walk as a state machine (IOMMU spec "Process to translate an IOVA", steps 17
+        and 19, each a Privileged spec "Virtual Address Translation Process").
+
+        IDLE takes a start and makes the checks due before any read; READ requests the next
+        PTE, or faults on an address no read may go to; WAIT judges the PTE in its response
+        cycle and chooses the next address; DONE holds the result until it is taken.
+        """
         m = Module()
-        two_stage = bool(self._g_modes)
-        s_levels = max(LEVELS[mode] for mode in self._modes)
-        g_levels = max((G_LEVELS[mode] for mode in self._g_modes), default=1)
-        max_levels = max(s_levels, g_levels)
-
-        iova = Signal(64)
-        access = Signal(Access)
-        res = Signal(ptw_result_layout())
-        m.d.comb += self.result.payload.eq(res)
-
-        # First stage: the table being read (a guest PPN under a second stage) and level.
-        s_a = Signal(44)
-        s_level = Signal(range(s_levels))
-        g_seen = Signal()
-
-        # Second stage: the GPA being translated (a first-stage PTE's address when
-        # `implicit`, else the final GPA), the table being read and its level.
-        stage = Signal(Stage)
-        g_on = Signal()
-        s_on = Signal()          # the first stage is not Bare
-        g_mode = Signal(IohgatpMode)
-        g_root = Signal(44)
-        g_top = Signal(range(g_levels))
-        g_level = Signal(range(g_levels))
-        g_a = Signal(44)
-        gpa = Signal(64)
-        implicit = Signal()
-        s_pte_ppn = Signal(44)   # the system page holding the first-stage PTE at `gpa`
-
-        if two_stage:
-            in_second = stage == Stage.SECOND
-            level = Signal(range(max_levels))
-            m.d.comb += level.eq(Mux(in_second, g_level, s_level))
-            va = Mux(in_second, gpa, iova)      # the address whose page the PTE maps
-        else:
-            in_second = Const(0, 1)
-            level = s_level
-            va = iova
-
-        def s_vpn(lvl):
-            """VPN[lvl] of the IOVA (9 bits) for a Python level ``lvl``."""
-            return iova[12 + 9 * lvl:21 + 9 * lvl]
-
-        # --- The address of the next read.
-        pte_addr = Signal(56)
-        vpn_i = Signal(9)
-        with m.Switch(s_level):
-            for i in range(s_levels):
-                with m.Case(i):
-                    m.d.comb += vpn_i.eq(s_vpn(i))
-        s_pte_gpa = Cat(Const(0, 3), vpn_i, s_a)      # a[+VPN[i]*8] of the Privileged walk
-        if two_stage:
-            # The second stage's root is 16 KiB: its index is VPN[top] plus 2 GPA bits
-            # (Privileged spec, Sv39x4/Sv48x4). The root is 16 KiB aligned (a DC check,
-            # spec 3.1.4), so the index can be ORed into the table address.
-            g_index = Signal(11)
-            with m.Switch(g_level):
-                for i in range(g_levels):
-                    with m.Case(i):
-                        m.d.comb += g_index.eq(Cat(gpa[12 + 9 * i:21 + 9 * i],
-                                                   Mux(g_level == g_top,
-                                                       gpa[21 + 9 * i:23 + 9 * i], 0)))
-            g_pte_addr = Cat(Const(0, 3), g_index[:9], g_a[:2] | g_index[9:], g_a[2:])
-            with m.If(in_second):
-                m.d.comb += pte_addr.eq(g_pte_addr)
-            with m.Elif(g_on):
-                m.d.comb += pte_addr.eq(Cat(gpa[:12], s_pte_ppn))
-            with m.Else():
-                m.d.comb += pte_addr.eq(s_pte_gpa)
-        else:
-            m.d.comb += pte_addr.eq(s_pte_gpa)
-        beyond_pas = Const(0, 1) if self._pas == 56 else (pte_addr[self._pas:] != 0)
-        m.d.comb += self.mem.req.payload.addr.eq(pte_addr[:self._pas])
-
-        gpa_wide = Const(0, 1)
-        for mode in self._g_modes:
-            gpa_wide = gpa_wide | ((g_mode == mode) & ~gpa_fits(gpa, mode))
-
-        # --- Judging the PTE just read (the same logic serves both stages).
-        pte = data.View(PTE, self.mem.resp.payload.data)
-        leaf = pte.r | pte.x
-        pbmt_bad = (pte.pbmt == Pbmt.RSVD) | ((pte.pbmt != Pbmt.PMA) if not self._svpbmt
-                                              else Const(0, 1))
-        reserved = (pte.as_value()[54:61] != 0) | pbmt_bad
-        invalid = ~pte.v | (~pte.r & pte.w) | reserved
-        nonleaf_bad = pte.d | pte.a | pte.u | pte.n | (pte.pbmt != Pbmt.PMA)
-
-        # A superpage leaf at level i must have PPN[i-1:0] (9*i bits) zero.
-        misaligned = Signal()
-        with m.Switch(level):
-            for i in range(1, max_levels):
-                with m.Case(i):
-                    m.d.comb += misaligned.eq(pte.ppn[:9 * i] != 0)
-        # Svnapot: N=1 is only defined on a level-0 leaf, with PPN[3:0]=1000 (64 KiB).
-        napot_ok = ~pte.n | ((level == 0) & (pte.ppn[:4] == 0b1000))
-        # An implicit access (reading a first-stage PTE) is checked as a read by the
-        # second stage, while any fault is reported for the original access.
-        check = Signal(Access)
-        m.d.comb += check.eq(Mux(in_second & implicit, Access.READ, access))
-        allowed = Mux(check == Access.EXECUTE, pte.x,
-                      Mux(check == Access.WRITE, pte.w & pte.d, pte.r))
-        leaf_ok = napot_ok & ~misaligned & pte.u & pte.a & allowed
-
-        # The 4 KiB page inside the leaf's page: low PPN bits come from the address.
-        leaf_ppn = Signal(44)
-        leaf_size = Signal(PageSize)
-        m.d.comb += leaf_ppn.eq(pte.ppn)
-        with m.Switch(level):
-            with m.Case(0):
-                with m.If(pte.n):
-                    m.d.comb += [leaf_ppn[:4].eq(va[12:16]), leaf_size.eq(PageSize.SIZE_64K)]
-                with m.Else():
-                    m.d.comb += leaf_size.eq(PageSize.SIZE_4K)
-            for i in range(1, max_levels):
-                with m.Case(i):
-                    m.d.comb += [leaf_ppn[:9 * i].eq(va[12:12 + 9 * i]),
-                                 leaf_size.eq(_SIZE_OF_LEVEL[i])]
-
-        # --- Outcomes.
-        def fault(cause, iotval2=0):
-            # A fault carries no translation fields: they are zeroed at the start, but a
-            # two-stage walk may fault in the second stage after its first-stage leaf.
-            clear = [res.eq(0)] if two_stage else []
-            return [*clear, res.fault.eq(1), res.cause.eq(cause), res.iotval2.eq(iotval2)]
-
-        # iotval2 of a guest-page fault: GPA[63:2], and bit 0 for an implicit access.
-        guest_fault = fault(guest_page_fault_cause(access),
-                            Cat(implicit, Const(0, 1), gpa[2:]))
-        stage_fault = fault(page_fault_cause(access))
-
-        def start_second(address, is_implicit):
-            """Statements: translate GPA ``address`` with the second stage next."""
-            return [stage.eq(Stage.SECOND), gpa.eq(address), implicit.eq(is_implicit),
-                    g_level.eq(g_top), g_a.eq(g_root)]
-
-        def second_stage_pte():
-            """The response-cycle statements for a second-stage PTE."""
-            with m.If(invalid):
-                m.d.sync += guest_fault
-                m.next = "DONE"
-            with m.Elif(~leaf):
-                with m.If(nonleaf_bad | (g_level == 0)):
-                    m.d.sync += guest_fault
-                    m.next = "DONE"
-                with m.Else():
-                    # G-stage G bits are ignored (Privileged spec, two-stage translation).
-                    m.d.sync += [g_a.eq(pte.ppn), g_level.eq(g_level - 1)]
-            with m.Elif(~leaf_ok):
-                m.d.sync += guest_fault
-                m.next = "DONE"
-            with m.Elif(implicit):
-                # The first-stage PTE's system address is known: read it.
-                m.d.sync += [s_pte_ppn.eq(leaf_ppn), stage.eq(Stage.FIRST)]
-            with m.Else():
-                # The final GPA: combine both stages. The first stage's PBMT wins unless
-                # it is PMA (Privileged spec, Svpbmt: a non-zero VS-stage PBMT overrides
-                # the G-stage's); the pair maps the smaller page linearly.
-                smaller = leaf_size.as_value() < res.size.as_value()
-                m.d.sync += [
-                    res.ppn.eq(leaf_ppn),
-                    res.r.eq(res.r & pte.r), res.w.eq(res.w & pte.w & pte.d),
-                    res.x.eq(res.x & pte.x),
-                    res.pbmt.eq(Mux(res.pbmt != Pbmt.PMA, res.pbmt, pte.pbmt)),
-                    res.size.eq(Mux(smaller, leaf_size, res.size)),
-                    res.partial.eq(s_on & smaller),
-                ]
-                m.next = "DONE"
-
+        w = _Walk(self)
+        m.d.comb += self.result.payload.eq(w.res)
+        if w.two_stage:
+            m.d.comb += w.level.eq(Mux(w.in_second, w.g_level, w.s_level))
+        self._pte_address(m, w)
+        self._judge_pte(m, w)
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += self.start.ready.eq(1)
-                with m.If(self.start.valid):
-                    p = self.start.payload
-                    m.d.sync += [
-                        iova.eq(p.iova), access.eq(p.access), s_a.eq(p.root_ppn),
-                        g_seen.eq(0), stage.eq(Stage.FIRST), implicit.eq(0), res.eq(0),
-                    ]
-                    if two_stage:
-                        # A first-stage-Bare walk keeps all-ones permissions and the
-                        # largest size for the second stage to narrow down.
-                        m.d.sync += [res.r.eq(1), res.w.eq(1), res.x.eq(1),
-                                     res.size.eq(PageSize.SIZE_512G)]
-                    m.next = "READ"
-                    s_known = Const(0, 1)
-                    for mode in self._modes:
-                        s_known = s_known | (p.mode == mode)
-                    g_known = Const(0, 1)
-                    for mode in self._g_modes:
-                        g_known = g_known | (p.g_mode == mode)
-                    if two_stage:
-                        top = Signal(range(g_levels))
-                        for mode in self._g_modes:
-                            with m.If(p.g_mode == mode):
-                                m.d.comb += top.eq(G_LEVELS[mode] - 1)
-                        m.d.sync += [g_on.eq(g_known), s_on.eq(s_known),
-                                     g_mode.eq(p.g_mode), g_root.eq(p.g_root),
-                                     g_top.eq(top)]
-                    for mode in self._modes:
-                        with m.If(p.mode == mode):
-                            top_level = LEVELS[mode] - 1
-                            m.d.sync += s_level.eq(top_level)
-                            with m.If(~canonical(p.iova, mode)):
-                                m.d.sync += fault(page_fault_cause(p.access))
-                                m.next = "DONE"
-                            if two_stage:
-                                # The root table's PTE address is a GPA: implicit access.
-                                root_pte = Cat(Const(0, 3),
-                                               p.iova[12 + 9 * top_level:21 + 9 * top_level],
-                                               p.root_ppn)
-                                with m.Elif(g_known):
-                                    m.d.sync += [stage.eq(Stage.SECOND), gpa.eq(root_pte),
-                                                 implicit.eq(1), g_level.eq(top),
-                                                 g_a.eq(p.g_root)]
-                    if two_stage:
-                        # First stage Bare: the IOVA is the GPA.
-                        with m.If((p.mode == IosatpMode.BARE) & g_known):
-                            m.d.sync += [stage.eq(Stage.SECOND), gpa.eq(p.iova),
-                                         implicit.eq(0), g_level.eq(top), g_a.eq(p.g_root)]
-                        ok = (s_known | (p.mode == IosatpMode.BARE)) \
-                            & (g_known | (p.g_mode == IohgatpMode.BARE)) \
-                            & (s_known | g_known)
-                    else:
-                        ok = s_known & (p.g_mode == IohgatpMode.BARE)
-                    with m.If(~ok):
-                        m.d.sync += fault(page_fault_cause(p.access))
-                        m.next = "DONE"
+                self._idle(m, w)
             with m.State("READ"):
-                # A GPA too wide for the second stage faults before it reads anything.
-                with m.If(in_second & gpa_wide):
-                    m.d.sync += guest_fault
-                    m.next = "DONE"
-                with m.Elif(beyond_pas):
-                    m.d.sync += fault(access_fault_cause(access))
-                    m.next = "DONE"
-                with m.Else():
-                    m.d.comb += self.mem.req.valid.eq(1)
-                    with m.If(self.mem.req.ready):
-                        m.next = "WAIT"
+                self._read(m, w)
             with m.State("WAIT"):
-                m.d.comb += self.mem.resp.ready.eq(1)
-                with m.If(self.mem.resp.valid):
-                    m.next = "READ"
-                    with m.If(self.mem.resp.payload.err):
-                        m.d.sync += fault(access_fault_cause(access))
-                        m.next = "DONE"
-                    if two_stage:
-                        with m.Elif(in_second):
-                            second_stage_pte()
-                    with m.Elif(invalid):
-                        m.d.sync += stage_fault
-                        m.next = "DONE"
-                    with m.Elif(~leaf):
-                        with m.If(nonleaf_bad | (s_level == 0)):
-                            m.d.sync += stage_fault
-                            m.next = "DONE"
-                        with m.Else():
-                            m.d.sync += [s_a.eq(pte.ppn), s_level.eq(s_level - 1),
-                                         g_seen.eq(g_seen | pte.g)]
-                            if two_stage:
-                                # The next PTE's address is a GPA: translate it first.
-                                next_vpn = Signal(9)
-                                with m.Switch(s_level):
-                                    for i in range(1, s_levels):
-                                        with m.Case(i):
-                                            m.d.comb += next_vpn.eq(s_vpn(i - 1))
-                                with m.If(g_on):
-                                    m.d.sync += start_second(
-                                        Cat(Const(0, 3), next_vpn, pte.ppn), 1)
-                    with m.Elif(~leaf_ok):
-                        m.d.sync += stage_fault
-                        m.next = "DONE"
-                    with m.Else():
-                        m.d.sync += [
-                            res.ppn.eq(leaf_ppn), res.size.eq(leaf_size),
-                            res.r.eq(pte.r), res.w.eq(pte.w & pte.d), res.x.eq(pte.x),
-                            res.pbmt.eq(pte.pbmt), res.g.eq(g_seen | pte.g),
-                        ]
-                        if two_stage:
-                            # The leaf gives a GPA: the second stage translates it next.
-                            with m.If(g_on):
-                                m.d.sync += start_second(Cat(iova[:12], leaf_ppn), 0)
-                            with m.Else():
-                                m.next = "DONE"
-                        else:
-                            m.next = "DONE"
+                self._wait(m, w)
             with m.State("DONE"):
                 m.d.comb += self.result.valid.eq(1)
                 with m.If(self.result.ready):
                     m.next = "IDLE"
-
         m.d.comb += self.busy.eq(~self.start.ready)
         return m
+
+    def _pte_address(self, m, w):
+        """The address of the next PTE read, and whether a read may go there.
+
+        Privileged spec "Virtual Address Translation Process" step 2 (``a + va.vpn[i] *
+        PTESIZE``); "Two-Stage Address Translation" for the second stage's 16 KiB root and
+        for the GPA width check; IOMMU spec "Process to translate an IOVA": a PTE address
+        beyond ``capabilities.PAS`` is an access fault. Sets ``w.beyond_pas`` and
+        ``w.gpa_wide``.
+        """
+        ib, rib = _INDEX_BITS, _G_ROOT_INDEX_BITS
+        pte_addr = Signal(56, name="pte_addr")
+        vpn_i = Signal(ib, name="vpn_i")
+        with m.Switch(w.s_level):
+            for i in range(w.s_levels):
+                with m.Case(i):
+                    m.d.comb += vpn_i.eq(w.vpn(i))
+        s_pte_gpa = Cat(Const(0, 3), vpn_i, w.s_a)    # a[+VPN[i]*8] of the Privileged walk
+        if w.two_stage:
+            # The second stage's root is 16 KiB: its index is VPN[top] plus 2 GPA bits
+            # (Privileged spec, Sv39x4/Sv48x4). The root is 16 KiB aligned (a DC check,
+            # spec 3.1.4), so the index can be ORed into the table address.
+            g_index = Signal(rib, name="g_index")
+            with m.Switch(w.g_level):
+                for i in range(w.g_levels):
+                    lo = 12 + ib * i
+                    with m.Case(i):
+                        m.d.comb += g_index.eq(Cat(w.gpa[lo:lo + ib],
+                                                   Mux(w.g_level == w.g_top,
+                                                       w.gpa[lo + ib:lo + rib], 0)))
+            g_pte_addr = Cat(Const(0, 3), g_index[:ib], w.g_a[:rib - ib] | g_index[ib:],
+                             w.g_a[rib - ib:])
+            with m.If(w.in_second):
+                m.d.comb += pte_addr.eq(g_pte_addr)
+            with m.Elif(w.g_on):
+                m.d.comb += pte_addr.eq(Cat(w.gpa[:12], w.s_pte_ppn))
+            with m.Else():
+                m.d.comb += pte_addr.eq(s_pte_gpa)
+        else:
+            m.d.comb += pte_addr.eq(s_pte_gpa)
+        w.beyond_pas = Const(0, 1) if self._pas == 56 else (pte_addr[self._pas:] != 0)
+        m.d.comb += self.mem.req.payload.addr.eq(pte_addr[:self._pas])
+
+        gpa_wide = Const(0, 1)
+        for mode in self._g_modes:
+            gpa_wide = gpa_wide | ((w.g_mode == mode) & ~gpa_fits(w.gpa, mode))
+        w.gpa_wide = gpa_wide
+
+    def _judge_pte(self, m, w):
+        """What the PTE just read is: the same logic serves both stages.
+
+        Privileged spec "Virtual Address Translation Process" steps 3 to 8 (V, R/W,
+        reserved bits and PBMT, leaf or not, permissions, misaligned superpage, A/D), with
+        Svnapot's and Svpbmt's rules, and step 9's page of the leaf. Sets on ``w``: ``pte``,
+        ``leaf``, ``invalid``, ``nonleaf_bad``, ``leaf_ok``, ``leaf_ppn`` and ``leaf_size``.
+        """
+        ib = _INDEX_BITS
+        w.pte = pte = data.View(PTE, self.mem.resp.payload.data)
+        w.leaf = pte.r | pte.x
+        pbmt_bad = (pte.pbmt == Pbmt.RSVD) | ((pte.pbmt != Pbmt.PMA) if not self._svpbmt
+                                              else Const(0, 1))
+        reserved = (pte.as_value()[54:61] != 0) | pbmt_bad
+        w.invalid = ~pte.v | (~pte.r & pte.w) | reserved
+        w.nonleaf_bad = pte.d | pte.a | pte.u | pte.n | (pte.pbmt != Pbmt.PMA)
+
+        # A superpage leaf at level i must have PPN[i-1:0] (9*i bits) zero.
+        misaligned = Signal(name="misaligned")
+        with m.Switch(w.level):
+            for i in range(1, w.max_levels):
+                with m.Case(i):
+                    m.d.comb += misaligned.eq(pte.ppn[:ib * i] != 0)
+        # Svnapot: N=1 is only defined on a level-0 leaf, with PPN[3:0]=1000 (64 KiB).
+        napot_ok = ~pte.n | ((w.level == 0) & (pte.ppn[:4] == 0b1000))
+        # An implicit access (reading a first-stage PTE) is checked as a read by the
+        # second stage, while any fault is reported for the original access.
+        check = Signal(Access, name="check")
+        m.d.comb += check.eq(Mux(w.in_second & w.implicit, Access.READ, w.access))
+        allowed = Mux(check == Access.EXECUTE, pte.x,
+                      Mux(check == Access.WRITE, pte.w & pte.d, pte.r))
+        w.leaf_ok = napot_ok & ~misaligned & pte.u & pte.a & allowed
+
+        # The 4 KiB page inside the leaf's page: low PPN bits come from the address.
+        w.leaf_ppn = leaf_ppn = Signal(44, name="leaf_ppn")
+        w.leaf_size = leaf_size = Signal(PageSize, name="leaf_size")
+        m.d.comb += leaf_ppn.eq(pte.ppn)
+        with m.Switch(w.level):
+            with m.Case(0):
+                with m.If(pte.n):
+                    m.d.comb += [leaf_ppn[:4].eq(w.va[12:16]),
+                                 leaf_size.eq(PageSize.SIZE_64K)]
+                with m.Else():
+                    m.d.comb += leaf_size.eq(PageSize.SIZE_4K)
+            for i in range(1, w.max_levels):
+                with m.Case(i):
+                    m.d.comb += [leaf_ppn[:ib * i].eq(w.va[12:12 + ib * i]),
+                                 leaf_size.eq(_SIZE_OF_LEVEL[i])]
+
+    def _idle(self, m, w):
+        """IDLE: take a start, check its modes and IOVA, and choose the first read.
+
+        IOMMU spec "Process to translate an IOVA" steps 17 and 19 begin here: the first
+        stage from ``iosatp``, Privileged spec "Virtual Address Translation Process" step 1
+        (``a = satp.ppn * PAGESIZE``, ``i = LEVELS - 1``) after the canonical check; the
+        second stage from ``iohgatp`` ("Two-Stage Address Translation"), first for the
+        root PTE's GPA in a two-stage walk, or for the IOVA itself under a Bare first stage.
+        """
+        m.d.comb += self.start.ready.eq(1)
+        with m.If(self.start.valid):
+            p = self.start.payload
+            m.d.sync += [
+                w.iova.eq(p.iova), w.access.eq(p.access), w.s_a.eq(p.root_ppn),
+                w.g_seen.eq(0), w.stage.eq(Stage.FIRST), w.implicit.eq(0), w.res.eq(0),
+            ]
+            if w.two_stage:
+                # A first-stage-Bare walk keeps all-ones permissions and the
+                # largest size for the second stage to narrow down.
+                m.d.sync += [w.res.r.eq(1), w.res.w.eq(1), w.res.x.eq(1),
+                             w.res.size.eq(PageSize.SIZE_512G)]
+            m.next = "READ"
+            s_known = Const(0, 1)
+            for mode in self._modes:
+                s_known = s_known | (p.mode == mode)
+            g_known = Const(0, 1)
+            for mode in self._g_modes:
+                g_known = g_known | (p.g_mode == mode)
+            if w.two_stage:
+                top = Signal(range(w.g_levels), name="top")
+                for mode in self._g_modes:
+                    with m.If(p.g_mode == mode):
+                        m.d.comb += top.eq(mode.levels - 1)
+                m.d.sync += [w.g_on.eq(g_known), w.s_on.eq(s_known),
+                             w.g_mode.eq(p.g_mode), w.g_root.eq(p.g_root),
+                             w.g_top.eq(top)]
+            for mode in self._modes:
+                with m.If(p.mode == mode):
+                    top_level = mode.levels - 1
+                    m.d.sync += w.s_level.eq(top_level)
+                    with m.If(~canonical(p.iova, mode)):
+                        m.d.sync += w.fault(page_fault_cause(p.access))
+                        m.next = "DONE"
+                    if w.two_stage:
+                        # The root table's PTE address is a GPA: implicit access.
+                        root_pte = Cat(Const(0, 3), w.vpn(top_level, p.iova), p.root_ppn)
+                        with m.Elif(g_known):
+                            m.d.sync += w.start_second(root_pte, 1, top=top, root=p.g_root)
+            if w.two_stage:
+                # First stage Bare: the IOVA is the GPA.
+                with m.If((p.mode == IosatpMode.BARE) & g_known):
+                    m.d.sync += w.start_second(p.iova, 0, top=top, root=p.g_root)
+                ok = (s_known | (p.mode == IosatpMode.BARE)) \
+                    & (g_known | (p.g_mode == IohgatpMode.BARE)) \
+                    & (s_known | g_known)
+            else:
+                ok = s_known & (p.g_mode == IohgatpMode.BARE)
+            with m.If(~ok):
+                m.d.sync += w.fault(page_fault_cause(p.access))
+                m.next = "DONE"
+
+    def _read(self, m, w):
+        """READ: request the PTE at the address of :meth:`_pte_address`.
+
+        Privileged spec "Virtual Address Translation Process" step 2 (a PMA or PMP
+        violation: here an address beyond ``capabilities.PAS``, an access fault) and
+        "Two-Stage Address Translation" (a GPA too wide for the mode: a guest-page fault,
+        before the second stage reads anything for it).
+        """
+        with m.If(w.in_second & w.gpa_wide):
+            m.d.sync += w.guest_fault
+            m.next = "DONE"
+        with m.Elif(w.beyond_pas):
+            m.d.sync += w.fault(access_fault_cause(w.access))
+            m.next = "DONE"
+        with m.Else():
+            m.d.comb += self.mem.req.valid.eq(1)
+            with m.If(self.mem.req.ready):
+                m.next = "WAIT"
+
+    def _wait(self, m, w):
+        """WAIT: the response cycle of a read; a first-stage PTE is judged here.
+
+        Privileged spec "Virtual Address Translation Process" steps 3 to 8 for the first
+        stage (a non-leaf descends, step 4; a leaf ends it, step 9), and under a second
+        stage "Two-Stage Address Translation": the next first-stage PTE's GPA, then the
+        leaf's GPA, are translated by the second stage (:meth:`_second_stage_pte`).
+        """
+        pte = w.pte
+        m.d.comb += self.mem.resp.ready.eq(1)
+        with m.If(self.mem.resp.valid):
+            m.next = "READ"
+            with m.If(self.mem.resp.payload.err):
+                m.d.sync += w.fault(access_fault_cause(w.access))
+                m.next = "DONE"
+            if w.two_stage:
+                with m.Elif(w.in_second):
+                    self._second_stage_pte(m, w)
+            with m.Elif(w.invalid):
+                m.d.sync += w.stage_fault
+                m.next = "DONE"
+            with m.Elif(~w.leaf):
+                with m.If(w.nonleaf_bad | (w.s_level == 0)):
+                    m.d.sync += w.stage_fault
+                    m.next = "DONE"
+                with m.Else():
+                    m.d.sync += [w.s_a.eq(pte.ppn), w.s_level.eq(w.s_level - 1),
+                                 w.g_seen.eq(w.g_seen | pte.g)]
+                    if w.two_stage:
+                        # The next PTE's address is a GPA: translate it first.
+                        next_vpn = Signal(_INDEX_BITS, name="next_vpn")
+                        with m.Switch(w.s_level):
+                            for i in range(1, w.s_levels):
+                                with m.Case(i):
+                                    m.d.comb += next_vpn.eq(w.vpn(i - 1))
+                        with m.If(w.g_on):
+                            m.d.sync += w.start_second(Cat(Const(0, 3), next_vpn, pte.ppn), 1)
+            with m.Elif(~w.leaf_ok):
+                m.d.sync += w.stage_fault
+                m.next = "DONE"
+            with m.Else():
+                m.d.sync += [
+                    w.res.ppn.eq(w.leaf_ppn), w.res.size.eq(w.leaf_size),
+                    w.res.r.eq(pte.r), w.res.w.eq(pte.w & pte.d), w.res.x.eq(pte.x),
+                    w.res.pbmt.eq(pte.pbmt), w.res.g.eq(w.g_seen | pte.g),
+                ]
+                if w.two_stage:
+                    # The leaf gives a GPA: the second stage translates it next.
+                    with m.If(w.g_on):
+                        m.d.sync += w.start_second(Cat(w.iova[:12], w.leaf_ppn), 0)
+                    with m.Else():
+                        m.next = "DONE"
+                else:
+                    m.next = "DONE"
+
+    def _second_stage_pte(self, m, w):
+        """The response-cycle statements for a second-stage PTE.
+
+        Privileged spec "Two-Stage Address Translation": the G-stage walk is the
+        "Virtual Address Translation Process" with every fault a guest-page fault and U=1
+        required; an implicit access ends with the first-stage PTE's system address, the
+        final GPA with the leaf both stages make together (Svpbmt's PBMT override).
+        """
+        pte, res = w.pte, w.res
+        with m.If(w.invalid):
+            m.d.sync += w.guest_fault
+            m.next = "DONE"
+        with m.Elif(~w.leaf):
+            with m.If(w.nonleaf_bad | (w.g_level == 0)):
+                m.d.sync += w.guest_fault
+                m.next = "DONE"
+            with m.Else():
+                # G-stage G bits are ignored (Privileged spec, two-stage translation).
+                m.d.sync += [w.g_a.eq(pte.ppn), w.g_level.eq(w.g_level - 1)]
+        with m.Elif(~w.leaf_ok):
+            m.d.sync += w.guest_fault
+            m.next = "DONE"
+        with m.Elif(w.implicit):
+            # The first-stage PTE's system address is known: read it.
+            m.d.sync += [w.s_pte_ppn.eq(w.leaf_ppn), w.stage.eq(Stage.FIRST)]
+        with m.Else():
+            # The final GPA: combine both stages. The first stage's PBMT wins unless
+            # it is PMA (Privileged spec, Svpbmt: a non-zero VS-stage PBMT overrides
+            # the G-stage's); the pair maps the smaller page linearly.
+            smaller = w.leaf_size.as_value() < res.size.as_value()
+            m.d.sync += [
+                res.ppn.eq(w.leaf_ppn),
+                res.r.eq(res.r & pte.r), res.w.eq(res.w & pte.w & pte.d),
+                res.x.eq(res.x & pte.x),
+                res.pbmt.eq(Mux(res.pbmt != Pbmt.PMA, res.pbmt, pte.pbmt)),
+                res.size.eq(Mux(smaller, w.leaf_size, res.size)),
+                res.partial.eq(w.s_on & smaller),
+            ]
+            m.next = "DONE"
+
+
+class _Walk:
+    """The registers of one walker's elaboration and the statements its states share.
+
+    Names follow the Privileged spec's "Virtual Address Translation Process": ``a`` is the
+    table being read, ``level`` its ``i``; ``s_`` names the first stage, ``g_`` the second.
+    The :class:`PageTableWalker` helpers add the PTE judgement's expressions.
+    """
+
+    def __init__(self, walker):
+        self.two_stage = two_stage = bool(walker._g_modes)
+        self.s_levels = max(mode.levels for mode in walker._modes)
+        self.g_levels = max((mode.levels for mode in walker._g_modes), default=1)
+        self.max_levels = max(self.s_levels, self.g_levels)
+
+        self.iova = Signal(64, name="iova")
+        self.access = Signal(Access, name="access")
+        self.res = Signal(ptw_result_layout(), name="res")
+
+        # First stage: the table being read (a guest PPN under a second stage) and level.
+        self.s_a = Signal(44, name="s_a")
+        self.s_level = Signal(range(self.s_levels), name="s_level")
+        self.g_seen = Signal(name="g_seen")
+
+        # Second stage: the GPA being translated (a first-stage PTE's address when
+        # `implicit`, else the final GPA), the table being read and its level.
+        self.stage = Signal(Stage, name="stage")
+        self.g_on = Signal(name="g_on")
+        self.s_on = Signal(name="s_on")          # the first stage is not Bare
+        self.g_mode = Signal(IohgatpMode, name="g_mode")
+        self.g_root = Signal(44, name="g_root")
+        self.g_top = Signal(range(self.g_levels), name="g_top")
+        self.g_level = Signal(range(self.g_levels), name="g_level")
+        self.g_a = Signal(44, name="g_a")
+        self.gpa = Signal(64, name="gpa")
+        self.implicit = Signal(name="implicit")
+        # The system page holding the first-stage PTE at `gpa`.
+        self.s_pte_ppn = Signal(44, name="s_pte_ppn")
+
+        if two_stage:
+            self.in_second = self.stage == Stage.SECOND
+            self.level = Signal(range(self.max_levels), name="level")
+            self.va = Mux(self.in_second, self.gpa, self.iova)  # the address the PTE maps
+        else:
+            self.in_second = Const(0, 1)
+            self.level = self.s_level
+            self.va = self.iova
+
+        # iotval2 of a guest-page fault: GPA[63:2], and bit 0 for an implicit access.
+        self.guest_fault = self.fault(guest_page_fault_cause(self.access),
+                                      Cat(self.implicit, Const(0, 1), self.gpa[2:]))
+        self.stage_fault = self.fault(page_fault_cause(self.access))
+
+    def vpn(self, lvl, address=None):
+        """VPN[lvl] of ``address`` (the IOVA by default) for a Python level ``lvl``."""
+        address = self.iova if address is None else address
+        lo = 12 + _INDEX_BITS * lvl
+        return address[lo:lo + _INDEX_BITS]
+
+    def fault(self, cause, iotval2=0):
+        """Statements: end the walk with a fault of ``cause`` (IOMMU spec "Fault/Event
+        queue": CAUSE and ``iotval2``)."""
+        # A fault carries no translation fields: they are zeroed at the start, but a
+        # two-stage walk may fault in the second stage after its first-stage leaf.
+        clear = [self.res.eq(0)] if self.two_stage else []
+        return [*clear, self.res.fault.eq(1), self.res.cause.eq(cause),
+                self.res.iotval2.eq(iotval2)]
+
+    def start_second(self, address, is_implicit, *, top=None, root=None):
+        """Statements: translate GPA ``address`` with the second stage next, from its root.
+
+        Privileged spec "Two-Stage Address Translation": the G-stage walk starts at
+        ``hgatp.PPN`` with ``i = LEVELS - 1``. ``top`` and ``root`` default to the
+        registered ``g_top`` and ``g_root``; IDLE passes the start's, not registered yet.
+        """
+        return [self.stage.eq(Stage.SECOND), self.gpa.eq(address),
+                self.implicit.eq(is_implicit),
+                self.g_level.eq(self.g_top if top is None else top),
+                self.g_a.eq(self.g_root if root is None else root)]

@@ -647,3 +647,15 @@ def test_constructor_checks():
     with pytest.raises(ValueError, match=r"^g_modes must be a subset of \('SV39X4', "
                                          r"'SV48X4'\), not \(<IohgatpMode.SV57X4: 10>,\)$"):
         PageTableWalker(pas=56, svpbmt=False, g_modes=(10,))
+
+
+def test_modes_geometry_from_the_mode_enums():
+    # The walker offers Sv39/Sv48 and Sv39x4/Sv48x4; a mode outside them is refused.
+    from iogate.hdl.formats import IohgatpMode
+    from iogate.hdl.ptw import G_MODES, MODES
+    assert [m.levels for m in MODES] == [3, 4]
+    assert [m.gpa_bits for m in G_MODES] == [41, 50]
+    with pytest.raises(ValueError, match="modes must be a non-empty subset"):
+        PageTableWalker(pas=56, svpbmt=False, modes=(IosatpMode.SV57,))
+    with pytest.raises(ValueError, match="g_modes must be a subset"):
+        PageTableWalker(pas=56, svpbmt=False, g_modes=(IohgatpMode.SV57X4,))
