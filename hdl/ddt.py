@@ -28,13 +28,19 @@ from iogate.hdl.mem_master import MemReadSignature
 from iogate.hdl.regs import IommuMode
 
 __all__ = [
-    "DDT_LEVELS", "dc_misconfigured", "ddtw_start_layout", "ddtw_result_layout",
+    "dc_misconfigured", "ddtw_start_layout", "ddtw_result_layout",
     "ddtc_fill_layout", "ddtc_inval_layout", "DeviceDirectoryWalker", "DeviceContextCache",
 ]
 
 
-#: Directory levels of each ``ddtp.iommu_mode`` (spec 3.3.1 step 1).
-DDT_LEVELS = {IommuMode.LVL1: 1, IommuMode.LVL2: 2, IommuMode.LVL3: 3}
+def _ddi_fields(device_id):
+    """``device_id`` as the slices ``DDI[0]``, ``DDI[1]``, ``DDI[2]`` of 3LVL (spec
+    "Device-directory table (DDT)", base format)."""
+    fields, low = [], 0
+    for width in IommuMode.LVL3.ddi_bits:
+        fields.append(device_id[low:low + width])
+        low += width
+    return fields
 
 
 def dc_misconfigured(dc, *, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,)):
@@ -171,15 +177,17 @@ class DeviceDirectoryWalker(wiring.Component):
         # Base format: DDI[0] = device_id[6:0] indexes 32-byte DCs, DDI[1] = [15:7] and
         # DDI[2] = [23:16] index 8-byte DDTEs (spec 3, "Base format device_id partitioning").
         addr = Signal(56)
+        ddi = _ddi_fields(device_id)
         with m.Switch(level):
             with m.Case(0):
-                m.d.comb += addr.eq(Cat(Const(0, 3), word, device_id[:7], ppn))
+                m.d.comb += addr.eq(Cat(Const(0, 3), word, ddi[0], ppn))
             if self._levels >= 2:
                 with m.Case(1):
-                    m.d.comb += addr.eq(Cat(Const(0, 3), device_id[7:16], ppn))
+                    m.d.comb += addr.eq(Cat(Const(0, 3), ddi[1], ppn))
             if self._levels >= 3:
                 with m.Case(2):
-                    m.d.comb += addr.eq(Cat(Const(0, 3), device_id[16:24], Const(0, 1), ppn))
+                    # DDI[2] is 8 bits: a 9-bit index with its top bit 0.
+                    m.d.comb += addr.eq(Cat(Const(0, 3), ddi[2], Const(0, 1), ppn))
         beyond_pas = Const(0, 1) if self._pas == 56 else (addr[self._pas:] != 0)
         m.d.comb += self.mem.req.payload.addr.eq(addr[:self._pas])
 
@@ -201,10 +209,10 @@ class DeviceDirectoryWalker(wiring.Component):
                         ppn.eq(p.ddtp_ppn), device_id.eq(p.device_id), level.eq(0),
                         word.eq(0), res.eq(0),
                     ]
-                    for mode, n in DDT_LEVELS.items():
-                        if 1 < n <= self._levels:
+                    for mode in IommuMode:
+                        if 1 < mode.levels <= self._levels:
                             with m.If(p.mode == mode):
-                                m.d.sync += level.eq(n - 1)
+                                m.d.sync += level.eq(mode.levels - 1)
                     m.next = "READ"
             with m.State("READ"):
                 with m.If(beyond_pas):
