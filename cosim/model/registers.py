@@ -1,6 +1,8 @@
 """The memory-mapped register file of the model (RISC-V IOMMU spec chapter 5).
 
-Access rules:
+Access rules (the kind of each field is the table :data:`iogate.hdl.regs.ACCESS`, the
+spec's "Attribute" column; :func:`_by_kind` applies it, the write rules below add each
+register's legalising rule and side effects):
 
 * 4- and 8-byte, naturally aligned accesses; an 8-byte access is carried out as two
   4-byte ones, high half first (spec 5, "may appear ... first to the high half and second
@@ -24,28 +26,32 @@ Access rules:
 """
 
 from iogate.hdl import bits
-from iogate.hdl.regs import (CAPABILITIES, CQCSR, DDTP, FCTL, FQCSR, ICVEC, IPSR, QB, TR_REQ_CTL,
-                      TR_REQ_IOVA, TR_RESPONSE, IommuMode, Offset)
+from iogate.hdl.regs import (CAPABILITIES, CQCSR, DDTP, FCTL, FQCSR, IPSR, QB,
+                             TR_RESPONSE, IommuMode, Kind, Offset, kind_mask)
 
 __all__ = ["RegisterFile"]
 
 _W32 = 0xFFFF_FFFF
 
 
-def _m(layout, *names):
-    out = 0
-    for n in names:
-        out |= bits.mask(layout, n)
-    return out
+def _by_kind(offset, old, new):
+    """The register at ``offset`` after ``new`` is written over ``old``, field by field as
+    its access kind says; WARL fields take ``new`` (the caller legalises them), RW1S fields
+    ``old | new``; reserved, custom and ZERO fields read 0."""
+    keep = kind_mask(offset, Kind.RO)
+    take = kind_mask(offset, Kind.RW, Kind.WARL)
+    w1c = kind_mask(offset, Kind.RW1C)
+    w1s = kind_mask(offset, Kind.RW1S)
+    return (old & keep) | (new & take) | (old & w1c & ~new) | ((old | new) & w1s)
 
 
-_CQCSR_ERR = _m(CQCSR, "cqmf", "cmd_to", "cmd_ill", "fence_w_ip")
-_CQCSR_STOP = _m(CQCSR, "cqmf", "cmd_to", "cmd_ill")
-_FQCSR_ERR = _m(FQCSR, "fqmf", "fqof")
-_QB_RW = _m(QB, "log2szm1", "ppn")
-_ICVEC_RW = _m(ICVEC, "civ", "fiv", "pmiv", "piv")
-_IPSR_RW1C = _m(IPSR, "cip", "fip", "pmip", "pip")
-_TR_CTL_RW = _m(TR_REQ_CTL, "priv", "exe", "nw", "pid", "pv", "did")
+# The error bits are the RW1C ones (spec "Command-queue CSR (cqcsr)", "Fault queue CSR
+# (fqcsr)"); fence_w_ip does not stop the queue.
+_CQCSR_ERR = kind_mask(Offset.CQCSR, Kind.RW1C)
+_CQCSR_STOP = _CQCSR_ERR & ~bits.mask(CQCSR, "fence_w_ip")
+_FQCSR_ERR = kind_mask(Offset.FQCSR, Kind.RW1C)
+_TR_CTL_RW = kind_mask(Offset.TR_REQ_CTL, Kind.RW)
+_TR_CTL_GO = kind_mask(Offset.TR_REQ_CTL, Kind.RW1S)
 
 #: The 8-byte registers, by offset; every other decoded register is 4 bytes.
 _WIDE = {Offset.CAPABILITIES, Offset.DDTP, Offset.CQB, Offset.FQB, Offset.TR_REQ_IOVA,
@@ -180,18 +186,19 @@ class RegisterFile:
     # -- per-register write rules --------------------------------------------------------
 
     def _w_ddtp(self, old, new, written):
-        mode = new & 0xF
+        new = _by_kind(Offset.DDTP, old, new)
+        mode = bits.get(DDTP, new, "iommu_mode")
         if mode not in {int(m) for m in self.config.iommu_modes}:
-            mode = old & 0xF                                # WARL: keep the legal value
+            mode = bits.get(DDTP, old, "iommu_mode")        # WARL: keep the legal value
         ppn = bits.get(DDTP, new, "ppn") & self._ppn_mask
         self.ddtp = bits.pack(DDTP, iommu_mode=mode, ppn=ppn)
 
     def _w_cqb(self, old, new, written):
-        self.cqb = self._qb(new)
+        self.cqb = self._qb(_by_kind(Offset.CQB, old, new))
         self.cqt &= self.queue_entries(self.cqb) - 1
 
     def _w_fqb(self, old, new, written):
-        self.fqb = self._qb(new)
+        self.fqb = self._qb(_by_kind(Offset.FQB, old, new))
         self.fqh &= self.queue_entries(self.fqb) - 1
 
     def _qb(self, new):
@@ -205,10 +212,8 @@ class RegisterFile:
         self.fqh = new & (self.queue_entries(self.fqb) - 1)
 
     def _w_cqcsr(self, old, new, written):
-        en, ie = bits.mask(CQCSR, "cqen"), bits.mask(CQCSR, "cie")
-        on = bits.mask(CQCSR, "cqon")
-        v = (old & ~(en | ie)) | (new & (en | ie))
-        v &= ~(new & _CQCSR_ERR)                            # RW1C
+        en, on = bits.mask(CQCSR, "cqen"), bits.mask(CQCSR, "cqon")
+        v = _by_kind(Offset.CQCSR, old, new)
         if new & en and not old & en:
             # cqen 0->1: cqh and the error bits read 0, the queue turns on (spec 5.15).
             self.cqh = 0
@@ -219,10 +224,8 @@ class RegisterFile:
         self.update_ipsr()
 
     def _w_fqcsr(self, old, new, written):
-        en, ie = bits.mask(FQCSR, "fqen"), bits.mask(FQCSR, "fie")
-        on = bits.mask(FQCSR, "fqon")
-        v = (old & ~(en | ie)) | (new & (en | ie))
-        v &= ~(new & _FQCSR_ERR)                            # RW1C
+        en, on = bits.mask(FQCSR, "fqen"), bits.mask(FQCSR, "fqon")
+        v = _by_kind(Offset.FQCSR, old, new)
         if new & en and not old & en:
             # fqen 0->1: fqt, fqof and fqmf read 0, the queue turns on (spec 5.16).
             self.fqt = 0
@@ -233,21 +236,21 @@ class RegisterFile:
         self.update_ipsr()
 
     def _w_ipsr(self, old, new, written):
-        self.ipsr = old & ~(new & _IPSR_RW1C)
+        self.ipsr = _by_kind(Offset.IPSR, old, new)
         self.update_ipsr()
 
     def _w_icvec(self, old, new, written):
-        self.icvec = new & _ICVEC_RW
+        self.icvec = _by_kind(Offset.ICVEC, old, new)
 
     def _w_tr_req_iova(self, old, new, written):
-        self.tr_req_iova = new & bits.mask(TR_REQ_IOVA, "vpn")
+        self.tr_req_iova = _by_kind(Offset.TR_REQ_IOVA, old, new)
 
     def _w_tr_req_ctl(self, old, new, written):
-        self.tr_req_ctl = (new & _TR_CTL_RW) | (old & bits.mask(TR_REQ_CTL, "go"))
-        if written & new & bits.mask(TR_REQ_CTL, "go"):     # RW1S
-            self.tr_req_ctl |= bits.mask(TR_REQ_CTL, "go")
+        self.tr_req_ctl = (new & _TR_CTL_RW) | (old & _TR_CTL_GO)
+        if written & new & _TR_CTL_GO:                      # RW1S
+            self.tr_req_ctl |= _TR_CTL_GO
             self._on_debug_go()
-            self.tr_req_ctl &= ~bits.mask(TR_REQ_CTL, "go")
+            self.tr_req_ctl &= ~_TR_CTL_GO
 
 
 _NAMES = {

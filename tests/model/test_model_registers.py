@@ -185,3 +185,16 @@ def test_bad_accesses(offset, size, value, message):
     m = model()
     with pytest.raises(ValueError, match=message):
         m.mmio_write(offset, size, value)
+
+
+def test_by_kind_applies_the_access_table():
+    # cqcsr: cqen/cie RW take the write, cqmf..fence_w_ip (bits 11:8) RW1C, cqon/busy
+    # (bits 17:16) RO keep the old value, reserved bits read 0.
+    from iogate.cosim.model.registers import _by_kind
+    old = 0x3_0A01                      # busy, cqon, fence_w_ip, cmd_to, cqen
+    new = 0xFFFF_F302                   # cie, clear cqmf and cmd_to, reserved ones
+    assert _by_kind(Offset.CQCSR, old, new) == 0x3_0802
+    # tr_req_ctl.Go is RW1S: a 0 leaves it set.
+    assert _by_kind(Offset.TR_REQ_CTL, 1, 0) == 1
+    # ddtp.busy is not implemented: it reads 0 whatever is written.
+    assert _by_kind(Offset.DDTP, 0, 1 << 4) == 0
