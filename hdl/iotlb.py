@@ -45,7 +45,7 @@ from amaranth.hdl import Module, Signal, Const, Cat, Mux, Value
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from iogate.hdl.formats import Pbmt
+from iogate.hdl.formats import IohgatpMode, IosatpMode, Pbmt
 from iogate.hdl.lutram import EntryRam
 
 __all__ = [
@@ -89,13 +89,13 @@ def vpn_width(config):
     are equal (canonical IOVA) or zero (GPA) in every address a lookup accepts, so two
     pages of one address space never share a tag.
     """
-    widths = [27]
+    widths = [IosatpMode.SV39.vpn_bits]
     if config.sv48:
-        widths.append(36)
+        widths.append(IosatpMode.SV48.vpn_bits)
     if config.sv39x4:
-        widths.append(29)
+        widths.append(IohgatpMode.SV39X4.vpn_bits)
     if config.sv48x4:
-        widths.append(38)
+        widths.append(IohgatpMode.SV48X4.vpn_bits)
     return max(widths)
 
 
@@ -151,33 +151,36 @@ def _plru_tree(ways):
     return nodes
 
 
+def _plru_path(ways, way):
+    """The one tree walk of the pseudo-LRU: the nodes on ``way``'s path, root first.
+
+    Returns ``[(node, upper), ...]``: ``upper`` says ``way`` lies in the node's upper half.
+    The victim is the way every node of whose path points at it; a touch points every
+    node of the path away from it.
+    """
+    return [(i, way >= mid) for i, (lo, mid, hi) in enumerate(_plru_tree(ways))
+            if lo <= way < hi]
+
+
 def plru_victim(ways, state):
     """The way a tree pseudo-LRU with ``state`` (an int, bit ``i`` = node ``i``) evicts.
 
     A node bit of 0 points at its lower half, 1 at its upper half. Works for any number of
     ways (the tree is unbalanced when ``ways`` is not a power of two).
     """
-    nodes = _plru_tree(ways)
-    index = {(lo, hi): i for i, (lo, mid, hi) in enumerate(nodes)}
-    lo, hi = 0, ways
-    while hi - lo > 1:
-        i = index[(lo, hi)]
-        mid = nodes[i][1]
-        if (state >> i) & 1:
-            lo = mid
-        else:
-            hi = mid
-    return lo
+    for way in range(ways):
+        if all((state >> node) & 1 == upper for node, upper in _plru_path(ways, way)):
+            return way
+    raise AssertionError("every state has one victim")
 
 
 def plru_touch(ways, state, way):
     """The state after an access to ``way``: every node on its path points away from it."""
-    for i, (lo, mid, hi) in enumerate(_plru_tree(ways)):
-        if lo <= way < hi:
-            if way < mid:
-                state |= 1 << i
-            else:
-                state &= ~(1 << i)
+    for node, upper in _plru_path(ways, way):
+        if upper:
+            state &= ~(1 << node)
+        else:
+            state |= 1 << node
     return state
 
 
@@ -308,46 +311,32 @@ class IOTLB(wiring.Component):
         return index_expr
 
     def elaborate(self, platform):
+        """The IOTLB (IOMMU spec "Caching in-memory data structures", IOTINVAL): a
+        parallel lookup, one set of comparators shared by invalidation and fill, and the
+        update of the entries."""
         m = Module()
-        n, ways, vpn_w = self.entries, self.ways, self.vpn_w
-        key_l = iotlb_key_layout(vpn_w)
-        res_l = iotlb_result_layout()
+        e = _Entries(self)
+        m.submodules.data = e.data_ram
+        self._lookup(m, e)
+        self._operands(m, e)
+        inval_hit = self._inval_hits(m, e)
+        kept, fill_set, victim = self._fill_slot(m, e)
+        self._update(m, e, inval_hit, kept, fill_set, victim)
+        return m
 
-        valid = Signal(n)
-        partial = Signal(n)
-        tags = [Signal(key_l, name=f"tag{i}") for i in range(n)]
-        # G and the page size take part in every comparison, so they stay in flip-flops,
-        # and so do the permissions, which decide in the same cycle whether the hit is
-        # granted (an AND-OR is faster than the memory's index and read). The PPN and
-        # PBMT are only read out for the (single) matching entry, from a memory with an
-        # asynchronous read port (distributed RAM on an FPGA).
-        gs = Signal(n)
-        sizes = [Signal(PageSize, name=f"size{i}") for i in range(n)]
-        perms = [Signal(3, name=f"rwx{i}") for i in range(n)]
-        m.submodules.data = data_ram = EntryRam(_entry_data_layout(), n)
-        plru = [Signal(max(ways - 1, 1), name=f"plru{s}") for s in range(self.sets)]
-        nodes = _plru_tree(ways)
-
-        entry_ignored = [_ignored_segments(sizes[i], vpn_w) for i in range(n)]
-
-        def covers(i, vpn, also_ignored=None):
-            """Entry i's page holds 4 KiB page vpn (segments in ``also_ignored`` not
-            compared)."""
-            ignored = entry_ignored[i]
-            if also_ignored is not None:
-                ignored = [a | b for a, b in zip(ignored, also_ignored)]
-            return _same_page(tags[i].vpn, vpn, ignored, vpn_w)
-
-        # --- Lookup: every entry in parallel. At most one matches, so the entry's index
-        # is the OR of the matching indices and G/size an AND-OR: no priority encoder on
-        # the hit path.
+    def _lookup(self, m, e):
+        """The lookup: every entry in parallel (spec "Caching in-memory data structures":
+        tags GSCID, PSCID, G and the page). At most one matches, so the entry's index is
+        the OR of the matching indices and G/size an AND-OR: no priority encoder on the hit
+        path. Sets ``e.match``."""
+        n, vpn_w, tags, data_ram = self.entries, self.vpn_w, e.tags, e.data_ram
         k = self.lookup_key
-        match = Signal(n)
+        e.match = match = Signal(n, name="match")
         for i in range(n):
             m.d.comb += match[i].eq(
-                valid[i] & (tags[i].gv == k.gv) & (tags[i].gscid == k.gscid)
+                e.valid[i] & (tags[i].gv == k.gv) & (tags[i].gscid == k.gscid)
                 & (tags[i].pscv == k.pscv)
-                & (gs[i] | (tags[i].pscid == k.pscid)) & covers(i, k.vpn))
+                & (e.gs[i] | (tags[i].pscid == k.pscid)) & e.covers(i, k.vpn))
         index = 0
         hit_g = 0
         hit_size = 0
@@ -355,11 +344,11 @@ class IOTLB(wiring.Component):
         for i in range(n):
             if i:
                 index = index | (match[i].replicate(len(data_ram.r_addr)) & i)
-            hit_g = hit_g | (match[i] & gs[i])
-            hit_size = hit_size | (match[i].replicate(3) & Value.cast(sizes[i]))
-            hit_rwx = hit_rwx | (match[i].replicate(3) & perms[i])
-        hit = Signal()
-        hit_res = Signal(res_l)
+            hit_g = hit_g | (match[i] & e.gs[i])
+            hit_size = hit_size | (match[i].replicate(3) & Value.cast(e.sizes[i]))
+            hit_rwx = hit_rwx | (match[i].replicate(3) & e.perms[i])
+        hit = Signal(name="hit")
+        hit_res = Signal(iotlb_result_layout(), name="hit_res")
         hit_data = data_ram.r_data
         m.d.comb += [
             data_ram.r_addr.eq(index),
@@ -380,25 +369,22 @@ class IOTLB(wiring.Component):
             self.lookup_result.ppn.eq(ppn_out),
         ]
 
-        def touch(s, way):
-            """Statements: point set s's tree away from way."""
-            stmts = []
-            for b, (lo, mid, hi) in enumerate(nodes):
-                if lo <= way < hi:
-                    stmts.append(plru[s][b].eq(1 if way < mid else 0))
-            return stmts
+    def _operands(self, m, e):
+        """The comparators invalidation and fill share, one set per entry.
 
-        # --- Invalidation and fill share one set of comparators per entry: an
-        # invalidation wins the cycle and the fill is dropped, so only one of them ever
-        # takes effect. Their operand is the invalidation's when there is one.
+        An invalidation wins the cycle and the fill is dropped, so only one of them ever
+        takes effect; their operand is the invalidation's when there is one. Sets
+        ``e.gscid_eq``, ``e.pscid_eq`` and ``e.vpn_eq``.
+        """
+        n, vpn_w = self.entries, self.vpn_w
         inv = self.inval.payload
         f = self.fill.payload
         m.d.comb += [self.inval.ready.eq(1), self.fill.ready.eq(1)]
         f_ignored = _ignored_segments(f.result.size, vpn_w)
-        op_gscid = Signal(16)
-        op_pscid = Signal(20)
-        op_vpn = Signal(vpn_w)
-        op_ignored = Signal(len(f_ignored))
+        op_gscid = Signal(16, name="op_gscid")
+        op_pscid = Signal(20, name="op_pscid")
+        op_vpn = Signal(vpn_w, name="op_vpn")
+        op_ignored = Signal(len(f_ignored), name="op_ignored")
         m.d.comb += [
             op_gscid.eq(Mux(self.inval.valid, inv.gscid, f.key.gscid)),
             op_pscid.eq(Mux(self.inval.valid, inv.pscid, f.key.pscid)),
@@ -406,27 +392,30 @@ class IOTLB(wiring.Component):
             # An invalidation names one address; a fill a page of its own size.
             op_ignored.eq(Mux(self.inval.valid, 0, Cat(*f_ignored))),
         ]
-        gscid_eq = Signal(n)
-        pscid_eq = Signal(n)
-        vpn_eq = Signal(n)
+        e.gscid_eq = Signal(n, name="gscid_eq")
+        e.pscid_eq = Signal(n, name="pscid_eq")
+        e.vpn_eq = Signal(n, name="vpn_eq")
         for i in range(n):
-            m.d.comb += [gscid_eq[i].eq(tags[i].gscid == op_gscid),
-                         pscid_eq[i].eq(tags[i].pscid == op_pscid),
-                         vpn_eq[i].eq(covers(i, op_vpn, list(op_ignored)))]
+            m.d.comb += [e.gscid_eq[i].eq(e.tags[i].gscid == op_gscid),
+                         e.pscid_eq[i].eq(e.tags[i].pscid == op_pscid),
+                         e.vpn_eq[i].eq(e.covers(i, op_vpn, list(op_ignored)))]
 
-        # --- Invalidation (one cycle).
-        inval_hit = Signal(n)
-        for i in range(n):
-            t = tags[i]
+    def _inval_hits(self, m, e):
+        """The entries an invalidation removes (spec "IOTINVAL.VMA" and "IOTINVAL.GVMA",
+        with table "IOTINVAL.VMA operands"), in one cycle."""
+        inv = self.inval.payload
+        inval_hit = Signal(self.entries, name="inval_hit")
+        for i in range(self.entries):
+            t = e.tags[i]
             vm_scope = Signal(name=f"vm_scope{i}")
-            m.d.comb += vm_scope.eq(Mux(inv.gv, t.gv & gscid_eq[i], ~t.gv))
+            m.d.comb += vm_scope.eq(Mux(inv.gv, t.gv & e.gscid_eq[i], ~t.gv))
             # VMA: first-stage entries only (spec 4.1.1: "first-stage leaf entries"). A
             # partial entry does not know its first-stage leaf's extent: any address.
-            vma = (t.pscv & vm_scope & (~inv.av | vpn_eq[i] | partial[i])
-                   & (~inv.pscv | (pscid_eq[i] & ~gs[i])))
+            vma = (t.pscv & vm_scope & (~inv.av | e.vpn_eq[i] | e.partial[i])
+                   & (~inv.pscv | (e.pscid_eq[i] & ~e.gs[i])))
             # GVMA: entries of VMs. With AV=1 a second-stage-only entry (tagged by GPA) is
             # removed only if it holds the GPA; a two-stage entry (tagged by IOVA) always.
-            gvma = t.gv & (~inv.gv | (gscid_eq[i] & (~inv.av | t.pscv | vpn_eq[i])))
+            gvma = t.gv & (~inv.gv | (e.gscid_eq[i] & (~inv.av | t.pscv | e.vpn_eq[i])))
             with m.Switch(inv.kind):
                 with m.Case(InvalKind.VMA):
                     m.d.comb += inval_hit[i].eq(vma)
@@ -434,39 +423,53 @@ class IOTLB(wiring.Component):
                     m.d.comb += inval_hit[i].eq(gvma)
                 with m.Default():
                     m.d.comb += inval_hit[i].eq(1)
+        return inval_hit
 
-        # --- Fill: clear every entry a lookup could confuse with the new one (same VM,
-        # overlapping pages, and same PSCID unless either is global), then write the
-        # new entry into the set's first free way or its pseudo-LRU victim.
-        clash = Signal(n)
+    def _fill_slot(self, m, e):
+        """Where a fill goes: ``(kept, fill_set, victim)``.
+
+        Every entry a lookup could confuse with the new one (same VM, overlapping pages,
+        and same PSCID unless either is global) is cleared; the new entry goes to the
+        set's first free way or its pseudo-LRU victim (:func:`_plru_path`).
+        """
+        n, ways = self.entries, self.ways
+        f = self.fill.payload
+        clash = Signal(n, name="clash")
         for i in range(n):
-            t = tags[i]
+            t = e.tags[i]
             m.d.comb += clash[i].eq(
-                valid[i] & (t.gv == f.key.gv) & gscid_eq[i] & (t.pscv == f.key.pscv)
-                & (gs[i] | f.result.g | pscid_eq[i]) & vpn_eq[i])
-        kept = Signal(n)
-        m.d.comb += kept.eq(valid & ~clash)
-        fill_set = Signal(range(max(self.sets, 2)))
+                e.valid[i] & (t.gv == f.key.gv) & e.gscid_eq[i] & (t.pscv == f.key.pscv)
+                & (e.gs[i] | f.result.g | e.pscid_eq[i]) & e.vpn_eq[i])
+        kept = Signal(n, name="kept")
+        m.d.comb += kept.eq(e.valid & ~clash)
+        fill_set = Signal(range(max(self.sets, 2)), name="fill_set")
         m.d.comb += fill_set.eq(self.set_index(f.key.vpn, f.result.size))
-        victim = Signal(range(max(ways, 2)))
+        victim = Signal(range(max(ways, 2)), name="victim")
         # Pseudo-LRU victim of the fill's set, then the first free way overrides it.
         for s in range(self.sets):
             with m.If(fill_set == s):
                 for w in range(ways):
                     path = Const(1, 1)
-                    for b, (lo, mid, hi) in enumerate(nodes):
-                        if lo <= w < hi:
-                            path = path & (plru[s][b] if w >= mid else ~plru[s][b])
+                    for b, upper in _plru_path(ways, w):
+                        path = path & (e.plru[s][b] if upper else ~e.plru[s][b])
                     with m.If(path):
                         m.d.comb += victim.eq(w)
                 for w in reversed(range(ways)):
                     with m.If(~kept[s * ways + w]):
                         m.d.comb += victim.eq(w)
+        return kept, fill_set, victim
 
+    def _update(self, m, e, inval_hit, kept, fill_set, victim):
+        """The cycle's one change: an invalidation, else a fill, else a touch of the hit's
+        pseudo-LRU (a fill with an invalidation is dropped: it may hold a translation the
+        invalidation removes)."""
+        ways = self.ways
+        f = self.fill.payload
+        data_ram = e.data_ram
         with m.If(self.inval.valid):
-            m.d.sync += valid.eq(valid & ~inval_hit)
+            m.d.sync += e.valid.eq(e.valid & ~inval_hit)
         with m.Elif(self.fill.valid):
-            new_valid = Signal(n)
+            new_valid = Signal(self.entries, name="new_valid")
             m.d.comb += new_valid.eq(kept)
             slot = fill_set * ways + victim if self.sets > 1 else victim
             m.d.comb += [
@@ -478,14 +481,52 @@ class IOTLB(wiring.Component):
                     i = s * ways + w
                     with m.If((fill_set == s) & (victim == w)):
                         m.d.comb += new_valid[i].eq(1)
-                        m.d.sync += [tags[i].eq(f.key), gs[i].eq(f.result.g),
-                                     sizes[i].eq(f.result.size), partial[i].eq(f.partial),
-                                     perms[i].eq(Cat(f.result.r, f.result.w, f.result.x))]
-                        m.d.sync += touch(s, w)
-            m.d.sync += valid.eq(new_valid)
+                        m.d.sync += [e.tags[i].eq(f.key), e.gs[i].eq(f.result.g),
+                                     e.sizes[i].eq(f.result.size),
+                                     e.partial[i].eq(f.partial),
+                                     e.perms[i].eq(Cat(f.result.r, f.result.w, f.result.x))]
+                        m.d.sync += e.touch(s, w)
+            m.d.sync += e.valid.eq(new_valid)
         with m.Elif(self.lookup_touch):
             for s in range(self.sets):
                 for w in range(ways):
-                    with m.If(match[s * ways + w]):
-                        m.d.sync += touch(s, w)
-        return m
+                    with m.If(e.match[s * ways + w]):
+                        m.d.sync += e.touch(s, w)
+
+
+class _Entries:
+    """The state of one IOTLB's elaboration: its entries' tags, flags and pseudo-LRUs.
+
+    G and the page size take part in every comparison, so they stay in flip-flops, and so
+    do the permissions, which decide in the same cycle whether the hit is granted (an
+    AND-OR is faster than the memory's index and read). The PPN and PBMT are only read out
+    for the (single) matching entry, from a memory with an asynchronous read port
+    (distributed RAM on an FPGA).
+    """
+
+    def __init__(self, iotlb):
+        n, ways, vpn_w = iotlb.entries, iotlb.ways, iotlb.vpn_w
+        self.ways, self.vpn_w = ways, vpn_w
+        key_l = iotlb_key_layout(vpn_w)
+        self.valid = Signal(n, name="valid")
+        self.partial = Signal(n, name="partial")
+        self.tags = [Signal(key_l, name=f"tag{i}") for i in range(n)]
+        self.gs = Signal(n, name="gs")
+        self.sizes = [Signal(PageSize, name=f"size{i}") for i in range(n)]
+        self.perms = [Signal(3, name=f"rwx{i}") for i in range(n)]
+        self.data_ram = EntryRam(_entry_data_layout(), n)
+        self.plru = [Signal(max(ways - 1, 1), name=f"plru{s}") for s in range(iotlb.sets)]
+        self.entry_ignored = [_ignored_segments(self.sizes[i], vpn_w) for i in range(n)]
+
+    def covers(self, i, vpn, also_ignored=None):
+        """Entry i's page holds 4 KiB page vpn (segments in ``also_ignored`` not
+        compared)."""
+        ignored = self.entry_ignored[i]
+        if also_ignored is not None:
+            ignored = [a | b for a, b in zip(ignored, also_ignored)]
+        return _same_page(self.tags[i].vpn, vpn, ignored, self.vpn_w)
+
+    def touch(self, s, way):
+        """Statements: point set s's tree away from way (:func:`_plru_path`)."""
+        return [self.plru[s][b].eq(0 if upper else 1)
+                for b, upper in _plru_path(self.ways, way)]

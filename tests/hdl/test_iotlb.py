@@ -381,3 +381,18 @@ def test_fill_dropped_with_invalidation_in_same_cycle():
 def test_constructor_checks(args, exc, message):
     with pytest.raises(exc, match=message):
         IOTLB(*args)
+
+
+def test_plru_victim_is_never_touched_way_and_vpn_width_from_modes():
+    # One tree walk serves victim and touch: a touched way is never the next victim, for
+    # balanced and unbalanced trees; vpn_width follows the modes' geometry.
+    from iogate.hdl.config import Config
+    from iogate.hdl.iotlb import vpn_width
+    for ways in (2, 3, 4, 5, 8):
+        for state in range(1 << (ways - 1)):
+            for way in range(ways):
+                assert plru_victim(ways, plru_touch(ways, state, way)) != way
+    assert vpn_width(Config()) == 27
+    assert vpn_width(Config(sv48=True)) == 36
+    assert vpn_width(Config(sv39x4=True)) == 29
+    assert vpn_width(Config(sv48=True, sv39x4=True, sv48x4=True)) == 38
