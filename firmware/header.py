@@ -7,6 +7,11 @@ their enums. For each field ``F`` of a structure ``S`` the header defines
 ``IOGATE_S_F_SHIFT``, ``_WIDTH`` and ``_MASK`` (in place, within its doubleword), and for a
 structure wider than 64 bits ``IOGATE_S_F_DWORD``, the doubleword holding it. Reserved bits
 are collected in ``IOGATE_S_RSVD_MASK`` (``IOGATE_S_DWORDn_RSVD_MASK`` for wide ones).
+
+Registers also carry their access kinds (:data:`iogate.hdl.regs.ACCESS`): each field's
+``_MASK`` line names its kind (and a WARL field's legalising rule) in a comment, and
+``IOGATE_R_<KIND>_MASK`` collects the fields of each kind a register has (for example
+``IOGATE_CQCSR_RW1C_MASK``, the bits a driver writes as 0 to leave them alone).
 """
 
 import re
@@ -52,8 +57,9 @@ def _define(name, value, comment=None):
     return f"{line:<64} /* {comment} */" if comment else line
 
 
-def _layout_lines(prefix, layout):
-    """Defines for every named field of ``layout`` and its reserved masks."""
+def _layout_lines(prefix, layout, access=None):
+    """Defines for every named field of ``layout`` and its reserved masks; ``access``, the
+    register's entry of :data:`iogate.hdl.regs.ACCESS`, comments each field's mask."""
     lines = []
     dwords = -(-layout.size // 64)
     reserved = [0] * dwords
@@ -80,7 +86,8 @@ def _layout_lines(prefix, layout):
         lines += [
             _define(f"{field_name}_SHIFT", f"{shift}u"),
             _define(f"{field_name}_WIDTH", f"{width}u"),
-            _define(f"{field_name}_MASK", _mask(((1 << width) - 1) << shift)),
+            _define(f"{field_name}_MASK", _mask(((1 << width) - 1) << shift),
+                    str(access[name]) if access else None),
         ]
     for i, m in enumerate(reserved):
         if i in nested:
@@ -88,6 +95,12 @@ def _layout_lines(prefix, layout):
         name = f"{prefix}_RSVD_MASK" if dwords == 1 else f"{prefix}_DWORD{i}_RSVD_MASK"
         lines.append(_define(name, _mask(m)))
     return lines
+
+
+def _kind_lines(offset):
+    """``IOGATE_R_<KIND>_MASK`` for each access kind the register at ``offset`` has."""
+    return [_define(f"{offset.name}_{kind.name}_MASK", _mask(regs.kind_mask(offset, kind)))
+            for kind in regs.Kind if regs.access_of(offset, kind)]
 
 
 def _c_name(name):
@@ -125,7 +138,8 @@ def header(config=None):
             out.append(_define(f"{offset.name}_SIZE", f"{regs.REGISTER_SIZE[offset]}u"))
     for offset, layout in regs.REGISTERS.items():
         out += ["", f"/* {offset.name.lower()} (spec chapter 5) */"]
-        out += _layout_lines(offset.name, layout)
+        out += _layout_lines(offset.name, layout, regs.ACCESS[offset])
+        out += _kind_lines(offset)
     out += ["", "/* Sizes of in-memory structures in bytes (spec 2.1, 3.1, 3.2) */"]
     out += [_define(name, f"{value}u") for name, value in _SIZES.items()]
     for name, layout in LAYOUTS.items():

@@ -39,6 +39,11 @@ _Static_assert(IOGATE_OPCODE_IOTINVAL == 1 && IOGATE_IODIR_FUNC_INVAL_DDT == 0, 
 _Static_assert(IOGATE_IOMMU_MODE_LVL3 == 4 && IOGATE_IOHGATP_MODE_SV48X4 == 9, "modes");
 _Static_assert(IOGATE_CAUSE_DDT_ENTRY_NOT_VALID == 258 && IOGATE_TTYP_UNTRANSLATED_WRITE == 3,
                "cause and ttyp");
+_Static_assert(IOGATE_CQCSR_RW1C_MASK == UINT64_C(0xf00) && IOGATE_CQCSR_RO_MASK == UINT64_C(0x30000),
+               "cqcsr: cqmf, cmd_to, cmd_ill, fence_w_ip RW1C; cqon, busy RO");
+_Static_assert(IOGATE_FQCSR_RW1C_MASK == UINT64_C(0x300) && IOGATE_IPSR_RW1C_MASK == UINT64_C(0xf),
+               "fqcsr, ipsr RW1C");
+_Static_assert(IOGATE_TR_REQ_CTL_RW1S_MASK == UINT64_C(1), "tr_req_ctl.Go RW1S");
 _Static_assert(IOGATE_DC_SIZE == 32 && IOGATE_CMD_SIZE == 16 && IOGATE_FQ_RECORD_SIZE == 32,
                "sizes");
 
@@ -82,3 +87,12 @@ def test_capabilities_of_the_config():
     text = header(Config(sv48=True))
     value = 0x10 | 1 << 9 | 1 << 10 | 1 << 28 | 1 << 31 | 56 << 32
     assert f"#define IOGATE_CONFIG_CAPABILITIES UINT64_C({value:#018x})" in text
+
+
+def test_register_fields_name_their_access_kind():
+    text = header()
+    assert re.search(r"#define IOGATE_IPSR_CIP_MASK \S+ +/\* RW1C \*/", text)
+    assert re.search(r"#define IOGATE_DDTP_IOMMU_MODE_MASK \S+ +/\* WARL: a mode the Config"
+                     r" does not build keeps the old mode \*/", text)
+    # in-memory structures have no access kind
+    assert not re.search(r"#define IOGATE_DC_\w+_MASK .*/\*", text)
