@@ -120,54 +120,68 @@ class Bridge(wiring.Component):
         })
 
     def elaborate(self, platform):
+        """The bridge: frame lengths, the ports driven from the frame, the reply byte, and
+        the state machine that receives a request, carries it out and replies."""
         m = Module()
-        op = Signal(8)
-        status = Signal(8)
-        frame = Signal(8 * FRAME_BYTES)
-        # Bytes in or out so far: up to the longest reply, with its op and status bytes.
-        frame_end = 2 + max(FRAME_BYTES, protocol.MAX_REPLY_BYTES)
-        count = Signal(range(frame_end + 1))
+        b = _Frame(m)
+        self._frame_lengths(m, b)
+        self._mmio_lanes(m, b)
+        self._port_arguments(m, b)
+        self._reply_byte(m, b)
+        with m.FSM():
+            self._receive_states(m, b)
+            with m.State("EXEC"):
+                self._exec(m, b)
+            self._mmio_states(m, b)
+            self._memory_states(m, b)
+            # -- the DMA requester: the command is taken when the run is over.
+            with m.State("TRANSLATE"):
+                m.d.comb += self.translate.valid.eq(1)
+                with m.If(self.translate.ready):
+                    # The result is the requester's from the next cycle on.
+                    m.next = "REPLY"
+            with m.State("REPLY"):
+                m.d.comb += self.tx.valid.eq(1)
+                with m.If(self.tx.ready):
+                    m.d.sync += b.count.eq(b.count + 1)
+                    with m.If(b.count >= 2):
+                        b.shift_in(0)
+                    with m.If(b.count == b.reply_last):
+                        m.next = "OP"
+        return m
 
-        def args(o):
-            return data.View(REQUESTS[o], frame[:REQUESTS[o].size])
-
-        def reply(o):
-            return data.View(REPLIES[o], frame[:REPLIES[o].size])
-
-        def shift_in(byte):
-            m.d.sync += frame.eq(Cat(frame[8:], byte))
-
-        def error(why):
-            # The first error of a request is the one reported.
-            with m.If(status == Status.OK):
-                m.d.sync += status.eq(why)
-
-        # -- frame lengths, by op ------------------------------------------------------------
+    def _frame_lengths(self, m, b):
+        """Frame lengths, by op (:mod:`iogate.boards.protocol`): whether the byte coming
+        in is an op with a payload, and the index of its request's and reply's last
+        bytes."""
         byte = self.rx.payload
-        known = Signal()                 # ``byte`` is an op
-        has_args = Signal()              # ... whose request has a payload
+        b.known = known = Signal(name="known")          # ``byte`` is an op
+        b.has_args = has_args = Signal(name="has_args")  # ... whose request has a payload
         with m.Switch(byte):
             for o in Op:
                 with m.Case(o):
                     m.d.comb += [known.eq(1), has_args.eq(protocol.request_bytes(o) != 0)]
-        args_last = Signal(range(FRAME_BYTES))      # index of the request's last byte
-        reply_last = Signal(range(frame_end))       # index of the reply's last byte
-        with m.Switch(op):
+        # Index of the request's last byte, and of the reply's.
+        b.args_last = args_last = Signal(range(FRAME_BYTES), name="args_last")
+        b.reply_last = reply_last = Signal(range(b.frame_end), name="reply_last")
+        with m.Switch(b.op):
             for o in Op:
                 with m.Case(o):
                     m.d.comb += [args_last.eq(max(protocol.request_bytes(o) - 1, 0)),
                                  reply_last.eq(1 + protocol.reply_bytes(o))]
 
-        # -- MMIO (AXI4-Lite manager) --------------------------------------------------------
+    def _mmio_lanes(self, m, b):
+        """The AXI4-Lite manager's address and write lanes (AXI A3.4.3: a 4-byte access
+        uses the byte lanes of its address; over 32 bits an 8-byte access is two)."""
         mmio = self.mmio
         w64 = self._mmio_data_width == 64
-        offset = Signal(MMIO_ADDR_WIDTH)     # copied: a read's data overwrites the frame
-        eight = Signal()                     # an 8-byte access
-        upper = Signal()                     # over 32 bits: the access to the high word
-        aw_done = Signal()
-        w_done = Signal()
-        write_data = args(Op.MMIO_WRITE).data
-        read_data = reply(Op.MMIO_READ).data
+        # ``offset`` is copied: a read's data overwrites the frame.
+        b.offset = offset = Signal(MMIO_ADDR_WIDTH, name="offset")
+        b.eight = eight = Signal(name="eight")      # an 8-byte access
+        b.upper = upper = Signal(name="upper")      # over 32 bits: the access to the high word
+        b.aw_done = Signal(name="aw_done")
+        b.w_done = Signal(name="w_done")
+        write_data = b.args(Op.MMIO_WRITE).data
         if w64:
             m.d.comb += [mmio.awaddr.eq(offset), mmio.araddr.eq(offset)]
             with m.If(eight):
@@ -182,10 +196,10 @@ class Bridge(wiring.Component):
                          mmio.wdata.eq(write_data.word_select(upper, 32)), mmio.wstrb.eq(0xF)]
         m.d.comb += [mmio.awprot.eq(0), mmio.arprot.eq(0)]
 
-        # -- memory and requester: arguments straight from the frame -------------------------
-        mem_args = args(Op.MEM_WRITE)
-        fill_args = args(Op.MEM_FILL)
-        fill = op == Op.MEM_FILL
+    def _port_arguments(self, m, b):
+        """The memory's and the requester's request payloads, straight from the frame."""
+        mem_args = b.args(Op.MEM_WRITE)
+        b.fill = fill = b.op == Op.MEM_FILL
         m.d.comb += [
             self.mem_read.req.payload.addr.eq(mem_args.addr),
             self.mem_write.req.payload.addr.eq(mem_args.addr),
@@ -193,7 +207,7 @@ class Bridge(wiring.Component):
             self.mem_write.req.payload.data.eq(mem_args.data),
             self.mem_write.req.payload.strb.eq(Mux(fill, 0xFF, mem_args.strb)),
         ]
-        tr_args = args(Op.TRANSLATE)
+        tr_args = b.args(Op.TRANSLATE)
         m.d.comb += [
             self.translate.payload.device_id.eq(tr_args.device_id),
             self.translate.payload.iova.eq(tr_args.iova),
@@ -201,15 +215,20 @@ class Bridge(wiring.Component):
             self.translate.payload.count.eq(tr_args.count),
         ]
 
-        # -- reply bytes: op, status, then the payload (zero unless OK): from the bottom of
-        # the frame, or for TRANSLATE straight from the requester's result, which holds
-        # until the next run (copying it into the frame would cost a multiplexer per bit).
-        translated = Signal(REPLIES[Op.TRANSLATE])
+    def _reply_byte(self, m, b):
+        """The byte ``tx`` offers: op, status, then the payload (zero unless OK).
+
+        The payload comes from the bottom of the frame, or for TRANSLATE straight from the
+        requester's result, which holds until the next run (copying it into the frame
+        would cost a multiplexer per bit).
+        """
+        count, op, status, frame = b.count, b.op, b.status, b.frame
+        translated = Signal(REPLIES[Op.TRANSLATE], name="translated")
         results = {name for name, _ in RESULT}
         m.d.comb += [translated[name].eq(self.result[name])
                      for name, _ in REPLIES[Op.TRANSLATE] if name in results]
         # One case per byte of the result, counted from the reply's third byte.
-        translated_byte = Signal(8)
+        translated_byte = Signal(8, name="translated_byte")
         with m.Switch(count):
             for i in range(protocol.reply_bytes(Op.TRANSLATE)):
                 with m.Case(2 + i):
@@ -223,160 +242,190 @@ class Bridge(wiring.Component):
             with m.Default():
                 m.d.comb += self.tx.payload.eq(Mux(status == Status.OK, payload, 0))
 
-        with m.FSM():
-            with m.State("OP"):
-                m.d.comb += self.rx.ready.eq(1)
-                with m.If(self.rx.valid & known):
-                    m.d.sync += [op.eq(byte), status.eq(Status.OK), count.eq(0)]
-                    m.next = "EXEC"
-                    with m.If(has_args):
-                        m.next = "ARGS"
+    def _receive_states(self, m, b):
+        """OP, ARGS and ALIGN: take a request's op, then its payload into the frame, then
+        shift zeros in until the payload sits at bit 0. A break drops the request."""
+        byte = self.rx.payload
+        with m.State("OP"):
+            m.d.comb += self.rx.ready.eq(1)
+            with m.If(self.rx.valid & b.known):
+                m.d.sync += [b.op.eq(byte), b.status.eq(Status.OK), b.count.eq(0)]
+                m.next = "EXEC"
+                with m.If(b.has_args):
+                    m.next = "ARGS"
 
-            with m.State("ARGS"):
-                m.d.comb += self.rx.ready.eq(1)
-                with m.If(self.abort):
-                    m.next = "OP"
-                with m.Elif(self.rx.valid):
-                    shift_in(byte)
-                    m.d.sync += count.eq(count + 1)
-                    with m.If(count == args_last):
-                        m.next = "ALIGN"
+        with m.State("ARGS"):
+            m.d.comb += self.rx.ready.eq(1)
+            with m.If(self.abort):
+                m.next = "OP"
+            with m.Elif(self.rx.valid):
+                b.shift_in(byte)
+                m.d.sync += b.count.eq(b.count + 1)
+                with m.If(b.count == b.args_last):
+                    m.next = "ALIGN"
 
-            with m.State("ALIGN"):
-                # Zeros in at the top until the payload's first byte is at the bottom.
-                with m.If(count == FRAME_BYTES):
-                    m.next = "EXEC"
+        with m.State("ALIGN"):
+            # Zeros in at the top until the payload's first byte is at the bottom.
+            with m.If(b.count == FRAME_BYTES):
+                m.next = "EXEC"
+            with m.Else():
+                b.shift_in(0)
+                m.d.sync += b.count.eq(b.count + 1)
+
+    def _exec(self, m, b):
+        """EXEC: check the request's arguments and start the op (or reply at once)."""
+        op, w64 = b.op, self._mmio_data_width == 64
+        mem_args = b.args(Op.MEM_WRITE)
+        fill_args = b.args(Op.MEM_FILL)
+        tr_args = b.args(Op.TRANSLATE)
+        m.d.sync += b.count.eq(0)
+        m.next = "REPLY"
+        with m.Switch(op):
+            with m.Case(Op.IDENT):
+                # The reply fills the whole frame: nothing to clear.
+                for name, value in self._ident.items():
+                    m.d.sync += getattr(b.reply(Op.IDENT), name).eq(value)
+
+            with m.Case(Op.MMIO_READ, Op.MMIO_WRITE):
+                a = b.args(Op.MMIO_READ)      # offset and size sit alike in both
+                size_ok = (a.size == 4) | (a.size == 8)
+                aligned = (a.offset & (a.size - 1)) == 0
+                in_page = a.offset[MMIO_ADDR_WIDTH:] == 0
+                m.d.sync += [b.offset.eq(a.offset), b.eight.eq(a.size == 8),
+                             b.aw_done.eq(0), b.w_done.eq(0)]
+                with m.If(~(size_ok & aligned & in_page)):
+                    b.error(Status.BAD_ARGUMENT)
+                with m.Elif(op == Op.MMIO_READ):
+                    # The arguments are copied and the frame becomes the reply:
+                    # its bytes 3 to 7 are zero since ALIGN, so a 4-byte read over
+                    # 32 bits leaves the high word 0.
+                    m.d.sync += b.upper.eq(0)
+                    m.next = "MMIO_AR"
                 with m.Else():
-                    shift_in(0)
-                    m.d.sync += count.eq(count + 1)
+                    # An 8-byte write over 32 bits starts with the high word.
+                    m.d.sync += b.upper.eq(0 if w64 else a.size == 8)
+                    m.next = "MMIO_AW_W"
 
-            with m.State("EXEC"):
-                m.d.sync += count.eq(0)
+            with m.Case(Op.MEM_READ, Op.MEM_WRITE, Op.MEM_FILL):
+                with m.If(mem_args.addr[:3] != 0):
+                    b.error(Status.BAD_ARGUMENT)
+                with m.Elif(op == Op.MEM_READ):
+                    m.next = "MEM_READ"
+                with m.Elif(~b.fill | (fill_args.count != 0)):
+                    m.next = "MEM_WRITE"
+
+            with m.Case(Op.TRANSLATE):
+                # Access 3 is not an iogate.hdl.port.Access.
+                with m.If(tr_args.access.as_value() == 3):
+                    b.error(Status.BAD_ARGUMENT)
+                with m.Else():
+                    m.next = "TRANSLATE"
+
+    def _mmio_states(self, m, b):
+        """The AXI4-Lite transactions of MMIO_READ and MMIO_WRITE (RISC-V IOMMU spec
+        chapter 5's registers: a write's high word first, a read's low word first)."""
+        mmio = self.mmio
+        w64 = self._mmio_data_width == 64
+        eight, upper, offset = b.eight, b.upper, b.offset
+        read_data = b.reply(Op.MMIO_READ).data
+        # -- MMIO reads: AR, then R, once or (8 bytes over 32 bits) twice.
+        with m.State("MMIO_AR"):
+            m.d.comb += mmio.arvalid.eq(1)
+            with m.If(mmio.arready):
+                m.next = "MMIO_R"
+        with m.State("MMIO_R"):
+            m.d.comb += mmio.rready.eq(1)
+            with m.If(mmio.rvalid):
+                with m.If(mmio.rresp.as_value()[1]):    # SLVERR or DECERR
+                    b.error(mmio.rresp.as_value())
                 m.next = "REPLY"
-                with m.Switch(op):
-                    with m.Case(Op.IDENT):
-                        # The reply fills the whole frame: nothing to clear.
-                        for name, value in self._ident.items():
-                            m.d.sync += getattr(reply(Op.IDENT), name).eq(value)
+                if w64:
+                    with m.If(eight):
+                        m.d.sync += read_data.eq(mmio.rdata)
+                    with m.Else():
+                        m.d.sync += read_data.eq(mmio.rdata.word_select(offset[2], 32))
+                else:
+                    m.d.sync += [read_data.word_select(upper, 32).eq(mmio.rdata),
+                                 upper.eq(1)]
+                    with m.If(eight & ~upper):
+                        m.next = "MMIO_AR"
 
-                    with m.Case(Op.MMIO_READ, Op.MMIO_WRITE):
-                        a = args(Op.MMIO_READ)      # offset and size sit alike in both
-                        size_ok = (a.size == 4) | (a.size == 8)
-                        aligned = (a.offset & (a.size - 1)) == 0
-                        in_page = a.offset[MMIO_ADDR_WIDTH:] == 0
-                        m.d.sync += [offset.eq(a.offset), eight.eq(a.size == 8),
-                                     aw_done.eq(0), w_done.eq(0)]
-                        with m.If(~(size_ok & aligned & in_page)):
-                            error(Status.BAD_ARGUMENT)
-                        with m.Elif(op == Op.MMIO_READ):
-                            # The arguments are copied and the frame becomes the reply:
-                            # its bytes 3 to 7 are zero since ALIGN, so a 4-byte read over
-                            # 32 bits leaves the high word 0.
-                            m.d.sync += upper.eq(0)
-                            m.next = "MMIO_AR"
-                        with m.Else():
-                            # An 8-byte write over 32 bits starts with the high word.
-                            m.d.sync += upper.eq(0 if w64 else a.size == 8)
-                            m.next = "MMIO_AW_W"
+        # -- MMIO writes: AW and W together (neither may wait for the other, AXI
+        # A3.3.1), then B; over 32 bits an 8-byte write goes high word, low word.
+        with m.State("MMIO_AW_W"):
+            m.d.comb += [mmio.awvalid.eq(~b.aw_done), mmio.wvalid.eq(~b.w_done)]
+            aw_now = b.aw_done | mmio.awready
+            w_now = b.w_done | mmio.wready
+            m.d.sync += [b.aw_done.eq(aw_now), b.w_done.eq(w_now)]
+            with m.If(aw_now & w_now):
+                m.next = "MMIO_B"
+        with m.State("MMIO_B"):
+            m.d.comb += mmio.bready.eq(1)
+            with m.If(mmio.bvalid):
+                with m.If(mmio.bresp.as_value()[1]):
+                    b.error(mmio.bresp.as_value())
+                m.d.sync += [b.aw_done.eq(0), b.w_done.eq(0), upper.eq(0)]
+                m.next = "REPLY"
+                if not w64:
+                    with m.If(upper):
+                        m.next = "MMIO_AW_W"
 
-                    with m.Case(Op.MEM_READ, Op.MEM_WRITE, Op.MEM_FILL):
-                        with m.If(mem_args.addr[:3] != 0):
-                            error(Status.BAD_ARGUMENT)
-                        with m.Elif(op == Op.MEM_READ):
-                            m.next = "MEM_READ"
-                        with m.Elif(~fill | (fill_args.count != 0)):
-                            m.next = "MEM_WRITE"
+    def _memory_states(self, m, b):
+        """The on-chip memory: one doubleword, or MEM_FILL's ``count`` of them."""
+        fill_args = b.args(Op.MEM_FILL)
+        with m.State("MEM_READ"):
+            m.d.comb += self.mem_read.req.valid.eq(1)
+            with m.If(self.mem_read.req.ready):
+                m.next = "MEM_READ_RESP"
+        with m.State("MEM_READ_RESP"):
+            m.d.comb += self.mem_read.resp.ready.eq(1)
+            with m.If(self.mem_read.resp.valid):
+                # MEM_READ's reply data covers its address: one load, no clearing.
+                m.d.sync += b.reply(Op.MEM_READ).data.eq(self.mem_read.resp.payload.data)
+                with m.If(self.mem_read.resp.payload.err):
+                    b.error(Status.DECERR)
+                m.next = "REPLY"
+        with m.State("MEM_WRITE"):
+            m.d.comb += self.mem_write.req.valid.eq(1)
+            with m.If(self.mem_write.req.ready):
+                m.next = "MEM_WRITE_RESP"
+        with m.State("MEM_WRITE_RESP"):
+            m.d.comb += self.mem_write.resp.ready.eq(1)
+            with m.If(self.mem_write.resp.valid):
+                m.d.sync += [fill_args.addr[3:].eq(fill_args.addr[3:] + 1),
+                             fill_args.count.eq(fill_args.count - 1)]
+                m.next = "REPLY"
+                with m.If(self.mem_write.resp.payload.err):
+                    b.error(Status.DECERR)
+                with m.Elif(b.fill & (fill_args.count != 1)):
+                    m.next = "MEM_WRITE"
 
-                    with m.Case(Op.TRANSLATE):
-                        # Access 3 is not an iogate.hdl.port.Access.
-                        with m.If(tr_args.access.as_value() == 3):
-                            error(Status.BAD_ARGUMENT)
-                        with m.Else():
-                            m.next = "TRANSLATE"
 
-            # -- MMIO reads: AR, then R, once or (8 bytes over 32 bits) twice.
-            with m.State("MMIO_AR"):
-                m.d.comb += mmio.arvalid.eq(1)
-                with m.If(mmio.arready):
-                    m.next = "MMIO_R"
-            with m.State("MMIO_R"):
-                m.d.comb += mmio.rready.eq(1)
-                with m.If(mmio.rvalid):
-                    with m.If(mmio.rresp.as_value()[1]):    # SLVERR or DECERR
-                        error(mmio.rresp.as_value())
-                    m.next = "REPLY"
-                    if w64:
-                        with m.If(eight):
-                            m.d.sync += read_data.eq(mmio.rdata)
-                        with m.Else():
-                            m.d.sync += read_data.eq(mmio.rdata.word_select(offset[2], 32))
-                    else:
-                        m.d.sync += [read_data.word_select(upper, 32).eq(mmio.rdata),
-                                     upper.eq(1)]
-                        with m.If(eight & ~upper):
-                            m.next = "MMIO_AR"
+class _Frame:
+    """One bridge elaboration's request in progress: its op, status, frame and count."""
 
-            # -- MMIO writes: AW and W together (neither may wait for the other, AXI
-            # A3.3.1), then B; over 32 bits an 8-byte write goes high word, low word.
-            with m.State("MMIO_AW_W"):
-                m.d.comb += [mmio.awvalid.eq(~aw_done), mmio.wvalid.eq(~w_done)]
-                aw_now = aw_done | mmio.awready
-                w_now = w_done | mmio.wready
-                m.d.sync += [aw_done.eq(aw_now), w_done.eq(w_now)]
-                with m.If(aw_now & w_now):
-                    m.next = "MMIO_B"
-            with m.State("MMIO_B"):
-                m.d.comb += mmio.bready.eq(1)
-                with m.If(mmio.bvalid):
-                    with m.If(mmio.bresp.as_value()[1]):
-                        error(mmio.bresp.as_value())
-                    m.d.sync += [aw_done.eq(0), w_done.eq(0), upper.eq(0)]
-                    m.next = "REPLY"
-                    if not w64:
-                        with m.If(upper):
-                            m.next = "MMIO_AW_W"
+    def __init__(self, m):
+        self._m = m
+        self.op = Signal(8, name="op")
+        self.status = Signal(8, name="status")
+        self.frame = Signal(8 * FRAME_BYTES, name="frame")
+        # Bytes in or out so far: up to the longest reply, with its op and status bytes.
+        self.frame_end = 2 + max(FRAME_BYTES, protocol.MAX_REPLY_BYTES)
+        self.count = Signal(range(self.frame_end + 1), name="count")
 
-            # -- on-chip memory: one doubleword, or MEM_FILL's ``count`` of them.
-            with m.State("MEM_READ"):
-                m.d.comb += self.mem_read.req.valid.eq(1)
-                with m.If(self.mem_read.req.ready):
-                    m.next = "MEM_READ_RESP"
-            with m.State("MEM_READ_RESP"):
-                m.d.comb += self.mem_read.resp.ready.eq(1)
-                with m.If(self.mem_read.resp.valid):
-                    # MEM_READ's reply data covers its address: one load, no clearing.
-                    m.d.sync += reply(Op.MEM_READ).data.eq(self.mem_read.resp.payload.data)
-                    with m.If(self.mem_read.resp.payload.err):
-                        error(Status.DECERR)
-                    m.next = "REPLY"
-            with m.State("MEM_WRITE"):
-                m.d.comb += self.mem_write.req.valid.eq(1)
-                with m.If(self.mem_write.req.ready):
-                    m.next = "MEM_WRITE_RESP"
-            with m.State("MEM_WRITE_RESP"):
-                m.d.comb += self.mem_write.resp.ready.eq(1)
-                with m.If(self.mem_write.resp.valid):
-                    m.d.sync += [fill_args.addr[3:].eq(fill_args.addr[3:] + 1),
-                                 fill_args.count.eq(fill_args.count - 1)]
-                    m.next = "REPLY"
-                    with m.If(self.mem_write.resp.payload.err):
-                        error(Status.DECERR)
-                    with m.Elif(fill & (fill_args.count != 1)):
-                        m.next = "MEM_WRITE"
+    def args(self, o):
+        """The frame viewed as ``o``'s request payload."""
+        return data.View(REQUESTS[o], self.frame[:REQUESTS[o].size])
 
-            # -- the DMA requester: the command is taken when the run is over.
-            with m.State("TRANSLATE"):
-                m.d.comb += self.translate.valid.eq(1)
-                with m.If(self.translate.ready):
-                    # The result is the requester's from the next cycle on.
-                    m.next = "REPLY"
+    def reply(self, o):
+        """The frame viewed as ``o``'s reply payload."""
+        return data.View(REPLIES[o], self.frame[:REPLIES[o].size])
 
-            with m.State("REPLY"):
-                m.d.comb += self.tx.valid.eq(1)
-                with m.If(self.tx.ready):
-                    m.d.sync += count.eq(count + 1)
-                    with m.If(count >= 2):
-                        shift_in(0)
-                    with m.If(count == reply_last):
-                        m.next = "OP"
-        return m
+    def shift_in(self, byte):
+        """Shift ``byte`` in at the top of the frame."""
+        self._m.d.sync += self.frame.eq(Cat(self.frame[8:], byte))
+
+    def error(self, why):
+        """Report ``why`` unless an earlier error of the request is reported."""
+        with self._m.If(self.status == Status.OK):
+            self._m.d.sync += self.status.eq(why)
