@@ -1,7 +1,7 @@
 """The command-queue engine: fetches, checks and executes the commands software queues.
 
-RISC-V IOMMU spec 4.1 ("Command-Queue"), 6.6-6.8 and 6.15 (``cqb``, ``cqh``, ``cqt``,
-``cqcsr``). While the queue runs (``cqen`` and ``cqon`` are 1 and none of ``cqmf``,
+RISC-V IOMMU spec "Command-Queue (CQ)" and the registers ``cqb``, ``cqh``, ``cqt``,
+``cqcsr``. While the queue runs (``cqen`` and ``cqon`` are 1 and none of ``cqmf``,
 ``cmd_to``, ``cmd_ill`` is set) and ``cqh != cqt``, the engine reads the 16-byte command at
 ``cqb.PPN * 4096 + cqh * 16`` (two little-endian doublewords, ``fctl.BE=0``), executes it,
 and advances ``cqh``. One command is in flight at a time, so commands complete in order.
@@ -21,21 +21,21 @@ IOFENCE.C                     with AV=1, a 4-byte store of DATA at ADDR[63:2] * 
                               WSI=1 ``cqcsr.fence_w_ip`` is set (legal: ``fctl.WSI`` is 1)
 ============================  =============================================================
 
-Everything else sets ``cmd_ill`` (spec 4.1: a command is illegal "if it uses a reserved
-encoding or if a reserved bit is set to 1", unsupported "if it is defined but not
+Everything else sets ``cmd_ill`` (spec "Command-Queue (CQ)": a command is illegal "if it uses a
+reserved encoding or if a reserved bit is set to 1", unsupported "if it is defined but not
 implemented"): opcodes 0 and 5-127, reserved ``func3`` values, a set
 reserved bit (the NL and S extension bits included: ``capabilities.NL = S = 0``), ATS
 (``capabilities.ATS=0``) and IODIR.INVAL_PDT (no process directory). A fault on the fetch
 or on the IOFENCE.C store (a bus error, or a store address at or above ``2**PAS``) sets
 ``cqmf``. Either way ``cqh`` stays at the offending command and the engine stops until
-software clears the bit (RW1C); it then fetches that command again (spec 6.15: "the
-command-queue stalls until this bit is cleared").
+software clears the bit (RW1C); it then fetches that command again (spec "Command-queue CSR
+(cqcsr)": "the command-queue stalls until this bit is cleared").
 
 IOFENCE.C completion, ``cqh`` moving past it, guarantees that every earlier command has
-completed (spec 4.1.2). Here each invalidation takes effect in the cycle after it is
-issued, before the next command is fetched, and a walk that an invalidation overtakes
-does not fill the cache it would have filled (see :mod:`iogate.hdl.translate`), so by the time a
-fence executes no translation read before an earlier invalidation can enter a cache. PR and
+completed (spec "IOMMU Command-queue Fence commands"). Here each invalidation takes effect in the
+cycle after it is issued, before the next command is fetched, and a walk that an invalidation
+overtakes does not fill the cache it would have filled (see :mod:`iogate.hdl.translate`), so by the
+time a fence executes no translation read before an earlier invalidation can enter a cache. PR and
 PW need nothing: the IOMMU carries no device data, so requests it has answered are
 already committed as far as it is concerned.
 """
@@ -150,7 +150,7 @@ class CommandQueue(wiring.Component):
         def no_reserved(layout):
             return (raw & bits.reserved_mask(layout)) == 0
 
-        # --- Decode (spec 4.1). The operands of an illegal command are never used.
+        # --- Decode (spec "Command-Queue (CQ)"). The operands of an illegal command are never used.
         is_iotinval = (cmd.opcode == Opcode.IOTINVAL) & no_reserved(IOTINVAL) & (
             (cmd.func3 == IotinvalFunc.VMA) | ((cmd.func3 == IotinvalFunc.GVMA) & ~inv.pscv))
         is_iofence = ((cmd.opcode == Opcode.IOFENCE) & (cmd.func3 == IofenceFunc.C)
@@ -169,7 +169,8 @@ class CommandQueue(wiring.Component):
             self.iotlb_inval.payload.gscid.eq(inv.gscid),
             self.iotlb_inval.payload.pscid.eq(inv.pscid),
             # ADDR[63:12] cut to the IOTLB's VPN: a wider ADDR is not a valid address,
-            # and "the command may or may not perform any invalidations" (spec 4.1.1).
+            # and "the command may or may not perform any invalidations" (spec
+            # "IOMMU Page-Table cache invalidation commands").
             self.iotlb_inval.payload.vpn.eq(inv.addr[:self._vpn_w]),
             self.ddtc_inval.payload.all.eq(~iodir.dv),
             self.ddtc_inval.payload.device_id.eq(iodir.did),
@@ -240,7 +241,8 @@ class CommandQueue(wiring.Component):
                 m.d.comb += regs.busy.eq(1)
                 with m.If(self.store.resp.valid):
                     with m.If(self.store.resp.payload.err):
-                        # The fence did not complete: cqh stays at it (spec 4.1.2).
+                        # The fence did not complete: cqh stays at it (spec
+                        # "IOMMU Command-queue Fence commands").
                         m.d.comb += regs.set_cqmf.eq(1)
                         m.next = "IDLE"
                     with m.Else():

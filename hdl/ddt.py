@@ -1,7 +1,7 @@
 """The device directory: locating a device context, checking it, and caching it.
 
-RISC-V IOMMU spec 3.1 (device-directory table, base-format device context), 3.1.4
-("Device-context configuration checks") and 3.3.1 ("Process to locate the Device-context").
+RISC-V IOMMU spec "Device-Directory-Table (DDT)" (base-format device context),
+"Device-context configuration checks" and "Process to locate the Device-context".
 
 * :func:`dc_misconfigured` is the list of configuration checks, specialised to what this
   IOMMU offers (no ATS, T2GPA, PDT modes, A/D update, big-endian, GXL or QoS IDs).
@@ -13,8 +13,8 @@ RISC-V IOMMU spec 3.1 (device-directory table, base-format device context), 3.1.
   257 on a read fault, 258 when ``tc.V=0`` (without reading the rest) and 259 when
   misconfigured.
 * :class:`DeviceContextCache` is the fully associative DDT cache: valid, well-formed DCs
-  only (spec 3.8: invalid entries are never cached), tagged by ``device_id``, with an
-  invalidation input for IODIR.INVAL_DDT (all, or one ``device_id``).
+  only (spec "Caching in-memory data structures": invalid entries are never cached), tagged by
+  ``device_id``, with an invalidation input for IODIR.INVAL_DDT (all, or one ``device_id``).
 """
 
 from amaranth.hdl import Module, Signal, Const, Cat, Mux
@@ -46,9 +46,9 @@ def _ddi_fields(device_id):
 def dc_misconfigured(dc, *, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,)):
     """The "DDT entry misconfigured" condition (cause 259) of a DC with ``tc.V=1``.
 
-    The numbered checks of spec 3.1.4 that this IOMMU can reach, given that its
-    ``capabilities`` has ATS=T2GPA=AMO_HWAD=END=MSI_FLAT=QOSID=PD8=PD17=PD20=0 and that
-    ``fctl.BE`` and ``fctl.GXL`` are hardwired to 0:
+    The numbered checks of spec "Device-context configuration checks" that this IOMMU can reach,
+    given that its ``capabilities`` has ATS=T2GPA=AMO_HWAD=END=MSI_FLAT=QOSID=PD8=PD17=PD20=0 and
+    that ``fctl.BE`` and ``fctl.GXL`` are hardwired to 0:
 
     1. a reserved bit: ``tc`` 23:12 and 63:32, ``ta`` 11:0 and 63:32 (RCID and MCID are
        reserved without QOSID), ``fsc`` 59:44;
@@ -169,13 +169,15 @@ class DeviceDirectoryWalker(wiring.Component):
         m = Module()
         ppn = Signal(44)                     # the table being read
         device_id = Signal(24)
-        level = Signal(range(self._levels))  # i of spec 3.3.1: 0 reads the DC
+        # i of spec "Process to locate the Device-context": 0 reads the DC.
+        level = Signal(range(self._levels))
         word = Signal(2)
         res = Signal(ddtw_result_layout())
         m.d.comb += self.result.payload.eq(res)
 
         # Base format: DDI[0] = device_id[6:0] indexes 32-byte DCs, DDI[1] = [15:7] and
-        # DDI[2] = [23:16] index 8-byte DDTEs (spec 3, "Base format device_id partitioning").
+        # DDI[2] = [23:16] index 8-byte DDTEs (spec "Process to translate an
+        # IOVA" step 3).
         addr = Signal(56)
         ddi = _ddi_fields(device_id)
         with m.Switch(level):
@@ -230,7 +232,8 @@ class DeviceDirectoryWalker(wiring.Component):
                         m.d.sync += fault(Cause.DDT_LOAD_ACCESS_FAULT)
                         m.next = "DONE"
                     if self._levels >= 2:
-                        # A non-leaf DDTE (spec 3.3.1 steps 3-7): V first, then reserved.
+                        # A non-leaf DDTE (spec "Process to locate the Device-context" steps 3-7): V
+                        # first, then reserved.
                         with m.Elif(level != 0):
                             with m.If(~ddte.v):
                                 m.d.sync += fault(Cause.DDT_ENTRY_NOT_VALID)
@@ -247,7 +250,8 @@ class DeviceDirectoryWalker(wiring.Component):
                                     m.d.sync += dc.as_value()[64 * k:64 * (k + 1)].eq(rdata)
                         m.d.sync += word.eq(word + 1)
                         with m.If((word == 0) & ~rdata[0]):
-                            # tc.V=0: everything else is don't-care (spec 3.1.3.1).
+                            # tc.V=0: everything else is don't-care (spec "Translation
+                            # control (tc)").
                             m.d.sync += fault(Cause.DDT_ENTRY_NOT_VALID)
                             m.next = "DONE"
                         with m.Elif(word == 3):

@@ -1,10 +1,10 @@
 """The fault-queue writer: fault reports in, 32-byte fault records in memory out.
 
-RISC-V IOMMU spec 4.2 ("Fault/Event-Queue"), 6.9-6.11 and 6.16 (``fqb``, ``fqh``, ``fqt``,
-``fqcsr``). The translation pipeline offers every fault it answers as a *report*: the
+RISC-V IOMMU spec "Fault/Event-Queue (FQ)" and the registers ``fqb``, ``fqh``, ``fqt``,
+``fqcsr``. The translation pipeline offers every fault it answers as a *report*: the
 CAUSE, the request (``device_id``, IOVA, access, process_id) and the ``DC.tc.DTF`` of the
 device context it was decided under (0 when no valid device context was located, spec
-3.2). The writer
+"Fault/Event-Queue (FQ)"). The writer
 
 1. drops a report whose cause ``DTF`` suppresses (only the causes of
    :data:`iogate.hdl.formats.DTF_REPORTED_CAUSES` are reported when ``DTF=1``), and every report
@@ -18,15 +18,15 @@ device context it was decided under (0 when no valid device context was located,
    ``fqof`` and drops the record; else it stores the record as four little-endian
    doublewords (``fctl.BE=0``) at ``fqb.PPN * 4096 + fqt * 32``. A store answered with an
    error sets ``fqmf`` and drops the record; after the fourth store ``fqt`` advances, which
-   is also the "new record" event of ``ipsr.fip`` (spec 6.18).
+   is also the "new record" event of ``ipsr.fip`` (spec "Interrupt pending status register (ipsr)").
 
 ``fqt`` moves only after all four stores are acknowledged, so software that sees the new
-``fqt`` also sees the whole record (spec 4, "the consumer that observes an update to the
-tail register must also observe all data produced").
+``fqt`` also sees the whole record (spec "In-memory queue interface", "the consumer that observes an
+update to the tail register must also observe all data produced").
 
-Record fields (spec 4.2): CAUSE; TTYP 1, 2 or 3 for an Untranslated read-for-execute, read
-or write (every request here is Untranslated); DID; PV, and PID and PRIV only when PV=1;
-``iotval`` the whole IOVA (the page offset included); ``iotval2`` as reported (0 for a
+Record fields (spec "Fault/Event-Queue (FQ)"): CAUSE; TTYP 1, 2 or 3 for an Untranslated
+read-for-execute, read or write (every request here is Untranslated); DID; PV, and PID and PRIV only
+when PV=1; ``iotval`` the whole IOVA (the page offset included); ``iotval2`` as reported (0 for a
 single-stage translation).
 """
 
@@ -177,7 +177,7 @@ class FaultQueueWriter(wiring.Component):
                         m.d.sync += [
                             record.eq(0),
                             record.cause.eq(head.cause),
-                            # PID and PRIV are 0 when PV is 0 (spec 4.2).
+                            # PID and PRIV are 0 when PV is 0 (spec "Fault/Event-Queue (FQ)").
                             record.pid.eq(Mux(head.pv, head.pid, 0)),
                             record.pv.eq(head.pv),
                             record.priv.eq(head.pv & head.priv),

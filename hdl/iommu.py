@@ -1,6 +1,7 @@
 """``Iommu``: the iogate top level.
 
-RISC-V IOMMU spec 1.0 (chapters 3, 4 and 6) for what this slice builds: the register file
+RISC-V IOMMU spec v1.0 ("Data Structures", "In-memory queue interface", "Memory-mapped
+register interface") for what this slice builds: the register file
 with the debug translation interface, ``iommu_mode`` Off/Bare/1LVL/2LVL/3LVL with
 base-format device contexts and a device-context cache, first-stage Sv39/Sv48 and
 second-stage Sv39x4/Sv48x4 walks (Svnapot, optionally Svpbmt) with an IOTLB, the command
@@ -60,7 +61,8 @@ class Iommu(wiring.Component):
         ``req`` in, ``resp`` out).
     wsi : ``Out(16)``
         Wired interrupt lines: ``ipsr.cip`` on line ``icvec.civ``, ``ipsr.fip`` on line
-        ``icvec.fiv`` (spec 6.18, 6.27; ``fctl.WSI`` is 1).
+        ``icvec.fiv`` (spec "Interrupt pending status register (ipsr)",
+        "Interrupt-cause-to-vector register (icvec)"; ``fctl.WSI`` is 1).
 
     Raises
     ------

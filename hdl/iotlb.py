@@ -1,7 +1,8 @@
 """The IOTLB: a set-associative cache of leaf translations, first stage, second stage or both.
 
-RISC-V IOMMU spec 3.8 ("Caching in-memory data structures") and 4.1.1 (IOTINVAL). An entry
-is tagged as the spec tags cached translations (spec 3.3, "caching"):
+RISC-V IOMMU spec "Caching in-memory data structures" and "IOMMU Page-Table cache invalidation
+commands" (IOTINVAL). An entry is tagged as the spec tags cached translations (spec "Process to
+translate an IOVA"):
 
 * ``gv``/``GSCID`` -- the VM, when the second stage is not Bare (``gv=0``: a host entry);
 * ``pscv``/``PSCID`` -- the process address space, when the first stage is not Bare;
@@ -14,7 +15,8 @@ is tagged as the spec tags cached translations (spec 3.3, "caching"):
 
 It holds the PPN, the permissions of both stages together (``w`` already ANDed with D,
 since the IOMMU does not update A/D) and the combined Svpbmt type. Only successful
-translations are cached: the IOATC must not cache invalid entries (spec 3.8, 7.3.8), and a
+translations are cached: the IOATC must not cache invalid entries (spec "Caching in-memory data
+structures", "Caching invalid entries"), and a
 fault is re-walked every time.
 
 Organisation:
@@ -35,10 +37,10 @@ Organisation:
   "IOTINVAL.VMA operands") on first-stage entries, IOTINVAL.GVMA on entries of VMs, and
   invalidate-all. Two-stage entries are tagged by IOVA, not by GPA, so GVMA with AV=1
   removes every two-stage entry of the GSCID (invalidating more than asked is always
-  allowed, spec 4.1.1 notes); second-stage-only entries are tagged by their GPA and are
-  removed only when they hold the address. A two-stage entry smaller than its first-stage
-  leaf is marked ``partial`` and removed by any VMA with AV=1 in its address space, since
-  the address may fall in the rest of that leaf.
+  allowed, spec "IOMMU Page-Table cache invalidation commands"); second-stage-only entries are
+  tagged by their GPA and are removed only when they hold the address. A two-stage entry smaller
+  than its first-stage leaf is marked ``partial`` and removed by any VMA with AV=1 in its address
+  space, since the address may fall in the rest of that leaf.
 """
 
 from amaranth.hdl import Module, Signal, Const, Cat, Mux, Value
@@ -76,8 +78,8 @@ PAGE_SIZE_IGNORED_BITS = {
 
 class InvalKind(enum.Enum, shape=2):
     """Which invalidation an ``inval`` request carries out."""
-    VMA = 0          #: IOTINVAL.VMA (spec 4.1.1)
-    GVMA = 1         #: IOTINVAL.GVMA (spec 4.1.1)
+    VMA = 0          #: IOTINVAL.VMA
+    GVMA = 1         #: IOTINVAL.GVMA
     ALL = 2          #: every entry (reset-like; also what a simple IOTINVAL may do)
 
 
@@ -409,7 +411,8 @@ class IOTLB(wiring.Component):
             t = e.tags[i]
             vm_scope = Signal(name=f"vm_scope{i}")
             m.d.comb += vm_scope.eq(Mux(inv.gv, t.gv & e.gscid_eq[i], ~t.gv))
-            # VMA: first-stage entries only (spec 4.1.1: "first-stage leaf entries"). A
+            # VMA: first-stage entries only (spec "IOMMU Page-Table cache invalidation commands":
+            # "first-stage leaf entries"). A
             # partial entry does not know its first-stage leaf's extent: any address.
             vma = (t.pscv & vm_scope & (~inv.av | e.vpn_eq[i] | e.partial[i])
                    & (~inv.pscv | (e.pscid_eq[i] & ~e.gs[i])))

@@ -5,8 +5,8 @@ read the one matching entry's data. Kept in flip-flops too, that data would reac
 output through an AND-OR as wide as an entry times the number of entries. A memory with an
 asynchronous read port maps to distributed RAM instead (TRELLIS_DPR16X4 on the ECP5: 16
 entries of 4 bits in a slice pair), so the entries cost neither flip-flops nor the wide
-AND-OR, and the answer still comes in the cycle it is asked for (RISC-V IOMMU spec 3.8
-leaves the organisation of the caches to the implementation).
+AND-OR, and the answer still comes in the cycle it is asked for (RISC-V IOMMU spec
+"Caching in-memory data structures" leaves the organisation of the caches to the implementation).
 
 A single entry needs no read multiplexer at all, and the iCE40 has no distributed RAM
 (Yosys would have to build it from flip-flops, or fail where every memory is asked to go

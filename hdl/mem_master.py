@@ -1,7 +1,8 @@
 """The IOMMU's memory port: implicit accesses to in-memory structures over one AXI4 manager.
 
 The device-directory walker, the page-table walker, the command queue and the fault queue
-make *implicit* memory accesses (RISC-V IOMMU spec 3.3, 4.1 and 4.2). Each is a client with
+make *implicit* memory accesses (RISC-V IOMMU spec "Process to translate an IOVA", "Command-Queue
+(CQ)" and "Fault/Event-Queue (FQ)"). Each is a client with
 a small request/response pair of streams; :class:`MemoryMaster` arbitrates between them.
 
 * **Reads** (``clients``): one single-beat, 8-byte read at a time on the AR/R channels
@@ -11,9 +12,10 @@ a small request/response pair of streams; :class:`MemoryMaster` arbitrates betwe
   byte address, the 64-bit data word in its byte lanes and ``strb``, one bit per lane. A
   write whose strobes cover both 4-byte halves is an 8-byte write (``awsize=3``) at an
   8-byte aligned address; one whose strobes stay in one half is a 4-byte write
-  (``awsize=2``) at the address of that half. So the 4-byte store of IOFENCE.C (spec 4.1.2)
+  (``awsize=2``) at the address of that half. So the 4-byte store of IOFENCE.C (spec
+  "IOMMU Command-queue Fence commands")
   at an address with bit 2 set is ``addr``, ``data << 32`` and ``strb=0xF0``; a 32-byte
-  fault record (spec 4.2) is four 8-byte writes.
+  fault record (spec "Fault/Event-Queue (FQ)") is four 8-byte writes.
 
 The read and write sides are independent (AXI4 orders nothing between its read and write
 channels, and no client here reads back what another writes through this port).

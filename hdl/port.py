@@ -1,10 +1,11 @@
 """Translation request/response stream ports: how devices reach the IOMMU.
 
 A device (or the IO bridge in front of it) sends an Untranslated request (RISC-V IOMMU
-spec 2.3: device_id, IOVA, read/write/execute) with a tag, and receives the tag back with
-either a fault and its CAUSE (spec 3.2) or the 4 KiB physical page the IOVA maps to, the
-permissions of the leaf and its Svpbmt memory type. Requests carry no process_id and no
-privilege: they are User-mode requests without PASID (spec 2.3, step 7 notes).
+spec "Process to translate an IOVA": device_id, IOVA, read/write/execute) with a tag, and receives
+the tag back with either a fault and its CAUSE (spec "Fault/Event-Queue (FQ)") or the 4 KiB physical
+page the IOVA maps to, the permissions of the leaf and its Svpbmt memory type. Requests carry no
+process_id and no privilege: they are User-mode requests without PASID (spec "Process to translate
+an IOVA").
 
 Each port is a pair of ``amaranth.lib.stream`` interfaces whose payloads are the layouts
 below; the cocotb test benches pack and unpack the same layouts with :mod:`iogate.hdl.bits`.

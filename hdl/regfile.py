@@ -1,6 +1,6 @@
 """The memory-mapped register file, behind an AXI4-Lite subordinate port.
 
-RISC-V IOMMU spec chapter 6 ("Memory-mapped register interface"). This register file
+RISC-V IOMMU spec "Memory-mapped register interface". This register file
 decodes:
 
 ==============  =======  ==================================================================
@@ -10,27 +10,29 @@ capabilities    0x000    RO, ``Config.capabilities``
 fctl            0x008    BE=0 (END=0, little-endian), WSI=1 (IGS=WSI: wired interrupts are
                          the only legal value of this WARL field), GXL=0; nothing writable
 ddtp            0x010    ``iommu_mode`` WARL: a mode this IOMMU does not offer is not
-                         retained (spec 7.2, "Guidelines for initialization": "writing
+                         retained (spec "Guidelines for initialization": "writing
                          legal values and reading it to see if the value was retained"),
                          the field keeps its old value; ``busy`` RO 0 (mode changes
                          complete at once); PPN WARL, bits at and above ``PAS`` read 0;
                          reserved bits read 0. Resets to Off.
 cqb, fqb        0x018,   ``LOG2SZ-1`` (all 5 bits, up to 2**32 entries) and PPN (WARL as in
                 0x028    ``ddtp``). After a write, the bits of ``cqt`` (``fqh``) at and
-                         above LOG2SZ read 0 (spec 6.6, 6.9).
+                         above LOG2SZ read 0 (spec "Command-queue base (cqb)").
 cqh, fqt        0x020,   RO: owned by the command-queue engine and the fault-queue writer.
                 0x034
-cqt, fqh        0x024,   only bits LOG2SZ-1:0 are writable (spec 6.8, 6.10).
+cqt, fqh        0x024,   only bits LOG2SZ-1:0 are writable (spec "Command-queue tail (cqt)").
                 0x030
 cqcsr           0x048    ``cqen``, ``cie`` RW; ``cqmf``, ``cmd_to``, ``cmd_ill``,
-                         ``fence_w_ip`` RW1C; ``cqon``, ``busy`` RO (spec 6.15). ``cqen``
+                         ``fence_w_ip`` RW1C; ``cqon``, ``busy`` RO (spec "Command-queue CSR
+                         (cqcsr)"). ``cqen``
                          0->1 clears ``cqh`` and the four error bits and turns the queue
                          on at once. ``cqen`` 1->0 turns it off once the command in flight
                          is done, with ``busy`` set meanwhile.
-fqcsr           0x04C    the same for the fault queue (spec 6.16): ``fqen`` 0->1 clears
-                         ``fqt``, ``fqmf`` and ``fqof``; ``fqen`` 1->0 turns ``fqon`` off
-                         once the record being stored is done.
-ipsr            0x054    ``cip``, ``fip`` RW1C (spec 6.18): ``cip`` is set while ``cie``
+fqcsr           0x04C    the same for the fault queue (spec "Fault queue CSR (fqcsr)"): ``fqen``
+                         0->1 clears ``fqt``, ``fqmf`` and ``fqof``; ``fqen`` 1->0 turns ``fqon``
+                         off once the record being stored is done.
+ipsr            0x054    ``cip``, ``fip`` RW1C (spec "Interrupt pending status register
+                         (ipsr)"): ``cip`` is set while ``cie``
                          and any of ``fence_w_ip``, ``cmd_ill``, ``cmd_to``, ``cqmf``;
                          ``fip`` while ``fie`` and ``fqof`` or ``fqmf``, and when a record
                          is stored while ``fie``. A bit cleared while its condition holds
@@ -50,11 +52,12 @@ takes the written bytes, a RW1C bit is cleared only by a 1 in a written byte, so
 write to one register of a shared word (``cqh``/``cqt``, ``cqcsr``/``fqcsr``) never
 disturbs the other. Every access is answered OKAY.
 
-Wired interrupts (spec 6.18, 6.27): with ``fctl.WSI=1``, ``ipsr.cip`` drives ``wsi`` bit
-``icvec.civ`` and ``ipsr.fip`` bit ``icvec.fiv`` (both, ORed, when they name the same
-vector).
+Wired interrupts (spec "Interrupt pending status register (ipsr)", "Interrupt-cause-to-vector
+register (icvec)"): with ``fctl.WSI=1``, ``ipsr.cip`` drives ``wsi`` bit ``icvec.civ`` and
+``ipsr.fip`` bit ``icvec.fiv`` (both, ORed, when they name the same vector).
 
-A debug translation (``tr_req_ctl.Go``) is an Untranslated request (spec 6.25): Exe=1 is
+A debug translation (``tr_req_ctl.Go``) is an Untranslated request (spec "Translation-request
+control (tr_req_ctl)"): Exe=1 is
 a read-for-execute, otherwise NW=1 a read and NW=0 a write (read and write permissions
 requested), with ``device_id`` = DID and a ``process_id`` (PID, Priv) when PV=1.
 """
@@ -76,9 +79,10 @@ from iogate.hdl.regs import (CQCSR, DDTP, FCTL, FQCSR, ICVEC, IPSR, QB, Offset, 
 __all__ = ["MMIO_ADDR_WIDTH", "WSI_LINES", "dbg_request_layout", "dbg_response_layout",
            "index_mask", "RegFile"]
 
-#: The register page is 4 KiB (spec 6).
+#: The register page is 4 KiB (spec "Register layout").
 MMIO_ADDR_WIDTH = 12
-#: Wired interrupt lines: one per value of a 4-bit ``icvec`` field (spec 6.27).
+#: Wired interrupt lines: one per value of a 4-bit ``icvec`` field (spec "Interrupt-cause-to-vector
+#: register (icvec)").
 WSI_LINES = 16
 
 
@@ -154,8 +158,8 @@ class RegFile(wiring.Component):
         # PPN bits that name addresses below 2**PAS (WARL: the rest read 0).
         ppn_mask = (1 << (cfg.pas - 12)) - 1
 
-        # --- State. Reset values are 0 (spec 6.2: the queues off, ipsr 0, Go 0; the rest
-        # is UNSPECIFIED), ddtp resets to Off.
+        # --- State. Reset values are 0 (spec "Reset behavior": the queues off, ipsr 0, Go 0; the
+        # rest is UNSPECIFIED), ddtp resets to Off.
         ddtp = Signal(DDTP)
         tr_iova_vpn = Signal(52)
         tr_ctl = Signal(TR_REQ_CTL)
@@ -303,7 +307,8 @@ class RegFile(wiring.Component):
                         new = data.View(QB, merged(qb_word(qb)))
                         m.d.sync += [
                             qb.log2szm1.eq(new.log2szm1), qb.ppn.eq(new.ppn & ppn_mask),
-                            # Index bits at and above the new LOG2SZ read 0 (spec 6.6, 6.9).
+                            # Index bits at and above the new LOG2SZ read 0 (spec "Command-queue
+                            # base (cqb)", "Fault queue base (fqb)").
                             index.eq(index & index_mask(new.log2szm1)),
                         ]
                 with m.Case(Offset.CQT // 8):
@@ -330,8 +335,8 @@ class RegFile(wiring.Component):
                                 issued.eq(0),
                             ]
 
-        # --- Command queue (spec 6.15). Engine strobes first; an MMIO cqen 0->1 wins
-        # over them (a cqcsr write while busy is UNSPECIFIED).
+        # --- Command queue (spec "Command-queue CSR (cqcsr)"). Engine strobes first; an MMIO cqen
+        # 0->1 wins over them (a cqcsr write while busy is UNSPECIFIED).
         cq = self.cq
         cq_set = Cat(cq.set_cqmf, Const(0, 1), cq.set_cmd_ill, cq.set_fence_w_ip)
         with m.If(cq.advance):
@@ -348,7 +353,7 @@ class RegFile(wiring.Component):
         with m.If(~cqcsr.cqen & ~cq.busy & ~(write[Offset.CQCSR] & new_cq.cqen)):
             m.d.sync += cqcsr.cqon.eq(0)
 
-        # --- Fault queue (spec 6.16), the same way.
+        # --- Fault queue (spec "Fault queue CSR (fqcsr)"), the same way.
         fq = self.fq
         with m.If(fq.advance):
             m.d.sync += fqt.eq((fqt + 1) & fq_mask)
@@ -363,7 +368,8 @@ class RegFile(wiring.Component):
         with m.If(~fqcsr.fqen & ~fq.busy & ~(write[Offset.CQCSR] & new_fq.fqen)):
             m.d.sync += fqcsr.fqon.eq(0)
 
-        # --- Interrupt pending (spec 6.18): RW1C, set again while the condition holds.
+        # --- Interrupt pending (spec "Interrupt pending status register (ipsr)"): RW1C, set again
+        # while the condition holds.
         cip_cond = cqcsr.cie & cq_errors.any()
         fip_cond = fqcsr.fie & (fqcsr.fqof | fqcsr.fqmf | fq.advance)
         m.d.sync += [
@@ -371,7 +377,7 @@ class RegFile(wiring.Component):
             ipsr.fip.eq((ipsr.fip & ~w1c_ip[1]) | fip_cond),
         ]
         # Wired interrupts (fctl.WSI=1): each pending bit drives the line its icvec field
-        # names (spec 6.27).
+        # names (spec "Interrupt-cause-to-vector register (icvec)").
         for line in range(WSI_LINES):
             m.d.comb += self.wsi[line].eq((ipsr.cip & (icvec.civ == line))
                                           | (ipsr.fip & (icvec.fiv == line)))
