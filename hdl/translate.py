@@ -42,6 +42,8 @@ takes no new answer while a report is still waiting, so none is lost; the fault-
 writer always drains them (:mod:`iogate.hdl.fq`).
 """
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Module, Signal, Const, Mux
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -157,7 +159,51 @@ class TranslationPipeline(wiring.Component):
         cfg = self._config
         modes = first_stage_modes(cfg)
         g_modes = second_stage_modes(cfg)
+        ddtc, ddtw, iotlb, ptw = self._caches_and_walkers(m, modes, g_modes)
 
+        # The state of the three stages, shared by the helpers below.
+        s = SimpleNamespace()
+        self._response_stage(m, s)
+
+        # --- Lookup stage.
+        s.s1_valid = Signal()
+        s.s1 = Signal(pipeline_request_layout(cfg))
+        s.s1_walked = Signal()   # this request needed a DDT walk: its answer is not a hit
+        s.ddt_stale = Signal()   # an IODIR.INVAL_DDT was accepted during the DDT walk
+
+        # --- Walk slot: the request whose page-table walk is in flight.
+        s.w_valid = Signal()
+        s.w = Signal(pipeline_request_layout(cfg))
+        s.pt_stale = Signal()    # an IOTINVAL was accepted during the page-table walk
+        s.walk_key = Signal(iotlb_key_layout(self._vpn_w))   # the IOTLB tag of the walk
+        s.walk_dtf = Signal()    # DC.tc.DTF of the DC the page-table walk runs under
+        s.walk_load = Signal()   # the walk's answer enters the response stage this cycle
+        s.lookup_load = Signal()  # the lookup stage's answer does
+
+        s.answer = Signal(pipeline_response_layout(cfg))  # the lookup's answer, when `done`
+        s.done = Signal()
+        s.need_ddt = Signal()
+        s.need_ptw = Signal()
+        s.from_iotlb = Signal()
+
+        self._device_context(m, s, ddtc)
+        self._iotlb_key(m, s, iotlb, g_modes)
+        self._lookup(m, s, iotlb, modes, g_modes)
+        self._walk_starts(m, s, ddtc, ddtw, iotlb, ptw)
+        self._lookup_fsm(m, s, ddtc, ddtw, iotlb, ptw)
+        self._walk_answer(m, s, iotlb, ptw)
+        self._fault_report(m, s, ptw)
+
+        with m.If(self.req.valid & self.req.ready):
+            m.d.sync += [s.s1_valid.eq(1), s.s1.eq(self.req.payload), s.s1_walked.eq(0)]
+        with m.Elif(s.s1_complete):
+            m.d.sync += s.s1_valid.eq(0)
+        return m
+
+    def _caches_and_walkers(self, m, modes, g_modes):
+        """The device-context cache and walker, the IOTLB and the page-table walker (spec
+        "Process to translate an IOVA": the caches in front of the walks it describes)."""
+        cfg = self._config
         m.submodules.ddtc = ddtc = DeviceContextCache(cfg.ddtc_entries)
         m.submodules.ddtw = ddtw = DeviceDirectoryWalker(
             pas=cfg.pas, iosatp_modes=modes, iohgatp_modes=(IohgatpMode.BARE, *g_modes),
@@ -170,81 +216,86 @@ class TranslationPipeline(wiring.Component):
         wiring.connect(m, wiring.flipped(self.ptw_mem), ptw.mem)
         wiring.connect(m, wiring.flipped(self.ddtc_inval), ddtc.inval)
         wiring.connect(m, wiring.flipped(self.iotlb_inval), iotlb.inval)
+        return ddtc, ddtw, iotlb, ptw
 
-        resp_l = pipeline_response_layout(cfg)
-
-        # --- Response stage.
-        out_valid = Signal()
-        out = Signal(resp_l)
-        m.d.comb += [self.resp.valid.eq(out_valid), self.resp.payload.eq(out)]
+    def _response_stage(self, m, s):
+        """The response stage: the registered answer of spec "Process to translate an
+        IOVA", held until ``resp`` takes it."""
+        s.out_valid = Signal()
+        s.out = Signal(pipeline_response_layout(self._config))
+        m.d.comb += [self.resp.valid.eq(s.out_valid), self.resp.payload.eq(s.out)]
         # A fault answer needs the fault-report register free the cycle after (below).
-        report_valid = Signal()
-        loaded = Signal()        # `out` was loaded at the last edge
-        can_load = ((~out_valid | self.resp.ready) & ~(loaded & out.fault)
-                    & (~report_valid | self.fault.ready))
+        s.report_valid = Signal()
+        s.loaded = Signal()      # `out` was loaded at the last edge
+        s.can_load = ((~s.out_valid | self.resp.ready) & ~(s.loaded & s.out.fault)
+                      & (~s.report_valid | self.fault.ready))
         with m.If(self.resp.ready):
-            m.d.sync += out_valid.eq(0)
+            m.d.sync += s.out_valid.eq(0)
 
-        # --- Lookup stage.
-        s1_valid = Signal()
-        s1 = Signal(pipeline_request_layout(cfg))
-        s1_walked = Signal()     # this request needed a DDT walk: its answer is not a hit
-        ddt_stale = Signal()     # an IODIR.INVAL_DDT was accepted during the DDT walk
-
-        # --- Walk slot: the request whose page-table walk is in flight.
-        w_valid = Signal()
-        w = Signal(pipeline_request_layout(cfg))
-        pt_stale = Signal()      # an IOTINVAL was accepted during the page-table walk
-        walk_key = Signal(iotlb_key_layout(self._vpn_w))   # the IOTLB tag of the walk
-        walk_dtf = Signal()      # DC.tc.DTF of the DC the page-table walk runs under
-        walk_load = Signal()     # the walk's answer enters the response stage this cycle
-        lookup_load = Signal()   # the lookup stage's answer does
-
-        answer = Signal(resp_l)  # what the lookup stage answers, when `done`
-        done = Signal()
-        need_ddt = Signal()
-        need_ptw = Signal()
-        from_iotlb = Signal()
-
+    def _device_context(self, m, s, ddtc):
+        """The request's device context from the device-context cache (spec "Process to
+        translate an IOVA", steps 1-8 through "Process to locate the Device-context")."""
         # The request's device context is looked up as the request is accepted and kept
         # with it (``s1_dc``), so the IOTLB compare of the lookup stage starts from flip-
         # flops instead of behind the device-context cache's compare and read: that chain
         # was the longest path of the design. A DC fill or IODIR.INVAL_DDT in the meantime
         # makes the copy stale (``s1_dc_ok`` low): it is looked up again, one cycle, so a
         # request always uses the cache as it is now, as before.
-        s1_dc = Signal(ddtc.lookup_dc.shape())
-        s1_dc_hit = Signal()
-        s1_dc_ok = Signal()
-        reload = Signal()
+        s.s1_dc = Signal(ddtc.lookup_dc.shape())
+        s.s1_dc_hit = Signal()
+        s.s1_dc_ok = Signal()
+        s.reload = Signal()
         m.d.comb += [
-            reload.eq(s1_valid & ~s1_dc_ok),
-            ddtc.lookup_device_id.eq(Mux(reload, s1.device_id, self.req.payload.device_id)),
+            s.reload.eq(s.s1_valid & ~s.s1_dc_ok),
+            ddtc.lookup_device_id.eq(Mux(s.reload, s.s1.device_id,
+                                         self.req.payload.device_id)),
         ]
         dc_changes = ddtc.fill.valid | self.ddtc_inval.valid
-        with m.If(reload | (self.req.valid & self.req.ready)):
-            m.d.sync += [s1_dc.eq(ddtc.lookup_dc), s1_dc_hit.eq(ddtc.lookup_hit),
-                         s1_dc_ok.eq(~dc_changes)]
+        with m.If(s.reload | (self.req.valid & self.req.ready)):
+            m.d.sync += [s.s1_dc.eq(ddtc.lookup_dc), s.s1_dc_hit.eq(ddtc.lookup_hit),
+                         s.s1_dc_ok.eq(~dc_changes)]
         with m.Elif(dc_changes):
-            m.d.sync += s1_dc_ok.eq(0)
-        dc = s1_dc
+            m.d.sync += s.s1_dc_ok.eq(0)
+        s.dc = s.s1_dc
+
+    def _iotlb_key(self, m, s, iotlb, g_modes):
+        """The stages the DC enables and the IOTLB tag of the lookup (spec "Process to
+        translate an IOVA", steps 9-17, and "Caching in-memory data structures")."""
+        dc = s.dc
         # The stages of the DC (its checks passed, so a non-Bare mode is one offered).
         # PDTV=1 passes the checks only with pdtp Bare: no process_id reaches a process
         # context, so the first stage is Bare (spec 3.3 steps 11-13).
-        s_on = Signal()          # first stage not Bare
-        g_on = Signal()          # second stage not Bare
+        s.s_on = Signal()        # first stage not Bare
+        s.g_on = Signal()        # second stage not Bare
         m.d.comb += [
-            s_on.eq(~dc.tc.pdtv & (dc.fsc.mode != IosatpMode.BARE)),
-            g_on.eq((dc.iohgatp.mode != IohgatpMode.BARE) if g_modes else 0),
+            s.s_on.eq(~dc.tc.pdtv & (dc.fsc.mode != IosatpMode.BARE)),
+            s.g_on.eq((dc.iohgatp.mode != IohgatpMode.BARE) if g_modes else 0),
         ]
         # IOTLB tags (spec 3.3, caching): GSCID when the second stage is not Bare, PSCID
         # when the first stage is not; a second-stage-only entry is GSCID+GPA (pscv=0).
         key = iotlb.lookup_key
         m.d.comb += [
-            key.gv.eq(g_on), key.gscid.eq(Mux(g_on, dc.iohgatp.gscid, 0)),
-            key.pscv.eq(s_on), key.pscid.eq(Mux(s_on, dc.ta.pscid, 0)),
-            key.vpn.eq(s1.iova[12:12 + self._vpn_w]),
+            key.gv.eq(s.g_on), key.gscid.eq(Mux(s.g_on, dc.iohgatp.gscid, 0)),
+            key.pscv.eq(s.s_on), key.pscid.eq(Mux(s.s_on, dc.ta.pscid, 0)),
+            key.vpn.eq(s.s1.iova[12:12 + self._vpn_w]),
         ]
 
+    def _too_wide(self, device_id):
+        """A ``device_id`` wider than ``iommu_mode`` reaches (spec "Process to translate an
+        IOVA", step 5; the base-format DDI widths of each mode)."""
+        too_wide = Const(0, 1)
+        for mode in sorted(IommuMode, key=lambda mode: -mode.levels):
+            if mode.levels and mode.device_id_bits < len(device_id):
+                too_wide = Mux(self.iommu_mode == mode,
+                               device_id[mode.device_id_bits:] != 0, too_wide)
+        return too_wide
+
+    def _lookup(self, m, s, iotlb, modes, g_modes):
+        """The lookup stage's decision, in the order of spec "Process to translate an
+        IOVA": Off, Bare, a too-wide device_id, the DC, a process_id without PDTV, both
+        stages Bare, then an IOTLB hit or a page-table walk."""
+        cfg = self._config
+        s1, dc, answer, s_on, g_on = s.s1, s.dc, s.answer, s.s_on, s.g_on
         # A hit is only used for an address the walk would accept: a canonical IOVA, or a
         # GPA narrow enough for the second stage. The IOTLB keeps `vpn_width` VPN bits, so
         # without this an out-of-range address could alias a cached page.
@@ -271,92 +322,100 @@ class TranslationPipeline(wiring.Component):
         def fault(cause):
             return [answer.fault.eq(1), answer.cause.eq(cause)]
 
-        # device_id wider than the mode allows (spec 3.3 step 5; base-format DDI widths).
-        too_wide = Mux(self.iommu_mode == IommuMode.LVL1, s1.device_id[7:] != 0,
-                       Mux(self.iommu_mode == IommuMode.LVL2, s1.device_id[16:] != 0, 0))
+        s.too_wide = too_wide = self._too_wide(s1.device_id)
 
-        m.d.comb += [answer.src.eq(s1.src), answer.tag.eq(s1.tag), answer.hit.eq(~s1_walked)]
+        m.d.comb += [answer.src.eq(s1.src), answer.tag.eq(s1.tag),
+                     answer.hit.eq(~s.s1_walked)]
         with m.If(self.iommu_mode == IommuMode.OFF):
-            m.d.comb += [done.eq(1), fault(Cause.ALL_INBOUND_DISALLOWED)]
+            m.d.comb += [s.done.eq(1), fault(Cause.ALL_INBOUND_DISALLOWED)]
         with m.Elif(self.iommu_mode == IommuMode.BARE):
-            m.d.comb += [done.eq(1), identity()]
+            m.d.comb += [s.done.eq(1), identity()]
         with m.Elif(too_wide):
-            m.d.comb += [done.eq(1), fault(Cause.TRANSACTION_TYPE_DISALLOWED)]
-        with m.Elif(~s1_dc_ok):
+            m.d.comb += [s.done.eq(1), fault(Cause.TRANSACTION_TYPE_DISALLOWED)]
+        with m.Elif(~s.s1_dc_ok):
             pass                 # the DC is being looked up again (above)
-        with m.Elif(~s1_dc_hit):
-            m.d.comb += need_ddt.eq(1)
+        with m.Elif(~s.s1_dc_hit):
+            m.d.comb += s.need_ddt.eq(1)
         with m.Elif(s1.pv & ~dc.tc.pdtv):
             # A process_id with PDTV=0 (spec 3.3 step 7).
-            m.d.comb += [done.eq(1), fault(Cause.TRANSACTION_TYPE_DISALLOWED)]
+            m.d.comb += [s.done.eq(1), fault(Cause.TRANSACTION_TYPE_DISALLOWED)]
         with m.Elif(~s_on & ~g_on):
             # Both stages Bare: the IOVA is the physical address.
-            m.d.comb += [done.eq(1), identity()]
+            m.d.comb += [s.done.eq(1), identity()]
         with m.Elif(in_range & iotlb.lookup_hit & granted):
             m.d.comb += [
-                done.eq(1), from_iotlb.eq(1),
+                s.done.eq(1), s.from_iotlb.eq(1),
                 answer.ppn.eq(hit.ppn), answer.r.eq(hit.r), answer.w.eq(hit.w),
                 answer.x.eq(hit.x), answer.pbmt.eq(hit.pbmt),
             ]
         with m.Else():
-            m.d.comb += need_ptw.eq(1)
+            m.d.comb += s.need_ptw.eq(1)
 
-        s1_complete = Signal()
+    def _walk_starts(self, m, s, ddtc, ddtw, iotlb, ptw):
+        """What the walkers start from and what they fill the caches with (spec "Process
+        to locate the Device-context" and "Process to translate an IOVA", step 17 on)."""
+        s1, dc = s.s1, s.dc
+        s.s1_complete = Signal()
         m.d.comb += [
             # Not while the lookup port reloads the DC of the request in the lookup stage.
-            self.req.ready.eq(~s1_valid | (s1_complete & ~reload)),
+            self.req.ready.eq(~s.s1_valid | (s.s1_complete & ~s.reload)),
             ddtw.start.payload.ddtp_ppn.eq(self.ddtp_ppn),
             ddtw.start.payload.mode.eq(self.iommu_mode),
             ddtw.start.payload.device_id.eq(s1.device_id),
             ptw.start.payload.root_ppn.eq(dc.fsc.ppn),
             ptw.start.payload.iova.eq(s1.iova),
             ptw.start.payload.access.eq(s1.access),
-            ptw.start.payload.mode.eq(Mux(s_on, dc.fsc.mode, IosatpMode.BARE)),
+            ptw.start.payload.mode.eq(Mux(s.s_on, dc.fsc.mode, IosatpMode.BARE)),
             ptw.start.payload.g_root.eq(dc.iohgatp.ppn),
-            ptw.start.payload.g_mode.eq(Mux(g_on, dc.iohgatp.mode, IohgatpMode.BARE)),
+            ptw.start.payload.g_mode.eq(Mux(s.g_on, dc.iohgatp.mode, IohgatpMode.BARE)),
             ddtc.fill.payload.device_id.eq(s1.device_id),
             ddtc.fill.payload.dc.eq(ddtw.result.payload.dc),
         ]
         f = iotlb.fill.payload
         r = ptw.result.payload
         m.d.comb += [
-            f.key.eq(walk_key), f.partial.eq(r.partial),
+            f.key.eq(s.walk_key), f.partial.eq(r.partial),
             f.result.ppn.eq(r.ppn), f.result.r.eq(r.r), f.result.w.eq(r.w),
             f.result.x.eq(r.x), f.result.pbmt.eq(r.pbmt), f.result.g.eq(r.g),
             f.result.size.eq(r.size),
         ]
 
+    def _lookup_fsm(self, m, s, ddtc, ddtw, iotlb, ptw):
+        """The lookup stage's control: answer, walk the device directory and replay, or
+        hand the request to the walk slot (spec "Process to translate an IOVA")."""
+        out, answer = s.out, s.answer
         # The walk's answer goes first: the walker is never held by a stream of hits.
-        lookup_can_load = can_load & ~walk_load
+        lookup_can_load = s.can_load & ~s.walk_load
         with m.FSM(name="lookup"):
             with m.State("LOOKUP"):
-                with m.If(s1_valid):
-                    with m.If(done & lookup_can_load):
-                        m.d.comb += [s1_complete.eq(1), lookup_load.eq(1),
-                                     iotlb.lookup_touch.eq(from_iotlb)]
-                        m.d.sync += [out_valid.eq(1), out.eq(answer)]
-                    with m.If(need_ddt):
+                with m.If(s.s1_valid):
+                    with m.If(s.done & lookup_can_load):
+                        m.d.comb += [s.s1_complete.eq(1), s.lookup_load.eq(1),
+                                     iotlb.lookup_touch.eq(s.from_iotlb)]
+                        m.d.sync += [s.out_valid.eq(1), out.eq(answer)]
+                    with m.If(s.need_ddt):
                         m.d.comb += ddtw.start.valid.eq(1)
                         with m.If(ddtw.start.ready):
-                            m.d.sync += [ddt_stale.eq(0), s1_walked.eq(1)]
+                            m.d.sync += [s.ddt_stale.eq(0), s.s1_walked.eq(1)]
                             m.next = "DDT_WALK"
-                    with m.If(need_ptw & ~w_valid):
+                    with m.If(s.need_ptw & ~s.w_valid):
                         # Hand the request to the walk slot; the lookup stage is free.
                         m.d.comb += ptw.start.valid.eq(1)
                         with m.If(ptw.start.ready):
-                            m.d.comb += s1_complete.eq(1)
-                            m.d.sync += [w_valid.eq(1), w.eq(s1), pt_stale.eq(0),
-                                         walk_key.eq(key), walk_dtf.eq(dc.tc.dtf)]
+                            m.d.comb += s.s1_complete.eq(1)
+                            m.d.sync += [s.w_valid.eq(1), s.w.eq(s.s1), s.pt_stale.eq(0),
+                                         s.walk_key.eq(iotlb.lookup_key),
+                                         s.walk_dtf.eq(s.dc.tc.dtf)]
             with m.State("DDT_WALK"):
                 with m.If(self.ddtc_inval.valid):
-                    m.d.sync += ddt_stale.eq(1)
+                    m.d.sync += s.ddt_stale.eq(1)
                 with m.If(ddtw.result.valid):
                     with m.If(ddtw.result.payload.fault):
                         with m.If(lookup_can_load):
-                            m.d.comb += [ddtw.result.ready.eq(1), s1_complete.eq(1),
-                                         lookup_load.eq(1)]
+                            m.d.comb += [ddtw.result.ready.eq(1), s.s1_complete.eq(1),
+                                         s.lookup_load.eq(1)]
                             m.d.sync += [
-                                out_valid.eq(1), out.eq(answer),
+                                s.out_valid.eq(1), out.eq(answer),
                                 out.hit.eq(0), out.fault.eq(1),
                                 out.cause.eq(ddtw.result.payload.cause),
                                 out.ppn.eq(0), out.r.eq(0), out.w.eq(0), out.x.eq(0),
@@ -366,19 +425,23 @@ class TranslationPipeline(wiring.Component):
                     with m.Else():
                         # Cache the DC and replay the lookup with it.
                         m.d.comb += [ddtw.result.ready.eq(1),
-                                     ddtc.fill.valid.eq(~ddt_stale & ~self.ddtc_inval.valid)]
+                                     ddtc.fill.valid.eq(~s.ddt_stale & ~self.ddtc_inval.valid)]
                         m.next = "LOOKUP"
 
-        # --- The walk slot's answer.
-        with m.If(w_valid & self.iotlb_inval.valid):
-            m.d.sync += pt_stale.eq(1)
-        with m.If(w_valid & ptw.result.valid & can_load):
+    def _walk_answer(self, m, s, iotlb, ptw):
+        """The walk slot's answer: the page-table walk's translation or fault (spec
+        "Process to translate an IOVA", steps 17-20), and its IOTLB fill."""
+        out, w = s.out, s.w
+        r = ptw.result.payload
+        with m.If(s.w_valid & self.iotlb_inval.valid):
+            m.d.sync += s.pt_stale.eq(1)
+        with m.If(s.w_valid & ptw.result.valid & s.can_load):
             m.d.comb += [
-                walk_load.eq(1), ptw.result.ready.eq(1),
-                iotlb.fill.valid.eq(~r.fault & ~pt_stale & ~self.iotlb_inval.valid),
+                s.walk_load.eq(1), ptw.result.ready.eq(1),
+                iotlb.fill.valid.eq(~r.fault & ~s.pt_stale & ~self.iotlb_inval.valid),
             ]
             m.d.sync += [
-                w_valid.eq(0), out_valid.eq(1),
+                s.w_valid.eq(0), s.out_valid.eq(1),
                 out.src.eq(w.src), out.tag.eq(w.tag), out.hit.eq(0),
                 # The walker zeroes its result at start: a fault carries no
                 # translation fields.
@@ -386,28 +449,31 @@ class TranslationPipeline(wiring.Component):
                 out.r.eq(r.r), out.w.eq(r.w), out.x.eq(r.x), out.pbmt.eq(r.pbmt),
             ]
 
-        # --- Fault reports (spec 4.2). `info` is the request behind `out`; the DTF is the
-        # walk's DC for a page-table walk fault, else that of the DC in the cache (none
-        # for Off, a device_id too wide for the mode, or a device-directory walk fault:
-        # "if a fault condition prevents locating a valid device context then the DTF
-        # value assumed ... is 0").
+    def _fault_report(self, m, s, ptw):
+        """Every fault answered, offered to the fault queue (spec "Reporting faults")."""
+        out, w, s1, dc = s.out, s.w, s.s1, s.dc
+        r = ptw.result.payload
+        # `info` is the request behind `out`; the DTF is the walk's DC for a page-table
+        # walk fault, else that of the DC in the cache (none for Off, a device_id too wide
+        # for the mode, or a device-directory walk fault: "if a fault condition prevents
+        # locating a valid device context then the DTF value assumed ... is 0").
         report = Signal(fault_report_layout())
         info = Signal(fault_report_layout())
-        m.d.comb += [self.fault.valid.eq(report_valid), self.fault.payload.eq(report)]
-        with m.If(loaded & out.fault):
-            m.d.sync += [report.eq(info), report.cause.eq(out.cause), report_valid.eq(1)]
+        m.d.comb += [self.fault.valid.eq(s.report_valid), self.fault.payload.eq(report)]
+        with m.If(s.loaded & out.fault):
+            m.d.sync += [report.eq(info), report.cause.eq(out.cause), s.report_valid.eq(1)]
         with m.Elif(self.fault.ready):
-            m.d.sync += report_valid.eq(0)
-        m.d.sync += loaded.eq(walk_load | lookup_load)
-        with m.If(walk_load):
+            m.d.sync += s.report_valid.eq(0)
+        m.d.sync += s.loaded.eq(s.walk_load | s.lookup_load)
+        with m.If(s.walk_load):
             m.d.sync += [
                 info.device_id.eq(w.device_id), info.iova.eq(w.iova),
                 info.access.eq(w.access), info.pv.eq(w.pv), info.pid.eq(w.pid),
-                info.priv.eq(w.priv), info.dtf.eq(walk_dtf),
+                info.priv.eq(w.priv), info.dtf.eq(s.walk_dtf),
                 # A guest-page fault's GPA (the walker zeroes it on other outcomes).
                 info.iotval2.eq(r.iotval2),
             ]
-        with m.Elif(lookup_load):
+        with m.Elif(s.lookup_load):
             m.d.sync += [
                 info.device_id.eq(s1.device_id), info.iova.eq(s1.iova),
                 info.access.eq(s1.access), info.pv.eq(s1.pv), info.pid.eq(s1.pid),
@@ -415,14 +481,8 @@ class TranslationPipeline(wiring.Component):
                 # Off and Bare locate no DC, whatever the cache still holds from
                 # before the mode changed: DTF is then 0 (spec 4.2; found by iogate
                 # regress --seed 7, an access fault in a Bare phase went unreported).
-                info.dtf.eq(s1_dc_hit & ~too_wide & dc.tc.dtf
+                info.dtf.eq(s.s1_dc_hit & ~s.too_wide & dc.tc.dtf
                             & (self.iommu_mode != IommuMode.OFF)
                             & (self.iommu_mode != IommuMode.BARE)),
                 info.iotval2.eq(0),
             ]
-
-        with m.If(self.req.valid & self.req.ready):
-            m.d.sync += [s1_valid.eq(1), s1.eq(self.req.payload), s1_walked.eq(0)]
-        with m.Elif(s1_complete):
-            m.d.sync += s1_valid.eq(0)
-        return m
