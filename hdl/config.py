@@ -1,8 +1,8 @@
 """``Config``: the one place where every size and supported mode of an iogate is chosen.
 
 The RTL, the architectural model, the driver and the board tops all take their parameters
-from a ``Config``; the ``capabilities`` register value (RISC-V IOMMU spec 5.3) is computed
-from it, so what the hardware advertises is exactly what was built.
+from a ``Config``; the ``capabilities`` register value (RISC-V IOMMU spec "IOMMU capabilities
+(capabilities)") is computed from it, so what the hardware advertises is exactly what was built.
 """
 
 import dataclasses
@@ -12,7 +12,7 @@ from iogate.hdl.regs import CAPABILITIES, Igs, IommuMode
 
 __all__ = ["Config", "require_config"]
 
-#: capabilities.version for v1.0 (spec 5.3).
+#: capabilities.version for v1.0 (spec "IOMMU capabilities (capabilities)").
 VERSION_1_0 = 0x10
 
 
@@ -23,14 +23,16 @@ class Config:
     Parameters
     ----------
     sv39, sv48 : bool
-        First-stage modes offered in ``DC.fsc`` (spec 2.1.5). Sv48 requires Sv39.
+        First-stage modes offered in ``DC.fsc`` (spec "First-Stage context (fsc)"). Sv48
+        requires Sv39.
     sv39x4, sv48x4 : bool
-        Second-stage modes offered in ``DC.iohgatp`` (spec 2.1.3). Sv48x4 requires Sv39x4.
+        Second-stage modes offered in ``DC.iohgatp`` (spec "IO hypervisor guest address
+        translation and protection (iohgatp)"). Sv48x4 requires Sv39x4.
     svpbmt : bool
         Page-based memory types in leaf PTEs (``capabilities.Svpbmt``).
     ddt_levels : int
         Deepest device directory offered: 1 (1LVL), 2 (2LVL) or 3 (3LVL). Off and Bare are
-        always offered (spec 5.4).
+        always offered (spec "Device-directory-table pointer (ddtp)").
     pas : int
         Physical address size in bits (``capabilities.PAS``).
     iotlb_entries, iotlb_ways : int
@@ -129,7 +131,7 @@ class Config:
 
     @property
     def capabilities(self):
-        """The ``capabilities`` register value (spec 5.3).
+        """The ``capabilities`` register value (spec "IOMMU capabilities (capabilities)").
 
         Only what is built is advertised: no MSI translation, ATS, HPM, process directory
         or extension. Svnapot is mandatory and has no bit. Interrupts are wired (IGS=WSI).
