@@ -86,3 +86,22 @@ bitstream: $(VENV)/.fpga
 
 bitstream-ecp5: $(VENV)/.fpga
 	$(VENV)/bin/iogate build --board ecpix5
+
+# Static checks (the lint extra): ruff's style and bug rules, mypy on the public API, and the
+# layer contracts, all configured in pyproject.toml. mypy cannot follow the editable install
+# (the package is the repository root, which it would call by its folder's name), so it reads
+# the tree through build/typecheck/iogate, a link to the root ([tool.mypy] mypy_path).
+.PHONY: lint
+$(VENV)/.lint: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[test,lint]'
+	touch $@
+
+# Each check runs even when one before it fails, so one run shows all that is left to fix.
+lint: $(VENV)/.lint
+	mkdir -p build/typecheck
+	ln -sfn ../.. build/typecheck/iogate
+	@rc=0; \
+	echo "ruff check ."; $(VENV)/bin/ruff check . || rc=1; \
+	echo "mypy"; $(VENV)/bin/mypy || rc=1; \
+	echo "lint-imports"; $(VENV)/bin/lint-imports || rc=1; \
+	exit $$rc

@@ -10,6 +10,7 @@ because a table page must read as all-invalid before the IOMMU may walk it.
 
 import bisect
 
+from iogate.firmware.bus import Bus
 from iogate.firmware.errors import OutOfMemory
 
 __all__ = ["PAGE_SIZE", "PageAllocator"]
@@ -42,7 +43,7 @@ class PageAllocator:
         If ``base`` or ``size`` is negative, zero (``size``) or not a multiple of 4 KiB.
     """
 
-    def __init__(self, bus, base, size):
+    def __init__(self, bus: Bus, base: int, size: int) -> None:
         for name, value in (("base", base), ("size", size)):
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"{name} must be an integer, not {value!r}")
@@ -56,19 +57,19 @@ class PageAllocator:
         # Sorted, disjoint, non-adjacent [start, end) intervals of free memory.
         self._starts = [base]
         self._ends = [base + size]
-        self._allocated = {}
+        self._allocated: dict[int, int] = {}
 
     @property
-    def free_bytes(self):
+    def free_bytes(self) -> int:
         """Bytes not currently allocated."""
         return sum(e - s for s, e in zip(self._starts, self._ends))
 
     @property
-    def allocated(self):
+    def allocated(self) -> dict[int, int]:
         """``{address: size}`` of every block currently handed out."""
         return dict(self._allocated)
 
-    def alloc(self, size=PAGE_SIZE, *, align=PAGE_SIZE, zero=True):
+    def alloc(self, size: int = PAGE_SIZE, *, align: int = PAGE_SIZE, zero: bool = True) -> int:
         """A block of ``size`` bytes whose address is a multiple of ``align``.
 
         Parameters
@@ -106,7 +107,7 @@ class PageAllocator:
                 return address
         raise OutOfMemory(f"no free block of {size:#x} bytes aligned to {align:#x}")
 
-    def free(self, address):
+    def free(self, address: int) -> None:
         """Give back the block that :meth:`alloc` returned at ``address``.
 
         Raises

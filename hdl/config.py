@@ -6,6 +6,9 @@ from a ``Config``; the ``capabilities`` register value (RISC-V IOMMU spec "IOMMU
 """
 
 import dataclasses
+from typing import Any
+
+from amaranth import Elaboratable
 
 from iogate.hdl import bits
 from iogate.hdl.regs import CAPABILITIES, Igs, IommuMode
@@ -70,7 +73,7 @@ class Config:
     mmio_data_width: int = 64
     dbg: bool = True
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not self.sv39 and self.sv48:
             raise ValueError("sv48 requires sv39 (capabilities.Sv48 requires Sv39)")
         if not self.sv39x4 and self.sv48x4:
@@ -95,7 +98,7 @@ class Config:
             raise ValueError(f"mmio_data_width must be 32 or 64, not {self.mmio_data_width!r}")
 
     @classmethod
-    def full(cls):
+    def full(cls) -> "Config":
         """The full first target: first stage Sv39 and Sv48, second stage Sv39x4 and
         Sv48x4, Svpbmt, and a 3LVL device directory (24-bit device_ids); the rest default.
 
@@ -105,7 +108,7 @@ class Config:
         return cls(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
 
     @classmethod
-    def icebreaker(cls):
+    def icebreaker(cls) -> "Config":
         """What fits the ICEBreaker's iCE40UP5K beside the board bridge
         (:mod:`iogate.boards.icebreaker`): Sv39 only, a 1LVL device directory, one IOTLB
         and one device-context entry, ``PAS`` 32, a 1-bit tag, a 32-bit register interface
@@ -115,22 +118,22 @@ class Config:
                    pas=32, tag_width=1, mmio_data_width=32, dbg=False)
 
     @property
-    def iotlb_sets(self):
+    def iotlb_sets(self) -> int:
         return self.iotlb_entries // self.iotlb_ways
 
     @property
-    def iommu_modes(self):
+    def iommu_modes(self) -> tuple[IommuMode, ...]:
         """The ``ddtp.iommu_mode`` values this instance accepts (the rest are WARL-ignored)."""
         return tuple(mode for mode in IommuMode if mode.levels <= self.ddt_levels)
 
     @property
-    def max_device_id_bits(self):
+    def max_device_id_bits(self) -> int:
         """device_id bits reachable by the deepest DDT mode, base format (spec
         "Device-directory table (DDT)")."""
         return IommuMode.for_levels(self.ddt_levels).device_id_bits
 
     @property
-    def capabilities(self):
+    def capabilities(self) -> int:
         """The ``capabilities`` register value (spec "IOMMU capabilities (capabilities)").
 
         Only what is built is advertised: no MSI translation, ATS, HPM, process directory
@@ -147,12 +150,12 @@ class Config:
             pas=self.pas,
         )
 
-    def replace(self, **changes):
+    def replace(self, **changes: Any) -> "Config":
         """A copy with some parameters changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
 
-def require_config(component, config):
+def require_config(component: Elaboratable, config: object) -> None:
     """Check a component constructor's ``config`` argument.
 
     Raises

@@ -11,7 +11,10 @@ does within ``settle_reads``. Memory reads come from the target; memory writes g
 target and, where the model walks a memory of its own (a board's shadow), to that memory too.
 """
 
+from iogate.firmware.bus import Bus
+
 from iogate.cosim.model.bus import ModelBus
+from iogate.cosim.model.iommu import IommuModel
 
 __all__ = ["Mirror"]
 
@@ -39,21 +42,22 @@ class Mirror:
         One readable line per register read on which target and model disagreed.
     """
 
-    def __init__(self, target, model, *, settle_reads=16, mirror_memory=True, name="target"):
+    def __init__(self, target: Bus, model: IommuModel | None, *, settle_reads: int = 16,
+                 mirror_memory: bool = True, name: str = "target") -> None:
         self.target = target
         self.model = model
         self.model_bus = ModelBus(model) if model is not None else None
         self.settle_reads = settle_reads
         self.mirror_memory = mirror_memory
         self.name = name
-        self.mismatches = []
+        self.mismatches: list[str] = []
 
-    def record(self, offset, size, value, expected):
+    def record(self, offset: int, size: int, value: int, expected: int) -> None:
         """Note a register read that never settled to what the model says."""
         self.mismatches.append(f"mmio read {offset:#05x}/{size}: {self.name} {value:#x} "
                                f"model {expected:#x}")
 
-    def mmio_read(self, offset, size):
+    def mmio_read(self, offset: int, size: int) -> int:
         value = self.target.mmio_read(offset, size)
         if self.model_bus is None:
             return value
@@ -65,15 +69,15 @@ class Mirror:
         self.record(offset, size, value, expected)
         return value
 
-    def mmio_write(self, offset, size, value):
+    def mmio_write(self, offset: int, size: int, value: int) -> None:
         self.target.mmio_write(offset, size, value)
         if self.model_bus is not None:
             self.model_bus.mmio_write(offset, size, value)
 
-    def mem_read(self, address, length):
+    def mem_read(self, address: int, length: int) -> bytes:
         return self.target.mem_read(address, length)
 
-    def mem_write(self, address, data):
+    def mem_write(self, address: int, data: bytes) -> None:
         self.target.mem_write(address, data)
         if self.mirror_memory and self.model is not None:
             self.model.memory.write(address, data)

@@ -102,7 +102,7 @@ def pte_attributes(prot, svpbmt):
 class _Domain:
     """What every domain has: a host and the device_ids attached to it."""
 
-    kind = None
+    kind: str | None = None
 
     def __init__(self, host):
         self.host = host

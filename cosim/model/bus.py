@@ -30,22 +30,22 @@ class ModelBus:
         If ``iommu`` is not an :class:`~iogate.cosim.model.IommuModel`.
     """
 
-    def __init__(self, iommu):
+    def __init__(self, iommu: IommuModel) -> None:
         if not isinstance(iommu, IommuModel):
             raise TypeError(f"iommu must be an IommuModel, not {iommu!r}")
         self.iommu = iommu
 
-    def mmio_read(self, offset, size):
+    def mmio_read(self, offset: int, size: int) -> int:
         return self.iommu.mmio_read(offset, size)
 
-    def mmio_write(self, offset, size, value):
+    def mmio_write(self, offset: int, size: int, value: int) -> None:
         self.iommu.mmio_write(offset, size, value)
         # An 8-byte write covering cqt (at 0x20) or cqcsr (in 0x48) counts too.
         if any(offset <= k < offset + size for k in _KICK):
             self.iommu.process_commands()
 
-    def mem_read(self, address, length):
+    def mem_read(self, address: int, length: int) -> bytes:
         return self.iommu.memory.read(address, length)
 
-    def mem_write(self, address, data):
+    def mem_write(self, address: int, data: bytes) -> None:
         self.iommu.memory.write(address, data)

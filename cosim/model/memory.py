@@ -15,7 +15,7 @@ _PAGE = 4096
 class AccessFault(Exception):
     """A memory access hit an injected fault range (a bus error, AXI SLVERR)."""
 
-    def __init__(self, address, length):
+    def __init__(self, address: int, length: int) -> None:
         super().__init__(f"access fault at {address:#x} (+{length})")
         self.address = address
         self.length = length
@@ -30,10 +30,10 @@ class Memory:
         Addresses range over ``[0, size)``; the default covers a 56-bit physical space.
     """
 
-    def __init__(self, size=1 << 56):
+    def __init__(self, size: int = 1 << 56) -> None:
         self.size = size
-        self._pages = {}
-        self._faults = []
+        self._pages: dict[int, bytearray] = {}
+        self._faults: list[tuple[int, int]] = []
 
     def _check(self, address, length):
         if address < 0 or length < 0 or address + length > self.size:
@@ -42,7 +42,7 @@ class Memory:
             if address < hi and lo < address + length:
                 raise AccessFault(address, length)
 
-    def read(self, address, length):
+    def read(self, address: int, length: int) -> bytes:
         """``length`` bytes from ``address``. Raises :class:`AccessFault`."""
         self._check(address, length)
         out = bytearray()
@@ -55,7 +55,7 @@ class Memory:
             length -= n
         return bytes(out)
 
-    def write(self, address, data):
+    def write(self, address: int, data: bytes) -> None:
         """Store ``data`` at ``address``. Raises :class:`AccessFault`."""
         data = bytes(data)
         self._check(address, len(data))
@@ -68,20 +68,20 @@ class Memory:
             address += n
             pos += n
 
-    def read64(self, address):
+    def read64(self, address: int) -> int:
         return int.from_bytes(self.read(address, 8), "little")
 
-    def write64(self, address, value):
+    def write64(self, address: int, value: int) -> None:
         self.write(address, (value & (2**64 - 1)).to_bytes(8, "little"))
 
-    def inject_fault(self, address, length=8):
+    def inject_fault(self, address: int, length: int = 8) -> None:
         """Make every access overlapping ``[address, address+length)`` fail."""
         self._faults.append((address, address + length))
 
-    def clear_faults(self):
+    def clear_faults(self) -> None:
         self._faults.clear()
 
-    def is_faulty(self, address, length):
+    def is_faulty(self, address: int, length: int) -> bool:
         try:
             self._check(address, length)
         except AccessFault:
@@ -99,16 +99,16 @@ class OverlayMemory(Memory):
     only. Injected faults are those of ``below`` (both sides see the same bus errors).
     """
 
-    def __init__(self, below):
+    def __init__(self, below: Memory) -> None:
         self.below = below
         self.size = below.size
-        self._bytes = {}
-        self._pages = set()
+        self._bytes: dict[int, int] = {}
+        self._written: set[int] = set()     # pages with a byte in _bytes
 
-    def read(self, address, length):
+    def read(self, address: int, length: int) -> bytes:
         data = self.below.read(address, length)
         first, last = address // _PAGE, (address + length - 1) // _PAGE
-        if not any(p in self._pages for p in range(first, last + 1)):
+        if not any(p in self._written for p in range(first, last + 1)):
             return data
         out = bytearray(data)
         for i in range(length):
@@ -117,20 +117,20 @@ class OverlayMemory(Memory):
                 out[i] = b
         return bytes(out)
 
-    def write(self, address, data):
+    def write(self, address: int, data: bytes) -> None:
         data = bytes(data)
         self.below._check(address, len(data))
         for i, b in enumerate(data):
             self._bytes[address + i] = b
-            self._pages.add((address + i) // _PAGE)
+            self._written.add((address + i) // _PAGE)
 
-    def inject_fault(self, address, length=8):
+    def inject_fault(self, address: int, length: int = 8) -> None:
         self.below.inject_fault(address, length)
 
-    def clear_faults(self):
+    def clear_faults(self) -> None:
         self.below.clear_faults()
 
-    def is_faulty(self, address, length):
+    def is_faulty(self, address: int, length: int) -> bool:
         return self.below.is_faulty(address, length)
 
     def _check(self, address, length):

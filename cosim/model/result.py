@@ -60,13 +60,13 @@ class Result:
     iotval2: int = dataclasses.field(default=0, compare=False)
 
     @property
-    def pa(self):
+    def pa(self) -> int | None:
         """The physical address, page offset included (``None`` on a fault)."""
         if self.fault:
             return None
         return (self.ppn << 12) | self.offset
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self.fault:
             extra = f", iotval2={self.iotval2:#x}" if self.iotval2 else ""
             return f"Result(fault, cause={Cause(self.cause).name}{extra})"
