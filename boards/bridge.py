@@ -6,8 +6,8 @@ The host (:mod:`iogate.cosim.targets.board`) sends requests in the frame format 
 * ``MMIO_READ``/``MMIO_WRITE`` become AXI4-Lite transactions on the IOMMU's register page.
   Over a 32-bit register interface an 8-byte access is two 4-byte ones: a write sends the
   high word first, because the fields whose write starts something (``ddtp.iommu_mode``,
-  ``tr_req_ctl.Go``, ``cqcsr.cqen``...; RISC-V IOMMU spec chapter 5) sit in the low word and
-  must see the whole new value; a read takes the low word first.
+  ``tr_req_ctl.Go``, ``cqcsr.cqen``...; RISC-V IOMMU spec "Memory-mapped register interface") sit in
+  the low word and must see the whole new value; a read takes the low word first.
 * ``MEM_READ``/``MEM_WRITE``/``MEM_FILL`` are doubleword accesses to the on-chip memory
   (:class:`iogate.boards.memory.OnChipMemory`).
 * ``TRANSLATE`` runs the DMA requester (:class:`iogate.boards.requester.Requester`).

@@ -8,9 +8,9 @@ tables while the IOMMU runs, as a CPU writes DRAM.
 
 The memory occupies ``[base, base + size)`` of the physical address space; an access outside
 answers DECERR (AMBA AXI spec A3.4.4: "no slave at the transaction address"), which the
-IOMMU turns into the access-fault causes of its structure (RISC-V IOMMU spec 3.2: 1/5/7 for
-a page table, 257 for the device directory). So a board can show access faults by pointing
-a table outside the RAM.
+IOMMU turns into the access-fault causes of its structure (RISC-V IOMMU spec "Fault/Event-Queue
+(FQ)": 1/5/7 for a page table, 257 for the device directory). So a board can show access faults by
+pointing a table outside the RAM.
 
 The RAM has one port: reads and writes from the three sources are served one transaction
 at a time (AXI4 lets a subordinate order its read and write channels as it likes), in

@@ -22,8 +22,8 @@ from iogate.hdl import formats, regs
 
 __all__ = ["header", "LAYOUTS", "ENUMS"]
 
-#: In-memory structures, by the name they get in the header (spec chapters 2 and 3,
-#: Privileged spec for the PTE).
+#: In-memory structures, by the name they get in the header (spec "Data Structures",
+#: "In-memory queue interface"; Privileged spec for the PTE).
 LAYOUTS = {
     "DDTE": formats.DDTE, "DC": formats.DC, "TC": formats.TC, "IOHGATP": formats.IOHGATP,
     "TA": formats.TA, "IOSATP": formats.IOSATP, "PTE": formats.PTE, "CMD": formats.CMD,
@@ -130,17 +130,18 @@ def header(config=None):
         "#define IOGATE_FIELD_PREP(field, value) \\",
         "\t(((uint64_t)(value) << IOGATE_##field##_SHIFT) & IOGATE_##field##_MASK)",
         "",
-        "/* Register offsets and access sizes (spec 5.1) */",
+        "/* Register offsets and access sizes (spec \"Register layout\") */",
     ]
     for offset in regs.Offset:
         out.append(_define(f"{offset.name}_OFFSET", f"{offset.value:#05x}u"))
         if offset in regs.REGISTER_SIZE:
             out.append(_define(f"{offset.name}_SIZE", f"{regs.REGISTER_SIZE[offset]}u"))
     for offset, layout in regs.REGISTERS.items():
-        out += ["", f"/* {offset.name.lower()} (spec chapter 5) */"]
+        out += ["", f"/* {offset.name.lower()} (spec \"Memory-mapped register interface\") */"]
         out += _layout_lines(offset.name, layout, regs.ACCESS[offset])
         out += _kind_lines(offset)
-    out += ["", "/* Sizes of in-memory structures in bytes (spec 2.1, 3.1, 3.2) */"]
+    out += ["", "/* Sizes of in-memory structures in bytes (spec \"Data Structures\", "
+                "\"In-memory queue interface\") */"]
     out += [_define(name, f"{value}u") for name, value in _SIZES.items()]
     for name, layout in LAYOUTS.items():
         out += ["", f"/* {name}: {layout.size} bits */"]

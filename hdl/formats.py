@@ -1,7 +1,7 @@
 """In-memory data structures of the RISC-V IOMMU: layouts and encodings.
 
-RISC-V IOMMU Architecture Specification v1.0, chapter 2 (device directory table, device
-context), chapter 3 (command queue commands, fault-queue records) and the RISC-V Privileged
+RISC-V IOMMU Architecture Specification v1.0, "Data Structures" (device directory table,
+device context), "In-memory queue interface" (commands, fault records) and the RISC-V Privileged
 Architecture (Sv39/Sv48 page-table entries, with Svnapot and Svpbmt). As in :mod:`iogate.hdl.regs`,
 each layout lists fields from bit 0 upwards and names reserved ranges ``_rsvdN``. This is
 a "pure 1.0" implementation: the NL, S, QoS-ID and Svrsw60t59b extension bits are reserved.
@@ -19,17 +19,18 @@ __all__ = [
     "FAULT_RECORD", "FQ_RECORD_SIZE", "Cause", "Ttyp", "DTF_REPORTED_CAUSES",
 ]
 
-#: Size of a base-format device context in bytes (spec 2.1, capabilities.MSI_FLAT=0).
+#: Size of a base-format device context in bytes (spec "Leaf DDT entry", capabilities.MSI_FLAT=0).
 DC_SIZE = 32
-#: Size of a command in bytes (spec 3.1).
+#: Size of a command in bytes (spec "Command-Queue (CQ)").
 CMD_SIZE = 16
-#: Size of a fault-queue record in bytes (spec 3.2).
+#: Size of a fault-queue record in bytes (spec "Fault/Event-Queue (FQ)").
 FQ_RECORD_SIZE = 32
 
-#: Non-leaf device-directory-table entry (spec 2.1.1).
+#: Non-leaf device-directory-table entry (spec "Non-leaf DDT entry").
 DDTE = data.StructLayout({"v": 1, "_rsvd0": 9, "ppn": 44, "_rsvd1": 10})
 
-#: ``DC.tc``: translation control (spec 2.1.2). Bits 31:24 are custom, used by no one here.
+#: ``DC.tc``: translation control (spec "Translation control (tc)"). Bits 31:24 are custom, used by
+#: no one here.
 TC = data.StructLayout({
     "v": 1, "en_ats": 1, "en_pri": 1, "t2gpa": 1, "dtf": 1, "pdtv": 1, "prpr": 1,
     "gade": 1, "sade": 1, "dpe": 1, "sbe": 1, "sxl": 1, "_rsvd0": 12, "_custom0": 8,
@@ -110,16 +111,18 @@ class IosatpMode(enum.IntEnum, shape=4):
 
 
 
-#: ``DC.iohgatp``: second-stage page-table pointer (spec 2.1.3).
+#: ``DC.iohgatp``: second-stage page-table pointer (spec "IO hypervisor guest address translation
+#: and protection (iohgatp)").
 IOHGATP = data.StructLayout({"ppn": 44, "gscid": 16, "mode": IohgatpMode})
 
-#: ``DC.ta``: translation attributes. RCID/MCID (QoS-ID extension) are reserved (spec 2.1.4).
+#: ``DC.ta``: translation attributes. RCID/MCID (QoS-ID extension) are reserved (spec
+#: "Translation attributes (ta)").
 TA = data.StructLayout({"_rsvd0": 12, "pscid": 20, "_rsvd1": 32})
 
-#: ``DC.fsc`` when ``PDTV=0``: ``iosatp`` (spec 2.1.5).
+#: ``DC.fsc`` when ``PDTV=0``: ``iosatp`` (spec "First-Stage context (fsc)").
 IOSATP = data.StructLayout({"ppn": 44, "_rsvd0": 16, "mode": IosatpMode})
 
-#: A base-format device context: four doublewords (spec 2.1, figure "Base format DC").
+#: A base-format device context: four doublewords (spec "Leaf DDT entry").
 DC = data.StructLayout({"tc": TC, "iohgatp": IOHGATP, "ta": TA, "fsc": IOSATP})
 
 
@@ -131,7 +134,8 @@ class Pbmt(enum.IntEnum, shape=2):
     RSVD = 3
 
 
-#: Sv39/Sv48 page-table entry, with Svnapot (N) and Svpbmt (PBMT) (Privileged spec 12.4-12.6).
+#: Sv39/Sv48 page-table entry, with Svnapot (N) and Svpbmt (PBMT) (Privileged spec
+#: "Sv39", "Svnapot", "Svpbmt").
 PTE = data.StructLayout({
     "v": 1, "r": 1, "w": 1, "x": 1, "u": 1, "g": 1, "a": 1, "d": 1, "rsw": 2,
     "ppn": 44, "_rsvd0": 7, "pbmt": Pbmt, "n": 1,
@@ -139,7 +143,7 @@ PTE = data.StructLayout({
 
 
 class Opcode(enum.IntEnum, shape=7):
-    """Command opcodes (spec 3.1). 5-63 are reserved, 64-127 custom."""
+    """Command opcodes (spec "Command-Queue (CQ)"). 5-63 are reserved, 64-127 custom."""
     IOTINVAL = 1
     IOFENCE = 2
     IODIR = 3
@@ -165,30 +169,30 @@ class AtsFunc(enum.IntEnum, shape=3):
     PRGR = 1
 
 
-#: Any command: the fields every command shares (spec 3.1).
+#: Any command: the fields every command shares (spec "Command-Queue (CQ)").
 CMD = data.StructLayout({"opcode": 7, "func3": 3, "_args0": 54, "_args1": 64})
 
-#: IOTINVAL.VMA / IOTINVAL.GVMA (spec 3.1.1). NL (bit 34) and S (dword1 bit 9) are
-#: extension bits, reserved here.
+#: IOTINVAL.VMA / IOTINVAL.GVMA (spec "IOMMU Page-Table cache invalidation commands"). NL (bit 34)
+#: and S (dword1 bit 9) are extension bits, reserved here.
 IOTINVAL = data.StructLayout({
     "opcode": 7, "func3": 3, "av": 1, "_rsvd0": 1, "pscid": 20, "pscv": 1, "gv": 1,
     "_rsvd1": 10, "gscid": 16, "_rsvd2": 4,
     "_rsvd3": 10, "addr": 52, "_rsvd4": 2,
 })
 
-#: IOFENCE.C (spec 3.1.3). ``addr`` holds ADDR[63:2].
+#: IOFENCE.C (spec "IOMMU Command-queue Fence commands"). ``addr`` holds ADDR[63:2].
 IOFENCE = data.StructLayout({
     "opcode": 7, "func3": 3, "av": 1, "wsi": 1, "pr": 1, "pw": 1, "_rsvd0": 18, "data": 32,
     "addr": 62, "_rsvd1": 2,
 })
 
-#: IODIR.INVAL_DDT / IODIR.INVAL_PDT (spec 3.1.4).
+#: IODIR.INVAL_DDT / IODIR.INVAL_PDT (spec "IOMMU directory cache invalidation commands").
 IODIR = data.StructLayout({
     "opcode": 7, "func3": 3, "_rsvd0": 2, "pid": 20, "_rsvd1": 1, "dv": 1, "_rsvd2": 6,
     "did": 24, "_rsvd3": 64,
 })
 
-#: ATS.INVAL / ATS.PRGR (spec 3.1.2); never offered here (capabilities.ATS=0).
+#: ATS.INVAL / ATS.PRGR (spec "IOMMU PCIe ATS commands"); never offered here (capabilities.ATS=0).
 ATS = data.StructLayout({
     "opcode": 7, "func3": 3, "_rsvd0": 2, "pid": 20, "pv": 1, "dsv": 1, "_rsvd1": 6,
     "rid": 16, "dseg": 8, "payload": 64,
@@ -196,7 +200,7 @@ ATS = data.StructLayout({
 
 
 class Ttyp(enum.IntEnum, shape=6):
-    """Fault-record transaction type (spec 3.2, table "Fault record TTYP")."""
+    """Fault-record transaction type (spec "Fault/Event-Queue (FQ)", table "Fault record TTYP")."""
     NONE = 0
     UNTRANSLATED_EXEC = 1
     UNTRANSLATED_READ = 2
@@ -236,7 +240,7 @@ class Ttyp(enum.IntEnum, shape=6):
 
 
 class Cause(enum.IntEnum, shape=12):
-    """Fault-record CAUSE (spec 3.2, table "Fault record CAUSE")."""
+    """Fault-record CAUSE (spec "Fault/Event-Queue (FQ)", table "Fault record CAUSE")."""
     INSTRUCTION_ACCESS_FAULT = 1
     READ_ADDRESS_MISALIGNED = 4
     READ_ACCESS_FAULT = 5
@@ -269,14 +273,15 @@ class Cause(enum.IntEnum, shape=12):
     PT_DATA_CORRUPTION = 274
 
 
-#: Causes still reported when ``DC.tc.DTF=1`` (spec 3.2, CAUSE table column "DTF").
+#: Causes still reported when ``DC.tc.DTF=1`` (spec "Fault/Event-Queue (FQ)", CAUSE table column
+#: "DTF").
 DTF_REPORTED_CAUSES = frozenset({
     Cause.ALL_INBOUND_DISALLOWED, Cause.DDT_LOAD_ACCESS_FAULT, Cause.DDT_ENTRY_NOT_VALID,
     Cause.DDT_ENTRY_MISCONFIGURED, Cause.DDT_DATA_CORRUPTION, Cause.INTERNAL_DATAPATH_ERROR,
     Cause.IOMMU_MSI_WRITE_ACCESS_FAULT,
 })
 
-#: A fault-queue record: four doublewords (spec 3.2).
+#: A fault-queue record: four doublewords (spec "Fault/Event-Queue (FQ)").
 FAULT_RECORD = data.StructLayout({
     "cause": Cause, "pid": 20, "pv": 1, "priv": 1, "ttyp": Ttyp, "did": 24,
     "_custom0": 32, "_rsvd0": 32, "iotval": 64, "iotval2": 64,

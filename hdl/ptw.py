@@ -2,8 +2,8 @@
 
 RISC-V Privileged spec, "Virtual Address Translation Process" (Sv39/Sv48, with Svnapot and
 Svpbmt) and "Two-Stage Address Translation" (the x4 G-stage modes); RISC-V IOMMU spec
-3.3 ("Process to translate an IOVA") steps 17 and 19 and the CAUSE/``iotval2`` rules of
-the fault record (spec 4.2).
+"Process to translate an IOVA" steps 17 and 19 and the CAUSE/``iotval2`` rules of the fault
+record (spec "Fault/Event-Queue (FQ)").
 
 The walker is started with ``iosatp`` (first stage, Bare or a mode of ``modes``),
 ``iohgatp`` (second stage, Bare or a mode of ``g_modes``), the IOVA and the access. It reads
@@ -100,20 +100,23 @@ def gpa_fits(gpa, g_mode):
 
 
 def page_fault_cause(access):
-    """The page-fault CAUSE of ``access`` (an expression): 13, 15 or 12 (spec 4.2, CAUSE table)."""
+    """The page-fault CAUSE of ``access`` (an expression): 13, 15 or 12 (spec "Fault/Event-Queue
+    (FQ)", CAUSE table)."""
     return Mux(access == Access.EXECUTE, Cause.INSTRUCTION_PAGE_FAULT,
                Mux(access == Access.WRITE, Cause.WRITE_PAGE_FAULT, Cause.READ_PAGE_FAULT))
 
 
 def guest_page_fault_cause(access):
-    """The guest-page-fault CAUSE of ``access`` (an expression): 21, 23 or 20 (spec 4.2)."""
+    """The guest-page-fault CAUSE of ``access`` (an expression): 21, 23 or 20 (spec
+    "Fault/Event-Queue (FQ)")."""
     return Mux(access == Access.EXECUTE, Cause.INSTRUCTION_GUEST_PAGE_FAULT,
                Mux(access == Access.WRITE, Cause.WRITE_GUEST_PAGE_FAULT,
                    Cause.READ_GUEST_PAGE_FAULT))
 
 
 def access_fault_cause(access):
-    """The access-fault CAUSE of ``access`` (an expression): 5, 7 or 1 (spec 4.2, CAUSE table)."""
+    """The access-fault CAUSE of ``access`` (an expression): 5, 7 or 1 (spec "Fault/Event-Queue
+    (FQ)", CAUSE table)."""
     return Mux(access == Access.EXECUTE, Cause.INSTRUCTION_ACCESS_FAULT,
                Mux(access == Access.WRITE, Cause.WRITE_ACCESS_FAULT, Cause.READ_ACCESS_FAULT))
 
@@ -136,7 +139,7 @@ def ptw_result_layout():
     combined memory type. ``partial`` says that page is smaller than the first-stage leaf
     it lies in (a two-stage walk with a smaller second-stage leaf): an invalidation of any
     address of that first-stage leaf concerns it. On a fault only ``fault``, ``cause`` and
-    ``iotval2`` (guest-page faults, spec 4.2) are non-zero.
+    ``iotval2`` (guest-page faults, spec "Fault/Event-Queue (FQ)") are non-zero.
     """
     return data.StructLayout({
         "fault": 1, "cause": Cause, "ppn": 44, "r": 1, "w": 1, "x": 1, "pbmt": Pbmt,
@@ -257,7 +260,8 @@ class PageTableWalker(wiring.Component):
         if w.two_stage:
             # The second stage's root is 16 KiB: its index is VPN[top] plus 2 GPA bits
             # (Privileged spec, Sv39x4/Sv48x4). The root is 16 KiB aligned (a DC check,
-            # spec 3.1.4), so the index can be ORed into the table address.
+            # spec "Device-context configuration checks"), so the index can be ORed into the table
+            # address.
             g_index = Signal(rib, name="g_index")
             with m.Switch(w.g_level):
                 for i in range(w.g_levels):

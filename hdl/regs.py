@@ -1,10 +1,10 @@
 """The RISC-V IOMMU memory-mapped register file: offsets and field layouts.
 
-RISC-V IOMMU Architecture Specification v1.0, chapter 5 ("Memory-mapped register
-interface"). Each register is a ``data.StructLayout`` listed from bit 0 upwards; reserved
-ranges are named ``_rsvdN`` and custom ranges ``_customN`` so that :func:`iogate.hdl.bits.reserved_mask`
-can find them. The RTL register file, the architectural model, the driver and the generated
-C header all take their bit positions from here.
+RISC-V IOMMU Architecture Specification v1.0, "Memory-mapped register interface". Each register is a
+``data.StructLayout`` listed from bit 0 upwards; reserved ranges are named ``_rsvdN`` and custom
+ranges ``_customN`` so that :func:`iogate.hdl.bits.reserved_mask` can find them. The RTL register
+file, the architectural model, the driver and the generated C header all take their bit positions
+from here.
 """
 
 from dataclasses import dataclass
@@ -22,7 +22,7 @@ __all__ = [
 
 
 class Offset(enum.IntEnum):
-    """Register offsets in the 4 KiB register page (spec 5.1, table "IOMMU registers")."""
+    """Register offsets in the 4 KiB register page (spec "Register layout")."""
     CAPABILITIES = 0x000
     FCTL = 0x008
     DDTP = 0x010
@@ -104,13 +104,14 @@ class IommuMode(enum.IntEnum, shape=4):
 
 
 class Igs(enum.IntEnum, shape=2):
-    """``capabilities.IGS``: interrupt generation support (spec 5.3)."""
+    """``capabilities.IGS``: interrupt generation support (spec "IOMMU capabilities
+    (capabilities)")."""
     MSI = 0
     WSI = 1
     BOTH = 2
 
 
-#: ``capabilities`` (spec 5.3).
+#: ``capabilities`` (spec "IOMMU capabilities (capabilities)").
 CAPABILITIES = data.StructLayout({
     "version": 8, "sv32": 1, "sv39": 1, "sv48": 1, "sv57": 1, "_rsvd0": 2,
     "svrsw60t59b": 1, "svpbmt": 1, "sv32x4": 1, "sv39x4": 1, "sv48x4": 1, "sv57x4": 1,
@@ -119,49 +120,50 @@ CAPABILITIES = data.StructLayout({
     "pd20": 1, "qosid": 1, "nl": 1, "s": 1, "_rsvd2": 12, "_custom0": 8,
 })
 
-#: ``fctl``: features control (spec 5.4).
+#: ``fctl``: features control (spec "Features-control register (fctl)").
 FCTL = data.StructLayout({"be": 1, "wsi": 1, "gxl": 1, "_rsvd0": 13, "_custom0": 16})
 
-#: ``ddtp``: device-directory-table pointer (spec 5.5).
+#: ``ddtp``: device-directory-table pointer (spec "Device-directory-table pointer (ddtp)").
 DDTP = data.StructLayout({
     "iommu_mode": IommuMode, "busy": 1, "_rsvd0": 5, "ppn": 44, "_rsvd1": 10,
 })
 
-#: ``cqb``/``fqb``/``pqb``: queue base; ``log2szm1`` holds LOG2SZ-1 (spec 5.6, 5.9).
+#: ``cqb``/``fqb``/``pqb``: queue base; ``log2szm1`` holds LOG2SZ-1 (spec "Command-queue base
+#: (cqb)", "Fault queue base (fqb)").
 QB = data.StructLayout({"log2szm1": 5, "_rsvd0": 5, "ppn": 44, "_rsvd1": 10})
 
-#: ``cqcsr``: command-queue control and status (spec 5.15).
+#: ``cqcsr``: command-queue control and status (spec "Command-queue CSR (cqcsr)").
 CQCSR = data.StructLayout({
     "cqen": 1, "cie": 1, "_rsvd0": 6, "cqmf": 1, "cmd_to": 1, "cmd_ill": 1,
     "fence_w_ip": 1, "_rsvd1": 4, "cqon": 1, "busy": 1, "_rsvd2": 10, "_custom0": 4,
 })
 
-#: ``fqcsr``: fault-queue control and status (spec 5.16).
+#: ``fqcsr``: fault-queue control and status (spec "Fault queue CSR (fqcsr)").
 FQCSR = data.StructLayout({
     "fqen": 1, "fie": 1, "_rsvd0": 6, "fqmf": 1, "fqof": 1, "_rsvd1": 6,
     "fqon": 1, "busy": 1, "_rsvd2": 10, "_custom0": 4,
 })
 
-#: ``ipsr``: interrupt pending status, RW1C (spec 5.18).
+#: ``ipsr``: interrupt pending status, RW1C (spec "Interrupt pending status register (ipsr)").
 IPSR = data.StructLayout({
     "cip": 1, "fip": 1, "pmip": 1, "pip": 1, "_rsvd0": 4, "_custom0": 8, "_rsvd1": 16,
 })
 
-#: ``icvec``: interrupt-cause to vector (spec 5.27).
+#: ``icvec``: interrupt-cause to vector (spec "Interrupt-cause-to-vector register (icvec)").
 ICVEC = data.StructLayout({
     "civ": 4, "fiv": 4, "pmiv": 4, "piv": 4, "_rsvd0": 16, "_custom0": 32,
 })
 
-#: ``tr_req_iova`` (spec 5.24).
+#: ``tr_req_iova`` (spec "Translation-request IOVA (tr_req_iova)").
 TR_REQ_IOVA = data.StructLayout({"_rsvd0": 12, "vpn": 52})
 
-#: ``tr_req_ctl`` (spec 5.25).
+#: ``tr_req_ctl`` (spec "Translation-request control (tr_req_ctl)").
 TR_REQ_CTL = data.StructLayout({
     "go": 1, "priv": 1, "exe": 1, "nw": 1, "_rsvd0": 8, "pid": 20, "pv": 1,
     "_rsvd1": 3, "_custom0": 4, "did": 24,
 })
 
-#: ``tr_response`` (spec 5.26).
+#: ``tr_response`` (spec "Translation-response (tr_response)").
 TR_RESPONSE = data.StructLayout({
     "fault": 1, "_rsvd0": 6, "pbmt": 2, "s": 1, "ppn": 44, "_rsvd1": 6, "_custom0": 4,
 })

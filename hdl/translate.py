@@ -1,14 +1,15 @@
 """The translation pipeline: where a request's translation or fault is decided.
 
-RISC-V IOMMU spec 3.3 ("Process to translate an IOVA"), for Untranslated requests, with
-the device-context cache and the IOTLB of spec 3.8 in front of the walkers.
+RISC-V IOMMU spec "Process to translate an IOVA", for Untranslated requests, with the
+device-context cache and the IOTLB of spec "Caching in-memory data structures" in front of the
+walkers.
 
 Pipeline (one request in flight in the lookup stage):
 
 * **request stage** -- the arbitrated request is registered (``s1``);
-* **lookup stage** -- in one cycle, in the order of spec 3.3: ``iommu_mode`` Off (256)
-  or Bare (identity); a ``device_id`` too wide for the mode (260); the DC from the
-  device-context cache; a ``process_id`` without PDTV (260); both stages Bare (identity);
+* **lookup stage** -- in one cycle, in the order of spec "Process to translate an IOVA":
+  ``iommu_mode`` Off (256) or Bare (identity); a ``device_id`` too wide for the mode (260); the DC
+  from the device-context cache; a ``process_id`` without PDTV (260); both stages Bare (identity);
   else an IOTLB lookup tagged by the DC's GSCID (second stage not Bare) and PSCID (first
   stage not Bare). A hit that grants the access, for an address the walk would accept, is
   the answer; anything else is a miss;
@@ -16,7 +17,7 @@ Pipeline (one request in flight in the lookup stage):
 
 So a hit is answered two cycles after its request is accepted, one per clock.
 
-Misses (spec 3.3 walks) are handled beside the lookup stage:
+Misses (spec "Process to translate an IOVA" walks) are handled beside the lookup stage:
 
 * a device-context miss stalls the lookup stage while the device-directory walker fills
   the device-context cache; then the lookup is replayed;
@@ -33,12 +34,13 @@ A hit that does not grant the access is re-walked rather than faulted: the entry
 stale (software may have upgraded the PTE), and a fresh walk is always a correct answer.
 A walk during which an invalidation of the cache it would fill was accepted does not fill
 it, so that an invalidation followed by IOFENCE.C never leaves a translation read before
-the invalidation in the cache (spec 4.1.1 and 4.1.2).
+the invalidation in the cache (spec "IOMMU Page-Table cache invalidation commands" and
+"IOMMU Command-queue Fence commands").
 
-Every fault answer is also offered on ``fault``, for the fault queue (spec 4.2), the cycle
-after it enters the response stage: the request it answers, its CAUSE, and ``DC.tc.DTF``
-of the device context it was decided under (0 when none was located). The response stage
-takes no new answer while a report is still waiting, so none is lost; the fault-queue
+Every fault answer is also offered on ``fault``, for the fault queue (spec "Fault/Event-Queue
+(FQ)"), the cycle after it enters the response stage: the request it answers, its CAUSE, and
+``DC.tc.DTF`` of the device context it was decided under (0 when none was located). The response
+stage takes no new answer while a report is still waiting, so none is lost; the fault-queue
 writer always drains them (:mod:`iogate.hdl.fq`).
 """
 
@@ -54,7 +56,7 @@ from iogate.hdl.fq import fault_report_layout
 from iogate.hdl.formats import Cause, IohgatpMode, IosatpMode, Pbmt
 from iogate.hdl.iotlb import IOTLB, iotlb_inval_layout, iotlb_key_layout, vpn_width
 from iogate.hdl.mem_master import MemReadSignature
-from iogate.hdl.port import Access
+from iogate.hdl.port import ANSWER, REQUEST, Access, embedded, fields
 from iogate.hdl.ptw import PageTableWalker, access_fault_cause, canonical, gpa_fits
 from iogate.hdl.regs import IommuMode
 
@@ -75,16 +77,15 @@ def pipeline_request_layout(config):
     debug interface can say so).
     """
     return data.StructLayout({
-        "src": source_width(config), "tag": config.tag_width, "device_id": 24, "iova": 64,
-        "access": Access, "pv": 1, "pid": 20, "priv": 1,
+        "src": source_width(config), "tag": config.tag_width, **fields(REQUEST),
+        "pv": 1, "pid": 20, "priv": 1,
     })
 
 
 def pipeline_response_layout(config):
     """A response inside the IOMMU: the port response fields plus ``src``."""
     return data.StructLayout({
-        "src": source_width(config), "tag": config.tag_width, "fault": 1, "cause": Cause,
-        "ppn": 44, "r": 1, "w": 1, "x": 1, "pbmt": Pbmt, "hit": 1,
+        "src": source_width(config), "tag": config.tag_width, **fields(ANSWER), "hit": 1,
     })
 
 
@@ -264,15 +265,16 @@ class TranslationPipeline(wiring.Component):
         dc = s.dc
         # The stages of the DC (its checks passed, so a non-Bare mode is one offered).
         # PDTV=1 passes the checks only with pdtp Bare: no process_id reaches a process
-        # context, so the first stage is Bare (spec 3.3 steps 11-13).
+        # context, so the first stage is Bare (spec "Process to translate an IOVA"
+        # steps 11-13).
         s.s_on = Signal()        # first stage not Bare
         s.g_on = Signal()        # second stage not Bare
         m.d.comb += [
             s.s_on.eq(~dc.tc.pdtv & (dc.fsc.mode != IosatpMode.BARE)),
             s.g_on.eq((dc.iohgatp.mode != IohgatpMode.BARE) if g_modes else 0),
         ]
-        # IOTLB tags (spec 3.3, caching): GSCID when the second stage is not Bare, PSCID
-        # when the first stage is not; a second-stage-only entry is GSCID+GPA (pscv=0).
+        # IOTLB tags (spec "Caching in-memory data structures"): GSCID when the second stage is not
+        # Bare, PSCID when the first stage is not; a second-stage-only entry is GSCID+GPA (pscv=0).
         key = iotlb.lookup_key
         m.d.comb += [
             key.gv.eq(s.g_on), key.gscid.eq(Mux(s.g_on, dc.iohgatp.gscid, 0)),
@@ -337,7 +339,7 @@ class TranslationPipeline(wiring.Component):
         with m.Elif(~s.s1_dc_hit):
             m.d.comb += s.need_ddt.eq(1)
         with m.Elif(s1.pv & ~dc.tc.pdtv):
-            # A process_id with PDTV=0 (spec 3.3 step 7).
+            # A process_id with PDTV=0 (spec "Process to translate an IOVA" step 7).
             m.d.comb += [s.done.eq(1), fault(Cause.TRANSACTION_TYPE_DISALLOWED)]
         with m.Elif(~s_on & ~g_on):
             # Both stages Bare: the IOVA is the physical address.
@@ -467,20 +469,19 @@ class TranslationPipeline(wiring.Component):
         m.d.sync += s.loaded.eq(s.walk_load | s.lookup_load)
         with m.If(s.walk_load):
             m.d.sync += [
-                info.device_id.eq(w.device_id), info.iova.eq(w.iova),
-                info.access.eq(w.access), info.pv.eq(w.pv), info.pid.eq(w.pid),
+                embedded(info, REQUEST).eq(embedded(w, REQUEST)),
+                info.pv.eq(w.pv), info.pid.eq(w.pid),
                 info.priv.eq(w.priv), info.dtf.eq(s.walk_dtf),
                 # A guest-page fault's GPA (the walker zeroes it on other outcomes).
                 info.iotval2.eq(r.iotval2),
             ]
         with m.Elif(s.lookup_load):
             m.d.sync += [
-                info.device_id.eq(s1.device_id), info.iova.eq(s1.iova),
-                info.access.eq(s1.access), info.pv.eq(s1.pv), info.pid.eq(s1.pid),
-                info.priv.eq(s1.priv),
+                embedded(info, REQUEST).eq(embedded(s1, REQUEST)),
+                info.pv.eq(s1.pv), info.pid.eq(s1.pid), info.priv.eq(s1.priv),
                 # Off and Bare locate no DC, whatever the cache still holds from
-                # before the mode changed: DTF is then 0 (spec 4.2; found by iogate
-                # regress --seed 7, an access fault in a Bare phase went unreported).
+                # before the mode changed: DTF is then 0 (spec "Fault/Event-Queue (FQ)"; found by
+                # iogate regress --seed 7, an access fault in a Bare phase went unreported).
                 info.dtf.eq(s.s1_dc_hit & ~s.too_wide & dc.tc.dtf
                             & (self.iommu_mode != IommuMode.OFF)
                             & (self.iommu_mode != IommuMode.BARE)),
