@@ -4,13 +4,16 @@ Written from the RISC-V IOMMU specification and the Privileged specification, ne
 the RTL; every hardware test trusts it. One concept per module:
 
 ========================  =============================================================
-:mod:`.iommu`             :class:`IommuModel`: translation (spec 2.3), ``allowed``
-:mod:`.registers`         the MMIO register file (spec chapter 5)
-:mod:`.ddt`               device directory walk and DC checks (spec 2.1, 2.3.1)
+:mod:`.iommu`             :class:`IommuModel`: translation, ``allowed`` (spec "Process to
+                          translate an IOVA")
+:mod:`.registers`         the MMIO register file (spec "Memory-mapped register interface")
+:mod:`.ddt`               device directory walk and DC checks (spec "Process to locate the
+                          Device-context")
 :mod:`.walk`              Sv39/Sv48 and Sv39x4/Sv48x4 page-table walks (Privileged spec)
-:mod:`.caches`            what the DDT cache and IOTLB may hold (spec 3.1)
-:mod:`.cmdq`              the command queue (spec 3.1)
-:mod:`.faultq`            the fault queue (spec 3.2)
+:mod:`.caches`            what the DDT cache and IOTLB may hold (spec "Caching in-memory data
+                          structures")
+:mod:`.cmdq`              the command queue (spec "Command-Queue (CQ)")
+:mod:`.faultq`            the fault queue (spec "Fault/Event-Queue (FQ)")
 :mod:`.result`            :class:`Result`, one translation outcome
 :mod:`.bus`               :class:`ModelBus`, a ``iogate.firmware.bus.Bus`` over the model
 :mod:`.bench`             translations per second

@@ -13,7 +13,7 @@ from iogate.cosim.model.iommu import IommuModel
 
 __all__ = ["ModelBus"]
 
-#: Writes after which the command queue may have work (spec 5.8 ``cqt``, 5.15 ``cqcsr``).
+#: Writes after which the command queue may have work (``cqt``, ``cqcsr``).
 _KICK = {Offset.CQT, Offset.CQCSR}
 
 

@@ -1,17 +1,18 @@
 """What the IOMMU's caches may still hold: device contexts and IOTLB leaves.
 
-RISC-V IOMMU spec 3.1.1-3.1.4 and the caching rules of chapter 2: a valid DC located for a
-device, and a successful translation, may be cached; a cache may answer from such an entry
-until an invalidation that covers it (``IODIR.INVAL_DDT``, ``IOTINVAL.VMA``,
-``IOTINVAL.GVMA`` with matching operands) has been followed by a completed ``IOFENCE.C``
-(spec 3.1.3: the fence's completion guarantees earlier commands completed). Invalid
-entries (faults) are never cached.
+RISC-V IOMMU spec "IOMMU Page-Table cache invalidation commands", "IOMMU Command-queue Fence
+commands", "IOMMU directory cache invalidation commands" and "Caching in-memory data structures": a
+valid DC located for a device, and a successful translation, may be cached; a cache may answer from
+such an entry until an invalidation that covers it (``IODIR.INVAL_DDT``, ``IOTINVAL.VMA``,
+``IOTINVAL.GVMA`` with matching operands) has been followed by a completed ``IOFENCE.C`` (spec
+"IOMMU Command-queue Fence commands": the fence's completion guarantees earlier commands completed).
+Invalid entries (faults) are never cached.
 
 Each entry therefore lives in two steps: an invalidation marks it *doomed* (the model's
 own lookups stop using it, a real cache may still answer from it), and the next completed
 ``IOFENCE.C`` removes every doomed entry.
 
-IOTLB entries are tagged as the spec says (spec 2.3, "caching"): the first stage by
+IOTLB entries are tagged as the spec says (spec "Process to translate an IOVA"): the first stage by
 GSCID+PSCID+IOVA (PSCID+IOVA when the second stage is Bare), a second-stage-only
 translation by GSCID+GPA. An entry holds the combined two-stage answer for a naturally
 aligned IOVA range, with each stage's permissions kept apart so that a hit that the entry
@@ -33,7 +34,8 @@ class DcEntry:
 
 
 class DcCache:
-    """Device contexts a directory cache may hold, by ``device_id`` (spec 3.1.4)."""
+    """Device contexts a directory cache may hold, by ``device_id`` (spec "IOMMU directory cache
+    invalidation commands")."""
 
     def __init__(self):
         self._entries = {}
@@ -97,7 +99,8 @@ class TlbEntry:
     pscid : int or None
         PSCID, or None when the first stage was Bare (a GPA -> SPA entry).
     glob : bool
-        A first-stage G bit was set: PSCID-scoped invalidations keep it (spec 3.1.1).
+        A first-stage G bit was set: PSCID-scoped invalidations keep it (spec "IOMMU Page-Table
+        cache invalidation commands").
     iova, size : int
         The input range.
     gpa : int or None
@@ -143,7 +146,7 @@ class TlbEntry:
 
 
 class Iotlb:
-    """Leaf translations an IOTLB may hold (spec 3.1.1)."""
+    """Leaf translations an IOTLB may hold (spec "IOMMU Page-Table cache invalidation commands")."""
 
     def __init__(self):
         # (gscid, pscid) -> size -> iova base -> [TlbEntry]
@@ -194,7 +197,8 @@ class Iotlb:
                     yield from bucket
 
     def inval_vma(self, gv, gscid, pscv, pscid, av, addr):
-        """``IOTINVAL.VMA`` (spec 3.1.1, table "IOTINVAL.VMA operands and operations").
+        """``IOTINVAL.VMA`` (spec "IOMMU Page-Table cache invalidation commands",
+        table "IOTINVAL.VMA operands and operations").
 
         Dooms first-stage entries (``pscid`` not None) of the host (GV=0) or of VM
         ``gscid`` (GV=1); PSCV=1 narrows to ``pscid`` and spares global entries; AV=1
@@ -213,11 +217,13 @@ class Iotlb:
             e.doomed = True
 
     def inval_gvma(self, gv, gscid, av, addr):
-        """``IOTINVAL.GVMA`` (spec 3.1.1, table "IOTINVAL.GVMA operands and operations").
+        """``IOTINVAL.GVMA`` (spec "IOMMU Page-Table cache invalidation commands",
+        table "IOTINVAL.GVMA operands and operations").
 
         GV=0 dooms every entry of every VM (second stage not Bare); GV=1 those of
         ``gscid``; with GV=1 and AV=1 only those built from the second-stage leaf that maps
-        GPA ``addr`` (an entry mapping IOVA to SPA through that leaf, spec 3.1.1 note).
+        GPA ``addr`` (an entry mapping IOVA to SPA through that leaf, spec "IOMMU Page-Table cache
+        invalidation commands").
         """
         for e in self._entries():
             if e.gscid is None or (gv and e.gscid != gscid):

@@ -1,11 +1,12 @@
-"""The command queue: fetching and executing commands (RISC-V IOMMU spec 3.1, 5.6-5.8, 5.15).
+"""The command queue: fetching and executing commands (RISC-V IOMMU spec "Command-Queue (CQ)";
+``cqb``, ``cqh``, ``cqt``, ``cqcsr``).
 
 Commands are fetched at ``cqb.PPN*4096 + cqh*16`` while ``cqon`` is 1, no stopping error
 bit (``cqmf``, ``cmd_to``, ``cmd_ill``) is set and ``cqh != cqt``. This implementation
 offers ``IOTINVAL.VMA``, ``IOTINVAL.GVMA``, ``IOFENCE.C`` and ``IODIR.INVAL_DDT``.
 Everything else is illegal or unsupported and sets ``cmd_ill`` with ``cqh`` left at the
-command (spec 3.1: a reserved opcode or func3, a set reserved bit, ``PSCV`` with GVMA,
-``IOFENCE.C.WSI`` while ``fctl.WSI=0``, ``IODIR.INVAL_PDT`` with no process directory,
+command (spec "Command-Queue (CQ)": a reserved opcode or func3, a set reserved bit, ``PSCV`` with
+GVMA, ``IOFENCE.C.WSI`` while ``fctl.WSI=0``, ``IODIR.INVAL_PDT`` with no process directory,
 ATS without ``capabilities.ATS``, custom opcodes, a DID wider than ``ddtp.iommu_mode``
 allows). A fetch fault, or a fault on the ``IOFENCE.C`` AV store, sets ``cqmf`` with
 ``cqh`` left at the command.
@@ -130,7 +131,8 @@ class CommandQueue:
         # Every earlier command has completed (the model runs them in order); PR/PW need
         # nothing more since the model commits device accesses at once.
         if f["av"]:
-            # A fault leaves cqh at the fence, which has not completed (spec 3.1.3).
+            # A fault leaves cqh at the fence, which has not completed (spec
+            # "IOMMU Command-queue Fence commands").
             self._store(f["addr"] << 2, f["data"].to_bytes(4, "little"))
         self._dcc.fence()
         self._iotlb.fence()

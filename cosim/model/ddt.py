@@ -1,7 +1,7 @@
 """The device directory: locating a device context and checking it.
 
-RISC-V IOMMU spec 2.3.1 ("Process to locate the Device-context"), 2.1.1 (non-leaf DDT
-entries) and 2.1.4 ("Device-context configuration checks"). Only the base format (32-byte
+RISC-V IOMMU spec "Process to locate the Device-context", "Non-leaf DDT entry" and
+"Device-context configuration checks". Only the base format (32-byte
 DC, ``capabilities.MSI_FLAT=0``) exists here, so ``device_id`` splits as
 :meth:`iogate.hdl.regs.IommuMode.ddi` says: DDI[0] = bits 6:0, DDI[1] = bits 15:7 and
 DDI[2] = bits 23:16.
@@ -25,19 +25,20 @@ _TC_V = bits.mask(TC, "v")
 
 
 def device_id_fits(mode, device_id):
-    """Whether ``device_id`` is not wider than directory mode ``mode`` allows (spec 2.3)."""
+    """Whether ``device_id`` is not wider than directory mode ``mode`` allows (spec "Process to
+    translate an IOVA")."""
     return not device_id >> IommuMode(mode).device_id_bits
 
 
 class DeviceContext:
-    """A located, valid, well-formed device context (spec 2.1).
+    """A located, valid, well-formed device context (spec "Device-context fields").
 
     Attributes
     ----------
     words : tuple of int
         The four doublewords ``tc``, ``iohgatp``, ``ta``, ``fsc`` as read.
     dtf : bool
-        ``tc.DTF``: translation faults are not reported (spec 3.2).
+        ``tc.DTF``: translation faults are not reported (spec "Fault/Event-Queue (FQ)").
     pdtv, dpe : bool
         ``tc.PDTV`` (``fsc`` is a ``pdtp``) and ``tc.DPE``.
     g_mode, g_root, gscid : int
@@ -74,7 +75,8 @@ class DeviceContext:
 
 
 def misconfiguration(words, caps, fctl_be, fctl_gxl, gxl_writable=False, be_writable=False):
-    """The first rule of spec 2.1.4 that the DC ``words`` (with ``tc.V=1``) breaks, or None.
+    """The first rule of spec "Device-context configuration checks" that the DC ``words`` (with
+    ``tc.V=1``) breaks, or None.
 
     Parameters
     ----------
@@ -97,7 +99,8 @@ def misconfiguration(words, caps, fctl_be, fctl_gxl, gxl_writable=False, be_writ
     if tc & bits.reserved_mask(TC):
         return "tc reserved bits set"
     if ta & bits.reserved_mask(TA):
-        # RCID/MCID are reserved too without capabilities.QOSID (spec 2.1.4, DC.ta).
+        # RCID/MCID are reserved too without capabilities.QOSID (spec "Device-context
+        # configuration checks", DC.ta).
         return "ta reserved bits set"
     if fsc & bits.reserved_mask(IOSATP):
         return "fsc reserved bits set"
@@ -151,7 +154,8 @@ def misconfiguration(words, caps, fctl_be, fctl_gxl, gxl_writable=False, be_writ
 
 
 def locate(load, mode, ddt_ppn, device_id, check, make=DeviceContext):
-    """Spec 2.3.1: walk the DDT for ``device_id`` and return its :class:`DeviceContext`.
+    """Spec "Process to locate the Device-context": walk the DDT for ``device_id`` and return its
+    :class:`DeviceContext`.
 
     Parameters
     ----------

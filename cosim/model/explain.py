@@ -2,10 +2,11 @@
 what the RTL gave, and the tables the walk visits, read from the model's view of memory.
 
 The walk here is a *trace*, not a second oracle: it follows ``ddtp``, the device directory
-(spec 2.3.1), the device context (spec 2.1) and the page tables (Privileged spec "Virtual
-Address Translation Process"; for two-stage, every first-stage PTE address and the final
-GPA through the G-stage, spec 2.3 step 17/19) and prints every entry it reads, stopping
-where a walk would stop (V=0, a leaf, a bus error). The verdict stays the model's.
+(spec "Process to locate the Device-context"), the device context (spec "Device-context fields") and
+the page tables (Privileged spec "Virtual Address Translation Process"; for two-stage, every
+first-stage PTE address and the final GPA through the G-stage, spec "Process to translate an IOVA"
+steps 17 and 19) and prints every entry it reads, stopping where a walk would stop (V=0, a leaf, a
+bus error). The verdict stays the model's.
 """
 
 from iogate.hdl import bits
@@ -69,7 +70,7 @@ class _Tracer:
     def say(self, indent, text):
         self.lines.append("  " * indent + text)
 
-    # -- device directory (spec 2.3.1) ----------------------------------------------------
+    # -- device directory (spec "Process to locate the Device-context") ---------------------------
 
     def device_context(self, ddtp, device_id):
         mode = bits.get(DDTP, ddtp, "iommu_mode")
@@ -202,7 +203,8 @@ def explain(model, request, expected, got):
         s_mode = IosatpMode(s_mode)
         translate = None
         if nested:
-            # Every first-stage PTE address is a GPA read through the G-stage (spec 2.3).
+            # Every first-stage PTE address is a GPA read through the G-stage (spec
+            # "Process to translate an IOVA").
             def translate(address):
                 return t.g_stage(3, address, g_mode, g_root)
         leaf = t.walk(1, f"first stage ({s_mode.name}) of iova {iova:#x}:",

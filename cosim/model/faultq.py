@@ -1,4 +1,5 @@
-"""The fault/event queue: writing fault records (RISC-V IOMMU spec 3.2, 5.9-5.11, 5.16).
+"""The fault/event queue: writing fault records (RISC-V IOMMU spec "Fault/Event-Queue (FQ)";
+``fqb``, ``fqh``, ``fqt``, ``fqcsr``).
 
 A record is stored at ``fqb.PPN*4096 + fqt*32`` and ``fqt`` advances, unless the queue is
 off, or ``fqof``/``fqmf`` is set (the record and all later ones are discarded until
@@ -57,7 +58,7 @@ class FaultQueue:
             regs.update_ipsr()
             return False
         if not ttyp:
-            # DID, PV, PID and PRIV are 0 when TTYP is 0 (spec 3.2).
+            # DID, PV, PID and PRIV are 0 when TTYP is 0 (spec "Fault/Event-Queue (FQ)").
             did = pv = pid = priv = 0
         elif not pv:
             pid = priv = 0

@@ -1,6 +1,6 @@
 """``IommuModel``: the architectural model of one iogate (the oracle of every test).
 
-It follows RISC-V IOMMU spec 2.3 ("Process to translate an IOVA") step by step for
+It follows RISC-V IOMMU spec "Process to translate an IOVA" step by step for
 Untranslated requests without a PASID, which is what the translation ports carry:
 
 1. ``ddtp.iommu_mode`` Off: cause 256.
@@ -13,7 +13,8 @@ Untranslated requests without a PASID, which is what the translation ports carry
 7. First stage, whose table reads go through the second stage (:mod:`iogate.cosim.model.walk`),
    then second stage: 1, 5, 7, 12, 13, 15, 20, 21, 23.
 
-A fault is written to the fault queue unless ``DC.tc.DTF`` suppresses it (spec 3.2).
+A fault is written to the fault queue unless ``DC.tc.DTF`` suppresses it (spec "Fault/Event-Queue
+(FQ)").
 
 The model also keeps what the caches may hold (:mod:`iogate.cosim.model.caches`), so that
 :meth:`IommuModel.allowed` can list every answer the spec allows while an invalidation is
@@ -124,11 +125,13 @@ class IommuModel:
     # -- MMIO --------------------------------------------------------------------------------
 
     def mmio_read(self, offset, size):
-        """Read the ``size``-byte (4 or 8) register at ``offset`` (spec chapter 5)."""
+        """Read the ``size``-byte (4 or 8) register at ``offset`` (spec "Memory-mapped register
+        interface")."""
         return self.regs.read(offset, size)
 
     def mmio_write(self, offset, size, value):
-        """Write the ``size``-byte (4 or 8) register at ``offset`` (spec chapter 5).
+        """Write the ``size``-byte (4 or 8) register at ``offset`` (spec "Memory-mapped register
+        interface").
 
         Commands are not run here: call :meth:`process_commands` (the
         :class:`~iogate.cosim.model.bus.ModelBus` does so after writes to ``cqt``/``cqcsr``).
@@ -144,7 +147,8 @@ class IommuModel:
         """Wired interrupt lines asserted now: bit ``icvec.civ``/``fiv`` for ``cip``/``fip``.
 
         With ``fctl.WSI=1`` each pending bit of ``ipsr`` drives the wire its ``icvec``
-        field selects (spec 5.18, 5.27).
+        field selects (spec "Interrupt pending status register (ipsr)",
+        "Interrupt-cause-to-vector register (icvec)").
         """
         ipsr, icvec = self.regs.ipsr, self.regs.icvec
         lines = 0
@@ -156,7 +160,7 @@ class IommuModel:
     # -- translation ---------------------------------------------------------------------
 
     def translate(self, device_id, iova, access, *, report=True):
-        """Translate one Untranslated request without PASID (spec 2.3).
+        """Translate one Untranslated request without PASID (spec "Process to translate an IOVA").
 
         Parameters
         ----------
@@ -221,7 +225,7 @@ class IommuModel:
             return Result(fault=True, cause=Cause(f.cause), iotval2=f.iotval2)
 
     def _device_context(self, device_id):
-        """Steps 1-4 of spec 2.3: None for Bare, else the DC; raises TranslationFault."""
+        """Steps 1-4 of the module's list: None for Bare, else the DC; raises TranslationFault."""
         mode = self.regs.ddtp & 0xF
         if mode == IommuMode.OFF:
             raise TranslationFault(Cause.ALL_INBOUND_DISALLOWED)
@@ -255,12 +259,14 @@ class IommuModel:
 
     @staticmethod
     def _tags(dc):
-        """IOTLB tag (GSCID, PSCID) of ``dc``; None for a Bare stage (spec 2.3 caching)."""
+        """IOTLB tag (GSCID, PSCID) of ``dc``; None for a Bare stage (spec "Process to translate an
+        IOVA")."""
         s_mode = 0 if dc.pdtv else dc.s_mode
         return (dc.gscid if dc.g_mode else None), (dc.pscid if s_mode else None)
 
     def _walk(self, dc, iova, access):
-        """Steps 6-7 of spec 2.3 under ``dc``: a TlbEntry, or a _BareEntry for Bare+Bare."""
+        """Steps 6-7 of the module's list under ``dc``: a TlbEntry, or a _BareEntry for
+        Bare+Bare."""
         s_mode = 0 if dc.pdtv else dc.s_mode
         g_mode = dc.g_mode
         walker = self._walker
@@ -308,7 +314,8 @@ class IommuModel:
     # -- caching freedom -----------------------------------------------------------------
 
     def allowed(self, device_id, iova, access):
-        """Every answer the spec allows for this request right now (spec 3.1.1 note).
+        """Every answer the spec allows for this request right now (spec "Guidelines for
+        invalidations").
 
         That is the answer from the current tables, plus the answers a cache may still give:
         device contexts located earlier for ``device_id`` (under which the current tables
@@ -369,7 +376,7 @@ class IommuModel:
         finally:
             self.cache = cache
 
-    # -- debug translation interface (spec chapter 6, 5.24-5.26) --------------------------
+    # -- debug translation interface (spec "Debug support") ------------------------------
 
     def _debug_go(self):
         regs = self.regs
@@ -388,7 +395,8 @@ class IommuModel:
         if r.fault:
             regs.tr_response = bits.pack(TR_RESPONSE, fault=1)
         elif r.size > 4096:
-            # S=1: the range size is NAPOT-encoded in the PPN (spec 5.26).
+            # S=1: the range size is NAPOT-encoded in the PPN (spec "Translation-response
+            # (tr_response)").
             pages = r.size >> 12
             ppn = (r.ppn & ~(pages - 1)) | ((pages >> 1) - 1)
             regs.tr_response = bits.pack(TR_RESPONSE, pbmt=r.pbmt, s=1, ppn=ppn)

@@ -1,27 +1,31 @@
-"""The memory-mapped register file of the model (RISC-V IOMMU spec chapter 5).
+"""The memory-mapped register file of the model (RISC-V IOMMU spec
+"Memory-mapped register interface").
 
 Access rules (the kind of each field is the table :data:`iogate.hdl.regs.ACCESS`, the
 spec's "Attribute" column; :func:`_by_kind` applies it, the write rules below add each
 register's legalising rule and side effects):
 
 * 4- and 8-byte, naturally aligned accesses; an 8-byte access is carried out as two
-  4-byte ones, high half first (spec 5, "may appear ... first to the high half and second
-  to the low half"). Anything else raises ``ValueError`` (the spec leaves it UNSPECIFIED).
+  4-byte ones, high half first (spec "Memory-mapped register interface", "may appear ... first to
+  the high half and second to the low half"). Anything else raises ``ValueError`` (the spec leaves
+  it UNSPECIFIED).
 * Offsets with no register of this implementation read 0 and ignore writes (absent
-  optional registers: spec 5, "a read ... returns 0 and writes ... are ignored");
-  reserved (WPRI) and custom fields read 0.
+  optional registers: spec "Memory-mapped register interface", "a read ... returns 0 and writes ...
+  are ignored"); reserved (WPRI) and custom fields read 0.
 * ``capabilities`` is RO. ``fctl`` is WARL with a single legal value: little-endian
   (``capabilities.END=0``), wired interrupts (``IGS=WSI``), ``GXL=0``.
 * ``ddtp.iommu_mode`` is WARL: a write of a mode this Config does not offer keeps the old
   mode; ``busy`` reads 0 (the model completes a mode change at once).
 * ``cqb``/``fqb``: after a write, ``cqt``/``fqh`` bits at and above LOG2SZ read 0
-  (spec 5.6, 5.9); ``cqt``/``fqh`` keep only bits LOG2SZ-1:0 of a write.
+  (spec "Command-queue base (cqb)", "Fault queue base (fqb)"); ``cqt``/``fqh`` keep only bits
+  LOG2SZ-1:0 of a write.
 * ``cqcsr``/``fqcsr``: ``cqen``/``fqen`` 0->1 clears ``cqh``/``fqt`` and the error bits and
   turns the queue on at once (``cqon``/``fqon``, ``busy`` stays 0); the error bits are
-  RW1C (spec 5.15, 5.16).
-* ``ipsr`` is RW1C and a bit whose condition still holds is set again (spec 5.18).
+  RW1C (spec "Command-queue CSR (cqcsr)", "Fault queue CSR (fqcsr)").
+* ``ipsr`` is RW1C and a bit whose condition still holds is set again (spec "Interrupt pending
+  status register (ipsr)").
 * ``tr_req_ctl.Go`` is RW1S; the model runs the translation during the write and clears it
-  (spec 5.25, chapter 6).
+  (spec "Translation-request control (tr_req_ctl)", "Debug support").
 * ``icvec``: the four 4-bit vector fields are writable (WARL), the rest reads 0.
 """
 
@@ -86,7 +90,7 @@ class RegisterFile:
         self._ppn_mask = (1 << (config.pas - 12)) - 1
         # fctl: the only legal value (BE=0 with END=0, WSI=1 with IGS=WSI, GXL=0).
         self.fctl = bits.pack(FCTL, be=0, wsi=1, gxl=0)
-        # Reset values (spec 5.2): ddtp Off with busy 0, queues off, ipsr 0, Go 0. The
+        # Reset values (spec "Reset behavior"): ddtp Off with busy 0, queues off, ipsr 0, Go 0. The
         # rest is UNSPECIFIED; the model picks 0.
         self.ddtp = bits.pack(DDTP, iommu_mode=IommuMode.OFF)
         self.cqb = self.cqh = self.cqt = 0
@@ -115,11 +119,13 @@ class RegisterFile:
         return bits.get(QB, qb, "ppn") << 12
 
     def cq_runnable(self):
-        """The CQ is on and not stopped by ``cqmf``/``cmd_to``/``cmd_ill`` (spec 5.15)."""
+        """The CQ is on and not stopped by ``cqmf``/``cmd_to``/``cmd_ill`` (spec "Command-queue CSR
+        (cqcsr)")."""
         return (self.cqcsr & bits.mask(CQCSR, "cqon")) and not self.cqcsr & _CQCSR_STOP
 
     def update_ipsr(self):
-        """Set ``cip``/``fip`` while their conditions hold (spec 5.18)."""
+        """Set ``cip``/``fip`` while their conditions hold (spec "Interrupt pending status register
+        (ipsr)")."""
         if self.cqcsr & bits.mask(CQCSR, "cie") and self.cqcsr & _CQCSR_ERR:
             self.ipsr |= bits.mask(IPSR, "cip")
         if self.fqcsr & bits.mask(FQCSR, "fie") and self.fqcsr & _FQCSR_ERR:
@@ -215,7 +221,8 @@ class RegisterFile:
         en, on = bits.mask(CQCSR, "cqen"), bits.mask(CQCSR, "cqon")
         v = _by_kind(Offset.CQCSR, old, new)
         if new & en and not old & en:
-            # cqen 0->1: cqh and the error bits read 0, the queue turns on (spec 5.15).
+            # cqen 0->1: cqh and the error bits read 0, the queue turns on (spec
+            # "Command-queue CSR (cqcsr)").
             self.cqh = 0
             v = (v & ~_CQCSR_ERR) | on
         elif not new & en and old & en:
@@ -227,7 +234,8 @@ class RegisterFile:
         en, on = bits.mask(FQCSR, "fqen"), bits.mask(FQCSR, "fqon")
         v = _by_kind(Offset.FQCSR, old, new)
         if new & en and not old & en:
-            # fqen 0->1: fqt, fqof and fqmf read 0, the queue turns on (spec 5.16).
+            # fqen 0->1: fqt, fqof and fqmf read 0, the queue turns on (spec
+            # "Fault queue CSR (fqcsr)").
             self.fqt = 0
             v = (v & ~_FQCSR_ERR) | on
         elif not new & en and old & en:

@@ -1,9 +1,9 @@
 """``Result``: the answer of the IOMMU to one translation request.
 
-RISC-V IOMMU spec 2.3 ("Process to translate an IOVA"): a request either completes with a
-supervisor physical address, or stops with a fault CAUSE (spec 3.2). The fields mirror the
-response stream of :mod:`iogate.hdl.port` (fault, cause, 4 KiB page, leaf permissions, Svpbmt
-memory type) plus what a fault record or the debug interface needs (``iotval2``, the size
+RISC-V IOMMU spec "Process to translate an IOVA": a request either completes with a
+supervisor physical address, or stops with a fault CAUSE (spec "Fault/Event-Queue (FQ)"). The fields
+mirror the response stream of :mod:`iogate.hdl.port` (fault, cause, 4 KiB page, leaf permissions,
+Svpbmt memory type) plus what a fault record or the debug interface needs (``iotval2``, the size
 of the translation range).
 """
 
@@ -34,7 +34,8 @@ class Result:
         low VPN bits); 0 on a fault.
     r, w, x : bool
         Permissions the translation grants for the whole range, both stages combined;
-        ``w`` is W with D=1, since the IOMMU does not set D (spec 2.1.2, ``SADE``/``GADE``).
+        ``w`` is W with D=1, since the IOMMU does not set D (spec "Translation control (tc)",
+        ``SADE``/``GADE``).
     pbmt : Pbmt
         Svpbmt memory type: a non-zero first-stage type overrides the second-stage one
         (Privileged spec, Svpbmt, two-stage rule).
@@ -44,8 +45,8 @@ class Result:
         Bytes of the naturally aligned range the translation covers, 4 KiB at least
         (for ``tr_response.S``; not compared).
     iotval2 : int
-        The fault record's ``iotval2`` (spec 3.2): GPA[63:2] << 2, bit 0 for an implicit
-        first-stage access; 0 unless a guest-page fault (not compared).
+        The fault record's ``iotval2`` (spec "Fault/Event-Queue (FQ)"): GPA[63:2] << 2, bit 0 for an
+        implicit first-stage access; 0 unless a guest-page fault (not compared).
     """
 
     fault: bool

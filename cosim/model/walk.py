@@ -2,17 +2,18 @@
 
 RISC-V Privileged spec, "Virtual Address Translation Process" (Sv39/Sv48, with Svnapot and
 Svpbmt) and "Two-Stage Address Translation" (the x4 G-stage modes, implicit accesses of the
-first stage going through the second stage), as used by the RISC-V IOMMU spec 2.3 step 17
-and 19. The IOMMU specifics are:
+first stage going through the second stage), as used by the RISC-V IOMMU spec "Process to
+translate an IOVA" steps 17 and 19. The IOMMU specifics are:
 
-* requests are User-mode (no PASID, spec 2.3 notes), and the G-stage treats every access,
-  implicit or not, as User (``U`` must be 1);
+* requests are User-mode (no PASID, spec "Process to translate an IOVA"), and the G-stage treats
+  every access, implicit or not, as User (``U`` must be 1);
 * no hardware A/D update (``capabilities.AMO_HWAD=0``): A=0, or D=0 on a write, is a
   page fault (first stage) or a guest-page fault (second stage) of the original access
-  type (spec 2.1.2, ``SADE``/``GADE``);
+  type (spec "Translation control (tc)", ``SADE``/``GADE``);
 * first-stage page-table reads under a non-Bare second stage are GPAs translated by the
   G-stage as implicit reads; a guest-page fault there reports ``iotval2`` = the PTE's GPA
-  with bit 0 set (spec 3.2); any fault is reported for the original access type.
+  with bit 0 set (spec "Fault/Event-Queue (FQ)"); any fault is reported for the original access
+  type.
 
 A walk either returns a :class:`Leaf` or raises :class:`TranslationFault`.
 """
@@ -133,8 +134,8 @@ class Walker:
         ``access`` is an :class:`~iogate.hdl.port.Access` (in :meth:`s_stage` too).
         ``implicit`` marks the read of a first-stage PTE: permissions are checked as for a
         read (R, and A) while any fault is reported for the original ``access``, with
-        ``iotval2`` bit 0 set (spec 3.2). The 16 KiB root table is indexed by the 2-bit
-        wider top VPN (Privileged spec, Sv39x4).
+        ``iotval2`` bit 0 set (spec "Fault/Event-Queue (FQ)"). The 16 KiB root table is indexed by
+        the 2-bit wider top VPN (Privileged spec, Sv39x4).
         """
         mode = IohgatpMode(mode)
         levels, gpa_bits = mode.levels, mode.gpa_bits
@@ -160,7 +161,8 @@ class Walker:
             if i < 0:
                 raise TranslationFault(gpf, tval2)
             a = ((pte >> _PPN_SHIFT) & _PPN_MASK) << 12
-        # The G-stage treats every access as a User-mode one (IOMMU spec 2.3 notes).
+        # The G-stage treats every access as a User-mode one (IOMMU spec
+        # "Process to translate an IOVA").
         return self._leaf(pte, i, gpa, check, True, gpf, tval2, False)
 
     # -- first stage ---------------------------------------------------------------------
@@ -203,7 +205,8 @@ class Walker:
     # -- shared steps --------------------------------------------------------------------
 
     def _check_pte(self, pte, i, cause, tval2):
-        """Privileged spec step 3-4: valid, no reserved encoding; True for a leaf."""
+        """Privileged spec "Virtual Address Translation Process" steps 3-4: valid, no reserved
+        encoding; True for a leaf."""
         if not pte & _V or (pte & (_R | _W)) == _W or pte & _RSVD_MASK:
             raise TranslationFault(cause, tval2)
         if pte & (_R | _X):
@@ -222,7 +225,8 @@ class Walker:
 
     @staticmethod
     def _leaf(pte, i, address, access, user, cause, tval2, glob):
-        """Privileged spec steps 5-8 for a leaf at level ``i``."""
+        """Privileged spec "Virtual Address Translation Process" steps 5-8 for a leaf at level
+        ``i``."""
         r, w, x = pte & _R, pte & _W, pte & _X
         if user and not pte & _U:
             raise TranslationFault(cause, tval2)
