@@ -323,7 +323,7 @@ class Bridge(wiring.Component):
 
     def _mmio_states(self, m, b):
         """The AXI4-Lite transactions of MMIO_READ and MMIO_WRITE (RISC-V IOMMU spec
-        chapter 5's registers: a write's high word first, a read's low word first)."""
+        "Memory-mapped register interface": a write's high word first, a read's low word first)."""
         mmio = self.mmio
         w64 = self._mmio_data_width == 64
         eight, upper, offset = b.eight, b.upper, b.offset
