@@ -8,6 +8,7 @@ followed by the spec's invalidation recipe (:mod:`iogate.firmware.invalidate`) a
 """
 
 import dataclasses
+from collections.abc import Sequence
 
 from iogate.hdl import bits
 from iogate.hdl.formats import IOHGATP, IOSATP, TA, TC, IohgatpMode, IosatpMode, Pbmt
@@ -18,13 +19,14 @@ from iogate.hdl.regs import (
 )
 
 from iogate.firmware import invalidate
-from iogate.firmware.alloc import PAGE_SIZE
+from iogate.firmware.alloc import PAGE_SIZE, PageAllocator
+from iogate.firmware.bus import Bus
 from iogate.firmware.cq import CommandQueue
 from iogate.firmware.ddt import DeviceContext, DeviceDirectory
 from iogate.firmware.errors import IommuError, UnsupportedError
-from iogate.firmware.fq import FaultQueue
+from iogate.firmware.fq import FaultDrain, FaultQueue
 from iogate.firmware.mmio import Registers
-from iogate.firmware.pagetable import PageTable, Stage
+from iogate.firmware.pagetable import PageTable, Stage, TableChanges
 
 __all__ = ["Iommu", "DebugTranslation"]
 
@@ -74,24 +76,26 @@ class Iommu:
         polls; interrupts are for a platform that routes the wires somewhere.
     """
 
-    def __init__(self, bus, alloc, *, cq_entries=64, fq_entries=64, max_polls=10_000,
-                 interrupts=False):
+    def __init__(self, bus: Bus, alloc: PageAllocator, *, cq_entries: int = 64,
+                 fq_entries: int = 64, max_polls: int = 10_000,
+                 interrupts: bool = False) -> None:
         self.bus = bus
         self.alloc = alloc
         self.regs = Registers(bus, max_polls=max_polls)
         self.cq = CommandQueue(self.regs, alloc, entries=cq_entries)
         self.fq = FaultQueue(self.regs, alloc, entries=fq_entries)
         self.interrupts = bool(interrupts)
-        self.capabilities = None
-        self.vectors = None
-        self.ddt = None
+        # None until init(), which every method that reads them requires first.
+        self.capabilities: dict[str, int] = None  # type: ignore[assignment]
+        self.vectors: dict[str, int] | None = None
+        self.ddt: DeviceDirectory = None  # type: ignore[assignment]
         # Valid device contexts written by this driver, by device_id: a second-stage
         # change must also invalidate contexts whose fsc holds a GPA it remaps.
-        self._contexts = {}
+        self._contexts: dict[int, DeviceContext] = {}
 
     # -- initialisation (spec "Guidelines for initialization") -------------------------
 
-    def init(self, *, device_id_bits=16):
+    def init(self, *, device_id_bits: int = 16) -> None:
         """Bring the IOMMU up: capabilities, fctl, icvec, CQ, FQ, DDT root, ddtp.
 
         Parameters
@@ -170,17 +174,17 @@ class Iommu:
 
     # -- queues ---------------------------------------------------------------------------
 
-    def run(self, cmds):
+    def run(self, cmds: Sequence[int]) -> None:
         """Submit ``cmds`` and an ``IOFENCE.C``, and wait for the fence (nothing if empty)."""
         if cmds:
             self.cq.submit(*cmds)
             self.cq.fence()
 
-    def fence(self, *, pr=False, pw=False):
+    def fence(self, *, pr: bool = False, pw: bool = False) -> int:
         """An ``IOFENCE.C`` on its own (``pr``/``pw`` also commit earlier DMA)."""
         return self.cq.fence(pr=pr, pw=pw)
 
-    def drain_faults(self, limit=None):
+    def drain_faults(self, limit: int | None = None) -> FaultDrain:
         """The records in the fault queue (:class:`~iogate.firmware.fq.FaultDrain`)."""
         return self.fq.drain(limit)
 
@@ -196,7 +200,7 @@ class Iommu:
         if name not in _MODE_CAPABILITIES or not self.capabilities[name]:
             raise UnsupportedError(f"the IOMMU does not offer {mode.name}")
 
-    def page_table(self, mode):
+    def page_table(self, mode: IosatpMode | IohgatpMode) -> PageTable:
         """A new, empty :class:`~iogate.firmware.pagetable.PageTable` in system memory.
 
         Raises
@@ -208,7 +212,8 @@ class Iommu:
         return PageTable(self.bus, self.alloc, mode, oa_bits=self.capabilities["pas"],
                          svpbmt=bool(self.capabilities["svpbmt"]))
 
-    def sync(self, table, changes, *, pscid=None, gscid=None):
+    def sync(self, table: PageTable, changes: TableChanges, *, pscid: int | None = None,
+             gscid: int | None = None) -> None:
         """Invalidate what ``changes`` (to ``table``) left stale, fence, free unlinked pages.
 
         First-stage changes need the ``pscid`` of the contexts using the table, and the
@@ -243,14 +248,16 @@ class Iommu:
             if changes.nonleaf or any(a <= root < a + n for a, n in changes.leaves):
                 yield did
 
-    def map(self, table, iova, pa, size, *, r=False, w=False, x=False, pbmt=Pbmt.PMA,
-            pscid=None, gscid=None):
+    def map(self, table: PageTable, iova: int, pa: int, size: int, *, r: bool = False,
+            w: bool = False, x: bool = False, pbmt: Pbmt = Pbmt.PMA, pscid: int | None = None,
+            gscid: int | None = None) -> TableChanges:
         """:meth:`PageTable.map` followed by :meth:`sync`; returns the changes."""
         changes = table.map(iova, pa, size, r=r, w=w, x=x, pbmt=pbmt)
         self.sync(table, changes, pscid=pscid, gscid=gscid)
         return changes
 
-    def unmap(self, table, iova, size, *, pscid=None, gscid=None):
+    def unmap(self, table: PageTable, iova: int, size: int, *, pscid: int | None = None,
+              gscid: int | None = None) -> TableChanges:
         """:meth:`PageTable.unmap` followed by :meth:`sync`; returns the changes."""
         changes = table.unmap(iova, size)
         self.sync(table, changes, pscid=pscid, gscid=gscid)
@@ -258,11 +265,12 @@ class Iommu:
 
     # -- device contexts --------------------------------------------------------------------
 
-    def device_context(self, device_id):
+    def device_context(self, device_id: int) -> DeviceContext:
         """The device context of ``device_id`` as it is in memory."""
         return self.ddt.read(device_id)
 
-    def set_dc(self, device_id, *, tc, iohgatp=0, ta=0, fsc=0, check=True):
+    def set_dc(self, device_id: int, *, tc: int, iohgatp: int = 0, ta: int = 0, fsc: int = 0,
+               check: bool = True) -> None:
         """Write the base-format device context of ``device_id`` and invalidate.
 
         Parameters
@@ -329,22 +337,24 @@ class Iommu:
         if gmode != IohgatpMode.BARE and bits.get(IOHGATP, dc.iohgatp, "ppn") & 3:
             raise ValueError("iohgatp.PPN must be 16 KiB aligned")
 
-    def set_bypass(self, device_id, *, dtf=False):
+    def set_bypass(self, device_id: int, *, dtf: bool = False) -> None:
         """``device_id``'s DMA passes untranslated: V=1, fsc and iohgatp Bare."""
         self.set_dc(device_id, tc=bits.pack(TC, v=1, dtf=dtf))
 
-    def set_blocked(self, device_id):
+    def set_blocked(self, device_id: int) -> None:
         """``device_id``'s DMA is refused (cause 258): the context has V=0."""
         self.set_dc(device_id, tc=0)
 
-    def set_first_stage(self, device_id, table, *, pscid, dtf=False):
+    def set_first_stage(self, device_id: int, table: PageTable, *, pscid: int,
+                        dtf: bool = False) -> None:
         """``device_id`` translates through the first-stage ``table`` tagged ``pscid``."""
         if table.stage is not Stage.FIRST:
             raise ValueError("set_first_stage() needs a first-stage table")
         self.set_dc(device_id, tc=bits.pack(TC, v=1, dtf=dtf), ta=bits.pack(TA, pscid=pscid),
                     fsc=bits.pack(IOSATP, mode=table.mode, ppn=table.root >> 12))
 
-    def set_second_stage(self, device_id, table, *, gscid, dtf=False):
+    def set_second_stage(self, device_id: int, table: PageTable, *, gscid: int,
+                         dtf: bool = False) -> None:
         """``device_id`` translates through the second-stage ``table`` only (VM ``gscid``)."""
         if table.stage is not Stage.SECOND:
             raise ValueError("set_second_stage() needs a second-stage table")
@@ -352,7 +362,8 @@ class Iommu:
                     iohgatp=bits.pack(IOHGATP, mode=table.mode, gscid=gscid,
                                       ppn=table.root >> 12))
 
-    def set_nested(self, device_id, first, second, *, pscid, gscid, dtf=False):
+    def set_nested(self, device_id: int, first: PageTable, second: PageTable, *, pscid: int,
+                   gscid: int, dtf: bool = False) -> None:
         """``device_id`` translates through a guest's ``first`` table (rooted at a GPA)
         and then the VM's ``second`` table."""
         if first.stage is not Stage.FIRST or second.stage is not Stage.SECOND:
@@ -363,7 +374,7 @@ class Iommu:
                     ta=bits.pack(TA, pscid=pscid),
                     fsc=bits.pack(IOSATP, mode=first.mode, ppn=first.root >> 12))
 
-    def remove_device(self, device_id):
+    def remove_device(self, device_id: int) -> None:
         """Block ``device_id`` and give back directory pages left without a valid context.
 
         Unlinking a non-leaf entry is a non-leaf DDT change: ``IODIR.INVAL_DDT`` with
@@ -378,7 +389,8 @@ class Iommu:
 
     # -- debug translation interface (spec "Debug support") -----------------------------
 
-    def debug_translate(self, device_id, iova, access=Access.READ):
+    def debug_translate(self, device_id: int, iova: int,
+                        access: Access = Access.READ) -> DebugTranslation:
         """Ask the IOMMU to translate ``iova`` for ``device_id`` through ``tr_req_*``.
 
         Raises
