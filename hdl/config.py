@@ -129,7 +129,7 @@ class Config:
     @property
     def max_device_id_bits(self) -> int:
         """device_id bits reachable by the deepest DDT mode, base format (spec
-        "Device-directory table (DDT)")."""
+        "Device-Directory-Table (DDT)")."""
         return IommuMode.for_levels(self.ddt_levels).device_id_bits
 
     @property

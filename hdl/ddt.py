@@ -35,7 +35,7 @@ __all__ = [
 
 def _ddi_fields(device_id):
     """``device_id`` as the slices ``DDI[0]``, ``DDI[1]``, ``DDI[2]`` of 3LVL (spec
-    "Device-directory table (DDT)", base format)."""
+    "Device-Directory-Table (DDT)", base format)."""
     fields, low = [], 0
     for width in IommuMode.LVL3.ddi_bits:
         fields.append(device_id[low:low + width])

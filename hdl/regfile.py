@@ -341,8 +341,9 @@ class RegFile(wiring.Component):
                                           | (r.ipsr.fip & (r.icvec.fiv == line)))
 
     def _debug(self, m, r, w):
-        """The debug translation interface (spec "Translation request IOVA",
-        "Translation request control", "Translation response"). While Go=1 writes are
+        """The debug translation interface (spec "Translation-request IOVA
+        (tr_req_iova)", "Translation-request control (tr_req_ctl)", "Translation-response
+        (tr_response)"). While Go=1 writes are
         ignored."""
         ctl = r.tr_ctl
         with m.If(~ctl.go):

@@ -63,7 +63,7 @@ REGISTER_SIZE = {
 class IommuMode(enum.IntEnum, shape=4):
     """``ddtp.iommu_mode`` (spec "Device-directory-table pointer (ddtp)").
 
-    The device_id split of each directory mode (spec "Device-directory table (DDT)":
+    The device_id split of each directory mode (spec "Device-Directory-Table (DDT)":
     ``DDI[0]`` 7 bits with base-format device contexts, ``DDI[1]`` 9, ``DDI[2]`` 8) is a
     property of the mode, used by the RTL, the model, the driver and the test bench alike.
     """

@@ -104,7 +104,8 @@ FIRST_STAGE = frozenset({IosatpMode.SV39, IosatpMode.SV48})
 #: The second-stage modes walked here (``iohgatp.MODE``); their levels, GPA width and root
 #: index are :class:`~iogate.hdl.formats.IohgatpMode`'s.
 SECOND_STAGE = frozenset({IohgatpMode.SV39X4, IohgatpMode.SV48X4})
-#: Index bits of every table but an x4 root, in either stage (Privileged spec "Sv39x4").
+#: Index bits of every table but an x4 root, in either stage (Privileged spec "Two-Stage Address
+#: Translation").
 _INDEX_BITS = IosatpMode.SV39.index_bits
 
 

@@ -79,5 +79,5 @@ def test_presets_are_fresh_equal_values():
 
 @pytest.mark.parametrize("levels, bits_", [(1, 7), (2, 16), (3, 24)])
 def test_max_device_id_bits_follow_the_ddt_split(levels, bits_):
-    # Base-format DDI[0] 7 bits, DDI[1] 9, DDI[2] 8 (spec "Device-directory table (DDT)").
+    # Base-format DDI[0] 7 bits, DDI[1] 9, DDI[2] 8 (spec "Device-Directory-Table (DDT)").
     assert Config(ddt_levels=levels).max_device_id_bits == bits_

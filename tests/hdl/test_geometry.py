@@ -3,7 +3,7 @@
 Privileged spec "Sv39"/"Sv48"/"Sv57": 3/4/5 levels of 9 index bits over 4 KiB pages, VAs of
 39/48/57 bits whose bits above the top one copy it; "Two-Stage Address Translation": the
 x4 schemes take GPAs 2 bits wider and a 16 KiB root (11 index bits). RISC-V IOMMU spec
-"Device-directory table (DDT)": base-format device_id split DDI[0] = bits 6:0,
+"Device-Directory-Table (DDT)": base-format device_id split DDI[0] = bits 6:0,
 DDI[1] = 15:7, DDI[2] = 23:16.
 """
 
