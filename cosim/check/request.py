@@ -31,11 +31,11 @@ class TranslationRequest:
     iova: int
     access: Access
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not isinstance(self.access, Access):
             raise TypeError(f"access must be an iogate.hdl.port.Access, not {self.access!r}")
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.access.name.lower()} did={self.device_id:#x} iova={self.iova:#x}"
 
 
@@ -54,7 +54,7 @@ class TranslationResponse:
     pa: int
     cycles: int = 0
 
-    def __str__(self):
+    def __str__(self) -> str:
         if self.fault:
             try:
                 name = Cause(self.cause).name

@@ -124,12 +124,12 @@ class IommuModel:
 
     # -- MMIO --------------------------------------------------------------------------------
 
-    def mmio_read(self, offset, size):
+    def mmio_read(self, offset: int, size: int) -> int:
         """Read the ``size``-byte (4 or 8) register at ``offset`` (spec "Memory-mapped register
         interface")."""
         return self.regs.read(offset, size)
 
-    def mmio_write(self, offset, size, value):
+    def mmio_write(self, offset: int, size: int, value: int) -> None:
         """Write the ``size``-byte (4 or 8) register at ``offset`` (spec "Memory-mapped register
         interface").
 
@@ -138,12 +138,12 @@ class IommuModel:
         """
         self.regs.write(offset, size, value)
 
-    def process_commands(self):
+    def process_commands(self) -> int:
         """Run the command queue until it is empty, off or stopped; returns commands run."""
         return self.command_queue.process()
 
     @property
-    def wsi_lines(self):
+    def wsi_lines(self) -> int:
         """Wired interrupt lines asserted now: bit ``icvec.civ``/``fiv`` for ``cip``/``fip``.
 
         With ``fctl.WSI=1`` each pending bit of ``ipsr`` drives the wire its ``icvec``
@@ -159,7 +159,8 @@ class IommuModel:
 
     # -- translation ---------------------------------------------------------------------
 
-    def translate(self, device_id, iova, access, *, report=True):
+    def translate(self, device_id: int, iova: int, access: Access, *,
+                  report: bool = True) -> Result:
         """Translate one Untranslated request without PASID (spec "Process to translate an IOVA").
 
         Parameters
@@ -258,7 +259,7 @@ class IommuModel:
         return memo[key]
 
     @staticmethod
-    def _tags(dc):
+    def _tags(dc: ddt.DeviceContext) -> tuple[int | None, int | None]:
         """IOTLB tag (GSCID, PSCID) of ``dc``; None for a Bare stage (spec "Process to translate an
         IOVA")."""
         s_mode = 0 if dc.pdtv else dc.s_mode
@@ -313,7 +314,7 @@ class IommuModel:
 
     # -- caching freedom -----------------------------------------------------------------
 
-    def allowed(self, device_id, iova, access):
+    def allowed(self, device_id: int, iova: int, access: Access) -> set[Result]:
         """Every answer the spec allows for this request right now (spec "Guidelines for
         invalidations").
 
