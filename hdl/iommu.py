@@ -35,7 +35,7 @@ from iogate.hdl.cmdq import CommandQueue
 from iogate.hdl.config import require_config
 from iogate.hdl.fq import FaultQueueWriter
 from iogate.hdl.mem_master import DATA_WIDTH, ID_WIDTH, MemoryMaster
-from iogate.hdl.port import TranslationPort
+from iogate.hdl.port import ANSWER, REQUEST, TranslationPort, embedded
 from iogate.hdl.regfile import MMIO_ADDR_WIDTH, WSI_LINES, RegFile
 from iogate.hdl.translate import TranslationPipeline
 
@@ -128,15 +128,14 @@ class Iommu(wiring.Component):
         for i in range(n):
             q = self.tr[i].req.payload
             with m.If(grant == i):
-                m.d.comb += [p.tag.eq(q.tag), p.device_id.eq(q.device_id),
-                             p.iova.eq(q.iova), p.access.eq(q.access), p.pv.eq(0),
-                             p.pid.eq(0), p.priv.eq(0),
+                m.d.comb += [p.tag.eq(q.tag),
+                             embedded(p, REQUEST).eq(embedded(q, REQUEST)),
+                             p.pv.eq(0), p.pid.eq(0), p.priv.eq(0),
                              self.tr[i].req.ready.eq(pipe.req.ready)]
         with m.If(grant == debug):
             q = regfile.dbg_req.payload
-            m.d.comb += [p.tag.eq(0), p.device_id.eq(q.device_id), p.iova.eq(q.iova),
-                         p.access.eq(q.access), p.pv.eq(q.pv), p.pid.eq(q.pid),
-                         p.priv.eq(q.priv),
+            m.d.comb += [p.tag.eq(0), embedded(p, REQUEST).eq(embedded(q, REQUEST)),
+                         p.pv.eq(q.pv), p.pid.eq(q.pid), p.priv.eq(q.priv),
                          regfile.dbg_req.ready.eq(pipe.req.ready)]
         m.d.comb += arbiter.advance.eq(pipe.req.valid & pipe.req.ready)
 
@@ -146,10 +145,9 @@ class Iommu(wiring.Component):
             resp = self.tr[i].resp
             m.d.comb += [
                 resp.valid.eq(pipe.resp.valid & (r.src == i)),
-                resp.payload.tag.eq(r.tag), resp.payload.fault.eq(r.fault),
-                resp.payload.cause.eq(r.cause), resp.payload.ppn.eq(r.ppn),
-                resp.payload.r.eq(r.r), resp.payload.w.eq(r.w), resp.payload.x.eq(r.x),
-                resp.payload.pbmt.eq(r.pbmt), resp.payload.hit.eq(r.hit),
+                resp.payload.tag.eq(r.tag),
+                embedded(resp.payload, ANSWER).eq(embedded(r, ANSWER)),
+                resp.payload.hit.eq(r.hit),
             ]
             with m.If(r.src == i):
                 m.d.comb += pipe.resp.ready.eq(resp.ready)

@@ -16,7 +16,8 @@ from amaranth.lib.wiring import In, Out
 
 from iogate.hdl.formats import Cause, Pbmt, Ttyp
 
-__all__ = ["Access", "request_layout", "response_layout", "TranslationPort", "ttyp_of"]
+__all__ = ["Access", "REQUEST", "ANSWER", "fields", "embedded", "request_layout",
+           "response_layout", "TranslationPort", "ttyp_of"]
 
 
 class Access(enum.Enum, shape=2):
@@ -32,15 +33,54 @@ def ttyp_of(access):
     return Ttyp.untranslated(access)
 
 
+#: What an Untranslated request asks (spec "Process to translate an IOVA"): the device, the
+#: IOVA and the kind of access. Every layout that carries a request holds these fields in
+#: this order, one after another, so that :func:`embedded` copies them with one ``.eq``.
+REQUEST = data.StructLayout({"device_id": 24, "iova": 64, "access": Access})
+
+#: What the IOMMU answers: a fault and its CAUSE (spec "Fault/Event-Queue (FQ)"), or the
+#: 4 KiB page, the permissions the leaf grants and its Svpbmt memory type. Carried the
+#: same way as :data:`REQUEST`.
+ANSWER = data.StructLayout({"fault": 1, "cause": Cause, "ppn": 44, "r": 1, "w": 1, "x": 1,
+                            "pbmt": Pbmt})
+
+
+def fields(layout):
+    """``layout``'s members as a ``{name: shape}`` dict, to splice into a bigger layout."""
+    return {name: field.shape for name, field in layout}
+
+
+def embedded(payload, layout):
+    """The fields of ``layout`` inside the view ``payload``, as one view of ``layout``.
+
+    ``payload``'s layout must hold them with the same shapes, in the same order and one
+    after another (as :data:`REQUEST` and :data:`ANSWER` are spliced in everywhere), so
+    that a whole request or answer is copied with one ``.eq``.
+
+    Raises
+    ------
+    ValueError
+        If ``payload``'s layout does not hold ``layout``'s fields that way.
+    """
+    outer = payload.shape()
+    names = [name for name, _ in layout]
+    if names[0] not in outer.members:
+        raise ValueError(f"{outer!r} has no field {names[0]!r}")
+    base = outer[names[0]].offset
+    for name, field in layout:
+        if (name not in outer.members or outer[name].offset != base + field.offset
+                or outer[name].shape != field.shape):
+            raise ValueError(f"{outer!r} does not hold {layout!r} in one piece")
+    return data.View(layout, payload.as_value()[base:base + layout.size])
+
+
 def request_layout(tag_width):
-    """Payload of a translation request."""
-    return data.StructLayout({
-        "tag": tag_width, "device_id": 24, "iova": 64, "access": Access,
-    })
+    """Payload of a translation request: the tag, then :data:`REQUEST`."""
+    return data.StructLayout({"tag": tag_width, **fields(REQUEST)})
 
 
 def response_layout(tag_width):
-    """Payload of a translation response.
+    """Payload of a translation response: the tag, :data:`ANSWER` and ``hit``.
 
     ``ppn`` is the 4 KiB page holding the IOVA (superpage PPN plus the IOVA's low VPN
     bits), so the physical address is ``ppn << 12 | iova[11:0]``. ``r``/``w``/``x`` are the
@@ -48,10 +88,7 @@ def response_layout(tag_width):
     ``hit`` says the answer came from the IOTLB or the identity path without a table walk;
     it is an implementation extra for statistics, not an architectural field.
     """
-    return data.StructLayout({
-        "tag": tag_width, "fault": 1, "cause": Cause, "ppn": 44,
-        "r": 1, "w": 1, "x": 1, "pbmt": Pbmt, "hit": 1,
-    })
+    return data.StructLayout({"tag": tag_width, **fields(ANSWER), "hit": 1})
 
 
 class TranslationPort(wiring.Signature):

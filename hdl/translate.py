@@ -56,7 +56,7 @@ from iogate.hdl.fq import fault_report_layout
 from iogate.hdl.formats import Cause, IohgatpMode, IosatpMode, Pbmt
 from iogate.hdl.iotlb import IOTLB, iotlb_inval_layout, iotlb_key_layout, vpn_width
 from iogate.hdl.mem_master import MemReadSignature
-from iogate.hdl.port import Access
+from iogate.hdl.port import ANSWER, REQUEST, Access, embedded, fields
 from iogate.hdl.ptw import PageTableWalker, access_fault_cause, canonical, gpa_fits
 from iogate.hdl.regs import IommuMode
 
@@ -77,16 +77,15 @@ def pipeline_request_layout(config):
     debug interface can say so).
     """
     return data.StructLayout({
-        "src": source_width(config), "tag": config.tag_width, "device_id": 24, "iova": 64,
-        "access": Access, "pv": 1, "pid": 20, "priv": 1,
+        "src": source_width(config), "tag": config.tag_width, **fields(REQUEST),
+        "pv": 1, "pid": 20, "priv": 1,
     })
 
 
 def pipeline_response_layout(config):
     """A response inside the IOMMU: the port response fields plus ``src``."""
     return data.StructLayout({
-        "src": source_width(config), "tag": config.tag_width, "fault": 1, "cause": Cause,
-        "ppn": 44, "r": 1, "w": 1, "x": 1, "pbmt": Pbmt, "hit": 1,
+        "src": source_width(config), "tag": config.tag_width, **fields(ANSWER), "hit": 1,
     })
 
 
@@ -470,17 +469,16 @@ class TranslationPipeline(wiring.Component):
         m.d.sync += s.loaded.eq(s.walk_load | s.lookup_load)
         with m.If(s.walk_load):
             m.d.sync += [
-                info.device_id.eq(w.device_id), info.iova.eq(w.iova),
-                info.access.eq(w.access), info.pv.eq(w.pv), info.pid.eq(w.pid),
+                embedded(info, REQUEST).eq(embedded(w, REQUEST)),
+                info.pv.eq(w.pv), info.pid.eq(w.pid),
                 info.priv.eq(w.priv), info.dtf.eq(s.walk_dtf),
                 # A guest-page fault's GPA (the walker zeroes it on other outcomes).
                 info.iotval2.eq(r.iotval2),
             ]
         with m.Elif(s.lookup_load):
             m.d.sync += [
-                info.device_id.eq(s1.device_id), info.iova.eq(s1.iova),
-                info.access.eq(s1.access), info.pv.eq(s1.pv), info.pid.eq(s1.pid),
-                info.priv.eq(s1.priv),
+                embedded(info, REQUEST).eq(embedded(s1, REQUEST)),
+                info.pv.eq(s1.pv), info.pid.eq(s1.pid), info.priv.eq(s1.priv),
                 # Off and Bare locate no DC, whatever the cache still holds from
                 # before the mode changed: DTF is then 0 (spec "Fault/Event-Queue (FQ)"; found by
                 # iogate regress --seed 7, an access fault in a Bare phase went unreported).
