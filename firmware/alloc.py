@@ -4,8 +4,9 @@ The driver's tables and queues need naturally aligned blocks: 4 KiB pages for pa
 and device-directory pages, 16 KiB-aligned 16 KiB roots for the Sv39x4/Sv48x4 second stage
 (RISC-V IOMMU spec "IO hypervisor guest address translation and protection (iohgatp)"), and
 queues aligned to the greater of 4 KiB and their size (spec "Command-queue base (cqb)", "Fault
-queue base (fqb)"). This is a first-fit allocator over a sorted list of free intervals; blocks are zeroed through the :class:`~iogate.firmware.bus.Bus` when handed out,
-because a table page must read as all-invalid before the IOMMU may walk it.
+queue base (fqb)"). This is a first-fit allocator over a sorted list of free intervals; blocks are
+zeroed through the :class:`~iogate.firmware.bus.Bus` when handed out, because a table page must read
+as all-invalid before the IOMMU may walk it.
 """
 
 import bisect

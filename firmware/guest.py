@@ -2,10 +2,11 @@
 
 With nested translation (RISC-V IOMMU spec "Process to translate an IOVA", by the Privileged
 spec's "Two-Stage Address Translation") the first-stage table belongs to a guest: it lives at
-guest physical addresses and its PTEs hold GPAs. :class:`GuestMemory` is a :class:`~iogate.firmware.bus.Bus` for memory only that
-maps each GPA through the host's second-stage :class:`~iogate.firmware.pagetable.PageTable`, so a
-guest-side :class:`~iogate.firmware.pagetable.PageTable` and :class:`~iogate.firmware.alloc.PageAllocator`
-can be built on it unchanged, exactly as the guest's own driver would build them.
+guest physical addresses and its PTEs hold GPAs. :class:`GuestMemory` is a
+:class:`~iogate.firmware.bus.Bus` for memory only that maps each GPA through the host's second-stage
+:class:`~iogate.firmware.pagetable.PageTable`, so a guest-side
+:class:`~iogate.firmware.pagetable.PageTable` and :class:`~iogate.firmware.alloc.PageAllocator` can
+be built on it unchanged, exactly as the guest's own driver would build them.
 """
 
 from iogate.firmware.alloc import PAGE_SIZE

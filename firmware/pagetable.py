@@ -3,11 +3,11 @@
 The table format is the RISC-V Privileged Architecture's (sections "Sv39", "Sv48",
 "Svnapot", "Svpbmt", and "Two-Stage Address Translation" for the x4 modes), which the
 IOMMU walks unchanged (RISC-V IOMMU spec "Process to translate an IOVA", which defers to
-"Two-Stage Address Translation"). :meth:`PageTable.map` uses the largest page that the alignment of the IOVA and the physical address and the remaining
-size allow: 512 GiB (4-level modes), 1 GiB, 2 MiB, a 64 KiB Svnapot run of sixteen 4 KiB
-entries, 4 KiB. A superpage or a NAPOT run that a later map or unmap covers only in part
-is first split into the next smaller pages with the same translation (a page-size
-demotion, spec "Accessed (A)/Dirty (D) bit updates and page promotions").
+"Two-Stage Address Translation"). :meth:`PageTable.map` uses the largest page that the alignment of
+the IOVA and the physical address and the remaining size allow: 512 GiB (4-level modes), 1 GiB,
+2 MiB, a 64 KiB Svnapot run of sixteen 4 KiB entries, 4 KiB. A superpage or a NAPOT run that a later
+map or unmap covers only in part is first split into the next smaller pages with the same
+translation (a page-size demotion, spec "Accessed (A)/Dirty (D) bit updates and page promotions").
 
 Every leaf has U=1 (requests without a process_id are User mode, spec "Process to translate an
 IOVA"; second-stage accesses always are) and A=1, D=1: the IOMMU here does no hardware A/D update,
