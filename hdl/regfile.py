@@ -44,6 +44,11 @@ tr_req_ctl      0x260    Go/Busy RW1S, cleared when the response is written; Pri
 tr_response     0x268    RO: fault, PBMT, S=0 (4 KiB reporting), PPN
 ==============  =======  ==================================================================
 
+The access kind of every field (RO, RW, RW1C, RW1S, WARL, ZERO) is declared once, in
+:data:`iogate.hdl.regs.ACCESS`: read words, write masks and W1C/W1S effects are derived
+from it and the layouts, and only each register's legalising rule and side effects are
+written here.
+
 Every other offset reads 0 and ignores writes. Registers are 64-bit words indexed by
 ``addr[11:3]``: on a 64-bit bus a 4-byte access at offset 4 mod 8 uses the upper byte
 lanes (``wstrb[7:4]``, ``rdata[63:32]``); on a 32-bit bus ``addr[2]`` selects the half,
@@ -190,16 +195,16 @@ class RegFile(wiring.Component):
         r.read = {
             Offset.CAPABILITIES: Const(cfg.capabilities, 64),
             Offset.FCTL: Const(bits.pack(FCTL, wsi=1), 32),
-            Offset.DDTP: read_value(Offset.DDTP, r.ddtp),
-            Offset.CQB: read_value(Offset.CQB, r.cqb), Offset.FQB: read_value(Offset.FQB, r.fqb),
+            Offset.DDTP: _read_value(Offset.DDTP, r.ddtp),
+            Offset.CQB: _read_value(Offset.CQB, r.cqb), Offset.FQB: _read_value(Offset.FQB, r.fqb),
             Offset.CQH: r.cqh, Offset.CQT: r.cqt, Offset.FQH: r.fqh, Offset.FQT: r.fqt,
-            Offset.CQCSR: read_value(Offset.CQCSR, r.cqcsr, busy=r.cqcsr.cqon & ~r.cqcsr.cqen),
-            Offset.FQCSR: read_value(Offset.FQCSR, r.fqcsr, busy=r.fqcsr.fqon & ~r.fqcsr.fqen),
-            Offset.IPSR: read_value(Offset.IPSR, r.ipsr),
-            Offset.ICVEC: read_value(Offset.ICVEC, r.icvec),
+            Offset.CQCSR: _read_value(Offset.CQCSR, r.cqcsr, busy=r.cqcsr.cqon & ~r.cqcsr.cqen),
+            Offset.FQCSR: _read_value(Offset.FQCSR, r.fqcsr, busy=r.fqcsr.fqon & ~r.fqcsr.fqen),
+            Offset.IPSR: _read_value(Offset.IPSR, r.ipsr),
+            Offset.ICVEC: _read_value(Offset.ICVEC, r.icvec),
         }
         if cfg.dbg:
-            r.read.update({offset: read_value(offset, reg) for offset, reg in (
+            r.read.update({offset: _read_value(offset, reg) for offset, reg in (
                 (Offset.TR_REQ_IOVA, r.tr_iova), (Offset.TR_REQ_CTL, r.tr_ctl),
                 (Offset.TR_RESPONSE, r.tr_resp))})
         r.words = _words(r.read)
@@ -252,9 +257,9 @@ class RegFile(wiring.Component):
             w.at[offset] = Signal(name=f"write_{offset.name.lower()}")
             m.d.comb += w.at[offset].eq(take & (bus.awaddr[3:12] == offset // 8))
         # The register at ``offset`` after the write merges its bytes in (as a view).
-        w.new = lambda offset: field_view(
+        w.new = lambda offset: _field_view(
             offset, (r.words[offset // 8] & ~w.mask) | (w.data & w.mask))
-        w.ones_of = lambda offset: field_view(offset, w.ones)
+        w.ones_of = lambda offset: _field_view(offset, w.ones)
         return w
 
     def _ddtp(self, m, r, w):
@@ -264,7 +269,7 @@ class RegFile(wiring.Component):
         for mode in self._config.iommu_modes:
             legal = legal | (new.iommu_mode == mode)
         with m.If(w.at[Offset.DDTP]):
-            m.d.sync += store(Offset.DDTP, r.ddtp, new, w.ones_of(Offset.DDTP), {
+            m.d.sync += _store(Offset.DDTP, r.ddtp, new, w.ones_of(Offset.DDTP), {
                 "iommu_mode": Mux(legal, _raw(Offset.DDTP, new, "iommu_mode"),
                                   _raw(Offset.DDTP, r.ddtp, "iommu_mode")),
                 "ppn": new.ppn & r.ppn_mask})
@@ -276,7 +281,8 @@ class RegFile(wiring.Component):
         for offset, qb, index in ((Offset.CQB, r.cqb, r.cqt), (Offset.FQB, r.fqb, r.fqh)):
             new = w.new(offset)
             with m.If(w.at[offset]):
-                m.d.sync += store(offset, qb, new, w.ones_of(offset), {"ppn": new.ppn & r.ppn_mask})
+                m.d.sync += _store(offset, qb, new, w.ones_of(offset),
+                                   {"ppn": new.ppn & r.ppn_mask})
                 # Index bits at and above the new LOG2SZ read 0.
                 m.d.sync += index.eq(index & index_mask(new.log2szm1))
         for offset, index, mask in ((Offset.CQT, r.cqt, r.cq_mask), (Offset.FQH, r.fqh, r.fq_mask)):
@@ -296,9 +302,9 @@ class RegFile(wiring.Component):
             m.d.sync += r.cqh.eq((r.cqh + 1) & r.cq_mask)
         strobes = {"cqmf": cq.set_cqmf, "cmd_ill": cq.set_cmd_ill,
                    "fence_w_ip": cq.set_fence_w_ip}
-        m.d.sync += w1c(csr, ones, write, Offset.CQCSR, strobes)
+        m.d.sync += _w1c(csr, ones, write, Offset.CQCSR, strobes)
         with m.If(write):
-            m.d.sync += store(Offset.CQCSR, csr, new, ones)
+            m.d.sync += _store(Offset.CQCSR, csr, new, ones)
             with m.If(new.cqen & ~csr.cqen):
                 m.d.sync += [r.cqh.eq(0), csr.cqon.eq(1), r.cq_errors.eq(0)]
         with m.If(~csr.cqen & ~cq.busy & ~(write & new.cqen)):
@@ -315,10 +321,10 @@ class RegFile(wiring.Component):
         ]
         with m.If(fq.advance):
             m.d.sync += r.fqt.eq((r.fqt + 1) & r.fq_mask)
-        m.d.sync += w1c(csr, ones, write, Offset.FQCSR,
+        m.d.sync += _w1c(csr, ones, write, Offset.FQCSR,
                         {"fqmf": fq.set_fqmf, "fqof": fq.set_fqof})
         with m.If(write):
-            m.d.sync += store(Offset.FQCSR, csr, new, ones)
+            m.d.sync += _store(Offset.FQCSR, csr, new, ones)
             with m.If(new.fqen & ~csr.fqen):
                 m.d.sync += [r.fqt.eq(0), csr.fqon.eq(1), csr.fqmf.eq(0), csr.fqof.eq(0)]
         with m.If(~csr.fqen & ~fq.busy & ~(write & new.fqen)):
@@ -329,11 +335,11 @@ class RegFile(wiring.Component):
         "Interrupt-cause-to-vector register (icvec)"): a pending bit cleared while its
         condition holds is set again."""
         cqcsr, fqcsr = r.cqcsr, r.fqcsr
-        m.d.sync += w1c(r.ipsr, w.ones_of(Offset.IPSR), w.at[Offset.IPSR], Offset.IPSR, {
+        m.d.sync += _w1c(r.ipsr, w.ones_of(Offset.IPSR), w.at[Offset.IPSR], Offset.IPSR, {
             "cip": cqcsr.cie & r.cq_errors.any(),
             "fip": fqcsr.fie & (fqcsr.fqof | fqcsr.fqmf | self.fq.advance)})
         with m.If(w.at[Offset.ICVEC]):
-            m.d.sync += store(Offset.ICVEC, r.icvec, w.new(Offset.ICVEC), None)
+            m.d.sync += _store(Offset.ICVEC, r.icvec, w.new(Offset.ICVEC), None)
         # Wired interrupts (fctl.WSI=1): each pending bit drives the line its icvec field
         # names.
         for line in range(WSI_LINES):
@@ -348,9 +354,9 @@ class RegFile(wiring.Component):
         ctl = r.tr_ctl
         with m.If(~ctl.go):
             with m.If(w.at[Offset.TR_REQ_IOVA]):
-                m.d.sync += store(Offset.TR_REQ_IOVA, r.tr_iova, w.new(Offset.TR_REQ_IOVA), None)
+                m.d.sync += _store(Offset.TR_REQ_IOVA, r.tr_iova, w.new(Offset.TR_REQ_IOVA), None)
             with m.If(w.at[Offset.TR_REQ_CTL]):
-                m.d.sync += store(Offset.TR_REQ_CTL, ctl, w.new(Offset.TR_REQ_CTL),
+                m.d.sync += _store(Offset.TR_REQ_CTL, ctl, w.new(Offset.TR_REQ_CTL),
                                   w.ones_of(Offset.TR_REQ_CTL))
                 m.d.sync += r.issued.eq(0)
         p = self.dbg_req.payload
@@ -391,7 +397,7 @@ def _words(read):
     return words
 
 
-def field_view(offset, word):
+def _field_view(offset, word):
     """The register at ``offset`` within the 64-bit ``word`` of its index, viewed through
     its layout (a plain value for the queue indices, which have none)."""
     shift = offset % 8 * 8
@@ -399,7 +405,7 @@ def field_view(offset, word):
     return data.View(REGISTERS[offset], part) if offset in REGISTERS else part
 
 
-def read_value(offset, reg, **values):
+def _read_value(offset, reg, **values):
     """The register at ``offset`` as software reads it: each field from ``reg`` (or from
     ``values``, for fields not stored as such), reserved, custom and ZERO fields 0
     (spec "Register layout": "reserved ... read zero")."""
@@ -413,7 +419,7 @@ def read_value(offset, reg, **values):
     return Cat(*parts)
 
 
-def store(offset, reg, new, ones, legal=None):
+def _store(offset, reg, new, ones, legal=None):
     """The assignments a write makes to the RW, WARL and RW1S fields of ``reg``: RW take
     ``new``, WARL take ``legal[name]`` (``new`` when the rule is that every value is
     legal), RW1S are set by the bits written as 1 (``ones``). RO and RW1C fields have
@@ -433,7 +439,7 @@ def _raw(offset, view, name):
     return view.as_value()[field.offset:field.offset + field.width]
 
 
-def w1c(reg, ones, write, offset, sets):
+def _w1c(reg, ones, write, offset, sets):
     """The RW1C fields of ``reg``: cleared by a 1 written (when ``write``), then set by
     ``sets[name]`` (the hardware's event or condition) whatever the write did."""
     out = []

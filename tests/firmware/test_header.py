@@ -39,7 +39,8 @@ _Static_assert(IOGATE_OPCODE_IOTINVAL == 1 && IOGATE_IODIR_FUNC_INVAL_DDT == 0, 
 _Static_assert(IOGATE_IOMMU_MODE_LVL3 == 4 && IOGATE_IOHGATP_MODE_SV48X4 == 9, "modes");
 _Static_assert(IOGATE_CAUSE_DDT_ENTRY_NOT_VALID == 258 && IOGATE_TTYP_UNTRANSLATED_WRITE == 3,
                "cause and ttyp");
-_Static_assert(IOGATE_CQCSR_RW1C_MASK == UINT64_C(0xf00) && IOGATE_CQCSR_RO_MASK == UINT64_C(0x30000),
+_Static_assert(IOGATE_CQCSR_RW1C_MASK == UINT64_C(0xf00)
+               && IOGATE_CQCSR_RO_MASK == UINT64_C(0x30000),
                "cqcsr: cqmf, cmd_to, cmd_ill, fence_w_ip RW1C; cqon, busy RO");
 _Static_assert(IOGATE_FQCSR_RW1C_MASK == UINT64_C(0x300) && IOGATE_IPSR_RW1C_MASK == UINT64_C(0xf),
                "fqcsr, ipsr RW1C");
