@@ -29,6 +29,8 @@ map over it.
 """
 
 import enum
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from iogate.hdl import Config
 from iogate.hdl import bits
@@ -36,11 +38,16 @@ from iogate.hdl.formats import IOHGATP, TA, TC, IohgatpMode, IosatpMode, Pbmt
 
 from iogate.firmware import commands
 from iogate.firmware.alloc import PageAllocator
+from iogate.firmware.bus import Bus
 from iogate.firmware.driver import Iommu
 from iogate.firmware.errors import OutOfMemory, UnsupportedError
-from iogate.firmware.pagetable import NAPOT_SIZE, PageTable
+from iogate.firmware.fq import FaultRecord
+from iogate.firmware.pagetable import NAPOT_SIZE, PageTable, TableChanges, Translation
 
 from iogate.cosim.host.ids import IdAllocator
+
+if TYPE_CHECKING:   # only on_model() imports the model, and only when called
+    from iogate.cosim.model import IommuModel
 
 __all__ = [
     "Prot", "Cap", "HostIommu", "PagingDomain", "ParentDomain", "NestedDomain",
@@ -72,7 +79,7 @@ class Cap(enum.Enum):
     ENFORCE_CACHE_COHERENCY = "IOMMU_CAP_ENFORCE_CACHE_COHERENCY"
 
 
-def pte_attributes(prot, svpbmt):
+def pte_attributes(prot: Prot, svpbmt: bool) -> tuple[bool, bool, bool, Pbmt]:
     """``(r, w, x, pbmt)`` of a leaf for ``prot``.
 
     * WRITE gives R as well: ``xwr=010`` is a reserved encoding (Privileged spec), so a
@@ -104,17 +111,17 @@ class _Domain:
 
     kind: str | None = None
 
-    def __init__(self, host):
+    def __init__(self, host: "HostIommu | None") -> None:
         self.host = host
-        self.devices = set()
+        self.devices: set[int] = set()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<{self.kind} domain, devices {sorted(self.devices)}>"
 
 
 class _Static(_Domain):
     # The identity and blocking domains: one of each, shared by every device.
-    def __init__(self, kind):
+    def __init__(self, kind: str) -> None:
         super().__init__(None)
         self.kind = kind
 
@@ -128,18 +135,18 @@ BLOCKED = _Static("blocked")
 class _TableDomain(_Domain):
     """A domain whose page table the host owns (paging or nest parent)."""
 
-    def __init__(self, host, table, tag):
+    def __init__(self, host: "HostIommu", table: PageTable, tag: int) -> None:
         super().__init__(host)
         self.table = table
         self.tag = tag
         self.alive = True
 
     @property
-    def page_sizes(self):
+    def page_sizes(self) -> int:
         """Bitmap of the page sizes of the table (``pgsize_bitmap``)."""
         return sum(self.table.page_sizes)
 
-    def map(self, iova, pa, size, prot):
+    def map(self, iova: int, pa: int, size: int, prot: Prot) -> None:
         """Map ``[iova, iova + size)`` to ``[pa, pa + size)`` with ``prot``; fenced.
 
         Raises
@@ -157,11 +164,11 @@ class _TableDomain(_Domain):
             raise
         self._sync(changes)
 
-    def unmap(self, iova, size):
+    def unmap(self, iova: int, size: int) -> None:
         """Remove every leaf in ``[iova, iova + size)``; invalidated and fenced."""
         self.unmap_many([(iova, size)])
 
-    def unmap_many(self, ranges):
+    def unmap_many(self, ranges: Iterable[tuple[int, int]]) -> None:
         """Remove every leaf in each ``(iova, size)`` of ``ranges``, then one invalidation
         and one fence for all of them."""
         changes = None
@@ -171,7 +178,7 @@ class _TableDomain(_Domain):
         if changes is not None:
             self._sync(changes)
 
-    def lookup(self, iova):
+    def lookup(self, iova: int) -> Translation | None:
         """The table's translation of ``iova`` (a software walk), or ``None``."""
         return self.table.lookup(iova)
 
@@ -185,11 +192,11 @@ class PagingDomain(_TableDomain):
     kind = "paging"
 
     @property
-    def pscid(self):
+    def pscid(self) -> int:
         return self.tag
 
     @property
-    def aperture(self):
+    def aperture(self) -> tuple[int, int]:
         """``(first, last)`` IOVAs the table translates: the lower canonical half.
 
         Linux's RISC-V driver sets ``aperture_end = DMA_BIT_MASK(va_bits - 1)``; the upper
@@ -203,17 +210,17 @@ class ParentDomain(_TableDomain):
 
     kind = "nest_parent"
 
-    def __init__(self, host, table, tag):
+    def __init__(self, host: "HostIommu", table: PageTable, tag: int) -> None:
         super().__init__(host, table, tag)
         #: The nested domains built on this parent.
-        self.children = set()
+        self.children: set[NestedDomain] = set()
 
     @property
-    def gscid(self):
+    def gscid(self) -> int:
         return self.tag
 
     @property
-    def aperture(self):
+    def aperture(self) -> tuple[int, int]:
         """``(first, last)`` guest physical addresses the table translates."""
         return 0, (1 << self.table.va_bits) - 1
 
@@ -235,7 +242,8 @@ class NestedDomain(_Domain):
 
     kind = "nested"
 
-    def __init__(self, host, parent, fsc, dtf, pscid):
+    def __init__(self, host: "HostIommu", parent: "ParentDomain", fsc: int, dtf: bool,
+                 pscid: int) -> None:
         super().__init__(host)
         self.parent = parent
         self.fsc = fsc
@@ -267,7 +275,8 @@ class HostIommu:
         If the driver has not been initialised, or ``msi_window`` is not page aligned.
     """
 
-    def __init__(self, driver, *, model=None, msi_window=MSI_WINDOW):
+    def __init__(self, driver: Iommu, *, model: "IommuModel | None" = None,
+                 msi_window: tuple[int, int] = MSI_WINDOW) -> None:
         if not isinstance(driver, Iommu):
             raise TypeError(f"driver must be a iogate.firmware.driver.Iommu, not {driver!r}")
         if driver.capabilities is None or driver.ddt is None:
@@ -290,15 +299,16 @@ class HostIommu:
         # live address space by accident.
         self._pscids = IdAllocator(1, (1 << 20) - 1)
         self._gscids = IdAllocator(1, (1 << 16) - 1)
-        self._attached = {}
-        self._owners = {}
-        self._faults = []
+        self._attached: dict[int, _Domain] = {}
+        self._owners: dict[int, object] = {}
+        self._faults: list[FaultRecord] = []
         self.lost_faults = False
 
     # -- construction ---------------------------------------------------------------------
 
     @classmethod
-    def on_model(cls, config=None, *, device_id_bits=None, cache=True, msi_window=MSI_WINDOW):
+    def on_model(cls, config: Config | None = None, *, device_id_bits: int | None = None,
+                 cache: bool = True, msi_window: tuple[int, int] = MSI_WINDOW) -> "HostIommu":
         """A host over a fresh architectural model (``iogate.cosim.model.IommuModel``).
 
         Parameters
@@ -323,7 +333,9 @@ class HostIommu:
         return host
 
     @classmethod
-    def on_bus(cls, bus, *, pool=TABLE_POOL, device_id_bits=None, msi_window=MSI_WINDOW):
+    def on_bus(cls, bus: Bus, *, pool: tuple[int, int] = TABLE_POOL,
+               device_id_bits: int | None = None,
+               msi_window: tuple[int, int] = MSI_WINDOW) -> "HostIommu":
         """A host over any :class:`iogate.firmware.bus.Bus`: a driver is made and initialised.
 
         Parameters
@@ -343,9 +355,10 @@ class HostIommu:
                     raise
                 continue
             return cls(driver, msi_window=msi_window)
+        raise AssertionError("unreachable: the last try returns or raises")
 
     @classmethod
-    def of(cls, backend):
+    def of(cls, backend: "HostIommu | Iommu | Bus | None") -> "HostIommu":
         """The host for ``backend``: ``None`` (a new model), a host, a driver or a bus."""
         if backend is None:
             return cls.on_model()
@@ -361,7 +374,7 @@ class HostIommu:
 
     # -- what the IOMMU offers ------------------------------------------------------------
 
-    def capable(self, device_id, cap):
+    def capable(self, device_id: int, cap: Cap) -> bool:
         """``device_iommu_capable()`` for a device behind this IOMMU.
 
         ``CACHE_COHERENCY``: yes, "The RISC-V IOMMU is always DMA cache coherent" (Linux's
@@ -373,7 +386,7 @@ class HostIommu:
         return Cap(cap) is Cap.CACHE_COHERENCY
 
     @property
-    def stage1_page_sizes(self):
+    def stage1_page_sizes(self) -> int:
         """Bitmap of the leaf sizes of a paging domain's table (``pgsize_bitmap``):
         4 KiB, 64 KiB (Svnapot, mandatory for the IOMMU), 2 MiB, 1 GiB, and 512 GiB with
         Sv48 (Privileged spec "Sv39", "Sv48", "Svnapot")."""
@@ -382,18 +395,18 @@ class HostIommu:
         return sum(sizes)
 
     @property
-    def stage1_aperture(self):
+    def stage1_aperture(self) -> tuple[int, int]:
         """``(first, last)`` IOVAs of a paging domain (see :attr:`PagingDomain.aperture`)."""
         return 0, (1 << (self.stage1_mode.va_bits - 1)) - 1
 
-    def valid_device_id(self, device_id):
+    def valid_device_id(self, device_id: object) -> bool:
         """``device_id`` is an integer the device directory reaches."""
         return (isinstance(device_id, int) and not isinstance(device_id, bool)
                 and 0 <= device_id < 1 << self.device_id_bits)
 
     # -- domains --------------------------------------------------------------------------
 
-    def paging_domain(self):
+    def paging_domain(self) -> PagingDomain:
         """A new, empty first-stage domain with its own PSCID (and the MSI window).
 
         Raises
@@ -417,7 +430,7 @@ class HostIommu:
                 raise
         return domain
 
-    def parent_domain(self):
+    def parent_domain(self) -> ParentDomain:
         """A new, empty second-stage domain with its own GSCID.
 
         Raises
@@ -436,7 +449,8 @@ class HostIommu:
             raise
         return ParentDomain(self, table, gscid)
 
-    def nested_domain(self, parent, *, fsc, dtf=False):
+    def nested_domain(self, parent: ParentDomain, *, fsc: int,
+                      dtf: bool = False) -> NestedDomain:
         """A guest first stage ``fsc`` (an ``iosatp`` with a guest PPN) over ``parent``.
 
         The caller has checked ``fsc``; it is written to device contexts as given.
@@ -446,7 +460,7 @@ class HostIommu:
         pscid = self._pscids.alloc()
         return NestedDomain(self, parent, fsc, bool(dtf), pscid)
 
-    def free_domain(self, domain):
+    def free_domain(self, domain: "_Domain") -> None:
         """Destroy a domain no device is attached to, and give back its tag and tables.
 
         Its address space is invalidated (``IOTINVAL.VMA`` with its PSCID, or
@@ -480,7 +494,7 @@ class HostIommu:
             raise ValueError(f"{domain!r} cannot be freed")
         domain.alive = False
 
-    def sync(self, domain, changes):
+    def sync(self, domain: "PagingDomain | ParentDomain", changes: TableChanges) -> None:
         """Invalidate what ``changes`` to ``domain``'s table left stale, then fence."""
         if isinstance(domain, ParentDomain):
             self.driver.sync(domain.table, changes, gscid=domain.gscid)
@@ -489,18 +503,18 @@ class HostIommu:
         if not changes:
             self.driver.fence()
 
-    def invalidate(self, cmds):
+    def invalidate(self, cmds: Sequence[int]) -> None:
         """Submit raw commands (already checked and rewritten) and an ``IOFENCE.C``."""
         self.driver.cq.submit(*cmds)
         self.driver.fence()
 
     # -- devices --------------------------------------------------------------------------
 
-    def domain_of(self, device_id):
+    def domain_of(self, device_id: int) -> "_Domain":
         """The domain ``device_id`` is attached to (``BLOCKED`` if never attached)."""
         return self._attached.get(device_id, BLOCKED)
 
-    def attach(self, device_id, domain):
+    def attach(self, device_id: int, domain: "_Domain") -> None:
         """Point ``device_id``'s device context at ``domain``; invalidated and fenced.
 
         The driver clears ``V`` and invalidates the old context before writing the new
@@ -531,10 +545,10 @@ class HostIommu:
 
     # -- DMA ownership (iommu_device_claim_dma_owner) -------------------------------------
 
-    def owner_of(self, device_id):
+    def owner_of(self, device_id: int) -> object:
         return self._owners.get(device_id)
 
-    def claim(self, device_id, owner):
+    def claim(self, device_id: int, owner: object) -> bool:
         """Make ``owner`` the one user of ``device_id``'s DMA; the device is blocked.
 
         Returns
@@ -549,7 +563,7 @@ class HostIommu:
         self.attach(device_id, BLOCKED)
         return True
 
-    def release(self, device_id, owner):
+    def release(self, device_id: int, owner: object) -> None:
         """``owner`` gives ``device_id`` up; its DMA is blocked before anyone else gets it."""
         if self._owners.get(device_id) is not owner:
             raise ValueError(f"device {device_id:#x} is not owned by {owner!r}")
@@ -558,7 +572,7 @@ class HostIommu:
 
     # -- faults ---------------------------------------------------------------------------
 
-    def faults(self, device_ids):
+    def faults(self, device_ids: Iterable[int]) -> list[FaultRecord]:
         """Fault records of ``device_ids`` since the last call, oldest first.
 
         The fault queue is drained into a host-wide list; each front-end takes the
