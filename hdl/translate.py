@@ -447,8 +447,7 @@ class TranslationPipeline(wiring.Component):
                 out.src.eq(w.src), out.tag.eq(w.tag), out.hit.eq(0),
                 # The walker zeroes its result at start: a fault carries no
                 # translation fields.
-                out.fault.eq(r.fault), out.cause.eq(r.cause), out.ppn.eq(r.ppn),
-                out.r.eq(r.r), out.w.eq(r.w), out.x.eq(r.x), out.pbmt.eq(r.pbmt),
+                embedded(out, ANSWER).eq(embedded(r, ANSWER)),
             ]
 
     def _fault_report(self, m, s, ptw):
