@@ -4,7 +4,8 @@ RISC-V IOMMU Architecture Specification v1.0, "Memory-mapped register interface"
 ``data.StructLayout`` listed from bit 0 upwards; reserved ranges are named ``_rsvdN`` and custom
 ranges ``_customN`` so that :func:`iogate.hdl.bits.reserved_mask` can find them. The RTL register
 file, the architectural model, the driver and the generated C header all take their bit positions
-from here.
+from here, and the access kind of each field (:data:`ACCESS`: RO, RW, RW1C, RW1S, WARL with its
+legalising rule) too.
 """
 
 from dataclasses import dataclass
