@@ -25,6 +25,8 @@ HWPT (Linux also accepts an IOAS and makes a HWPT for it).
 """
 
 import errno
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from iogate.hdl import bits
 from iogate.hdl.formats import TC, IosatpMode
@@ -40,6 +42,10 @@ from iogate.cosim.host.iommufd.uapi import (
     HwptInvalidateDataType, IoasMapFlag, Ioctl,
 )
 from iogate.cosim.host.user import USER_MEMORY, ArgBuffer, UserFault, UserSpace
+
+if TYPE_CHECKING:
+    from iogate.firmware.bus import Bus
+    from iogate.firmware.driver import Iommu
 
 __all__ = ["Iommufd"]
 
@@ -93,7 +99,7 @@ class _IoasObj:
         self.hwpts = set()
 
 
-def copy_struct_from_user(read, ksize, usize):
+def copy_struct_from_user(read: Callable[[int, int], bytes], ksize: int, usize: int) -> bytes:
     """``copy_struct_from_user``: ``ksize`` bytes from a user struct of ``usize`` bytes.
 
     A shorter user struct is zero-extended; the bytes of a longer one beyond ``ksize``
@@ -116,11 +122,13 @@ class Iommufd:
         invalidation arrays must lie there.
     """
 
-    def __init__(self, backend=None, *, user_memory=USER_MEMORY):
+    def __init__(self, backend: "HostIommu | Iommu | Bus | None" = None, *,
+                 user_memory: tuple[tuple[int, int], ...] = USER_MEMORY) -> None:
         self.host = HostIommu.of(backend)
         self.user = UserSpace(self.host.bus, user_memory)
         self._ids = IdAllocator(1, (1 << 31) - 1)
-        self.objects = {}
+        # Objects of four kinds, told apart by their .kind as the kernel's are by type.
+        self.objects: dict[int, Any] = {}
 
     def _add(self, obj):
         obj_id = self._ids.alloc()
@@ -135,7 +143,7 @@ class Iommufd:
 
     # -- devices (the VFIO cdev side) -------------------------------------------------------
 
-    def bind(self, device_id):
+    def bind(self, device_id: int) -> int:
         """``VFIO_DEVICE_BIND_IOMMUFD``: the device's object ID, or a negative errno.
 
         The device is owned by this context and blocked until attached.
@@ -151,7 +159,7 @@ class Iommufd:
             return -errno.EBUSY
         return self._add(_Device(device_id))
 
-    def unbind(self, dev_id):
+    def unbind(self, dev_id: int) -> int:
         """Close the device: detached, blocked, ownership given back. 0 or ``-ENOENT``."""
         try:
             dev = self._get(dev_id, "device")
@@ -163,7 +171,7 @@ class Iommufd:
         self._ids.free(dev_id)
         return 0
 
-    def attach(self, dev_id, pt_id):
+    def attach(self, dev_id: int, pt_id: int) -> int:
         """``VFIO_DEVICE_ATTACH_IOMMUFD_PT`` to a HWPT: 0 or a negative errno."""
         try:
             dev = self._get(dev_id, "device")
@@ -181,7 +189,7 @@ class Iommufd:
         dev.hwpt = hwpt
         return 0
 
-    def detach(self, dev_id):
+    def detach(self, dev_id: int) -> int:
         """``VFIO_DEVICE_DETACH_IOMMUFD_PT``: the device is blocked. 0 or a negative errno."""
         try:
             dev = self._get(dev_id, "device")
@@ -195,7 +203,7 @@ class Iommufd:
 
     # -- ioctl dispatch (iommufd_fops_ioctl) ------------------------------------------------
 
-    def ioctl(self, request, arg=0):
+    def ioctl(self, request: int, arg: int = 0) -> int:
         """An iommufd ioctl; ``arg`` is the struct (a ``bytearray``, updated in place).
 
         Returns
@@ -204,7 +212,8 @@ class Iommufd:
             0 or a negative errno.
         """
         buf = ArgBuffer(arg)
-        op = OPS.get(request) if _is_int(request) else None
+        # OPS is keyed by Ioctl, an IntEnum: a plain int finds its member.
+        op = OPS.get(request) if _is_int(request) else None  # type: ignore[call-overload]
         if op is None:
             return -errno.ENOTTY
         try:
@@ -227,7 +236,7 @@ class Iommufd:
             Ioctl.IOAS_UNMAP: self._ioas_unmap,
             Ioctl.HWPT_ALLOC: self._hwpt_alloc,
             Ioctl.HWPT_INVALIDATE: self._hwpt_invalidate,
-        }[request]
+        }[request]  # type: ignore[index]  # Ioctl keys, an IntEnum: the int finds its member
         try:
             rc, respond = handler(cmd)
         except _Errno as e:
@@ -428,9 +437,9 @@ class Iommufd:
             self.host.invalidate(cmds)
         return rc, len(cmds)
 
-    def state(self):
+    def state(self) -> tuple[object, ...]:
         """A comparable snapshot of every object."""
-        out = []
+        out: list[tuple[object, ...]] = []
         for obj_id, obj in sorted(self.objects.items()):
             if obj.kind == "device":
                 out.append((obj_id, "device", obj.device_id,

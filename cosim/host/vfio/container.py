@@ -20,6 +20,7 @@ released: every mapping is unmapped and the container returns to its unset state
 """
 
 import errno
+from typing import TYPE_CHECKING
 
 from iogate.cosim.host.core import BLOCKED, Cap, HostIommu
 from iogate.cosim.host.user import USER_MEMORY, ArgBuffer, UserFault, UserSpace
@@ -27,6 +28,10 @@ from iogate.cosim.host.user import USER_MEMORY, ArgBuffer, UserFault, UserSpace
 from iogate.cosim.host.vfio import uapi
 from iogate.cosim.host.vfio.type1 import Type1
 from iogate.cosim.host.vfio.uapi import Extension, Ioctl
+
+if TYPE_CHECKING:
+    from iogate.firmware.bus import Bus
+    from iogate.firmware.driver import Iommu
 
 __all__ = ["VfioContainer"]
 
@@ -58,8 +63,9 @@ class VfioContainer:
         If ``dma_entry_limit`` is negative.
     """
 
-    def __init__(self, backend=None, *, user_memory=USER_MEMORY,
-                 dma_entry_limit=uapi.DMA_ENTRY_LIMIT, eoverflow=False):
+    def __init__(self, backend: "HostIommu | Iommu | Bus | None" = None, *,
+                 user_memory: tuple[tuple[int, int], ...] = USER_MEMORY,
+                 dma_entry_limit: int = uapi.DMA_ENTRY_LIMIT, eoverflow: bool = False) -> None:
         if not _is_int(dma_entry_limit):
             raise TypeError(f"dma_entry_limit must be an integer, not {dma_entry_limit!r}")
         if dma_entry_limit < 0:
@@ -68,12 +74,12 @@ class VfioContainer:
         self.user = UserSpace(self.host.bus, user_memory)
         self.dma_entry_limit = dma_entry_limit
         self.eoverflow = bool(eoverflow)
-        self.devices = []
+        self.devices: list[int] = []
         self.iommu = None
 
     # -- groups -----------------------------------------------------------------------------
 
-    def add_device(self, device_id, coherent=True, bypass=False):
+    def add_device(self, device_id: int, coherent: bool = True, bypass: bool = False) -> int:
         """Register ``device_id`` with VFIO and add its group to this container.
 
         Parameters
@@ -113,7 +119,7 @@ class VfioContainer:
         self.devices.append(device_id)
         return 0
 
-    def remove_device(self, device_id):
+    def remove_device(self, device_id: int) -> int:
         """The group of ``device_id`` leaves the container (``VFIO_GROUP_UNSET_CONTAINER``).
 
         Returns
@@ -134,7 +140,7 @@ class VfioContainer:
 
     # -- ioctl ------------------------------------------------------------------------------
 
-    def ioctl(self, request, arg=0):
+    def ioctl(self, request: int, arg: int = 0) -> int:
         """A container ioctl, answered as Linux answers it.
 
         Parameters
@@ -198,7 +204,7 @@ class VfioContainer:
         self.iommu = iommu
         return 0
 
-    def state(self):
+    def state(self) -> tuple[object, ...]:
         """A comparable snapshot of the container."""
         return (tuple(self.devices), None if self.iommu is None else self.iommu.state())
 
