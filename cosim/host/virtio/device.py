@@ -58,6 +58,9 @@ Other choices, all permitted by the specification
   the RISC-V PTE has no "valid, no permission" leaf.
 """
 
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
 from iogate.firmware.errors import OutOfMemory
 
 from iogate.cosim.host.core import BLOCKED, IDENTITY, HostIommu, Prot
@@ -71,6 +74,10 @@ from iogate.cosim.host.virtio.abi import (
 from iogate.cosim.host.virtio.config import ConfigSpace
 from iogate.cosim.host.virtio.events import from_record
 from iogate.cosim.host.virtio.probe import RESV_MEM_SIZE, ResvMem, encode_properties
+
+if TYPE_CHECKING:
+    from iogate.firmware.bus import Bus
+    from iogate.firmware.driver import Iommu
 
 __all__ = ["VirtioIommu", "GUEST_MEMORY", "OFFERED_FEATURES"]
 
@@ -131,9 +138,12 @@ class VirtioIommu:
         do not fit ``probe_size``, or a region is empty.
     """
 
-    def __init__(self, endpoints, *, backend=None, boot_bypass=False, probe_size=512,
-                 reserved_regions=None, domain_range=(0, 0xFFFF_FFFF),
-                 guest_memory=GUEST_MEMORY):
+    def __init__(self, endpoints: Iterable[int], *,
+                 backend: "HostIommu | Iommu | Bus | None" = None,
+                 boot_bypass: bool = False, probe_size: int = 512,
+                 reserved_regions: Mapping[int, Sequence[tuple[int, int]]] | None = None,
+                 domain_range: tuple[int, int] = (0, 0xFFFF_FFFF),
+                 guest_memory: Sequence[tuple[int, int]] = GUEST_MEMORY) -> None:
         endpoints = list(endpoints)
         for ep in endpoints:
             if not _is_int(ep):
@@ -169,7 +179,7 @@ class VirtioIommu:
         for ep in endpoints:
             if self.host.owner_of(ep) is not None:
                 raise ValueError(f"endpoint {ep:#x} is already owned by another user")
-        self._domains = {}
+        self._domains: dict[int, _Domain] = {}
         self._attached = dict.fromkeys(endpoints)
         for ep in endpoints:
             self.host.claim(ep, self)
@@ -177,11 +187,11 @@ class VirtioIommu:
 
     # -- configuration space --------------------------------------------------------------
 
-    def config_read(self, offset, size):
+    def config_read(self, offset: int, size: int) -> int:
         """Read ``size`` bytes of ``struct virtio_iommu_config`` at ``offset``."""
         return self.config.read(offset, size)
 
-    def config_write(self, offset, size, value):
+    def config_write(self, offset: int, size: int, value: int) -> None:
         """A driver's write; only ``bypass`` changes, and then so do unattached endpoints."""
         if self.config.write(offset, size, value):
             self._apply_bypass()
@@ -194,7 +204,7 @@ class VirtioIommu:
             if self._attached[ep] is None and self.host.domain_of(ep) is not target:
                 self.host.attach(ep, target)
 
-    def reset(self):
+    def reset(self) -> None:
         """Device reset: every endpoint unattached, every domain gone; ``bypass`` kept."""
         for ep in self.endpoints:
             if self._attached[ep] is not None:
@@ -203,7 +213,7 @@ class VirtioIommu:
 
     # -- requests -------------------------------------------------------------------------
 
-    def request(self, readable, writable_size):
+    def request(self, readable: bytes, writable_size: int) -> bytes:
         """Handle one request; the bytes written to the device-writable part.
 
         Parameters
@@ -376,7 +386,7 @@ class VirtioIommu:
 
     # -- events ---------------------------------------------------------------------------
 
-    def events(self):
+    def events(self) -> list[bytes]:
         """The eventq fault records (24 bytes each) since the last call, oldest first."""
         out = []
         for record in self.host.faults(self.endpoints):
@@ -387,15 +397,15 @@ class VirtioIommu:
 
     # -- introspection (tests, generators) ------------------------------------------------
 
-    def attached(self, endpoint):
+    def attached(self, endpoint: int) -> int | None:
         """The domain ID ``endpoint`` is attached to, or ``None``."""
         return self._attached[endpoint]
 
-    def mappings(self, domain_id):
+    def mappings(self, domain_id: int) -> list[tuple[int, ...]]:
         """``[(virt_start, virt_end, phys_start, flags)]`` of a domain, in order."""
         return [(a.start, a.end, *a.value) for a in self._domains[domain_id].mappings]
 
-    def state(self):
+    def state(self) -> tuple[object, ...]:
         """A comparable snapshot of everything the device remembers."""
         return (
             self.config.to_bytes(),
