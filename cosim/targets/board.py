@@ -11,6 +11,7 @@ scenarios' business (:mod:`iogate.cosim.scenarios.on_board`), with the same
 """
 
 import time
+from typing import Any, Protocol
 
 from iogate.boards.protocol import (
     MAGIC, VERSION, Op, ProtocolError, Status, decode_reply, encode_request, reply_bytes,
@@ -35,6 +36,16 @@ _MAX_FILL = 0xFFFF
 _MASK64 = (1 << 64) - 1
 
 
+
+class SerialPort(Protocol):
+    """What a link needs of its port: pyserial's ``write`` and ``read`` (``send_break`` and
+    ``reset_input_buffer`` are used when present)."""
+
+    def write(self, data: bytes, /) -> int | None: ...
+
+    def read(self, size: int, /) -> bytes: ...
+
+
 class LinkError(Exception):
     """A request the board answered with an error status, or did not answer.
 
@@ -44,7 +55,7 @@ class LinkError(Exception):
         None when the board did not answer in time.
     """
 
-    def __init__(self, message, status=None):
+    def __init__(self, message: str, status: Status | None = None) -> None:
         super().__init__(message)
         self.status = status
 
@@ -80,7 +91,7 @@ class BoardLink:
         If what answers is not an iogate bridge of this protocol version.
     """
 
-    def __init__(self, serial, *, resync=True):
+    def __init__(self, serial: "SerialPort", *, resync: bool = True) -> None:
         if not (callable(getattr(serial, "write", None))
                 and callable(getattr(serial, "read", None))):
             raise TypeError(f"serial must have write() and read(), not {serial!r}")
@@ -106,14 +117,15 @@ class BoardLink:
         self.clk_hz = ident["clk_hz"]
 
     @classmethod
-    def open(cls, port, baud=DEFAULT_BAUD, *, timeout=1.0, **kwargs):
+    def open(cls, port: str, baud: int = DEFAULT_BAUD, *, timeout: float = 1.0,
+             **kwargs: Any) -> "BoardLink":
         """A link over the serial port named ``port`` (pyserial)."""
         import serial
         return cls(serial.Serial(port, baud, timeout=timeout), **kwargs)
 
     # -- frames ------------------------------------------------------------------------------
 
-    def request(self, op, **fields):
+    def request(self, op: Op, **fields: int) -> dict[str, int]:
         """Send request ``op`` and return its reply's fields.
 
         Raises
@@ -143,14 +155,14 @@ class BoardLink:
 
     # -- the Bus -----------------------------------------------------------------------------
 
-    def mmio_read(self, offset, size):
+    def mmio_read(self, offset: int, size: int) -> int:
         return self.request(Op.MMIO_READ, offset=offset, size=size)["data"]
 
-    def mmio_write(self, offset, size, value):
+    def mmio_write(self, offset: int, size: int, value: int) -> None:
         self.request(Op.MMIO_WRITE, offset=offset, size=size,
                      data=value & ((1 << (8 * size)) - 1))
 
-    def mem_read(self, address, length):
+    def mem_read(self, address: int, length: int) -> bytes:
         """Bytes of the board's memory, read a doubleword at a time.
 
         Raises
@@ -170,7 +182,7 @@ class BoardLink:
             raise
         return bytes(out[address - first:address - first + length])
 
-    def mem_write(self, address, data):
+    def mem_write(self, address: int, data: bytes) -> None:
         """Write ``data`` to the board's memory.
 
         Runs of two or more equal whole doublewords (the zeroed pages of every new table)
@@ -214,7 +226,8 @@ class BoardLink:
 
     # -- the DMA requester -------------------------------------------------------------------
 
-    def translate(self, device_id, iova, access, count=1):
+    def translate(self, device_id: int, iova: int, access: Access,
+                  count: int = 1) -> BoardTranslation:
         """Send ``count`` requests ``(device_id, iova, access)`` through the board's DMA
         requester; returns the last answer as a :class:`BoardTranslation`.
 
@@ -249,7 +262,7 @@ def _check_reach(address, length):
         raise AccessFault(address, length)
 
 
-def config_of(link):
+def config_of(link: "BoardLink") -> Config:
     """The :class:`iogate.hdl.Config` a board was built with, as far as the model needs it.
 
     ``capabilities`` gives the modes, Svpbmt, PAS and the debug interface (spec "IOMMU capabilities
