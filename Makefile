@@ -59,7 +59,7 @@ generate: $(VENV)/.installed
 	$(VENV)/bin/iogate generate
 
 clean:
-	rm -rf build results .pytest_cache .hypothesis
+	rm -rf build results .pytest_cache .hypothesis .mypy_cache .ruff_cache
 
 distclean: clean
 	rm -rf $(VENV) *.egg-info
