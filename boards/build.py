@@ -51,6 +51,7 @@ CONFIGS = ("board", "small", "default", "full")
 
 def _board_top(board, config_name, **kwargs):
     import importlib
+
     from iogate.hdl.config import Config
     if board not in BOARDS:
         raise ValueError(f"board must be one of {', '.join(BOARDS)}, not {board!r}")

@@ -28,8 +28,7 @@ the board's on-chip memory, which sits in the low 4 GiB, so memory addresses are
 from amaranth.lib import data, enum
 
 from iogate.hdl import bits
-from iogate.hdl.formats import Cause
-from iogate.hdl.formats import Pbmt
+from iogate.hdl.formats import Cause, Pbmt
 from iogate.hdl.port import Access
 
 __all__ = ["Op", "Status", "MAGIC", "VERSION", "REQUESTS", "REPLIES", "request_bytes",

@@ -74,6 +74,7 @@ def _cmd_bench(args):
 
 def _cmd_build(args):
     import subprocess
+
     from iogate.boards.build import build, format_report
     build_dir = args.build_dir or f"build/{args.board}"
     print(f"building the {args.board} bitstream in {build_dir} (Yosys and nextpnr from "
@@ -93,8 +94,9 @@ def _cmd_build(args):
 def _cmd_board(args):
     import json
     import pathlib
-    from iogate.cosim.targets.board import BoardLink
+
     from iogate.cosim.scenarios.on_board import run_foundation
+    from iogate.cosim.targets.board import BoardLink
     link = BoardLink.open(args.port, args.baud)
     print(f"iogate board on {args.port}: {link.ram_size // 1024} KiB at {link.ram_base:#x}, "
           f"{link.clk_hz / 1e6:g} MHz", flush=True)

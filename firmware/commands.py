@@ -9,7 +9,14 @@ passed as ``None`` is "not valid": its valid bit (``AV``, ``PSCV``, ``GV``, ``DV
 
 from iogate.hdl import bits
 from iogate.hdl.formats import (
-    CMD_SIZE, IODIR, IOFENCE, IOTINVAL, IodirFunc, IofenceFunc, IotinvalFunc, Opcode,
+    CMD_SIZE,
+    IODIR,
+    IOFENCE,
+    IOTINVAL,
+    IodirFunc,
+    IofenceFunc,
+    IotinvalFunc,
+    Opcode,
 )
 
 __all__ = [

@@ -14,7 +14,15 @@ from iogate.hdl import bits
 from iogate.hdl.formats import IOHGATP, IOSATP, TA, TC, IohgatpMode, IosatpMode, Pbmt
 from iogate.hdl.port import Access
 from iogate.hdl.regs import (
-    CAPABILITIES, DDTP, FCTL, ICVEC, TR_REQ_CTL, TR_REQ_IOVA, TR_RESPONSE, Igs, IommuMode,
+    CAPABILITIES,
+    DDTP,
+    FCTL,
+    ICVEC,
+    TR_REQ_CTL,
+    TR_REQ_IOVA,
+    TR_RESPONSE,
+    Igs,
+    IommuMode,
     Offset,
 )
 

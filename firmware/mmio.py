@@ -7,7 +7,7 @@ waits for the hardware without a bound.
 """
 
 from iogate.hdl import bits
-from iogate.hdl.regs import REGISTERS, REGISTER_SIZE, Offset
+from iogate.hdl.regs import REGISTER_SIZE, REGISTERS, Offset
 
 from iogate.firmware.errors import PollTimeout
 

@@ -40,15 +40,24 @@ PW need nothing: the IOMMU carries no device data, so requests it has answered a
 already committed as far as it is concerned.
 """
 
-from amaranth.hdl import Module, Signal, Cat, Const, Mux
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from iogate.hdl import bits
 from iogate.hdl.config import require_config
 from iogate.hdl.ddt import ddtc_inval_layout
-from iogate.hdl.formats import (CMD, CMD_SIZE, IODIR, IOFENCE, IOTINVAL, IodirFunc, IofenceFunc,
-                      IotinvalFunc, Opcode)
+from iogate.hdl.formats import (
+    CMD,
+    CMD_SIZE,
+    IODIR,
+    IOFENCE,
+    IOTINVAL,
+    IodirFunc,
+    IofenceFunc,
+    IotinvalFunc,
+    Opcode,
+)
 from iogate.hdl.iotlb import InvalKind, iotlb_inval_layout, vpn_width
 from iogate.hdl.mem_master import MemReadSignature, MemWriteSignature
 from iogate.hdl.regs import IommuMode

@@ -17,12 +17,12 @@ RISC-V IOMMU spec "Device-Directory-Table (DDT)" (base-format device context),
   ``device_id``, with an invalidation input for IODIR.INVAL_DDT (all, or one ``device_id``).
 """
 
-from amaranth.hdl import Module, Signal, Const, Cat, Mux
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from iogate.hdl import bits
-from iogate.hdl.formats import DC, DDTE, TC, TA, IOSATP, Cause, IosatpMode, IohgatpMode
+from iogate.hdl.formats import DC, DDTE, IOSATP, TA, TC, Cause, IohgatpMode, IosatpMode
 from iogate.hdl.lutram import EntryRam
 from iogate.hdl.mem_master import MemReadSignature
 from iogate.hdl.regs import IommuMode

@@ -7,9 +7,7 @@ each layout lists fields from bit 0 upwards and names reserved ranges ``_rsvdN``
 a "pure 1.0" implementation: the NL, S, QoS-ID and Svrsw60t59b extension bits are reserved.
 """
 
-from amaranth.lib import enum
-
-from amaranth.lib import data
+from amaranth.lib import data, enum
 
 __all__ = [
     "DC_SIZE", "DDTE", "TC", "IOHGATP", "TA", "IOSATP", "DC", "PTE",

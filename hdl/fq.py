@@ -30,7 +30,7 @@ when PV=1; ``iotval`` the whole IOVA (the page offset included); ``iotval2`` as 
 single-stage translation).
 """
 
-from amaranth.hdl import Module, Signal, Const, Mux
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 

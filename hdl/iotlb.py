@@ -43,7 +43,7 @@ Organisation:
   space, since the address may fall in the rest of that leaf.
 """
 
-from amaranth.hdl import Module, Signal, Const, Cat, Mux, Value
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -206,7 +206,7 @@ def _vpn_segments(vpn_w):
 def _ignored_segments(size, vpn_w):
     """Per segment of :func:`_vpn_segments`, whether a page of ``size`` ignores it."""
     flags = []
-    for lo, hi in _vpn_segments(vpn_w):
+    for _lo, hi in _vpn_segments(vpn_w):
         flag = Const(0, 1)
         for ps, bits in PAGE_SIZE_IGNORED_BITS.items():
             if min(bits, vpn_w) >= hi:

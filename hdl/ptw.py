@@ -47,7 +47,7 @@ Every read costs one request cycle plus the response cycle in which its PTE is j
 the next address chosen: a walk takes its table reads plus about two cycles per level.
 """
 
-from amaranth.hdl import Module, Signal, Const, Mux, Cat
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 

@@ -69,7 +69,7 @@ requested), with ``device_id`` = DID and a ``process_id`` (PID, Priv) when PV=1.
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Module, Signal, Cat, Const, Mux, Value
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -80,9 +80,25 @@ from iogate.hdl.config import require_config
 from iogate.hdl.formats import Pbmt
 from iogate.hdl.fq import FaultQueueRegisters
 from iogate.hdl.port import Access
-from iogate.hdl.regs import (ACCESS, CQCSR, DDTP, FCTL, FQCSR, ICVEC, IPSR, QB, REGISTER_SIZE,
-                             REGISTERS, TR_REQ_CTL, TR_REQ_IOVA, TR_RESPONSE, IommuMode, Kind,
-                             Offset, access_of)
+from iogate.hdl.regs import (
+    ACCESS,
+    CQCSR,
+    DDTP,
+    FCTL,
+    FQCSR,
+    ICVEC,
+    IPSR,
+    QB,
+    REGISTER_SIZE,
+    REGISTERS,
+    TR_REQ_CTL,
+    TR_REQ_IOVA,
+    TR_RESPONSE,
+    IommuMode,
+    Kind,
+    Offset,
+    access_of,
+)
 
 __all__ = ["MMIO_ADDR_WIDTH", "WSI_LINES", "dbg_request_layout", "dbg_response_layout",
            "index_mask", "RegFile"]

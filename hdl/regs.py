@@ -10,9 +10,7 @@ legalising rule) too.
 
 from dataclasses import dataclass
 
-from amaranth.lib import enum
-
-from amaranth.lib import data
+from amaranth.lib import data, enum
 
 __all__ = [
     "Offset", "IommuMode", "Igs",

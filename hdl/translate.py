@@ -46,14 +46,14 @@ writer always drains them (:mod:`iogate.hdl.fq`).
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Module, Signal, Const, Mux
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from iogate.hdl.config import require_config
-from iogate.hdl.ddt import (DeviceContextCache, DeviceDirectoryWalker, ddtc_inval_layout)
-from iogate.hdl.fq import fault_report_layout
+from iogate.hdl.ddt import DeviceContextCache, DeviceDirectoryWalker, ddtc_inval_layout
 from iogate.hdl.formats import Cause, IohgatpMode, IosatpMode, Pbmt
+from iogate.hdl.fq import fault_report_layout
 from iogate.hdl.iotlb import IOTLB, iotlb_inval_layout, iotlb_key_layout, vpn_width
 from iogate.hdl.mem_master import MemReadSignature
 from iogate.hdl.port import ANSWER, REQUEST, Access, embedded, fields
@@ -451,7 +451,7 @@ class TranslationPipeline(wiring.Component):
             ]
 
     def _fault_report(self, m, s, ptw):
-        """Every fault answered, offered to the fault queue (spec "Reporting faults")."""
+        """Every fault answered, offered to the fault queue (spec "Fault/Event-Queue (FQ)")."""
         out, w, s1, dc = s.out, s.w, s.s1, s.dc
         r = ptw.result.payload
         # `info` is the request behind `out`; the DTF is the walk's DC for a page-table

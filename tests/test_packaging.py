@@ -34,9 +34,10 @@ def test_the_package_list_names_every_package_folder():
 
 
 def test_the_editable_install_serves_the_namespace_and_its_entry_points():
+    from iogate.hdl.config import Config
+
     import iogate
     from iogate.cosim.model import IommuModel
-    from iogate.hdl.config import Config
     assert pathlib.Path(iogate.__file__).resolve() == ROOT / "__init__.py"
     assert iogate.Config is Config and iogate.IommuModel is IommuModel
     assert callable(iogate.main)

@@ -30,19 +30,20 @@ import statistics
 import cocotb
 from cocotb.triggers import ClockCycles
 
-from iogate.firmware import commands
-from iogate.firmware.alloc import PageAllocator
-from iogate.firmware.driver import Iommu
-from iogate.firmware.guest import GuestMemory
-from iogate.firmware.pagetable import PageTable
 from iogate.hdl import Config, bits
 from iogate.hdl.formats import IohgatpMode, IosatpMode
 from iogate.hdl.port import Access
 from iogate.hdl.regs import DDTP, IommuMode, Offset
 
-from iogate.cosim.scenarios.session import open_session
-from iogate.cosim.check.request import TranslationRequest
+from iogate.firmware import commands
+from iogate.firmware.alloc import PageAllocator
+from iogate.firmware.driver import Iommu
+from iogate.firmware.guest import GuestMemory
+from iogate.firmware.pagetable import PageTable
+
 from iogate.cosim.bench.probe import ReadLatencyProbe, WriteProbe, cycle_now
+from iogate.cosim.check.request import TranslationRequest
+from iogate.cosim.scenarios.session import open_session
 
 #: The full first-target configuration (the build the RTL tests share).
 FULL = Config.full()

@@ -21,10 +21,10 @@ from cocotb.triggers import ClockCycles
 
 from iogate.hdl.formats import IosatpMode
 
-from iogate.cosim.scenarios.session import open_session
 from iogate.cosim.bench.hw import DEVICE, FULL, _ok, _read, program_first_stage, record
 from iogate.cosim.bench.hw_workloads import quiet
 from iogate.cosim.bench.probe import cycle_now
+from iogate.cosim.scenarios.session import open_session
 
 #: The build these tests run on.
 TWO_PORTS = FULL.replace(ports=2)

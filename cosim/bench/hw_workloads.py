@@ -28,17 +28,18 @@ import os
 
 import cocotb
 
-from iogate.firmware import commands
-from iogate.firmware.pagetable import TableChanges, Stage
 from iogate.hdl import Config
 from iogate.hdl.formats import IosatpMode
 from iogate.hdl.port import Access
 
-from iogate.cosim.scenarios.session import open_session
-from iogate.cosim.check.request import TranslationRequest
+from iogate.firmware import commands
+from iogate.firmware.pagetable import Stage, TableChanges
+
 from iogate.cosim.bench.hw import DEVICE, _driver, record
 from iogate.cosim.bench.probe import cycle_now
 from iogate.cosim.bench.workloads import Dma, Flush, Map, Unmap, generate
+from iogate.cosim.check.request import TranslationRequest
+from iogate.cosim.scenarios.session import open_session
 
 #: PSCID of the device's address space.
 PSCID = 3

@@ -18,9 +18,8 @@ from iogate.hdl.formats import IOHGATP, IOSATP, PTE, TA, TC
 from iogate.hdl.port import Access
 from iogate.hdl.regs import DDTP, IommuMode, Offset
 
-from iogate.cosim.model.memory import Memory
-
 from iogate.cosim.model.iommu import IommuModel
+from iogate.cosim.model.memory import Memory
 
 __all__ = ["bench_model"]
 

@@ -43,8 +43,9 @@ _KEYS = {"LUT4": "lut4", "TRELLIS_FF": "ff", "CCU2C": "ccu2c", "TRELLIS_DPR16X4"
 
 
 def _yosys():
-    from iogate.boards.build import _use_yowasp
     import os
+
+    from iogate.boards.build import _use_yowasp
     _use_yowasp()
     return os.environ["YOSYS"]
 
@@ -182,6 +183,7 @@ def core_lut4(config, work_dir):
     unconnected, and no board logic is counted. Returns :func:`cell_counts`.
     """
     from amaranth.back import rtlil
+
     from iogate.hdl.iommu import Iommu
     work_dir = pathlib.Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)

@@ -14,8 +14,8 @@ report and can rewrite the README's table (:mod:`iogate.cosim.bench.table`).
 import json
 import pathlib
 
-from iogate.cosim.bench.runner import run_module
 from iogate.cosim.bench import plotting
+from iogate.cosim.bench.runner import run_module
 
 __all__ = ["run_hw", "summarize", "headlines", "plot_misses", "run_bench", "WALK_KINDS",
            "PARTS"]
@@ -206,6 +206,7 @@ def run_bench(what, *, sim="verilator", seconds=2.0, out="results/bench.json",
                                        sim=sim)
         elif part == "sweep":
             from iogate.hdl import Config
+
             from iogate.cosim.bench.sweep import plot_hit_rates, sweep_iotlb
             report["iotlb_sweep"] = sweep_iotlb(Config(), sweep_sim,
                                                 translations=sweep_translations,

@@ -13,9 +13,9 @@ import json
 import pathlib
 import time
 
+from iogate.cosim.bench import plotting
 from iogate.cosim.bench.runner import run_module
 from iogate.cosim.bench.workloads import WORKLOADS
-from iogate.cosim.bench import plotting
 
 __all__ = ["run_workloads", "sweep_points", "sweep_iotlb", "plot_hit_rates",
            "ENTRIES", "WAYS"]

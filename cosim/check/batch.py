@@ -11,8 +11,8 @@ allowed answers for each request, in request order.
 from iogate.hdl import bits
 from iogate.hdl.port import response_layout
 
-from iogate.cosim.check.scoreboard import Mismatch, Scoreboard
 from iogate.cosim.check.request import TranslationResponse
+from iogate.cosim.check.scoreboard import Mismatch, Scoreboard
 
 __all__ = ["in_request_order", "decode", "verify", "read_responses", "write_responses"]
 

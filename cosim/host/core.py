@@ -32,8 +32,7 @@ import enum
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from iogate.hdl import Config
-from iogate.hdl import bits
+from iogate.hdl import Config, bits
 from iogate.hdl.formats import IOHGATP, TA, TC, IohgatpMode, IosatpMode, Pbmt
 
 from iogate.firmware import commands
@@ -322,9 +321,9 @@ class HostIommu:
             The model answers from its own caches, as hardware would, so that a missing
             invalidation shows up as a stale answer.
         """
-        from iogate.cosim.model.memory import Memory
         from iogate.cosim.model import IommuModel
         from iogate.cosim.model.bus import ModelBus
+        from iogate.cosim.model.memory import Memory
         model = IommuModel(DEFAULT_CONFIG if config is None else config, Memory(),
                            cache=cache)
         host = cls.on_bus(ModelBus(model), device_id_bits=device_id_bits,

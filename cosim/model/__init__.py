@@ -30,9 +30,8 @@ Usage::
     r.fault, r.cause, r.pa
 """
 
-from iogate.cosim.model.memory import AccessFault, Memory
-
 from iogate.cosim.model.iommu import IommuModel
+from iogate.cosim.model.memory import AccessFault, Memory
 from iogate.cosim.model.result import Result
 
 __all__ = ["IommuModel", "Memory", "AccessFault", "Result"]

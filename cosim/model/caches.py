@@ -191,7 +191,7 @@ class Iotlb:
         return None
 
     def _entries(self):
-        for (gscid, pscid), by_size in self._tags.items():
+        for (_gscid, _pscid), by_size in self._tags.items():
             for buckets in by_size.values():
                 for bucket in buckets.values():
                     yield from bucket

@@ -16,13 +16,20 @@ Invalidations doom cache entries; a completed ``IOFENCE.C`` forgets the doomed o
 """
 
 from iogate.hdl import bits
-from iogate.hdl.formats import (CMD_SIZE, IODIR, IOFENCE, IOTINVAL, IodirFunc, IofenceFunc,
-                         IotinvalFunc, Opcode)
+from iogate.hdl.formats import (
+    CMD_SIZE,
+    IODIR,
+    IOFENCE,
+    IOTINVAL,
+    IodirFunc,
+    IofenceFunc,
+    IotinvalFunc,
+    Opcode,
+)
 from iogate.hdl.regs import CAPABILITIES, CQCSR, FCTL
 
-from iogate.cosim.model.memory import AccessFault
-
 from iogate.cosim.model.ddt import device_id_fits
+from iogate.cosim.model.memory import AccessFault
 
 __all__ = ["CommandQueue", "IllegalCommand"]
 

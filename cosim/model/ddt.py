@@ -8,11 +8,10 @@ DDI[2] = bits 23:16.
 """
 
 from iogate.hdl import bits
-from iogate.hdl.formats import (DC_SIZE, DDTE, IOHGATP, IOSATP, TA, TC, Cause)
+from iogate.hdl.formats import DC_SIZE, DDTE, IOHGATP, IOSATP, TA, TC, Cause
 from iogate.hdl.regs import CAPABILITIES, IommuMode
 
 from iogate.cosim.model.memory import AccessFault
-
 from iogate.cosim.model.walk import FIRST_STAGE, SECOND_STAGE, TranslationFault
 
 __all__ = ["DeviceContext", "locate", "misconfiguration", "device_id_fits"]

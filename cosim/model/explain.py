@@ -10,7 +10,18 @@ bus error). The verdict stays the model's.
 """
 
 from iogate.hdl import bits
-from iogate.hdl.formats import DC_SIZE, DDTE, IOHGATP, IOSATP, PTE, TA, TC, Cause, IohgatpMode, IosatpMode
+from iogate.hdl.formats import (
+    DC_SIZE,
+    DDTE,
+    IOHGATP,
+    IOSATP,
+    PTE,
+    TA,
+    TC,
+    Cause,
+    IohgatpMode,
+    IosatpMode,
+)
 from iogate.hdl.regs import DDTP, IommuMode
 
 from iogate.cosim.model.memory import AccessFault

@@ -25,18 +25,22 @@ from iogate.hdl import bits
 from iogate.hdl.config import Config
 from iogate.hdl.formats import DTF_REPORTED_CAUSES, Cause, Pbmt, Ttyp
 from iogate.hdl.port import Access
-from iogate.hdl.regs import CAPABILITIES, DDTP, FCTL, IommuMode, TR_REQ_CTL, TR_RESPONSE
-
-from iogate.cosim.model.memory import AccessFault, Memory
+from iogate.hdl.regs import CAPABILITIES, DDTP, FCTL, TR_REQ_CTL, TR_RESPONSE, IommuMode
 
 from iogate.cosim.model import ddt
 from iogate.cosim.model.caches import DcCache, Iotlb, TlbEntry
 from iogate.cosim.model.cmdq import CommandQueue
 from iogate.cosim.model.faultq import FaultQueue
+from iogate.cosim.model.memory import AccessFault, Memory
 from iogate.cosim.model.registers import RegisterFile
 from iogate.cosim.model.result import Result
-from iogate.cosim.model.walk import (ACCESS_FAULT, GUEST_PAGE_FAULT, PAGE_FAULT, TranslationFault,
-                                     Walker)
+from iogate.cosim.model.walk import (
+    ACCESS_FAULT,
+    GUEST_PAGE_FAULT,
+    PAGE_FAULT,
+    TranslationFault,
+    Walker,
+)
 
 __all__ = ["IommuModel"]
 

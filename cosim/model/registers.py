@@ -30,8 +30,20 @@ register's legalising rule and side effects):
 """
 
 from iogate.hdl import bits
-from iogate.hdl.regs import (CAPABILITIES, CQCSR, DDTP, FCTL, FQCSR, IPSR, QB,
-                             TR_RESPONSE, IommuMode, Kind, Offset, kind_mask)
+from iogate.hdl.regs import (
+    CAPABILITIES,
+    CQCSR,
+    DDTP,
+    FCTL,
+    FQCSR,
+    IPSR,
+    QB,
+    TR_RESPONSE,
+    IommuMode,
+    Kind,
+    Offset,
+    kind_mask,
+)
 
 __all__ = ["RegisterFile"]
 

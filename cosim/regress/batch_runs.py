@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 from iogate.hdl import Config
 
+from iogate.cosim.check.batch import read_responses, verify
+from iogate.cosim.regress.trace import make_trace
 from iogate.cosim.targets import sim as simulators
 from iogate.cosim.targets.batch.build import build_harness
-from iogate.cosim.check.batch import read_responses, verify
 from iogate.cosim.targets.batch.plain import build_plain, run_plain
-from iogate.cosim.regress.trace import make_trace
 from iogate.cosim.targets.batch.trace import write_trace
 
 __all__ = ["Run", "MODES", "run_trace", "check"]

@@ -21,11 +21,12 @@ import cocotb
 
 from iogate.hdl import bits
 from iogate.hdl.regs import DDTP, IommuMode, Offset
+
 from iogate.firmware import commands
 
-from iogate.cosim.scenarios.session import open_session, request
 from iogate.cosim.regress import coverage
 from iogate.cosim.regress.world import build_world, choose_config, churn, random_requests, settle
+from iogate.cosim.scenarios.session import open_session, request
 
 __all__ = ["regress"]
 

@@ -15,9 +15,16 @@ import random
 from dataclasses import dataclass, field
 
 from iogate.hdl import Config, bits
-from iogate.hdl.formats import DC_SIZE, DDTE, IOHGATP, IOSATP, PTE, TA, TC, IohgatpMode, IosatpMode, Pbmt
+from iogate.hdl.formats import (
+    DC_SIZE,
+    PTE,
+    IohgatpMode,
+    IosatpMode,
+    Pbmt,
+)
 from iogate.hdl.port import Access
 from iogate.hdl.regs import IommuMode
+
 from iogate.firmware.alloc import PageAllocator
 from iogate.firmware.ddt import DeviceContext
 from iogate.firmware.driver import Iommu

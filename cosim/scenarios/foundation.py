@@ -25,9 +25,10 @@ did       what
 from dataclasses import dataclass, field
 
 from iogate.hdl import bits
-from iogate.hdl.formats import TA, TC, IosatpMode, IOSATP
+from iogate.hdl.formats import IOSATP, TA, TC, IosatpMode
 from iogate.hdl.port import Access
 from iogate.hdl.regs import DDTP, IommuMode, Offset
+
 from iogate.firmware.alloc import PageAllocator
 from iogate.firmware.ddt import DeviceContext, DeviceDirectory
 from iogate.firmware.mmio import Registers

@@ -20,23 +20,23 @@ does not have.
 import random
 import time
 
-from iogate.firmware.alloc import PageAllocator
-from iogate.firmware.ddt import DeviceContext, DeviceDirectory
 from iogate.hdl import bits
 from iogate.hdl.formats import IOSATP, TA, TC, IosatpMode
-from iogate.hdl.regs import IommuMode
-from iogate.cosim.scenarios import foundation
-
 from iogate.hdl.port import Access
+from iogate.hdl.regs import IommuMode
+
+from iogate.firmware.alloc import PageAllocator
+from iogate.firmware.ddt import DeviceContext, DeviceDirectory
 
 from iogate.cosim.check.mirror import Mirror
 from iogate.cosim.check.request import TranslationRequest
-from iogate.cosim.targets.board import config_of
-from iogate.cosim.host.core import HostIommu
-from iogate.cosim.model.memory import Memory
-from iogate.cosim.model import IommuModel
 from iogate.cosim.check.scoreboard import Scoreboard, same_answer
+from iogate.cosim.host.core import HostIommu
+from iogate.cosim.model import IommuModel
+from iogate.cosim.model.memory import Memory
+from iogate.cosim.scenarios import foundation
 from iogate.cosim.scenarios.on_rtl import SCENARIOS
+from iogate.cosim.targets.board import config_of
 
 __all__ = ["BoardProbe", "BOARD_SCENARIOS", "board_model", "run_on_board", "run_foundation",
            "OUTSIDE_DEVICE"]

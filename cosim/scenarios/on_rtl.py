@@ -26,8 +26,8 @@ from iogate.hdl.port import Access
 
 from iogate.firmware import commands
 
-from iogate.cosim.host.iommufd import uapi as fdapi
 from iogate.cosim.host.core import HostIommu, Prot
+from iogate.cosim.host.iommufd import uapi as fdapi
 from iogate.cosim.host.vfio import VfioContainer
 from iogate.cosim.host.vfio import uapi as vfapi
 from iogate.cosim.host.virtio import VirtioIommu

@@ -18,8 +18,8 @@ from cocotb.task import resume
 
 from iogate.hdl.port import Access
 
-from iogate.cosim.check.scoreboard import same_answer
 from iogate.cosim.check.request import TranslationRequest
+from iogate.cosim.check.scoreboard import same_answer
 
 __all__ = ["RtlProbe"]
 

@@ -37,8 +37,8 @@ from iogate.firmware.alloc import PageAllocator
 from iogate.firmware.guest import GuestMemory
 from iogate.firmware.pagetable import PageTable
 
-from iogate.cosim.host.iommufd import uapi as fdapi
 from iogate.cosim.host.core import IDENTITY, HostIommu, Prot
+from iogate.cosim.host.iommufd import uapi as fdapi
 from iogate.cosim.host.iommufd.ictx import Iommufd
 from iogate.cosim.host.vfio import VfioContainer
 from iogate.cosim.host.vfio import uapi as vfapi

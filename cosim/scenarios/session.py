@@ -17,11 +17,11 @@ from iogate.hdl import bits
 from iogate.hdl.port import Access
 from iogate.hdl.regs import TR_REQ_CTL, TR_RESPONSE, Offset
 
+from iogate.cosim.check.request import TranslationRequest
+from iogate.cosim.check.scoreboard import Scoreboard
 from iogate.cosim.model.memory import Memory, OverlayMemory
 from iogate.cosim.targets.tb.bus import MirroredBus
-from iogate.cosim.check.scoreboard import Scoreboard
 from iogate.cosim.targets.tb.testbench import Testbench
-from iogate.cosim.check.request import TranslationRequest
 
 __all__ = ["Session", "open_session", "same_debug_response"]
 
@@ -92,9 +92,10 @@ class Session:
         page-offset bits of ``iotval`` as 0, so a record whose ``iotval`` is the model's
         with the offset cleared is the same record. Returns the RTL's records.
         """
-        from iogate.firmware.fq import FaultRecord
         from iogate.hdl.formats import FQ_RECORD_SIZE
         from iogate.hdl.regs import QB
+
+        from iogate.firmware.fq import FaultRecord
         fqb = await self.bus.aread(Offset.FQB, 8)
         fqh = await self.bus.aread(Offset.FQH, 4)
         fqt = await self.bus.aread(Offset.FQT, 4)

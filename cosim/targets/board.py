@@ -13,14 +13,21 @@ scenarios' business (:mod:`iogate.cosim.scenarios.on_board`), with the same
 import time
 from typing import Any, Protocol
 
-from iogate.boards.protocol import (
-    MAGIC, VERSION, Op, ProtocolError, Status, decode_reply, encode_request, reply_bytes,
-)
 from iogate.hdl import bits
 from iogate.hdl.config import Config
-from iogate.hdl.formats import IOSATP, TA, TC, IosatpMode
 from iogate.hdl.port import Access
 from iogate.hdl.regs import CAPABILITIES, DDTP, IommuMode, Offset
+
+from iogate.boards.protocol import (
+    MAGIC,
+    VERSION,
+    Op,
+    ProtocolError,
+    Status,
+    decode_reply,
+    encode_request,
+    reply_bytes,
+)
 
 from iogate.cosim.check.request import BoardTranslation
 from iogate.cosim.model.memory import AccessFault

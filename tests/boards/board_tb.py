@@ -13,13 +13,14 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.queue import Queue
 from cocotb.task import bridge, resume
-from cocotb.triggers import ClockCycles, FallingEdge, Timer, with_timeout
-from cocotb.triggers import SimTimeoutError
+from cocotb.triggers import ClockCycles, FallingEdge, SimTimeoutError, Timer, with_timeout
+
+from iogate.hdl.regs import Offset
 
 from iogate.boards.protocol import Op, encode_request
+
 from iogate.cosim.scenarios.on_board import run_foundation
 from iogate.cosim.targets.board import BoardLink
-from iogate.hdl.regs import Offset
 
 PERIOD_NS = 10
 DIVISOR = int(os.environ.get("IOGATE_DIVISOR", "4"))

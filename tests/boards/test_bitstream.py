@@ -13,6 +13,7 @@ import pytest
 
 from iogate.boards import icebreaker
 from iogate.boards.build import build, format_report
+
 from iogate.cosim.targets.sim import ROOT
 
 

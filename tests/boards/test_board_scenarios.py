@@ -10,13 +10,14 @@ whose answers are wrong must be caught.
 
 import pytest
 
-from iogate.cosim.check.request import BoardTranslation
-from iogate.cosim.model.memory import Memory
-from iogate.cosim.model import IommuModel
-from iogate.cosim.model.bus import ModelBus
-from iogate.cosim.scenarios.on_board import BOARD_SCENARIOS, BoardProbe, run_on_board
 from iogate.hdl import Config
 from iogate.hdl.port import Access
+
+from iogate.cosim.check.request import BoardTranslation
+from iogate.cosim.model import IommuModel
+from iogate.cosim.model.bus import ModelBus
+from iogate.cosim.model.memory import Memory
+from iogate.cosim.scenarios.on_board import BOARD_SCENARIOS, BoardProbe, run_on_board
 
 RAM_BASE, RAM_SIZE = 0x8000_0000, 128 * 1024
 

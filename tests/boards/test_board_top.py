@@ -13,6 +13,7 @@ import pytest
 from iogate.boards import icebreaker
 from iogate.boards.memory import SPRAM_BYTES
 from iogate.boards.top import RAM_BASE, BoardTop
+
 from iogate.cosim.targets import sim
 
 DIVISOR = 4

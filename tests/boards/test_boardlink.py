@@ -7,12 +7,21 @@ requests, so the tests see exactly which frames the link sends for each Bus call
 
 import pytest
 
-from iogate.boards.protocol import (
-    MAGIC, REPLIES, REQUESTS, VERSION, Op, ProtocolError, Status, request_bytes,
-)
-from iogate.cosim.targets.board import BoardLink, LinkError
-from iogate.cosim.model.memory import AccessFault
 from iogate.hdl import bits
+
+from iogate.boards.protocol import (
+    MAGIC,
+    REPLIES,
+    REQUESTS,
+    VERSION,
+    Op,
+    ProtocolError,
+    Status,
+    request_bytes,
+)
+
+from iogate.cosim.model.memory import AccessFault
+from iogate.cosim.targets.board import BoardLink, LinkError
 
 BASE = 0x8000_0000
 SIZE = 0x2_0000

@@ -15,11 +15,12 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
+from iogate.hdl.axi import Resp
+
 from iogate.boards.bridge import Bridge
 from iogate.boards.memory import OnChipMemory
 from iogate.boards.protocol import Op, Status, decode_reply, encode_request, reply_bytes
 from iogate.boards.requester import Requester
-from iogate.hdl.axi import Resp
 
 RAM_BASE = 0x8000_0000
 RAM_SIZE = 64 * 1024

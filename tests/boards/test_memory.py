@@ -9,8 +9,9 @@ DECERR (A3.4.4).
 import pytest
 from amaranth.sim import Simulator
 
-from iogate.boards.memory import OnChipMemory
 from iogate.hdl.axi import Burst, Resp
+
+from iogate.boards.memory import OnChipMemory
 
 BASE = 0x8000_0000
 SIZE = 16 * 1024

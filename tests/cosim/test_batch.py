@@ -7,17 +7,17 @@ harness holds), so the tag rule that puts responses back in request order is exe
 across a batch boundary.
 """
 
-import dataclasses
 
 import pytest
 
 from iogate.hdl import bits
 from iogate.hdl.port import response_layout
-from iogate.cosim.targets import sim
+
 from iogate.cosim.check.batch import in_request_order, verify
-from iogate.cosim.targets.batch.harness import DEPTH
 from iogate.cosim.regress.batch_runs import check, run_trace
 from iogate.cosim.regress.trace import make_trace
+from iogate.cosim.targets import sim
+from iogate.cosim.targets.batch.harness import DEPTH
 from iogate.cosim.targets.batch.trace import read_trace, write_trace
 
 SEED = 5

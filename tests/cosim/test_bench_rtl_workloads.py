@@ -8,11 +8,12 @@ it cannot hit less; a port hands over at most one response per clock.
 
 import pytest
 
-from iogate.cosim.targets import sim
+from iogate.hdl import Config
+
 from iogate.cosim.bench.concurrency import run_concurrency
 from iogate.cosim.bench.sweep import run_workloads
 from iogate.cosim.bench.workloads import generate
-from iogate.hdl import Config
+from iogate.cosim.targets import sim
 
 TRANSLATIONS = 300
 

@@ -6,9 +6,10 @@ mappings elsewhere, the translation budget met)."""
 
 import pytest
 
+from iogate.hdl import Config
+
 from iogate.cosim.bench import workloads as wl
 from iogate.cosim.bench.sweep import sweep_points
-from iogate.hdl import Config
 
 PAGE, HUGE = 4096, 2 << 20
 
@@ -149,6 +150,7 @@ def test_sweep_points_are_the_geometries_config_accepts():
 
 def test_hit_rate_plot_is_a_png(tmp_path):
     import importlib.util
+
     from iogate.cosim.bench.sweep import plot_hit_rates
     sweep = {"sim": "icarus", "translations": 10, "points": [
         {"entries": e, "ways": w, "workloads": {"random": {"hit_rate": e / 256},

@@ -9,11 +9,18 @@ import pytest
 
 from iogate.hdl.formats import Cause
 from iogate.hdl.regs import IommuMode
-from iogate.cosim.model.memory import Memory
+
 from iogate.cosim.model import IommuModel
 from iogate.cosim.model.bus import ModelBus
-from iogate.cosim.regress.world import (CONFIGS, build_world, choose_config, churn,
-                                 random_requests, settle)
+from iogate.cosim.model.memory import Memory
+from iogate.cosim.regress.world import (
+    CONFIGS,
+    build_world,
+    choose_config,
+    churn,
+    random_requests,
+    settle,
+)
 
 
 def _world(seed, config_name, **kwargs):
@@ -47,7 +54,7 @@ def test_undamaged_mappings_translate_as_the_tables_say(seed):
     address is the driver's software walk of each table, not the model's."""
     model, world = _world(seed, "full", damage=0, faults=0)
     checked = Counter()
-    for did, iova, size in world.ranges:
+    for did, iova, _size in world.ranges:
         spaces = world.tables.get(did)
         if not spaces or world.devices[did] == "noise":      # noise: a damaged DC
             continue

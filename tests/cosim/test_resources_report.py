@@ -7,8 +7,8 @@ import json
 import pytest
 
 from iogate.boards.build import report_of
-from iogate.cosim.bench.resources import (cell_counts, group_breakdown, parse_yosys_stat,
-                                   summarize)
+
+from iogate.cosim.bench.resources import cell_counts, group_breakdown, parse_yosys_stat, summarize
 
 
 def _module(cells):

@@ -2,9 +2,10 @@
 
 import pytest
 
-from iogate.cosim.model.memory import Memory
 from iogate.firmware.alloc import PageAllocator
 from iogate.firmware.errors import IommuError, OutOfMemory
+
+from iogate.cosim.model.memory import Memory
 
 
 class MemoryBus:

@@ -2,17 +2,22 @@
 
 import pytest
 
-from iogate.cosim.model import IommuModel, Memory
-from iogate.cosim.model.bus import ModelBus
+from iogate.hdl import Config, bits
+from iogate.hdl.regs import CQCSR, QB, Offset
+
 from iogate.firmware import commands
 from iogate.firmware.alloc import PageAllocator
 from iogate.firmware.cq import CommandQueue
 from iogate.firmware.errors import (
-    CommandIllegal, CommandMemoryFault, CommandQueueError, PollTimeout,
+    CommandIllegal,
+    CommandMemoryFault,
+    CommandQueueError,
+    PollTimeout,
 )
 from iogate.firmware.mmio import Registers
-from iogate.hdl import Config, bits
-from iogate.hdl.regs import CQCSR, QB, Offset
+
+from iogate.cosim.model import IommuModel, Memory
+from iogate.cosim.model.bus import ModelBus
 
 REGION = 0x1_0000_0000
 

@@ -6,17 +6,19 @@ layout of the allocations (the allocator hands out pages in order from REGION).
 
 import pytest
 
-from iogate.cosim.model import IommuModel, Memory
-from iogate.cosim.model.bus import ModelBus
-from iogate.firmware.alloc import PageAllocator
-from iogate.firmware.driver import Iommu
-from iogate.firmware.errors import IommuError, PollTimeout, UnsupportedError
-from iogate.firmware.guest import GuestMemory
-from iogate.firmware.pagetable import PageTable, TableChanges, Stage
 from iogate.hdl import Config, bits
 from iogate.hdl.formats import TC, Cause, IohgatpMode, IosatpMode, Pbmt, Ttyp
 from iogate.hdl.port import Access
 from iogate.hdl.regs import CQCSR, DDTP, FQCSR, IommuMode, Offset
+
+from iogate.firmware.alloc import PageAllocator
+from iogate.firmware.driver import Iommu
+from iogate.firmware.errors import IommuError, PollTimeout, UnsupportedError
+from iogate.firmware.guest import GuestMemory
+from iogate.firmware.pagetable import PageTable, Stage, TableChanges
+
+from iogate.cosim.model import IommuModel, Memory
+from iogate.cosim.model.bus import ModelBus
 
 FULL = Config.full()
 REGION = 0x1_0000_0000

@@ -2,10 +2,12 @@
 
 import pytest
 
-from iogate.cosim.model.memory import Memory
+from iogate.hdl.regs import IommuMode
+
 from iogate.firmware.alloc import PageAllocator
 from iogate.firmware.ddt import DeviceContext, DeviceDirectory, ddi
-from iogate.hdl.regs import IommuMode
+
+from iogate.cosim.model.memory import Memory
 
 BASE = 0x2000_0000
 

@@ -2,14 +2,16 @@
 
 import pytest
 
-from iogate.cosim.model import IommuModel, Memory
-from iogate.cosim.model.bus import ModelBus
-from iogate.firmware.alloc import PageAllocator
-from iogate.firmware.driver import Iommu
-from iogate.firmware.fq import FaultRecord
 from iogate.hdl import Config, bits
 from iogate.hdl.formats import Cause, Ttyp
 from iogate.hdl.regs import IPSR, Offset
+
+from iogate.firmware.alloc import PageAllocator
+from iogate.firmware.driver import Iommu
+from iogate.firmware.fq import FaultRecord
+
+from iogate.cosim.model import IommuModel, Memory
+from iogate.cosim.model.bus import ModelBus
 
 
 def test_record_decoding():

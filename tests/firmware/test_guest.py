@@ -2,12 +2,14 @@
 
 import pytest
 
-from iogate.cosim.model.memory import Memory
+from iogate.hdl.formats import IohgatpMode, IosatpMode
+
 from iogate.firmware.alloc import PageAllocator
 from iogate.firmware.errors import GuestAddressError
 from iogate.firmware.guest import GuestMemory
 from iogate.firmware.pagetable import PageTable
-from iogate.hdl.formats import IohgatpMode, IosatpMode
+
+from iogate.cosim.model.memory import Memory
 
 
 class MemoryBus:

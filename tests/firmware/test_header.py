@@ -8,9 +8,10 @@ spec's PTE, and at run time builds an IOTINVAL.VMA example from the header's mac
 import re
 import subprocess
 
+from iogate.hdl import Config
+
 from iogate.firmware.generate import generate
 from iogate.firmware.header import header
-from iogate.hdl import Config
 
 C_SOURCE = r"""
 #include <stdio.h>

@@ -14,16 +14,18 @@ the spec's "Guidelines for invalidations" prescribe for that change:
 
 import pytest
 
-from iogate.cosim.model import IommuModel, Memory
-from iogate.cosim.model.bus import ModelBus
+from iogate.hdl import Config, bits
+from iogate.hdl.formats import IODIR, IOFENCE, IOTINVAL, TC, IohgatpMode, IosatpMode
+
 from iogate.firmware import commands, invalidate
 from iogate.firmware.alloc import PageAllocator
 from iogate.firmware.ddt import DeviceContext
 from iogate.firmware.driver import Iommu
 from iogate.firmware.guest import GuestMemory
-from iogate.firmware.pagetable import PageTable, TableChanges, Stage
-from iogate.hdl import Config, bits
-from iogate.hdl.formats import IODIR, IOFENCE, IOTINVAL, TC, IohgatpMode, IosatpMode
+from iogate.firmware.pagetable import PageTable, Stage, TableChanges
+
+from iogate.cosim.model import IommuModel, Memory
+from iogate.cosim.model.bus import ModelBus
 
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 DID = 0x1234

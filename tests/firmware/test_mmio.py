@@ -2,9 +2,10 @@
 
 import pytest
 
+from iogate.hdl.regs import Offset
+
 from iogate.firmware.errors import PollTimeout
 from iogate.firmware.mmio import Registers
-from iogate.hdl.regs import Offset
 
 
 class RecordingBus:

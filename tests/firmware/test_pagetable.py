@@ -6,10 +6,12 @@ PBMT at 62:61, N at 63. Every leaf here has U, A and D set: 0xD0 | V R W X as gi
 
 import pytest
 
-from iogate.cosim.model.memory import Memory
+from iogate.hdl.formats import IohgatpMode, IosatpMode, Pbmt
+
 from iogate.firmware.alloc import PageAllocator
 from iogate.firmware.pagetable import PageTable, Stage
-from iogate.hdl.formats import IohgatpMode, IosatpMode, Pbmt
+
+from iogate.cosim.model.memory import Memory
 
 BASE = 0x1000_0000
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30

@@ -10,16 +10,19 @@ intervals kept by the test, knowing nothing of page tables.
 import bisect
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from iogate.cosim.model import IommuModel, Memory
-from iogate.cosim.model.bus import ModelBus
+from iogate.hdl import Config
+from iogate.hdl.formats import Cause, IohgatpMode, IosatpMode, Pbmt
+
 from iogate.firmware.alloc import PageAllocator
 from iogate.firmware.driver import Iommu
 from iogate.firmware.guest import GuestMemory
 from iogate.firmware.pagetable import PageTable
-from iogate.hdl import Config
-from iogate.hdl.formats import Cause, IohgatpMode, IosatpMode, Pbmt
+
+from iogate.cosim.model import IommuModel, Memory
+from iogate.cosim.model.bus import ModelBus
 
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 DID = 0x4321

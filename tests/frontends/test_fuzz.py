@@ -14,16 +14,15 @@ import struct
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from iogate.cosim.host.iommufd import uapi as fdapi
+from frontend_helpers import snapshot
 from iogate.cosim.host.core import HostIommu
+from iogate.cosim.host.iommufd import uapi as fdapi
 from iogate.cosim.host.iommufd.ictx import Iommufd
 from iogate.cosim.host.vfio import VfioContainer
 from iogate.cosim.host.vfio import uapi as vfapi
 from iogate.cosim.host.virtio import VirtioIommu
 from iogate.cosim.host.virtio import requests as rq
 from iogate.cosim.host.virtio.abi import Status
-
-from frontend_helpers import snapshot
 
 SETTINGS = settings(max_examples=300, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])

@@ -5,16 +5,27 @@ import errno
 
 import pytest
 
+from iogate.hdl import bits
+from iogate.hdl.formats import IOSATP, IOTINVAL, TC, Cause, IosatpMode, Pbmt
+
+from iogate.firmware import commands
+from iogate.firmware.driver import Iommu
+
 from iogate.cosim.host.core import (
-    BLOCKED, IDENTITY, MSI_WINDOW, HostIommu, Prot, pte_attributes,
+    BLOCKED,
+    IDENTITY,
+    MSI_WINDOW,
+    HostIommu,
+    Prot,
+    pte_attributes,
 )
 from iogate.cosim.host.ids import IdAllocator, IdsExhausted
 from iogate.cosim.host.intervals import IntervalMap
-from iogate.cosim.host.iommufd.nesting import NestingError, check_guest_context, rewrite_invalidation
-from iogate.firmware import commands
-from iogate.firmware.driver import Iommu
-from iogate.hdl import bits
-from iogate.hdl.formats import IOSATP, IOTINVAL, TC, Cause, IosatpMode, Pbmt
+from iogate.cosim.host.iommufd.nesting import (
+    NestingError,
+    check_guest_context,
+    rewrite_invalidation,
+)
 
 
 @pytest.mark.parametrize("prot, svpbmt, expected", [

@@ -6,17 +6,29 @@ import errno
 
 import pytest
 
-from iogate.cosim.host.iommufd.ictx import Iommufd
-from iogate.cosim.host.iommufd.uapi import (
-    DESTROY, HWPT_ALLOC, HWPT_INVALIDATE, HWPT_RISCV, IOAS_ALLOC, IOAS_MAP, IOAS_UNMAP,
-    HwptAllocFlag, HwptDataType, HwptInvalidateDataType, IoasMapFlag, Ioctl,
-)
+from iogate.hdl import bits
+from iogate.hdl.formats import CMD_SIZE, IOSATP, IOTINVAL, TA, TC, Cause, IosatpMode, Opcode
+
 from iogate.firmware import commands
 from iogate.firmware.alloc import PageAllocator
 from iogate.firmware.guest import GuestMemory
 from iogate.firmware.pagetable import PageTable
-from iogate.hdl import bits
-from iogate.hdl.formats import CMD_SIZE, IOSATP, IOTINVAL, TA, TC, Cause, IosatpMode, Opcode
+
+from iogate.cosim.host.iommufd.ictx import Iommufd
+from iogate.cosim.host.iommufd.uapi import (
+    DESTROY,
+    HWPT_ALLOC,
+    HWPT_INVALIDATE,
+    HWPT_RISCV,
+    IOAS_ALLOC,
+    IOAS_MAP,
+    IOAS_UNMAP,
+    HwptAllocFlag,
+    HwptDataType,
+    HwptInvalidateDataType,
+    IoasMapFlag,
+    Ioctl,
+)
 
 USER = 0x2_0000_0000
 RW = IoasMapFlag.READABLE | IoasMapFlag.WRITEABLE

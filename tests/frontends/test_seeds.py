@@ -2,11 +2,12 @@
 
 import pytest
 
+from iogate.hdl import Config
+from iogate.hdl.port import Access
+
 from iogate.cosim.host.core import HostIommu
 from iogate.cosim.scenarios import seeds
 from iogate.cosim.scenarios.seeds import ModelProbe, ScenarioError
-from iogate.hdl import Config
-from iogate.hdl.port import Access
 
 
 @pytest.mark.parametrize("name", sorted(seeds.SCENARIOS))

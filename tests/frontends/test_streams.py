@@ -3,9 +3,9 @@
 import pytest
 
 from iogate.cosim.host.core import HostIommu
+from iogate.cosim.host.virtio import VirtioIommu
 from iogate.cosim.scenarios.seeds import ScenarioError
 from iogate.cosim.scenarios.streams import LinuxGuest
-from iogate.cosim.host.virtio import VirtioIommu
 
 
 @pytest.mark.parametrize("strict", [True, False], ids=["strict", "lazy"])

@@ -6,13 +6,21 @@ import struct
 
 import pytest
 
+from iogate.hdl.formats import Cause, Pbmt
+
 from iogate.cosim.host.core import IDENTITY, Cap, HostIommu
 from iogate.cosim.host.vfio import VfioContainer
 from iogate.cosim.host.vfio.uapi import (
-    DMA_MAP, DMA_UNMAP, INFO, Extension, InfoFlag, Ioctl, MapFlag, UnmapFlag,
+    DMA_MAP,
+    DMA_UNMAP,
+    INFO,
+    Extension,
+    InfoFlag,
+    Ioctl,
+    MapFlag,
+    UnmapFlag,
 )
 from iogate.cosim.host.virtio import VirtioIommu
-from iogate.hdl.formats import Cause, Pbmt
 
 USER = 0x2_0000_0000           # start of the process's memory (virtual == physical)
 RW = MapFlag.READ | MapFlag.WRITE

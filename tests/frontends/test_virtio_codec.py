@@ -2,13 +2,15 @@
 
 import pytest
 
+from iogate.hdl.formats import Cause, Ttyp
+
+from iogate.firmware.fq import FaultRecord
+
 from iogate.cosim.host.virtio import abi
 from iogate.cosim.host.virtio import requests as rq
 from iogate.cosim.host.virtio.config import ConfigSpace
 from iogate.cosim.host.virtio.events import Fault, from_record
 from iogate.cosim.host.virtio.probe import ResvMem, decode_properties, encode_properties
-from iogate.firmware.fq import FaultRecord
-from iogate.hdl.formats import Cause, Ttyp
 
 
 def test_numbers_from_the_spec():

@@ -3,14 +3,14 @@ request, checked through what DMA then does on the architectural model."""
 
 import pytest
 
+from iogate.hdl.formats import Cause, Pbmt
+
+from frontend_helpers import attach, detach, map_, pa, status, unmap
 from iogate.cosim.host.core import HostIommu
 from iogate.cosim.host.virtio import VirtioIommu
 from iogate.cosim.host.virtio import requests as rq
 from iogate.cosim.host.virtio.abi import AttachFlag, FaultFlag, FaultReason, MapFlag, Status
 from iogate.cosim.host.virtio.events import Fault
-from iogate.hdl.formats import Cause, Pbmt
-
-from frontend_helpers import attach, detach, map_, pa, status, unmap
 
 MIB = 1 << 20
 DOMAIN_FAULT = ("fault", Cause.DDT_ENTRY_NOT_VALID)

@@ -4,11 +4,11 @@ keeps and on what DMA reaches afterwards."""
 
 import pytest
 
-from iogate.cosim.host.virtio import requests as rq
-from iogate.cosim.host.virtio.abi import Status
 from iogate.hdl.formats import Cause
 
 from frontend_helpers import PAGE, attach, map_, pa, status, unmap
+from iogate.cosim.host.virtio import requests as rq
+from iogate.cosim.host.virtio.abi import Status
 
 BASE = 0x100_0000          # IOVA of unit 0
 PHYS = 0x8000_0000         # where unit 0 is mapped to (guest memory)

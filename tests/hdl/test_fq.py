@@ -11,7 +11,7 @@ The queue is at PPN 0x400 (0x40_0000), record ``i`` at 0x40_0000 + 32 * i.
 import pytest
 from amaranth.sim import Simulator
 
-from iogate.hdl.fq import FaultQueueWriter, REPORT_FIFO_DEPTH
+from iogate.hdl.fq import REPORT_FIFO_DEPTH, FaultQueueWriter
 from iogate.hdl.port import Access
 
 BASE_PPN = 0x400

@@ -9,11 +9,38 @@ the driver and the C header at once.
 import pytest
 
 from iogate.hdl import bits
-from iogate.hdl.formats import (DDTE, FAULT_RECORD, IODIR, IOFENCE, IOHGATP, IOSATP, IOTINVAL, PTE,
-                         TA, TC, Cause, Ttyp)
-from iogate.hdl.regs import (ACCESS, CAPABILITIES, CQCSR, DDTP, FCTL, FQCSR, ICVEC, IPSR, QB,
-                             REGISTERS, TR_REQ_CTL, TR_RESPONSE, Kind, Offset, access_of,
-                             kind_mask)
+from iogate.hdl.formats import (
+    DDTE,
+    FAULT_RECORD,
+    IODIR,
+    IOFENCE,
+    IOHGATP,
+    IOSATP,
+    IOTINVAL,
+    PTE,
+    TA,
+    TC,
+    Cause,
+    Ttyp,
+)
+from iogate.hdl.regs import (
+    ACCESS,
+    CAPABILITIES,
+    CQCSR,
+    DDTP,
+    FCTL,
+    FQCSR,
+    ICVEC,
+    IPSR,
+    QB,
+    REGISTERS,
+    TR_REQ_CTL,
+    TR_RESPONSE,
+    Kind,
+    Offset,
+    access_of,
+    kind_mask,
+)
 
 
 @pytest.mark.parametrize("layout, field, offset, width", [

@@ -5,11 +5,11 @@ import pytest
 from iogate.hdl import Config
 from iogate.hdl.formats import Cause, Pbmt
 
-from iogate.cosim.model.caches import TlbEntry
-from iogate.cosim.model.memory import Memory
+from iogate.cosim.bench.model import bench_model
 from iogate.cosim.model import IommuModel, Result
 from iogate.cosim.model import Memory as ReExported
-from iogate.cosim.bench.model import bench_model
+from iogate.cosim.model.caches import TlbEntry
+from iogate.cosim.model.memory import Memory
 
 
 def test_memory_is_reexported():
@@ -64,6 +64,7 @@ def test_untranslated_addresses_beyond_pas_are_access_faults():
     from iogate.hdl import Config, bits
     from iogate.hdl.formats import TC
     from iogate.hdl.regs import DDTP, IommuMode, Offset
+
     from iogate.cosim.model import IommuModel, Memory
     config = Config(pas=40)
     mem = Memory()

@@ -2,11 +2,11 @@
 
 import pytest
 
-from iogate.firmware.bus import Bus
 from iogate.hdl.regs import Offset
 
-from iogate.cosim.model.bus import ModelBus
+from iogate.firmware.bus import Bus
 
+from iogate.cosim.model.bus import ModelBus
 from model_tables import Rig, cmd_bytes, iofence_c
 
 

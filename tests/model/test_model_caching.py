@@ -6,8 +6,22 @@ import pytest
 
 from iogate.hdl.regs import IommuMode
 
-from model_tables import (FULL, UR, URW, Queues, Rig, dc_words, iodir_inval_ddt, iofence_c,
-                          iohgatp, iosatp, pte, ta, iotinval_gvma, iotinval_vma)
+from model_tables import (
+    FULL,
+    UR,
+    URW,
+    Queues,
+    Rig,
+    dc_words,
+    iodir_inval_ddt,
+    iofence_c,
+    iohgatp,
+    iosatp,
+    iotinval_gvma,
+    iotinval_vma,
+    pte,
+    ta,
+)
 
 VA = 0x4000_1000
 GIB = 1 << 30

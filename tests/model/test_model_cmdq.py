@@ -6,8 +6,7 @@ from iogate.hdl import bits
 from iogate.hdl.formats import ATS, IODIR, IOFENCE, IOTINVAL
 from iogate.hdl.regs import IommuMode, Offset
 
-from model_tables import (FULL, Queues, Rig, iodir_inval_ddt, iofence_c, iotinval_gvma,
-                          iotinval_vma)
+from model_tables import FULL, Queues, Rig, iodir_inval_ddt, iofence_c, iotinval_gvma, iotinval_vma
 
 CMD_ILL = 1 << 10
 CQMF = 1 << 8

@@ -9,8 +9,7 @@ from iogate.hdl.port import Access
 from iogate.hdl.regs import IommuMode
 
 from iogate.cosim.model.explain import explain
-from model_tables import FULL, UR, Rig, dc_words, iohgatp, iosatp, pte, ta
-
+from model_tables import FULL, UR, Rig, dc_words, iosatp, pte, ta
 from test_model_two_stage import rig2, vs_map
 
 GIB = 1 << 30

@@ -13,8 +13,7 @@ from iogate.hdl import Config
 from iogate.hdl.formats import Pbmt
 from iogate.hdl.regs import IommuMode, Offset
 
-from model_tables import (FULL, UR, URW, URWX, Rig, dc_words, iohgatp, iosatp, nonleaf,
-                          pte, ta)
+from model_tables import FULL, UR, URW, URWX, Rig, dc_words, iohgatp, iosatp, nonleaf, pte, ta
 
 GIB = 1 << 30
 

@@ -12,10 +12,12 @@ import cocotb
 from iogate.hdl import Config, bits
 from iogate.hdl.formats import IohgatpMode, IosatpMode
 from iogate.hdl.regs import CQCSR, DDTP, FQCSR, IPSR, IommuMode, Offset
+
 from iogate.firmware import commands
 from iogate.firmware.alloc import PageAllocator
 from iogate.firmware.driver import Iommu
 from iogate.firmware.errors import CommandMemoryFault
+
 from iogate.cosim.model.memory import AccessFault
 from iogate.cosim.scenarios.session import open_session, request
 

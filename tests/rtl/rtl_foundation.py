@@ -11,6 +11,7 @@ import cocotb
 from iogate.hdl import Config, bits
 from iogate.hdl.port import Access
 from iogate.hdl.regs import DDTP, IommuMode, Offset
+
 from iogate.cosim.scenarios.foundation import program, random_requests, set_mode
 from iogate.cosim.scenarios.session import open_session, request
 
@@ -126,10 +127,11 @@ async def debug_translation_interface(dut):
 async def high_physical_addresses_survive_the_iotlb(dut):
     """Regression (iogate regress --seed 1): an IOTLB hit cleared PPN bits above the VPN
     width, so a page at PA 0xb6ad037c000 came back as 0x6ad037c000 on its second use."""
+    from iogate.hdl.formats import IOSATP, TA, TC, IosatpMode
+
     from iogate.firmware.alloc import PageAllocator
     from iogate.firmware.ddt import DeviceContext, DeviceDirectory
     from iogate.firmware.pagetable import PageTable
-    from iogate.hdl.formats import IOSATP, TA, TC, IosatpMode
 
     def program_high(bus):
         alloc = PageAllocator(bus, 0x8000_0000, 1 << 20)

@@ -11,10 +11,12 @@ import cocotb
 from iogate.hdl import Config
 from iogate.hdl.formats import IohgatpMode, IosatpMode, Pbmt
 from iogate.hdl.port import Access
+
 from iogate.firmware.alloc import PageAllocator
 from iogate.firmware.driver import Iommu
 from iogate.firmware.guest import GuestMemory
 from iogate.firmware.pagetable import PageTable
+
 from iogate.cosim.scenarios.session import open_session, request
 
 FULL = Config.full()

@@ -11,9 +11,11 @@ import cocotb
 from iogate.hdl import Config, bits
 from iogate.hdl.formats import IOTINVAL, IosatpMode, Opcode
 from iogate.hdl.regs import CQCSR, IPSR, Offset
+
 from iogate.firmware.alloc import PageAllocator
 from iogate.firmware.driver import Iommu
 from iogate.firmware.errors import CommandIllegal
+
 from iogate.cosim.scenarios.session import open_session, request
 
 KiB = 1 << 10

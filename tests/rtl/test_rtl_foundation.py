@@ -3,6 +3,7 @@
 import pytest
 
 from iogate.hdl import Config
+
 from iogate.cosim.targets import sim
 
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from iogate.cosim.targets import sim
 from iogate.cosim.scenarios.on_rtl import FULL, SCENARIOS, SELF_CHECK, cocotb_name_of
 from iogate.cosim.scenarios.rtl_probe import RtlProbe
+from iogate.cosim.targets import sim
 
 
 @pytest.mark.cocotb

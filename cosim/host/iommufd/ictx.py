@@ -36,10 +36,21 @@ from iogate.firmware.errors import OutOfMemory
 from iogate.cosim.host.core import BLOCKED, HostIommu
 from iogate.cosim.host.ids import IdAllocator, IdsExhausted
 from iogate.cosim.host.iommufd.ioas import Ioas
-from iogate.cosim.host.iommufd.nesting import NestingError, check_guest_context, rewrite_invalidation
+from iogate.cosim.host.iommufd.nesting import (
+    NestingError,
+    check_guest_context,
+    rewrite_invalidation,
+)
 from iogate.cosim.host.iommufd.uapi import (
-    HWPT_RISCV, HWPT_RISCV_MIN, INVALIDATE_ENTRY_SIZE, OPS, HwptAllocFlag, HwptDataType,
-    HwptInvalidateDataType, IoasMapFlag, Ioctl,
+    HWPT_RISCV,
+    HWPT_RISCV_MIN,
+    INVALIDATE_ENTRY_SIZE,
+    OPS,
+    HwptAllocFlag,
+    HwptDataType,
+    HwptInvalidateDataType,
+    IoasMapFlag,
+    Ioctl,
 )
 from iogate.cosim.host.user import USER_MEMORY, ArgBuffer, UserFault, UserSpace
 

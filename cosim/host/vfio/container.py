@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 
 from iogate.cosim.host.core import BLOCKED, Cap, HostIommu
 from iogate.cosim.host.user import USER_MEMORY, ArgBuffer, UserFault, UserSpace
-
 from iogate.cosim.host.vfio import uapi
 from iogate.cosim.host.vfio.type1 import Type1
 from iogate.cosim.host.vfio.uapi import Extension, Ioctl

@@ -28,7 +28,6 @@ from iogate.cosim.host.core import Cap, Prot
 from iogate.cosim.host.ids import IdsExhausted
 from iogate.cosim.host.intervals import IntervalMap
 from iogate.cosim.host.user import UserFault
-
 from iogate.cosim.host.vfio import uapi
 from iogate.cosim.host.vfio.uapi import InfoCap, InfoFlag, MapFlag, UnmapFlag
 

@@ -66,10 +66,15 @@ from iogate.firmware.errors import OutOfMemory
 from iogate.cosim.host.core import BLOCKED, IDENTITY, HostIommu, Prot
 from iogate.cosim.host.ids import IdsExhausted
 from iogate.cosim.host.intervals import IntervalMap
-
 from iogate.cosim.host.virtio import requests as rq
 from iogate.cosim.host.virtio.abi import (
-    TAIL_SIZE, VIRTIO_F_VERSION_1, AttachFlag, Feature, MapFlag, ResvMemSubtype, Status,
+    TAIL_SIZE,
+    VIRTIO_F_VERSION_1,
+    AttachFlag,
+    Feature,
+    MapFlag,
+    ResvMemSubtype,
+    Status,
 )
 from iogate.cosim.host.virtio.config import ConfigSpace
 from iogate.cosim.host.virtio.events import from_record

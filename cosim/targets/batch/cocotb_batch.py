@@ -29,11 +29,11 @@ from iogate.hdl import Config, bits
 from iogate.hdl.mem_master import write_request_layout
 from iogate.hdl.port import response_layout
 
-from iogate.cosim.model.memory import Memory
-from iogate.cosim.targets.tb.testbench import Testbench
 from iogate.cosim.check.batch import write_responses
+from iogate.cosim.model.memory import Memory
 from iogate.cosim.targets.batch.harness import DEPTH, LANES, request_bits
 from iogate.cosim.targets.batch.trace import read_trace, restrict
+from iogate.cosim.targets.tb.testbench import Testbench
 
 __all__ = ["batch", "interactive"]
 

@@ -24,14 +24,15 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from iogate.boards.memory import HOST_ADDR_WIDTH, OnChipMemory
-from iogate.boards.top import RAM_BASE
 from iogate.hdl.axi import AXI4LiteSignature
 from iogate.hdl.config import Config
 from iogate.hdl.iommu import Iommu
-from iogate.hdl.regfile import MMIO_ADDR_WIDTH
 from iogate.hdl.mem_master import ID_WIDTH, MemReadSignature, MemWriteSignature
 from iogate.hdl.port import request_layout, response_layout
+from iogate.hdl.regfile import MMIO_ADDR_WIDTH
+
+from iogate.boards.memory import HOST_ADDR_WIDTH, OnChipMemory
+from iogate.boards.top import RAM_BASE
 
 __all__ = ["BatchHarness", "LANES", "RAM_BASE", "RAM_SIZE", "DEPTH", "request_bits",
            "response_bits"]

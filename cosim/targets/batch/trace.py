@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 from iogate.hdl.port import Access
 
-from iogate.cosim.model.bus import ModelBus
 from iogate.cosim.check.request import TranslationRequest
+from iogate.cosim.model.bus import ModelBus
 from iogate.cosim.targets.batch.harness import RAM_BASE, RAM_SIZE
 
 __all__ = ["Trace", "RecordingBus", "write_trace", "read_trace", "restrict"]
