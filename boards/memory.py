@@ -134,7 +134,6 @@ class OnChipMemory(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         bus = self.bus
-        depth = self._size // 8
         log2_size = (self._size - 1).bit_length()
 
         def hit(address):

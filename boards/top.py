@@ -10,8 +10,8 @@
                              │    └───────────────────────^
                              └─ wsi ─> irq (an LED)
 
-The board files (:mod:`iogate.boards.icebreaker`, :mod:`iogate.boards.ecpix5`) add the clock, the reset
-and the pins; the cocotb test bench simulates this top alone, driving ``rx`` and sampling
+The board files (:mod:`iogate.boards.icebreaker`, :mod:`iogate.boards.ecpix5`) add the clock, the
+reset and the pins; the cocotb test bench simulates this top alone, driving ``rx`` and sampling
 ``tx`` the way a USB-serial chip would.
 """
 

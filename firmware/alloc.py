@@ -63,7 +63,7 @@ class PageAllocator:
     @property
     def free_bytes(self) -> int:
         """Bytes not currently allocated."""
-        return sum(e - s for s, e in zip(self._starts, self._ends))
+        return sum(e - s for s, e in zip(self._starts, self._ends, strict=True))
 
     @property
     def allocated(self) -> dict[int, int]:
@@ -98,7 +98,7 @@ class PageAllocator:
             raise ValueError(f"size must be a positive multiple of 4096, not {size!r}")
         if not isinstance(align, int) or align < PAGE_SIZE or not _is_power_of_two(align):
             raise ValueError(f"align must be a power of two of at least 4096, not {align!r}")
-        for i, (start, end) in enumerate(zip(self._starts, self._ends)):
+        for i, (start, end) in enumerate(zip(self._starts, self._ends, strict=True)):
             address = -(-start // align) * align
             if address + size <= end:
                 self._take(i, address, address + size)

@@ -1,8 +1,9 @@
 """``generate(out_dir)``: write ``iogate.h`` and ``iogate.dtsi``.
 
 Both come from the same definitions as the RTL (:mod:`iogate.firmware.header` from
-:mod:`iogate.hdl.regs`/:mod:`iogate.hdl.formats`; :mod:`iogate.firmware.devicetree`), so regenerating after a
-layout change is all it takes to keep C code and the platform description in step.
+:mod:`iogate.hdl.regs`/:mod:`iogate.hdl.formats`; :mod:`iogate.firmware.devicetree`), so
+regenerating after a layout change is all it takes to keep C code and the platform description in
+step.
 """
 
 import pathlib

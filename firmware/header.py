@@ -2,8 +2,8 @@
 
 Nothing here re-types a bit position: offsets come from :class:`iogate.hdl.regs.Offset` and
 :data:`iogate.hdl.regs.REGISTER_SIZE`, fields from the ``data.StructLayout`` of each register
-(:data:`iogate.hdl.regs.REGISTERS`) and in-memory structure (:mod:`iogate.hdl.formats`), encodings from
-their enums. For each field ``F`` of a structure ``S`` the header defines
+(:data:`iogate.hdl.regs.REGISTERS`) and in-memory structure (:mod:`iogate.hdl.formats`), encodings
+from their enums. For each field ``F`` of a structure ``S`` the header defines
 ``IOGATE_S_F_SHIFT``, ``_WIDTH`` and ``_MASK`` (in place, within its doubleword), and for a
 structure wider than 64 bits ``IOGATE_S_F_DWORD``, the doubleword holding it. Reserved bits
 are collected in ``IOGATE_S_RSVD_MASK`` (``IOGATE_S_DWORDn_RSVD_MASK`` for wide ones).

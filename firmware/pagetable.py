@@ -296,7 +296,8 @@ class PageTable:
         offset = 0
         while offset < size:
             va, out, left = iova + offset, pa + offset, size - offset
-            for page, level, napot in self._sizes:
+            # The largest page that fits; the loop variables are used after the break.
+            for page, level, napot in self._sizes:  # noqa: B007
                 if (va | out) % page == 0 and left >= page:
                     break
             pte = self._leaf(out, r, w, x, pbmt, napot)

@@ -1,8 +1,8 @@
 """Packing and unpacking Python integers with the same layouts the RTL uses.
 
 Every register, device-context word, PTE, command and fault record is described once, as an
-Amaranth ``data.StructLayout`` (see :mod:`iogate.hdl.regs` and :mod:`iogate.hdl.formats`). The RTL views
-signals through those layouts; the model, the driver and the header generator use these
+Amaranth ``data.StructLayout`` (see :mod:`iogate.hdl.regs` and :mod:`iogate.hdl.formats`). The RTL
+views signals through those layouts; the model, the driver and the header generator use these
 helpers to read and build the same words as plain integers, so a field can never sit at one
 bit position in hardware and another in software.
 """

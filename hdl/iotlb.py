@@ -200,7 +200,7 @@ def _vpn_segments(vpn_w):
     """
     starts = sorted(set(PAGE_SIZE_IGNORED_BITS.values()) | {vpn_w})
     starts = [b for b in starts if b <= vpn_w]
-    return list(zip(starts, starts[1:]))
+    return list(zip(starts, starts[1:], strict=False))
 
 
 def _ignored_segments(size, vpn_w):
@@ -218,7 +218,7 @@ def _ignored_segments(size, vpn_w):
 def _same_page(vpn_a, vpn_b, ignored_segments, vpn_w):
     """The two VPNs agree on every segment not flagged in ``ignored_segments``."""
     same = Const(1, 1)
-    for (lo, hi), ignored in zip(_vpn_segments(vpn_w), ignored_segments):
+    for (lo, hi), ignored in zip(_vpn_segments(vpn_w), ignored_segments, strict=True):
         same = same & (ignored | (vpn_a[lo:hi] == vpn_b[lo:hi]))
     return same
 
@@ -526,7 +526,7 @@ class _Entries:
         compared)."""
         ignored = self.entry_ignored[i]
         if also_ignored is not None:
-            ignored = [a | b for a, b in zip(ignored, also_ignored)]
+            ignored = [a | b for a, b in zip(ignored, also_ignored, strict=True)]
         return _same_page(self.tags[i].vpn, vpn, ignored, self.vpn_w)
 
     def touch(self, s, way):

@@ -1,7 +1,7 @@
 """Shared pytest setup for the simulator tests.
 
-Builds live under build/sim/<design>/<sim>; iogate.cosim.targets.sim reuses a build whose Verilog has
-not changed and serialises concurrent builds with a lock, so pytest-xdist workers that ask
+Builds live under build/sim/<design>/<sim>; iogate.cosim.targets.sim reuses a build whose Verilog
+has not changed and serialises concurrent builds with a lock, so pytest-xdist workers that ask
 for the same design wait for one build instead of racing.
 """
 

@@ -98,7 +98,7 @@ async def two_ports(dut):
 
     start = cycle_now(s.tb.period_ns)
     results = [[], []]
-    tasks = [cocotb.start_soon(burst(p, out)) for p, out in zip(s.tb.ports, results)]
+    tasks = [cocotb.start_soon(burst(p, out)) for p, out in zip(s.tb.ports, results, strict=False)]
     for t in tasks:
         await t
     per_port = []

@@ -1,8 +1,8 @@
 """Cycle stamps for benchmarks: memory read latency and completion-store times.
 
 The stamps come from simulation time at handshakes seen by cocotbext-axi monitors, the
-way :class:`iogate.cosim.targets.tb.translation.TranslationRequester` stamps translations, so all the
-figures of one run are counted on the same edges. Everything here runs inside cocotb.
+way :class:`iogate.cosim.targets.tb.translation.TranslationRequester` stamps translations, so all
+the figures of one run are counted on the same edges. Everything here runs inside cocotb.
 """
 
 from collections import deque

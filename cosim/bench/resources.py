@@ -120,7 +120,10 @@ def group_breakdown(cells_by_module, core=CORE_NAME):
     board_total = {}
     for counts in parts.values():
         board_total = _add(board_total, counts)
-    order = lambda d: dict(sorted(d.items(), key=lambda kv: -kv[1]["comb"]))
+
+    def order(d):
+        return dict(sorted(d.items(), key=lambda kv: -kv[1]["comb"]))
+
     return {"core": core_total, "board": board_total, "total": _add(core_total, board_total),
             "core_units": order(units), "board_parts": order(parts)}
 

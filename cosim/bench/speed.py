@@ -1,8 +1,8 @@
 """Cosimulation speed (issue #8): verified translations per second in every mode.
 
-One seeded trace (:mod:`iogate.cosim.targets.batch.trace`) runs, in the same invocation, interactively
-through the test bench's ``TranslationRequester`` (Verilator and Icarus), in batch mode
-(the harness's player and recorder, Verilator and Icarus) and under the plain Verilator
+One seeded trace (:mod:`iogate.cosim.targets.batch.trace`) runs, in the same invocation,
+interactively through the test bench's ``TranslationRequester`` (Verilator and Icarus), in batch
+mode (the harness's player and recorder, Verilator and Icarus) and under the plain Verilator
 C++ harness. For each, the figure is translations / (seconds of the request phase + seconds
 of checking every response against the model): a translation counts once it is verified.
 The headline ``cosim_batch_ratio`` is batch-mode Verilator over the plain harness (the

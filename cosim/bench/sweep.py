@@ -105,7 +105,7 @@ def plot_hit_rates(sweep, path):
     cols = min(3, len(names)) or 1
     rows = -(-len(names) // cols) or 1
     fig, axes = pyplot.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, names):
+    for ax, name in zip(axes.flat, names, strict=False):
         lines = {}
         for p in sweep["points"]:
             if name in p["workloads"]:

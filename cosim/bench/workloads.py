@@ -176,7 +176,7 @@ def net_rx(*, translations=2000, seed=1, lazy=False, queues=2, ring=32, napi=16,
             received.append((q, iova, pa))
         ops.append(Dma(tuple(requests)))
         done += len(requests)
-        for q, iova, pa in received:
+        for _q, iova, pa in received:
             ops.append(Unmap(iova, PAGE, sync=not lazy))
             frames.give(pa)
             iovas.release(iova, held=lazy)

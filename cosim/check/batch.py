@@ -57,7 +57,8 @@ def verify(model, requests, raws, tag_width):
     A request without a response is a mismatch too (``got: None``).
     """
     board = Scoreboard(model)
-    for request, raw in zip(requests, in_request_order(raws, tag_width, len(requests))):
+    for request, raw in zip(requests, in_request_order(raws, tag_width, len(requests)),
+                            strict=True):
         allowed = board.expect(request)
         if raw is None:
             board.mismatches.append(Mismatch(request, None, allowed))

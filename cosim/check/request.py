@@ -61,7 +61,8 @@ class TranslationResponse:
             except ValueError:
                 name = "?"
             return f"fault cause={self.cause} ({name})"
-        perm = "".join(c if f else "-" for c, f in zip("rwx", (self.r, self.w, self.x)))
+        flags = (self.r, self.w, self.x)
+        perm = "".join(c if f else "-" for c, f in zip("rwx", flags, strict=True))
         return f"pa={self.pa:#x} {perm} pbmt={self.pbmt}"
 
 

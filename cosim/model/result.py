@@ -71,7 +71,8 @@ class Result:
         if self.fault:
             extra = f", iotval2={self.iotval2:#x}" if self.iotval2 else ""
             return f"Result(fault, cause={Cause(self.cause).name}{extra})"
-        perms = "".join(c if f else "-" for c, f in zip("rwx", (self.r, self.w, self.x)))
+        flags = (self.r, self.w, self.x)
+        perms = "".join(c if f else "-" for c, f in zip("rwx", flags, strict=True))
         return (f"Result(ppn={self.ppn:#x}, {perms}, pbmt={Pbmt(self.pbmt).name}, "
                 f"size={self.size:#x})")
 

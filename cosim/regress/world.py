@@ -183,8 +183,10 @@ def _device(rng, world, did, kind, nested_index, bus, config):
     s_mode, g_mode = _KINDS[kind]
     pscid, gscid = rng.randrange(4), rng.randrange(4)  # few tags: address spaces are shared
     dtf = rng.random() < 0.1
-    far = lambda size: rng.randrange(1 << 44) & ~(size - 1)
-    spaces = []
+
+    def far(size):
+        return rng.randrange(1 << 44) & ~(size - 1)
+
     if g_mode is None:
         first = Space(drv.page_table(s_mode), pscid, None, 56)
         _map_random(rng, world, did, first, first.table.va_bits - 1, far, config)
@@ -233,8 +235,8 @@ def build_world(rng, bus, target, *, config_name="default", devices=12, damage=0
                 faults=0.04, interrupts=False, fq_entries=64):
     """Bring the IOMMU up with the driver (spec init sequence) and program a random world.
 
-    ``target`` is the :class:`iogate.cosim.targets.tb.memory_target.MemoryTarget` (or a ``Memory``, for
-    runs on the model alone) that injects bus errors. Damage is done before any
+    ``target`` is the :class:`iogate.cosim.targets.tb.memory_target.MemoryTarget` (or a ``Memory``,
+    for runs on the model alone) that injects bus errors. Damage is done before any
     translation, so nothing of it can be cached yet.
     """
     config = CONFIGS[config_name]

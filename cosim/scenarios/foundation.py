@@ -1,8 +1,8 @@
 """The foundation workload: two translated devices and every way a request can fail.
 
 Runs through the driver's own layers (``iogate.firmware.ddt``, ``iogate.firmware.pagetable``,
-``iogate.firmware.mmio``) on any :class:`iogate.firmware.bus.Bus`. It needs no command queue: it only
-turns invalid entries valid, which needs no invalidation (invalid entries are never
+``iogate.firmware.mmio``) on any :class:`iogate.firmware.bus.Bus`. It needs no command queue: it
+only turns invalid entries valid, which needs no invalidation (invalid entries are never
 cached, spec "Caching invalid entries"), so it runs on the hardware slice that has no queues yet.
 
 Devices (1LVL device directory, base-format device contexts):
@@ -76,8 +76,8 @@ def _first_stage(bus, alloc, layout, did, pscid, description, maps):
 def program(bus, memory):
     """Build the directory and tables of the foundation workload; ddtp stays as it is.
 
-    ``memory`` is the shared :class:`iogate.cosim.model.memory.Memory`, used only to make one device's
-    page table answer with bus errors.
+    ``memory`` is the shared :class:`iogate.cosim.model.memory.Memory`, used only to make one
+    device's page table answer with bus errors.
     """
     alloc = PageAllocator(bus, ALLOC_BASE, ALLOC_SIZE)
     layout = Layout(ddt_root=alloc.alloc())

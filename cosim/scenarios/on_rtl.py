@@ -99,7 +99,7 @@ def vfio_flow(host, probe, seed, *, devices=(0x71, 0x72)):
                 check(_reaches(w, vaddr + offset) if writable else w.fault,
                       f"write {iova + offset:#x}: {w!r}")
                 dma += 2
-    for iova, size, vaddr, flags in maps:
+    for iova, size, _vaddr, _flags in maps:
         arg = bytearray(vfapi.DMA_UNMAP.pack(24, 0, iova, size))
         check(c.ioctl(vfapi.Ioctl.IOMMU_UNMAP_DMA, arg) == 0, f"UNMAP_DMA {iova:#x}")
         check(vfapi.DMA_UNMAP.unpack(arg)[3] == size, "UNMAP_DMA reports the size unmapped")

@@ -5,8 +5,8 @@ the model, with its report printed.
 on the default Config, its report giving translations, faults by cause, IOTLB hits and
 misses, cycles, and ``mismatches: <n>`` against the architectural model.
 
-``iogate run`` builds the full first-target iogate RTL for a simulator (reusing an unchanged build), runs
-one scenario of :mod:`iogate.cosim.scenarios.on_rtl` in cocotb -- the VFIO, iommufd and
+``iogate run`` builds the full first-target iogate RTL for a simulator (reusing an unchanged build),
+runs one scenario of :mod:`iogate.cosim.scenarios.on_rtl` in cocotb -- the VFIO, iommufd and
 virtio-iommu front-ends driving the hardware through the mirrored bus, every DMA a real
 translation request checked against the architectural model -- and prints a summary
 ending in ``mismatches: <n>``. The exit status is non-zero unless the scenario passed

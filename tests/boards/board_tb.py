@@ -3,8 +3,8 @@
 The host side is the real one (:mod:`iogate.cosim.targets.board`): synchronous code running in a
 thread under ``cocotb.task.bridge``, talking to :class:`SimSerial`, a pyserial stand-in that
 bit-bangs the board's ``rx`` pin and samples its ``tx`` pin, each call hopping back into the
-simulation with ``cocotb.task.resume`` (as ``iogate.cosim.targets.tb.bus`` does for the AXI agents). Built
-and run by test_board_top.py on Verilator and Icarus.
+simulation with ``cocotb.task.resume`` (as ``iogate.cosim.targets.tb.bus`` does for the AXI agents).
+Built and run by test_board_top.py on Verilator and Icarus.
 """
 
 import os

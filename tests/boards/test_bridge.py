@@ -1,5 +1,5 @@
-"""iogate.boards.bridge: every request of iogate.boards.protocol, against a register page, the on-chip
-memory and the DMA requester.
+"""iogate.boards.bridge: every request of iogate.boards.protocol, against a register page, the
+on-chip memory and the DMA requester.
 
 The register page is a testbench model that logs each AXI4-Lite transaction; the expected
 logs follow the AXI spec (a 4-byte access on a 64-bit bus uses the lanes of its address,
@@ -271,7 +271,8 @@ def test_mmio_bad_arguments_touch_nothing(offset, size):
     h = Harness()
     replies = h.run([req(Op.MMIO_READ, offset=offset, size=size),
                      req(Op.MMIO_WRITE, offset=offset, size=size, data=7)])
-    assert [decode_reply(o, r)[0] for o, r in zip((Op.MMIO_READ, Op.MMIO_WRITE), replies)] \
+    ops = (Op.MMIO_READ, Op.MMIO_WRITE)
+    assert [decode_reply(o, r)[0] for o, r in zip(ops, replies, strict=False)] \
         == [Status.BAD_ARGUMENT] * 2
     assert h.log == []
 
@@ -305,7 +306,7 @@ def test_memory_outside_the_ram_is_decerr_and_misaligned_is_refused():
         req(Op.MEM_READ, addr=RAM_BASE + RAM_SIZE - 8),
     ])
     ops = [Op.MEM_READ, Op.MEM_WRITE, Op.MEM_READ, Op.MEM_READ, Op.MEM_FILL, Op.MEM_READ]
-    assert [decode_reply(o, r)[0] for o, r in zip(ops, replies)] == [
+    assert [decode_reply(o, r)[0] for o, r in zip(ops, replies, strict=False)] == [
         Status.DECERR, Status.DECERR, Status.DECERR, Status.BAD_ARGUMENT,
         Status.BAD_ARGUMENT, Status.OK]
 

@@ -1,5 +1,5 @@
-"""Batch-mode cosimulation (iogate.cosim.targets.batch): the harness's player and recorder on Verilator
-and Icarus, the interactive run of the same trace, and the plain Verilator harness.
+"""Batch-mode cosimulation (iogate.cosim.targets.batch): the harness's player and recorder on
+Verilator and Icarus, the interactive run of the same trace, and the plain Verilator harness.
 
 Every response is checked against the architectural model; a corrupted response must be
 reported, so the checker can fail. One trace spans two batches (more requests than the

@@ -64,5 +64,6 @@ def test_build_is_reused_until_the_design_changes(simulator, tmp_path):
 
 
 def test_unknown_simulator_is_refused(tmp_path):
-    with pytest.raises(ValueError, match=r"sim must be one of \('verilator', 'icarus'\), not 'vcs'"):
+    with pytest.raises(ValueError,
+                       match=r"sim must be one of \('verilator', 'icarus'\), not 'vcs'"):
         sim.build("module adder; endmodule", "adder", "vcs", build_root=tmp_path)

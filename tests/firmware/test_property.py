@@ -45,7 +45,7 @@ class Oracle:
 
     def _cut(self, lo, hi):
         kept_s, kept_i = [], []
-        for s, (e, pa, perms, pbmt) in zip(self.starts, self.items):
+        for s, (e, pa, perms, pbmt) in zip(self.starts, self.items, strict=True):
             if e <= lo or s >= hi:
                 kept_s.append(s)
                 kept_i.append((e, pa, perms, pbmt))
@@ -78,7 +78,7 @@ class Oracle:
     def probes(self):
         """Addresses worth checking: both sides of every boundary."""
         points = set()
-        for s, (e, *_rest) in zip(self.starts, self.items):
+        for s, (e, *_rest) in zip(self.starts, self.items, strict=True):
             points.update((s, s + 4 * KIB, (s + e) // 2 & ~0xFFF, e - 4 * KIB, e))
         return points
 

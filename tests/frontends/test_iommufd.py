@@ -349,7 +349,10 @@ def test_invalidate_rewrites_pscid_and_gscid_and_fences(nest, nested):
     assert nest.invalidate(nested, entries) == (0, 3)
     _, ring = _ring(fd)
     sent = [ring[(start + i) % cq.entries] for i in range(4)]
-    g = lambda cmd, name: bits.get(IOTINVAL, cmd, name)
+
+    def g(cmd, name):
+        return bits.get(IOTINVAL, cmd, name)
+
     for cmd in sent[:3]:
         assert g(cmd, "opcode") == Opcode.IOTINVAL and g(cmd, "gv") == 1
         assert g(cmd, "gscid") == domain.parent.gscid

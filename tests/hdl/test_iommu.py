@@ -50,7 +50,10 @@ def dc(tc=V, iohgatp=0, ta=0, fsc=0):
     return [tc, iohgatp, ta, fsc]
 
 
-def tables(leaf=pte(0x12345, V | R | W | U | A | D)):
+DEFAULT_LEAF = pte(0x12345, V | R | W | U | A | D)
+
+
+def tables(leaf=DEFAULT_LEAF):
     return {
         0x20_0000 + 1 * 8: pte(0x201, V),
         0x20_1000 + 2 * 8: pte(0x202, V),
@@ -462,7 +465,8 @@ def test_debug_translation_interface():
 
 
 def test_every_config_option_is_built():
-    # Sv48, Sv39x4, Sv48x4, Svpbmt and 3LVL are all built (iogate.hdl.ptw, iogate.hdl.ddt): accepted.
+    # Sv48, Sv39x4, Sv48x4, Svpbmt and 3LVL are all built (iogate.hdl.ptw, iogate.hdl.ddt):
+    # accepted.
     from amaranth.hdl import Fragment
     full = Config.full()
     top = Iommu(full)

@@ -254,9 +254,10 @@ def translation(res):
 IOVA48 = (1 << 39) | (2 << 30) | (3 << 21) | (4 << 12) | 0x567
 S48 = [0x8000_0008, 0x8000_1010, 0x8000_2018, 0x8000_3020]     # table + VPN[i]*8
 SIZE_512G = 4
+S48_L1 = pte(0x80003, V)
 
 
-def four_level(leaf, l1=pte(0x80003, V), l2=TO_L0, l3=TO_L1):
+def four_level(leaf, l1=S48_L1, l2=TO_L0, l3=TO_L1):
     return {S48[0]: l3, S48[1]: l2, S48[2]: l1, S48[3]: leaf}
 
 

@@ -22,7 +22,8 @@ def test_config_type_checked():
 
 
 def test_memory_type_checked():
-    with pytest.raises(TypeError, match="memory must be a iogate.cosim.model.memory.Memory, not None"):
+    with pytest.raises(TypeError,
+                       match="memory must be a iogate.cosim.model.memory.Memory, not None"):
         IommuModel(Config(), None)
 
 

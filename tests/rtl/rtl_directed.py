@@ -108,7 +108,7 @@ async def ddtp_off_and_back(dut):
         drv.map(t, 0x10_0000, 0x5_0000_0000, 64 * KiB, r=True, pscid=4)
         return drv
 
-    drv = await s.run(setup, s.bus)
+    await s.run(setup, s.bus)
     ddtp = await s.bus.aread(Offset.DDTP, 8)
     pages = [request(0x33, 0x10_0000 + i * 0x1000, "read") for i in range(16)]
     await s.translate_all(pages)                      # warm the caches
@@ -139,7 +139,7 @@ async def command_queue_memory_faults(dut):
             # the IOMMU's fetch is the first access to fail.
             store = s.bus.mem_write
 
-            def mem_write(address, data):
+            def mem_write(address, data, store=store):
                 store(address, data)
                 if drv.cq.base <= address < drv.cq.base + drv.cq.entries * 16:
                     s.tb.target.inject_fault(address, len(data), "DECERR")
@@ -150,7 +150,7 @@ async def command_queue_memory_faults(dut):
             s.tb.target.inject_fault(bad, 4096, "SLVERR")
             cmd = commands.iofence_c(addr=bad, data=7)
 
-        def provoke():
+        def provoke(cmd=cmd):
             if cmd is not None:
                 drv.cq.submit(cmd)
             try:
@@ -226,9 +226,9 @@ async def every_command_and_operand(dut):
         await s.translate_all(probes)
         # Change both tables without invalidating, then the command under test.
         t.map(0x7000, 0x9_0000_7000 + (i + 1) * 0x1000, 4 * KiB, r=True)
-        await s.run(lambda: drv.run([cmd]))
-        await s.run(lambda: drv.sync(t, t.map(0x7000, 0x9_1000_0000 + i * 0x1000, 4 * KiB,
-                                                  r=True), pscid=8))
+        await s.run(lambda cmd=cmd: drv.run([cmd]))
+        await s.run(lambda i=i: drv.sync(t, t.map(0x7000, 0x9_1000_0000 + i * 0x1000, 4 * KiB,
+                                                      r=True), pscid=8))
         await s.translate_all(probes)
     # IOFENCE.C with WSI: fence_w_ip, then cip on the civ line (spec "IOMMU Command-queue
     # Fence commands", "Command-queue CSR (cqcsr)").

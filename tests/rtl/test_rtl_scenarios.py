@@ -17,7 +17,8 @@ from iogate.cosim.targets import sim
 def test_scenario_on(scenario, simulator, tmp_path):
     build = sim.build_iommu(FULL, simulator)
     report = tmp_path / "report.json"
-    sim.run(build, "iogate.cosim.scenarios.on_rtl", test_dir=tmp_path, log_file=tmp_path / "sim.log",
+    sim.run(build, "iogate.cosim.scenarios.on_rtl", test_dir=tmp_path,
+            log_file=tmp_path / "sim.log",
             testcase=cocotb_name_of(scenario),
             extra_env={"IOGATE_REPORT": str(report),
                        "IOGATE_SIM": simulator})
@@ -33,7 +34,8 @@ def test_probe_counts_a_disagreement_on(simulator, tmp_path):
     # The cocotb test asserts that exactly one mismatch (a page fault, cause 13, the
     # model expects and the RTL does not give) is recorded.
     build = sim.build_iommu(FULL, simulator)
-    sim.run(build, "iogate.cosim.scenarios.on_rtl", test_dir=tmp_path, log_file=tmp_path / "sim.log",
+    sim.run(build, "iogate.cosim.scenarios.on_rtl", test_dir=tmp_path,
+            log_file=tmp_path / "sim.log",
             testcase=cocotb_name_of(SELF_CHECK))
 
 

@@ -432,7 +432,7 @@ class Iommufd:
             try:
                 if entry_len < INVALIDATE_ENTRY_SIZE:
                     raise _Errno(-errno.EINVAL)
-                raw = copy_struct_from_user(lambda o, n: self.user.read(base + o, n),
+                raw = copy_struct_from_user(lambda o, n, base=base: self.user.read(base + o, n),
                                             INVALIDATE_ENTRY_SIZE, entry_len)
                 cmds.append(rewrite_invalidation(raw, pscid=domain.pscid,
                                                  gscid=domain.parent.gscid))

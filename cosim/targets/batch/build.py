@@ -1,7 +1,7 @@
 """Generating and building the batch harness: once per design, cached under ``build/sim``.
 
-The harness's SystemVerilog comes from :func:`iogate.cosim.targets.sim.verilog_of`, as every design's does.
-Two things are added here:
+The harness's SystemVerilog comes from :func:`iogate.cosim.targets.sim.verilog_of`, as every
+design's does. Two things are added here:
 
 * Yosys writes an all-zero memory initialiser as one assignment per word (65536 lines for
   the on-chip RAM); both simulators compile that slowly, so such a block becomes a loop,

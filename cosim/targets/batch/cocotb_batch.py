@@ -1,14 +1,14 @@
 """The cocotb side of batch mode, and the interactive run of the same trace.
 
-``batch`` runs on the :class:`~iogate.cosim.targets.batch.harness.BatchHarness` build: it replays the
-setup of the trace (registers through cocotbext-axi's AXI4-Lite master, RAM through the
+``batch`` runs on the :class:`~iogate.cosim.targets.batch.harness.BatchHarness` build: it replays
+the setup of the trace (registers through cocotbext-axi's AXI4-Lite master, RAM through the
 host write port), then for each batch of up to ``DEPTH`` requests loads them (``LANES``
 per clock), pulses ``start``, waits for ``done`` with one trigger and reads the responses
 back (``LANES`` per read). No Python runs per translation while the batch plays.
 
 ``interactive`` runs the same trace on the plain :class:`iogate.hdl.iommu.Iommu` build through the
-test bench's :class:`~iogate.cosim.targets.tb.translation.TranslationRequester` (one coroutine step per
-request and per response), as the regression does.
+test bench's :class:`~iogate.cosim.targets.tb.translation.TranslationRequester` (one coroutine step
+per request and per response), as the regression does.
 
 Both write the raw responses (arrival order, :mod:`.check`) and the wall-clock seconds of
 the request phase; checking against the model happens outside the simulator, with the

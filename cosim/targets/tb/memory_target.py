@@ -1,8 +1,8 @@
-"""The RTL's system memory: cocotbext-axi's AXI4 slave serving a :class:`iogate.cosim.model.memory.Memory`.
+"""The RTL's system memory: cocotbext-axi's AXI4 slave serving a model ``Memory``.
 
-The same ``Memory`` object is walked by the architectural model, so the RTL and the model
-read identical tables. An access that touches an injected fault range raises, and
-cocotbext-axi's ``AxiSlave`` answers such an access with SLVERR: that is how memory access
+The same :class:`iogate.cosim.model.memory.Memory` object is walked by the architectural model, so
+the RTL and the model read identical tables. An access that touches an injected fault range raises,
+and cocotbext-axi's ``AxiSlave`` answers such an access with SLVERR: that is how memory access
 faults (causes 1/5/7/257, cqmf, fqmf) are provoked on the RTL.
 
 A fault range may instead answer DECERR (no slave at that address, AXI4 spec A3.4.4).

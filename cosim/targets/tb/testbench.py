@@ -2,8 +2,9 @@
 
 It binds to the flattened port names of :class:`iogate.hdl.iommu.Iommu` (``mmio__*``, ``mem__*``,
 ``tr__<n>__req__*``, ``tr__<n>__resp__*``) with cocotbext-axi's AXI4-Lite master and AXI4
-slave and one :class:`~iogate.cosim.targets.tb.translation.TranslationRequester` per port, and watches the
-wired interrupt lines with an :class:`~iogate.cosim.targets.tb.interrupts.InterruptMonitor`.
+slave and one :class:`~iogate.cosim.targets.tb.translation.TranslationRequester` per port, and
+watches the wired interrupt lines with an
+:class:`~iogate.cosim.targets.tb.interrupts.InterruptMonitor`.
 """
 
 import cocotb
