@@ -15,9 +15,6 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MODULES = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]["modules"]
 
-#: Not annotated yet, on purpose: annotating IommuModel.__init__ makes mypy check its body,
-#: which needs its two memo dicts annotated (cosim/model/iommu.py, lines being edited).
-PENDING = {"iogate.cosim.model.iommu.IommuModel.__init__"}
 
 
 def _functions(module):
@@ -52,17 +49,8 @@ def _missing(function):
 @pytest.mark.parametrize("module_name", MODULES)
 def test_public_signatures_are_annotated(module_name):
     module = importlib.import_module(module_name)
-    untyped = {name: _missing(f) for name, f in _functions(module)
-               if name not in PENDING and _missing(f)}
+    untyped = {name: _missing(f) for name, f in _functions(module) if _missing(f)}
     assert not untyped, f"unannotated: {untyped}"
-
-
-def test_pending_entries_are_still_unannotated():
-    """An entry of PENDING that has been annotated must leave the list."""
-    for name in PENDING:
-        module_name, cls, attr = name.rsplit(".", 2)
-        function = getattr(getattr(importlib.import_module(module_name), cls), attr)
-        assert _missing(function), f"{name} is annotated now: remove it from PENDING"
 
 
 def test_an_unannotated_method_is_found():

@@ -89,7 +89,7 @@ class IommuModel:
         :class:`iogate.cosim.model.memory.Memory`.
     """
 
-    def __init__(self, config, memory, *, cache=False):
+    def __init__(self, config: Config, memory: Memory, *, cache: bool = False) -> None:
         if not isinstance(config, Config):
             raise TypeError(f"config must be an iogate.hdl.Config, not {config!r}")
         if not isinstance(memory, Memory):
@@ -106,8 +106,8 @@ class IommuModel:
         self.fault_queue = FaultQueue(_regs, self._store)
         self.command_queue = CommandQueue(_regs, self._load, self._store, self.dc_cache,
                                           self.iotlb)
-        self._dc_memo = {}          # DC words -> DeviceContext (one object per value)
-        self._check_memo = {}       # (DC words, fctl) -> misconfiguration or None
+        self._dc_memo: dict = {}      # DC words -> DeviceContext (one object per value)
+        self._check_memo: dict = {}   # (DC words, fctl) -> misconfiguration or None
 
     # -- memory, with capabilities.PAS as the end of the physical address space -----------
 
