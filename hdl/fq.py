@@ -148,9 +148,12 @@ class FaultQueueWriter(wiring.Component):
         # --- One record at a time.
         head = data.View(layout, q.r_data)
         record = Signal(FAULT_RECORD)
-        ttyp = Mux(head.access == Access.EXECUTE, Ttyp.UNTRANSLATED_EXEC,
-                   Mux(head.access == Access.WRITE, Ttyp.UNTRANSLATED_WRITE,
-                       Ttyp.UNTRANSLATED_READ))
+        # The mapping is Ttyp.untranslated's, the one the model and the test bench use too.
+        ttyp = Signal(Ttyp, init=Ttyp.UNTRANSLATED_READ)
+        with m.Switch(head.access):
+            for access in Access:
+                with m.Case(access):
+                    m.d.comb += ttyp.eq(Ttyp.untranslated(access))
         base = Signal(self._pas)             # the record's address
         beat = Signal(2)                     # the doubleword being stored
 

@@ -14,10 +14,10 @@ below; the cocotb test benches pack and unpack the same layouts with :mod:`iogat
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from iogate.hdl.formats import Cause, Pbmt, Ttyp
+from iogate.hdl.formats import Cause, Pbmt
 
 __all__ = ["Access", "REQUEST", "ANSWER", "fields", "embedded", "request_layout",
-           "response_layout", "TranslationPort", "ttyp_of"]
+           "response_layout", "TranslationPort"]
 
 
 class Access(enum.Enum, shape=2):
@@ -25,12 +25,6 @@ class Access(enum.Enum, shape=2):
     READ = 0
     WRITE = 1
     EXECUTE = 2
-
-
-def ttyp_of(access):
-    """The fault-record TTYP of an Untranslated request of kind ``access``: an alias of
-    :meth:`iogate.hdl.formats.Ttyp.untranslated`, where the mapping lives."""
-    return Ttyp.untranslated(access)
 
 
 #: What an Untranslated request asks (spec "Process to translate an IOVA"): the device, the

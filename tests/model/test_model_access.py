@@ -7,7 +7,7 @@ import re
 import pytest
 
 from iogate.hdl.formats import Cause, Ttyp
-from iogate.hdl.port import Access, ttyp_of
+from iogate.hdl.port import Access
 from iogate.hdl.regs import IommuMode
 
 from iogate.cosim.model.walk import ACCESS_FAULT, GUEST_PAGE_FAULT, PAGE_FAULT
@@ -20,7 +20,6 @@ def test_ttyp_of_an_untranslated_request():
         Access.WRITE: Ttyp.UNTRANSLATED_WRITE,     # 3
         Access.EXECUTE: Ttyp.UNTRANSLATED_EXEC,    # 1: read-for-execute
     }
-    assert [ttyp_of(a) for a in Access] == [Ttyp.untranslated(a) for a in Access]
 
 
 @pytest.mark.parametrize("bad", ["read", 3, None])
