@@ -116,9 +116,12 @@ class Iommu(wiring.Component):
                      self.wsi.eq(regfile.wsi)]
 
         # --- Requests: round-robin over the ports and the debug interface, so that no
-        # port can starve another (or the debugger).
-        sources = n + 1
-        valids = [self.tr[i].req.valid for i in range(n)] + [regfile.dbg_req.valid]
+        # port can starve another (or the debugger). Without the debug interface
+        # (``Config.dbg`` False) it is no source at all: nothing to arbitrate or route.
+        sources = n + 1 if cfg.dbg else n
+        valids = [self.tr[i].req.valid for i in range(n)]
+        if cfg.dbg:
+            valids.append(regfile.dbg_req.valid)
         m.submodules.port_arbiter = arbiter = RoundRobin(sources, last=sources - 1)
         m.d.comb += arbiter.requests.eq(Cat(valids))
         grant, any_req = arbiter.grant, arbiter.valid
@@ -132,11 +135,12 @@ class Iommu(wiring.Component):
                              embedded(p, REQUEST).eq(embedded(q, REQUEST)),
                              p.pv.eq(0), p.pid.eq(0), p.priv.eq(0),
                              self.tr[i].req.ready.eq(pipe.req.ready)]
-        with m.If(grant == debug):
-            q = regfile.dbg_req.payload
-            m.d.comb += [p.tag.eq(0), embedded(p, REQUEST).eq(embedded(q, REQUEST)),
-                         p.pv.eq(q.pv), p.pid.eq(q.pid), p.priv.eq(q.priv),
-                         regfile.dbg_req.ready.eq(pipe.req.ready)]
+        if cfg.dbg:
+            with m.If(grant == debug):
+                q = regfile.dbg_req.payload
+                m.d.comb += [p.tag.eq(0), embedded(p, REQUEST).eq(embedded(q, REQUEST)),
+                             p.pv.eq(q.pv), p.pid.eq(q.pid), p.priv.eq(q.priv),
+                             regfile.dbg_req.ready.eq(pipe.req.ready)]
         m.d.comb += arbiter.advance.eq(pipe.req.valid & pipe.req.ready)
 
         # --- Responses go back to their source.
@@ -151,12 +155,13 @@ class Iommu(wiring.Component):
             ]
             with m.If(r.src == i):
                 m.d.comb += pipe.resp.ready.eq(resp.ready)
-        m.d.comb += [
-            regfile.dbg_resp.valid.eq(pipe.resp.valid & (r.src == debug)),
-            regfile.dbg_resp.payload.fault.eq(r.fault),
-            regfile.dbg_resp.payload.ppn.eq(r.ppn),
-            regfile.dbg_resp.payload.pbmt.eq(r.pbmt),
-        ]
-        with m.If(r.src == debug):
-            m.d.comb += pipe.resp.ready.eq(regfile.dbg_resp.ready)
+        if cfg.dbg:
+            m.d.comb += [
+                regfile.dbg_resp.valid.eq(pipe.resp.valid & (r.src == debug)),
+                regfile.dbg_resp.payload.fault.eq(r.fault),
+                regfile.dbg_resp.payload.ppn.eq(r.ppn),
+                regfile.dbg_resp.payload.pbmt.eq(r.pbmt),
+            ]
+            with m.If(r.src == debug):
+                m.d.comb += pipe.resp.ready.eq(regfile.dbg_resp.ready)
         return m
