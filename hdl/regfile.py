@@ -44,11 +44,6 @@ tr_req_ctl      0x260    Go/Busy RW1S, cleared when the response is written; Pri
 tr_response     0x268    RO: fault, PBMT, S=0 (4 KiB reporting), PPN
 ==============  =======  ==================================================================
 
-The access kind of every field (RO, RW, RW1C, RW1S, WARL, ZERO) is declared once, in
-:data:`iogate.hdl.regs.ACCESS`: read words, write masks and W1C/W1S effects are derived
-from it and the layouts, and only each register's legalising rule and side effects are
-written here.
-
 Every other offset reads 0 and ignores writes. Registers are 64-bit words indexed by
 ``addr[11:3]``: on a 64-bit bus a 4-byte access at offset 4 mod 8 uses the upper byte
 lanes (``wstrb[7:4]``, ``rdata[63:32]``); on a 32-bit bus ``addr[2]`` selects the half,
@@ -67,9 +62,7 @@ a read-for-execute, otherwise NW=1 a read and NW=0 a write (read and write permi
 requested), with ``device_id`` = DID and a ``process_id`` (PID, Priv) when PV=1.
 """
 
-from types import SimpleNamespace
-
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -81,7 +74,6 @@ from iogate.hdl.formats import Pbmt
 from iogate.hdl.fq import FaultQueueRegisters
 from iogate.hdl.port import Access
 from iogate.hdl.regs import (
-    ACCESS,
     CQCSR,
     DDTP,
     FCTL,
@@ -89,15 +81,10 @@ from iogate.hdl.regs import (
     ICVEC,
     IPSR,
     QB,
-    REGISTER_SIZE,
-    REGISTERS,
     TR_REQ_CTL,
-    TR_REQ_IOVA,
     TR_RESPONSE,
     IommuMode,
-    Kind,
     Offset,
-    access_of,
 )
 
 __all__ = ["MMIO_ADDR_WIDTH", "WSI_LINES", "dbg_request_layout", "dbg_response_layout",
@@ -176,68 +163,96 @@ class RegFile(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        r = self._state()
-        w = self._write_port(m, r)
-        m.d.comb += [self.iommu_mode.eq(r.ddtp.iommu_mode), self.ddtp_ppn.eq(r.ddtp.ppn)]
-        self._read_port(m, r)
-        self._ddtp(m, r, w)
-        self._queue_bases(m, r, w)
-        self._command_queue(m, r, w)
-        self._fault_queue(m, r, w)
-        self._interrupts(m, r, w)
-        if self._config.dbg:
-            self._debug(m, r, w)
-        else:
-            m.d.comb += self.dbg_resp.ready.eq(1)
-        return m
-
-    def _state(self):
-        """The registers. Reset values are 0 (spec "Reset behavior": the queues off, ipsr
-        0, Go 0; the rest is UNSPECIFIED), ddtp resets to Off."""
         cfg = self._config
-        r = SimpleNamespace(
-            ddtp=Signal(DDTP), cqb=Signal(QB), fqb=Signal(QB),
-            cqh=Signal(32), cqt=Signal(32), fqh=Signal(32), fqt=Signal(32),
-            cqcsr=Signal(CQCSR), fqcsr=Signal(FQCSR), ipsr=Signal(IPSR), icvec=Signal(ICVEC),
-            tr_iova=Signal(TR_REQ_IOVA), tr_ctl=Signal(TR_REQ_CTL), tr_resp=Signal(TR_RESPONSE),
-            issued=Signal(),                       # the Go request went to the pipeline
-            # PPN bits that name addresses below 2**PAS (WARL: the rest read 0).
-            ppn_mask=(1 << (cfg.pas - 12)) - 1,
-        )
-        r.cq_errors = Cat(r.cqcsr[n] for n in access_of(Offset.CQCSR, Kind.RW1C))
-        r.cq_mask, r.fq_mask = index_mask(r.cqb.log2szm1), index_mask(r.fqb.log2szm1)
-        # As software reads each register (busy: turning off, the last command or record
-        # is in flight).
-        r.read = {
-            Offset.CAPABILITIES: Const(cfg.capabilities, 64),
-            Offset.FCTL: Const(bits.pack(FCTL, wsi=1), 32),
-            Offset.DDTP: _read_value(Offset.DDTP, r.ddtp),
-            Offset.CQB: _read_value(Offset.CQB, r.cqb), Offset.FQB: _read_value(Offset.FQB, r.fqb),
-            Offset.CQH: r.cqh, Offset.CQT: r.cqt, Offset.FQH: r.fqh, Offset.FQT: r.fqt,
-            Offset.CQCSR: _read_value(Offset.CQCSR, r.cqcsr, busy=r.cqcsr.cqon & ~r.cqcsr.cqen),
-            Offset.FQCSR: _read_value(Offset.FQCSR, r.fqcsr, busy=r.fqcsr.fqon & ~r.fqcsr.fqen),
-            Offset.IPSR: _read_value(Offset.IPSR, r.ipsr),
-            Offset.ICVEC: _read_value(Offset.ICVEC, r.icvec),
-        }
-        if cfg.dbg:
-            r.read.update({offset: _read_value(offset, reg) for offset, reg in (
-                (Offset.TR_REQ_IOVA, r.tr_iova), (Offset.TR_REQ_CTL, r.tr_ctl),
-                (Offset.TR_RESPONSE, r.tr_resp))})
-        r.words = _words(r.read)
-        return r
+        bus = self.mmio
+        dw = cfg.mmio_data_width
+        # PPN bits that name addresses below 2**PAS (WARL: the rest read 0).
+        ppn_mask = (1 << (cfg.pas - 12)) - 1
 
-    def _read_port(self, m, r):
-        """Reads: accept an address, answer the next cycle."""
-        bus, dw = self.mmio, self._config.mmio_data_width
-        rword = Signal(64)
-        with m.Switch(bus.araddr[3:12]):
-            for index, word in r.words.items():
-                with m.Case(index):
-                    m.d.comb += rword.eq(word)
+        # --- State. Reset values are 0 (spec "Reset behavior": the queues off, ipsr 0, Go 0; the
+        # rest is UNSPECIFIED), ddtp resets to Off.
+        ddtp = Signal(DDTP)
+        tr_iova_vpn = Signal(52)
+        tr_ctl = Signal(TR_REQ_CTL)
+        tr_resp = Signal(TR_RESPONSE)
+        issued = Signal()                          # the Go request went to the pipeline
+        cqb, fqb = Signal(QB), Signal(QB)
+        cqh, cqt, fqh, fqt = Signal(32), Signal(32), Signal(32), Signal(32)
+        cqcsr, fqcsr = Signal(CQCSR), Signal(FQCSR)
+        ipsr = Signal(IPSR)
+        icvec = Signal(ICVEC)
+
+        cq_errors = Cat(cqcsr.cqmf, cqcsr.cmd_to, cqcsr.cmd_ill, cqcsr.fence_w_ip)
+        cq_busy = cqcsr.cqon & ~cqcsr.cqen         # turning off: a command is in flight
+        fq_busy = fqcsr.fqon & ~fqcsr.fqen
+        cq_mask = index_mask(cqb.log2szm1)
+        fq_mask = index_mask(fqb.log2szm1)
+
+        m.d.comb += [self.iommu_mode.eq(ddtp.iommu_mode), self.ddtp_ppn.eq(ddtp.ppn)]
+        m.d.comb += [
+            self.cq.ppn.eq(cqb.ppn), self.cq.head.eq(cqh), self.cq.tail.eq(cqt),
+            self.cq.run.eq(cqcsr.cqen & cqcsr.cqon
+                           & ~cqcsr.cqmf & ~cqcsr.cmd_to & ~cqcsr.cmd_ill),
+            self.fq.ppn.eq(fqb.ppn), self.fq.tail.eq(fqt),
+            self.fq.full.eq(((fqt + 1) & fq_mask) == (fqh & fq_mask)),
+            self.fq.on.eq(fqcsr.fqen & fqcsr.fqon),
+            self.fq.error.eq(fqcsr.fqof | fqcsr.fqmf),
+        ]
+
+        fctl_value = bits.pack(FCTL, wsi=1)
+
+        def qb_word(qb):
+            return Cat(qb.log2szm1, Const(0, 5), qb.ppn, Const(0, 10))
+
+        def cqcsr_word():
+            return (Cat(cqcsr.cqen, cqcsr.cie, Const(0, 6), cq_errors, Const(0, 4),
+                        cqcsr.cqon, cq_busy) | Const(0, 32))
+
+        def fqcsr_word():
+            return (Cat(fqcsr.fqen, fqcsr.fie, Const(0, 6), fqcsr.fqmf, fqcsr.fqof,
+                        Const(0, 6), fqcsr.fqon, fq_busy) | Const(0, 32))
+
+        def word_of(index):
+            """The 64-bit word at register-page index ``index`` (offset // 8)."""
+            word = Signal(64)
+            with m.Switch(index):
+                with m.Case(Offset.CAPABILITIES // 8):
+                    m.d.comb += word.eq(cfg.capabilities)
+                with m.Case(Offset.FCTL // 8):
+                    m.d.comb += word.eq(fctl_value)
+                with m.Case(Offset.DDTP // 8):
+                    m.d.comb += word.eq(Cat(ddtp.iommu_mode, Const(0, 6), ddtp.ppn))
+                with m.Case(Offset.CQB // 8):
+                    m.d.comb += word.eq(qb_word(cqb))
+                with m.Case(Offset.CQH // 8):                     # cqh | cqt
+                    m.d.comb += word.eq(Cat(cqh, cqt))
+                with m.Case(Offset.FQB // 8):
+                    m.d.comb += word.eq(qb_word(fqb))
+                with m.Case(Offset.FQH // 8):                     # fqh | fqt
+                    m.d.comb += word.eq(Cat(fqh, fqt))
+                with m.Case(Offset.CQCSR // 8):                   # cqcsr | fqcsr
+                    m.d.comb += word.eq(Cat(cqcsr_word(), fqcsr_word()))
+                with m.Case(Offset.IPSR // 8):                    # pqcsr (absent) | ipsr
+                    m.d.comb += word.eq(Cat(Const(0, 32), ipsr.cip, ipsr.fip))
+                with m.Case(Offset.ICVEC // 8):
+                    m.d.comb += word.eq(Cat(icvec.civ, icvec.fiv, icvec.pmiv, icvec.piv))
+                if cfg.dbg:
+                    with m.Case(Offset.TR_REQ_IOVA // 8):
+                        m.d.comb += word.eq(Cat(Const(0, 12), tr_iova_vpn))
+                    with m.Case(Offset.TR_REQ_CTL // 8):
+                        m.d.comb += word.eq(tr_ctl.as_value()
+                                            & ~bits.reserved_mask(TR_REQ_CTL)
+                                            & ~bits.mask(TR_REQ_CTL, "_custom0"))
+                    with m.Case(Offset.TR_RESPONSE // 8):
+                        m.d.comb += word.eq(tr_resp)
+            return word
+
+        # --- Reads: accept an address, answer the next cycle.
         rvalid = Signal()
         rdata = Signal(dw)
         m.d.comb += [bus.arready.eq(~rvalid), bus.rvalid.eq(rvalid), bus.rdata.eq(rdata),
                      bus.rresp.eq(Resp.OKAY)]
+        rword = word_of(bus.araddr[3:12])
         with m.If(bus.arvalid & bus.arready):
             m.d.sync += rvalid.eq(1)
             if dw == 64:
@@ -247,11 +262,7 @@ class RegFile(wiring.Component):
         with m.Elif(bus.rready):
             m.d.sync += rvalid.eq(0)
 
-    def _write_port(self, m, r):
-        """Writes: take address and data together, answer the next cycle. Gives the write
-        as a 64-bit word, its byte-strobe bit mask, the bits written as 1 (what RW1C clears
-        and RW1S sets) and, per decoded register, whether this cycle writes it."""
-        bus, dw = self.mmio, self._config.mmio_data_width
+        # --- Writes: take address and data together, answer the next cycle.
         bvalid = Signal()
         m.d.comb += [bus.bvalid.eq(bvalid), bus.bresp.eq(Resp.OKAY)]
         take = bus.awvalid & bus.wvalid & ~bvalid
@@ -260,206 +271,153 @@ class RegFile(wiring.Component):
             m.d.sync += bvalid.eq(1)
         with m.Elif(bus.bready):
             m.d.sync += bvalid.eq(0)
-        w = SimpleNamespace(data=Signal(64), mask=Signal(64), ones=Signal(64), at={})
+
+        # The write as a 64-bit word and a bit mask.
+        wdata = Signal(64)
+        wmask = Signal(64)
         if dw == 64:
             strobes = bus.wstrb
-            m.d.comb += w.data.eq(bus.wdata)
+            m.d.comb += wdata.eq(bus.wdata)
         else:
             strobes = Mux(bus.awaddr[2], Cat(Const(0, 4), bus.wstrb), Cat(bus.wstrb, Const(0, 4)))
-            m.d.comb += w.data.eq(Cat(bus.wdata, bus.wdata))
-        m.d.comb += [w.mask.eq(Cat(strobes[i].replicate(8) for i in range(8))),
-                     w.ones.eq(w.data & w.mask)]
-        for offset in r.read:
-            w.at[offset] = Signal(name=f"write_{offset.name.lower()}")
-            m.d.comb += w.at[offset].eq(take & (bus.awaddr[3:12] == offset // 8))
-        # The register at ``offset`` after the write merges its bytes in (as a view).
-        w.new = lambda offset: _field_view(
-            offset, (r.words[offset // 8] & ~w.mask) | (w.data & w.mask))
-        w.ones_of = lambda offset: _field_view(offset, w.ones)
-        return w
+            m.d.comb += wdata.eq(Cat(bus.wdata, bus.wdata))
+        m.d.comb += wmask.eq(Cat(strobes[i].replicate(8) for i in range(8)))
+        ones = Signal(64)                          # the bits written as 1: what RW1C clears
+        m.d.comb += ones.eq(wdata & wmask)
 
-    def _ddtp(self, m, r, w):
-        """``ddtp`` (spec "Device-directory-table pointer (ddtp)")."""
-        new = w.new(Offset.DDTP)
-        legal = Const(0, 1)
-        for mode in self._config.iommu_modes:
-            legal = legal | (new.iommu_mode == mode)
-        with m.If(w.at[Offset.DDTP]):
-            m.d.sync += _store(Offset.DDTP, r.ddtp, new, w.ones_of(Offset.DDTP), {
-                "iommu_mode": Mux(legal, _raw(Offset.DDTP, new, "iommu_mode"),
-                                  _raw(Offset.DDTP, r.ddtp, "iommu_mode")),
-                "ppn": new.ppn & r.ppn_mask})
+        def merged(old):
+            return (old & ~wmask) | (wdata & wmask)
 
-    def _queue_bases(self, m, r, w):
-        """``cqb``/``fqb`` and the indices software writes, ``cqt``/``fqh`` (spec "Command
-        queue base (cqb)", "Fault queue base (fqb)", "Command queue tail (cqt)", "Fault
-        queue head (fqh)")."""
-        for offset, qb, index in ((Offset.CQB, r.cqb, r.cqt), (Offset.FQB, r.fqb, r.fqh)):
-            new = w.new(offset)
-            with m.If(w.at[offset]):
-                m.d.sync += _store(offset, qb, new, w.ones_of(offset),
-                                   {"ppn": new.ppn & r.ppn_mask})
-                # Index bits at and above the new LOG2SZ read 0.
-                m.d.sync += index.eq(index & index_mask(new.log2szm1))
-        for offset, index, mask in ((Offset.CQT, r.cqt, r.cq_mask), (Offset.FQH, r.fqh, r.fq_mask)):
-            with m.If(w.at[offset]):
-                m.d.sync += index.eq(w.new(offset) & mask)
+        windex = bus.awaddr[3:12]
+        write = {}                                 # index -> this cycle writes that word
+        for offset in (Offset.CQCSR, Offset.IPSR):
+            write[offset] = Signal(name=f"write_{offset.name.lower()}")
+            m.d.comb += write[offset].eq(take & (windex == offset // 8))
 
-    def _command_queue(self, m, r, w):
-        """``cqcsr`` and ``cqh`` (spec "Command-queue CSR (cqcsr)"). Engine strobes first;
-        an MMIO cqen 0->1 wins over them (a cqcsr write while busy is UNSPECIFIED)."""
-        cq, csr, write = self.cq, r.cqcsr, w.at[Offset.CQCSR]
-        new, ones = w.new(Offset.CQCSR), w.ones_of(Offset.CQCSR)
-        m.d.comb += [
-            cq.ppn.eq(r.cqb.ppn), cq.head.eq(r.cqh), cq.tail.eq(r.cqt),
-            cq.run.eq(csr.cqen & csr.cqon & ~csr.cqmf & ~csr.cmd_to & ~csr.cmd_ill),
-        ]
+        # The queue CSRs and ipsr have several writers (MMIO, the engines): their next
+        # values are computed here in one place, after the MMIO cases below.
+        cq_word = merged(Cat(cqcsr_word(), fqcsr_word()))
+        new_cq = data.View(CQCSR, cq_word[:32])
+        new_fq = data.View(FQCSR, cq_word[32:])
+        w1c_cq = Mux(write[Offset.CQCSR], ones[8:12], 0)        # cqmf, cmd_to, cmd_ill, fence_w_ip
+        w1c_fq = Mux(write[Offset.CQCSR], ones[32 + 8:32 + 10], 0)  # fqmf, fqof
+        w1c_ip = Mux(write[Offset.IPSR], ones[32:34], 0)        # cip, fip
+
+        with m.If(take):
+            with m.Switch(windex):
+                with m.Case(Offset.DDTP // 8):
+                    new = data.View(DDTP, merged(ddtp.as_value()))
+                    m.d.sync += ddtp.ppn.eq(new.ppn & ppn_mask)
+                    ok = Const(0, 1)
+                    for mode in cfg.iommu_modes:
+                        ok = ok | (new.iommu_mode == mode)
+                    with m.If(ok):
+                        m.d.sync += ddtp.iommu_mode.eq(new.iommu_mode)
+                for offset, qb, index in ((Offset.CQB, cqb, cqt), (Offset.FQB, fqb, fqh)):
+                    with m.Case(offset // 8):
+                        new = data.View(QB, merged(qb_word(qb)))
+                        m.d.sync += [
+                            qb.log2szm1.eq(new.log2szm1), qb.ppn.eq(new.ppn & ppn_mask),
+                            # Index bits at and above the new LOG2SZ read 0 (spec "Command-queue
+                            # base (cqb)", "Fault queue base (fqb)").
+                            index.eq(index & index_mask(new.log2szm1)),
+                        ]
+                with m.Case(Offset.CQT // 8):
+                    m.d.sync += cqt.eq(merged(Cat(cqh, cqt))[32:] & cq_mask)
+                with m.Case(Offset.FQH // 8):
+                    m.d.sync += fqh.eq(merged(Cat(fqh, fqt))[:32] & fq_mask)
+                with m.Case(Offset.ICVEC // 8):
+                    new = merged(Cat(icvec.civ, icvec.fiv, icvec.pmiv, icvec.piv))
+                    m.d.sync += icvec.as_value()[:16].eq(new[:16])
+                if cfg.dbg:
+                    with m.Case(Offset.TR_REQ_IOVA // 8):
+                        with m.If(~tr_ctl.go):
+                            m.d.sync += tr_iova_vpn.eq(
+                                merged(Cat(Const(0, 12), tr_iova_vpn))[12:])
+                    with m.Case(Offset.TR_REQ_CTL // 8):
+                        with m.If(~tr_ctl.go):
+                            new = data.View(TR_REQ_CTL, merged(tr_ctl.as_value()))
+                            m.d.sync += [
+                                tr_ctl.priv.eq(new.priv), tr_ctl.exe.eq(new.exe),
+                                tr_ctl.nw.eq(new.nw), tr_ctl.pid.eq(new.pid),
+                                tr_ctl.pv.eq(new.pv), tr_ctl.did.eq(new.did),
+                                # RW1S: a 1 written to Go sets it, a 0 leaves it.
+                                tr_ctl.go.eq(wmask[0] & wdata[0]),
+                                issued.eq(0),
+                            ]
+
+        # --- Command queue (spec "Command-queue CSR (cqcsr)"). Engine strobes first; an MMIO cqen
+        # 0->1 wins over them (a cqcsr write while busy is UNSPECIFIED).
+        cq = self.cq
+        cq_set = Cat(cq.set_cqmf, Const(0, 1), cq.set_cmd_ill, cq.set_fence_w_ip)
         with m.If(cq.advance):
-            m.d.sync += r.cqh.eq((r.cqh + 1) & r.cq_mask)
-        strobes = {"cqmf": cq.set_cqmf, "cmd_ill": cq.set_cmd_ill,
-                   "fence_w_ip": cq.set_fence_w_ip}
-        m.d.sync += _w1c(csr, ones, write, Offset.CQCSR, strobes)
-        with m.If(write):
-            m.d.sync += _store(Offset.CQCSR, csr, new, ones)
-            with m.If(new.cqen & ~csr.cqen):
-                m.d.sync += [r.cqh.eq(0), csr.cqon.eq(1), r.cq_errors.eq(0)]
-        with m.If(~csr.cqen & ~cq.busy & ~(write & new.cqen)):
-            m.d.sync += csr.cqon.eq(0)
+            m.d.sync += cqh.eq((cqh + 1) & cq_mask)
+        m.d.sync += Cat(cqcsr.cqmf, cqcsr.cmd_to, cqcsr.cmd_ill, cqcsr.fence_w_ip).eq(
+            (cq_errors & ~w1c_cq) | cq_set)
+        with m.If(write[Offset.CQCSR]):
+            m.d.sync += [cqcsr.cqen.eq(new_cq.cqen), cqcsr.cie.eq(new_cq.cie)]
+            with m.If(new_cq.cqen & ~cqcsr.cqen):
+                m.d.sync += [
+                    cqh.eq(0), cqcsr.cqon.eq(1),
+                    Cat(cqcsr.cqmf, cqcsr.cmd_to, cqcsr.cmd_ill, cqcsr.fence_w_ip).eq(0),
+                ]
+        with m.If(~cqcsr.cqen & ~cq.busy & ~(write[Offset.CQCSR] & new_cq.cqen)):
+            m.d.sync += cqcsr.cqon.eq(0)
 
-    def _fault_queue(self, m, r, w):
-        """``fqcsr`` and ``fqt`` (spec "Fault queue CSR (fqcsr)"), the same way."""
-        fq, csr, write = self.fq, r.fqcsr, w.at[Offset.FQCSR]
-        new, ones = w.new(Offset.FQCSR), w.ones_of(Offset.FQCSR)
-        m.d.comb += [
-            fq.ppn.eq(r.fqb.ppn), fq.tail.eq(r.fqt),
-            fq.full.eq(((r.fqt + 1) & r.fq_mask) == (r.fqh & r.fq_mask)),
-            fq.on.eq(csr.fqen & csr.fqon), fq.error.eq(csr.fqof | csr.fqmf),
-        ]
+        # --- Fault queue (spec "Fault queue CSR (fqcsr)"), the same way.
+        fq = self.fq
         with m.If(fq.advance):
-            m.d.sync += r.fqt.eq((r.fqt + 1) & r.fq_mask)
-        m.d.sync += _w1c(csr, ones, write, Offset.FQCSR,
-                        {"fqmf": fq.set_fqmf, "fqof": fq.set_fqof})
-        with m.If(write):
-            m.d.sync += _store(Offset.FQCSR, csr, new, ones)
-            with m.If(new.fqen & ~csr.fqen):
-                m.d.sync += [r.fqt.eq(0), csr.fqon.eq(1), csr.fqmf.eq(0), csr.fqof.eq(0)]
-        with m.If(~csr.fqen & ~fq.busy & ~(write & new.fqen)):
-            m.d.sync += csr.fqon.eq(0)
-
-    def _interrupts(self, m, r, w):
-        """``ipsr`` and ``icvec`` (spec "Interrupt pending status register (ipsr)",
-        "Interrupt-cause-to-vector register (icvec)"): a pending bit cleared while its
-        condition holds is set again."""
-        cqcsr, fqcsr = r.cqcsr, r.fqcsr
-        m.d.sync += _w1c(r.ipsr, w.ones_of(Offset.IPSR), w.at[Offset.IPSR], Offset.IPSR, {
-            "cip": cqcsr.cie & r.cq_errors.any(),
-            "fip": fqcsr.fie & (fqcsr.fqof | fqcsr.fqmf | self.fq.advance)})
-        with m.If(w.at[Offset.ICVEC]):
-            m.d.sync += _store(Offset.ICVEC, r.icvec, w.new(Offset.ICVEC), None)
-        # Wired interrupts (fctl.WSI=1): each pending bit drives the line its icvec field
-        # names.
-        for line in range(WSI_LINES):
-            m.d.comb += self.wsi[line].eq((r.ipsr.cip & (r.icvec.civ == line))
-                                          | (r.ipsr.fip & (r.icvec.fiv == line)))
-
-    def _debug(self, m, r, w):
-        """The debug translation interface (spec "Translation-request IOVA
-        (tr_req_iova)", "Translation-request control (tr_req_ctl)", "Translation-response
-        (tr_response)"). While Go=1 writes are
-        ignored."""
-        ctl = r.tr_ctl
-        with m.If(~ctl.go):
-            with m.If(w.at[Offset.TR_REQ_IOVA]):
-                m.d.sync += _store(Offset.TR_REQ_IOVA, r.tr_iova, w.new(Offset.TR_REQ_IOVA), None)
-            with m.If(w.at[Offset.TR_REQ_CTL]):
-                m.d.sync += _store(Offset.TR_REQ_CTL, ctl, w.new(Offset.TR_REQ_CTL),
-                                  w.ones_of(Offset.TR_REQ_CTL))
-                m.d.sync += r.issued.eq(0)
-        p = self.dbg_req.payload
-        m.d.comb += [
-            self.dbg_req.valid.eq(ctl.go & ~r.issued),
-            p.device_id.eq(ctl.did), p.iova.eq(r.tr_iova),
-            p.access.eq(Mux(ctl.exe, Access.EXECUTE, Mux(ctl.nw, Access.READ, Access.WRITE))),
-            p.pv.eq(ctl.pv), p.pid.eq(ctl.pid), p.priv.eq(ctl.priv),
-            self.dbg_resp.ready.eq(1),
+            m.d.sync += fqt.eq((fqt + 1) & fq_mask)
+        m.d.sync += [
+            fqcsr.fqmf.eq((fqcsr.fqmf & ~w1c_fq[0]) | fq.set_fqmf),
+            fqcsr.fqof.eq((fqcsr.fqof & ~w1c_fq[1]) | fq.set_fqof),
         ]
-        with m.If(self.dbg_req.valid & self.dbg_req.ready):
-            m.d.sync += r.issued.eq(1)
-        with m.If(self.dbg_resp.valid):
-            resp = self.dbg_resp.payload
-            m.d.sync += [
-                ctl.go.eq(0), r.issued.eq(0), r.tr_resp.eq(0),
-                r.tr_resp.fault.eq(resp.fault),
-                r.tr_resp.pbmt.eq(Mux(resp.fault, 0, resp.pbmt)),
-                r.tr_resp.ppn.eq(Mux(resp.fault, 0, resp.ppn)),
+        with m.If(write[Offset.CQCSR]):
+            m.d.sync += [fqcsr.fqen.eq(new_fq.fqen), fqcsr.fie.eq(new_fq.fie)]
+            with m.If(new_fq.fqen & ~fqcsr.fqen):
+                m.d.sync += [fqt.eq(0), fqcsr.fqon.eq(1), fqcsr.fqmf.eq(0), fqcsr.fqof.eq(0)]
+        with m.If(~fqcsr.fqen & ~fq.busy & ~(write[Offset.CQCSR] & new_fq.fqen)):
+            m.d.sync += fqcsr.fqon.eq(0)
+
+        # --- Interrupt pending (spec "Interrupt pending status register (ipsr)"): RW1C, set again
+        # while the condition holds.
+        cip_cond = cqcsr.cie & cq_errors.any()
+        fip_cond = fqcsr.fie & (fqcsr.fqof | fqcsr.fqmf | fq.advance)
+        m.d.sync += [
+            ipsr.cip.eq((ipsr.cip & ~w1c_ip[0]) | cip_cond),
+            ipsr.fip.eq((ipsr.fip & ~w1c_ip[1]) | fip_cond),
+        ]
+        # Wired interrupts (fctl.WSI=1): each pending bit drives the line its icvec field
+        # names (spec "Interrupt-cause-to-vector register (icvec)").
+        for line in range(WSI_LINES):
+            m.d.comb += self.wsi[line].eq((ipsr.cip & (icvec.civ == line))
+                                          | (ipsr.fip & (icvec.fiv == line)))
+
+        # --- The debug request and its response.
+        if cfg.dbg:
+            p = self.dbg_req.payload
+            m.d.comb += [
+                self.dbg_req.valid.eq(tr_ctl.go & ~issued),
+                p.device_id.eq(tr_ctl.did),
+                p.iova.eq(Cat(Const(0, 12), tr_iova_vpn)),
+                p.access.eq(Mux(tr_ctl.exe, Access.EXECUTE,
+                                Mux(tr_ctl.nw, Access.READ, Access.WRITE))),
+                p.pv.eq(tr_ctl.pv),
+                p.pid.eq(tr_ctl.pid),
+                p.priv.eq(tr_ctl.priv),
+                self.dbg_resp.ready.eq(1),
             ]
-
-
-def _words(read):
-    """The 64-bit words of the register page, by index (offset // 8), from the registers
-    as read: a 4-byte register at offset 4 mod 8 is the upper half of its word."""
-    pieces = {}
-    for offset, value in read.items():
-        pieces.setdefault(offset // 8, []).append((offset % 8 * 8, Value.cast(value)))
-    words = {}
-    for index, parts in sorted(pieces.items()):
-        cat, pos = [], 0
-        for shift, value in sorted(parts, key=lambda p: p[0]):
-            if shift > pos:
-                cat.append(Const(0, shift - pos))
-            cat.append(value)
-            pos = shift + len(value)
-        words[index] = Cat(*cat)
-    return words
-
-
-def _field_view(offset, word):
-    """The register at ``offset`` within the 64-bit ``word`` of its index, viewed through
-    its layout (a plain value for the queue indices, which have none)."""
-    shift = offset % 8 * 8
-    part = word[shift:shift + 8 * REGISTER_SIZE[offset]]
-    return data.View(REGISTERS[offset], part) if offset in REGISTERS else part
-
-
-def _read_value(offset, reg, **values):
-    """The register at ``offset`` as software reads it: each field from ``reg`` (or from
-    ``values``, for fields not stored as such), reserved, custom and ZERO fields 0
-    (spec "Register layout": "reserved ... read zero")."""
-    table = ACCESS[offset]
-    parts = []
-    for name, field in REGISTERS[offset]:
-        if name not in table or table[name].kind is Kind.ZERO:
-            parts.append(Const(0, field.width))
+            with m.If(self.dbg_req.valid & self.dbg_req.ready):
+                m.d.sync += issued.eq(1)
+            with m.If(self.dbg_resp.valid):
+                r = self.dbg_resp.payload
+                m.d.sync += [
+                    tr_ctl.go.eq(0), issued.eq(0),
+                    tr_resp.eq(0),
+                    tr_resp.fault.eq(r.fault),
+                    tr_resp.pbmt.eq(Mux(r.fault, 0, r.pbmt)),
+                    tr_resp.ppn.eq(Mux(r.fault, 0, r.ppn)),
+                ]
         else:
-            parts.append(values.get(name, reg[name]))
-    return Cat(*parts)
-
-
-def _store(offset, reg, new, ones, legal=None):
-    """The assignments a write makes to the RW, WARL and RW1S fields of ``reg``: RW take
-    ``new``, WARL take ``legal[name]`` (``new`` when the rule is that every value is
-    legal), RW1S are set by the bits written as 1 (``ones``). RO and RW1C fields have
-    other writers and are left to them."""
-    legal = legal or {}
-    out = []
-    for name in access_of(offset, Kind.RW, Kind.WARL):
-        out.append(_raw(offset, reg, name).eq(legal.get(name, _raw(offset, new, name))))
-    for name in access_of(offset, Kind.RW1S):
-        out.append(reg[name].eq(reg[name] | ones[name]))
-    return out
-
-
-def _raw(offset, view, name):
-    """Field ``name`` of ``view`` as plain bits (an enum field too)."""
-    field = REGISTERS[offset][name]
-    return view.as_value()[field.offset:field.offset + field.width]
-
-
-def _w1c(reg, ones, write, offset, sets):
-    """The RW1C fields of ``reg``: cleared by a 1 written (when ``write``), then set by
-    ``sets[name]`` (the hardware's event or condition) whatever the write did."""
-    out = []
-    for name in access_of(offset, Kind.RW1C):
-        cleared = reg[name] & ~Mux(write, ones[name], 0)
-        out.append(reg[name].eq(cleared | sets.get(name, 0)))
-    return out
+            m.d.comb += self.dbg_resp.ready.eq(1)
+        return m
