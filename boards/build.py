@@ -115,7 +115,8 @@ def build(board, *, config="board", build_dir=None, platform=None, allow_timing_
     started = time.monotonic()
     platform.build(top, name="top", build_dir=str(build_dir), do_program=False,
                    nextpnr_opts=f"--report {NEXTPNR_REPORT}"
-                                + (" --timing-allow-fail" if allow_timing_fail else ""),
+                                + (" --timing-allow-fail" if allow_timing_fail else "")
+                                + getattr(top, "nextpnr_opts", ""),
                    **top.build_options)
     seconds = time.monotonic() - started
     report = report_of(board, build_dir, target_mhz=top.target_hz / 1e6, config=top.config,
