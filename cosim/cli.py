@@ -39,6 +39,13 @@ def _cmd_run(args):
         return 2
 
 
+def _cmd_host(args):
+    from iogate.cosim.client.run import main as host_main
+    return host_main(args.script, target=args.target, config=args.config, port=args.port,
+                     baud=args.baud, waves=args.waves, check=not args.no_check,
+                     report=args.report)
+
+
 def _cmd_generate(args):
     from iogate.firmware.generate import generate
     for path in generate(args.out, config=_config(args)):
@@ -164,6 +171,24 @@ def _parser():
     u.add_argument("--waves", action="store_true",
                    default=os.environ.get("WAVES", "0") == "1", help="dump a waveform")
     u.set_defaults(func=_cmd_run)
+
+    from iogate.cosim.client.config import PRESETS
+    from iogate.cosim.client.run import TARGETS
+    h = sub.add_parser("host", help="run a host script (plain Python given `host`) on the "
+                                    "model, a simulator or a board, checked against the model")
+    h.add_argument("script", help="the script: a .py file run with `host` in its globals")
+    h.add_argument("--target", choices=TARGETS, default="model")
+    h.add_argument("--port", default=None, help="the board's serial port or a pyserial URL")
+    h.add_argument("--baud", type=int, default=1_000_000)
+    h.add_argument("--config", choices=tuple(PRESETS), default="default",
+                   help="the Config preset to build (model and simulators)")
+    h.add_argument("--waves", action="store_true",
+                   default=os.environ.get("WAVES", "0") == "1", help="dump a waveform")
+    h.add_argument("--no-check", action="store_true",
+                   help="do not compare with the architectural model")
+    h.add_argument("--report", default="build/host/report.json",
+                   help="where the JSON report goes")
+    h.set_defaults(func=_cmd_host)
 
     g = sub.add_parser("generate", help="write the C header and the device-tree fragment")
     g.add_argument("--out", default="build/generated")
