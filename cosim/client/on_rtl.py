@@ -22,12 +22,11 @@ from cocotb.triggers import ClockCycles
 from cocotb.utils import get_sim_time
 from cocotbext.axi import AxiResp
 
-from iogate.cosim.model.memory import Memory, OverlayMemory
-from iogate.cosim.targets.tb.testbench import Testbench
-
 from iogate.cosim.client.config import config_from_json, ram_of
 from iogate.cosim.client.host import Host
 from iogate.cosim.client.script import execute
+from iogate.cosim.model.memory import Memory, OverlayMemory
+from iogate.cosim.targets.tb.testbench import Testbench
 
 __all__ = ["RtlTarget", "BusError", "host_script"]
 

@@ -15,12 +15,11 @@ import pathlib
 
 from iogate.hdl.config import Config
 
-from iogate.cosim.targets import sim as simulators
-
 from iogate.cosim.client.config import config_named, config_to_json
 from iogate.cosim.client.host import Host
 from iogate.cosim.client.script import execute
 from iogate.cosim.client.targets import BoardTarget, ModelTarget, open_board
+from iogate.cosim.targets import sim as simulators
 
 __all__ = ["TARGETS", "run", "format_summary", "main"]
 

@@ -23,13 +23,12 @@ from iogate.hdl.config import Config
 from iogate.hdl.regs import Offset
 
 from iogate.cosim.check.request import TranslationResponse
+from iogate.cosim.client.config import ram_of
 from iogate.cosim.model.bus import ModelBus
 from iogate.cosim.model.iommu import IommuModel
 from iogate.cosim.model.memory import Memory
 from iogate.cosim.targets.board import BoardLink, config_of
 from iogate.cosim.targets.tb.interrupts import expected_wsi
-
-from iogate.cosim.client.config import ram_of
 
 __all__ = ["ModelTarget", "BoardTarget", "open_board"]
 
