@@ -10,12 +10,12 @@ commands"). Every wait here is a bounded poll.
 
 from iogate.hdl import bits
 from iogate.hdl.formats import CMD_SIZE
-from iogate.hdl.regs import CQCSR, QB, Offset
+from iogate.hdl.regs import CQCSR, Offset
 
 from iogate.firmware import commands
 from iogate.firmware.alloc import PAGE_SIZE
 from iogate.firmware.errors import CommandIllegal, CommandMemoryFault, CommandTimeout, PollTimeout
-from iogate.firmware.queue import check_entries
+from iogate.firmware.queue import check_entries, program_base
 
 __all__ = ["CommandQueue"]
 
@@ -74,8 +74,7 @@ class CommandQueue:
         self.base = self.alloc.alloc(size, align=size)
         if self.completion is None:
             self.completion = self.alloc.alloc(PAGE_SIZE)
-        log2sz = self.entries.bit_length() - 1
-        self.regs.write(Offset.CQB, bits.pack(QB, log2szm1=log2sz - 1, ppn=self.base >> 12))
+        self.entries = program_base(self.regs, Offset.CQB, self.entries, self.base)
         self.regs.write(Offset.CQT, 0)
         self._tail = self._head = 0
         self._interrupts = bool(interrupts)

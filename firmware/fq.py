@@ -11,10 +11,10 @@ import dataclasses
 
 from iogate.hdl import bits
 from iogate.hdl.formats import FAULT_RECORD, FQ_RECORD_SIZE, Cause, Ttyp
-from iogate.hdl.regs import FQCSR, IPSR, QB, Offset
+from iogate.hdl.regs import FQCSR, IPSR, Offset
 
 from iogate.firmware.alloc import PAGE_SIZE
-from iogate.firmware.queue import check_entries
+from iogate.firmware.queue import check_entries, program_base
 
 __all__ = ["FaultRecord", "FaultDrain", "FaultQueue"]
 
@@ -141,8 +141,7 @@ class FaultQueue:
         if self.base is not None:
             self.alloc.free(self.base)  # the queue of an earlier enable; the queue is off
         self.base = self.alloc.alloc(size, align=size)
-        log2sz = self.entries.bit_length() - 1
-        self.regs.write(Offset.FQB, bits.pack(QB, log2szm1=log2sz - 1, ppn=self.base >> 12))
+        self.entries = program_base(self.regs, Offset.FQB, self.entries, self.base)
         self.regs.write(Offset.FQH, 0)
         self._head = 0
         self._interrupts = bool(interrupts)

@@ -51,6 +51,13 @@ class Config:
         AXI4-Lite data width of the register interface: 32 or 64.
     dbg : bool
         The debug translation interface (``capabilities.DBG``).
+    queue_log2sz_max : int
+        The largest LOG2SZ the command and fault queues take: ``cqb``/``fqb``'s ``LOG2SZ-1``
+        field is WARL (spec "Command-queue base (cqb)", "Fault queue base (fqb)") and a value
+        above ``queue_log2sz_max - 1`` reads back as that maximum, so queues hold up to
+        ``2**queue_log2sz_max`` entries and the queue indices (``cqh``, ``cqt``, ``fqh``,
+        ``fqt``) are this many bits wide. 32, the default, is every size the field encodes.
+        Software finds the maximum as Linux does, by writing all ones and reading back.
 
     Raises
     ------
@@ -72,6 +79,7 @@ class Config:
     tag_width: int = 8
     mmio_data_width: int = 64
     dbg: bool = True
+    queue_log2sz_max: int = 32
 
     def __post_init__(self) -> None:
         if not self.sv39 and self.sv48:
@@ -96,6 +104,9 @@ class Config:
             raise ValueError(f"tag_width must be between 1 and 32, not {self.tag_width!r}")
         if self.mmio_data_width not in (32, 64):
             raise ValueError(f"mmio_data_width must be 32 or 64, not {self.mmio_data_width!r}")
+        if not 1 <= self.queue_log2sz_max <= 32:
+            raise ValueError(f"queue_log2sz_max must be between 1 and 32, not "
+                             f"{self.queue_log2sz_max!r}")
 
     @classmethod
     def full(cls) -> "Config":
@@ -111,11 +122,11 @@ class Config:
     def icebreaker(cls) -> "Config":
         """What fits the ICEBreaker's iCE40UP5K beside the board bridge
         (:mod:`iogate.boards.icebreaker`): Sv39 only, a 1LVL device directory, one IOTLB
-        and one device-context entry, ``PAS`` 32, a 1-bit tag, a 32-bit register interface
-        and no debug translation interface.
+        and one device-context entry, ``PAS`` 32, a 1-bit tag, a 32-bit register interface,
+        queues of up to 256 entries and no debug translation interface.
         """
         return cls(sv39=True, ddt_levels=1, iotlb_entries=1, iotlb_ways=1, ddtc_entries=1,
-                   pas=32, tag_width=1, mmio_data_width=32, dbg=False)
+                   pas=32, tag_width=1, mmio_data_width=32, dbg=False, queue_log2sz_max=8)
 
     @property
     def iotlb_sets(self) -> int:

@@ -106,13 +106,19 @@ def dbg_response_layout():
     return data.StructLayout({"fault": 1, "ppn": 44, "pbmt": Pbmt})
 
 
-def index_mask(log2szm1):
-    """The bits of a queue index for a queue of ``2**(log2szm1 + 1)`` entries (32 wide).
+def index_mask(log2szm1, width=32):
+    """The bits of a queue index for a queue of ``2**(log2szm1 + 1)`` entries (``width``
+    wide: ``Config.queue_log2sz_max``).
 
     ``log2szm1`` is the 5-bit ``LOG2SZ-1`` field (an expression): bit ``i`` of the mask is
     set when ``i <= LOG2SZ-1``, so 0 gives ``0b1`` (2 entries) and 31 all 32 bits.
     """
-    return Cat(*(log2szm1 >= i for i in range(32)))
+    return Cat(*(log2szm1 >= i for i in range(width)))
+
+
+def _index32(index):
+    """A queue index as its 32-bit register reads (bits above the index width read 0)."""
+    return Cat(index, Const(0, 32 - len(index)))
 
 
 class RegFile(wiring.Component):
@@ -177,7 +183,9 @@ class RegFile(wiring.Component):
         tr_resp = Signal(TR_RESPONSE)
         issued = Signal()                          # the Go request went to the pipeline
         cqb, fqb = Signal(QB), Signal(QB)
-        cqh, cqt, fqh, fqt = Signal(32), Signal(32), Signal(32), Signal(32)
+        # Queue indices are Config.queue_log2sz_max bits: the bits above read 0.
+        iw = cfg.queue_log2sz_max
+        cqh, cqt, fqh, fqt = Signal(iw), Signal(iw), Signal(iw), Signal(iw)
         cqcsr, fqcsr = Signal(CQCSR), Signal(FQCSR)
         ipsr = Signal(IPSR)
         icvec = Signal(ICVEC)
@@ -185,8 +193,8 @@ class RegFile(wiring.Component):
         cq_errors = Cat(cqcsr.cqmf, cqcsr.cmd_to, cqcsr.cmd_ill, cqcsr.fence_w_ip)
         cq_busy = cqcsr.cqon & ~cqcsr.cqen         # turning off: a command is in flight
         fq_busy = fqcsr.fqon & ~fqcsr.fqen
-        cq_mask = index_mask(cqb.log2szm1)
-        fq_mask = index_mask(fqb.log2szm1)
+        cq_mask = index_mask(cqb.log2szm1, iw)
+        fq_mask = index_mask(fqb.log2szm1, iw)
 
         m.d.comb += [self.iommu_mode.eq(ddtp.iommu_mode), self.ddtp_ppn.eq(ddtp.ppn)]
         m.d.comb += [
@@ -225,11 +233,11 @@ class RegFile(wiring.Component):
                 with m.Case(Offset.CQB // 8):
                     m.d.comb += word.eq(qb_word(cqb))
                 with m.Case(Offset.CQH // 8):                     # cqh | cqt
-                    m.d.comb += word.eq(Cat(cqh, cqt))
+                    m.d.comb += word.eq(Cat(_index32(cqh), _index32(cqt)))
                 with m.Case(Offset.FQB // 8):
                     m.d.comb += word.eq(qb_word(fqb))
                 with m.Case(Offset.FQH // 8):                     # fqh | fqt
-                    m.d.comb += word.eq(Cat(fqh, fqt))
+                    m.d.comb += word.eq(Cat(_index32(fqh), _index32(fqt)))
                 with m.Case(Offset.CQCSR // 8):                   # cqcsr | fqcsr
                     m.d.comb += word.eq(Cat(cqcsr_word(), fqcsr_word()))
                 with m.Case(Offset.IPSR // 8):                    # pqcsr (absent) | ipsr
@@ -316,16 +324,18 @@ class RegFile(wiring.Component):
                 for offset, qb, index in ((Offset.CQB, cqb, cqt), (Offset.FQB, fqb, fqh)):
                     with m.Case(offset // 8):
                         new = data.View(QB, merged(qb_word(qb)))
+                        # WARL: a size above Config.queue_log2sz_max reads as the maximum.
+                        log2szm1 = Mux(new.log2szm1 > iw - 1, iw - 1, new.log2szm1)
                         m.d.sync += [
-                            qb.log2szm1.eq(new.log2szm1), qb.ppn.eq(new.ppn & ppn_mask),
+                            qb.log2szm1.eq(log2szm1), qb.ppn.eq(new.ppn & ppn_mask),
                             # Index bits at and above the new LOG2SZ read 0 (spec "Command-queue
                             # base (cqb)", "Fault queue base (fqb)").
-                            index.eq(index & index_mask(new.log2szm1)),
+                            index.eq(index & index_mask(log2szm1, iw)),
                         ]
                 with m.Case(Offset.CQT // 8):
-                    m.d.sync += cqt.eq(merged(Cat(cqh, cqt))[32:] & cq_mask)
+                    m.d.sync += cqt.eq(merged(Cat(_index32(cqh), _index32(cqt)))[32:] & cq_mask)
                 with m.Case(Offset.FQH // 8):
-                    m.d.sync += fqh.eq(merged(Cat(fqh, fqt))[:32] & fq_mask)
+                    m.d.sync += fqh.eq(merged(Cat(_index32(fqh), _index32(fqt)))[:32] & fq_mask)
                 with m.Case(Offset.ICVEC // 8):
                     new = merged(Cat(icvec.civ, icvec.fiv, icvec.pmiv, icvec.piv))
                     m.d.sync += icvec.as_value()[:16].eq(new[:16])

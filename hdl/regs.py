@@ -212,6 +212,8 @@ class FieldAccess:
 _RO, _RW, _RW1C, _RW1S, _ZERO = (FieldAccess(k) for k in
                                   (Kind.RO, Kind.RW, Kind.RW1C, Kind.RW1S, Kind.ZERO))
 _PPN = FieldAccess(Kind.WARL, "bits at and above capabilities.PAS read 0")
+_LOG2SZ = FieldAccess(Kind.WARL, "a value above Config.queue_log2sz_max - 1 reads as that"
+                                 " maximum")
 
 #: The access of every named field of each decoded register, by offset. Fields named
 #: ``_rsvdN`` (WPRI) and ``_customN`` are not listed: they read 0 and ignore writes.
@@ -228,8 +230,8 @@ ACCESS = {
         "busy": _ZERO,          # a mode change completes at once
         "ppn": _PPN,
     },
-    Offset.CQB: {"log2szm1": _RW, "ppn": _PPN},
-    Offset.FQB: {"log2szm1": _RW, "ppn": _PPN},
+    Offset.CQB: {"log2szm1": _LOG2SZ, "ppn": _PPN},
+    Offset.FQB: {"log2szm1": _LOG2SZ, "ppn": _PPN},
     Offset.CQCSR: {
         "cqen": _RW, "cie": _RW, "cqmf": _RW1C, "cmd_to": _RW1C, "cmd_ill": _RW1C,
         "fence_w_ip": _RW1C, "cqon": _RO, "busy": _RO,

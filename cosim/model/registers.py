@@ -7,8 +7,10 @@ register's legalising rule and side effects):
 
 * 4- and 8-byte, naturally aligned accesses; an 8-byte access is carried out as two
   4-byte ones, high half first (spec "Memory-mapped register interface", "may appear ... first to
-  the high half and second to the low half"). Anything else raises ``ValueError`` (the spec leaves
-  it UNSPECIFIED).
+  the high half and second to the low half"). Anything else (a misaligned access, a size not 4
+  or 8, an 8-byte access to a 4-byte register, an offset outside the page or in reserved space)
+  is UNSPECIFIED in the spec and raises
+  :class:`~iogate.cosim.model.access.RegisterAccessError` (:mod:`iogate.cosim.model.access`).
 * Offsets with no register of this implementation read 0 and ignore writes (absent
   optional registers: spec "Memory-mapped register interface", "a read ... returns 0 and writes ...
   are ignored"); reserved (WPRI) and custom fields read 0.
@@ -16,7 +18,8 @@ register's legalising rule and side effects):
   (``capabilities.END=0``), wired interrupts (``IGS=WSI``), ``GXL=0``.
 * ``ddtp.iommu_mode`` is WARL: a write of a mode this Config does not offer keeps the old
   mode; ``busy`` reads 0 (the model completes a mode change at once).
-* ``cqb``/``fqb``: after a write, ``cqt``/``fqh`` bits at and above LOG2SZ read 0
+* ``cqb``/``fqb``: ``LOG2SZ-1`` is WARL, a value above ``Config.queue_log2sz_max - 1``
+  reads as that maximum; after a write, ``cqt``/``fqh`` bits at and above LOG2SZ read 0
   (spec "Command-queue base (cqb)", "Fault queue base (fqb)"); ``cqt``/``fqh`` keep only bits
   LOG2SZ-1:0 of a write.
 * ``cqcsr``/``fqcsr``: ``cqen``/``fqen`` 0->1 clears ``cqh``/``fqt`` and the error bits and
@@ -44,6 +47,8 @@ from iogate.hdl.regs import (
     Offset,
     kind_mask,
 )
+
+from iogate.cosim.model import access
 
 __all__ = ["RegisterFile"]
 
@@ -146,26 +151,24 @@ class RegisterFile:
     # -- MMIO ------------------------------------------------------------------------------
 
     @staticmethod
-    def check_access(offset, size):
-        if size not in (4, 8):
-            raise ValueError(f"size must be 4 or 8, not {size!r}")
-        if not isinstance(offset, int) or offset < 0 or offset + size > 4096:
-            raise ValueError(f"offset must be within the 4 KiB register page, not {offset!r}")
-        if offset % size:
-            raise ValueError(f"offset {offset:#x} is not aligned to {size} bytes")
+    def check_access(offset, size, op="access"):
+        """Raise :class:`~iogate.cosim.model.access.RegisterAccessError` unless the model
+        takes this access (:mod:`iogate.cosim.model.access`)."""
+        access.check_access(op, offset, size)
 
     def read(self, offset, size):
         """The ``size``-byte value at ``offset``."""
-        self.check_access(offset, size)
+        self.check_access(offset, size, "read")
         if size == 8:
             return self._read32(offset) | (self._read32(offset + 4) << 32)
         return self._read32(offset)
 
     def write(self, offset, size, value):
         """Write ``value``; an 8-byte write is two 4-byte writes, high half first."""
-        self.check_access(offset, size)
+        self.check_access(offset, size, "write")
         if not isinstance(value, int) or value < 0 or value >> (8 * size):
-            raise ValueError(f"value {value!r} does not fit {size} bytes")
+            raise ValueError(f"register write at {offset:#05x}: value {value!r} does not fit "
+                             f"{size} bytes")
         if size == 8:
             self._write32(offset + 4, value >> 32)
             self._write32(offset, value & _W32)
@@ -220,7 +223,9 @@ class RegisterFile:
         self.fqh &= self.queue_entries(self.fqb) - 1
 
     def _qb(self, new):
-        return bits.pack(QB, log2szm1=bits.get(QB, new, "log2szm1"),
+        # LOG2SZ-1 is WARL: a size above the Config's largest reads as that largest.
+        log2szm1 = min(bits.get(QB, new, "log2szm1"), self.config.queue_log2sz_max - 1)
+        return bits.pack(QB, log2szm1=log2szm1,
                          ppn=bits.get(QB, new, "ppn") & self._ppn_mask)
 
     def _w_cqt(self, old, new, written):

@@ -117,6 +117,19 @@ def test_base_register_for_a_two_page_queue():
     assert model.mmio_read(Offset.CQB, 8) == (cq.base >> 12) << 10 | 8
 
 
+def test_a_queue_larger_than_the_iommu_offers_takes_its_largest():
+    """LOG2SZ-1 is WARL (spec "Command-queue base (cqb)"): with queue_log2sz_max=3 the
+    IOMMU reads back 8 entries for a request of 64, and the ring wraps at 8."""
+    model = IommuModel(Config(queue_log2sz_max=3), Memory())
+    cq = queue(ModelBus(model), entries=64)
+    assert cq.entries == 8
+    assert model.mmio_read(Offset.CQB, 8) & 0x1F == 2
+    for _ in range(11):
+        cq.fence()
+    assert cq.tail == 3 and model.mmio_read(Offset.CQH, 4) == 3
+    assert model.memory.read(cq.completion, 4) == (11).to_bytes(4, "little")
+
+
 @pytest.mark.parametrize("bad", [
     5,                                       # opcode 5 is reserved
     commands.iotinval_vma() | 1 << 11,       # IOTINVAL dword0 bit 11 is reserved

@@ -406,6 +406,39 @@ def test_queue_index_warl(dw, base, index, ro_index):
 
 
 @pytest.mark.parametrize("dw", BUSES)
+@pytest.mark.parametrize("base, index", [(CQB, CQT), (FQB, FQH)])
+def test_queue_size_limit(dw, base, index):
+    """Config.queue_log2sz_max=8: LOG2SZ-1 is WARL (spec "Command-queue base (cqb)"), a
+    larger value reads back as 7 (256 entries), which is how software finds the limit."""
+    async def body(ctx, dut, bus):
+        await bus.write64(base, 0x1F | 0x42 << 10)       # LOG2SZ all ones, as Linux probes
+        assert await bus.read64(base) == 7 | 0x42 << 10
+        await bus.write32(index, 0xFFFF_FFFF)
+        assert await bus.read32(index) == 0xFF
+        await bus.write64(base, 3)                       # a legal size is kept as written
+        assert await bus.read64(base) == 3
+        assert await bus.read32(index) == 0xF
+    run(Config(mmio_data_width=dw, queue_log2sz_max=8), body)
+
+
+def test_queue_index_wraps_at_limit():
+    """cqh and fqt wrap at the largest size: 2**queue_log2sz_max entries."""
+    async def body(ctx, dut, bus):
+        await bus.write64(CQB, 0x1F)
+        await bus.write64(FQB, 0x1F)
+        await bus.write32(CQCSR, 1)
+        await bus.write32(FQCSR, 1)
+        for _ in range(15):
+            await pulse(ctx, dut.cq.advance, dut.fq.advance)
+        assert await bus.read32(CQH) == 15
+        assert await bus.read32(FQT) == 15
+        await pulse(ctx, dut.cq.advance, dut.fq.advance)
+        assert await bus.read32(CQH) == 0
+        assert await bus.read32(FQT) == 0
+    run(Config(queue_log2sz_max=4), body)
+
+
+@pytest.mark.parametrize("dw", BUSES)
 def test_cqcsr(dw):
     async def body(ctx, dut, bus):
         cq = dut.cq

@@ -198,3 +198,16 @@ def test_by_kind_applies_the_access_table():
     assert _by_kind(Offset.TR_REQ_CTL, 1, 0) == 1
     # ddtp.busy is not implemented: it reads 0 whatever is written.
     assert _by_kind(Offset.DDTP, 0, 1 << 4) == 0
+
+
+@pytest.mark.parametrize("offset, index", [(Offset.CQB, Offset.CQT), (Offset.FQB, Offset.FQH)])
+def test_queue_size_warl(offset, index):
+    """LOG2SZ-1 above queue_log2sz_max - 1 reads back as that maximum (spec "Command-queue
+    base (cqb)", "Fault queue base (fqb)": the field is WARL); the index keeps LOG2SZ bits."""
+    m = model(Config(queue_log2sz_max=5))
+    m.mmio_write(offset, 8, 0x1F | 0x77 << 10)
+    assert m.mmio_read(offset, 8) == 4 | 0x77 << 10
+    m.mmio_write(index, 4, 0xFFFF_FFFF)
+    assert m.mmio_read(index, 4) == 0x1F
+    m.mmio_write(offset, 8, 2)
+    assert m.mmio_read(offset, 8) == 2
