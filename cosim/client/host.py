@@ -198,6 +198,7 @@ class Host:
         self.alloc = PageAllocator(self.bus, self.ram_base, self.ram_size)
         self._handlers: dict[int, object] = {}
         self._in_handler = False
+        self._pending = 0
         self.edges: Counter = Counter()
         self.handled: Counter = Counter()
         self.translations = 0
@@ -356,18 +357,25 @@ class Host:
         for n in range(16):
             if rose >> n & 1:
                 self.edges[n] += 1
+                if n in self._handlers:
+                    self._pending |= 1 << n
         if self._in_handler:
+            # Taken when the running handler returns, as a level interrupt that is
+            # asserted again while its handler runs fires again once unmasked.
             return
-        for n in range(16):
+        while self._pending:
+            n = (self._pending & -self._pending).bit_length() - 1
+            self._pending &= ~(1 << n)
             handler = self._handlers.get(n)
-            if handler is not None and rose >> n & 1:
-                self._in_handler = True
-                try:
-                    self._check_lines(f"line {n} rose")
-                    handler(n)
-                finally:
-                    self._in_handler = False
-                self.handled[n] += 1
+            if handler is None:
+                continue
+            self._in_handler = True
+            try:
+                self._check_lines(f"line {n} rose")
+                handler(n)
+            finally:
+                self._in_handler = False
+            self.handled[n] += 1
 
     # -- accesses the spec does not allow ------------------------------------------------
 

@@ -31,6 +31,11 @@ from iogate.cosim.targets.tb.testbench import Testbench
 __all__ = ["RtlTarget", "BusError", "host_script"]
 
 
+#: Cycles a faulting DMA waits after its answer for the RTL's fault record (a queue store
+#: through the memory port: a handful of cycles at the test bench's memory latency).
+FAULT_RECORD_CYCLES = 32
+
+
 class BusError(OSError):
     """The RTL answered a register access with an AXI error response."""
 
@@ -111,6 +116,12 @@ class RtlTarget:
         events = [await port.submit(request) for _ in range(count)]
         for event in events:
             await event.wait()
+        if any(event.response.fault for event in events):
+            # The fault record (and ipsr.fip) follows the answer by a few cycles; the
+            # model reports it with the answer. A driver that cleared ipsr.fip in between
+            # would see fip set again on the RTL only, so the DMA returns once the record
+            # has had time to land.
+            await ClockCycles(self.tb.dut.clk, FAULT_RECORD_CYCLES)
         return [event.response for event in events]
 
     def translate(self, request, count):
