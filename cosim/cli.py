@@ -33,7 +33,8 @@ def _cmd_run(args):
         print("iogate run: name a scenario (iogate run --list names them)", file=sys.stderr)
         return 2
     try:
-        return run_scenario(args.scenario, sim=args.sim, seed=args.seed, waves=args.waves)
+        return run_scenario(args.scenario, sim=args.sim, seed=args.seed, waves=args.waves,
+                            config=args.config)
     except ValueError as e:
         print(f"iogate run: {e}", file=sys.stderr)
         return 2
@@ -168,6 +169,8 @@ def _parser():
     u.add_argument("--sim", choices=("verilator", "icarus"),
                    default=os.environ.get("SIM", "verilator") or "verilator")
     u.add_argument("--seed", type=int, default=1)
+    u.add_argument("--config", default=None, choices=("default", "full", "icebreaker", "bus32"),
+                   help="the Config (linux: default unless named; the others: full only)")
     u.add_argument("--waves", action="store_true",
                    default=os.environ.get("WAVES", "0") == "1", help="dump a waveform")
     u.set_defaults(func=_cmd_run)

@@ -18,14 +18,42 @@ import pathlib
 
 from iogate.cosim.targets import sim as simulators
 
-__all__ = ["run_demo", "format_report", "run_scenario", "list_scenarios", "format_summary"]
+__all__ = ["run_demo", "format_report", "run_scenario", "list_scenarios", "format_summary",
+           "run_linux"]
 
 
 def list_scenarios():
     """One line per scenario: its name and what it does."""
     from iogate.cosim.scenarios.on_rtl import SCENARIOS
-    width = max(map(len, SCENARIOS))
-    return "\n".join(f"{name:{width}s}  {doc}" for name, (doc, _) in SCENARIOS.items())
+    every = {name: doc for name, (doc, _) in SCENARIOS.items()}
+    every[LINUX] = ("the Linux riscv-iommu driver's probe, attach, map/unmap and fault "
+                    "handling (--config default|full|bus32)")
+    width = max(map(len, every))
+    return "\n".join(f"{name:{width}s}  {doc}" for name, doc in every.items())
+
+
+#: ``iogate run linux``: :func:`iogate.cosim.scenarios.linux.replay` on the ``iogate host`` API.
+LINUX = "linux"
+
+
+def run_linux(sim="verilator", config="default", waves=False, out="build/run"):
+    """``iogate run linux``: the Linux driver replay on ``sim`` for the Config preset
+    ``config``; prints the summary, returns the exit status."""
+    from iogate.cosim.client.config import config_named
+    from iogate.cosim.client.run import format_summary, run
+    out = pathlib.Path(out).resolve() / f"linux-{sim}-{config}"
+    print(f"building the iogate RTL ({config} config) for {sim} (reused when unchanged) ...",
+          flush=True)
+    r = run("iogate.cosim.scenarios.linux:replay", target=sim, config=config_named(config),
+            waves=waves, out=out)
+    report = out / "report.json"
+    report.write_text(json.dumps(r, indent=2, default=str) + "\n")
+    print(format_summary(r))
+    print(f"report: {report}")
+    status = "passed" if r["mismatches"] == 0 and not r.get("error") else "FAILED"
+    print(f"linux {status}: translations: {r.get('translations', 0)} "
+          f"mismatches: {r['mismatches']}")
+    return 0 if status == "passed" else 1
 
 
 def format_summary(r):
@@ -46,7 +74,7 @@ def format_summary(r):
     return "\n".join(lines)
 
 
-def run_scenario(name, sim="verilator", seed=1, waves=False, out="build/run"):
+def run_scenario(name, sim="verilator", seed=1, waves=False, out="build/run", config=None):
     """Build, run scenario ``name``, print the summary; returns the exit status.
 
     Raises
@@ -55,6 +83,10 @@ def run_scenario(name, sim="verilator", seed=1, waves=False, out="build/run"):
         If ``name`` is not a scenario of :data:`iogate.cosim.scenarios.on_rtl.SCENARIOS`.
     """
     from iogate.cosim.scenarios.on_rtl import FULL, SCENARIOS, cocotb_name_of
+    if name == LINUX:
+        return run_linux(sim, config or "default", waves, out)
+    if config not in (None, "full"):
+        raise ValueError(f"scenario {name} runs on the full config only")
     if name not in SCENARIOS:
         raise ValueError(f"unknown scenario {name!r}; one of {', '.join(SCENARIOS)}")
     out = pathlib.Path(out).resolve() / f"{name}-{sim}-seed{seed}"
