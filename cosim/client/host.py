@@ -191,7 +191,8 @@ class Host:
         self.config: Config = target.config
         self.model = IommuModel(self.config, target.checker_memory()) if check else None
         self._mirror = FirstReadMirror(target, self.model, settle_reads=target.settle_reads,
-                                       mirror_memory=target.mirror_memory, name=target.name)
+                                       mirror_memory=target.mirror_memory,
+                                       name="target" if target.name == "model" else target.name)
         self.scoreboard = Scoreboard(self.model) if check else None
         self.bus = HostBus(self, self._mirror)
         self.ram_base, self.ram_size = target.ram
