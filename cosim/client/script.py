@@ -37,9 +37,13 @@ def load(spec: str):
         code = compile(source, str(path), "exec")
 
         def run_script(host):
-            scope = {"__name__": "__iogate_host__", "__file__": str(path), "host": host}
+            scope = run_script.scope
+            scope.update({"__name__": "__iogate_host__", "__file__": str(path), "host": host})
             exec(code, scope)
             return scope.get("result")
+
+        # The globals outlive a raise: the report keeps the ``result`` set so far.
+        run_script.scope = {}
 
         return run_script, {str(path)}
     module, sep, name = spec.partition(":")
@@ -68,14 +72,16 @@ def describe_error(error: BaseException, files) -> dict:
 def execute(spec: str, host) -> dict:
     """Run ``spec`` (see :func:`load`) with ``host``; returns ``host.report()`` with the
     script's ``result`` (its global of that name, or the function's return value) and
-    ``error`` (None, or :func:`describe_error`)."""
-    error, result = None, None
+    ``error`` (None, or :func:`describe_error`); a script that raised keeps the ``result``
+    it had set."""
+    error, result, fn = None, None, None
     files = set()
     try:
         fn, files = load(spec)
         result = fn(host)
     except (Exception, SystemExit) as e:   # reported: the caller turns it into the status
         error = describe_error(e, files)
+        result = getattr(fn, "scope", {}).get("result") if fn is not None else None
     try:
         host.finish()
     except Exception as e:                  # a target that died with the script
