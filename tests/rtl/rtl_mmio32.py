@@ -17,10 +17,10 @@ written high half first, the register only acts when it is whole. Linux on a 32-
 does this (``hi_lo_writeq``). Written low half first, the intermediate value is exactly
 what was written, and the hardware uses it like the model does; for ``cqb``/``fqb`` that
 is harmless while the queue is off (the spec makes writing a base while the queue is on
-UNSPECIFIED), for ``ddtp`` a DMA between the halves walks the half-written root. Note that
-a bus master that splits an 8-byte access by itself (cocotbext-axi's AXI4-Lite master does)
-sends the low half first: iogate's own drivers write 8-byte registers on a 32-bit bus as
-two 4-byte accesses, high half first.
+UNSPECIFIED), for ``ddtp`` a DMA between the halves walks the half-written root. The tests
+write the halves themselves: a bus master that splits an 8-byte access by itself sends the
+low half first (cocotbext-axi's AXI4-Lite master does, so the test bench's own 8-byte writes
+reach a 32-bit iogate low half first).
 
 Every register access goes through the mirrored bus (and so is checked against the model,
 which carries out an 8-byte write as two 4-byte ones, high half first), and every DMA
