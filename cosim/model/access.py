@@ -44,7 +44,7 @@ LAYOUT = (
 )
 
 
-def _msi_cfg(offset):
+def _msi_cfg(offset: int) -> tuple[str, int, int]:
     # msi_cfg_tbl entry x at 0x300 + 16x: msi_addr_x (8 bytes), msi_data_x, msi_vec_ctl_x.
     x, at = divmod(offset - 0x300, 16)
     name, base, size = (("msi_addr", 0, 8), ("msi_data", 8, 4), ("msi_vec_ctl", 12, 4))[
@@ -52,7 +52,7 @@ def _msi_cfg(offset):
     return f"{name}_{x}", 0x300 + 16 * x + base, size
 
 
-def register_at(offset):
+def register_at(offset: int) -> tuple[str, int, int | None]:
     """``(name, base, size)`` of the register holding byte ``offset`` of the page.
 
     ``size`` is None in a custom range (no register boundaries there); ``name`` is
@@ -72,7 +72,7 @@ def register_at(offset):
     raise ValueError(f"offset {offset:#x} is outside the register page")
 
 
-def refusal(offset, size):
+def refusal(offset: int, size: int) -> str | None:
     """Why an access of ``size`` bytes at ``offset`` is refused, or None if it is taken."""
     if size not in (4, 8):
         return (f"size must be 4 or 8, not {size!r} (spec \"Memory-mapped register interface\": "
@@ -108,13 +108,13 @@ class RegisterAccessError(ValueError):
         The rule it breaks, citing the spec.
     """
 
-    def __init__(self, op, offset, size, rule):
+    def __init__(self, op: str, offset: int, size: int, rule: str) -> None:
         self.op, self.offset, self.size, self.rule = op, offset, size, rule
         where = f"{offset:#05x}" if isinstance(offset, int) else repr(offset)
         super().__init__(f"register {op} of {size!r} bytes at {where} refused: {rule}")
 
 
-def check_access(op, offset, size):
+def check_access(op: str, offset: int, size: int) -> None:
     """Raise :class:`RegisterAccessError` unless the model takes the access."""
     rule = refusal(offset, size)
     if rule is not None:
