@@ -1,0 +1,30 @@
+"""Formal properties of iogate's components, proven with open tools (SymbiYosys, smtbmc).
+
+Each module holds one component's harness: the real component with its neighbours
+abstracted (free memory answers, a free requester, the spec's register arithmetic) and its
+``Assert``/``Assume``/``Cover`` statements. :data:`PROPERTIES` names every property of the
+flow, :data:`MUTANTS` the deliberately broken copies whose proofs must fail;
+:mod:`iogate.hdl.formal.run` runs them (``iogate formal NAME``, ``make formal``).
+"""
+
+from iogate.hdl.formal.fq import FaultQueueHarness
+from iogate.hdl.formal.property import Property
+
+__all__ = ["PROPERTIES", "MUTANTS", "Property"]
+
+PROPERTIES = {
+    "fq": Property(
+        FaultQueueHarness, "bmc", 16, 14,
+        "BMC: the writer's report FIFO and record buffer hold data whose invariants "
+        "k-induction would need from inside the component. A record takes 8 cycles at "
+        "least; from a free fqh/fqt every cover (queue filled, fqt wrap, fqof, fqmf, the "
+        "chosen record stored) is reached by step 11, so 14 cycles (CI) and 16 (full) "
+        "cover one whole record and the overflow after it.", ci_depth=14),
+}
+
+MUTANTS = {
+    "fq-full-off-by-one": Property(
+        lambda: FaultQueueHarness(mutant=True), "bmc", 14, 0,
+        "The writer sees full one slot late: it must overwrite an unread record.",
+        expect="fail"),
+}
