@@ -15,9 +15,11 @@ ddtp            0x010    ``iommu_mode`` WARL: a mode this IOMMU does not offer i
                          the field keeps its old value; ``busy`` RO 0 (mode changes
                          complete at once); PPN WARL, bits at and above ``PAS`` read 0;
                          reserved bits read 0. Resets to Off.
-cqb, fqb        0x018,   ``LOG2SZ-1`` (all 5 bits, up to 2**32 entries) and PPN (WARL as in
-                0x028    ``ddtp``). After a write, the bits of ``cqt`` (``fqh``) at and
-                         above LOG2SZ read 0 (spec "Command-queue base (cqb)").
+cqb, fqb        0x018,   ``LOG2SZ-1`` WARL: a value above ``Config.queue_log2sz_max - 1``
+                0x028    reads as that maximum; PPN WARL as in ``ddtp``. After a write, the
+                         bits of ``cqt`` (``fqh``) at and above LOG2SZ read 0 (spec
+                         "Command-queue base (cqb)"). The indices are
+                         ``queue_log2sz_max`` bits wide; the bits above read 0.
 cqh, fqt        0x020,   RO: owned by the command-queue engine and the fault-queue writer.
                 0x034
 cqt, fqh        0x024,   only bits LOG2SZ-1:0 are writable (spec "Command-queue tail (cqt)").
@@ -44,13 +46,23 @@ tr_req_ctl      0x260    Go/Busy RW1S, cleared when the response is written; Pri
 tr_response     0x268    RO: fault, PBMT, S=0 (4 KiB reporting), PPN
 ==============  =======  ==================================================================
 
-Every other offset reads 0 and ignores writes. Registers are 64-bit words indexed by
+Every other offset reads 0 and ignores writes. An RW1C bit that nothing in this build sets
+(``cmd_to``: no command times out here; ``pmip``, ``pip``) is not stored: it reads 0.
+
+How the fields behave is not written here but taken from :data:`iogate.hdl.regs.ACCESS`
+(RO, RW, RW1C, RW1S, WARL, ZERO) and the layouts beside it: the read words are the
+layouts filled from the state, a write merges its bytes into the register as read, RW and
+WARL fields take the merged value (WARL through its legalising rule, given per register
+group below), RW1S fields are set and RW1C fields cleared by the bits written as 1.
+
+Registers are 64-bit words indexed by
 ``addr[11:3]``: on a 64-bit bus a 4-byte access at offset 4 mod 8 uses the upper byte
 lanes (``wstrb[7:4]``, ``rdata[63:32]``); on a 32-bit bus ``addr[2]`` selects the half,
-and an 8-byte register is two 4-byte accesses. Byte strobes apply per byte: a RW field
-takes the written bytes, a RW1C bit is cleared only by a 1 in a written byte, so a 4-byte
-write to one register of a shared word (``cqh``/``cqt``, ``cqcsr``/``fqcsr``) never
-disturbs the other. Every access is answered OKAY.
+and an 8-byte register is two 4-byte accesses. A write acts only when its strobes cover
+exactly one register: a 4-byte register or half of an 8-byte one, or on a 64-bit bus a whole
+8-byte register; a smaller, misaligned or two-register write (``cqh``/``cqt``,
+``cqcsr``/``fqcsr`` at once) changes nothing (spec "Memory-mapped register interface": such
+accesses are UNSPECIFIED). Every access is answered OKAY.
 
 Wired interrupts (spec "Interrupt pending status register (ipsr)", "Interrupt-cause-to-vector
 register (icvec)"): with ``fctl.WSI=1``, ``ipsr.cip`` drives ``wsi`` bit ``icvec.civ`` and
@@ -62,7 +74,9 @@ a read-for-execute, otherwise NW=1 a read and NW=0 a write (read and write permi
 requested), with ``device_id`` = DID and a ``process_id`` (PID, Priv) when PV=1.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from types import SimpleNamespace
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -74,6 +88,7 @@ from iogate.hdl.formats import Pbmt
 from iogate.hdl.fq import FaultQueueRegisters
 from iogate.hdl.port import Access
 from iogate.hdl.regs import (
+    ACCESS,
     CQCSR,
     DDTP,
     FCTL,
@@ -81,10 +96,15 @@ from iogate.hdl.regs import (
     ICVEC,
     IPSR,
     QB,
+    REGISTER_SIZE,
+    REGISTERS,
     TR_REQ_CTL,
+    TR_REQ_IOVA,
     TR_RESPONSE,
     IommuMode,
+    Kind,
     Offset,
+    access_of,
 )
 
 __all__ = ["MMIO_ADDR_WIDTH", "WSI_LINES", "dbg_request_layout", "dbg_response_layout",
@@ -116,9 +136,9 @@ def index_mask(log2szm1, width=32):
     return Cat(*(log2szm1 >= i for i in range(width)))
 
 
-def _index32(index):
-    """A queue index as its 32-bit register reads (bits above the index width read 0)."""
-    return Cat(index, Const(0, 32 - len(index)))
+#: The 64-bit words that hold two 4-byte registers (spec "Register layout") and that this
+#: register file writes: an 8-byte write over one of them spans two registers.
+_PAIRED = (Offset.CQH, Offset.FQH, Offset.CQCSR, Offset.IPSR)
 
 
 class RegFile(wiring.Component):
@@ -169,98 +189,98 @@ class RegFile(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        r = self._state()
+        w = self._write_port(m, r)
+        self._read_port(m, r)
+        self._ddtp(m, r, w)
+        self._queue_bases(m, r, w)
+        self._command_queue(m, r, w)
+        self._fault_queue(m, r, w)
+        self._interrupts(m, r, w)
+        if self._config.dbg:
+            self._debug(m, r, w)
+        else:
+            m.d.comb += self.dbg_resp.ready.eq(1)
+        return m
+
+    def _state(self):
+        """The registers, and each as software reads it.
+
+        Reset values are 0 (spec "Reset behavior": the queues off, ipsr 0, Go 0; the rest is
+        UNSPECIFIED), so ddtp resets to Off. The queue indices are
+        ``Config.queue_log2sz_max`` bits wide.
+        """
         cfg = self._config
-        bus = self.mmio
-        dw = cfg.mmio_data_width
-        # PPN bits that name addresses below 2**PAS (WARL: the rest read 0).
-        ppn_mask = (1 << (cfg.pas - 12)) - 1
-
-        # --- State. Reset values are 0 (spec "Reset behavior": the queues off, ipsr 0, Go 0; the
-        # rest is UNSPECIFIED), ddtp resets to Off.
-        ddtp = Signal(DDTP)
-        tr_iova_vpn = Signal(52)
-        tr_ctl = Signal(TR_REQ_CTL)
-        tr_resp = Signal(TR_RESPONSE)
-        issued = Signal()                          # the Go request went to the pipeline
-        cqb, fqb = Signal(QB), Signal(QB)
-        # Queue indices are Config.queue_log2sz_max bits: the bits above read 0.
         iw = cfg.queue_log2sz_max
-        cqh, cqt, fqh, fqt = Signal(iw), Signal(iw), Signal(iw), Signal(iw)
-        cqcsr, fqcsr = Signal(CQCSR), Signal(FQCSR)
-        ipsr = Signal(IPSR)
-        icvec = Signal(ICVEC)
+        r = SimpleNamespace(
+            ddtp=Signal(DDTP), cqb=Signal(QB), fqb=Signal(QB),
+            cqh=Signal(iw), cqt=Signal(iw), fqh=Signal(iw), fqt=Signal(iw),
+            cqcsr=Signal(CQCSR), fqcsr=Signal(FQCSR), ipsr=Signal(IPSR), icvec=Signal(ICVEC),
+            tr_iova=Signal(TR_REQ_IOVA), tr_ctl=Signal(TR_REQ_CTL), tr_resp=Signal(TR_RESPONSE),
+            issued=Signal(),                       # the Go request went to the pipeline
+            # PPN bits that name addresses below 2**PAS (WARL: the rest read 0).
+            ppn_mask=(1 << (cfg.pas - 12)) - 1,
+        )
+        r.cq_mask, r.fq_mask = index_mask(r.cqb.log2szm1, iw), index_mask(r.fqb.log2szm1, iw)
+        # The RW1C bits each register's hardware sets; the others read 0.
+        cq, fq = self.cq, self.fq
+        r.sets = {
+            Offset.CQCSR: {"cqmf": cq.set_cqmf, "cmd_ill": cq.set_cmd_ill,
+                           "fence_w_ip": cq.set_fence_w_ip},
+            Offset.FQCSR: {"fqmf": fq.set_fqmf, "fqof": fq.set_fqof},
+            Offset.IPSR: {"cip": Signal(name="cip_cond"), "fip": Signal(name="fip_cond")},
+        }
+        r.cq_errors = Cat(r.cqcsr[n] for n in access_of(Offset.CQCSR, Kind.RW1C)
+                          if n in r.sets[Offset.CQCSR])
+        r.read = {
+            Offset.CAPABILITIES: Const(cfg.capabilities, 64),
+            Offset.FCTL: Const(bits.pack(FCTL, wsi=1), 32),
+            Offset.DDTP: self._read_value(r, Offset.DDTP, r.ddtp),
+            Offset.CQB: self._read_value(r, Offset.CQB, r.cqb),
+            Offset.FQB: self._read_value(r, Offset.FQB, r.fqb),
+            Offset.CQH: r.cqh, Offset.CQT: r.cqt, Offset.FQH: r.fqh, Offset.FQT: r.fqt,
+            # busy: turning off, the last command or record is in flight.
+            Offset.CQCSR: self._read_value(r, Offset.CQCSR, r.cqcsr,
+                                           busy=r.cqcsr.cqon & ~r.cqcsr.cqen),
+            Offset.FQCSR: self._read_value(r, Offset.FQCSR, r.fqcsr,
+                                           busy=r.fqcsr.fqon & ~r.fqcsr.fqen),
+            Offset.IPSR: self._read_value(r, Offset.IPSR, r.ipsr),
+            Offset.ICVEC: self._read_value(r, Offset.ICVEC, r.icvec),
+        }
+        if cfg.dbg:
+            r.read.update({offset: self._read_value(r, offset, reg) for offset, reg in (
+                (Offset.TR_REQ_IOVA, r.tr_iova), (Offset.TR_REQ_CTL, r.tr_ctl),
+                (Offset.TR_RESPONSE, r.tr_resp))})
+        r.words = _words(r.read)
+        return r
 
-        cq_errors = Cat(cqcsr.cqmf, cqcsr.cmd_to, cqcsr.cmd_ill, cqcsr.fence_w_ip)
-        cq_busy = cqcsr.cqon & ~cqcsr.cqen         # turning off: a command is in flight
-        fq_busy = fqcsr.fqon & ~fqcsr.fqen
-        cq_mask = index_mask(cqb.log2szm1, iw)
-        fq_mask = index_mask(fqb.log2szm1, iw)
+    @staticmethod
+    def _read_value(r, offset, reg, **values):
+        """The register at ``offset`` as software reads it: each field from ``reg`` (or from
+        ``values``, for fields not stored as such); reserved, custom and ZERO fields, and RW1C
+        fields nothing sets, read 0 (spec "Register layout": reserved fields read zero)."""
+        table = ACCESS[offset]
+        unset = {n for n in access_of(offset, Kind.RW1C) if n not in r.sets.get(offset, {})}
+        parts = []
+        for name, field in REGISTERS[offset]:
+            if name not in table or table[name].kind is Kind.ZERO or name in unset:
+                parts.append(Const(0, field.width))
+            else:
+                parts.append(values.get(name, reg[name]))
+        return Cat(*parts)
 
-        m.d.comb += [self.iommu_mode.eq(ddtp.iommu_mode), self.ddtp_ppn.eq(ddtp.ppn)]
-        m.d.comb += [
-            self.cq.ppn.eq(cqb.ppn), self.cq.head.eq(cqh), self.cq.tail.eq(cqt),
-            self.cq.run.eq(cqcsr.cqen & cqcsr.cqon
-                           & ~cqcsr.cqmf & ~cqcsr.cmd_to & ~cqcsr.cmd_ill),
-            self.fq.ppn.eq(fqb.ppn), self.fq.tail.eq(fqt),
-            self.fq.full.eq(((fqt + 1) & fq_mask) == (fqh & fq_mask)),
-            self.fq.on.eq(fqcsr.fqen & fqcsr.fqon),
-            self.fq.error.eq(fqcsr.fqof | fqcsr.fqmf),
-        ]
-
-        fctl_value = bits.pack(FCTL, wsi=1)
-
-        def qb_word(qb):
-            return Cat(qb.log2szm1, Const(0, 5), qb.ppn, Const(0, 10))
-
-        def cqcsr_word():
-            return (Cat(cqcsr.cqen, cqcsr.cie, Const(0, 6), cq_errors, Const(0, 4),
-                        cqcsr.cqon, cq_busy) | Const(0, 32))
-
-        def fqcsr_word():
-            return (Cat(fqcsr.fqen, fqcsr.fie, Const(0, 6), fqcsr.fqmf, fqcsr.fqof,
-                        Const(0, 6), fqcsr.fqon, fq_busy) | Const(0, 32))
-
-        def word_of(index):
-            """The 64-bit word at register-page index ``index`` (offset // 8)."""
-            word = Signal(64)
-            with m.Switch(index):
-                with m.Case(Offset.CAPABILITIES // 8):
-                    m.d.comb += word.eq(cfg.capabilities)
-                with m.Case(Offset.FCTL // 8):
-                    m.d.comb += word.eq(fctl_value)
-                with m.Case(Offset.DDTP // 8):
-                    m.d.comb += word.eq(Cat(ddtp.iommu_mode, Const(0, 6), ddtp.ppn))
-                with m.Case(Offset.CQB // 8):
-                    m.d.comb += word.eq(qb_word(cqb))
-                with m.Case(Offset.CQH // 8):                     # cqh | cqt
-                    m.d.comb += word.eq(Cat(_index32(cqh), _index32(cqt)))
-                with m.Case(Offset.FQB // 8):
-                    m.d.comb += word.eq(qb_word(fqb))
-                with m.Case(Offset.FQH // 8):                     # fqh | fqt
-                    m.d.comb += word.eq(Cat(_index32(fqh), _index32(fqt)))
-                with m.Case(Offset.CQCSR // 8):                   # cqcsr | fqcsr
-                    m.d.comb += word.eq(Cat(cqcsr_word(), fqcsr_word()))
-                with m.Case(Offset.IPSR // 8):                    # pqcsr (absent) | ipsr
-                    m.d.comb += word.eq(Cat(Const(0, 32), ipsr.cip, ipsr.fip))
-                with m.Case(Offset.ICVEC // 8):
-                    m.d.comb += word.eq(Cat(icvec.civ, icvec.fiv, icvec.pmiv, icvec.piv))
-                if cfg.dbg:
-                    with m.Case(Offset.TR_REQ_IOVA // 8):
-                        m.d.comb += word.eq(Cat(Const(0, 12), tr_iova_vpn))
-                    with m.Case(Offset.TR_REQ_CTL // 8):
-                        m.d.comb += word.eq(tr_ctl.as_value()
-                                            & ~bits.reserved_mask(TR_REQ_CTL)
-                                            & ~bits.mask(TR_REQ_CTL, "_custom0"))
-                    with m.Case(Offset.TR_RESPONSE // 8):
-                        m.d.comb += word.eq(tr_resp)
-            return word
-
-        # --- Reads: accept an address, answer the next cycle.
+    def _read_port(self, m, r):
+        """Reads: accept an address, answer the next cycle."""
+        bus, dw = self.mmio, self._config.mmio_data_width
+        rword = Signal(64)
+        with m.Switch(bus.araddr[3:12]):
+            for index, word in r.words.items():
+                with m.Case(index):
+                    m.d.comb += rword.eq(word)
         rvalid = Signal()
         rdata = Signal(dw)
         m.d.comb += [bus.arready.eq(~rvalid), bus.rvalid.eq(rvalid), bus.rdata.eq(rdata),
                      bus.rresp.eq(Resp.OKAY)]
-        rword = word_of(bus.araddr[3:12])
         with m.If(bus.arvalid & bus.arready):
             m.d.sync += rvalid.eq(1)
             if dw == 64:
@@ -270,7 +290,15 @@ class RegFile(wiring.Component):
         with m.Elif(bus.rready):
             m.d.sync += rvalid.eq(0)
 
-        # --- Writes: take address and data together, answer the next cycle.
+    def _write_port(self, m, r):
+        """Writes: take address and data together, answer the next cycle.
+
+        Gives the write as a 64-bit word, its byte-strobe bit mask and the bits written as 1
+        (what RW1C clears and RW1S sets); ``at[offset]``: this cycle writes the register's
+        word; ``new(offset)``: the register with the written bytes merged in, and
+        ``ones(offset)``: the bits written as 1, both as views of its layout.
+        """
+        bus, dw = self.mmio, self._config.mmio_data_width
         bvalid = Signal()
         m.d.comb += [bus.bvalid.eq(bvalid), bus.bresp.eq(Resp.OKAY)]
         take = bus.awvalid & bus.wvalid & ~bvalid
@@ -279,155 +307,215 @@ class RegFile(wiring.Component):
             m.d.sync += bvalid.eq(1)
         with m.Elif(bus.bready):
             m.d.sync += bvalid.eq(0)
-
-        # The write as a 64-bit word and a bit mask.
-        wdata = Signal(64)
-        wmask = Signal(64)
+        w = SimpleNamespace(data=Signal(64), mask=Signal(64), written=Signal(64), at={})
         if dw == 64:
             strobes = bus.wstrb
-            m.d.comb += wdata.eq(bus.wdata)
+            m.d.comb += w.data.eq(bus.wdata)
         else:
-            strobes = Mux(bus.awaddr[2], Cat(Const(0, 4), bus.wstrb), Cat(bus.wstrb, Const(0, 4)))
-            m.d.comb += wdata.eq(Cat(bus.wdata, bus.wdata))
-        m.d.comb += wmask.eq(Cat(strobes[i].replicate(8) for i in range(8)))
-        ones = Signal(64)                          # the bits written as 1: what RW1C clears
-        m.d.comb += ones.eq(wdata & wmask)
+            # addr[2] picks the half of the 64-bit word a 4-byte access reaches.
+            half = len(bus.wstrb)
+            strobes = Mux(bus.awaddr[2], Cat(Const(0, half), bus.wstrb),
+                          Cat(bus.wstrb, Const(0, half)))
+            m.d.comb += w.data.eq(Cat(bus.wdata, bus.wdata))
+        m.d.comb += [w.mask.eq(Cat(strobes[i].replicate(8) for i in range(8))),
+                     w.written.eq(w.data & w.mask)]
+        # Only a write of exactly one register acts (spec "Memory-mapped register interface":
+        # other sizes, misaligned accesses and accesses spanning registers are UNSPECIFIED;
+        # iogate ignores them, answered OKAY): a 4-byte register or half, or on a 64-bit bus a
+        # whole 8-byte register, not two 4-byte ones.
+        if dw == 64:
+            pair = bus.awaddr[3:12].matches(*(o // 8 for o in _PAIRED))
+            whole = ((bus.wstrb == 0x0F) | (bus.wstrb == 0xF0)
+                     | ((bus.wstrb == 0xFF) & ~pair))
+        else:
+            whole = bus.wstrb == 0xF
+        for offset in r.read:
+            w.at[offset] = Signal(name=f"write_{offset.name.lower()}")
+            m.d.comb += w.at[offset].eq(take & whole & (bus.awaddr[3:12] == offset // 8))
+        w.new = lambda offset: _field_view(
+            offset, (r.words[offset // 8] & ~w.mask) | (w.data & w.mask))
+        w.ones = lambda offset: _field_view(offset, w.written)
+        return w
 
-        def merged(old):
-            return (old & ~wmask) | (wdata & wmask)
+    def _ddtp(self, m, r, w):
+        """``ddtp`` (spec "Device-directory-table pointer (ddtp)"): a mode this Config does
+        not build is not retained (spec "Guidelines for initialization": software writes a
+        mode and reads back whether it was retained)."""
+        new = w.new(Offset.DDTP)
+        legal = Const(0, 1)
+        for mode in self._config.iommu_modes:
+            legal = legal | (new.iommu_mode == mode)
+        m.d.comb += [self.iommu_mode.eq(r.ddtp.iommu_mode), self.ddtp_ppn.eq(r.ddtp.ppn)]
+        with m.If(w.at[Offset.DDTP]):
+            m.d.sync += _store(Offset.DDTP, r.ddtp, new, w.ones(Offset.DDTP), {
+                "iommu_mode": Mux(legal, _raw(Offset.DDTP, new, "iommu_mode"),
+                                  _raw(Offset.DDTP, r.ddtp, "iommu_mode")),
+                "ppn": new.ppn & r.ppn_mask})
 
-        windex = bus.awaddr[3:12]
-        write = {}                                 # index -> this cycle writes that word
-        for offset in (Offset.CQCSR, Offset.IPSR):
-            write[offset] = Signal(name=f"write_{offset.name.lower()}")
-            m.d.comb += write[offset].eq(take & (windex == offset // 8))
+    def _queue_bases(self, m, r, w):
+        """``cqb``/``fqb`` and the indices software writes, ``cqt``/``fqh`` (spec
+        "Command-queue base (cqb)", "Fault queue base (fqb)", "Command-queue tail (cqt)",
+        "Fault queue head (fqh)"): only bits LOG2SZ-1:0 of an index are kept."""
+        iw = self._config.queue_log2sz_max
+        for offset, qb, index in ((Offset.CQB, r.cqb, r.cqt), (Offset.FQB, r.fqb, r.fqh)):
+            new = w.new(offset)
+            log2szm1 = Mux(new.log2szm1 > iw - 1, iw - 1, new.log2szm1)
+            with m.If(w.at[offset]):
+                m.d.sync += _store(offset, qb, new, w.ones(offset),
+                                   {"log2szm1": log2szm1, "ppn": new.ppn & r.ppn_mask})
+                # Index bits at and above the new LOG2SZ read 0.
+                m.d.sync += index.eq(index & index_mask(log2szm1, iw))
+        for offset, index, mask in ((Offset.CQT, r.cqt, r.cq_mask),
+                                    (Offset.FQH, r.fqh, r.fq_mask)):
+            with m.If(w.at[offset]):
+                m.d.sync += index.eq(w.new(offset) & mask)
 
-        # The queue CSRs and ipsr have several writers (MMIO, the engines): their next
-        # values are computed here in one place, after the MMIO cases below.
-        cq_word = merged(Cat(cqcsr_word(), fqcsr_word()))
-        new_cq = data.View(CQCSR, cq_word[:32])
-        new_fq = data.View(FQCSR, cq_word[32:])
-        w1c_cq = Mux(write[Offset.CQCSR], ones[8:12], 0)        # cqmf, cmd_to, cmd_ill, fence_w_ip
-        w1c_fq = Mux(write[Offset.CQCSR], ones[32 + 8:32 + 10], 0)  # fqmf, fqof
-        w1c_ip = Mux(write[Offset.IPSR], ones[32:34], 0)        # cip, fip
-
-        with m.If(take):
-            with m.Switch(windex):
-                with m.Case(Offset.DDTP // 8):
-                    new = data.View(DDTP, merged(ddtp.as_value()))
-                    m.d.sync += ddtp.ppn.eq(new.ppn & ppn_mask)
-                    ok = Const(0, 1)
-                    for mode in cfg.iommu_modes:
-                        ok = ok | (new.iommu_mode == mode)
-                    with m.If(ok):
-                        m.d.sync += ddtp.iommu_mode.eq(new.iommu_mode)
-                for offset, qb, index in ((Offset.CQB, cqb, cqt), (Offset.FQB, fqb, fqh)):
-                    with m.Case(offset // 8):
-                        new = data.View(QB, merged(qb_word(qb)))
-                        # WARL: a size above Config.queue_log2sz_max reads as the maximum.
-                        log2szm1 = Mux(new.log2szm1 > iw - 1, iw - 1, new.log2szm1)
-                        m.d.sync += [
-                            qb.log2szm1.eq(log2szm1), qb.ppn.eq(new.ppn & ppn_mask),
-                            # Index bits at and above the new LOG2SZ read 0 (spec "Command-queue
-                            # base (cqb)", "Fault queue base (fqb)").
-                            index.eq(index & index_mask(log2szm1, iw)),
-                        ]
-                with m.Case(Offset.CQT // 8):
-                    m.d.sync += cqt.eq(merged(Cat(_index32(cqh), _index32(cqt)))[32:] & cq_mask)
-                with m.Case(Offset.FQH // 8):
-                    m.d.sync += fqh.eq(merged(Cat(_index32(fqh), _index32(fqt)))[:32] & fq_mask)
-                with m.Case(Offset.ICVEC // 8):
-                    new = merged(Cat(icvec.civ, icvec.fiv, icvec.pmiv, icvec.piv))
-                    m.d.sync += icvec.as_value()[:16].eq(new[:16])
-                if cfg.dbg:
-                    with m.Case(Offset.TR_REQ_IOVA // 8):
-                        with m.If(~tr_ctl.go):
-                            m.d.sync += tr_iova_vpn.eq(
-                                merged(Cat(Const(0, 12), tr_iova_vpn))[12:])
-                    with m.Case(Offset.TR_REQ_CTL // 8):
-                        with m.If(~tr_ctl.go):
-                            new = data.View(TR_REQ_CTL, merged(tr_ctl.as_value()))
-                            m.d.sync += [
-                                tr_ctl.priv.eq(new.priv), tr_ctl.exe.eq(new.exe),
-                                tr_ctl.nw.eq(new.nw), tr_ctl.pid.eq(new.pid),
-                                tr_ctl.pv.eq(new.pv), tr_ctl.did.eq(new.did),
-                                # RW1S: a 1 written to Go sets it, a 0 leaves it.
-                                tr_ctl.go.eq(wmask[0] & wdata[0]),
-                                issued.eq(0),
-                            ]
-
-        # --- Command queue (spec "Command-queue CSR (cqcsr)"). Engine strobes first; an MMIO cqen
-        # 0->1 wins over them (a cqcsr write while busy is UNSPECIFIED).
-        cq = self.cq
-        cq_set = Cat(cq.set_cqmf, Const(0, 1), cq.set_cmd_ill, cq.set_fence_w_ip)
+    def _command_queue(self, m, r, w):
+        """``cqcsr`` and ``cqh`` (spec "Command-queue CSR (cqcsr)"). Engine strobes first;
+        an MMIO cqen 0->1 wins over them (a cqcsr write while busy is UNSPECIFIED)."""
+        cq, csr, write = self.cq, r.cqcsr, w.at[Offset.CQCSR]
+        new = w.new(Offset.CQCSR)
+        m.d.comb += [
+            cq.ppn.eq(r.cqb.ppn), cq.head.eq(r.cqh), cq.tail.eq(r.cqt),
+            # fence_w_ip does not stop the queue; the other errors do.
+            cq.run.eq(csr.cqen & csr.cqon & ~Cat(csr[n] for n in r.sets[Offset.CQCSR]
+                                                 if n != "fence_w_ip").any()),
+        ]
         with m.If(cq.advance):
-            m.d.sync += cqh.eq((cqh + 1) & cq_mask)
-        m.d.sync += Cat(cqcsr.cqmf, cqcsr.cmd_to, cqcsr.cmd_ill, cqcsr.fence_w_ip).eq(
-            (cq_errors & ~w1c_cq) | cq_set)
-        with m.If(write[Offset.CQCSR]):
-            m.d.sync += [cqcsr.cqen.eq(new_cq.cqen), cqcsr.cie.eq(new_cq.cie)]
-            with m.If(new_cq.cqen & ~cqcsr.cqen):
-                m.d.sync += [
-                    cqh.eq(0), cqcsr.cqon.eq(1),
-                    Cat(cqcsr.cqmf, cqcsr.cmd_to, cqcsr.cmd_ill, cqcsr.fence_w_ip).eq(0),
-                ]
-        with m.If(~cqcsr.cqen & ~cq.busy & ~(write[Offset.CQCSR] & new_cq.cqen)):
-            m.d.sync += cqcsr.cqon.eq(0)
+            m.d.sync += r.cqh.eq((r.cqh + 1) & r.cq_mask)
+        m.d.sync += _w1c(Offset.CQCSR, csr, w.ones(Offset.CQCSR), write, r.sets)
+        with m.If(write):
+            m.d.sync += _store(Offset.CQCSR, csr, new, w.ones(Offset.CQCSR))
+            with m.If(new.cqen & ~csr.cqen):
+                m.d.sync += [r.cqh.eq(0), csr.cqon.eq(1), r.cq_errors.eq(0)]
+        with m.If(~csr.cqen & ~cq.busy & ~(write & new.cqen)):
+            m.d.sync += csr.cqon.eq(0)
 
-        # --- Fault queue (spec "Fault queue CSR (fqcsr)"), the same way.
-        fq = self.fq
+    def _fault_queue(self, m, r, w):
+        """``fqcsr`` and ``fqt`` (spec "Fault queue CSR (fqcsr)"), the same way: ``fqen``
+        0->1 clears ``fqt`` and the error bits."""
+        fq, csr, write = self.fq, r.fqcsr, w.at[Offset.FQCSR]
+        new = w.new(Offset.FQCSR)
+        errors = Cat(csr[n] for n in access_of(Offset.FQCSR, Kind.RW1C))
+        m.d.comb += [
+            fq.ppn.eq(r.fqb.ppn), fq.tail.eq(r.fqt),
+            fq.full.eq(((r.fqt + 1) & r.fq_mask) == (r.fqh & r.fq_mask)),
+            fq.on.eq(csr.fqen & csr.fqon), fq.error.eq(errors.any()),
+        ]
         with m.If(fq.advance):
-            m.d.sync += fqt.eq((fqt + 1) & fq_mask)
-        m.d.sync += [
-            fqcsr.fqmf.eq((fqcsr.fqmf & ~w1c_fq[0]) | fq.set_fqmf),
-            fqcsr.fqof.eq((fqcsr.fqof & ~w1c_fq[1]) | fq.set_fqof),
-        ]
-        with m.If(write[Offset.CQCSR]):
-            m.d.sync += [fqcsr.fqen.eq(new_fq.fqen), fqcsr.fie.eq(new_fq.fie)]
-            with m.If(new_fq.fqen & ~fqcsr.fqen):
-                m.d.sync += [fqt.eq(0), fqcsr.fqon.eq(1), fqcsr.fqmf.eq(0), fqcsr.fqof.eq(0)]
-        with m.If(~fqcsr.fqen & ~fq.busy & ~(write[Offset.CQCSR] & new_fq.fqen)):
-            m.d.sync += fqcsr.fqon.eq(0)
+            m.d.sync += r.fqt.eq((r.fqt + 1) & r.fq_mask)
+        m.d.sync += _w1c(Offset.FQCSR, csr, w.ones(Offset.FQCSR), write, r.sets)
+        with m.If(write):
+            m.d.sync += _store(Offset.FQCSR, csr, new, w.ones(Offset.FQCSR))
+            with m.If(new.fqen & ~csr.fqen):
+                m.d.sync += [r.fqt.eq(0), csr.fqon.eq(1), errors.eq(0)]
+        with m.If(~csr.fqen & ~fq.busy & ~(write & new.fqen)):
+            m.d.sync += csr.fqon.eq(0)
 
-        # --- Interrupt pending (spec "Interrupt pending status register (ipsr)"): RW1C, set again
-        # while the condition holds.
-        cip_cond = cqcsr.cie & cq_errors.any()
-        fip_cond = fqcsr.fie & (fqcsr.fqof | fqcsr.fqmf | fq.advance)
-        m.d.sync += [
-            ipsr.cip.eq((ipsr.cip & ~w1c_ip[0]) | cip_cond),
-            ipsr.fip.eq((ipsr.fip & ~w1c_ip[1]) | fip_cond),
+    def _interrupts(self, m, r, w):
+        """``ipsr`` and ``icvec`` (spec "Interrupt pending status register (ipsr)",
+        "Interrupt-cause-to-vector register (icvec)"): ``cip`` is pending while ``cie`` and
+        a command-queue error; ``fip`` while ``fie`` and a fault-queue error, and when a
+        record is stored while ``fie``. A bit cleared while its condition holds is set again.
+        With ``fctl.WSI=1`` each pending bit drives the wired line its icvec field names."""
+        cqcsr, fqcsr, ipsr = r.cqcsr, r.fqcsr, r.ipsr
+        cond = r.sets[Offset.IPSR]
+        m.d.comb += [
+            cond["cip"].eq(cqcsr.cie & r.cq_errors.any()),
+            cond["fip"].eq(fqcsr.fie & (fqcsr.fqof | fqcsr.fqmf | self.fq.advance)),
         ]
-        # Wired interrupts (fctl.WSI=1): each pending bit drives the line its icvec field
-        # names (spec "Interrupt-cause-to-vector register (icvec)").
+        m.d.sync += _w1c(Offset.IPSR, ipsr, w.ones(Offset.IPSR), w.at[Offset.IPSR], r.sets)
+        with m.If(w.at[Offset.ICVEC]):
+            m.d.sync += _store(Offset.ICVEC, r.icvec, w.new(Offset.ICVEC), None)
         for line in range(WSI_LINES):
-            m.d.comb += self.wsi[line].eq((ipsr.cip & (icvec.civ == line))
-                                          | (ipsr.fip & (icvec.fiv == line)))
+            m.d.comb += self.wsi[line].eq((ipsr.cip & (r.icvec.civ == line))
+                                          | (ipsr.fip & (r.icvec.fiv == line)))
 
-        # --- The debug request and its response.
-        if cfg.dbg:
-            p = self.dbg_req.payload
-            m.d.comb += [
-                self.dbg_req.valid.eq(tr_ctl.go & ~issued),
-                p.device_id.eq(tr_ctl.did),
-                p.iova.eq(Cat(Const(0, 12), tr_iova_vpn)),
-                p.access.eq(Mux(tr_ctl.exe, Access.EXECUTE,
-                                Mux(tr_ctl.nw, Access.READ, Access.WRITE))),
-                p.pv.eq(tr_ctl.pv),
-                p.pid.eq(tr_ctl.pid),
-                p.priv.eq(tr_ctl.priv),
-                self.dbg_resp.ready.eq(1),
+    def _debug(self, m, r, w):
+        """The debug translation interface (spec "Translation-request IOVA (tr_req_iova)",
+        "Translation-request control (tr_req_ctl)", "Translation-response (tr_response)").
+        While Go=1 writes are ignored (the spec leaves them UNSPECIFIED)."""
+        ctl = r.tr_ctl
+        with m.If(~ctl.go):
+            with m.If(w.at[Offset.TR_REQ_IOVA]):
+                m.d.sync += _store(Offset.TR_REQ_IOVA, r.tr_iova, w.new(Offset.TR_REQ_IOVA),
+                                   None)
+            with m.If(w.at[Offset.TR_REQ_CTL]):
+                m.d.sync += _store(Offset.TR_REQ_CTL, ctl, w.new(Offset.TR_REQ_CTL),
+                                   w.ones(Offset.TR_REQ_CTL))
+                m.d.sync += r.issued.eq(0)
+        p = self.dbg_req.payload
+        m.d.comb += [
+            self.dbg_req.valid.eq(ctl.go & ~r.issued),
+            p.device_id.eq(ctl.did), p.iova.eq(r.tr_iova),
+            p.access.eq(Mux(ctl.exe, Access.EXECUTE, Mux(ctl.nw, Access.READ, Access.WRITE))),
+            p.pv.eq(ctl.pv), p.pid.eq(ctl.pid), p.priv.eq(ctl.priv),
+            self.dbg_resp.ready.eq(1),
+        ]
+        with m.If(self.dbg_req.valid & self.dbg_req.ready):
+            m.d.sync += r.issued.eq(1)
+        with m.If(self.dbg_resp.valid):
+            resp = self.dbg_resp.payload
+            m.d.sync += [
+                ctl.go.eq(0), r.issued.eq(0), r.tr_resp.eq(0),
+                r.tr_resp.fault.eq(resp.fault),
+                r.tr_resp.pbmt.eq(Mux(resp.fault, 0, resp.pbmt)),
+                r.tr_resp.ppn.eq(Mux(resp.fault, 0, resp.ppn)),
             ]
-            with m.If(self.dbg_req.valid & self.dbg_req.ready):
-                m.d.sync += issued.eq(1)
-            with m.If(self.dbg_resp.valid):
-                r = self.dbg_resp.payload
-                m.d.sync += [
-                    tr_ctl.go.eq(0), issued.eq(0),
-                    tr_resp.eq(0),
-                    tr_resp.fault.eq(r.fault),
-                    tr_resp.pbmt.eq(Mux(r.fault, 0, r.pbmt)),
-                    tr_resp.ppn.eq(Mux(r.fault, 0, r.ppn)),
-                ]
-        else:
-            m.d.comb += self.dbg_resp.ready.eq(1)
-        return m
+
+
+def _words(read):
+    """The 64-bit words of the register page, by index (offset // 8), from the registers
+    as read: a 4-byte register at offset 4 mod 8 is the upper half of its word, and a
+    register narrower than its size (a queue index) reads 0 above."""
+    pieces = {}
+    for offset, value in read.items():
+        pieces.setdefault(offset // 8, []).append((offset % 8, offset, Value.cast(value)))
+    words = {}
+    for index, parts in sorted(pieces.items()):
+        cat = []
+        for _, offset, value in sorted(parts, key=lambda p: p[0]):
+            if offset % 8 and len(cat) == 0:
+                cat.append(Const(0, 8 * (offset % 8)))       # the lower half has no register
+            cat.append(Cat(value, Const(0, 8 * REGISTER_SIZE.get(offset, 4) - len(value))))
+        words[index] = Cat(*cat)
+    return words
+
+
+def _field_view(offset, word):
+    """The register at ``offset`` within the 64-bit ``word`` of its index, viewed through
+    its layout (a plain value for the queue indices, which have none)."""
+    shift = offset % 8 * 8
+    part = word[shift:shift + 8 * REGISTER_SIZE[offset]]
+    return data.View(REGISTERS[offset], part) if offset in REGISTERS else part
+
+
+def _store(offset, reg, new, ones, legal=None):
+    """The assignments a write makes to the RW, WARL and RW1S fields of ``reg``: RW fields
+    take ``new``, WARL fields ``legal[name]`` (``new`` where every value is legal), RW1S
+    fields are set by the bits written as 1 (``ones``). RO and RW1C fields have other
+    writers and are left to them."""
+    legal = legal or {}
+    out = []
+    for name in access_of(offset, Kind.RW, Kind.WARL):
+        out.append(_raw(offset, reg, name).eq(legal.get(name, _raw(offset, new, name))))
+    for name in access_of(offset, Kind.RW1S):
+        out.append(reg[name].eq(reg[name] | ones[name]))
+    return out
+
+
+def _raw(offset, view, name):
+    """Field ``name`` of ``view`` as plain bits (an enum field too)."""
+    field = REGISTERS[offset][name]
+    return view.as_value()[field.offset:field.offset + field.width]
+
+
+def _w1c(offset, reg, ones, write, sets):
+    """The RW1C fields of ``reg`` that the hardware sets (``sets[offset][name]``: its
+    event or condition): cleared by a 1 written (when ``write``), then set by the
+    hardware whatever the write did."""
+    out = []
+    for name, setter in sets[offset].items():
+        cleared = reg[name] & ~Mux(write, ones[name], 0)
+        out.append(reg[name].eq(cleared | setter))
+    return out

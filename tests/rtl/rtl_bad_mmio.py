@@ -26,10 +26,6 @@ high half of ``ddtp`` and the low half of ``cqb``), and on a 32-bit bus every 8-
 arrives as two 4-byte beats; each beat is judged alone. An address beyond the 4 KiB page is
 not on iogate's 12-bit register bus at all (the interconnect decodes it elsewhere).
 
-The write rule is the register file's to keep (``hdl/regfile.py``); its directed tests,
-1-, 2-, 3-byte and misaligned writes and 8-byte writes over two 4-byte registers, come with
-the change that makes the register file keep it.
-
 Every register is read through the mirrored bus before and after, so the state the RTL
 keeps is also the model's. Runs on the Config named by ``IOGATE_BAD_MMIO_CONFIG``
 (``default``: 64-bit bus; ``bus32``: ``mmio_data_width=32``); built and run by
@@ -94,6 +90,25 @@ async def raw_read(s, offset, length):
     return resp.resp, int.from_bytes(resp.data, "little")
 
 
+#: Writes that would change a register if any byte of them were taken, and why each is bad.
+BAD_WRITES = [
+    (0x010, b"\x02", "1 byte: ddtp.iommu_mode = 1LVL"),
+    (0x010, b"\x01\x00", "2 bytes: ddtp.iommu_mode = Bare"),
+    (0x048, b"\x03", "1 byte: cqcsr.cqen | cie"),
+    (0x04C, b"\x03\x00", "2 bytes: fqcsr.fqen | fie"),
+    (0x024, b"\x01\x00\x00", "3 bytes: cqt = 1"),
+    (0x2F8, b"\xff", "1 byte: icvec civ, fiv = 15"),
+    (0x012, b"\xff" * 4, "misaligned 4 bytes into ddtp"),
+    (0x01A, b"\xff" * 4, "misaligned 4 bytes into cqb"),
+    (0x026, b"\x01\x00\x01\x00", "misaligned 4 bytes over cqt and fqb"),
+    (0x2FA, b"\xff\xff\x00\x00", "misaligned 4 bytes into icvec"),
+]
+#: On a 64-bit bus the strobes show an 8-byte write over two 4-byte registers.
+BAD_WRITES_64 = [
+    (0x020, (1 << 32 | 0).to_bytes(8, "little"), "8 bytes over cqh and cqt"),
+    (0x048, (3 << 32 | 3).to_bytes(8, "little"), "8 bytes over cqcsr and fqcsr"),
+    (0x030, (1).to_bytes(8, "little"), "8 bytes over fqh and fqt"),
+]
 #: Reserved space: nothing to write (the model refuses these too).
 RESERVED_WRITES = [
     (0x274, b"\xff" * 4, "reserved 0x274"),
@@ -122,23 +137,33 @@ async def reserved_space_writes_are_ignored(dut):
     await _writes_change_nothing(s, RESERVED_WRITES)
 
 
-if CONFIG.mmio_data_width == 32:
-    @cocotb.test()
-    async def wide_writes_on_a_32_bit_bus_are_two_4_byte_writes(dut):
-        """On a 32-bit bus an 8-byte write over cqcsr and fqcsr reaches iogate as two
-        4-byte beats (the master splits it, low address first), each a register write the
-        spec allows: both queues turn on, exactly as the model does given those two
-        writes."""
-        s = await open_session(dut, CONFIG)
-        await busy_state(s)
-        wide = (3 << 32 | 3).to_bytes(8, "little")
-        assert await raw_write(s, Offset.CQCSR, wide) == AxiResp.OKAY
-        # The model's bus, so that the command queue runs as the hardware's does.
-        s.bus.model_bus.mmio_write(Offset.CQCSR, 4, 3)
-        s.bus.model_bus.mmio_write(Offset.FQCSR, 4, 3)
-        after = await snapshot(s)
-        assert after[Offset.CQCSR] & 1 << 16 and after[Offset.FQCSR] & 1 << 16
-        assert not s.mismatches, "\n".join(s.mismatches[:10])
+@cocotb.test()
+async def partial_and_misaligned_writes_are_ignored(dut):
+    """1-, 2- and 3-byte writes and misaligned ones are answered OKAY and change nothing,
+    not even the bytes their strobes cover."""
+    s = await open_session(dut, CONFIG)
+    await _writes_change_nothing(s, BAD_WRITES)
+
+
+@cocotb.test()
+async def wide_writes_over_two_4_byte_registers(dut):
+    """On a 64-bit bus, an 8-byte write over two 4-byte registers (strobes 0xFF on their
+    word) is answered OKAY and changes neither. On a 32-bit bus the same write reaches
+    iogate as two 4-byte beats (the master splits it, low address first), each a register
+    write the spec allows: over cqcsr and fqcsr both queues turn on, exactly as the model
+    does given those two writes."""
+    s = await open_session(dut, CONFIG)
+    if CONFIG.mmio_data_width == 64:
+        await _writes_change_nothing(s, BAD_WRITES_64)
+        return
+    await busy_state(s)
+    assert await raw_write(s, Offset.CQCSR, (3 << 32 | 3).to_bytes(8, "little")) == AxiResp.OKAY
+    # The model's bus, so that the command queue runs as the hardware's does.
+    s.bus.model_bus.mmio_write(Offset.CQCSR, 4, 3)
+    s.bus.model_bus.mmio_write(Offset.FQCSR, 4, 3)
+    after = await snapshot(s)
+    assert after[Offset.CQCSR] & 1 << 16 and after[Offset.FQCSR] & 1 << 16
+    assert not s.mismatches, "\n".join(s.mismatches[:10])
 
 
 @cocotb.test()
