@@ -10,7 +10,7 @@ import cocotb
 
 from iogate.hdl import Config, bits
 from iogate.hdl.port import Access
-from iogate.hdl.regs import DDTP, IommuMode, Offset
+from iogate.hdl.regs import DDTP, REGISTER_SIZE, IommuMode, Offset
 
 from iogate.cosim.scenarios.foundation import program, random_requests, set_mode
 from iogate.cosim.scenarios.session import open_session, request
@@ -28,7 +28,7 @@ async def reset_values_and_read_only_registers(dut):
     s = await open_session(dut, Config())
     for offset in (Offset.CAPABILITIES, Offset.FCTL, Offset.DDTP, Offset.TR_REQ_IOVA,
                    Offset.TR_REQ_CTL, Offset.TR_RESPONSE, Offset.CQCSR, Offset.IPSR):
-        await s.bus.aread(offset, 8 if offset % 8 == 0 else 4)
+        await s.bus.aread(offset, REGISTER_SIZE[offset])
         await s.bus.aread(offset, 4)
     # capabilities is read-only: writes change nothing.
     await s.bus.awrite(Offset.CAPABILITIES, 8, 0)
