@@ -39,13 +39,10 @@ from iogate.firmware.bus import Bus
 from iogate.cosim.check.mirror import Mirror
 from iogate.cosim.check.request import TranslationRequest, TranslationResponse
 from iogate.cosim.check.scoreboard import Scoreboard
+from iogate.cosim.model.access import refusal
 from iogate.cosim.model.iommu import IommuModel
 
 __all__ = ["Host", "HostBus", "RegisterAccessError", "InterruptTimeout", "legal_access"]
-
-#: The register page (spec "Memory-mapped register interface").
-REGISTER_PAGE = 4096
-
 
 class RegisterAccessError(ValueError):
     """A register access the RISC-V IOMMU register interface does not allow, refused."""
@@ -58,16 +55,11 @@ class InterruptTimeout(TimeoutError):
 def legal_access(offset: int, size: int) -> str | None:
     """Why a register access of ``size`` bytes at ``offset`` is not allowed (None if it is).
 
-    Spec "Memory-mapped register interface": registers take 4- and 8-byte accesses,
-    naturally aligned, inside the 4 KiB register page.
+    The model's rule (:func:`iogate.cosim.model.access.refusal`, spec "Memory-mapped register
+    interface"): 4- and 8-byte, naturally aligned, inside the 4 KiB page, not into reserved
+    space and not 8 bytes over two 4-byte registers.
     """
-    if size not in (4, 8):
-        return f"size {size} is not 4 or 8"
-    if offset < 0 or offset + size > REGISTER_PAGE:
-        return f"offset {offset:#x} is outside the 4 KiB register page"
-    if offset % size:
-        return f"offset {offset:#x} is not aligned to {size} bytes"
-    return None
+    return refusal(offset, size)
 
 
 def _integer(name, value):
@@ -383,9 +375,7 @@ class Host:
     def _illegal(self, kind, offset, size, value, why):
         line = f"{kind} {size} bytes at {offset:#x}: {why}"
         if not self.target.answers_illegal:
-            raise RegisterAccessError(
-                f"register {line} (spec \"Memory-mapped register interface\": 4- and "
-                f"8-byte naturally aligned accesses inside the 4 KiB register page)")
+            raise RegisterAccessError(f"register {line}")
         self.unchecked.append(line)
         if kind == "read":
             return self.target.raw_read(offset, size)

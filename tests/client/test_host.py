@@ -121,10 +121,10 @@ def test_no_check_compares_nothing():
 
 
 @pytest.mark.parametrize("access, message", [
-    ("host.bus.mmio_read(0x10, 2)", "size 2 is not 4 or 8"),
+    ("host.bus.mmio_read(0x10, 2)", "size must be 4 or 8, not 2"),
     ("host.bus.mmio_read(0x14, 8)", "offset 0x14 is not aligned to 8 bytes"),
-    ("host.bus.mmio_write(0x1000, 4, 1)", "offset 0x1000 is outside the 4 KiB register page"),
-    ("host.bus.mmio_write(0xFFC, 8, 1)", "offset 0xffc is outside the 4 KiB register page"),
+    ("host.bus.mmio_write(0x1000, 4, 1)", "within the 4 KiB register page, not 4096"),
+    ("host.bus.mmio_write(0xFFC, 8, 1)", "offset must be within the 4 KiB register page, not 4092"),
 ])
 def test_a_bad_register_access_is_refused_on_the_model(tmp_path, access, message):
     r = run(script(tmp_path, f"x = 1\n{access}\n"), target="model")
@@ -183,8 +183,9 @@ def test_a_bad_register_access_on_the_board_is_answered_by_the_bridge(tmp_path):
                 port=board.port)
     assert r["error"]["type"] == "LinkError"
     assert "BAD_ARGUMENT" in r["error"]["message"]
-    assert r["unchecked_accesses"] == ["read 4 bytes at 0x12: offset 0x12 is not aligned to "
-                                       "4 bytes"]
+    assert len(r["unchecked_accesses"]) == 1
+    assert r["unchecked_accesses"][0].startswith("read 4 bytes at 0x12: offset 0x12 is not "
+                                                 "aligned to 4 bytes")
 
 
 def test_a_board_that_disagrees_is_caught():
