@@ -32,8 +32,9 @@ __all__ = ["SIMULATORS", "ROOT", "verilog_of", "setup_verilator", "build", "run"
 #: The simulators every cocotb test runs on.
 SIMULATORS = ("verilator", "icarus")
 
-#: The checkout (or install) root; build folders live below it.
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+#: The checkout (or install) root, the ``iogate`` package's folder: build folders live below
+#: it, and the batch harness's build key hashes the sources found under it.
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 #: Verilator flags: Amaranth output trips style lints that say nothing about correctness.
 VERILATOR_ARGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-UNOPTFLAT", "--x-assign", "0",

@@ -47,6 +47,16 @@ def _first_success(raws):
     raise AssertionError("no successful translation in the run")
 
 
+def test_the_harness_build_key_covers_its_sources():
+    """The batch harness's build is reused only while its sources are unchanged: every
+    source pattern of its key names files under the checkout (a key that hashed no file
+    would reuse a stale harness after an RTL change)."""
+    from iogate.cosim.targets.batch import build
+    assert (sim.ROOT / "pyproject.toml").exists()
+    for pattern in build._SOURCES:
+        assert sorted(sim.ROOT.glob(pattern)), pattern
+
+
 def test_in_request_order_follows_the_tag_rule():
     # Tag width 2: request i has tag i % 4; the k-th answer with tag t is request t + 4k.
     arrival = [(1, "b"), (0, "a"), (3, "d"), (0, "e"), (2, "c"), (1, "f")]
