@@ -87,6 +87,20 @@ bitstream: $(VENV)/.fpga
 bitstream-ecp5: $(VENV)/.fpga
 	$(VENV)/bin/iogate build --board ecpix5
 
+# Formal proofs with SymbiYosys, Yosys and yices from PyPI (the formal extra): every
+# property at full depth and every mutant (each must fail), results in results/formal.json;
+# formal-ci is the CI-sized subset at the CI depths (under 10 minutes on 2 cores).
+.PHONY: formal formal-ci
+$(VENV)/.formal: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[test,formal]'
+	touch $@
+
+formal: $(VENV)/.formal
+	$(VENV)/bin/iogate formal --all --mutants
+
+formal-ci: $(VENV)/.formal
+	$(VENV)/bin/iogate formal --ci --mutants
+
 # Static checks (the lint extra): ruff's style and bug rules, mypy on the public API, and the
 # layer contracts, all configured in pyproject.toml. mypy cannot follow the editable install
 # (the package is the repository root, which it would call by its folder's name), so it reads

