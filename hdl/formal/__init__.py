@@ -7,6 +7,7 @@ flow, :data:`MUTANTS` the deliberately broken copies whose proofs must fail;
 :mod:`iogate.hdl.formal.run` runs them (``iogate formal NAME``, ``make formal``).
 """
 
+from iogate.hdl.formal.cmdq import CommandQueueHarness
 from iogate.hdl.formal.fq import FaultQueueHarness
 from iogate.hdl.formal.property import Property
 
@@ -20,11 +21,21 @@ PROPERTIES = {
         "least; from a free fqh/fqt every cover (queue filled, fqt wrap, fqof, fqmf, the "
         "chosen record stored) is reached by step 11, so 14 cycles (CI) and 16 (full) "
         "cover one whole record and the overflow after it.", ci_depth=14),
+    "cmdq": Property(
+        CommandQueueHarness, "bmc", 14, 14,
+        "BMC: the engine's command register and FSM hold state whose link to the fetched "
+        "command k-induction would need from inside. A command takes 5 cycles at least "
+        "(two fetches and execute); 14 cycles cover two whole commands, an illegal one, a "
+        "fence with its store and a wrap of a 4-slot queue.", ci_depth=12),
 }
 
 MUTANTS = {
     "fq-full-off-by-one": Property(
         lambda: FaultQueueHarness(mutant=True), "bmc", 14, 0,
         "The writer sees full one slot late: it must overwrite an unread record.",
+        expect="fail"),
+    "cmdq-reserved-bit-ignored": Property(
+        lambda: CommandQueueHarness(mutant=True), "bmc", 12, 0,
+        "The engine never sees a reserved bit: an illegal command must execute.",
         expect="fail"),
 }

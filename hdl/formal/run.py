@@ -176,9 +176,10 @@ def run_property(name, prop, *, solver="yices", build=BUILD, cover=True, ci=Fals
     if "cover" in tasks:
         result.cover = _task_status(workdir / f"{name}_cover")
         result.cover_seconds = times["cover"]
-        result.covers_reached = sorted(set(re.findall(
-            r"\[" + re.escape(name) + r"_cover\] summary:\s+reached cover statement (\S+) at "
-            r"(\S+) step (\d+)", log_text)))
+        result.covers_reached = sorted(
+            {(loc, int(step)) for step, loc in re.findall(
+                r"Reached cover statement in step (\d+) at \S+ (\S+)", log_text)},
+            key=lambda c: (c[1], c[0]))
     result.failed = sorted(set(re.findall(
         r"\[" + re.escape(name) + r"_proof\] summary:\s+failed assertion \S+ at (\S+)",
         log_text)))
