@@ -9,6 +9,7 @@ flow, :data:`MUTANTS` the deliberately broken copies whose proofs must fail;
 
 from iogate.hdl.formal.cmdq import CommandQueueHarness
 from iogate.hdl.formal.fq import FaultQueueHarness
+from iogate.hdl.formal.iotlb import IotlbHarness
 from iogate.hdl.formal.property import Property
 
 __all__ = ["PROPERTIES", "MUTANTS", "Property"]
@@ -27,6 +28,13 @@ PROPERTIES = {
         "command k-induction would need from inside. A command takes 5 cycles at least "
         "(two fetches and execute); 14 cycles cover two whole commands, an illegal one, a "
         "fence with its store and a wrap of a 4-slot queue.", ci_depth=12),
+    "iotlb": Property(
+        IotlbHarness, "bmc", 7, 6,
+        "BMC: induction would need the link between the IOTLB's entries and the harness's "
+        "copy of the one entry that can answer K. Every change to the IOTLB takes one "
+        "cycle (a fill, an invalidation, a lookup), so 5 cycles (CI) hold fill, "
+        "invalidate, refill and lookup, and 7 (full) that with both entries filled first; "
+        "the covers are reached by step 3.", ci_depth=5),
 }
 
 MUTANTS = {
@@ -37,5 +45,9 @@ MUTANTS = {
     "cmdq-reserved-bit-ignored": Property(
         lambda: CommandQueueHarness(mutant=True), "bmc", 12, 0,
         "The engine never sees a reserved bit: an illegal command must execute.",
+        expect="fail"),
+    "iotlb-dropped-gvma-av": Property(
+        lambda: IotlbHarness(mutant=True), "bmc", 5, 0,
+        "The IOTLB never sees IOTINVAL.GVMA with AV=1: a stale entry must hit.",
         expect="fail"),
 }
