@@ -7,6 +7,7 @@ flow, :data:`MUTANTS` the deliberately broken copies whose proofs must fail;
 :mod:`iogate.hdl.formal.run` runs them (``iogate formal NAME``, ``make formal``).
 """
 
+from iogate.hdl.formal.axi import MemoryMasterHarness
 from iogate.hdl.formal.cmdq import CommandQueueHarness
 from iogate.hdl.formal.fq import FaultQueueHarness
 from iogate.hdl.formal.iotlb import IotlbHarness
@@ -35,6 +36,13 @@ PROPERTIES = {
         "cycle (a fill, an invalidation, a lookup), so 5 cycles (CI) hold fill, "
         "invalidate, refill and lookup, and 7 (full) that with both entries filled first; "
         "the covers are reached by step 3.", ci_depth=5),
+    "axi-master": Property(
+        MemoryMasterHarness, "bmc", 14, 10,
+        "BMC: k-induction (tried to depth 8) fails from states where the master's owner "
+        "and captured request disagree with the harness's per-client pending flags, which "
+        "it would need as invariants from inside. One read or write takes 3 cycles at "
+        "least, so 14 cycles (10 in CI) hold several requests of every client, with "
+        "back-pressure on every channel.", ci_depth=10),
 }
 
 MUTANTS = {
@@ -49,5 +57,9 @@ MUTANTS = {
     "iotlb-dropped-gvma-av": Property(
         lambda: IotlbHarness(mutant=True), "bmc", 5, 0,
         "The IOTLB never sees IOTINVAL.GVMA with AV=1: a stale entry must hit.",
+        expect="fail"),
+    "axi-master-valid-dropped-early": Property(
+        lambda: MemoryMasterHarness(mutant=True), "bmc", 6, 0,
+        "ARVALID drops after one cycle without ARREADY: the handshake rule must fail.",
         expect="fail"),
 }
