@@ -171,6 +171,7 @@ def _parser():
                         "around the RTL (no Python per translation; no churn, no waveform)")
     r.set_defaults(func=_cmd_regress)
 
+    from iogate.cosim.client.config import PRESETS
     u = sub.add_parser("run", help="run one front-end scenario on the RTL, checked against "
                                    "the model")
     u.add_argument("scenario", nargs="?", help="the scenario (see --list)")
@@ -178,13 +179,12 @@ def _parser():
     u.add_argument("--sim", choices=("verilator", "icarus"),
                    default=os.environ.get("SIM", "verilator") or "verilator")
     u.add_argument("--seed", type=int, default=1)
-    u.add_argument("--config", default=None, choices=("default", "full", "icebreaker", "bus32"),
+    u.add_argument("--config", default=None, choices=tuple(PRESETS),
                    help="the Config (linux: default unless named; the others: full only)")
     u.add_argument("--waves", action="store_true",
                    default=os.environ.get("WAVES", "0") == "1", help="dump a waveform")
     u.set_defaults(func=_cmd_run)
 
-    from iogate.cosim.client.config import PRESETS
     from iogate.cosim.client.run import TARGETS
     h = sub.add_parser("host", help="run a host script (plain Python given `host`) on the "
                                     "model, a simulator or a board, checked against the model")

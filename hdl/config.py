@@ -11,6 +11,7 @@ from typing import Any
 from amaranth import Elaboratable
 
 from iogate.hdl import bits
+from iogate.hdl.formats import PdtpMode
 from iogate.hdl.regs import CAPABILITIES, Igs, IommuMode
 
 __all__ = ["Config", "require_config"]
@@ -28,9 +29,15 @@ class Config:
     sv39, sv48 : bool
         First-stage modes offered in ``DC.fsc`` (spec "First-Stage context (fsc)"). Sv48
         requires Sv39.
+    sv57 : bool
+        First-stage Sv57 (``capabilities.Sv57``), in ``DC.fsc`` and ``PC.fsc``; requires Sv48.
     sv39x4, sv48x4 : bool
         Second-stage modes offered in ``DC.iohgatp`` (spec "IO hypervisor guest address
         translation and protection (iohgatp)"). Sv48x4 requires Sv39x4.
+    sv57x4 : bool
+        Second-stage Sv57x4 (``capabilities.Sv57x4``); requires Sv48x4 (the spec states no
+        implication between the x4 bits; iogate keeps the modes nested as for the first
+        stage, so that a walker for Sv57x4 is one for Sv48x4 with a level more).
     svpbmt : bool
         Page-based memory types in leaf PTEs (``capabilities.Svpbmt``).
     ddt_levels : int
@@ -43,6 +50,15 @@ class Config:
         the number of sets is a power of two.
     ddtc_entries : int
         Device-context cache entries.
+    pd_levels : int
+        Process contexts (spec "Process-Directory-Table (PDT)"): 0 builds none (``DC.tc.PDTV``
+        is then only legal with ``pdtp`` Bare), 1 offers PD8, 2 PD8 and PD17, 3 PD8, PD17
+        and PD20 (``capabilities.PD8``/``PD17``/``PD20``). With process contexts the
+        translation ports carry a ``process_id``, its valid bit and the privilege
+        (:func:`iogate.hdl.port.request_layout`); without them they carry none, so a Config
+        without process contexts costs nothing.
+    pdtc_entries : int
+        Process-context cache entries (used only when ``pd_levels`` > 0).
     ports : int
         Translation request/response stream ports.
     tag_width : int
@@ -67,14 +83,18 @@ class Config:
 
     sv39: bool = True
     sv48: bool = False
+    sv57: bool = False
     sv39x4: bool = False
     sv48x4: bool = False
+    sv57x4: bool = False
     svpbmt: bool = False
     ddt_levels: int = 1
     pas: int = 56
     iotlb_entries: int = 8
     iotlb_ways: int = 8
     ddtc_entries: int = 4
+    pd_levels: int = 0
+    pdtc_entries: int = 4
     ports: int = 1
     tag_width: int = 8
     mmio_data_width: int = 64
@@ -84,8 +104,16 @@ class Config:
     def __post_init__(self) -> None:
         if not self.sv39 and self.sv48:
             raise ValueError("sv48 requires sv39 (capabilities.Sv48 requires Sv39)")
+        if not self.sv48 and self.sv57:
+            raise ValueError("sv57 requires sv48 (capabilities.Sv57 requires Sv48)")
         if not self.sv39x4 and self.sv48x4:
             raise ValueError("sv48x4 requires sv39x4")
+        if not self.sv48x4 and self.sv57x4:
+            raise ValueError("sv57x4 requires sv48x4")
+        if self.pd_levels not in (0, 1, 2, 3):
+            raise ValueError(f"pd_levels must be 0, 1, 2 or 3, not {self.pd_levels!r}")
+        if self.pdtc_entries < 1:
+            raise ValueError(f"pdtc_entries must be at least 1, not {self.pdtc_entries!r}")
         if self.ddt_levels not in (1, 2, 3):
             raise ValueError(f"ddt_levels must be 1, 2 or 3, not {self.ddt_levels!r}")
         if not 32 <= self.pas <= 56:
@@ -119,6 +147,15 @@ class Config:
         return cls(sv48=True, sv39x4=True, sv48x4=True, svpbmt=True, ddt_levels=3)
 
     @classmethod
+    def process(cls) -> "Config":
+        """:meth:`full` with process contexts: PD8, PD17 and PD20, Sv57 and Sv57x4.
+
+        The richest build of the process-contexts feature; its cost beside :meth:`full` is
+        the feature's row in the benchmarks.
+        """
+        return cls.full().replace(sv57=True, sv57x4=True, pd_levels=3)
+
+    @classmethod
     def icebreaker(cls) -> "Config":
         """What fits the ICEBreaker's iCE40UP5K beside the board bridge
         (:mod:`iogate.boards.icebreaker`): Sv39 only, a 1LVL device directory, one IOTLB
@@ -144,21 +181,33 @@ class Config:
         return IommuMode.for_levels(self.ddt_levels).device_id_bits
 
     @property
+    def pdtp_modes(self) -> tuple[PdtpMode, ...]:
+        """The ``pdtp.MODE`` values offered besides Bare (PD8 up to the deepest built)."""
+        return tuple(mode for mode in PdtpMode if 0 < mode.levels <= self.pd_levels)
+
+    @property
+    def process_id_bits(self) -> int:
+        """Widest ``process_id`` supported: 20 with PD20, 17 with PD17, 8 with PD8, 0 without
+        process contexts (the IODIR.INVAL_PDT PID check, spec "IOMMU directory cache
+        invalidation commands")."""
+        return PdtpMode(self.pd_levels).pid_bits
+
+    @property
     def capabilities(self) -> int:
         """The ``capabilities`` register value (spec "IOMMU capabilities (capabilities)").
 
-        Only what is built is advertised: no MSI translation, ATS, HPM, process directory
-        or extension. Svnapot is mandatory and has no bit. Interrupts are wired (IGS=WSI).
+        Only what is built is advertised: no MSI translation, ATS, HPM or extension. Svnapot is mandatory and has no bit. Interrupts are wired (IGS=WSI).
         """
         return bits.pack(
             CAPABILITIES,
             version=VERSION_1_0,
-            sv39=self.sv39, sv48=self.sv48,
-            sv39x4=self.sv39x4, sv48x4=self.sv48x4,
+            sv39=self.sv39, sv48=self.sv48, sv57=self.sv57,
+            sv39x4=self.sv39x4, sv48x4=self.sv48x4, sv57x4=self.sv57x4,
             svpbmt=self.svpbmt,
             igs=Igs.WSI,
             dbg=self.dbg,
             pas=self.pas,
+            pd8=self.pd_levels >= 1, pd17=self.pd_levels >= 2, pd20=self.pd_levels >= 3,
         )
 
     def replace(self, **changes: Any) -> "Config":

@@ -12,6 +12,7 @@ from amaranth.lib import data, enum
 __all__ = [
     "DC_SIZE", "DDTE", "TC", "IOHGATP", "TA", "IOSATP", "DC", "PTE",
     "IosatpMode", "IohgatpMode", "Pbmt",
+    "PdtpMode", "PDTP", "PDTE", "PC_TA", "PC", "PC_SIZE", "PDTE_SIZE",
     "Opcode", "IotinvalFunc", "IofenceFunc", "IodirFunc", "AtsFunc",
     "CMD", "IOTINVAL", "IOFENCE", "IODIR", "ATS", "CMD_SIZE",
     "FAULT_RECORD", "FQ_RECORD_SIZE", "Cause", "Ttyp", "DTF_REPORTED_CAUSES",
@@ -122,6 +123,72 @@ IOSATP = data.StructLayout({"ppn": 44, "_rsvd0": 16, "mode": IosatpMode})
 
 #: A base-format device context: four doublewords (spec "Leaf DDT entry").
 DC = data.StructLayout({"tc": TC, "iohgatp": IOHGATP, "ta": TA, "fsc": IOSATP})
+
+
+class PdtpMode(enum.IntEnum, shape=4):
+    """``DC.fsc.MODE`` when ``DC.tc.PDTV=1``: the process-directory mode (spec
+    "Device-context fields", fsc, and "Process-Directory-Table (PDT)"). 4-13 are reserved,
+    14-15 custom.
+
+    The geometry of each mode (spec "Process-Directory-Table (PDT)": ``PDI[0]`` is
+    ``process_id[7:0]`` indexing 256 16-byte process contexts in the leaf page, ``PDI[1]``
+    ``process_id[16:8]`` indexing 512 8-byte PDTEs, ``PDI[2]`` ``process_id[19:17]``) is a
+    property of the mode, used by the RTL, the model, the driver and the test bench alike.
+    """
+    BARE = 0
+    PD8 = 1
+    PD17 = 2
+    PD20 = 3
+
+    @property
+    def levels(self):
+        """Tables read to reach a process context (0 for Bare)."""
+        return self.value
+
+    @property
+    def pid_bits(self):
+        """Widest ``process_id`` the mode indexes (0, 8, 17, 20): a wider one is cause 260
+        (spec "Process to translate an IOVA", step 7)."""
+        return {0: 0, 1: 8, 2: 17, 3: 20}[self.value]
+
+    @staticmethod
+    def index_bits(level):
+        """Bits of ``PDI[level]``: 8 at the leaf, 9 in the middle, 3 at the PD20 root."""
+        return (8, 9, 3)[level]
+
+    @staticmethod
+    def index_low(level):
+        """The lowest ``process_id`` bit of ``PDI[level]`` (0, 8, 17)."""
+        return (0, 8, 17)[level]
+
+    @classmethod
+    def pdi(cls, process_id, level):
+        """``PDI[level]`` of ``process_id`` (a Python int)."""
+        return (process_id >> cls.index_low(level)) & ((1 << cls.index_bits(level)) - 1)
+
+
+#: ``DC.fsc`` when ``PDTV=1``: ``pdtp``, the process-directory-table pointer (spec
+#: "Device-context fields", fsc). ``ppn`` is a guest PPN when ``iohgatp`` is not Bare.
+PDTP = data.StructLayout({"ppn": 44, "_rsvd0": 16, "mode": PdtpMode})
+
+#: Size of a non-leaf PDT entry and of a process context in bytes (spec
+#: "Process-Directory-Table (PDT)").
+PDTE_SIZE = 8
+PC_SIZE = 16
+
+#: Non-leaf process-directory-table entry (spec "Non-leaf PDT entry"). A reserved bit set is
+#: cause 267.
+PDTE = data.StructLayout({"v": 1, "_rsvd0": 9, "ppn": 44, "_rsvd1": 10})
+
+#: ``PC.ta``: the process context's translation attributes (spec "Process-context fields"):
+#: ENS lets supervisor-privilege requests through, SUM lets them reach U=1 pages, PSCID
+#: tags the first stage's IOTLB entries. V=0 leaves every other bit to software.
+PC_TA = data.StructLayout({"v": 1, "ens": 1, "sum": 1, "_rsvd0": 9, "pscid": 20,
+                           "_rsvd1": 32})
+
+#: A process context: ``ta`` then ``fsc`` (an ``iosatp``, its MODE under ``DC.tc.SXL``)
+#: (spec "Leaf PDT entry").
+PC = data.StructLayout({"ta": PC_TA, "fsc": IOSATP})
 
 
 class Pbmt(enum.IntEnum, shape=2):

@@ -96,6 +96,8 @@ def first_stage_modes(config):
         modes.append(IosatpMode.SV39)
     if config.sv48:
         modes.append(IosatpMode.SV48)
+    if config.sv57:
+        modes.append(IosatpMode.SV57)
     return tuple(modes)
 
 
@@ -106,6 +108,8 @@ def second_stage_modes(config):
         modes.append(IohgatpMode.SV39X4)
     if config.sv48x4:
         modes.append(IohgatpMode.SV48X4)
+    if config.sv57x4:
+        modes.append(IohgatpMode.SV57X4)
     return tuple(modes)
 
 

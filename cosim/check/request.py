@@ -20,6 +20,10 @@ __all__ = ["TranslationRequest", "TranslationResponse", "BoardTranslation"]
 class TranslationRequest:
     """One Untranslated request.
 
+    ``process_id`` is the request's PASID (None: the request carries none) and ``priv``
+    its "Privilege Mode Requested" (True: supervisor), which only a request with a
+    ``process_id`` can ask for (spec "Process to translate an IOVA"; reference N.1.6).
+
     Raises
     ------
     TypeError
@@ -30,13 +34,24 @@ class TranslationRequest:
     device_id: int
     iova: int
     access: Access
+    process_id: int | None = None
+    priv: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.access, Access):
             raise TypeError(f"access must be an iogate.hdl.port.Access, not {self.access!r}")
+        if self.process_id is not None and not 0 <= self.process_id < 1 << 20:
+            raise ValueError(f"process_id must be a 20-bit integer or None, not "
+                             f"{self.process_id!r}")
+        if self.priv and self.process_id is None:
+            raise ValueError("priv (supervisor) needs a process_id: a request without a "
+                             "PASID is a User-mode request")
 
     def __str__(self) -> str:
-        return f"{self.access.name.lower()} did={self.device_id:#x} iova={self.iova:#x}"
+        text = f"{self.access.name.lower()} did={self.device_id:#x} iova={self.iova:#x}"
+        if self.process_id is not None:
+            text += f" pid={self.process_id:#x}" + (" S" if self.priv else "")
+        return text
 
 
 @dataclass(frozen=True)

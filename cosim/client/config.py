@@ -2,7 +2,8 @@
 simulator process.
 
 ``default`` is ``Config()``, ``full`` is :meth:`Config.full` (3LVL, Sv48, Sv39x4/Sv48x4,
-Svpbmt), ``icebreaker`` is :meth:`Config.icebreaker` (the smallest board build: a 32-bit
+Svpbmt), ``process`` is :meth:`Config.process` (``full`` with PD8/PD17/PD20 and
+Sv57/Sv57x4), ``icebreaker`` is :meth:`Config.icebreaker` (the smallest board build: a 32-bit
 register bus, PAS 32) and ``bus32`` is ``Config()`` with a 32-bit register bus. A cocotb
 run gets its Config as JSON in the environment (:func:`config_to_json`), so any Config, not
 only a preset, reaches the test bench.
@@ -20,6 +21,8 @@ PRESETS = {
     "default": Config,
     "full": Config.full,
     "icebreaker": Config.icebreaker,
+    # full plus process contexts (PD8/PD17/PD20) and Sv57/Sv57x4.
+    "process": Config.process,
     # Config() behind a 32-bit register bus: 8-byte registers take two 4-byte accesses.
     "bus32": lambda: Config(mmio_data_width=32),
 }

@@ -83,3 +83,34 @@ def test_presets_are_fresh_equal_values():
 def test_max_device_id_bits_follow_the_ddt_split(levels, bits_):
     # Base-format DDI[0] 7 bits, DDI[1] 9, DDI[2] 8 (spec "Device-Directory-Table (DDT)").
     assert Config(ddt_levels=levels).max_device_id_bits == bits_
+
+
+def test_process_contexts_capabilities():
+    # PD8/PD17/PD20 are bits 38/39/40; Sv57 bit 11, Sv57x4 bit 19 (spec "IOMMU capabilities").
+    for levels, pd_bits in ((0, 0), (1, 0b001), (2, 0b011), (3, 0b111)):
+        caps = Config(pd_levels=levels).capabilities
+        assert caps >> 38 & 0b111 == pd_bits
+    caps = Config.process().capabilities
+    assert caps >> 11 & 1 and caps >> 19 & 1
+    assert Config.process().replace(sv57=False, sv57x4=False).capabilities >> 11 & 1 == 0
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(sv57=True), r"sv57 requires sv48"),
+    (dict(sv39x4=True, sv57x4=True), r"sv57x4 requires sv48x4"),
+    (dict(pd_levels=4), r"pd_levels must be 0, 1, 2 or 3, not 4"),
+    (dict(pdtc_entries=0), r"pdtc_entries must be at least 1, not 0"),
+])
+def test_process_context_validation(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Config(**kwargs)
+
+
+def test_process_id_bits_follow_the_deepest_mode():
+    # IODIR.INVAL_PDT's PID check: PD20 -> 20 bits, PD17 -> 17, PD8 -> 8 (reference N.1.7).
+    assert [Config(pd_levels=n).process_id_bits for n in range(4)] == [0, 8, 17, 20]
+    assert [int(m) for m in Config(pd_levels=2).pdtp_modes] == [1, 2]
+
+
+def test_process_is_full_plus_process_contexts():
+    assert Config.process() == Config.full().replace(sv57=True, sv57x4=True, pd_levels=3)
