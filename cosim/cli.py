@@ -63,6 +63,18 @@ def _cmd_bench(args):
         out = pathlib.Path(args.out or "results/bench_model.json")
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
+    elif args.what == "cost":
+        from iogate.cosim.bench.cost import markdown, measure_cost
+        out = pathlib.Path(args.out or "results/cost.json")
+        rows = tuple(args.rows.split(","))
+        try:
+            result = measure_cost(rows, out=out)
+        except ValueError as e:
+            print(f"iogate bench cost: {e}", file=sys.stderr)
+            return 2
+        print(markdown(result))
+        print(f"wrote {out}")
+        return 0
     else:  # a part of iogate.cosim.bench.run.PARTS, "all" or "readme" (argparse restricts them)
         from iogate.cosim.bench.run import run_bench
         out = pathlib.Path(args.out or "results/bench.json")
@@ -232,11 +244,12 @@ def _parser():
 
     b = sub.add_parser("bench", help="run a benchmark and write JSON")
     b.add_argument("what", choices=("model", "hw", "workloads", "sweep", "concurrency",
-                                    "speed", "resources", "all", "readme"),
+                                    "speed", "resources", "cost", "all", "readme"),
                    help="model: translations/s of the model; hw: RTL cycles; workloads: "
                         "DMA-shaped workloads on the RTL; sweep: IOTLB hit rate against "
                         "entries and ways (Icarus); concurrency: hit-under-miss and two "
-                        "ports; speed, resources: when their modules are installed; all: "
+                        "ports; speed, resources: when their modules are installed; cost: "
+                        "LUT4/FF/Fmax of each Config option, core alone; all: "
                         "every one; readme: rewrite README.md's table from --out")
     b.add_argument("--seconds", type=float, default=2.0, help="per model figure")
     b.add_argument("--out", default=None, help="the JSON report (default "
@@ -251,6 +264,8 @@ def _parser():
                    help="translations per workload (workloads)")
     b.add_argument("--sweep-translations", type=int, default=2000,
                    help="translations per workload and IOTLB geometry (sweep)")
+    b.add_argument("--rows", default="full,sv57,pd8,pd20,process",
+                   help="cost: the Config rows (iogate.cosim.bench.cost.ROWS)")
     b.add_argument("--readme", default=None,
                    help="also rewrite this README's bench section from the report")
     b.add_argument("--plot", default="results/miss_latency.png",
