@@ -35,7 +35,7 @@ from iogate.hdl.cmdq import CommandQueue
 from iogate.hdl.config import require_config
 from iogate.hdl.fq import FaultQueueWriter
 from iogate.hdl.mem_master import DATA_WIDTH, ID_WIDTH, MemoryMaster
-from iogate.hdl.port import ANSWER, REQUEST, TranslationPort, embedded
+from iogate.hdl.port import ANSWER, PASID, REQUEST, TranslationPort, embedded
 from iogate.hdl.regfile import MMIO_ADDR_WIDTH, WSI_LINES, RegFile
 from iogate.hdl.translate import TranslationPipeline
 
@@ -56,9 +56,9 @@ class Iommu(wiring.Component):
     mem : ``Out(AXI4Signature(config.pas, 64, 4))``
         The implicit memory accesses (AXI4 manager): reads of device contexts, page tables
         and commands (ARID 0, 1, 2), the IOFENCE.C store and fault records (AWID 0, 1).
-    tr : ``Out(TranslationPort(config.tag_width)).array(config.ports)``
+    tr : ``Out(TranslationPort(config.tag_width, config.pd_levels > 0)).array(config.ports)``
         The translation ports (``TranslationPort`` is described from the IOMMU's side:
-        ``req`` in, ``resp`` out).
+        ``req`` in, ``resp`` out); with process contexts their requests carry a PASID.
     wsi : ``Out(16)``
         Wired interrupt lines: ``ipsr.cip`` on line ``icvec.civ``, ``ipsr.fip`` on line
         ``icvec.fiv`` (spec "Interrupt pending status register (ipsr)",
@@ -78,7 +78,8 @@ class Iommu(wiring.Component):
             "mem": Out(AXI4Signature(config.pas, DATA_WIDTH, ID_WIDTH)),
             # TranslationPort is written from the IOMMU's side (requests In), so the
             # IOMMU holds it un-flipped.
-            "tr": Out(TranslationPort(config.tag_width)).array(config.ports),
+            "tr": Out(TranslationPort(config.tag_width, config.pd_levels > 0))
+            .array(config.ports),
             "wsi": Out(WSI_LINES),
         })
 
@@ -133,8 +134,11 @@ class Iommu(wiring.Component):
             with m.If(grant == i):
                 m.d.comb += [p.tag.eq(q.tag),
                              embedded(p, REQUEST).eq(embedded(q, REQUEST)),
-                             p.pv.eq(0), p.pid.eq(0), p.priv.eq(0),
                              self.tr[i].req.ready.eq(pipe.req.ready)]
+                if cfg.pd_levels:
+                    m.d.comb += embedded(p, PASID).eq(embedded(q, PASID))
+                else:
+                    m.d.comb += [p.pv.eq(0), p.pid.eq(0), p.priv.eq(0)]
         if cfg.dbg:
             with m.If(grant == debug):
                 q = regfile.dbg_req.payload

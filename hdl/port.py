@@ -3,9 +3,11 @@
 A device (or the IO bridge in front of it) sends an Untranslated request (RISC-V IOMMU
 spec "Process to translate an IOVA": device_id, IOVA, read/write/execute) with a tag, and receives
 the tag back with either a fault and its CAUSE (spec "Fault/Event-Queue (FQ)") or the 4 KiB physical
-page the IOVA maps to, the permissions of the leaf and its Svpbmt memory type. Requests carry no
-process_id and no privilege: they are User-mode requests without PASID (spec "Process to translate
-an IOVA").
+page the IOVA maps to, the permissions of the leaf and its Svpbmt memory type. Without process
+contexts (``Config.pd_levels == 0``) requests carry no process_id and no privilege: they are
+User-mode requests without PASID (spec "Process to translate an IOVA"). With them, a request
+also carries :data:`PASID`: the process_id, its valid bit and the privilege (spec "Process to
+translate an IOVA", steps 7 and 11-15).
 
 Each port is a pair of ``amaranth.lib.stream`` interfaces whose payloads are the layouts
 below; the cocotb test benches pack and unpack the same layouts with :mod:`iogate.hdl.bits`.
@@ -16,7 +18,7 @@ from amaranth.lib.wiring import In, Out
 
 from iogate.hdl.formats import Cause, Pbmt
 
-__all__ = ["Access", "REQUEST", "ANSWER", "fields", "embedded", "request_layout",
+__all__ = ["Access", "REQUEST", "PASID", "ANSWER", "fields", "embedded", "request_layout",
            "response_layout", "TranslationPort"]
 
 
@@ -31,6 +33,12 @@ class Access(enum.Enum, shape=2):
 #: IOVA and the kind of access. Every layout that carries a request holds these fields in
 #: this order, one after another, so that :func:`embedded` copies them with one ``.eq``.
 REQUEST = data.StructLayout({"device_id": 24, "iova": 64, "access": Access})
+
+#: The PASID of a request (PCIe's PASID prefix): ``pv`` says a ``process_id`` (``pid``) came
+#: with it, ``priv`` asks for supervisor privilege ("Privilege Mode Requested"; only with
+#: ``pv``). Exec is :data:`REQUEST`'s ``access``, also without a PASID (a choice, see
+#: :mod:`iogate.hdl.pdt`).
+PASID = data.StructLayout({"pv": 1, "pid": 20, "priv": 1})
 
 #: What the IOMMU answers: a fault and its CAUSE (spec "Fault/Event-Queue (FQ)"), or the
 #: 4 KiB page, the permissions the leaf grants and its Svpbmt memory type. Carried the
@@ -68,9 +76,11 @@ def embedded(payload, layout):
     return data.View(layout, payload.as_value()[base:base + layout.size])
 
 
-def request_layout(tag_width):
-    """Payload of a translation request: the tag, then :data:`REQUEST`."""
-    return data.StructLayout({"tag": tag_width, **fields(REQUEST)})
+def request_layout(tag_width, pasid=False):
+    """Payload of a translation request: the tag, then :data:`REQUEST`, then with ``pasid``
+    :data:`PASID` (a Config with process contexts; without, the port costs nothing)."""
+    return data.StructLayout({"tag": tag_width, **fields(REQUEST),
+                              **(fields(PASID) if pasid else {})})
 
 
 def response_layout(tag_width):
@@ -86,10 +96,11 @@ def response_layout(tag_width):
 
 
 class TranslationPort(wiring.Signature):
-    """One translation port, from the IOMMU's side: requests in, responses out."""
+    """One translation port, from the IOMMU's side: requests in, responses out; with
+    ``pasid`` the requests carry :data:`PASID`."""
 
-    def __init__(self, tag_width):
+    def __init__(self, tag_width, pasid=False):
         super().__init__({
-            "req": In(stream.Signature(request_layout(tag_width))),
+            "req": In(stream.Signature(request_layout(tag_width, pasid))),
             "resp": Out(stream.Signature(response_layout(tag_width))),
         })

@@ -65,7 +65,7 @@ class Testbench:
                             dut.rst, target=self.target)
         self.target.attach(self.mem)
         self.ports = [TranslationRequester(dut, i, dut.clk, dut.rst, self.config.tag_width,
-                                           self.period_ns)
+                                           self.period_ns, pasid=self.config.pd_levels > 0)
                       for i in range(self.config.ports)]
         self.interrupts = InterruptMonitor(dut.wsi, dut.clk, self.period_ns)
         await ClockCycles(dut.clk, 3)

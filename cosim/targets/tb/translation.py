@@ -29,10 +29,12 @@ class TranslationRequester:
     """Sends requests on one port and matches responses by tag.
 
     Up to ``2**tag_width`` requests may be in flight; ``translate`` awaits one answer,
-    ``submit`` returns an event-backed handle for pipelined use.
+    ``submit`` returns an event-backed handle for pipelined use. With ``pasid`` (a Config
+    with process contexts) the port carries ``pv``/``pid``/``priv``, sent from the
+    request's ``process_id`` and ``priv``.
     """
 
-    def __init__(self, dut, index, clock, reset, tag_width, period_ns):
+    def __init__(self, dut, index, clock, reset, tag_width, period_ns, pasid=False):
         prefix = f"tr__{index}"
         req_bus = _TrBus.from_prefix(dut, f"{prefix}__req", bus_separator="__")
         self.source = _TrSource(req_bus, clock, reset)
@@ -42,7 +44,8 @@ class TranslationRequester:
         self.sink = _TrSink(_TrBus.from_prefix(dut, f"{prefix}__resp", bus_separator="__"),
                             clock, reset)
         self.clock = clock
-        self.req_layout = request_layout(tag_width)
+        self.pasid = pasid
+        self.req_layout = request_layout(tag_width, pasid)
         self.resp_layout = response_layout(tag_width)
         self.period_ns = period_ns
         self.free_tags = Queue()
@@ -80,11 +83,20 @@ class TranslationRequester:
 
     async def submit(self, request):
         """Queue ``request``; returns an ``Event`` whose ``.response`` is set on completion."""
+        extra = {}
+        if self.pasid:
+            pv = request.process_id is not None
+            extra = dict(pv=int(pv), pid=request.process_id if pv else 0,
+                         priv=int(bool(request.priv)))
+        elif request.process_id is not None or request.priv:
+            # A port without process contexts has no wire for them: dropping them would
+            # turn the request into another one.
+            raise ValueError(f"{request!r}: this Config's ports carry no process_id")
         tag = await self.free_tags.get()
         event = Event()
         self.pending[tag] = (request, event, self._now())
         payload = bits.pack(self.req_layout, tag=tag, device_id=request.device_id,
-                            iova=request.iova, access=request.access.value)
+                            iova=request.iova, access=request.access.value, **extra)
         await self.source.send(_TrTransaction(payload=payload))
         return event
 
