@@ -22,7 +22,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from iogate.hdl import bits
-from iogate.hdl.formats import DC, DDTE, IOSATP, TA, TC, Cause, IohgatpMode, IosatpMode
+from iogate.hdl.formats import (DC, DDTE, IOSATP, TA, TC, Cause, IohgatpMode, IosatpMode,
+                                PdtpMode)
 from iogate.hdl.lutram import EntryRam
 from iogate.hdl.mem_master import MemReadSignature
 from iogate.hdl.regs import IommuMode
@@ -43,18 +44,21 @@ def _ddi_fields(device_id):
     return fields
 
 
-def dc_misconfigured(dc, *, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,)):
+def dc_misconfigured(dc, *, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,),
+                     pdtp_modes=()):
     """The "DDT entry misconfigured" condition (cause 259) of a DC with ``tc.V=1``.
 
     The numbered checks of spec "Device-context configuration checks" that this IOMMU can reach,
-    given that its ``capabilities`` has ATS=T2GPA=AMO_HWAD=END=MSI_FLAT=QOSID=PD8=PD17=PD20=0 and
-    that ``fctl.BE`` and ``fctl.GXL`` are hardwired to 0:
+    given that its ``capabilities`` has ATS=T2GPA=AMO_HWAD=END=MSI_FLAT=QOSID=0, PD8/PD17/PD20
+    as ``pdtp_modes`` says, and that ``fctl.BE`` and ``fctl.GXL`` are hardwired to 0:
 
     1. a reserved bit: ``tc`` 23:12 and 63:32, ``ta`` 11:0 and 63:32 (RCID and MCID are
-       reserved without QOSID), ``fsc`` 59:44;
+       reserved without QOSID), ``fsc`` 59:44 (``iosatp`` and ``pdtp`` alike);
     2. EN_ATS, EN_PRI or PRPR set (no ATS), which also covers checks 3 to 5;
     6. T2GPA set (no T2GPA), which also covers check 7;
-    8. PDTV=1 and ``pdtp.MODE`` is not Bare (no PD8/PD17/PD20);
+    8. PDTV=1 and ``pdtp.MODE`` is neither Bare nor one of ``pdtp_modes`` (reserved 4-13
+       and custom 14-15 encodings included, and PD8/PD17/PD20 without its capability);
+       with PDTV=1 the ``iosatp`` checks 9 and 10 are not applied to ``fsc``;
     9, 10. PDTV=0 and ``iosatp.MODE`` is not one of ``iosatp_modes`` (reserved and custom
        encodings included);
     12. PDTV=0 and DPE=1;
@@ -71,6 +75,8 @@ def dc_misconfigured(dc, *, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,)):
         First-stage modes offered besides Bare.
     iohgatp_modes : iterable of IohgatpMode
         Second-stage modes offered, Bare included.
+    pdtp_modes : iterable of PdtpMode
+        Process-directory modes offered besides Bare (``Config.pdtp_modes``).
     """
     tc, ta, fsc, iohgatp = dc.tc, dc.ta, dc.fsc, dc.iohgatp
     reserved = ((tc.as_value() & bits.reserved_mask(TC)) != 0) \
@@ -79,6 +85,10 @@ def dc_misconfigured(dc, *, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,)):
     fsc_ok = fsc.mode == IosatpMode.BARE
     for mode in iosatp_modes:
         fsc_ok = fsc_ok | (fsc.mode == mode)
+    # pdtp and iosatp share the MODE position (spec "Device-context fields", fsc).
+    pdtp_ok = fsc.mode == PdtpMode.BARE
+    for mode in pdtp_modes:
+        pdtp_ok = pdtp_ok | (fsc.mode == mode)
     iohgatp_ok = Const(0, 1)
     for mode in iohgatp_modes:
         iohgatp_ok = iohgatp_ok | (iohgatp.mode == mode)
@@ -86,7 +96,7 @@ def dc_misconfigured(dc, *, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,)):
     return (reserved
             | tc.en_ats | tc.en_pri | tc.prpr
             | tc.t2gpa
-            | (tc.pdtv & (fsc.mode != 0))
+            | (tc.pdtv & ~pdtp_ok)
             | (~tc.pdtv & ~fsc_ok)
             | (~tc.pdtv & tc.dpe)
             | ~iohgatp_ok
@@ -125,6 +135,8 @@ class DeviceDirectoryWalker(wiring.Component):
         First-stage modes offered besides Bare (for the configuration checks).
     iohgatp_modes : tuple of IohgatpMode
         Second-stage modes offered, Bare included (for the configuration checks).
+    pdtp_modes : tuple of PdtpMode
+        Process-directory modes offered besides Bare (for the configuration checks).
     levels : int
         The deepest directory walked: 1 (1LVL only), 2 (also 2LVL) or 3 (also 3LVL),
         ``Config.ddt_levels``. A 1-level walker has no DDTE logic at all.
@@ -145,7 +157,8 @@ class DeviceDirectoryWalker(wiring.Component):
         If ``pas`` or ``levels`` is out of range.
     """
 
-    def __init__(self, *, pas, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,), levels=1):
+    def __init__(self, *, pas, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,), levels=1,
+                 pdtp_modes=()):
         try:
             if not isinstance(pas, int) or not 32 <= pas <= 56:
                 raise ValueError(f"pas must be an integer between 32 and 56, not {pas!r}")
@@ -158,6 +171,7 @@ class DeviceDirectoryWalker(wiring.Component):
         self._pas = pas
         self._iosatp_modes = tuple(iosatp_modes)
         self._iohgatp_modes = tuple(iohgatp_modes)
+        self._pdtp_modes = tuple(pdtp_modes)
         self._levels = levels
         super().__init__({
             "start": In(stream.Signature(ddtw_start_layout())),
@@ -195,7 +209,8 @@ class DeviceDirectoryWalker(wiring.Component):
 
         dc = res.dc
         misconfigured = dc_misconfigured(dc, iosatp_modes=self._iosatp_modes,
-                                         iohgatp_modes=self._iohgatp_modes)
+                                         iohgatp_modes=self._iohgatp_modes,
+                                         pdtp_modes=self._pdtp_modes)
         rdata = self.mem.resp.payload.data
         ddte = data.View(DDTE, rdata)
 
