@@ -1,0 +1,195 @@
+"""The process-directory walker: locating and checking a process context (GET_PC).
+
+RISC-V IOMMU spec "Process-Directory-Table (PDT)", "Process to locate the Process-context" and
+"Process-context configuration checks" (reference N.1.2-N.1.5).
+
+The walk starts from ``pdtp`` (PD8, PD17 or PD20) and a ``process_id`` whose width the caller
+has already checked against the mode (cause 260, spec "Process to translate an IOVA" step 7):
+
+* ``a = pdtp.PPN << 12``, ``i = levels - 1``;
+* while ``i > 0``: the non-leaf PDTE at ``a + PDI[i] * 8`` (``PDI[i]``, not the ``PDI[2]`` the
+  spec's text prints: a typo, fixed in riscv-non-isa/riscv-iommu PR #760); 265 on a read
+  fault or an address at or above ``2**PAS``, 266 when ``V=0``, 267 when a reserved bit is
+  set; else ``a = PDTE.PPN << 12``;
+* the 16-byte process context at ``a + PDI[0] * 16``, ``ta`` first: 265 on a read fault,
+  266 when ``ta.V=0`` (``fsc`` is then not read: all other bits are software's), 267 when
+  misconfigured (a reserved bit of ``ta`` or ``fsc``; ``fsc.MODE`` not Bare nor one of the
+  first-stage modes built, for ``DC.tc.SXL=0``, the only SXL this IOMMU offers).
+
+The PDT is little-endian: ``DC.tc.SBE`` selects its byte order and SBE=1 is refused by the
+DC checks (259) here. With ``iohgatp`` not Bare every address above is a guest physical
+address; this walker reads it as is, so the caller uses it only with ``iohgatp`` Bare
+(:mod:`iogate.hdl.translate` says what happens otherwise).
+
+Each read costs its request cycle plus the response cycle in which it is judged, like the
+device-directory walker: PD8 reads 2 doublewords, PD17 3, PD20 4.
+"""
+
+from amaranth.hdl import Cat, Const, Module, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from iogate.hdl import bits
+from iogate.hdl.formats import PC, PC_TA, PDTE, IOSATP, Cause, IosatpMode, PdtpMode
+from iogate.hdl.mem_master import MemReadSignature
+
+__all__ = ["pdtw_start_layout", "pdtw_result_layout", "pc_misconfigured",
+           "ProcessDirectoryWalker"]
+
+
+def pdtw_start_layout():
+    """A walk to do: ``pdtp`` (``ppn``, ``mode`` PD8/PD17/PD20) and the ``process_id``."""
+    return data.StructLayout({"ppn": 44, "mode": PdtpMode, "pid": 20})
+
+
+def pdtw_result_layout():
+    """A fault (265, 266, 267) or the process context."""
+    return data.StructLayout({"fault": 1, "cause": Cause, "pc": PC})
+
+
+def pc_misconfigured(pc, *, iosatp_modes):
+    """The "PDT entry misconfigured" condition (cause 267) of a PC with ``ta.V=1`` (spec
+    "Process-context configuration checks", reference N.1.4): 1. a reserved bit of ``ta``
+    (11:3, 63:32) or ``fsc`` (59:44); 2, 3. ``fsc.MODE`` is not Bare nor one of
+    ``iosatp_modes`` (reserved and custom encodings, and Sv39/Sv48/Sv57 not built), with
+    ``DC.tc.SXL=0``; 4 does not arise (SXL=1 is refused by the DC checks).
+    """
+    mode_ok = pc.fsc.mode == IosatpMode.BARE
+    for mode in iosatp_modes:
+        mode_ok = mode_ok | (pc.fsc.mode == mode)
+    return (((pc.ta.as_value() & bits.reserved_mask(PC_TA)) != 0)
+            | ((pc.fsc.as_value() & bits.reserved_mask(IOSATP)) != 0)
+            | ~mode_ok)
+
+
+class ProcessDirectoryWalker(wiring.Component):
+    """Locates and checks the process context of one ``process_id``.
+
+    Parameters
+    ----------
+    pas : int
+        Physical address size; an entry at or above ``2**pas`` is 265 without a bus read.
+    modes : tuple of PdtpMode
+        The PDT modes offered besides Bare (``Config.pdtp_modes``).
+    iosatp_modes : tuple of IosatpMode
+        First-stage modes offered besides Bare (for the PC checks).
+
+    Members
+    -------
+    start : ``In(stream.Signature(pdtw_start_layout()))``
+    result : ``Out(stream.Signature(pdtw_result_layout()))``
+    mem : ``Out(MemReadSignature(pas))``
+
+    Raises
+    ------
+    ValueError
+        If ``pas`` is out of range or ``modes`` is empty or holds Bare.
+    """
+
+    def __init__(self, *, pas, modes, iosatp_modes):
+        try:
+            if not isinstance(pas, int) or not 32 <= pas <= 56:
+                raise ValueError(f"pas must be an integer between 32 and 56, not {pas!r}")
+            modes = tuple(PdtpMode(mode) for mode in modes)
+            if not modes or PdtpMode.BARE in modes:
+                raise ValueError(f"modes must be PD8, PD17 or PD20 modes, not {modes!r}")
+        except (TypeError, ValueError):
+            # A refused component is not an unused one: no UnusedElaboratable.
+            self._MustUse__silence = True
+            raise
+        self._pas = pas
+        self._modes = modes
+        self._iosatp_modes = tuple(iosatp_modes)
+        self._levels = max(mode.levels for mode in modes)
+        super().__init__({
+            "start": In(stream.Signature(pdtw_start_layout())),
+            "result": Out(stream.Signature(pdtw_result_layout())),
+            "mem": Out(MemReadSignature(pas)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        ppn = Signal(44)                     # the table being read
+        pid = Signal(20)
+        level = Signal(range(self._levels))  # i of GET_PC: 0 reads the PC
+        word = Signal(1)                     # the PC's doubleword: 0 ta, 1 fsc
+        res = Signal(pdtw_result_layout())
+        m.d.comb += self.result.payload.eq(res)
+
+        addr = Signal(56)
+        with m.Switch(level):
+            with m.Case(0):
+                m.d.comb += addr.eq(Cat(Const(0, 3), word, pid[0:8], ppn))
+            for i in range(1, self._levels):
+                low, width = PdtpMode.index_low(i), PdtpMode.index_bits(i)
+                with m.Case(i):
+                    # A 4 KiB table of 512 PDTEs: PDI[2]'s 3 bits index its first 8.
+                    m.d.comb += addr.eq(Cat(Const(0, 3), pid[low:low + width],
+                                            Const(0, 9 - width), ppn))
+        beyond_pas = Const(0, 1) if self._pas == 56 else (addr[self._pas:] != 0)
+        m.d.comb += self.mem.req.payload.addr.eq(addr[:self._pas])
+
+        pc = res.pc
+        misconfigured = pc_misconfigured(pc, iosatp_modes=self._iosatp_modes)
+        rdata = self.mem.resp.payload.data
+        pdte = data.View(PDTE, rdata)
+
+        def fault(cause):
+            return [res.fault.eq(1), res.cause.eq(cause)]
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.start.ready.eq(1)
+                with m.If(self.start.valid):
+                    p = self.start.payload
+                    m.d.sync += [ppn.eq(p.ppn), pid.eq(p.pid), level.eq(0), word.eq(0),
+                                 res.eq(0)]
+                    for mode in self._modes:
+                        with m.If(p.mode == mode):
+                            m.d.sync += level.eq(mode.levels - 1)
+                    m.next = "READ"
+            with m.State("READ"):
+                with m.If(beyond_pas):
+                    # Reference N.1.4: libiommu reports 265 for a PDT address >= 2**PAS.
+                    m.d.sync += fault(Cause.PDT_ENTRY_LOAD_ACCESS_FAULT)
+                    m.next = "DONE"
+                with m.Else():
+                    m.d.comb += self.mem.req.valid.eq(1)
+                    with m.If(self.mem.req.ready):
+                        m.next = "WAIT"
+            with m.State("WAIT"):
+                m.d.comb += self.mem.resp.ready.eq(1)
+                with m.If(self.mem.resp.valid):
+                    m.next = "READ"
+                    with m.If(self.mem.resp.payload.err):
+                        m.d.sync += fault(Cause.PDT_ENTRY_LOAD_ACCESS_FAULT)
+                        m.next = "DONE"
+                    with m.Elif(level != 0):
+                        # A non-leaf PDTE (GET_PC steps 3-6): V first, then reserved bits.
+                        with m.If(~pdte.v):
+                            m.d.sync += fault(Cause.PDT_ENTRY_NOT_VALID)
+                            m.next = "DONE"
+                        with m.Elif((rdata & bits.reserved_mask(PDTE)) != 0):
+                            m.d.sync += fault(Cause.PDT_ENTRY_MISCONFIGURED)
+                            m.next = "DONE"
+                        with m.Else():
+                            m.d.sync += [ppn.eq(pdte.ppn), level.eq(level - 1)]
+                    with m.Elif(word == 0):
+                        m.d.sync += [pc.ta.eq(rdata), word.eq(1)]
+                        with m.If(~rdata[0]):
+                            # ta.V=0: every other bit is software's (spec "Process-context
+                            # fields").
+                            m.d.sync += fault(Cause.PDT_ENTRY_NOT_VALID)
+                            m.next = "DONE"
+                    with m.Else():
+                        m.d.sync += pc.fsc.eq(rdata)
+                        m.next = "CHECK"
+            with m.State("CHECK"):
+                with m.If(misconfigured):
+                    m.d.sync += fault(Cause.PDT_ENTRY_MISCONFIGURED)
+                m.next = "DONE"
+            with m.State("DONE"):
+                m.d.comb += self.result.valid.eq(1)
+                with m.If(self.result.ready):
+                    m.next = "IDLE"
+        return m
