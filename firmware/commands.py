@@ -20,12 +20,14 @@ from iogate.hdl.formats import (
 )
 
 __all__ = [
-    "iotinval_vma", "iotinval_gvma", "iofence_c", "iodir_inval_ddt", "to_bytes", "from_bytes",
+    "iotinval_vma", "iotinval_gvma", "iofence_c", "iodir_inval_ddt", "iodir_inval_pdt",
+    "to_bytes", "from_bytes",
 ]
 
 _PSCID_MAX = (1 << 20) - 1
 _GSCID_MAX = (1 << 16) - 1
 _DID_MAX = (1 << 24) - 1
+_PID_MAX = (1 << 20) - 1
 
 
 def _check_id(name, value, maximum):
@@ -144,6 +146,28 @@ def iodir_inval_ddt(*, did=None):
         _check_id("did", did, _DID_MAX)
         word = bits.put(IODIR, bits.put(IODIR, word, "dv", 1), "did", did)
     return word
+
+
+def iodir_inval_pdt(*, did, pid):
+    """``IODIR.INVAL_PDT``: invalidate the cached process context of (``did``, ``pid``).
+
+    Spec "IOMMU directory cache invalidation commands": ``DV`` must be 1 (else the IOMMU
+    sets ``cmd_ill``), so both operands are required. It reaches only the leaf process
+    context, neither non-leaf PDTEs nor IOTLB entries: a changed PC also needs an
+    ``IOTINVAL.VMA`` (:func:`iogate.firmware.invalidate.pc_change`).
+
+    Parameters
+    ----------
+    did : int
+        The device_id (24 bits).
+    pid : int
+        The process_id (20 bits).
+    """
+    _check_id("did", did, _DID_MAX)
+    _check_id("pid", pid, _PID_MAX)
+    word = bits.pack(IODIR, opcode=Opcode.IODIR, func3=IodirFunc.INVAL_PDT, dv=1)
+    word = bits.put(IODIR, word, "did", did)
+    return bits.put(IODIR, word, "pid", pid)
 
 
 def to_bytes(command):

@@ -11,7 +11,18 @@ import dataclasses
 from collections.abc import Sequence
 
 from iogate.hdl import bits
-from iogate.hdl.formats import IOHGATP, IOSATP, TA, TC, IohgatpMode, IosatpMode, Pbmt
+from iogate.hdl.formats import (
+    IOHGATP,
+    IOSATP,
+    PC_TA,
+    PDTP,
+    TA,
+    TC,
+    IohgatpMode,
+    IosatpMode,
+    Pbmt,
+    PdtpMode,
+)
 from iogate.hdl.port import Access
 from iogate.hdl.regs import (
     CAPABILITIES,
@@ -35,13 +46,17 @@ from iogate.firmware.errors import IommuError, UnsupportedError
 from iogate.firmware.fq import FaultDrain, FaultQueue
 from iogate.firmware.mmio import Registers
 from iogate.firmware.pagetable import PageTable, Stage, TableChanges
+from iogate.firmware.pdt import ProcessContext, ProcessDirectory
 
 __all__ = ["Iommu", "DebugTranslation"]
 
 # The table modes this driver builds, by the name of the capabilities bit that offers
 # each (spec "IOMMU capabilities (capabilities)"). Keyed by name: IosatpMode.SV39 and
 # IohgatpMode.SV39X4 are both 8.
-_MODE_CAPABILITIES = ("sv39", "sv48", "sv39x4", "sv48x4")
+_MODE_CAPABILITIES = ("sv39", "sv48", "sv57", "sv39x4", "sv48x4", "sv57x4")
+# The process-directory modes, shallowest first, by their capabilities bit (spec
+# "IOMMU capabilities (capabilities)": PD8, PD17, PD20).
+_PDT_MODES = ((PdtpMode.PD8, "pd8"), (PdtpMode.PD17, "pd17"), (PdtpMode.PD20, "pd20"))
 _DIRECTORY_MODES = (IommuMode.LVL1, IommuMode.LVL2, IommuMode.LVL3)
 
 
@@ -100,6 +115,8 @@ class Iommu:
         # Valid device contexts written by this driver, by device_id: a second-stage
         # change must also invalidate contexts whose fsc holds a GPA it remaps.
         self._contexts: dict[int, DeviceContext] = {}
+        # Process directories this driver pointed device contexts at, by device_id.
+        self._pdts: dict[int, ProcessDirectory] = {}
 
     # -- initialisation (spec "Guidelines for initialization") -------------------------
 
@@ -140,6 +157,7 @@ class Iommu:
         mode = self._choose_directory_mode(device_id_bits, root)
         self.ddt = DeviceDirectory(self.bus, self.alloc, mode, root)
         self._contexts.clear()
+        self._pdts.clear()
 
     def _program_fctl(self, caps):
         wsi = Igs(caps["igs"]) in (Igs.WSI, Igs.BOTH)
@@ -252,6 +270,12 @@ class Iommu:
                     or bits.get(IOHGATP, dc.iohgatp, "gscid") != gscid
                     or bits.get(IOSATP, dc.fsc, "mode") == IosatpMode.BARE):
                 continue
+            if bits.get(TC, dc.tc, "pdtv"):
+                # pdtp, the PDTEs and each PC.fsc hold GPAs the directory caches may keep
+                # translated (reference N.1.7); the guest may own the PDT, so any remap in
+                # the VM is taken to touch one: INVAL_DDT DV=1 drops the DC and its PDT.
+                yield did
+                continue
             root = bits.get(IOSATP, dc.fsc, "ppn") << 12
             if changes.nonleaf or any(a <= root < a + n for a, n in changes.leaves):
                 yield did
@@ -320,30 +344,186 @@ class Iommu:
             self._contexts[device_id] = new
         else:
             self._contexts.pop(device_id, None)
+        if not bits.get(TC, new.tc, "pdtv"):
+            self._pdts.pop(device_id, None)
 
     def _check_dc(self, dc):
-        for name, layout in (("tc", TC), ("ta", TA), ("fsc", IOSATP)):
+        pdtv = bool(bits.get(TC, dc.tc, "pdtv"))
+        fsc_layout, fsc_enum = (PDTP, PdtpMode) if pdtv else (IOSATP, IosatpMode)
+        for name, layout in (("tc", TC), ("ta", TA), ("fsc", fsc_layout)):
             reserved = getattr(dc, name) & bits.reserved_mask(layout)
             if reserved:
                 raise ValueError(f"{name} has reserved bits set: {reserved:#x}")
-        unsupported = [n for n in ("en_ats", "en_pri", "t2gpa", "pdtv", "prpr", "gade", "sade",
-                                   "dpe", "sbe", "sxl") if bits.get(TC, dc.tc, n)]
+        # PDTV (and DPE with it) only where the IOMMU has a PDT mode: a directory that is
+        # always Bare would be an expensive way to say "first stage Bare".
+        no_pdt = ("pdtv", "dpe") if not self.process_id_bits else ()
+        unsupported = [n for n in ("en_ats", "en_pri", "t2gpa", *no_pdt, "prpr", "gade",
+                                   "sade", "sbe", "sxl") if bits.get(TC, dc.tc, n)]
         if unsupported:
             raise UnsupportedError(f"tc.{unsupported[0]} is not offered by this driver")
+        if bits.get(TC, dc.tc, "dpe") and not pdtv:
+            # Spec "Device-context configuration checks": DPE=1 with PDTV=0 is cause 259.
+            raise ValueError("tc.DPE needs tc.PDTV")
         for name, enum, word, layout in (("iohgatp", IohgatpMode, dc.iohgatp, IOHGATP),
-                                         ("fsc", IosatpMode, dc.fsc, IOSATP)):
+                                         ("fsc", fsc_enum, dc.fsc, fsc_layout)):
             value = bits.get(layout, word, "mode")
             try:
                 mode = enum(value)
             except ValueError:
                 raise ValueError(f"{name}.MODE {value} is a reserved encoding") from None
-            if mode != enum.BARE:
+            if mode == enum.BARE:
+                continue
+            if enum is PdtpMode:
+                self._check_pdt_mode(mode)
+            else:
                 self._check_mode(mode)
         gmode = bits.get(IOHGATP, dc.iohgatp, "mode")
         # The second-stage root is 16 KiB and must be 16 KiB aligned (spec "IO
         # hypervisor guest address translation and protection (iohgatp)").
         if gmode != IohgatpMode.BARE and bits.get(IOHGATP, dc.iohgatp, "ppn") & 3:
             raise ValueError("iohgatp.PPN must be 16 KiB aligned")
+
+    # -- process directories (spec "Process-Directory-Table (PDT)") --------------------------
+
+    def _check_pdt_mode(self, mode):
+        self._require_init()
+        if not any(m == mode and self.capabilities[cap] for m, cap in _PDT_MODES):
+            raise UnsupportedError(f"the IOMMU does not offer {PdtpMode(mode).name}")
+
+    def pdt_mode(self, process_id_bits: int = 20) -> PdtpMode:
+        """The shallowest PDT mode ``capabilities`` offers that indexes ``process_id_bits``.
+
+        Raises
+        ------
+        UnsupportedError
+            If no offered mode is wide enough (or the IOMMU has no process contexts).
+        """
+        self._require_init()
+        if not isinstance(process_id_bits, int) or not 1 <= process_id_bits <= 20:
+            raise ValueError(f"process_id_bits must be between 1 and 20, not "
+                             f"{process_id_bits!r}")
+        for mode, cap in _PDT_MODES:
+            if self.capabilities[cap] and mode.pid_bits >= process_id_bits:
+                return mode
+        raise UnsupportedError(f"no process-directory mode reaches {process_id_bits}-bit "
+                               f"process_ids")
+
+    @property
+    def process_id_bits(self) -> int:
+        """Widest process_id the IOMMU's PDT modes index (0 without process contexts)."""
+        self._require_init()
+        return max((m.pid_bits for m, cap in _PDT_MODES if self.capabilities[cap]), default=0)
+
+    def process_directory(self, process_id_bits: int = 20, *, bus: Bus | None = None,
+                          alloc: PageAllocator | None = None) -> ProcessDirectory:
+        """A new, empty process directory in the mode :meth:`pdt_mode` chooses.
+
+        ``bus``/``alloc`` default to the host's; a guest's
+        :class:`~iogate.firmware.guest.GuestMemory` and allocator put the table in guest
+        memory (its addresses are then GPAs, as ``pdtp`` under a non-Bare ``iohgatp``).
+        """
+        mode = self.pdt_mode(process_id_bits)
+        return ProcessDirectory(self.bus if bus is None else bus,
+                                self.alloc if alloc is None else alloc, mode)
+
+    def set_process_directory(self, device_id: int, pdt: ProcessDirectory | int, *,
+                              dpe: bool = False, second: PageTable | None = None,
+                              gscid: int | None = None, dtf: bool = False) -> None:
+        """``device_id`` translates through the process directory ``pdt`` (``tc.PDTV=1``).
+
+        Parameters
+        ----------
+        pdt : ProcessDirectory or int
+            The table, or a raw ``pdtp`` (a guest's, which the host does not walk).
+        dpe : bool
+            ``tc.DPE``: requests without a process_id use process_id 0 (spec "Device-context
+            fields"); without it they are translated with the first stage Bare.
+        second, gscid : PageTable, int or None
+            The VM's second stage when the directory is a guest's (``pdtp`` is a GPA).
+        """
+        if (second is None) != (gscid is None):
+            raise TypeError("second and gscid go together")
+        iohgatp = 0
+        if second is not None:
+            if second.stage is not Stage.SECOND:
+                raise ValueError("second must be a second-stage table")
+            iohgatp = bits.pack(IOHGATP, mode=second.mode, gscid=gscid, ppn=second.root >> 12)
+        pdtp = pdt.pdtp if isinstance(pdt, ProcessDirectory) else pdt
+        self.set_dc(device_id, tc=bits.pack(TC, v=1, dtf=dtf, pdtv=1, dpe=bool(dpe)),
+                    iohgatp=iohgatp, fsc=pdtp)
+        if isinstance(pdt, ProcessDirectory):
+            self._pdts[device_id] = pdt
+        else:
+            self._pdts.pop(device_id, None)
+
+    def _device_pdt(self, device_id):
+        self._require_init()
+        pdt = self._pdts.get(device_id)
+        if pdt is None or device_id not in self._contexts:
+            raise IommuError(f"device {device_id:#x} has no process directory of this driver")
+        return pdt
+
+    def _device_gscid(self, device_id):
+        dc = self._contexts[device_id]
+        if bits.get(IOHGATP, dc.iohgatp, "mode") == IohgatpMode.BARE:
+            return None
+        return bits.get(IOHGATP, dc.iohgatp, "gscid")
+
+    def set_pc(self, device_id: int, process_id: int, pc: ProcessContext) -> None:
+        """Write the process context (``device_id``, ``process_id``) and invalidate.
+
+        A valid PC is never edited in place: ``ta.V`` is cleared first and the old PC's
+        recipe run (reference N.1.7: ``IODIR.INVAL_PDT`` DV=1 DID PID, then
+        ``IOTINVAL.VMA`` PSCV=1 with the old PSCID, GV=1 with the GSCID when ``iohgatp``
+        is not Bare), then ``fsc`` and ``ta`` are stored. Setting V 0->1 needs no command
+        (invalid entries are never cached), nor does linking a new non-leaf page.
+        """
+        pdt = self._device_pdt(device_id)
+        pdt.check_process_id(process_id)
+        if pc.valid:
+            self._check_pc(pc)
+        gscid = self._device_gscid(device_id)
+        old = pdt.read(process_id)
+        if old.valid:
+            pdt.write(process_id, ProcessContext(old.ta & ~1, old.fsc), words=("ta",))
+            self.run(invalidate.pc_change(device_id, process_id, old, gscid=gscid))
+        pdt.write(process_id, pc, words=("fsc", "ta") if pc.valid else ("ta", "fsc"))
+
+    def _check_pc(self, pc):
+        # The driver's side of spec "Process-context configuration checks" (cause 267).
+        for name, layout in (("ta", PC_TA), ("fsc", IOSATP)):
+            reserved = getattr(pc, name) & bits.reserved_mask(layout)
+            if reserved:
+                raise ValueError(f"pc.{name} has reserved bits set: {reserved:#x}")
+        value = bits.get(IOSATP, pc.fsc, "mode")
+        try:
+            mode = IosatpMode(value)
+        except ValueError:
+            raise ValueError(f"pc.fsc.MODE {value} is a reserved encoding") from None
+        if mode != IosatpMode.BARE:
+            self._check_mode(mode)
+
+    def attach_process(self, device_id: int, process_id: int, table: PageTable, *,
+                       pscid: int, ens: bool = False, sum: bool = False) -> None:
+        """Process ``process_id`` of ``device_id`` translates through the first-stage
+        ``table`` tagged ``pscid`` (``ens``: supervisor requests allowed, ``sum``: they
+        may reach U=1 pages)."""
+        if table.stage is not Stage.FIRST:
+            raise ValueError("attach_process() needs a first-stage table")
+        self.set_pc(device_id, process_id, ProcessContext.make(
+            pscid=pscid, mode=table.mode, root=table.root, ens=ens, sum=sum))
+
+    def detach_process(self, device_id: int, process_id: int) -> None:
+        """Invalidate the PC (``device_id``, ``process_id``) and give back PDT pages left
+        without a valid PC: a non-leaf PDTE change, ``IODIR.INVAL_DDT`` DV=1 (reference
+        N.1.7) and a fence come before the pages are freed."""
+        pdt = self._device_pdt(device_id)
+        self.set_pc(device_id, process_id, ProcessContext())
+        pages = pdt.prune(process_id)
+        if pages:
+            self.run(invalidate.pdt_nonleaf_change(device_id))
+            for page in pages:
+                pdt.alloc.free(page)
 
     def set_bypass(self, device_id: int, *, dtf: bool = False) -> None:
         """``device_id``'s DMA passes untranslated: V=1, fsc and iohgatp Bare."""

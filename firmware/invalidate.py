@@ -12,7 +12,10 @@ from iogate.hdl.formats import IOHGATP, IOSATP, TA, TC, IohgatpMode, IosatpMode
 from iogate.firmware import commands
 from iogate.firmware.pagetable import Stage
 
-__all__ = ["dc_change", "ddt_nonleaf_change", "first_stage", "second_stage", "LEAF_LIMIT"]
+__all__ = [
+    "dc_change", "ddt_nonleaf_change", "pc_change", "pdt_nonleaf_change", "first_stage",
+    "second_stage", "LEAF_LIMIT",
+]
 
 #: Above this many changed leaves, one address-space-wide invalidation replaces the
 #: per-address ones (as Linux's riscv-iommu driver does): a simple IOMMU treats every
@@ -52,6 +55,36 @@ def dc_change(device_id, old):
 def ddt_nonleaf_change():
     """After changing a non-leaf DDT entry: ``IODIR.INVAL_DDT`` with ``DV=0``."""
     return [commands.iodir_inval_ddt()]
+
+
+def pc_change(device_id, process_id, old, *, gscid=None):
+    """After changing the process context (``device_id``, ``process_id``) whose old value
+    is ``old``.
+
+    Spec "Changing process directory table entry" (reference N.1.7): ``IODIR.INVAL_PDT``
+    with ``DV=1``, the DID and the PID, then ``IOTINVAL.VMA`` with ``PSCV=1`` and the old
+    PC's PSCID, with ``GV=1`` and the GSCID when the device's ``iohgatp`` is not Bare
+    (``gscid`` given), ``GV=0`` otherwise. An old PC with ``V=0`` was never cached and
+    left no translations (spec "Caching invalid entries"): nothing is sent.
+
+    Parameters
+    ----------
+    device_id, process_id : int
+    old : ProcessContext
+    gscid : int or None
+        The GSCID of the device context's ``iohgatp``; ``None`` when it is Bare.
+    """
+    if not old.valid:
+        return []
+    return [commands.iodir_inval_pdt(did=device_id, pid=process_id),
+            commands.iotinval_vma(pscid=old.pscid, gscid=gscid)]
+
+
+def pdt_nonleaf_change(device_id):
+    """After changing a non-leaf PDT entry of ``device_id``'s process directory:
+    ``IODIR.INVAL_DDT`` with ``DV=1`` and the DID, which drops the device context and every
+    PDT entry cached for it (``IODIR.INVAL_PDT`` reaches only leaf PCs)."""
+    return [commands.iodir_inval_ddt(did=device_id)]
 
 
 def first_stage(changes, *, pscid, gscid=None, limit=LEAF_LIMIT):
