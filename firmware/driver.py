@@ -390,8 +390,9 @@ class Iommu:
         if not any(m == mode and self.capabilities[cap] for m, cap in _PDT_MODES):
             raise UnsupportedError(f"the IOMMU does not offer {PdtpMode(mode).name}")
 
-    def pdt_mode(self, process_id_bits: int = 20) -> PdtpMode:
-        """The shallowest PDT mode ``capabilities`` offers that indexes ``process_id_bits``.
+    def pdt_mode(self, process_id_bits: int | None = None) -> PdtpMode:
+        """The shallowest PDT mode ``capabilities`` offers that indexes ``process_id_bits``
+        (``None``: the widest mode offered, so any process_id the IOMMU takes fits).
 
         Raises
         ------
@@ -399,6 +400,8 @@ class Iommu:
             If no offered mode is wide enough (or the IOMMU has no process contexts).
         """
         self._require_init()
+        if process_id_bits is None:
+            process_id_bits = max(self.process_id_bits, 1)
         if not isinstance(process_id_bits, int) or not 1 <= process_id_bits <= 20:
             raise ValueError(f"process_id_bits must be between 1 and 20, not "
                              f"{process_id_bits!r}")
@@ -414,7 +417,7 @@ class Iommu:
         self._require_init()
         return max((m.pid_bits for m, cap in _PDT_MODES if self.capabilities[cap]), default=0)
 
-    def process_directory(self, process_id_bits: int = 20, *, bus: Bus | None = None,
+    def process_directory(self, process_id_bits: int | None = None, *, bus: Bus | None = None,
                           alloc: PageAllocator | None = None) -> ProcessDirectory:
         """A new, empty process directory in the mode :meth:`pdt_mode` chooses.
 
