@@ -16,7 +16,13 @@ IOTINVAL.GVMA                 an IOTLB invalidation of kind GVMA (GV, AV, GSCID)
                               is illegal
 IODIR.INVAL_DDT               a device-context cache invalidation: DV=0 every device, DV=1
                               the one DID, which must fit ``ddtp.iommu_mode`` (1LVL: 7
-                              bits, 2LVL: 16 bits); PID is reserved
+                              bits, 2LVL: 16 bits); PID is reserved. With process contexts
+                              it also invalidates the device's (or every) cached PC
+IODIR.INVAL_PDT               only with process contexts (``Config.pd_levels > 0``): the
+                              leaf PC cached for (DID, PID); DV must be 1, DID must fit
+                              ``ddtp.iommu_mode``, and PID must fit
+                              ``Config.process_id_bits`` (the capabilities, not a DC's
+                              mode: reference N.1.7, as libiommu)
 IOFENCE.C                     with AV=1, a 4-byte store of DATA at ADDR[63:2] * 4; then with
                               WSI=1 ``cqcsr.fence_w_ip`` is set (legal: ``fctl.WSI`` is 1)
 ============================  =============================================================
@@ -25,7 +31,7 @@ Everything else sets ``cmd_ill`` (spec "Command-Queue (CQ)": a command is illega
 reserved encoding or if a reserved bit is set to 1", unsupported "if it is defined but not
 implemented"): opcodes 0 and 5-127, reserved ``func3`` values, a set
 reserved bit (the NL and S extension bits included: ``capabilities.NL = S = 0``), ATS
-(``capabilities.ATS=0``) and IODIR.INVAL_PDT (no process directory). A fault on the fetch
+(``capabilities.ATS=0``) and IODIR.INVAL_PDT without process contexts. A fault on the fetch
 or on the IOFENCE.C store (a bus error, or a store address at or above ``2**PAS``) sets
 ``cqmf``. Either way ``cqh`` stays at the offending command and the engine stops until
 software clears the bit (RW1C); it then fetches that command again (spec "Command-queue CSR
@@ -60,6 +66,7 @@ from iogate.hdl.formats import (
 )
 from iogate.hdl.iotlb import InvalKind, iotlb_inval_layout, vpn_width
 from iogate.hdl.mem_master import MemReadSignature, MemWriteSignature
+from iogate.hdl.pdtc import pdtc_inval_layout
 from iogate.hdl.regs import IommuMode
 
 __all__ = ["CommandQueueRegisters", "CommandQueue", "did_fits"]
@@ -123,6 +130,8 @@ class CommandQueue(wiring.Component):
         IODIR.INVAL_DDT into the device-context cache.
     iotlb_inval : ``Out(stream.Signature(iotlb_inval_layout(vpn_width(config))))``
         IOTINVAL into the IOTLB.
+    pdtc_inval : ``Out(stream.Signature(iogate.hdl.pdtc.pdtc_inval_layout()))``
+        IODIR.INVAL_PDT into the process-context cache (only with ``config.pd_levels > 0``).
 
     Raises
     ------
@@ -134,14 +143,17 @@ class CommandQueue(wiring.Component):
         require_config(self, config)
         self._config = config
         self._vpn_w = vpn_width(config)
-        super().__init__({
+        members = {
             "regs": In(CommandQueueRegisters()),
             "iommu_mode": In(IommuMode),
             "fetch": Out(MemReadSignature(config.pas)),
             "store": Out(MemWriteSignature(config.pas)),
             "ddtc_inval": Out(stream.Signature(ddtc_inval_layout())),
             "iotlb_inval": Out(stream.Signature(iotlb_inval_layout(self._vpn_w))),
-        })
+        }
+        if config.pd_levels:
+            members["pdtc_inval"] = Out(stream.Signature(pdtc_inval_layout()))
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -164,10 +176,19 @@ class CommandQueue(wiring.Component):
             (cmd.func3 == IotinvalFunc.VMA) | ((cmd.func3 == IotinvalFunc.GVMA) & ~inv.pscv))
         is_iofence = ((cmd.opcode == Opcode.IOFENCE) & (cmd.func3 == IofenceFunc.C)
                       & no_reserved(IOFENCE))
-        # PID is reserved for INVAL_DDT; INVAL_PDT needs a process directory (none here).
+        # PID is reserved for INVAL_DDT; INVAL_PDT needs process contexts.
         is_iodir = ((cmd.opcode == Opcode.IODIR) & (cmd.func3 == IodirFunc.INVAL_DDT)
                     & no_reserved(IODIR) & (iodir.pid == 0)
                     & (~iodir.dv | did_fits(self.iommu_mode, iodir.did)))
+        pid_bits = self._config.process_id_bits
+        is_inval_pdt = Const(0, 1)
+        if self._config.pd_levels:
+            is_inval_pdt = ((cmd.opcode == Opcode.IODIR) & (cmd.func3 == IodirFunc.INVAL_PDT)
+                            & no_reserved(IODIR) & iodir.dv
+                            & did_fits(self.iommu_mode, iodir.did)
+                            & ((iodir.pid >> pid_bits) == 0 if pid_bits < 20 else 1))
+            m.d.comb += [self.pdtc_inval.payload.device_id.eq(iodir.did),
+                         self.pdtc_inval.payload.pid.eq(iodir.pid)]
 
         m.d.comb += [
             self.iotlb_inval.payload.kind.eq(Mux(cmd.func3 == IotinvalFunc.GVMA,
@@ -231,6 +252,11 @@ class CommandQueue(wiring.Component):
                     m.d.comb += self.ddtc_inval.valid.eq(1)
                     with m.If(self.ddtc_inval.ready):
                         m.next = "COMPLETE"
+                if self._config.pd_levels:
+                    with m.Elif(is_inval_pdt):
+                        m.d.comb += self.pdtc_inval.valid.eq(1)
+                        with m.If(self.pdtc_inval.ready):
+                            m.next = "COMPLETE"
                 with m.Elif(is_iofence):
                     with m.If(~fence.av):
                         m.next = "COMPLETE"
