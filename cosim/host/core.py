@@ -16,6 +16,16 @@ identity              ``fsc`` and ``iohgatp`` Bare: DMA passes untranslated
 blocked               ``DC.V=0``: every request faults with cause 258
 ====================  ===================================================================
 
+A paging domain may also be attached to a (device, PASID) pair (Linux's
+``iommu_attach_device_pasid``; the domain was made PASID-capable). The device context then
+points at a host process directory (``tc.PDTV=1``, RISC-V IOMMU spec "Process-Directory-Table
+(PDT)"), each PASID's process context holding that domain's table and PSCID. The device's
+own (RID) domain becomes the default process: PASID 0 with ``tc.DPE=1`` for a paging domain
+(Linux's ``IOMMU_NO_PASID`` is 0 too, so no PASID attach can take it), ``DPE=0`` for the
+identity domain (untagged DMA then has the first stage Bare), and ``DPE=1`` with PC 0 invalid
+for the blocking domain: untagged DMA then faults with cause 266, not 258. When the last
+PASID goes, the device context is rewritten without a directory and the directory freed.
+
 Every call returns only after the driver has run the spec's invalidation recipe and an
 ``IOFENCE.C`` has completed (RISC-V IOMMU spec "Guidelines for invalidations"),
 so what a front-end tells its caller is what the IOMMU does from then on. A map into
@@ -42,6 +52,7 @@ from iogate.firmware.driver import Iommu
 from iogate.firmware.errors import OutOfMemory, UnsupportedError
 from iogate.firmware.fq import FaultRecord
 from iogate.firmware.pagetable import NAPOT_SIZE, PageTable, TableChanges, Translation
+from iogate.firmware.pdt import ProcessDirectory
 
 from iogate.cosim.host.ids import IdAllocator
 
@@ -242,12 +253,16 @@ class NestedDomain(_Domain):
     kind = "nested"
 
     def __init__(self, host: "HostIommu", parent: "ParentDomain", fsc: int, dtf: bool,
-                 pscid: int) -> None:
+                 pscid: int, pdtv: bool = False, dpe: bool = False) -> None:
         super().__init__(host)
         self.parent = parent
         self.fsc = fsc
         self.dtf = dtf
         self.pscid = pscid
+        #: The guest owns a process directory: ``fsc`` is its ``pdtp`` (a GPA), the
+        #: PSCIDs are the guest's own, in its process contexts.
+        self.pdtv = pdtv
+        self.dpe = dpe
         self.alive = True
         parent.children.add(self)
 
@@ -299,6 +314,13 @@ class HostIommu:
         self._pscids = IdAllocator(1, (1 << 20) - 1)
         self._gscids = IdAllocator(1, (1 << 16) - 1)
         self._attached: dict[int, _Domain] = {}
+        # PASID attachments: device_id -> {pasid: PagingDomain}, and each such device's
+        # process directory.
+        self._pasids: dict[int, dict[int, PagingDomain]] = {}
+        self._pdts: dict[int, ProcessDirectory] = {}
+        #: Widest PASID + 1 the IOMMU indexes (``dev->iommu->max_pasids``): 0 without
+        #: process contexts.
+        self.max_pasids = 1 << driver.process_id_bits if driver.process_id_bits else 0
         self._owners: dict[int, object] = {}
         self._faults: list[FaultRecord] = []
         self.lost_faults = False
@@ -448,16 +470,17 @@ class HostIommu:
             raise
         return ParentDomain(self, table, gscid)
 
-    def nested_domain(self, parent: ParentDomain, *, fsc: int,
-                      dtf: bool = False) -> NestedDomain:
-        """A guest first stage ``fsc`` (an ``iosatp`` with a guest PPN) over ``parent``.
+    def nested_domain(self, parent: ParentDomain, *, fsc: int, dtf: bool = False,
+                      pdtv: bool = False, dpe: bool = False) -> NestedDomain:
+        """A guest first stage ``fsc`` (an ``iosatp`` with a guest PPN) over ``parent``, or
+        with ``pdtv`` a guest process directory (``fsc`` its ``pdtp``, a guest PPN).
 
         The caller has checked ``fsc``; it is written to device contexts as given.
         """
         if not isinstance(parent, ParentDomain) or not parent.alive:
             raise ValueError("parent must be a live ParentDomain")
         pscid = self._pscids.alloc()
-        return NestedDomain(self, parent, fsc, bool(dtf), pscid)
+        return NestedDomain(self, parent, fsc, bool(dtf), pscid, bool(pdtv), bool(dpe))
 
     def free_domain(self, domain: "_Domain") -> None:
         """Destroy a domain no device is attached to, and give back its tag and tables.
@@ -485,8 +508,9 @@ class HostIommu:
             domain.table.destroy()
             self._pscids.free(domain.pscid)
         elif isinstance(domain, NestedDomain):
-            self.driver.run([commands.iotinval_vma(pscid=domain.pscid,
-                                                   gscid=domain.parent.gscid)])
+            # A guest directory's PSCIDs are the guest's: all of the VM's first stage.
+            self.driver.run([commands.iotinval_vma(
+                pscid=None if domain.pdtv else domain.pscid, gscid=domain.parent.gscid)])
             domain.parent.children.discard(domain)
             self._pscids.free(domain.pscid)
         else:
@@ -522,7 +546,9 @@ class HostIommu:
         if not self.valid_device_id(device_id):
             raise ValueError(f"device_id {device_id!r} is not reachable in the directory")
         d = self.driver
-        if domain is IDENTITY:
+        if self._pasids.get(device_id):
+            self._attach_default_process(device_id, domain)
+        elif domain is IDENTITY:
             d.set_bypass(device_id)
         elif domain is BLOCKED:
             d.set_blocked(device_id)
@@ -532,15 +558,98 @@ class HostIommu:
             d.set_second_stage(device_id, domain.table, gscid=domain.gscid)
         elif isinstance(domain, NestedDomain):
             parent = domain.parent
-            d.set_dc(device_id, tc=bits.pack(TC, v=1, dtf=domain.dtf),
+            # With PDTV, DC.ta.PSCID is ignored (the PSCIDs are in the guest's PCs).
+            d.set_dc(device_id, tc=bits.pack(TC, v=1, dtf=domain.dtf, pdtv=domain.pdtv,
+                                             dpe=domain.dpe),
                      iohgatp=bits.pack(IOHGATP, mode=parent.table.mode, gscid=parent.gscid,
                                        ppn=parent.table.root >> 12),
-                     ta=bits.pack(TA, pscid=domain.pscid), fsc=domain.fsc)
+                     ta=0 if domain.pdtv else bits.pack(TA, pscid=domain.pscid),
+                     fsc=domain.fsc)
         else:
             raise TypeError(f"not a domain: {domain!r}")
         self.domain_of(device_id).devices.discard(device_id)
         domain.devices.add(device_id)
         self._attached[device_id] = domain
+
+    # -- PASIDs (iommu_attach_device_pasid) ----------------------------------------------
+
+    def pasids_of(self, device_id: int) -> dict[int, PagingDomain]:
+        """``{pasid: domain}`` of ``device_id``'s PASID attachments."""
+        return dict(self._pasids.get(device_id, {}))
+
+    def valid_pasid(self, pasid: object) -> bool:
+        """``pasid`` is one a PASID attach may name: 1 to ``max_pasids - 1`` (0 is the
+        device's own domain, ``IOMMU_NO_PASID``)."""
+        return (isinstance(pasid, int) and not isinstance(pasid, bool)
+                and 0 < pasid < self.max_pasids)
+
+    def attach_pasid(self, device_id: int, pasid: int, domain: PagingDomain) -> None:
+        """Translate ``device_id``'s requests tagged ``pasid`` through ``domain``; fenced.
+
+        The first PASID puts the device context on a new process directory (the RID domain
+        becoming the default process, see the module docstring); a PASID already attached
+        is replaced through the driver's PC recipe (old PC invalidated first).
+
+        Raises
+        ------
+        ValueError
+            If ``pasid`` or ``device_id`` is out of range, ``domain`` is not a live paging
+            domain, or the device's own domain is nested (a guest directory owns its PASIDs).
+        """
+        if not self.valid_device_id(device_id) or not self.valid_pasid(pasid):
+            raise ValueError(f"no PASID {pasid!r} on device {device_id!r}")
+        if not isinstance(domain, PagingDomain) or not domain.alive:
+            raise ValueError("a PASID takes a live paging domain")
+        rid = self.domain_of(device_id)
+        if isinstance(rid, (NestedDomain, ParentDomain)):
+            raise ValueError("the device's own domain is not a first-stage one")
+        pasids = self._pasids.setdefault(device_id, {})
+        if device_id not in self._pdts:
+            pdt = self._pdts[device_id] = self.driver.process_directory()
+            self.driver.set_process_directory(device_id, pdt, dpe=rid is not IDENTITY)
+            if isinstance(rid, PagingDomain):
+                self.driver.attach_process(device_id, 0, rid.table, pscid=rid.pscid)
+        old = pasids.get(pasid)
+        self.driver.attach_process(device_id, pasid, domain.table, pscid=domain.pscid)
+        if old is not None:
+            old.devices.discard((device_id, pasid))
+        pasids[pasid] = domain
+        domain.devices.add((device_id, pasid))
+
+    def detach_pasid(self, device_id: int, pasid: int) -> None:
+        """``device_id``'s requests tagged ``pasid`` fault (PC invalid, cause 266); fenced.
+        Nothing happens if the PASID is not attached."""
+        pasids = self._pasids.get(device_id, {})
+        domain = pasids.pop(pasid, None)
+        if domain is None:
+            return
+        self.driver.detach_process(device_id, pasid)
+        domain.devices.discard((device_id, pasid))
+        if not pasids:
+            # No PASID left: back to a context without a directory, then free the table.
+            del self._pasids[device_id]
+            pdt = self._pdts.pop(device_id)
+            rid = self.domain_of(device_id)
+            self._attached.pop(device_id, None)
+            rid.devices.discard(device_id)
+            self.attach(device_id, rid)
+            for page in pdt.pages():
+                self.driver.alloc.free(page)
+
+    def _attach_default_process(self, device_id, domain):
+        # The RID domain of a device with PASIDs: PC 0 under DPE (module docstring).
+        if isinstance(domain, (NestedDomain, ParentDomain)):
+            raise ValueError("a device with PASIDs takes a first-stage, identity or "
+                             "blocking domain")
+        pdt = self._pdts[device_id]
+        dpe = domain is not IDENTITY
+        dc = self.driver.device_context(device_id)
+        if bool(bits.get(TC, dc.tc, "dpe")) != dpe:
+            self.driver.set_process_directory(device_id, pdt, dpe=dpe)
+        if isinstance(domain, PagingDomain):
+            self.driver.attach_process(device_id, 0, domain.table, pscid=domain.pscid)
+        else:
+            self.driver.detach_process(device_id, 0)
 
     # -- DMA ownership (iommu_device_claim_dma_owner) -------------------------------------
 
@@ -566,6 +675,8 @@ class HostIommu:
         """``owner`` gives ``device_id`` up; its DMA is blocked before anyone else gets it."""
         if self._owners.get(device_id) is not owner:
             raise ValueError(f"device {device_id:#x} is not owned by {owner!r}")
+        for pasid in sorted(self._pasids.get(device_id, {})):
+            self.detach_pasid(device_id, pasid)
         self.attach(device_id, BLOCKED)
         del self._owners[device_id]
 

@@ -17,19 +17,37 @@ Nesting on the RISC-V IOMMU (project design, "iommufd-style nesting"):
   by an ``IOFENCE.C``; ``entry_num`` comes back as the number handled before the first
   error, and those are fenced even then.
 
+PASIDs (Linux 6.14's ``IOMMU_HWPT_ALLOC_PASID`` and ``VFIO_DEVICE_ATTACH_PASID``, as
+``drivers/iommu/iommufd/device.c`` and ``vfio/device_cdev.c`` check them):
+
+* a paging HWPT allocated with ``IOMMU_HWPT_ALLOC_PASID`` may be attached to a (device,
+  PASID) pair (:meth:`Iommufd.attach` with ``pasid``, or :meth:`Iommufd.attach_pt` with the
+  ``struct vfio_device_attach_iommufd_pt`` bytes). The IOMMU needs process contexts for it
+  (else the flag is ``-EOPNOTSUPP``); a HWPT without the flag is ``-EINVAL`` on a PASID, and
+  so is a device's own HWPT without it while the device has PASIDs attached;
+* a PASID must be 1 to ``max_pasids - 1`` (0 is ``IOMMU_NO_PASID``): else ``-EINVAL``;
+  unknown attach/detach ``flags`` or a short ``argsz`` are ``-EINVAL``;
+* a nested HWPT may carry ``tc.PDTV=1``: the guest owns its process directory in guest memory
+  behind the parent's second stage (seed 004's vSVA). Its invalidations then take
+  ``IOTINVAL.VMA`` with the guest's PSCIDs and ``IODIR.INVAL_PDT``/``INVAL_DDT``
+  (:func:`~iogate.cosim.host.iommufd.nesting.rewrite_pdt_invalidation`); ``entry_num`` counts
+  the guest's entries handled, whatever number of commands each became. A device whose own
+  HWPT is nested takes no PASID attach (``-EINVAL``): its guest's directory owns them.
+
 Not implemented (the dispatcher answers ``-ENOTTY``): ``IOAS_ALLOW_IOVAS``, ``IOAS_COPY``,
 ``IOAS_IOVA_RANGES``, ``OPTION``, ``VFIO_IOAS``, ``GET_HW_INFO``, dirty tracking, vIOMMU
 and fault queue objects. ``IOMMU_HWPT_ALLOC`` answers ``-EOPNOTSUPP`` to the flags that
-would need them (``DIRTY_TRACKING``, ``FAULT_ID_VALID``, ``PASID``), and an attach needs a
+would need them (``DIRTY_TRACKING``, ``FAULT_ID_VALID``), and an attach needs a
 HWPT (Linux also accepts an IOAS and makes a HWPT for it).
 """
 
 import errno
+import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from iogate.hdl import bits
-from iogate.hdl.formats import TC, IosatpMode
+from iogate.hdl.formats import TC, IosatpMode, PdtpMode
 
 from iogate.firmware.errors import OutOfMemory
 
@@ -40,6 +58,7 @@ from iogate.cosim.host.iommufd.nesting import (
     NestingError,
     check_guest_context,
     rewrite_invalidation,
+    rewrite_pdt_invalidation,
 )
 from iogate.cosim.host.iommufd.uapi import (
     HWPT_RISCV,
@@ -61,6 +80,12 @@ if TYPE_CHECKING:
 __all__ = ["Iommufd"]
 
 _U64 = (1 << 64) - 1
+#: ``VFIO_DEVICE_ATTACH_PASID`` (``include/uapi/linux/vfio.h``), the one attach/detach flag.
+VFIO_DEVICE_ATTACH_PASID = 1 << 0
+#: ``struct vfio_device_attach_iommufd_pt { u32 argsz; u32 flags; u32 pt_id; u32 pasid; }``
+VFIO_ATTACH_PT = struct.Struct("<IIII")
+#: ``struct vfio_device_detach_iommufd_pt { u32 argsz; u32 flags; u32 pasid; }``
+VFIO_DETACH_PT = struct.Struct("<III")
 
 
 def _is_int(value):
@@ -80,21 +105,25 @@ class _Device:
     def __init__(self, device_id):
         self.device_id = device_id
         self.hwpt = None
+        self.pasids = {}    # pasid -> HWPT
 
 
 class _HwptPaging:
     kind = "hwpt_paging"
 
-    def __init__(self, domain, ioas, nest_parent):
+    def __init__(self, domain, ioas, nest_parent, pasid_compat=False):
         self.domain = domain
         self.ioas = ioas
         self.nest_parent = nest_parent
-        self.devices = set()
+        self.pasid_compat = pasid_compat
+        self.devices = set()    # dev_id, or (dev_id, pasid) for a PASID attachment
         self.children = set()
 
 
 class _HwptNested:
     kind = "hwpt_nested"
+
+    pasid_compat = False
 
     def __init__(self, domain, parent):
         self.domain = domain
@@ -176,20 +205,28 @@ class Iommufd:
             dev = self._get(dev_id, "device")
         except _Errno as e:
             return e.rc
+        for pasid in sorted(dev.pasids):
+            self.detach(dev_id, pasid=pasid)
         self.detach(dev_id)
         self.host.release(dev.device_id, self)
         del self.objects[dev_id]
         self._ids.free(dev_id)
         return 0
 
-    def attach(self, dev_id: int, pt_id: int) -> int:
-        """``VFIO_DEVICE_ATTACH_IOMMUFD_PT`` to a HWPT: 0 or a negative errno."""
+    def attach(self, dev_id: int, pt_id: int, *, pasid: int | None = None) -> int:
+        """``VFIO_DEVICE_ATTACH_IOMMUFD_PT`` to a HWPT (with ``VFIO_DEVICE_ATTACH_PASID`` when
+        ``pasid`` is given): 0 or a negative errno; on an error nothing changed."""
         try:
             dev = self._get(dev_id, "device")
             hwpt = self._get(pt_id)
         except _Errno as e:
             return e.rc
         if hwpt.kind not in ("hwpt_paging", "hwpt_nested"):
+            return -errno.EINVAL
+        if pasid is not None:
+            return self._attach_pasid(dev_id, dev, pasid, hwpt)
+        if dev.pasids and (not hwpt.pasid_compat or hwpt.kind != "hwpt_paging"):
+            # iommufd_hwpt_pasid_compat: the RID's HWPT must be PASID-capable too.
             return -errno.EINVAL
         if dev.hwpt is hwpt:
             return 0
@@ -200,12 +237,73 @@ class Iommufd:
         dev.hwpt = hwpt
         return 0
 
-    def detach(self, dev_id: int) -> int:
-        """``VFIO_DEVICE_DETACH_IOMMUFD_PT``: the device is blocked. 0 or a negative errno."""
+    def _attach_pasid(self, dev_id, dev, pasid, hwpt):
+        # iommufd_device_attach with a PASID; a PASID already attached is replaced
+        # (vfio_iommufd_physical_pasid_attach_ioas calls iommufd_device_replace).
+        if not self.host.valid_pasid(pasid):
+            return -errno.EINVAL
+        if hwpt.kind != "hwpt_paging" or not hwpt.pasid_compat or hwpt.nest_parent:
+            return -errno.EINVAL
+        if dev.hwpt is not None and not dev.hwpt.pasid_compat:
+            return -errno.EINVAL    # the RID's HWPT (nested or plain) cannot share a PDT
+        old = dev.pasids.get(pasid)
+        if old is hwpt:
+            return 0
+        self.host.attach_pasid(dev.device_id, pasid, hwpt.domain)
+        dev_key = (dev_id, pasid)
+        if old is not None:
+            old.devices.discard(dev_key)
+        hwpt.devices.add(dev_key)
+        dev.pasids[pasid] = hwpt
+        return 0
+
+    def attach_pt(self, dev_id: int, arg: bytearray) -> int:
+        """``VFIO_DEVICE_ATTACH_IOMMUFD_PT`` from its struct bytes (``argsz``, ``flags``,
+        ``pt_id``, ``pasid``): ``-EINVAL`` for ``argsz`` below ``offsetofend(pt_id)`` (or
+        ``pasid`` with the flag), unknown flags. ``pt_id`` goes back on success."""
+        raw = bytes(arg[:VFIO_ATTACH_PT.size]).ljust(VFIO_ATTACH_PT.size, b"\0")
+        argsz, flags, pt_id, pasid = VFIO_ATTACH_PT.unpack(raw)
+        if argsz < 12 or len(arg) < min(argsz, VFIO_ATTACH_PT.size):
+            return -errno.EINVAL
+        if flags & ~VFIO_DEVICE_ATTACH_PASID:
+            return -errno.EINVAL
+        if flags & VFIO_DEVICE_ATTACH_PASID:
+            if argsz < 16:
+                return -errno.EINVAL
+            return self.attach(dev_id, pt_id, pasid=pasid)
+        return self.attach(dev_id, pt_id)
+
+    def detach_pt(self, dev_id: int, arg: bytearray) -> int:
+        """``VFIO_DEVICE_DETACH_IOMMUFD_PT`` from its struct bytes (``argsz``, ``flags``,
+        ``pasid``), with the same ``-EINVAL`` rules as :meth:`attach_pt`."""
+        raw = bytes(arg[:VFIO_DETACH_PT.size]).ljust(VFIO_DETACH_PT.size, b"\0")
+        argsz, flags, pasid = VFIO_DETACH_PT.unpack(raw)
+        if argsz < 8 or len(arg) < min(argsz, VFIO_DETACH_PT.size):
+            return -errno.EINVAL
+        if flags & ~VFIO_DEVICE_ATTACH_PASID:
+            return -errno.EINVAL
+        if flags & VFIO_DEVICE_ATTACH_PASID:
+            if argsz < 12:
+                return -errno.EINVAL
+            return self.detach(dev_id, pasid=pasid)
+        return self.detach(dev_id)
+
+    def detach(self, dev_id: int, *, pasid: int | None = None) -> int:
+        """``VFIO_DEVICE_DETACH_IOMMUFD_PT``: the device (or its ``pasid``) is blocked.
+        0 or a negative errno (``-EINVAL`` for a PASID out of range; detaching what is not
+        attached is 0, as Linux's)."""
         try:
             dev = self._get(dev_id, "device")
         except _Errno as e:
             return e.rc
+        if pasid is not None:
+            if not self.host.valid_pasid(pasid):
+                return -errno.EINVAL
+            hwpt = dev.pasids.pop(pasid, None)
+            if hwpt is not None:
+                self.host.detach_pasid(dev.device_id, pasid)
+                hwpt.devices.discard((dev_id, pasid))
+            return 0
         if dev.hwpt is not None:
             self.host.attach(dev.device_id, BLOCKED)
             dev.hwpt.devices.discard(dev_id)
@@ -346,8 +444,11 @@ class Iommufd:
                     | HwptAllocFlag.FAULT_ID_VALID | HwptAllocFlag.PASID)
         if flags & ~valid:
             return -errno.EOPNOTSUPP, None
-        if flags & (HwptAllocFlag.DIRTY_TRACKING | HwptAllocFlag.FAULT_ID_VALID
-                    | HwptAllocFlag.PASID):
+        if flags & (HwptAllocFlag.DIRTY_TRACKING | HwptAllocFlag.FAULT_ID_VALID):
+            return -errno.EOPNOTSUPP, None
+        pasid = bool(flags & HwptAllocFlag.PASID)
+        if pasid and (not self.host.max_pasids or flags & HwptAllocFlag.NEST_PARENT):
+            # No process contexts, or a second-stage table no PC can hold.
             return -errno.EOPNOTSUPP, None
         if data_type != HwptDataType.NONE:
             return -errno.EOPNOTSUPP, None   # no driver data for a paging domain
@@ -363,7 +464,7 @@ class Iommufd:
         if rc:
             self.host.free_domain(domain)
             return rc, None
-        obj = _HwptPaging(domain, ioas_obj, nest_parent)
+        obj = _HwptPaging(domain, ioas_obj, nest_parent, pasid_compat=pasid)
         ioas_obj.hwpts.add(obj)
         return 0, obj
 
@@ -386,17 +487,25 @@ class Iommufd:
             return -errno.EFAULT, None
         tc, ta, fsc = HWPT_RISCV.unpack(raw)
         try:
-            check_guest_context(tc, ta, fsc, sv48=self.host.stage1_mode is IosatpMode.SV48)
+            check_guest_context(tc, ta, fsc, sv48=self.host.stage1_mode is IosatpMode.SV48,
+                                pdt_modes=self._pdt_modes())
         except NestingError as e:
             return -e.errno, None
         try:
             domain = self.host.nested_domain(parent.domain, fsc=fsc,
-                                             dtf=bool(bits.get(TC, tc, "dtf")))
+                                             dtf=bool(bits.get(TC, tc, "dtf")),
+                                             pdtv=bool(bits.get(TC, tc, "pdtv")),
+                                             dpe=bool(bits.get(TC, tc, "dpe")))
         except IdsExhausted:
             return -errno.ENOMEM, None
         obj = _HwptNested(domain, parent)
         parent.children.add(obj)
         return 0, obj
+
+    def _pdt_modes(self):
+        caps = self.host.driver.capabilities
+        return {m for m, c in ((PdtpMode.PD8, "pd8"), (PdtpMode.PD17, "pd17"),
+                               (PdtpMode.PD20, "pd20")) if caps[c]}
 
     def _hwpt_invalidate(self, cmd):
         # iommufd_hwpt_invalidate: entry_num always comes back as the number handled.
@@ -426,7 +535,9 @@ class Iommufd:
             return -errno.EINVAL, 0
         domain = hwpt.domain
         cmds = []
+        done = 0
         rc = 0
+        dids = sorted(self.objects[d].device_id for d in hwpt.devices)
         for index in range(entry_num):
             base = data_uptr + index * entry_len
             try:
@@ -434,8 +545,13 @@ class Iommufd:
                     raise _Errno(-errno.EINVAL)
                 raw = copy_struct_from_user(lambda o, n, base=base: self.user.read(base + o, n),
                                             INVALIDATE_ENTRY_SIZE, entry_len)
-                cmds.append(rewrite_invalidation(raw, pscid=domain.pscid,
-                                                 gscid=domain.parent.gscid))
+                if domain.pdtv:
+                    cmds += rewrite_pdt_invalidation(
+                        raw, gscid=domain.parent.gscid, device_ids=dids,
+                        process_id_bits=self.host.driver.process_id_bits)
+                else:
+                    cmds.append(rewrite_invalidation(raw, pscid=domain.pscid,
+                                                     gscid=domain.parent.gscid))
             except _Errno as e:
                 rc = e.rc
             except UserFault:
@@ -444,9 +560,10 @@ class Iommufd:
                 rc = -e.errno
             if rc:
                 break
+            done += 1
         if cmds:
             self.host.invalidate(cmds)
-        return rc, len(cmds)
+        return rc, done
 
     def state(self) -> tuple[object, ...]:
         """A comparable snapshot of every object."""
@@ -454,10 +571,12 @@ class Iommufd:
         for obj_id, obj in sorted(self.objects.items()):
             if obj.kind == "device":
                 out.append((obj_id, "device", obj.device_id,
-                            None if obj.hwpt is None else id(obj.hwpt)))
+                            None if obj.hwpt is None else id(obj.hwpt),
+                            tuple(sorted((p, id(h)) for p, h in obj.pasids.items()))))
             elif obj.kind == "ioas":
                 out.append((obj_id, "ioas", obj.ioas.state()))
             else:
-                out.append((obj_id, obj.kind, tuple(sorted(obj.devices))))
+                # dev_ids and (dev_id, pasid) pairs: ordered by their text.
+                out.append((obj_id, obj.kind, tuple(sorted(obj.devices, key=repr))))
         return tuple(out)
 
