@@ -203,7 +203,8 @@ class Host:
     # -- DMA -----------------------------------------------------------------------------
 
     def dma(self, device_id: int, iova: int, access: Access | str = Access.READ, *,
-            pasid: int | None = None, count: int = 1) -> TranslationResponse:
+            pasid: int | None = None, priv: bool = False,
+            count: int = 1) -> TranslationResponse:
         """Send ``count`` Untranslated requests from ``device_id`` for ``iova`` through a
         translation port of the iogate, and return the (last) answer.
 
@@ -215,9 +216,12 @@ class Host:
             64-bit IOVA.
         access : str or iogate.hdl.port.Access
             ``"read"``, ``"write"`` or ``"execute"``.
-        pasid : None
-            iogate's translation ports carry Untranslated requests without a process_id;
-            any other value is refused.
+        pasid : int or None
+            The request's process_id (PASID), 20 bits. Only a Config with process contexts
+            (``pd_levels > 0``) has ports that carry one; otherwise it must be None.
+        priv : bool
+            "Privilege Mode Requested": a supervisor request. Needs a ``pasid`` (a request
+            without one is User, reference N.1.6).
         count : int
             1 to 65535 identical requests, back to back (an IOTLB-hit burst).
 
@@ -229,21 +233,29 @@ class Host:
         Raises
         ------
         ValueError
-            On a ``pasid``, an out-of-range argument or an unknown access.
+            On a ``pasid`` the ports cannot carry, ``priv`` without a ``pasid``, an
+            out-of-range argument or an unknown access.
         """
         _integer("device_id", device_id)
         _integer("iova", iova)
         _integer("count", count)
         if pasid is not None:
-            raise ValueError("iogate's translation ports carry Untranslated requests without a "
-                             "process_id: pasid must be None")
+            _integer("pasid", pasid)
+            if not self.config.pd_levels:
+                raise ValueError("this iogate's translation ports carry Untranslated requests "
+                                 "without a process_id: pasid must be None")
+            if not 0 <= pasid < 1 << 20:
+                raise ValueError(f"pasid must be a 20-bit integer, not {pasid:#x}")
+        if priv and pasid is None:
+            raise ValueError("priv (supervisor) needs a pasid: a request without one is User")
         if not 0 <= device_id < 1 << 24:
             raise ValueError(f"device_id must be a 24-bit integer, not {device_id:#x}")
         if not 0 <= iova < 1 << 64:
             raise ValueError(f"iova must be a 64-bit integer, not {iova:#x}")
         if not 1 <= count <= 0xFFFF:
             raise ValueError(f"count must be between 1 and 65535, not {count}")
-        request = TranslationRequest(device_id, iova, _access(access))
+        request = TranslationRequest(device_id, iova, _access(access), process_id=pasid,
+                                     priv=bool(priv))
         # The model's caches and fault queue move as the hardware's: expect() first.
         allowed = ([self.scoreboard.expect(request) for _ in range(count)]
                    if self.scoreboard is not None else None)
