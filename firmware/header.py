@@ -29,6 +29,8 @@ LAYOUTS = {
     "TA": formats.TA, "IOSATP": formats.IOSATP, "PTE": formats.PTE, "CMD": formats.CMD,
     "IOTINVAL": formats.IOTINVAL, "IOFENCE": formats.IOFENCE, "IODIR": formats.IODIR,
     "ATS": formats.ATS, "FAULT_RECORD": formats.FAULT_RECORD,
+    # Process directories (spec "Process-Directory-Table (PDT)", "Process-context fields").
+    "PDTP": formats.PDTP, "PDTE": formats.PDTE, "PC_TA": formats.PC_TA, "PC": formats.PC,
 }
 
 #: Encodings, by the prefix their values get.
@@ -37,11 +39,12 @@ ENUMS = {
     "IOHGATP_MODE": formats.IohgatpMode, "PBMT": formats.Pbmt, "OPCODE": formats.Opcode,
     "IOTINVAL_FUNC": formats.IotinvalFunc, "IOFENCE_FUNC": formats.IofenceFunc,
     "IODIR_FUNC": formats.IodirFunc, "ATS_FUNC": formats.AtsFunc, "CAUSE": formats.Cause,
-    "TTYP": formats.Ttyp,
+    "TTYP": formats.Ttyp, "PDTP_MODE": formats.PdtpMode,
 }
 
 _SIZES = {"DC_SIZE": formats.DC_SIZE, "CMD_SIZE": formats.CMD_SIZE,
-          "FQ_RECORD_SIZE": formats.FQ_RECORD_SIZE}
+          "FQ_RECORD_SIZE": formats.FQ_RECORD_SIZE, "PC_SIZE": formats.PC_SIZE,
+          "PDTE_SIZE": formats.PDTE_SIZE}
 
 
 def _is_reserved(name):
