@@ -19,7 +19,7 @@ import pathlib
 from iogate.cosim.targets import sim as simulators
 
 __all__ = ["run_demo", "format_report", "run_scenario", "list_scenarios", "format_summary",
-           "run_linux"]
+           "run_linux", "run_host_scenario", "HOST_SCENARIOS"]
 
 
 def list_scenarios():
@@ -28,12 +28,50 @@ def list_scenarios():
     every = {name: doc for name, (doc, _) in SCENARIOS.items()}
     every[LINUX] = ("the Linux riscv-iommu driver's probe, attach, map/unmap and fault "
                     "handling (--config default|full|bus32)")
+    every.update({name: doc for name, (_, doc) in HOST_SCENARIOS.items()})
     width = max(map(len, every))
     return "\n".join(f"{name:{width}s}  {doc}" for name, doc in every.items())
 
 
 #: ``iogate run linux``: :func:`iogate.cosim.scenarios.linux.replay` on the ``iogate host`` API.
 LINUX = "linux"
+
+#: Scenarios written on the ``iogate host`` API that need process contexts (Config preset
+#: ``process``): name -> (``module:function``, description). ``target`` "model" runs them
+#: in-process on the architectural model (``iogate host SPEC --target model --config process``
+#: does the same from the command line).
+HOST_SCENARIOS = {
+    "sva": ("iogate.cosim.scenarios.sva:sva",
+            "shared virtual addressing: a process's page table under one PASID, its unmap, "
+            "the invalidation, old-or-fault before the fence and the fault after "
+            "(--config process)"),
+    "vsva": ("iogate.cosim.scenarios.vsva:vsva",
+             "seed 004's vSVA: a guest owns PDT and page tables behind iommufd's nest parent; "
+             "a remap is seen only after the forwarded IOTINVAL.VMA (--config process)"),
+}
+
+
+def run_host_scenario(name, sim="verilator", config="process", waves=False, out="build/run"):
+    """``iogate run sva|vsva``: scenario ``name`` of :data:`HOST_SCENARIOS` on ``sim``
+    (``"model"`` too) for the Config preset ``config``; prints the summary, returns the
+    exit status."""
+    from iogate.cosim.client.config import config_named
+    from iogate.cosim.client.run import format_summary, run
+    spec, _ = HOST_SCENARIOS[name]
+    out = pathlib.Path(out).resolve() / f"{name}-{sim}-{config}"
+    if sim != "model":
+        print(f"building the iogate RTL ({config} config) for {sim} (reused when unchanged) ...",
+              flush=True)
+    r = run(spec, target=sim, config=config_named(config), waves=waves, out=out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = out / "report.json"
+    report.write_text(json.dumps(r, indent=2, default=str) + "\n")
+    print(format_summary(r))
+    print(f"report: {report}")
+    status = "passed" if r["mismatches"] == 0 and not r.get("error") else "FAILED"
+    print(f"{name} {status}: translations: {r.get('translations', 0)} "
+          f"mismatches: {r['mismatches']}")
+    return 0 if status == "passed" else 1
 
 
 def run_linux(sim="verilator", config="default", waves=False, out="build/run"):
@@ -85,6 +123,8 @@ def run_scenario(name, sim="verilator", seed=1, waves=False, out="build/run", co
     from iogate.cosim.scenarios.on_rtl import FULL, SCENARIOS, cocotb_name_of
     if name == LINUX:
         return run_linux(sim, config or "default", waves, out)
+    if name in HOST_SCENARIOS:
+        return run_host_scenario(name, sim, config or "process", waves, out)
     if config not in (None, "full"):
         raise ValueError(f"scenario {name} runs on the full config only")
     if name not in SCENARIOS:
