@@ -485,6 +485,8 @@ class Iommu:
         pdt.check_process_id(process_id)
         if pc.valid:
             self._check_pc(pc)
+        if not pc.valid and pdt.pc_address(process_id) is None:
+            return      # nothing there to clear: do not build levels only to prune them
         gscid = self._device_gscid(device_id)
         old = pdt.read(process_id)
         if old.valid:

@@ -52,7 +52,7 @@ from iogate.firmware.driver import Iommu
 from iogate.firmware.errors import OutOfMemory, UnsupportedError
 from iogate.firmware.fq import FaultRecord
 from iogate.firmware.pagetable import NAPOT_SIZE, PageTable, TableChanges, Translation
-from iogate.firmware.pdt import ProcessDirectory
+from iogate.firmware.pdt import ProcessContext, ProcessDirectory
 
 from iogate.cosim.host.ids import IdAllocator
 
@@ -605,10 +605,14 @@ class HostIommu:
             raise ValueError("the device's own domain is not a first-stage one")
         pasids = self._pasids.setdefault(device_id, {})
         if device_id not in self._pdts:
+            # PC 0 (the RID's domain) is stored before the device context points at the
+            # new directory, so untagged DMA never sees it without one; no invalidation,
+            # nothing can have cached a table the IOMMU never reached.
             pdt = self._pdts[device_id] = self.driver.process_directory()
-            self.driver.set_process_directory(device_id, pdt, dpe=rid is not IDENTITY)
             if isinstance(rid, PagingDomain):
-                self.driver.attach_process(device_id, 0, rid.table, pscid=rid.pscid)
+                pdt.write(0, ProcessContext.make(pscid=rid.pscid, mode=rid.table.mode,
+                                                 root=rid.table.root))
+            self.driver.set_process_directory(device_id, pdt, dpe=rid is not IDENTITY)
         old = pasids.get(pasid)
         self.driver.attach_process(device_id, pasid, domain.table, pscid=domain.pscid)
         if old is not None:

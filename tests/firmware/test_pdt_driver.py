@@ -150,3 +150,13 @@ def test_refusals_leave_memory_alone():
     with pytest.raises(ValueError, match="tc.DPE needs tc.PDTV"):
         io.set_dc(5, tc=1 | 1 << 9)
     assert model.memory.read(pdt.root, 4096) == before and sent == []
+
+
+def test_detach_of_an_absent_process_builds_no_levels():
+    io, _, sent = system(Config.process())
+    pdt = io.process_directory()
+    io.set_process_directory(2, pdt)
+    sent.clear()
+    before = io.alloc.allocated
+    io.detach_process(2, 0x3_0011)        # PD20: its levels do not exist
+    assert sent == [] and io.alloc.allocated == before
