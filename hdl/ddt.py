@@ -45,7 +45,7 @@ def _ddi_fields(device_id):
 
 
 def dc_misconfigured(dc, *, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,),
-                     pdtp_modes=()):
+                     pdtp_modes=(), pdt_gpa=False):
     """The "DDT entry misconfigured" condition (cause 259) of a DC with ``tc.V=1``.
 
     The numbered checks of spec "Device-context configuration checks" that this IOMMU can reach,
@@ -58,7 +58,9 @@ def dc_misconfigured(dc, *, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,),
     6. T2GPA set (no T2GPA), which also covers check 7;
     8. PDTV=1 and ``pdtp.MODE`` is neither Bare nor one of ``pdtp_modes`` (reserved 4-13
        and custom 14-15 encodings included, and PD8/PD17/PD20 without its capability);
-       with PDTV=1 the ``iosatp`` checks 9 and 10 are not applied to ``fsc``;
+       with PDTV=1 the ``iosatp`` checks 9 and 10 are not applied to ``fsc``; without
+       ``pdt_gpa`` (a departure, until the process-directory walk translates guest
+       physical addresses) also PDTV=1 with ``pdtp`` and ``iohgatp`` both not Bare;
     9, 10. PDTV=0 and ``iosatp.MODE`` is not one of ``iosatp_modes`` (reserved and custom
        encodings included);
     12. PDTV=0 and DPE=1;
@@ -77,6 +79,8 @@ def dc_misconfigured(dc, *, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,),
         Second-stage modes offered, Bare included.
     pdtp_modes : iterable of PdtpMode
         Process-directory modes offered besides Bare (``Config.pdtp_modes``).
+    pdt_gpa : bool
+        The process-directory walk can read a PDT in guest physical memory.
     """
     tc, ta, fsc, iohgatp = dc.tc, dc.ta, dc.fsc, dc.iohgatp
     reserved = ((tc.as_value() & bits.reserved_mask(TC)) != 0) \
@@ -86,6 +90,7 @@ def dc_misconfigured(dc, *, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,),
     for mode in iosatp_modes:
         fsc_ok = fsc_ok | (fsc.mode == mode)
     # pdtp and iosatp share the MODE position (spec "Device-context fields", fsc).
+    pdtp_modes = tuple(pdtp_modes)
     pdtp_ok = fsc.mode == PdtpMode.BARE
     for mode in pdtp_modes:
         pdtp_ok = pdtp_ok | (fsc.mode == mode)
@@ -93,10 +98,15 @@ def dc_misconfigured(dc, *, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,),
     for mode in iohgatp_modes:
         iohgatp_ok = iohgatp_ok | (iohgatp.mode == mode)
     iohgatp_misaligned = (iohgatp.mode != IohgatpMode.BARE) & (iohgatp.ppn[:2] != 0)
+    pdt_in_gpa = Const(0, 1)
+    if pdtp_modes and not pdt_gpa:
+        pdt_in_gpa = (tc.pdtv & (fsc.mode != PdtpMode.BARE)
+                      & (iohgatp.mode != IohgatpMode.BARE))
     return (reserved
             | tc.en_ats | tc.en_pri | tc.prpr
             | tc.t2gpa
-            | (tc.pdtv & ~pdtp_ok)
+            | (tc.pdtv & (~pdtp_ok if pdtp_modes else (fsc.mode != 0)))
+            | pdt_in_gpa
             | (~tc.pdtv & ~fsc_ok)
             | (~tc.pdtv & tc.dpe)
             | ~iohgatp_ok

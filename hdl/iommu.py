@@ -97,7 +97,10 @@ class Iommu(wiring.Component):
         m.submodules.pipeline = pipe = TranslationPipeline(cfg)
         m.submodules.cmdq = cmdq = CommandQueue(cfg)
         m.submodules.fq = fq = FaultQueueWriter(pas=cfg.pas)
-        m.submodules.mem_master = memm = MemoryMaster(cfg.pas, clients=3, write_clients=2)
+        # Read clients: the DDT walker, the page-table walker, the command fetch and, with
+        # process contexts, the process-directory walker.
+        m.submodules.mem_master = memm = MemoryMaster(cfg.pas, clients=4 if cfg.pd_levels else 3,
+                                                      write_clients=2)
 
         wiring.connect(m, regfile.mmio, wiring.flipped(self.mmio))
         wiring.connect(m, memm.bus, wiring.flipped(self.mem))
@@ -111,6 +114,9 @@ class Iommu(wiring.Component):
         wiring.connect(m, cmdq.ddtc_inval, pipe.ddtc_inval)
         wiring.connect(m, cmdq.iotlb_inval, pipe.iotlb_inval)
         wiring.connect(m, pipe.fault, fq.report)
+        if cfg.pd_levels:
+            wiring.connect(m, pipe.pdt_mem, memm.clients[3])
+            wiring.connect(m, cmdq.pdtc_inval, pipe.pdtc_inval)
         m.d.comb += [pipe.iommu_mode.eq(regfile.iommu_mode),
                      pipe.ddtp_ppn.eq(regfile.ddtp_ppn),
                      cmdq.iommu_mode.eq(regfile.iommu_mode),

@@ -9,10 +9,12 @@ Pipeline (one request in flight in the lookup stage):
 * **request stage** -- the arbitrated request is registered (``s1``);
 * **lookup stage** -- in one cycle, in the order of spec "Process to translate an IOVA":
   ``iommu_mode`` Off (256) or Bare (identity); a ``device_id`` too wide for the mode (260); the DC
-  from the device-context cache; a ``process_id`` without PDTV (260); both stages Bare (identity);
-  else an IOTLB lookup tagged by the DC's GSCID (second stage not Bare) and PSCID (first
-  stage not Bare). A hit that grants the access, for an address the walk would accept, is
-  the answer; anything else is a miss;
+  from the device-context cache; a ``process_id`` without PDTV (260); with process contexts
+  (``Config.pd_levels > 0``) a ``process_id`` wider than ``pdtp.MODE`` allows (260), the PC from
+  the process-context cache and a supervisor request with ``PC.ta.ENS=0`` (260); both stages
+  Bare (identity); else an IOTLB lookup tagged by the DC's GSCID (second stage not Bare) and
+  the PSCID of the DC or the PC (first stage not Bare). A hit that grants the access, for an
+  address the walk would accept, is the answer; anything else is a miss;
 * **response stage** -- the answer is registered and offered on ``resp``.
 
 So a hit is answered two cycles after its request is accepted, one per clock.
@@ -20,7 +22,9 @@ So a hit is answered two cycles after its request is accepted, one per clock.
 Misses (spec "Process to translate an IOVA" walks) are handled beside the lookup stage:
 
 * a device-context miss stalls the lookup stage while the device-directory walker fills
-  the device-context cache; then the lookup is replayed;
+  the device-context cache; then the lookup is replayed; a process-context miss does the
+  same with the process-directory walker (:mod:`iogate.hdl.pdt_walk`) and the
+  process-context cache (:mod:`iogate.hdl.pdtc`);
 * a page-table miss moves the request into the **walk slot** and frees the lookup stage,
   so hits keep flowing while the page-table walker works (hit-under-miss). The walk's
   result is the answer (and, if it is a translation, is also written into the IOTLB). A
@@ -37,6 +41,17 @@ it, so that an invalidation followed by IOFENCE.C never leaves a translation rea
 the invalidation in the cache (spec "IOMMU Page-Table cache invalidation commands" and
 "IOMMU Command-queue Fence commands").
 
+Process contexts (spec "Process to translate an IOVA" steps 11-16, reference N.1.6): a request
+without a PASID on a DC with ``DPE=1`` uses process_id 0 as a User request; with ``DPE=0`` (or
+``pdtp`` Bare) its first stage is Bare. Its fault record keeps the original ``pv=0``. Only a
+request with a PASID can be supervisor: ENS and SUM apply only where a PC is used. A supervisor
+first-stage walk needs the leaf's U=0, or U=1 with SUM and no execute; the IOTLB keeps no U bit,
+so such a walk does not fill it and a supervisor request uses a hit (filled by a User walk:
+U=1) only with SUM and no execute, otherwise it walks. Exec without a PASID is accepted (as
+libiommu, for non-PCIe bridges). With ``iohgatp`` not Bare the PDT's addresses would be guest
+physical; this pipeline does not translate them yet, so such a DC is refused as
+misconfigured (259, :func:`iogate.hdl.ddt.dc_misconfigured`'s ``pdt_gpa``): a departure.
+
 Every fault answer is also offered on ``fault``, for the fault queue (spec "Fault/Event-Queue
 (FQ)"), the cycle after it enters the response stage: the request it answers, its CAUSE, and
 ``DC.tc.DTF`` of the device context it was decided under (0 when none was located). The response
@@ -52,12 +67,15 @@ from amaranth.lib.wiring import In, Out
 
 from iogate.hdl.config import require_config
 from iogate.hdl.ddt import DeviceContextCache, DeviceDirectoryWalker, ddtc_inval_layout
-from iogate.hdl.formats import Cause, IohgatpMode, IosatpMode, Pbmt
+from iogate.hdl.formats import Cause, IohgatpMode, IosatpMode, Pbmt, PdtpMode
 from iogate.hdl.fq import fault_report_layout
 from iogate.hdl.iotlb import IOTLB, iotlb_inval_layout, iotlb_key_layout, vpn_width
 from iogate.hdl.mem_master import MemReadSignature
+from iogate.hdl.pdt_walk import ProcessDirectoryWalker
+from iogate.hdl.pdtc import ProcessContextCache, pdtc_inval_layout
 from iogate.hdl.port import ANSWER, REQUEST, Access, embedded, fields
-from iogate.hdl.ptw import PageTableWalker, access_fault_cause, canonical, gpa_fits
+from iogate.hdl.ptw import (PageTableWalker, access_fault_cause, canonical, gpa_fits,
+                            page_fault_cause, ptw_start_layout)
 from iogate.hdl.regs import IommuMode
 
 __all__ = ["source_width", "pipeline_request_layout", "pipeline_response_layout",
@@ -136,6 +154,10 @@ class TranslationPipeline(wiring.Component):
         IOTINVAL into the IOTLB.
     fault : ``Out(stream.Signature(iogate.hdl.fq.fault_report_layout()))``
         Every fault answered, for the fault queue.
+    pdt_mem : ``Out(MemReadSignature(config.pas))``
+        The process-directory walker's memory client (only with ``config.pd_levels > 0``).
+    pdtc_inval : ``In(stream.Signature(iogate.hdl.pdtc.pdtc_inval_layout()))``
+        IODIR.INVAL_PDT into the process-context cache (only with ``config.pd_levels > 0``).
 
     Raises
     ------
@@ -147,7 +169,13 @@ class TranslationPipeline(wiring.Component):
         require_config(self, config)
         self._config = config
         self._vpn_w = vpn_width(config)
+        self._pd = config.pd_levels > 0
+        extra = {}
+        if self._pd:
+            extra = {"pdt_mem": Out(MemReadSignature(config.pas)),
+                     "pdtc_inval": In(stream.Signature(pdtc_inval_layout()))}
         super().__init__({
+            **extra,
             "req": In(stream.Signature(pipeline_request_layout(config))),
             "resp": Out(stream.Signature(pipeline_response_layout(config))),
             "iommu_mode": In(IommuMode),
@@ -165,6 +193,7 @@ class TranslationPipeline(wiring.Component):
         modes = first_stage_modes(cfg)
         g_modes = second_stage_modes(cfg)
         ddtc, ddtw, iotlb, ptw = self._caches_and_walkers(m, modes, g_modes)
+        pdtc, pdtw = self._process_contexts(m, modes)
 
         # The state of the three stages, shared by the helpers below.
         s = SimpleNamespace()
@@ -182,6 +211,8 @@ class TranslationPipeline(wiring.Component):
         s.pt_stale = Signal()    # an IOTINVAL was accepted during the page-table walk
         s.walk_key = Signal(iotlb_key_layout(self._vpn_w))   # the IOTLB tag of the walk
         s.walk_dtf = Signal()    # DC.tc.DTF of the DC the page-table walk runs under
+        s.walk_nofill = Signal()  # a supervisor first-stage walk: its leaf is not cached
+        s.walk_sum = Signal()    # PC.ta.SUM of that walk
         s.walk_load = Signal()   # the walk's answer enters the response stage this cycle
         s.lookup_load = Signal()  # the lookup stage's answer does
 
@@ -189,13 +220,17 @@ class TranslationPipeline(wiring.Component):
         s.done = Signal()
         s.need_ddt = Signal()
         s.need_ptw = Signal()
+        s.need_pdt = Signal()
+        s.pdt_stale = Signal()   # an IODIR was accepted during the process-directory walk
         s.from_iotlb = Signal()
 
-        self._device_context(m, s, ddtc)
+        self._device_context(m, s, ddtc, pdtc)
+        self._process_context(m, s, pdtc)
         self._iotlb_key(m, s, iotlb, g_modes)
         self._lookup(m, s, iotlb, modes, g_modes)
         self._walk_starts(m, s, ddtc, ddtw, iotlb, ptw)
-        self._lookup_fsm(m, s, ddtc, ddtw, iotlb, ptw)
+        self._pdt_walk_starts(m, s, pdtc, pdtw)
+        self._lookup_fsm(m, s, ddtc, ddtw, iotlb, ptw, pdtc, pdtw)
         self._walk_answer(m, s, iotlb, ptw)
         self._fault_report(m, s, ptw)
 
@@ -212,16 +247,35 @@ class TranslationPipeline(wiring.Component):
         m.submodules.ddtc = ddtc = DeviceContextCache(cfg.ddtc_entries)
         m.submodules.ddtw = ddtw = DeviceDirectoryWalker(
             pas=cfg.pas, iosatp_modes=modes, iohgatp_modes=(IohgatpMode.BARE, *g_modes),
-            levels=cfg.ddt_levels)
+            levels=cfg.ddt_levels, pdtp_modes=cfg.pdtp_modes)
         m.submodules.iotlb = iotlb = IOTLB(cfg.iotlb_entries, cfg.iotlb_ways, self._vpn_w)
         m.submodules.ptw = ptw = PageTableWalker(pas=cfg.pas, svpbmt=cfg.svpbmt,
                                                  modes=modes or (IosatpMode.SV39,),
                                                  g_modes=g_modes)
         wiring.connect(m, wiring.flipped(self.ddt_mem), ddtw.mem)
         wiring.connect(m, wiring.flipped(self.ptw_mem), ptw.mem)
-        wiring.connect(m, wiring.flipped(self.ddtc_inval), ddtc.inval)
+        # IODIR.INVAL_DDT reaches the DC cache and (with process contexts) the PC cache;
+        # both are always ready.
+        m.d.comb += [ddtc.inval.valid.eq(self.ddtc_inval.valid),
+                     ddtc.inval.payload.eq(self.ddtc_inval.payload),
+                     self.ddtc_inval.ready.eq(ddtc.inval.ready)]
         wiring.connect(m, wiring.flipped(self.iotlb_inval), iotlb.inval)
         return ddtc, ddtw, iotlb, ptw
+
+    def _process_contexts(self, m, modes):
+        """The process-context cache and walker (spec "Process to locate the
+        Process-context"), or ``(None, None)`` without process contexts."""
+        cfg = self._config
+        if not self._pd:
+            return None, None
+        m.submodules.pdtc = pdtc = ProcessContextCache(cfg.pdtc_entries)
+        m.submodules.pdtw = pdtw = ProcessDirectoryWalker(pas=cfg.pas, modes=cfg.pdtp_modes,
+                                                          iosatp_modes=modes)
+        wiring.connect(m, wiring.flipped(self.pdt_mem), pdtw.mem)
+        wiring.connect(m, wiring.flipped(self.pdtc_inval), pdtc.pdt_inval)
+        m.d.comb += [pdtc.ddt_inval.valid.eq(self.ddtc_inval.valid),
+                     pdtc.ddt_inval.payload.eq(self.ddtc_inval.payload)]
+        return pdtc, pdtw
 
     def _response_stage(self, m, s):
         """The response stage: the registered answer of spec "Process to translate an
@@ -237,7 +291,7 @@ class TranslationPipeline(wiring.Component):
         with m.If(self.resp.ready):
             m.d.sync += s.out_valid.eq(0)
 
-    def _device_context(self, m, s, ddtc):
+    def _device_context(self, m, s, ddtc, pdtc):
         """The request's device context from the device-context cache (spec "Process to
         translate an IOVA", steps 1-8 through "Process to locate the Device-context")."""
         # The request's device context is looked up as the request is accepted and kept
@@ -256,12 +310,53 @@ class TranslationPipeline(wiring.Component):
                                          self.req.payload.device_id)),
         ]
         dc_changes = ddtc.fill.valid | self.ddtc_inval.valid
+        if pdtc is not None:
+            # The request's PC is looked up and kept beside its DC, the same way.
+            dc_changes = dc_changes | pdtc.fill.valid | self.pdtc_inval.valid
         with m.If(s.reload | (self.req.valid & self.req.ready)):
             m.d.sync += [s.s1_dc.eq(ddtc.lookup_dc), s.s1_dc_hit.eq(ddtc.lookup_hit),
                          s.s1_dc_ok.eq(~dc_changes)]
         with m.Elif(dc_changes):
             m.d.sync += s.s1_dc_ok.eq(0)
         s.dc = s.s1_dc
+
+    def _process_context(self, m, s, pdtc):
+        """The request's process context (spec "Process to translate an IOVA" steps 11-16):
+        whether one is used, from the process-context cache, and what it changes."""
+        dc, s1 = s.dc, s.s1
+        # Without process contexts a DC with PDTV=1 passes the checks only with pdtp Bare:
+        # no request reaches a PC and the first stage is Bare.
+        s.uses_pc = Signal()     # a PC gives the first stage (steps 11, 14, 16)
+        s.pc_miss = Signal()
+        s.pid_too_wide = Signal()  # step 7c
+        s.ens_refused = Signal()   # step 15
+        s.priv = Signal()        # a supervisor request that reaches a PC
+        s.pc = Signal(pdtc.lookup_pc.shape() if pdtc is not None else 1)
+        s.pid = Signal(20)       # the effective process_id: 0 after the DPE substitution
+        if pdtc is None:
+            return
+        s1_pc_hit = Signal()
+        pid_of = lambda p: Mux(p.pv, p.pid, 0)   # noqa: E731
+        m.d.comb += [
+            pdtc.lookup_device_id.eq(Mux(s.reload, s1.device_id, self.req.payload.device_id)),
+            pdtc.lookup_pid.eq(Mux(s.reload, pid_of(s1), pid_of(self.req.payload))),
+            s.pid.eq(pid_of(s1)),
+        ]
+        with m.If(s.reload | (self.req.valid & self.req.ready)):
+            m.d.sync += [s.pc.eq(pdtc.lookup_pc), s1_pc_hit.eq(pdtc.lookup_hit)]
+        pdtp_on = dc.tc.pdtv & (dc.fsc.mode != PdtpMode.BARE)
+        too_wide = Const(0, 1)
+        for mode in self._config.pdtp_modes:
+            if mode.pid_bits < 20:
+                too_wide = too_wide | ((dc.fsc.mode == mode) & (s1.pid[mode.pid_bits:] != 0))
+        m.d.comb += [
+            s.uses_pc.eq(pdtp_on & (s1.pv | dc.tc.dpe)),
+            s.pc_miss.eq(s.uses_pc & ~s1_pc_hit),
+            # pdtp Bare has no width check (reference N.1.2, as libiommu).
+            s.pid_too_wide.eq(s1.pv & dc.tc.pdtv & too_wide),
+            s.priv.eq(s.uses_pc & s1.pv & s1.priv),
+            s.ens_refused.eq(s.priv & ~s.pc.ta.ens),
+        ]
 
     def _iotlb_key(self, m, s, iotlb, g_modes):
         """The stages the DC enables and the IOTLB tag of the lookup (spec "Process to
@@ -273,16 +368,27 @@ class TranslationPipeline(wiring.Component):
         # steps 11-13).
         s.s_on = Signal()        # first stage not Bare
         s.g_on = Signal()        # second stage not Bare
-        m.d.comb += [
-            s.s_on.eq(~dc.tc.pdtv & (dc.fsc.mode != IosatpMode.BARE)),
-            s.g_on.eq((dc.iohgatp.mode != IohgatpMode.BARE) if g_modes else 0),
-        ]
+        # The first stage's iosatp and PSCID: the DC's (PDTV=0) or the PC's; ``fsc_mode``
+        # counts only where ``s_on``. Without process contexts these are the DC's fields
+        # themselves, so that a Config without them elaborates exactly as before.
+        s.fsc_mode = Signal(IosatpMode)
+        s.fsc_ppn = Signal(44)
+        s.pscid = Signal(20)
+        dc_s_on = ~dc.tc.pdtv & (dc.fsc.mode != IosatpMode.BARE)
+        m.d.comb += [s.fsc_mode.eq(dc.fsc.mode), s.fsc_ppn.eq(dc.fsc.ppn),
+                     s.pscid.eq(dc.ta.pscid), s.s_on.eq(dc_s_on)]
+        if self._pd:
+            with m.If(s.uses_pc):
+                m.d.comb += [s.fsc_mode.eq(s.pc.fsc.mode), s.fsc_ppn.eq(s.pc.fsc.ppn),
+                             s.pscid.eq(s.pc.ta.pscid),
+                             s.s_on.eq(s.pc.fsc.mode != IosatpMode.BARE)]
+        m.d.comb += s.g_on.eq((dc.iohgatp.mode != IohgatpMode.BARE) if g_modes else 0)
         # IOTLB tags (spec "Caching in-memory data structures"): GSCID when the second stage is not
         # Bare, PSCID when the first stage is not; a second-stage-only entry is GSCID+GPA (pscv=0).
         key = iotlb.lookup_key
         m.d.comb += [
             key.gv.eq(s.g_on), key.gscid.eq(Mux(s.g_on, dc.iohgatp.gscid, 0)),
-            key.pscv.eq(s.s_on), key.pscid.eq(Mux(s.s_on, dc.ta.pscid, 0)),
+            key.pscv.eq(s.s_on), key.pscid.eq(Mux(s.s_on, s.pscid, 0)),
             key.vpn.eq(s.s1.iova[12:12 + self._vpn_w]),
         ]
 
@@ -307,12 +413,17 @@ class TranslationPipeline(wiring.Component):
         # without this an out-of-range address could alias a cached page.
         in_range = Const(0, 1)
         for mode in modes:
-            in_range = in_range | (s_on & (dc.fsc.mode == mode) & canonical(s1.iova, mode))
+            in_range = in_range | (s_on & (s.fsc_mode == mode) & canonical(s1.iova, mode))
         for mode in g_modes:
             in_range = in_range | (~s_on & (dc.iohgatp.mode == mode) & gpa_fits(s1.iova, mode))
         hit = iotlb.lookup_result
         granted = Mux(s1.access == Access.EXECUTE, hit.x,
                       Mux(s1.access == Access.WRITE, hit.w, hit.r))
+        if self._pd:
+            # Every first-stage entry was filled by a User walk (U=1): a supervisor request
+            # may use it only with SUM and without execute (reference N.1.6).
+            granted = granted & ~(s.priv & s_on & ~(s.pc.ta.sum
+                                                     & (s1.access != Access.EXECUTE)))
 
         def identity():
             # An untranslated address the physical address space does not have is an
@@ -345,6 +456,14 @@ class TranslationPipeline(wiring.Component):
         with m.Elif(s1.pv & ~dc.tc.pdtv):
             # A process_id with PDTV=0 (spec "Process to translate an IOVA" step 7).
             m.d.comb += [s.done.eq(1), fault(Cause.TRANSACTION_TYPE_DISALLOWED)]
+        with m.Elif(s.pid_too_wide):
+            # Step 7c: a process_id wider than pdtp.MODE indexes.
+            m.d.comb += [s.done.eq(1), fault(Cause.TRANSACTION_TYPE_DISALLOWED)]
+        with m.Elif(s.pc_miss):
+            m.d.comb += s.need_pdt.eq(1)
+        with m.Elif(s.ens_refused):
+            # Step 15: a supervisor request with PC.ta.ENS=0.
+            m.d.comb += [s.done.eq(1), fault(Cause.TRANSACTION_TYPE_DISALLOWED)]
         with m.Elif(~s_on & ~g_on):
             # Both stages Bare: the IOVA is the physical address.
             m.d.comb += [s.done.eq(1), identity()]
@@ -368,15 +487,20 @@ class TranslationPipeline(wiring.Component):
             ddtw.start.payload.ddtp_ppn.eq(self.ddtp_ppn),
             ddtw.start.payload.mode.eq(self.iommu_mode),
             ddtw.start.payload.device_id.eq(s1.device_id),
-            ptw.start.payload.root_ppn.eq(dc.fsc.ppn),
+            ptw.start.payload.root_ppn.eq(s.fsc_ppn),
             ptw.start.payload.iova.eq(s1.iova),
             ptw.start.payload.access.eq(s1.access),
-            ptw.start.payload.mode.eq(Mux(s.s_on, dc.fsc.mode, IosatpMode.BARE)),
+            ptw.start.payload.mode.eq(Mux(s.s_on, s.fsc_mode, IosatpMode.BARE)),
             ptw.start.payload.g_root.eq(dc.iohgatp.ppn),
             ptw.start.payload.g_mode.eq(Mux(s.g_on, dc.iohgatp.mode, IohgatpMode.BARE)),
             ddtc.fill.payload.device_id.eq(s1.device_id),
             ddtc.fill.payload.dc.eq(ddtw.result.payload.dc),
         ]
+        members = ptw_start_layout().members
+        if "priv" in members and "sum" in members:
+            # The first-stage leaf's U check for a supervisor request (reference N.1.6).
+            m.d.comb += [ptw.start.payload.priv.eq(s.priv),
+                         ptw.start.payload.sum.eq(s.priv & s.pc.ta.sum)]
         f = iotlb.fill.payload
         r = ptw.result.payload
         m.d.comb += [
@@ -386,7 +510,7 @@ class TranslationPipeline(wiring.Component):
             f.result.size.eq(r.size),
         ]
 
-    def _lookup_fsm(self, m, s, ddtc, ddtw, iotlb, ptw):
+    def _lookup_fsm(self, m, s, ddtc, ddtw, iotlb, ptw, pdtc, pdtw):
         """The lookup stage's control: answer, walk the device directory and replay, or
         hand the request to the walk slot (spec "Process to translate an IOVA")."""
         out, answer = s.out, s.answer
@@ -412,6 +536,15 @@ class TranslationPipeline(wiring.Component):
                             m.d.sync += [s.w_valid.eq(1), s.w.eq(s.s1), s.pt_stale.eq(0),
                                          s.walk_key.eq(iotlb.lookup_key),
                                          s.walk_dtf.eq(s.dc.tc.dtf)]
+                            if self._pd:
+                                m.d.sync += [s.walk_nofill.eq(s.priv & s.s_on),
+                                             s.walk_sum.eq(s.pc.ta.sum)]
+                    if pdtw is not None:
+                        with m.If(s.need_pdt):
+                            m.d.comb += pdtw.start.valid.eq(1)
+                            with m.If(pdtw.start.ready):
+                                m.d.sync += [s.pdt_stale.eq(0), s.s1_walked.eq(1)]
+                                m.next = "PDT_WALK"
             with m.State("DDT_WALK"):
                 with m.If(self.ddtc_inval.valid):
                     m.d.sync += s.ddt_stale.eq(1)
@@ -433,6 +566,51 @@ class TranslationPipeline(wiring.Component):
                         m.d.comb += [ddtw.result.ready.eq(1),
                                      ddtc.fill.valid.eq(~s.ddt_stale & ~self.ddtc_inval.valid)]
                         m.next = "LOOKUP"
+            if pdtw is not None:
+                self._pdt_walk_state(m, s, pdtc, pdtw, lookup_can_load)
+
+    def _pdt_walk_starts(self, m, s, pdtc, pdtw):
+        """What the process-directory walker starts from and what it fills the
+        process-context cache with (spec "Process to locate the Process-context")."""
+        if pdtw is None:
+            return
+        s1, dc = s.s1, s.dc
+        m.d.comb += [
+            pdtw.start.payload.ppn.eq(dc.fsc.ppn),
+            pdtw.start.payload.mode.eq(dc.fsc.mode),
+            pdtw.start.payload.pid.eq(s.pid),
+            pdtc.fill.payload.device_id.eq(s1.device_id),
+            pdtc.fill.payload.pid.eq(s.pid),
+            pdtc.fill.payload.pc.eq(pdtw.result.payload.pc),
+        ]
+
+    def _pdt_walk_state(self, m, s, pdtc, pdtw, lookup_can_load):
+        """The process-directory walk of the request in the lookup stage (spec "Process to
+        translate an IOVA" step 14): its fault is the answer; its PC fills the
+        process-context cache, unless an IODIR was accepted meanwhile, and the lookup is
+        replayed."""
+        out, answer = s.out, s.answer
+        inval = self.ddtc_inval.valid | self.pdtc_inval.valid
+        with m.State("PDT_WALK"):
+            with m.If(inval):
+                m.d.sync += s.pdt_stale.eq(1)
+            with m.If(pdtw.result.valid):
+                with m.If(pdtw.result.payload.fault):
+                    with m.If(lookup_can_load):
+                        m.d.comb += [pdtw.result.ready.eq(1), s.s1_complete.eq(1),
+                                     s.lookup_load.eq(1)]
+                        m.d.sync += [
+                            s.out_valid.eq(1), out.eq(answer),
+                            out.hit.eq(0), out.fault.eq(1),
+                            out.cause.eq(pdtw.result.payload.cause),
+                            out.ppn.eq(0), out.r.eq(0), out.w.eq(0), out.x.eq(0),
+                            out.pbmt.eq(Pbmt.PMA),
+                        ]
+                        m.next = "LOOKUP"
+                with m.Else():
+                    m.d.comb += [pdtw.result.ready.eq(1),
+                                 pdtc.fill.valid.eq(~s.pdt_stale & ~inval)]
+                    m.next = "LOOKUP"
 
     def _walk_answer(self, m, s, iotlb, ptw):
         """The walk slot's answer: the page-table walk's translation or fault (spec
@@ -444,7 +622,8 @@ class TranslationPipeline(wiring.Component):
         with m.If(s.w_valid & ptw.result.valid & s.can_load):
             m.d.comb += [
                 s.walk_load.eq(1), ptw.result.ready.eq(1),
-                iotlb.fill.valid.eq(~r.fault & ~s.pt_stale & ~self.iotlb_inval.valid),
+                iotlb.fill.valid.eq(~r.fault & ~s.pt_stale & ~self.iotlb_inval.valid
+                                    & (~s.walk_nofill if self._pd else 1)),
             ]
             m.d.sync += [
                 s.w_valid.eq(0), s.out_valid.eq(1),
@@ -453,6 +632,17 @@ class TranslationPipeline(wiring.Component):
                 # translation fields.
                 embedded(out, ANSWER).eq(embedded(r, ANSWER)),
             ]
+            members = ptw_start_layout().members
+            if self._pd and not ("priv" in members and "sum" in members):
+                # The walker checks every leaf as User: a leaf it grants has U=1, which a
+                # supervisor request reaches only with SUM and without execute (reference
+                # N.1.6). (A supervisor request to a U=0 page faults here where the spec
+                # grants it, until the walker takes the privilege: never a wrong grant.)
+                with m.If(~r.fault & s.walk_nofill
+                          & ~(s.walk_sum & (w.access != Access.EXECUTE))):
+                    m.d.sync += [out.fault.eq(1), out.cause.eq(page_fault_cause(w.access)),
+                                 out.ppn.eq(0), out.r.eq(0), out.w.eq(0), out.x.eq(0),
+                                 out.pbmt.eq(Pbmt.PMA)]
 
     def _fault_report(self, m, s, ptw):
         """Every fault answered, offered to the fault queue (spec "Fault/Event-Queue (FQ)")."""

@@ -89,3 +89,34 @@ def test_offered_modes_follow_pd_levels():
     assert offered(0) == ()
     assert offered(1) == (PdtpMode.PD8,)
     assert offered(3) == (PdtpMode.PD8, PdtpMode.PD17, PdtpMode.PD20)
+
+
+# Departure (hdl/translate.py): the PDT walk reads host physical addresses only, so PDTV=1
+# with pdtp and iohgatp both not Bare is refused until it translates guest physical ones.
+SV39X4 = 8 << 60 | 0x4_0000
+
+
+@pytest.mark.parametrize("words, pdt_gpa, bad", [
+    ([TC_V | PDTV, SV39X4, 0, mode(1)], False, True),
+    ([TC_V | PDTV, SV39X4, 0, mode(1)], True, False),
+    ([TC_V | PDTV, SV39X4, 0, 0], False, False),   # pdtp Bare: no PDT to read
+    ([TC_V | PDTV, 0, 0, mode(3)], False, False),  # iohgatp Bare: host addresses
+])
+def test_pdt_in_guest_memory(words, pdt_gpa, bad):
+    m = Module()
+    dc = Signal(DC)
+    out = Signal()
+    m.d.comb += out.eq(dc_misconfigured(
+        dc, iosatp_modes=(IosatpMode.SV39,),
+        iohgatp_modes=(IohgatpMode.BARE, IohgatpMode.SV39X4),
+        pdtp_modes=offered(3), pdt_gpa=pdt_gpa))
+    answer = []
+
+    async def testbench(ctx):
+        ctx.set(dc.as_value(), sum(w << 64 * k for k, w in enumerate(words)))
+        answer.append(bool(ctx.get(out)))
+
+    sim = Simulator(m)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert answer[0] == bad
