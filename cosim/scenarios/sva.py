@@ -122,6 +122,23 @@ def sva(host):
     dma.faults_with(_VA + _PAGE, Cause.WRITE_PAGE_FAULT, Access.WRITE, pasid=PASID)
     dma.reaches(_VA + 2 * _PAGE, buf + 2 * _PAGE, pasid=PASID)   # its neighbours stay
 
+    # A second function of the device with DPE=1: its untagged DMA is process 0's
+    # (spec "Device-context fields", DPE), here the same process's table.
+    pdt2 = io.process_directory()
+    io.set_process_directory(DEVICE + 1, pdt2, dpe=True)
+    io.attach_process(DEVICE + 1, 0, mm, pscid=PSCID)
+    r = host.dma(DEVICE + 1, _VA + 3 * _PAGE + 0x40, Access.WRITE)
+    dma.checked += 1
+    if r.fault or r.pa != buf + 3 * _PAGE + 0x40:
+        raise ScenarioFailed(f"untagged write under DPE: expected {buf + 3 * _PAGE + 0x40:#x}, "
+                             f"got {r}")
+    io.detach_process(DEVICE + 1, 0)
+    r = host.dma(DEVICE + 1, _VA, Access.READ)
+    dma.checked += 1
+    dma.faults += 1
+    if not r.fault or r.cause != Cause.PDT_ENTRY_NOT_VALID:
+        raise ScenarioFailed(f"untagged read with PC 0 gone: expected fault 266, got {r}")
+
     # The process exits: its PC goes (INVAL_PDT + IOTINVAL.VMA), its PASID then faults.
     io.detach_process(DEVICE, PASID)
     dma.faults_with(_VA, Cause.PDT_ENTRY_NOT_VALID, pasid=PASID)
