@@ -98,15 +98,14 @@ def dc_misconfigured(dc, *, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,),
     for mode in iohgatp_modes:
         iohgatp_ok = iohgatp_ok | (iohgatp.mode == mode)
     iohgatp_misaligned = (iohgatp.mode != IohgatpMode.BARE) & (iohgatp.ppn[:2] != 0)
-    pdt_in_gpa = Const(0, 1)
+    pdtv_checks = tc.pdtv & (~pdtp_ok if pdtp_modes else (fsc.mode != 0))
     if pdtp_modes and not pdt_gpa:
-        pdt_in_gpa = (tc.pdtv & (fsc.mode != PdtpMode.BARE)
-                      & (iohgatp.mode != IohgatpMode.BARE))
+        pdtv_checks = pdtv_checks | (tc.pdtv & (fsc.mode != PdtpMode.BARE)
+                                     & (iohgatp.mode != IohgatpMode.BARE))
     return (reserved
             | tc.en_ats | tc.en_pri | tc.prpr
             | tc.t2gpa
-            | (tc.pdtv & (~pdtp_ok if pdtp_modes else (fsc.mode != 0)))
-            | pdt_in_gpa
+            | pdtv_checks
             | (~tc.pdtv & ~fsc_ok)
             | (~tc.pdtv & tc.dpe)
             | ~iohgatp_ok

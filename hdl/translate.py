@@ -456,14 +456,15 @@ class TranslationPipeline(wiring.Component):
         with m.Elif(s1.pv & ~dc.tc.pdtv):
             # A process_id with PDTV=0 (spec "Process to translate an IOVA" step 7).
             m.d.comb += [s.done.eq(1), fault(Cause.TRANSACTION_TYPE_DISALLOWED)]
-        with m.Elif(s.pid_too_wide):
-            # Step 7c: a process_id wider than pdtp.MODE indexes.
-            m.d.comb += [s.done.eq(1), fault(Cause.TRANSACTION_TYPE_DISALLOWED)]
-        with m.Elif(s.pc_miss):
-            m.d.comb += s.need_pdt.eq(1)
-        with m.Elif(s.ens_refused):
-            # Step 15: a supervisor request with PC.ta.ENS=0.
-            m.d.comb += [s.done.eq(1), fault(Cause.TRANSACTION_TYPE_DISALLOWED)]
+        if self._pd:
+            with m.Elif(s.pid_too_wide):
+                # Step 7c: a process_id wider than pdtp.MODE indexes.
+                m.d.comb += [s.done.eq(1), fault(Cause.TRANSACTION_TYPE_DISALLOWED)]
+            with m.Elif(s.pc_miss):
+                m.d.comb += s.need_pdt.eq(1)
+            with m.Elif(s.ens_refused):
+                # Step 15: a supervisor request with PC.ta.ENS=0.
+                m.d.comb += [s.done.eq(1), fault(Cause.TRANSACTION_TYPE_DISALLOWED)]
         with m.Elif(~s_on & ~g_on):
             # Both stages Bare: the IOVA is the physical address.
             m.d.comb += [s.done.eq(1), identity()]
@@ -620,11 +621,10 @@ class TranslationPipeline(wiring.Component):
         with m.If(s.w_valid & self.iotlb_inval.valid):
             m.d.sync += s.pt_stale.eq(1)
         with m.If(s.w_valid & ptw.result.valid & s.can_load):
-            m.d.comb += [
-                s.walk_load.eq(1), ptw.result.ready.eq(1),
-                iotlb.fill.valid.eq(~r.fault & ~s.pt_stale & ~self.iotlb_inval.valid
-                                    & (~s.walk_nofill if self._pd else 1)),
-            ]
+            fill = ~r.fault & ~s.pt_stale & ~self.iotlb_inval.valid
+            if self._pd:
+                fill = fill & ~s.walk_nofill
+            m.d.comb += [s.walk_load.eq(1), ptw.result.ready.eq(1), iotlb.fill.valid.eq(fill)]
             m.d.sync += [
                 s.w_valid.eq(0), s.out_valid.eq(1),
                 out.src.eq(w.src), out.tag.eq(w.tag), out.hit.eq(0),
