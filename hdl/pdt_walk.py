@@ -17,9 +17,13 @@ has already checked against the mode (cause 260, spec "Process to translate an I
   first-stage modes built, for ``DC.tc.SXL=0``, the only SXL this IOMMU offers).
 
 The PDT is little-endian: ``DC.tc.SBE`` selects its byte order and SBE=1 is refused by the
-DC checks (259) here. With ``iohgatp`` not Bare every address above is a guest physical
-address; this walker reads it as is, so the caller uses it only with ``iohgatp`` Bare
-(:mod:`iogate.hdl.translate` says what happens otherwise).
+DC checks (259) here. With ``iohgatp`` not Bare (``g_on``) every address above is a guest
+physical address: built with ``gstage``, the walker sends each entry's GPA on ``g_req`` before
+reading it and reads the SPA ``g_resp`` answers (the caller runs the second-stage walk as an
+implicit read). A guest-page fault there is the original access's guest-page fault (20, 21,
+23) with ``iotval2`` = GPA[63:2] << 2 with bit 0 set (an implicit access); an access fault is
+265 (spec GET_PC preamble, riscv-iommu issue #587). A PC's two doublewords share one
+translation (they are in one page).
 
 Each read costs its request cycle plus the response cycle in which it is judged, like the
 device-directory walker: PD8 reads 2 doublewords, PD17 3, PD20 4.
@@ -32,19 +36,35 @@ from amaranth.lib.wiring import In, Out
 from iogate.hdl import bits
 from iogate.hdl.formats import PC, PC_TA, PDTE, IOSATP, Cause, IosatpMode, PdtpMode
 from iogate.hdl.mem_master import MemReadSignature
+from iogate.hdl.port import Access
+from iogate.hdl.ptw import guest_page_fault_cause
 
-__all__ = ["pdtw_start_layout", "pdtw_result_layout", "pc_misconfigured",
-           "ProcessDirectoryWalker"]
+__all__ = ["pdtw_start_layout", "pdtw_result_layout", "pdtw_g_req_layout",
+           "pdtw_g_resp_layout", "pc_misconfigured", "ProcessDirectoryWalker"]
 
 
 def pdtw_start_layout():
-    """A walk to do: ``pdtp`` (``ppn``, ``mode`` PD8/PD17/PD20) and the ``process_id``."""
-    return data.StructLayout({"ppn": 44, "mode": PdtpMode, "pid": 20})
+    """A walk to do: ``pdtp`` (``ppn``, ``mode`` PD8/PD17/PD20), the ``process_id``, whether
+    its addresses are guest physical (``g_on``) and the request's ``access`` (for the cause
+    of a guest-page fault)."""
+    return data.StructLayout({"ppn": 44, "mode": PdtpMode, "pid": 20, "g_on": 1,
+                              "access": Access})
 
 
 def pdtw_result_layout():
-    """A fault (265, 266, 267) or the process context."""
-    return data.StructLayout({"fault": 1, "cause": Cause, "pc": PC})
+    """A fault (265, 266, 267, or a guest-page fault with its ``iotval2``) or the PC."""
+    return data.StructLayout({"fault": 1, "cause": Cause, "pc": PC, "iotval2": 64})
+
+
+def pdtw_g_req_layout():
+    """The GPA of the next PDT entry, to translate."""
+    return data.StructLayout({"gpa": 56})
+
+
+def pdtw_g_resp_layout():
+    """Its translation: ``fault`` (``guest``: a guest-page fault, else an access fault) or
+    the SPA page ``ppn``."""
+    return data.StructLayout({"fault": 1, "guest": 1, "ppn": 44})
 
 
 def pc_misconfigured(pc, *, iosatp_modes):
@@ -73,12 +93,18 @@ class ProcessDirectoryWalker(wiring.Component):
         The PDT modes offered besides Bare (``Config.pdtp_modes``).
     iosatp_modes : tuple of IosatpMode
         First-stage modes offered besides Bare (for the PC checks).
+    gstage : bool
+        Guest-physical PDTs can be walked (``g_req``/``g_resp``); without, ``g_on`` is
+        ignored.
 
     Members
     -------
     start : ``In(stream.Signature(pdtw_start_layout()))``
     result : ``Out(stream.Signature(pdtw_result_layout()))``
     mem : ``Out(MemReadSignature(pas))``
+    g_req : ``Out(stream.Signature(pdtw_g_req_layout()))``
+    g_resp : ``In(stream.Signature(pdtw_g_resp_layout()))``
+        Only with ``gstage``.
 
     Raises
     ------
@@ -86,7 +112,7 @@ class ProcessDirectoryWalker(wiring.Component):
         If ``pas`` is out of range or ``modes`` is empty or holds Bare.
     """
 
-    def __init__(self, *, pas, modes, iosatp_modes):
+    def __init__(self, *, pas, modes, iosatp_modes, gstage=False):
         try:
             if not isinstance(pas, int) or not 32 <= pas <= 56:
                 raise ValueError(f"pas must be an integer between 32 and 56, not {pas!r}")
@@ -101,11 +127,16 @@ class ProcessDirectoryWalker(wiring.Component):
         self._modes = modes
         self._iosatp_modes = tuple(iosatp_modes)
         self._levels = max(mode.levels for mode in modes)
-        super().__init__({
+        self._gstage = bool(gstage)
+        members = {
             "start": In(stream.Signature(pdtw_start_layout())),
             "result": Out(stream.Signature(pdtw_result_layout())),
             "mem": Out(MemReadSignature(pas)),
-        })
+        }
+        if self._gstage:
+            members["g_req"] = Out(stream.Signature(pdtw_g_req_layout()))
+            members["g_resp"] = In(stream.Signature(pdtw_g_resp_layout()))
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -126,8 +157,19 @@ class ProcessDirectoryWalker(wiring.Component):
                     # A 4 KiB table of 512 PDTEs: PDI[2]'s 3 bits index its first 8.
                     m.d.comb += addr.eq(Cat(Const(0, 3), pid[low:low + width],
                                             Const(0, 9 - width), ppn))
-        beyond_pas = Const(0, 1) if self._pas == 56 else (addr[self._pas:] != 0)
-        m.d.comb += self.mem.req.payload.addr.eq(addr[:self._pas])
+        # The address read: ``addr`` itself, or its page translated by the second stage.
+        g_on = Signal()                      # the PDT is in guest physical memory
+        translated = Signal()                # ``spa_ppn`` holds the page of ``addr``
+        spa_ppn = Signal(44)
+        access = Signal(Access)
+        read_addr = Signal(56)
+        m.d.comb += read_addr.eq(addr)
+        if self._gstage:
+            with m.If(g_on):
+                m.d.comb += read_addr.eq(Cat(addr[:12], spa_ppn))
+            m.d.comb += self.g_req.payload.gpa.eq(addr)
+        beyond_pas = Const(0, 1) if self._pas == 56 else (read_addr[self._pas:] != 0)
+        m.d.comb += self.mem.req.payload.addr.eq(read_addr[:self._pas])
 
         pc = res.pc
         misconfigured = pc_misconfigured(pc, iosatp_modes=self._iosatp_modes)
@@ -143,13 +185,21 @@ class ProcessDirectoryWalker(wiring.Component):
                 with m.If(self.start.valid):
                     p = self.start.payload
                     m.d.sync += [ppn.eq(p.ppn), pid.eq(p.pid), level.eq(0), word.eq(0),
-                                 res.eq(0)]
+                                 res.eq(0), translated.eq(0), access.eq(p.access)]
+                    if self._gstage:
+                        m.d.sync += g_on.eq(p.g_on)
                     for mode in self._modes:
                         with m.If(p.mode == mode):
                             m.d.sync += level.eq(mode.levels - 1)
                     m.next = "READ"
             with m.State("READ"):
-                with m.If(beyond_pas):
+                first = m.If
+                if self._gstage:
+                    # The entry's GPA is translated first (GET_PC step 2).
+                    with m.If(g_on & ~translated):
+                        m.next = "G_REQ"
+                    first = m.Elif
+                with first(beyond_pas):
                     # Reference N.1.4: libiommu reports 265 for a PDT address >= 2**PAS.
                     m.d.sync += fault(Cause.PDT_ENTRY_LOAD_ACCESS_FAULT)
                     m.next = "DONE"
@@ -173,7 +223,8 @@ class ProcessDirectoryWalker(wiring.Component):
                             m.d.sync += fault(Cause.PDT_ENTRY_MISCONFIGURED)
                             m.next = "DONE"
                         with m.Else():
-                            m.d.sync += [ppn.eq(pdte.ppn), level.eq(level - 1)]
+                            m.d.sync += [ppn.eq(pdte.ppn), level.eq(level - 1),
+                                         translated.eq(0)]
                     with m.Elif(word == 0):
                         m.d.sync += [pc.ta.eq(rdata), word.eq(1)]
                         with m.If(~rdata[0]):
@@ -184,6 +235,26 @@ class ProcessDirectoryWalker(wiring.Component):
                     with m.Else():
                         m.d.sync += pc.fsc.eq(rdata)
                         m.next = "CHECK"
+            if self._gstage:
+                with m.State("G_REQ"):
+                    m.d.comb += self.g_req.valid.eq(1)
+                    with m.If(self.g_req.ready):
+                        m.next = "G_WAIT"
+                with m.State("G_WAIT"):
+                    g = self.g_resp.payload
+                    m.d.comb += self.g_resp.ready.eq(1)
+                    with m.If(self.g_resp.valid):
+                        with m.If(~g.fault):
+                            m.d.sync += [spa_ppn.eq(g.ppn), translated.eq(1)]
+                            m.next = "READ"
+                        with m.Elif(g.guest):
+                            m.d.sync += [fault(guest_page_fault_cause(access)),
+                                         res.iotval2.eq(Cat(Const(1, 1), Const(0, 1),
+                                                            addr[2:]))]
+                            m.next = "DONE"
+                        with m.Else():
+                            m.d.sync += fault(Cause.PDT_ENTRY_LOAD_ACCESS_FAULT)
+                            m.next = "DONE"
             with m.State("CHECK"):
                 with m.If(misconfigured):
                     m.d.sync += fault(Cause.PDT_ENTRY_MISCONFIGURED)

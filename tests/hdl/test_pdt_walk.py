@@ -24,10 +24,31 @@ ALL = (PD8, PD17, PD20)
 
 
 def walk(memory, pid, *, mode, modes=ALL, errors=(), root=ROOT, pas=56,
-         iosatp_modes=(SV39, SV48)):
-    """Walk ``pid`` through ``memory`` ({address: doubleword}); (cause or None, pc, reads)."""
-    dut = ProcessDirectoryWalker(pas=pas, modes=modes, iosatp_modes=iosatp_modes)
-    reads, results = [], []
+         iosatp_modes=(SV39, SV48), gmap=None, g_access_faults=(), access=0, out=None):
+    """Walk ``pid`` through ``memory`` ({address: doubleword}); (cause or None, pc, reads).
+
+    With ``gmap`` ({GPA page: SPA page}) the PDT is in guest memory: a page not in it is a
+    guest-page fault, one in ``g_access_faults`` an access fault; ``out`` gets the result's
+    fields and the GPAs translated (``out["gpas"]``).
+    """
+    dut = ProcessDirectoryWalker(pas=pas, modes=modes, iosatp_modes=iosatp_modes,
+                                 gstage=gmap is not None)
+    reads, results, gpas = [], [], []
+
+    async def second_stage(ctx):
+        while True:
+            ctx.set(dut.g_req.ready, 1)
+            _, _, req, valid = await ctx.tick().sample(dut.g_req.payload, dut.g_req.valid)
+            if not valid:
+                continue
+            ctx.set(dut.g_req.ready, 0)
+            gpas.append(req.gpa)
+            page = req.gpa >> 12
+            ctx.set(dut.g_resp.payload, {"fault": page not in gmap or page in g_access_faults,
+                                         "guest": page not in gmap, "ppn": gmap.get(page, 0)})
+            ctx.set(dut.g_resp.valid, 1)
+            await ctx.tick().until(dut.g_resp.ready)
+            ctx.set(dut.g_resp.valid, 0)
 
     async def memory_model(ctx):
         while True:
@@ -47,7 +68,8 @@ def walk(memory, pid, *, mode, modes=ALL, errors=(), root=ROOT, pas=56,
             ctx.set(dut.mem.resp.valid, 0)
 
     async def testbench(ctx):
-        ctx.set(dut.start.payload, {"ppn": root, "mode": mode, "pid": pid})
+        ctx.set(dut.start.payload, {"ppn": root, "mode": mode, "pid": pid,
+                                    "g_on": gmap is not None, "access": access})
         ctx.set(dut.start.valid, 1)
         await ctx.tick().until(dut.start.ready)
         ctx.set(dut.start.valid, 0)
@@ -55,10 +77,14 @@ def walk(memory, pid, *, mode, modes=ALL, errors=(), root=ROOT, pas=56,
         res, = await ctx.tick().sample(dut.result.payload).until(dut.result.valid)
         fields = bits.unpack(pdtw_result_layout(), res.as_value().value)
         results.append((fields["cause"] if fields["fault"] else None, fields["pc"]))
+        if out is not None:
+            out.update(fields, gpas=gpas)
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(memory_model, background=True)
+    if gmap is not None:
+        sim.add_testbench(second_stage, background=True)
     sim.add_testbench(testbench)
     sim.run_until(1e-3)
     assert results, "the walker hung"
@@ -179,3 +205,45 @@ def test_modes_not_built_are_refused():
         ProcessDirectoryWalker(pas=56, modes=(), iosatp_modes=(SV39,))
     with pytest.raises(ValueError, match="pas must be"):
         ProcessDirectoryWalker(pas=60, modes=(PD8,), iosatp_modes=(SV39,))
+
+
+# --- A PDT in guest memory (GET_PC with iohgatp not Bare): every entry's GPA is translated
+# before it is read; the PC's two doublewords share one translation.
+GPA_PAGES = {ROOT: 0x9100, 0x200: 0x9200, 0x300: 0x9300}
+
+
+def guest_to_host(memory):
+    """``memory`` (at GPAs) moved to the SPAs GPA_PAGES gives."""
+    return {(GPA_PAGES[a >> 12] << 12) | (a & 0xFFF): v for a, v in memory.items()}
+
+
+@pytest.mark.parametrize("mode", ALL, ids=lambda m: m.name)
+def test_guest_pdt_walk(mode):
+    pid = 0xA_BCDE & ((1 << mode.pid_bits) - 1)
+    memory, order = build(pid, mode, GOOD_TA, GOOD_FSC)
+    out = {}
+    cause, pc, reads = walk(guest_to_host(memory), pid, mode=mode, gmap=GPA_PAGES, out=out)
+    assert cause is None and pc == GOOD_TA | GOOD_FSC << 64
+    assert reads == [(GPA_PAGES[a >> 12] << 12) | (a & 0xFFF) for a in order]
+    assert out["gpas"] == order[:-1]          # one translation per PDTE and one per PC
+
+
+@pytest.mark.parametrize("access, cause", [(0, 21), (1, 23), (2, 20)])
+def test_guest_pdt_guest_page_fault(access, cause):
+    # The middle PDT page is not mapped by the second stage: the original access's
+    # guest-page fault, iotval2 = the PDTE's GPA with bit 0 (implicit) set.
+    pid = 0x1_2345
+    memory, order = build(pid, PD17, GOOD_TA, GOOD_FSC)
+    gmap = {ROOT: 0x9100}
+    out = {}
+    got, _, reads = walk(guest_to_host({order[0]: memory[order[0]]}), pid, mode=PD17,
+                         gmap=gmap, access=access, out=out)
+    assert got == cause and out["iotval2"] == order[1] | 1
+    assert len(reads) == 1
+
+
+def test_guest_pdt_access_fault_is_265():
+    memory, order = build(0x33, PD8, GOOD_TA, GOOD_FSC)
+    got, _, reads = walk(guest_to_host(memory), 0x33, mode=PD8, gmap=GPA_PAGES,
+                         g_access_faults={ROOT})
+    assert (got, reads) == (265, [])
