@@ -25,6 +25,13 @@ def same_answer(got, expected):
             and got.pbmt == int(expected.pbmt))
 
 
+def _process(request):
+    """The request's PASID and privilege as the model's keywords (a request type without
+    them, such as a board record, is a request without a PASID)."""
+    return {"process_id": getattr(request, "process_id", None),
+            "priv": bool(getattr(request, "priv", False))}
+
+
 @dataclass
 class Mismatch:
     request: object
@@ -68,8 +75,9 @@ class Scoreboard:
         hardware's do.
         """
         access = request.access
-        allowed = list(self.model.allowed(request.device_id, request.iova, access))
-        self.model.translate(request.device_id, request.iova, access,
+        process = _process(request)
+        allowed = list(self.model.allowed(request.device_id, request.iova, access, **process))
+        self.model.translate(request.device_id, request.iova, access, **process,
                              report=not self.defer_reports)
         if self.defer_reports:
             self._deferred[id(allowed)] = allowed
@@ -86,7 +94,8 @@ class Scoreboard:
         else:
             self.misses += 1
         if self._deferred.pop(id(allowed), None) is not None and response.fault:
-            self.model.translate(request.device_id, request.iova, request.access)
+            self.model.translate(request.device_id, request.iova, request.access,
+                                 **_process(request))
         ok = any(same_answer(response, a) for a in allowed)
         if not ok:
             # Rendered now: the tables may change before anyone reads the report.

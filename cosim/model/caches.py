@@ -8,6 +8,13 @@ such an entry until an invalidation that covers it (``IODIR.INVAL_DDT``, ``IOTIN
 "IOMMU Command-queue Fence commands": the fence's completion guarantees earlier commands completed).
 Invalid entries (faults) are never cached.
 
+With process directories (reference N.1.7) a process context is cached by
+(``device_id``, ``process_id``) and a non-leaf PDTE by the device and the process_id bits
+that select it, holding the SPA of the table it points to (so a later change of the
+second stage does not reach it: "caches may hold translated SPA pointers").
+``IODIR.INVAL_PDT`` covers only the leaf PC of its (DID, PID); ``IODIR.INVAL_DDT`` covers
+a device's DC and every PDT entry under it (DV=1), or everything (DV=0).
+
 Each entry therefore lives in two steps: an invalidation marks it *doomed* (the model's
 own lookups stop using it, a real cache may still answer from it), and the next completed
 ``IOFENCE.C`` removes every doomed entry.
@@ -19,7 +26,7 @@ aligned IOVA range, with each stage's permissions kept apart so that a hit that 
 does not permit faults in the right stage.
 """
 
-__all__ = ["DcEntry", "DcCache", "TlbEntry", "Iotlb"]
+__all__ = ["DcEntry", "DcCache", "PcCache", "PdteCache", "TlbEntry", "Iotlb"]
 
 
 class DcEntry:
@@ -87,6 +94,79 @@ class DcCache:
         return sum(len(v) for v in self._entries.values())
 
 
+class _Keyed:
+    """Values a cache may hold under a key, each live or doomed (the DcCache pattern)."""
+
+    def __init__(self):
+        self._entries = {}           # key -> [DcEntry-like [value, doomed]]
+
+    def fill(self, key, value):
+        entries = self._entries.setdefault(key, [])
+        for e in entries:
+            if e[0] == value:
+                e[1] = False
+                if entries[-1] is not e:
+                    entries.remove(e)
+                    entries.append(e)
+                return
+        entries.append([value, False])
+
+    def lookup(self, key):
+        for value, doomed in reversed(self._entries.get(key, ())):
+            if not doomed:
+                return value
+        return None
+
+    def candidates(self, key):
+        return [value for value, _ in self._entries.get(key, ())]
+
+    def doom(self, keep=lambda key: False):
+        """Doom every entry whose key ``keep`` does not spare."""
+        for key, entries in self._entries.items():
+            if not keep(key):
+                for e in entries:
+                    e[1] = True
+
+    def fence(self):
+        for key in list(self._entries):
+            live = [e for e in self._entries[key] if not e[1]]
+            if live:
+                self._entries[key] = live
+            else:
+                del self._entries[key]
+
+    def __len__(self):
+        return sum(len(v) for v in self._entries.values())
+
+
+class PcCache(_Keyed):
+    """Process contexts a PC cache may hold, by (``device_id``, ``process_id``) (reference
+    N.1.7)."""
+
+    def inval_pdt(self, device_id, process_id):
+        """``IODIR.INVAL_PDT``: the leaf PC of (DID, PID) only."""
+        self.doom(lambda key: key != (device_id, process_id))
+
+    def inval_ddt(self, device_id=None):
+        """``IODIR.INVAL_DDT``: every PC of ``device_id`` (DV=1), or all (DV=0)."""
+        if device_id is None:
+            self.doom()
+        else:
+            self.doom(lambda key: key[0] != device_id)
+
+
+class PdteCache(_Keyed):
+    """Non-leaf PDT entries a cache may hold: key (``device_id``, level, process_id bits at
+    and above ``PDI[level+1]``), value the SPA page of the level-``level`` table. Only
+    ``IODIR.INVAL_DDT`` covers them (``IODIR.INVAL_PDT`` is leaf only, reference N.1.7)."""
+
+    def inval_ddt(self, device_id=None):
+        if device_id is None:
+            self.doom()
+        else:
+            self.doom(lambda key: key[0] != device_id)
+
+
 class TlbEntry:
     """A cached translation of the naturally aligned IOVA range ``[iova, iova+size)``.
 
@@ -117,13 +197,16 @@ class TlbEntry:
         Second-stage ``(r, w, x)`` (all True when Bare), indexed likewise.
     pbmt : int
         Combined memory type.
+    u : bool or None
+        The first-stage leaf's U bit, checked against each request's privilege (reference
+        N.1.6); None when the first stage was Bare.
     """
 
     __slots__ = ("gscid", "pscid", "glob", "iova", "size", "gpa", "ppn", "s1", "s2",
-                 "pbmt", "s1_range", "s2_range", "doomed")
+                 "pbmt", "s1_range", "s2_range", "u", "doomed")
 
     def __init__(self, *, gscid, pscid, glob, iova, size, gpa, ppn, s1, s2, pbmt,
-                 s1_range=None, s2_range=None):
+                 s1_range=None, s2_range=None, u=None):
         self.gscid = gscid
         self.pscid = pscid
         self.glob = glob
@@ -136,13 +219,15 @@ class TlbEntry:
         self.pbmt = pbmt
         self.s1_range = s1_range
         self.s2_range = s2_range
+        self.u = u
         self.doomed = False
 
     def same(self, other):
         return (self.iova == other.iova and self.size == other.size and self.gpa == other.gpa
                 and self.ppn == other.ppn and self.s1 == other.s1 and self.s2 == other.s2
                 and self.pbmt == other.pbmt and self.glob == other.glob
-                and self.s1_range == other.s1_range and self.s2_range == other.s2_range)
+                and self.s1_range == other.s1_range and self.s2_range == other.s2_range
+                and self.u == other.u)
 
 
 class Iotlb:
@@ -166,15 +251,19 @@ class Iotlb:
         bucket.append(entry)
 
     def candidates(self, gscid, pscid, iova):
-        """Every entry with this tag whose range holds ``iova``, doomed or not, oldest first."""
-        by_size = self._tags.get((gscid, pscid))
-        if not by_size:
-            return []
+        """Every entry with this tag whose range holds ``iova``, doomed or not, oldest first,
+        then the global entries (first-stage G=1) of other PSCIDs under the same GSCID:
+        a global mapping is shared across address spaces (reference N.1.7)."""
         found = []
-        for size, buckets in by_size.items():
-            bucket = buckets.get(iova & ~(size - 1))
-            if bucket:
-                found.extend(bucket)
+        for (g, p), by_size in self._tags.items():
+            if g != gscid or p is None or pscid is None:
+                if (g, p) != (gscid, pscid):
+                    continue
+            own = p == pscid
+            for size, buckets in by_size.items():
+                bucket = buckets.get(iova & ~(size - 1))
+                if bucket:
+                    found.extend(e for e in bucket if own or e.glob)
         return found
 
     def lookup(self, gscid, pscid, iova):

@@ -3,10 +3,14 @@
 
 Commands are fetched at ``cqb.PPN*4096 + cqh*16`` while ``cqon`` is 1, no stopping error
 bit (``cqmf``, ``cmd_to``, ``cmd_ill``) is set and ``cqh != cqt``. This implementation
-offers ``IOTINVAL.VMA``, ``IOTINVAL.GVMA``, ``IOFENCE.C`` and ``IODIR.INVAL_DDT``.
+offers ``IOTINVAL.VMA``, ``IOTINVAL.GVMA``, ``IOFENCE.C``, ``IODIR.INVAL_DDT`` and, with
+process contexts (``capabilities.PD8``), ``IODIR.INVAL_PDT``.
 Everything else is illegal or unsupported and sets ``cmd_ill`` with ``cqh`` left at the
 command (spec "Command-Queue (CQ)": a reserved opcode or func3, a set reserved bit, ``PSCV`` with
-GVMA, ``IOFENCE.C.WSI`` while ``fctl.WSI=0``, ``IODIR.INVAL_PDT`` with no process directory,
+GVMA, ``IOFENCE.C.WSI`` while ``fctl.WSI=0``, ``IODIR.INVAL_PDT`` with no process directory
+(PD8/PD17/PD20 all 0: the command names a structure that is not implemented, so it is
+unsupported, as libiommu treats it), ``IODIR.INVAL_PDT`` with DV=0, or with a PID wider than
+``capabilities`` supports (reference N.1.7),
 ATS without ``capabilities.ATS``, custom opcodes, a DID wider than ``ddtp.iommu_mode``
 allows). A fetch fault, or a fault on the ``IOFENCE.C`` AV store, sets ``cqmf`` with
 ``cqh`` left at the command.
@@ -28,6 +32,7 @@ from iogate.hdl.formats import (
 )
 from iogate.hdl.regs import CAPABILITIES, CQCSR, FCTL
 
+from iogate.cosim.model.caches import PcCache, PdteCache
 from iogate.cosim.model.ddt import device_id_fits
 from iogate.cosim.model.memory import AccessFault
 
@@ -57,6 +62,8 @@ class CommandQueue:
         raising :class:`AccessFault` (also beyond ``capabilities.PAS``).
     dc_cache : DcCache
     iotlb : Iotlb
+    pc_cache, pdte_cache : PcCache, PdteCache
+        The process-directory caches (fresh ones when not given).
 
     Attributes
     ----------
@@ -66,13 +73,18 @@ class CommandQueue:
         Why the queue last stopped (for messages and tests).
     """
 
-    def __init__(self, regs, load, store, dc_cache, iotlb):
+    def __init__(self, regs, load, store, dc_cache, iotlb, pc_cache=None, pdte_cache=None):
         self._regs = regs
         self._load = load
         self._store = store
         self._dcc = dc_cache
         self._iotlb = iotlb
-        self._ats = bool(bits.get(CAPABILITIES, regs.capabilities, "ats"))
+        self._pcc = pc_cache if pc_cache is not None else PcCache()
+        self._pdtec = pdte_cache if pdte_cache is not None else PdteCache()
+        caps = bits.unpack(CAPABILITIES, regs.capabilities)
+        self._ats = bool(caps["ats"])
+        # The widest PID the IOMMU supports, not any DC's mode (reference N.1.7).
+        self._pid_bits = 20 if caps["pd20"] else 17 if caps["pd17"] else 8 if caps["pd8"] else 0
         self.executed = 0
         self.last_error = None
 
@@ -142,14 +154,16 @@ class CommandQueue:
             # "IOMMU Command-queue Fence commands").
             self._store(f["addr"] << 2, f["data"].to_bytes(4, "little"))
         self._dcc.fence()
+        self._pcc.fence()
+        self._pdtec.fence()
         self._iotlb.fence()
         if f["wsi"]:
             self._regs.cqcsr |= _FENCE_W_IP
 
     def _iodir(self, cmd, func3):
         if func3 == IodirFunc.INVAL_PDT:
-            raise IllegalCommand("IODIR.INVAL_PDT without a process directory "
-                                 "(capabilities.PD8/PD17/PD20 = 0)")
+            self._inval_pdt(cmd)
+            return
         if func3 != IodirFunc.INVAL_DDT:
             raise IllegalCommand(f"IODIR func3 {func3} reserved")
         if cmd & _IODIR_RSVD:
@@ -163,5 +177,28 @@ class CommandQueue:
                 raise IllegalCommand(f"IODIR.INVAL_DDT DID {f['did']:#x} wider than "
                                      f"{mode.name}")
             self._dcc.inval_ddt(f["did"])
+            self._pcc.inval_ddt(f["did"])
+            self._pdtec.inval_ddt(f["did"])
         else:
             self._dcc.inval_ddt(None)
+            self._pcc.inval_ddt(None)
+            self._pdtec.inval_ddt(None)
+
+    def _inval_pdt(self, cmd):
+        """``IODIR.INVAL_PDT`` (spec "IOMMU directory cache invalidation commands"; reference
+        N.1.7): the leaf PC of (DID, PID) only; non-leaf PDTEs and IOTLB entries stay."""
+        if not self._pid_bits:
+            raise IllegalCommand("IODIR.INVAL_PDT without a process directory "
+                                 "(capabilities.PD8/PD17/PD20 = 0)")
+        if cmd & _IODIR_RSVD:
+            raise IllegalCommand("IODIR reserved bits set")
+        f = bits.unpack(IODIR, cmd)
+        if not f["dv"]:
+            raise IllegalCommand("IODIR.INVAL_PDT with DV=0")
+        mode = self._regs.iommu_mode
+        if mode.levels and not device_id_fits(mode, f["did"]):
+            raise IllegalCommand(f"IODIR.INVAL_PDT DID {f['did']:#x} wider than {mode.name}")
+        if f["pid"] >> self._pid_bits:
+            raise IllegalCommand(f"IODIR.INVAL_PDT PID {f['pid']:#x} wider than "
+                                 f"{self._pid_bits} bits")
+        self._pcc.inval_pdt(f["did"], f["pid"])

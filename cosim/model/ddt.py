@@ -40,14 +40,17 @@ class DeviceContext:
         ``tc.DTF``: translation faults are not reported (spec "Fault/Event-Queue (FQ)").
     pdtv, dpe : bool
         ``tc.PDTV`` (``fsc`` is a ``pdtp``) and ``tc.DPE``.
+    sxl : int
+        ``tc.SXL``: which encodings a process context's ``fsc.MODE`` uses.
     g_mode, g_root, gscid : int
-        ``iohgatp`` MODE (0 Bare, 8 Sv39x4, 9 Sv48x4), root PPN and GSCID.
+        ``iohgatp`` MODE (0 Bare, 8 Sv39x4, 9 Sv48x4, 10 Sv57x4), root PPN and GSCID.
     s_mode, s_root, pscid : int
-        ``iosatp`` MODE (0 Bare, 8 Sv39, 9 Sv48) and root PPN when ``PDTV=0``, and
-        ``ta.PSCID``; with ``PDTV=1`` ``s_mode`` is the ``pdtp`` MODE.
+        ``iosatp`` MODE (0 Bare, 8 Sv39, 9 Sv48, 10 Sv57) and root PPN when ``PDTV=0``, and
+        ``ta.PSCID``; with ``PDTV=1`` ``s_mode``/``s_root`` are the ``pdtp`` MODE and PPN
+        (``ta.PSCID`` is then ignored: each PC has its own, reference N.1.1).
     """
 
-    __slots__ = ("words", "dtf", "pdtv", "dpe", "g_mode", "g_root", "gscid",
+    __slots__ = ("words", "dtf", "pdtv", "dpe", "sxl", "g_mode", "g_root", "gscid",
                  "s_mode", "s_root", "pscid")
 
     def __init__(self, words):
@@ -56,6 +59,7 @@ class DeviceContext:
         self.dtf = bool(bits.get(TC, tc, "dtf"))
         self.pdtv = bool(bits.get(TC, tc, "pdtv"))
         self.dpe = bool(bits.get(TC, tc, "dpe"))
+        self.sxl = bits.get(TC, tc, "sxl")
         self.g_mode = bits.get(IOHGATP, iohgatp, "mode")
         self.g_root = bits.get(IOHGATP, iohgatp, "ppn")
         self.gscid = bits.get(IOHGATP, iohgatp, "gscid")
@@ -102,6 +106,7 @@ def misconfiguration(words, caps, fctl_be, fctl_gxl, gxl_writable=False, be_writ
         # configuration checks", DC.ta).
         return "ta reserved bits set"
     if fsc & bits.reserved_mask(IOSATP):
+        # The same bits 59:44 are reserved in a pdtp (reference N.1.1).
         return "fsc reserved bits set"
     if not caps["ats"] and (t["en_ats"] or t["en_pri"] or t["prpr"]):
         return "EN_ATS/EN_PRI/PRPR without capabilities.ATS"
@@ -118,6 +123,8 @@ def misconfiguration(words, caps, fctl_be, fctl_gxl, gxl_writable=False, be_writ
         return "T2GPA with iohgatp Bare"
     s_mode = bits.get(IOSATP, fsc, "mode")
     if t["pdtv"]:
+        # pdtp.MODE replaces the iosatp checks (reference N.1.1): reserved 4-13, custom
+        # 14-15 and modes whose capability is 0 are all misconfigurations.
         supported = {0: True, 1: caps["pd8"], 2: caps["pd17"], 3: caps["pd20"]}
         if not supported.get(s_mode, False):
             return f"pdtp.MODE {s_mode} not supported"
@@ -205,6 +212,6 @@ def locate(load, mode, ddt_ppn, device_id, check, make=DeviceContext):
     return make(words)
 
 
-# Both tables must agree with the walker on what Sv39/Sv48 and the x4 modes are.
-assert set(FIRST_STAGE) == {8, 9} and set(SECOND_STAGE) == {8, 9}
+# Both tables must agree with the walker on what Sv39/Sv48/Sv57 and the x4 modes are.
+assert set(FIRST_STAGE) == {8, 9, 10} and set(SECOND_STAGE) == {8, 9, 10}
 assert bits.field_range(CAPABILITIES, "sv39")[1] == 1

@@ -23,12 +23,12 @@ not yet fenced.
 
 from iogate.hdl import bits
 from iogate.hdl.config import Config
-from iogate.hdl.formats import DTF_REPORTED_CAUSES, Cause, Pbmt, Ttyp
+from iogate.hdl.formats import DTF_REPORTED_CAUSES, Cause, Pbmt, PdtpMode, Ttyp
 from iogate.hdl.port import Access
 from iogate.hdl.regs import CAPABILITIES, DDTP, FCTL, TR_REQ_CTL, TR_RESPONSE, IommuMode
 
-from iogate.cosim.model import ddt
-from iogate.cosim.model.caches import DcCache, Iotlb, TlbEntry
+from iogate.cosim.model import ddt, pdt
+from iogate.cosim.model.caches import DcCache, Iotlb, PcCache, PdteCache, TlbEntry
 from iogate.cosim.model.cmdq import CommandQueue
 from iogate.cosim.model.faultq import FaultQueue
 from iogate.cosim.model.memory import AccessFault, Memory
@@ -40,13 +40,17 @@ from iogate.cosim.model.walk import (
     PAGE_FAULT,
     TranslationFault,
     Walker,
+    privilege_allows,
 )
+from iogate.cosim.model.pdt import FirstStage
 
 __all__ = ["IommuModel"]
 
 _ACCESS_NAMES = {"read": Access.READ, "write": Access.WRITE, "execute": Access.EXECUTE}
 _PBMT = tuple(Pbmt)
 _ALL = (True, True, True)
+#: Steps [12]/[13]: no process context, a User request with the first stage Bare.
+_BARE_FIRST_STAGE = FirstStage(0, 0, None, False, False)
 _PPN_MASK = (1 << 44) - 1
 assert bits.field_range(DDTP, "ppn") == (10, 44)
 
@@ -101,11 +105,13 @@ class IommuModel:
         self.caps = bits.unpack(CAPABILITIES, config.capabilities)
         self.regs = _regs = RegisterFile(config, self._debug_go)
         self.dc_cache = DcCache()
+        self.pc_cache = PcCache()
+        self.pdte_cache = PdteCache()
         self.iotlb = Iotlb()
         self._walker = Walker(self._load64, config.svpbmt)
         self.fault_queue = FaultQueue(_regs, self._store)
         self.command_queue = CommandQueue(_regs, self._load, self._store, self.dc_cache,
-                                          self.iotlb)
+                                          self.iotlb, self.pc_cache, self.pdte_cache)
         self._dc_memo: dict = {}      # DC words -> DeviceContext (one object per value)
         self._check_memo: dict = {}   # (DC words, fctl) -> misconfiguration or None
 
@@ -164,8 +170,9 @@ class IommuModel:
     # -- translation ---------------------------------------------------------------------
 
     def translate(self, device_id: int, iova: int, access: Access, *,
+                  process_id: int | None = None, priv: bool = False,
                   report: bool = True) -> Result:
-        """Translate one Untranslated request without PASID (spec "Process to translate an IOVA").
+        """Translate one Untranslated request (spec "Process to translate an IOVA").
 
         Parameters
         ----------
@@ -174,7 +181,13 @@ class IommuModel:
         iova : int
             64-bit IOVA.
         access : str or iogate.hdl.port.Access
-            ``"read"``, ``"write"`` or ``"execute"``.
+            ``"read"``, ``"write"`` or ``"execute"``. An execute without a process_id is
+            accepted (as libiommu does, for non-PCIe bridges; reference N.1.6).
+        process_id : int or None
+            The request's 20-bit PASID; None when it carries none.
+        priv : bool
+            "Privilege Mode Requested": True for a supervisor request; needs a
+            ``process_id``.
         report : bool
             Write a fault record to the fault queue on a fault (subject to ``DTF``).
 
@@ -186,9 +199,11 @@ class IommuModel:
         ------
         ValueError
             If ``access`` is neither an ``Access`` nor one of its names (the message names
-            it), or ``device_id``/``iova`` is out of range.
+            it), ``device_id``/``iova``/``process_id`` is out of range, or ``priv`` is
+            asked for without a ``process_id``.
         """
-        return self._translate(device_id, iova, _access(access), report, 0, 0, 0)
+        pv, pid, priv = _check_process(process_id, priv)
+        return self._translate(device_id, iova, _access(access), report, pv, pid, priv)
 
     def _identity(self, iova, access):
         """The untranslated path (Bare mode, or Bare first and second stage).
@@ -210,24 +225,80 @@ class IommuModel:
             dc = self._device_context(device_id)
             if dc is None:                         # Bare: the IOVA is the address
                 return _result(self._identity(iova, access), iova)
-            if pv and not dc.pdtv:
-                raise TranslationFault(Cause.TRANSACTION_TYPE_DISALLOWED)
+            fs = self._first_stage(dc, device_id, pv, pid, priv, access, self.cache)
             entry = None
             if self.cache:
-                entry = self.iotlb.lookup(*self._tags(dc), iova)
+                entry = self.iotlb.lookup(*self._tags(dc, fs), iova)
             if entry is None:
-                entry = self._walk(dc, iova, access)
+                entry = self._walk(dc, fs, iova, access)
                 if type(entry) is TlbEntry:
                     self.iotlb.fill(entry)
             else:
-                self._check_entry(entry, iova, access)
-            return _result(entry, iova)
+                self._check_entry(entry, iova, access, fs)
+            return _result(entry, iova, fs)
         except TranslationFault as f:
+            # The record carries the request's own PV/PID/PRIV: after a DPE substitution
+            # PV stays 0 (reference N.1.6, issue #727).
             if report and not (dc is not None and dc.dtf
                                and f.cause not in DTF_REPORTED_CAUSES):
                 self.fault_queue.report(f.cause, Ttyp.untranslated(access), device_id, iova,
                                         f.iotval2, pv, pid, priv)
             return Result(fault=True, cause=Cause(f.cause), iotval2=f.iotval2)
+
+    def _first_stage(self, dc, device_id, pv, pid, priv, access, use_cache, pc=None):
+        """Steps 7b-16 of spec "Process to translate an IOVA" (reference N.0): the
+        :class:`~iogate.cosim.model.pdt.FirstStage` the request uses; raises
+        TranslationFault (260, or a GET_PC fault). ``pc`` gives the process context to use
+        instead of locating it (a cached one, for :meth:`allowed`)."""
+        if not dc.pdtv:
+            if pv:                                 # [7b] a PASID with PDTV=0
+                raise TranslationFault(Cause.TRANSACTION_TYPE_DISALLOWED)
+            return FirstStage(dc.s_mode, dc.s_root, dc.pscid if dc.s_mode else None,
+                              False, False)         # [10]
+        if pv and not pdt.pid_fits(dc.s_mode, pid):  # [7c]
+            raise TranslationFault(Cause.TRANSACTION_TYPE_DISALLOWED)
+        if not pv:
+            if not dc.dpe:                         # [12] no PC: User, first stage Bare
+                return _BARE_FIRST_STAGE
+            pid, priv = 0, 0                       # [11] process_id 0, User
+        if dc.s_mode == 0:                         # [13] pdtp Bare
+            return _BARE_FIRST_STAGE
+        if pc is None:
+            pc = self._process_context(dc, device_id, pid, access, use_cache)   # [14]
+        if priv and not pc.ens:                    # [15]
+            raise TranslationFault(Cause.TRANSACTION_TYPE_DISALLOWED)
+        # [16] SUM matters only to a supervisor request.
+        return FirstStage(pc.s_mode, pc.s_root, pc.pscid if pc.s_mode else None,
+                          bool(priv), pc.sum_ and bool(priv))
+
+    def _process_context(self, dc, device_id, pid, access, use_cache, cached=None):
+        """GET_PC (:func:`iogate.cosim.model.pdt.locate_pc`), answered from the model's PC
+        cache when ``use_cache``; every PC and non-leaf PDTE reached is recorded as cacheable."""
+        key = (device_id, pid)
+        if use_cache and cached is None:
+            pc = self.pc_cache.lookup(key)
+            if pc is not None:
+                return pc
+        g_translate = None
+        if dc.g_mode:
+            walker, g_mode, g_root = self._walker, dc.g_mode, dc.g_root
+
+            def g_translate(gpa):
+                # An implicit read, faults by the original access (reference N.1.5).
+                g = walker.g_stage(gpa, access, g_mode, g_root, implicit=True)
+                return (g.ppn_of(gpa) << 12) | (gpa & 0xFFF)
+
+        pdtes = self.pdte_cache
+
+        def record(level, spa_page):
+            pdtes.fill((device_id, level, pid >> PdtpMode.index_low(level + 1)), spa_page)
+
+        sxl, caps = dc.sxl, self.caps
+        pc = pdt.locate_pc(self._load64, dc, pid, g_translate,
+                           lambda words: pdt.pc_misconfiguration(words, sxl, caps),
+                           cached, record)
+        self.pc_cache.fill(key, pc)
+        return pc
 
     def _device_context(self, device_id):
         """Steps 1-4 of the module's list: None for Bare, else the DC; raises TranslationFault."""
@@ -263,20 +334,21 @@ class IommuModel:
         return memo[key]
 
     @staticmethod
-    def _tags(dc: ddt.DeviceContext) -> tuple[int | None, int | None]:
-        """IOTLB tag (GSCID, PSCID) of ``dc``; None for a Bare stage (spec "Process to translate an
-        IOVA")."""
-        s_mode = 0 if dc.pdtv else dc.s_mode
-        return (dc.gscid if dc.g_mode else None), (dc.pscid if s_mode else None)
+    def _tags(dc, fs):
+        """IOTLB tag (GSCID, PSCID) of a request under ``dc`` with first stage ``fs``; None
+        for a Bare stage (spec "Process to translate an IOVA"; with PDTV=1 the PSCID is
+        the PC's, reference N.1.7)."""
+        return (dc.gscid if dc.g_mode else None), fs.pscid
 
-    def _walk(self, dc, iova, access):
-        """Steps 6-7 of the module's list under ``dc``: a TlbEntry, or a _BareEntry for
+    def _walk(self, dc, fs, iova, access):
+        """Steps 17-19 under ``dc`` and first stage ``fs``: a TlbEntry, or a _BareEntry for
         Bare+Bare."""
-        s_mode = 0 if dc.pdtv else dc.s_mode
+        s_mode = fs.mode
         g_mode = dc.g_mode
         walker = self._walker
         if s_mode:
-            s1 = walker.s_stage(iova, access, s_mode, dc.s_root, g_mode, dc.g_root)
+            s1 = walker.s_stage(iova, access, s_mode, fs.root, g_mode, dc.g_root,
+                                fs.priv, fs.sum_)
             gpa = (s1.ppn_of(iova) << 12) | (iova & 0xFFF)
             s1_perm = (s1.r, s1.w, s1.x)
             s1_range = (iova & ~(s1.size - 1), s1.size)
@@ -301,16 +373,20 @@ class IommuModel:
         else:
             return self._identity(iova, access)
         return TlbEntry(gscid=dc.gscid if g_mode else None,
-                        pscid=dc.pscid if s_mode else None, glob=bool(s1 and s1.glob),
+                        pscid=fs.pscid if s_mode else None, glob=bool(s1 and s1.glob),
                         iova=iova & ~(size - 1), size=size,
                         gpa=(gpa & ~(size - 1)) if g_mode else None, ppn=ppn, s1=s1_perm,
-                        s2=s2_perm, pbmt=pbmt, s1_range=s1_range, s2_range=s2_range)
+                        s2=s2_perm, pbmt=pbmt, s1_range=s1_range, s2_range=s2_range,
+                        u=s1.u if s1 else None)
 
     @staticmethod
-    def _check_entry(entry, iova, access):
-        """A cached entry answers ``access`` or faults in the stage that denies it."""
+    def _check_entry(entry, iova, access, fs):
+        """A cached entry answers ``access`` or faults in the stage that denies it; the
+        first-stage U bit is checked against the request's privilege (reference N.1.6)."""
         # s1 and s2 are (r, w, x): in Access order.
-        if not entry.s1[access.value]:
+        if not entry.s1[access.value] or (
+                entry.u is not None and not privilege_allows(entry.u, access, fs.priv,
+                                                             fs.sum_)):
             raise TranslationFault(PAGE_FAULT[access])
         if not entry.s2[access.value]:
             gpa = entry.gpa + (iova - entry.iova)
@@ -318,13 +394,16 @@ class IommuModel:
 
     # -- caching freedom -----------------------------------------------------------------
 
-    def allowed(self, device_id: int, iova: int, access: Access) -> set[Result]:
+    def allowed(self, device_id: int, iova: int, access: Access, *,
+                process_id: int | None = None, priv: bool = False) -> set[Result]:
         """Every answer the spec allows for this request right now (spec "Guidelines for
         invalidations").
 
         That is the answer from the current tables, plus the answers a cache may still give:
         device contexts located earlier for ``device_id`` (under which the current tables
-        are walked) and translations produced earlier with the same GSCID/PSCID tags, as long
+        are walked), process contexts located earlier for (``device_id``, ``process_id``)
+        and the tables non-leaf PDTEs pointed to, and translations produced earlier with
+        the same GSCID/PSCID tags (or global ones of any PSCID), as long
         as no invalidation covering them has been followed by a completed ``IOFENCE.C``.
         A cached translation that does not permit ``access`` gives the fault of the stage
         that denies it. Faults are never cached. Every success found by walking is counted
@@ -335,6 +414,7 @@ class IommuModel:
         set of Result
         """
         access = _access(access)
+        pv, pid, priv = _check_process(process_id, priv)
         _check_request(device_id, iova)
         out = set()
         try:
@@ -355,23 +435,59 @@ class IommuModel:
         if fresh is not None and fresh not in dcs:
             dcs.append(fresh)
         for dc in dcs:
-            try:
-                entry = self._walk(dc, iova, access)
-                if type(entry) is TlbEntry:
-                    self.iotlb.fill(entry)
-                out.add(_result(entry, iova))
-            except TranslationFault as f:
-                out.add(Result(fault=True, cause=Cause(f.cause), iotval2=f.iotval2))
-            tags = self._tags(dc)
-            if tags == (None, None):
-                continue
-            for entry in self.iotlb.candidates(*tags, iova):
+            for fs in self._first_stages(dc, device_id, pv, pid, priv, access, out):
                 try:
-                    self._check_entry(entry, iova, access)
-                    out.add(_result(entry, iova))
+                    entry = self._walk(dc, fs, iova, access)
+                    if type(entry) is TlbEntry:
+                        self.iotlb.fill(entry)
+                    out.add(_result(entry, iova, fs))
                 except TranslationFault as f:
                     out.add(Result(fault=True, cause=Cause(f.cause), iotval2=f.iotval2))
+                tags = self._tags(dc, fs)
+                if tags == (None, None):
+                    continue
+                for entry in self.iotlb.candidates(*tags, iova):
+                    try:
+                        self._check_entry(entry, iova, access, fs)
+                        out.add(_result(entry, iova, fs))
+                    except TranslationFault as f:
+                        out.add(Result(fault=True, cause=Cause(f.cause), iotval2=f.iotval2))
         return out
+
+    def _first_stages(self, dc, device_id, pv, pid, priv, access, out):
+        """Every first stage a request may use under ``dc`` now (for :meth:`allowed`): the
+        one from the current PDT, those of PCs a PC cache may still hold for (device_id,
+        process_id), and those reached through non-leaf PDTEs a cache may still hold
+        (reference N.1.7). Faults go to ``out``."""
+        found = []
+
+        def attempt(**kw):
+            try:
+                fs = self._first_stage(dc, device_id, pv, pid, priv, access, False, **kw)
+            except TranslationFault as f:
+                out.add(Result(fault=True, cause=Cause(f.cause), iotval2=f.iotval2))
+            else:
+                if fs not in found:
+                    found.append(fs)
+
+        attempt()
+        if not dc.pdtv or dc.s_mode == 0 or not (pv or dc.dpe) or (
+                pv and not pdt.pid_fits(dc.s_mode, pid)):
+            return found                        # no PC is read: nothing cached applies
+        eff = pid if pv else 0
+        for pc in self.pc_cache.candidates((device_id, eff)):
+            attempt(pc=pc)
+        for level in range(PdtpMode(dc.s_mode).levels - 1):
+            key = (device_id, level, eff >> PdtpMode.index_low(level + 1))
+            for spa_page in self.pdte_cache.candidates(key):
+                try:
+                    pc = self._process_context(dc, device_id, eff, access, False,
+                                               cached=(level, spa_page))
+                except TranslationFault as f:
+                    out.add(Result(fault=True, cause=Cause(f.cause), iotval2=f.iotval2))
+                else:
+                    attempt(pc=pc)
+        return found
 
     def _device_context_fresh(self, device_id):
         """:meth:`_device_context` from memory, never from the model's own cache."""
@@ -418,14 +534,35 @@ class _BareEntry:
         self.iova = iova
 
 
-def _result(entry, iova):
+def _result(entry, iova, fs=_BARE_FIRST_STAGE):
+    """The answer of ``entry`` to a request with first stage ``fs``.
+
+    R/W/X are what this request may do: a supervisor request on a U=1 leaf loses X, and R/W
+    too without SUM (reference N.1.6), so the permissions a device sees follow its
+    privilege the same way its faults do.
+    """
     if isinstance(entry, _BareEntry):
         return Result(fault=False, ppn=iova >> 12, r=True, w=True, x=True, pbmt=Pbmt.PMA,
                       offset=iova & 0xFFF, size=4096)
     s1, s2 = entry.s1, entry.s2
+    if entry.u is not None and fs.priv:
+        s1 = tuple(p and privilege_allows(entry.u, a, True, fs.sum_)
+                   for p, a in zip(s1, (Access.READ, Access.WRITE, Access.EXECUTE)))
     return Result(fault=False, ppn=entry.ppn | ((iova - entry.iova) >> 12),
                   r=s1[0] and s2[0], w=s1[1] and s2[1], x=s1[2] and s2[2],
                   pbmt=_PBMT[entry.pbmt], offset=iova & 0xFFF, size=entry.size)
+
+
+def _check_process(process_id, priv):
+    """``(pv, pid, priv)`` of the public methods' ``process_id``/``priv``, checked."""
+    if process_id is None:
+        if priv:
+            raise ValueError("priv (supervisor) needs a process_id: a request without a "
+                             "PASID is a User-mode request")
+        return 0, 0, 0
+    if not isinstance(process_id, int) or not 0 <= process_id < 1 << 20:
+        raise ValueError(f"process_id must be a 20-bit integer or None, not {process_id!r}")
+    return 1, process_id, int(bool(priv))
 
 
 def _check_request(device_id, iova):

@@ -1,12 +1,19 @@
-"""Page-table walks: first stage (Sv39/Sv48) and second stage (Sv39x4/Sv48x4).
+"""Page-table walks: first stage (Sv39/Sv48/Sv57) and second stage (Sv39x4/Sv48x4/Sv57x4).
 
-RISC-V Privileged spec, "Virtual Address Translation Process" (Sv39/Sv48, with Svnapot and
+RISC-V Privileged spec, "Virtual Address Translation Process" (Sv39/Sv48/Sv57, with Svnapot and
 Svpbmt) and "Two-Stage Address Translation" (the x4 G-stage modes, implicit accesses of the
 first stage going through the second stage), as used by the RISC-V IOMMU spec "Process to
 translate an IOVA" steps 17 and 19. The IOMMU specifics are:
 
-* requests are User-mode (no PASID, spec "Process to translate an IOVA"), and the G-stage treats
+* a request is User-mode unless it carries a process_id with "Privilege Mode Requested"
+  (spec "Process to translate an IOVA"; reference N.1.6): a supervisor request may use a
+  U=0 first-stage leaf, and a U=1 one only for a read or write with ``PC.ta.SUM=1`` (a
+  supervisor read-for-execute of a U=1 page faults regardless of SUM); the G-stage treats
   every access, implicit or not, as User (``U`` must be 1);
+* Sv57 (5 levels, VA[63:57] equal to VA[56]) and Sv57x4 (5 levels, GPA[63:59] zero, a
+  16 KiB root indexed by GPA[58:48]) differ from the other modes only in their geometry,
+  which :class:`~iogate.hdl.formats.IosatpMode`/:class:`~iogate.hdl.formats.IohgatpMode`
+  hold (reference N.2): leaves at level 4 map 256 TiB;
 * no hardware A/D update (``capabilities.AMO_HWAD=0``): A=0, or D=0 on a write, is a
   page fault (first stage) or a guest-page fault (second stage) of the original access
   type (spec "Translation control (tc)", ``SADE``/``GADE``);
@@ -25,7 +32,7 @@ from iogate.hdl.port import Access
 from iogate.cosim.model.memory import AccessFault
 
 __all__ = ["TranslationFault", "Leaf", "Walker", "ACCESS_FAULT", "PAGE_FAULT",
-           "GUEST_PAGE_FAULT"]
+           "GUEST_PAGE_FAULT", "privilege_allows"]
 
 #: Fault cause by :class:`~iogate.hdl.port.Access` (Privileged spec exception codes, IOMMU
 #: spec "Fault/Event-Queue (FQ)"): an execute is an instruction fetch.
@@ -80,11 +87,13 @@ class Leaf:
         The leaf's PBMT (0 when Svpbmt is absent, which makes non-zero values reserved).
     glob : bool
         A G bit was set on the walk (first stage: the mapping is global).
+    u : bool
+        The leaf's U bit (a cached entry is checked against each request's privilege).
     """
 
-    __slots__ = ("base_ppn", "size", "r", "w", "x", "pbmt", "glob")
+    __slots__ = ("base_ppn", "size", "r", "w", "x", "pbmt", "glob", "u")
 
-    def __init__(self, base_ppn, size, r, w, x, pbmt, glob):
+    def __init__(self, base_ppn, size, r, w, x, pbmt, glob, u=True):
         self.base_ppn = base_ppn
         self.size = size
         self.r = r
@@ -92,6 +101,7 @@ class Leaf:
         self.x = x
         self.pbmt = pbmt
         self.glob = glob
+        self.u = u
 
     def ppn_of(self, address):
         """The 4 KiB output page of ``address`` (an input address inside the range)."""
@@ -100,10 +110,10 @@ class Leaf:
 
 #: The first-stage modes walked here (``iosatp.MODE``, spec "Device-context fields"); their
 #: levels and VA width are :class:`~iogate.hdl.formats.IosatpMode`'s.
-FIRST_STAGE = frozenset({IosatpMode.SV39, IosatpMode.SV48})
+FIRST_STAGE = frozenset({IosatpMode.SV39, IosatpMode.SV48, IosatpMode.SV57})
 #: The second-stage modes walked here (``iohgatp.MODE``); their levels, GPA width and root
 #: index are :class:`~iogate.hdl.formats.IohgatpMode`'s.
-SECOND_STAGE = frozenset({IohgatpMode.SV39X4, IohgatpMode.SV48X4})
+SECOND_STAGE = frozenset({IohgatpMode.SV39X4, IohgatpMode.SV48X4, IohgatpMode.SV57X4})
 #: Index bits of every table but an x4 root, in either stage (Privileged spec "Two-Stage Address
 #: Translation").
 _INDEX_BITS = IosatpMode.SV39.index_bits
@@ -164,15 +174,18 @@ class Walker:
             a = ((pte >> _PPN_SHIFT) & _PPN_MASK) << 12
         # The G-stage treats every access as a User-mode one (IOMMU spec
         # "Process to translate an IOVA").
-        return self._leaf(pte, i, gpa, check, True, gpf, tval2, False)
+        return self._leaf(pte, i, gpa, check, gpf, tval2, False, False, False)
 
     # -- first stage ---------------------------------------------------------------------
 
-    def s_stage(self, iova, access, mode, root_ppn, g_mode=0, g_root=0):
-        """Translate ``iova`` with the first stage (Sv39/Sv48), User mode.
+    def s_stage(self, iova, access, mode, root_ppn, g_mode=0, g_root=0, priv=False,
+                sum_=False):
+        """Translate ``iova`` with the first stage (Sv39/Sv48/Sv57).
 
         With ``g_mode`` non-zero, ``root_ppn`` and every non-leaf PPN are guest PPNs and
-        each PTE address goes through :meth:`g_stage` as an implicit read first.
+        each PTE address goes through :meth:`g_stage` as an implicit read first. ``priv``
+        (supervisor) and ``sum_`` (``PC.ta.SUM``) select the privilege rule of
+        :func:`privilege_allows` for the leaf.
         """
         mode = IosatpMode(mode)
         levels = mode.levels
@@ -201,7 +214,7 @@ class Walker:
             if i < 0:
                 raise TranslationFault(pf)
             a = ((pte >> _PPN_SHIFT) & _PPN_MASK) << 12
-        return self._leaf(pte, i, iova, access, True, pf, 0, glob)
+        return self._leaf(pte, i, iova, access, pf, 0, glob, priv, sum_)
 
     # -- shared steps --------------------------------------------------------------------
 
@@ -225,11 +238,12 @@ class Walker:
         return False
 
     @staticmethod
-    def _leaf(pte, i, address, access, user, cause, tval2, glob):
+    def _leaf(pte, i, address, access, cause, tval2, glob, priv, sum_):
         """Privileged spec "Virtual Address Translation Process" steps 5-8 for a leaf at level
-        ``i``."""
+        ``i``; ``priv``/``sum_`` as :meth:`s_stage` (always False for the G-stage)."""
         r, w, x = pte & _R, pte & _W, pte & _X
-        if user and not pte & _U:
+        u = bool(pte & _U)
+        if not privilege_allows(u, access, priv, sum_):
             raise TranslationFault(cause, tval2)
         if access is Access.READ:
             ok = r
@@ -253,4 +267,23 @@ class Walker:
         if not pte & _A or (access is Access.WRITE and not d):   # no hardware A/D update
             raise TranslationFault(cause, tval2)
         return Leaf(ppn, size, bool(r), bool(w and d), bool(x),
-                    (pte >> _PBMT_SHIFT) & 3, glob)
+                    (pte >> _PBMT_SHIFT) & 3, glob, u)
+
+
+def privilege_allows(u, access, priv, sum_):
+    """Whether a first-stage leaf with U bit ``u`` may be used by the request (reference
+    N.1.6, "Privilege checks"; Privileged spec "Memory Privilege in mstatus Register", SUM).
+
+    ========================  ==========  =======================
+    request                   leaf U=0    leaf U=1
+    ========================  ==========  =======================
+    User                      fault       ok
+    Supervisor, read/write    ok          ok only if SUM=1
+    Supervisor, execute       ok          fault regardless of SUM
+    ========================  ==========  =======================
+    """
+    if not priv:
+        return u
+    if not u:
+        return True
+    return access is not Access.EXECUTE and bool(sum_)
