@@ -59,8 +59,8 @@ def dc_misconfigured(dc, *, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,),
     8. PDTV=1 and ``pdtp.MODE`` is neither Bare nor one of ``pdtp_modes`` (reserved 4-13
        and custom 14-15 encodings included, and PD8/PD17/PD20 without its capability);
        with PDTV=1 the ``iosatp`` checks 9 and 10 are not applied to ``fsc``; without
-       ``pdt_gpa`` (a departure, until the process-directory walk translates guest
-       physical addresses) also PDTV=1 with ``pdtp`` and ``iohgatp`` both not Bare;
+       ``pdt_gpa`` (a process-directory walker that cannot translate guest physical
+       addresses) also PDTV=1 with ``pdtp`` and ``iohgatp`` both not Bare;
     9, 10. PDTV=0 and ``iosatp.MODE`` is not one of ``iosatp_modes`` (reserved and custom
        encodings included);
     12. PDTV=0 and DPE=1;
@@ -146,6 +146,8 @@ class DeviceDirectoryWalker(wiring.Component):
         Second-stage modes offered, Bare included (for the configuration checks).
     pdtp_modes : tuple of PdtpMode
         Process-directory modes offered besides Bare (for the configuration checks).
+    pdt_gpa : bool
+        A PDT may be in guest physical memory (:func:`dc_misconfigured`).
     levels : int
         The deepest directory walked: 1 (1LVL only), 2 (also 2LVL) or 3 (also 3LVL),
         ``Config.ddt_levels``. A 1-level walker has no DDTE logic at all.
@@ -167,7 +169,7 @@ class DeviceDirectoryWalker(wiring.Component):
     """
 
     def __init__(self, *, pas, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,), levels=1,
-                 pdtp_modes=()):
+                 pdtp_modes=(), pdt_gpa=False):
         try:
             if not isinstance(pas, int) or not 32 <= pas <= 56:
                 raise ValueError(f"pas must be an integer between 32 and 56, not {pas!r}")
@@ -181,6 +183,7 @@ class DeviceDirectoryWalker(wiring.Component):
         self._iosatp_modes = tuple(iosatp_modes)
         self._iohgatp_modes = tuple(iohgatp_modes)
         self._pdtp_modes = tuple(pdtp_modes)
+        self._pdt_gpa = pdt_gpa
         self._levels = levels
         super().__init__({
             "start": In(stream.Signature(ddtw_start_layout())),
@@ -219,7 +222,8 @@ class DeviceDirectoryWalker(wiring.Component):
         dc = res.dc
         misconfigured = dc_misconfigured(dc, iosatp_modes=self._iosatp_modes,
                                          iohgatp_modes=self._iohgatp_modes,
-                                         pdtp_modes=self._pdtp_modes)
+                                         pdtp_modes=self._pdtp_modes,
+                                         pdt_gpa=self._pdt_gpa)
         rdata = self.mem.resp.payload.data
         ddte = data.View(DDTE, rdata)
 

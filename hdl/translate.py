@@ -48,9 +48,11 @@ request with a PASID can be supervisor: ENS and SUM apply only where a PC is use
 first-stage walk needs the leaf's U=0, or U=1 with SUM and no execute; the IOTLB keeps no U bit,
 so such a walk does not fill it and a supervisor request uses a hit (filled by a User walk:
 U=1) only with SUM and no execute, otherwise it walks. Exec without a PASID is accepted (as
-libiommu, for non-PCIe bridges). With ``iohgatp`` not Bare the PDT's addresses would be guest
-physical; this pipeline does not translate them yet, so such a DC is refused as
-misconfigured (259, :func:`iogate.hdl.ddt.dc_misconfigured`'s ``pdt_gpa``): a departure.
+libiommu, for non-PCIe bridges). With ``iohgatp`` not Bare the PDT's addresses are guest
+physical: the process-directory walker has each translated by the page-table walker (a
+second-stage-only walk of the entry's GPA for a read, which needs R and U as an implicit read
+does), once the walk slot has let the walker go; its guest-page fault is the original
+access's, with ``iotval2`` = GPA | 1.
 
 Every fault answer is also offered on ``fault``, for the fault queue (spec "Fault/Event-Queue
 (FQ)"), the cycle after it enters the response stage: the request it answers, its CAUSE, and
@@ -193,7 +195,7 @@ class TranslationPipeline(wiring.Component):
         modes = first_stage_modes(cfg)
         g_modes = second_stage_modes(cfg)
         ddtc, ddtw, iotlb, ptw = self._caches_and_walkers(m, modes, g_modes)
-        pdtc, pdtw = self._process_contexts(m, modes)
+        pdtc, pdtw = self._process_contexts(m, modes, g_modes)
 
         # The state of the three stages, shared by the helpers below.
         s = SimpleNamespace()
@@ -221,6 +223,7 @@ class TranslationPipeline(wiring.Component):
         s.need_ddt = Signal()
         s.need_ptw = Signal()
         s.need_pdt = Signal()
+        s.lookup_iotval2 = Signal(64)  # a guest-page fault's GPA in a PDT walk
         s.pdt_stale = Signal()   # an IODIR was accepted during the process-directory walk
         s.from_iotlb = Signal()
 
@@ -229,7 +232,7 @@ class TranslationPipeline(wiring.Component):
         self._iotlb_key(m, s, iotlb, g_modes)
         self._lookup(m, s, iotlb, modes, g_modes)
         self._walk_starts(m, s, ddtc, ddtw, iotlb, ptw)
-        self._pdt_walk_starts(m, s, pdtc, pdtw)
+        self._pdt_walk_starts(m, s, pdtc, pdtw, ptw)
         self._lookup_fsm(m, s, ddtc, ddtw, iotlb, ptw, pdtc, pdtw)
         self._walk_answer(m, s, iotlb, ptw)
         self._fault_report(m, s, ptw)
@@ -247,7 +250,7 @@ class TranslationPipeline(wiring.Component):
         m.submodules.ddtc = ddtc = DeviceContextCache(cfg.ddtc_entries)
         m.submodules.ddtw = ddtw = DeviceDirectoryWalker(
             pas=cfg.pas, iosatp_modes=modes, iohgatp_modes=(IohgatpMode.BARE, *g_modes),
-            levels=cfg.ddt_levels, pdtp_modes=cfg.pdtp_modes)
+            levels=cfg.ddt_levels, pdtp_modes=cfg.pdtp_modes, pdt_gpa=bool(g_modes))
         m.submodules.iotlb = iotlb = IOTLB(cfg.iotlb_entries, cfg.iotlb_ways, self._vpn_w)
         m.submodules.ptw = ptw = PageTableWalker(pas=cfg.pas, svpbmt=cfg.svpbmt,
                                                  modes=modes or (IosatpMode.SV39,),
@@ -262,7 +265,7 @@ class TranslationPipeline(wiring.Component):
         wiring.connect(m, wiring.flipped(self.iotlb_inval), iotlb.inval)
         return ddtc, ddtw, iotlb, ptw
 
-    def _process_contexts(self, m, modes):
+    def _process_contexts(self, m, modes, g_modes):
         """The process-context cache and walker (spec "Process to locate the
         Process-context"), or ``(None, None)`` without process contexts."""
         cfg = self._config
@@ -270,7 +273,8 @@ class TranslationPipeline(wiring.Component):
             return None, None
         m.submodules.pdtc = pdtc = ProcessContextCache(cfg.pdtc_entries)
         m.submodules.pdtw = pdtw = ProcessDirectoryWalker(pas=cfg.pas, modes=cfg.pdtp_modes,
-                                                          iosatp_modes=modes)
+                                                          iosatp_modes=modes,
+                                                          gstage=bool(g_modes))
         wiring.connect(m, wiring.flipped(self.pdt_mem), pdtw.mem)
         wiring.connect(m, wiring.flipped(self.pdtc_inval), pdtc.pdt_inval)
         m.d.comb += [pdtc.ddt_inval.valid.eq(self.ddtc_inval.valid),
@@ -570,7 +574,7 @@ class TranslationPipeline(wiring.Component):
             if pdtw is not None:
                 self._pdt_walk_state(m, s, pdtc, pdtw, lookup_can_load)
 
-    def _pdt_walk_starts(self, m, s, pdtc, pdtw):
+    def _pdt_walk_starts(self, m, s, pdtc, pdtw, ptw):
         """What the process-directory walker starts from and what it fills the
         process-context cache with (spec "Process to locate the Process-context")."""
         if pdtw is None:
@@ -580,10 +584,34 @@ class TranslationPipeline(wiring.Component):
             pdtw.start.payload.ppn.eq(dc.fsc.ppn),
             pdtw.start.payload.mode.eq(dc.fsc.mode),
             pdtw.start.payload.pid.eq(s.pid),
+            pdtw.start.payload.g_on.eq(s.g_on),
+            pdtw.start.payload.access.eq(s1.access),
             pdtc.fill.payload.device_id.eq(s1.device_id),
             pdtc.fill.payload.pid.eq(s.pid),
             pdtc.fill.payload.pc.eq(pdtw.result.payload.pc),
         ]
+        if not hasattr(pdtw, "g_req"):
+            return
+        # The second-stage translation of a PDT entry's GPA, on the page-table walker once
+        # the walk slot is empty (the lookup stage, stalled on this walk, starts no other).
+        g_for_pdt = Signal()     # the page-table walker's walk is the PDT walker's
+        r = ptw.result.payload
+        with m.If(pdtw.g_req.valid & ~s.w_valid & ~g_for_pdt):
+            p = ptw.start.payload
+            m.d.comb += [ptw.start.valid.eq(1), pdtw.g_req.ready.eq(ptw.start.ready),
+                         p.root_ppn.eq(0), p.iova.eq(pdtw.g_req.payload.gpa),
+                         p.access.eq(Access.READ), p.mode.eq(IosatpMode.BARE),
+                         p.g_root.eq(dc.iohgatp.ppn), p.g_mode.eq(dc.iohgatp.mode)]
+            with m.If(ptw.start.ready):
+                m.d.sync += g_for_pdt.eq(1)
+        with m.If(g_for_pdt):
+            m.d.comb += [pdtw.g_resp.valid.eq(ptw.result.valid),
+                         pdtw.g_resp.payload.fault.eq(r.fault),
+                         pdtw.g_resp.payload.guest.eq(r.cause == Cause.READ_GUEST_PAGE_FAULT),
+                         pdtw.g_resp.payload.ppn.eq(r.ppn),
+                         ptw.result.ready.eq(pdtw.g_resp.ready)]
+            with m.If(ptw.result.valid & pdtw.g_resp.ready):
+                m.d.sync += g_for_pdt.eq(0)
 
     def _pdt_walk_state(self, m, s, pdtc, pdtw, lookup_can_load):
         """The process-directory walk of the request in the lookup stage (spec "Process to
@@ -600,6 +628,7 @@ class TranslationPipeline(wiring.Component):
                     with m.If(lookup_can_load):
                         m.d.comb += [pdtw.result.ready.eq(1), s.s1_complete.eq(1),
                                      s.lookup_load.eq(1)]
+                        m.d.comb += s.lookup_iotval2.eq(pdtw.result.payload.iotval2)
                         m.d.sync += [
                             s.out_valid.eq(1), out.eq(answer),
                             out.hit.eq(0), out.fault.eq(1),
@@ -678,5 +707,5 @@ class TranslationPipeline(wiring.Component):
                 info.dtf.eq(s.s1_dc_hit & ~s.too_wide & dc.tc.dtf
                             & (self.iommu_mode != IommuMode.OFF)
                             & (self.iommu_mode != IommuMode.BARE)),
-                info.iotval2.eq(0),
+                info.iotval2.eq(s.lookup_iotval2 if self._pd else 0),
             ]

@@ -91,8 +91,9 @@ def test_offered_modes_follow_pd_levels():
     assert offered(3) == (PdtpMode.PD8, PdtpMode.PD17, PdtpMode.PD20)
 
 
-# Departure (hdl/translate.py): the PDT walk reads host physical addresses only, so PDTV=1
-# with pdtp and iohgatp both not Bare is refused until it translates guest physical ones.
+# A walker that cannot translate guest physical PDT addresses (pdt_gpa=False) refuses PDTV=1
+# with pdtp and iohgatp both not Bare; the pipeline's walker can whenever a second stage is
+# built.
 SV39X4 = 8 << 60 | 0x4_0000
 
 

@@ -11,7 +11,10 @@ N.1.6), computed here from the driver's own tables (``PageTable.lookup``), not f
   answers with a bus error: 265;
 * supervisor with ENS=0: 260; with ENS=1 a U=1 page (the driver maps every page U=1) is
   reached only with SUM and without execute, else a page fault;
-* an IODIR.INVAL_PDT after a PC change makes the new PC visible.
+* an IODIR.INVAL_PDT after a PC change makes the new PC visible;
+* a guest's PDT and page tables in guest memory (iohgatp Sv48x4): every PDT entry is read
+  through the second stage; a PDT page the second stage does not map is the original access's
+  guest-page fault (20/21/23) with iotval2 = the entry's GPA | 1 (implicit).
 
 The architectural model (cosim/model) gains process contexts in parallel; until it has them
 these checks are the spec's, written out below.
@@ -24,13 +27,14 @@ from collections import Counter
 import cocotb
 from cocotb.triggers import ClockCycles
 
-from iogate.hdl import Config
-from iogate.hdl.formats import IosatpMode
+from iogate.hdl import Config, bits
+from iogate.hdl.formats import PDTE, IohgatpMode, IosatpMode, PdtpMode
 from iogate.hdl.port import Access
 
 from iogate.firmware.alloc import PageAllocator
 from iogate.firmware.driver import Iommu
-from iogate.firmware.pdt import ProcessContext
+from iogate.firmware.guest import GuestMemory
+from iogate.firmware.pagetable import PageTable
 
 from iogate.cosim.check.request import TranslationRequest
 from iogate.cosim.targets.tb.bus import TestbenchBus
@@ -41,16 +45,22 @@ PDT = Config.full().replace(pd_levels=3)
 SEED = int(os.environ.get("COCOTB_RANDOM_SEED", "1"))
 MiB = 1 << 20
 PAGE_FAULT = {Access.READ: 13, Access.WRITE: 15, Access.EXECUTE: 12}
+GUEST_PAGE_FAULT = {Access.READ: 21, Access.WRITE: 23, Access.EXECUTE: 20}
+GUEST_RAM_SPA, GiB = 0x80_0000_0000, 1 << 30
 
 # One device per PDT mode, over the three DDT levels; PLAIN has no process directory.
 PD8_DEV, PD17_DEV, PD20_DEV, PLAIN_DEV = 0x01_0203, 0x04_0506, 0x07_0809, 0x0A_0B0C
+GUEST_DEV = 0x0D_0E0F     # a guest's PD17 directory (DPE=1) behind a Sv48x4 second stage
 # (device, mode bits, DPE) and the PIDs each gets: pid -> (ens, sum) of an attached process.
-DEVICES = {PD8_DEV: (8, True), PD17_DEV: (17, False), PD20_DEV: (20, True)}
+DEVICES = {PD8_DEV: (8, True), PD17_DEV: (17, False), PD20_DEV: (20, True),
+           GUEST_DEV: (17, True)}
 PROCESSES = {
     PD8_DEV: {0: (False, False), 0x5A: (True, False), 0xFF: (True, True)},
     PD17_DEV: {0x1_2345: (True, True), 0x80: (False, False)},
     PD20_DEV: {0xA_BCDE: (True, False), 0: (True, True), 0xF_FFFF: (False, False)},
+    GUEST_DEV: {0: (False, False), 0x1_0042: (True, True)},
 }
+GUEST_HOLE_PID = 0x0_7700   # its PDTE points at a GPA the second stage does not map
 IOVAS = (0x4000_0000, 0x7F_FFE0_0000, 0x1240_0000)   # 2 MiB aligned
 
 
@@ -63,20 +73,33 @@ class World:
         self.damaged = {}         # (device, pid) -> cause
         self.dpe = {}
         self.bits = {}
+        self.hole = None          # (device, pid) -> GPA of its PC, outside guest RAM
 
     def build(self, rng):
         drv = self.drv
+        # The guest: GPA [0, 1 GiB) is SPA GUEST_RAM_SPA on; its tables are in its memory.
+        second = drv.page_table(IohgatpMode.SV48X4)
+        drv.map(second, 0, GUEST_RAM_SPA, 1 * GiB, r=True, w=True, x=True, gscid=6)
+        guest = GuestMemory(drv.bus, second)
+        galloc = PageAllocator(guest, 512 * MiB, 64 * MiB)
         for dev, (pid_bits, dpe) in DEVICES.items():
-            pdt = drv.process_directory(pid_bits)
+            if dev == GUEST_DEV:
+                pdt = drv.process_directory(pid_bits, bus=guest, alloc=galloc)
+                drv.set_process_directory(dev, pdt, dpe=dpe, second=second, gscid=6)
+            else:
+                pdt = drv.process_directory(pid_bits)
+                drv.set_process_directory(dev, pdt, dpe=dpe)
             assert pdt.mode.pid_bits == pid_bits
-            drv.set_process_directory(dev, pdt, dpe=dpe)
             self.dpe[dev], self.bits[dev] = dpe, pid_bits
             for pid, (ens, sum_) in PROCESSES[dev].items():
-                table = drv.page_table(IosatpMode.SV48)
+                table = (PageTable(guest, galloc, IosatpMode.SV48) if dev == GUEST_DEV
+                         else drv.page_table(IosatpMode.SV48))
                 pscid = rng.randrange(1, 1 << 20)
+                top = 1 << 9 if dev == GUEST_DEV else 1 << 20   # guest RAM: 512 x 2 MiB
                 for iova in IOVAS:
-                    drv.map(table, iova, rng.randrange(1, 1 << 20) << 21, 2 * MiB,
-                            r=True, w=rng.random() < 0.7, x=rng.random() < 0.5, pscid=pscid)
+                    drv.map(table, iova, rng.randrange(1, top) << 21, 2 * MiB,
+                            r=True, w=rng.random() < 0.7, x=rng.random() < 0.5, pscid=pscid,
+                            gscid=6 if dev == GUEST_DEV else None)
                 drv.attach_process(dev, pid, table, pscid=pscid, ens=ens, sum=sum_)
                 self.tables[(dev, pid)] = (table, ens, sum_)
         # Damaged entries: a PC with a reserved bit (267), one in a page that answers with a
@@ -90,13 +113,25 @@ class World:
         self.faulty_pc = (drv._device_pdt(PD20_DEV).pc_address(0xF_FFFF), (PD20_DEV, 0xF_FFFF))
         self.damaged[self.faulty_pc[1]] = 265
         del self.tables[self.faulty_pc[1]]
+        # A guest PDTE whose next level is at GPA 2 GiB, which the second stage does not map.
+        gpdt = drv._device_pdt(GUEST_DEV)
+        entry = gpdt.root + PdtpMode.pdi(GUEST_HOLE_PID, 1) * 8
+        guest.mem_write(entry, bits.pack(PDTE, v=1, ppn=(2 * GiB) >> 12).to_bytes(8, "little"))
+        self.hole = (GUEST_DEV, GUEST_HOLE_PID), 2 * GiB + PdtpMode.pdi(GUEST_HOLE_PID, 0) * 16
         # The plain device: first stage only, no PDTV.
         table = drv.page_table(IosatpMode.SV48)
         drv.set_first_stage(PLAIN_DEV, table, pscid=3)
         drv.map(table, IOVAS[0], 0x40_0000, 2 * MiB, r=True, pscid=3)
 
     def expect(self, dev, iova, access, pid, priv):
-        """(cause, None) or (None, pa) by the spec."""
+        """(cause, None, iotval2) or (None, pa, 0) by the spec."""
+        cause, pa = self._expect(dev, iova, access, pid, priv)
+        iotval2 = 0
+        if cause in GUEST_PAGE_FAULT.values():
+            iotval2 = self.hole[1] | 1
+        return cause, pa, iotval2
+
+    def _expect(self, dev, iova, access, pid, priv):
         if dev == PLAIN_DEV:
             return (260, None) if pid is not None else (None, None)   # not checked further
         if pid is not None and pid >> self.bits[dev]:
@@ -104,6 +139,8 @@ class World:
         eff = pid if pid is not None else (0 if self.dpe[dev] else None)
         if eff is None:
             return None, iova                     # first stage Bare: the identity
+        if (dev, eff) == self.hole[0]:
+            return GUEST_PAGE_FAULT[access], None
         if (dev, eff) in self.damaged:
             return self.damaged[(dev, eff)], None
         if (dev, eff) not in self.tables:
@@ -117,7 +154,8 @@ class World:
                                      Access.EXECUTE: t.x}[access]
         if not granted or (priv and (access is Access.EXECUTE or not sum_)):
             return PAGE_FAULT[access], None
-        return None, t.pa
+        # The guest's first stage gives a GPA in guest RAM, which the second stage maps rwx.
+        return None, t.pa + (GUEST_RAM_SPA if dev == GUEST_DEV else 0)
 
     def request(self, rng):
         dev = rng.choice(list(DEVICES) + [PLAIN_DEV] * (rng.random() < 0.1))
@@ -127,7 +165,8 @@ class World:
         if dev != PLAIN_DEV or rng.random() < 0.5:
             r = rng.random()
             if r < 0.6:
-                known = [p for d, p in list(self.tables) + list(self.damaged) if d == dev]
+                known = [p for d, p in list(self.tables) + list(self.damaged) + [self.hole[0]]
+                         if d == dev]
                 pid = rng.choice(known or [1])
             elif r < 0.8:
                 pid = rng.randrange(1 << 20)      # often too wide, or never attached
@@ -146,11 +185,12 @@ async def start(dut, latency=1):
 
 
 def check(world, req, resp, faults):
-    cause, pa = world.expect(req.device_id, req.iova, req.access, req.process_id, req.priv)
+    cause, pa, iotval2 = world.expect(req.device_id, req.iova, req.access, req.process_id,
+                                      req.priv)
     got = (resp.cause if resp.fault else None, None if resp.fault else resp.pa)
     assert got == (cause, pa), f"{req}: rtl {got}, spec {(cause, pa)}"
     if cause is not None:
-        faults.append((req, cause))
+        faults.append((req, cause, iotval2))
 
 
 @cocotb.test()
@@ -175,8 +215,9 @@ async def process_contexts_follow_the_spec(dut):
         for req, event in zip(chunk, events):
             await event.wait()
             check(world, req, event.response, faults)
-    causes = {c for _, c in faults}
-    assert {260, 265, 266, 267} <= causes and causes & {12, 13, 15}, causes
+    causes = {cause for _, cause, _ in faults}
+    assert {260, 265, 266, 267} <= causes and causes & {12, 13, 15} and causes & {20, 21, 23}, \
+        causes
 
     # Fault records (spec "Fault/Event-Queue (FQ)"): one per fault, the request's original
     # PV/PID/PRIV (PV=0 after a DPE substitution), iotval the IOVA, iotval2 0.
@@ -184,12 +225,11 @@ async def process_contexts_follow_the_spec(dut):
     drain = await cocotb.task.bridge(drv.drain_faults)()
     records = list(drain)
     wanted = [(c, r.device_id, r.process_id is not None, r.process_id or 0,
-               bool(r.priv), r.iova) for r, c in faults]
-    got = [(int(x.cause), x.did, x.pv, x.pid, x.priv, x.iotval) for x in records]
+               bool(r.priv), r.iova, iotval2) for r, c, iotval2 in faults]
+    got = [(int(x.cause), x.did, x.pv, x.pid, x.priv, x.iotval, x.iotval2) for x in records]
     # Answers (and records) of different requests may leave out of order: hit-under-miss.
     missing, extra = Counter(wanted) - Counter(got), Counter(got) - Counter(wanted)
     assert not drain.overflow and not missing and not extra, (missing, extra)
-    assert all(x.iotval2 == 0 for x in records)
 
     # A PC change: the old one may be cached; after the driver's IODIR.INVAL_PDT (+
     # IOTINVAL.VMA) the new table is used.
@@ -222,7 +262,8 @@ async def pdt_walk_cycles(dut):
         world.build(random.Random(SEED))
     await cocotb.task.bridge(program)()
     results = {}
-    for dev, pid in ((PD8_DEV, 0xFF), (PD17_DEV, 0x1_2345), (PD20_DEV, 0xA_BCDE)):
+    for dev, pid in ((PD8_DEV, 0xFF), (PD17_DEV, 0x1_2345), (PD20_DEV, 0xA_BCDE),
+                     (GUEST_DEV, 0x1_0042)):
         port = tb.ports[0]
         # The DC, through another PID of the device (DPE=0 for PD17: no PASID is Bare).
         await port.translate(TranslationRequest(dev, IOVAS[0], Access.READ, process_id=0x1))
@@ -231,8 +272,11 @@ async def pdt_walk_cycles(dut):
         warm = await port.translate(TranslationRequest(dev, IOVAS[2], Access.READ,
                                                        process_id=pid))
         assert not cold.fault and not warm.fault and not cold.hit and not warm.hit
-        results[DEVICES[dev][0]] = cold.cycles - warm.cycles
-    text = ", ".join(f"PD{bits}: {cycles}" for bits, cycles in results.items())
+        name = f"PD{DEVICES[dev][0]}" + (" in guest memory (Sv48x4)" if dev == GUEST_DEV
+                                         else "")
+        results[name] = cold.cycles - warm.cycles
+    text = ", ".join(f"{name}: {cycles}" for name, cycles in results.items())
     dut._log.info(f"PDT walk cycles at memory latency {latency}: {text}")
     # Each level reads one doubleword (the PC two): more levels, more cycles.
-    assert 0 < results[8] < results[17] < results[20]
+    assert 0 < results["PD8"] < results["PD17"] < results["PD20"]
+    assert results["PD17 in guest memory (Sv48x4)"] > results["PD17"]
