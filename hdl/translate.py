@@ -478,6 +478,10 @@ class TranslationPipeline(wiring.Component):
                 answer.ppn.eq(hit.ppn), answer.r.eq(hit.r), answer.w.eq(hit.w),
                 answer.x.eq(hit.x), answer.pbmt.eq(hit.pbmt),
             ]
+            if self._pd:
+                # A first-stage entry is a U=1 page: a supervisor request may not execute it.
+                with m.If(s.priv & s_on):
+                    m.d.comb += answer.x.eq(0)
         with m.Else():
             m.d.comb += s.need_ptw.eq(1)
 
@@ -672,6 +676,9 @@ class TranslationPipeline(wiring.Component):
                     m.d.sync += [out.fault.eq(1), out.cause.eq(page_fault_cause(w.access)),
                                  out.ppn.eq(0), out.r.eq(0), out.w.eq(0), out.x.eq(0),
                                  out.pbmt.eq(Pbmt.PMA)]
+                with m.Elif(s.walk_nofill):
+                    # What a supervisor request may do with a U=1 page: no execute.
+                    m.d.sync += out.x.eq(0)
 
     def _fault_report(self, m, s, ptw):
         """Every fault answered, offered to the fault queue (spec "Fault/Event-Queue (FQ)")."""
