@@ -4,12 +4,13 @@ Privileged spec "Sv39"/"Sv48"/"Sv57": 3/4/5 levels of 9 index bits over 4 KiB pa
 39/48/57 bits whose bits above the top one copy it; "Two-Stage Address Translation": the
 x4 schemes take GPAs 2 bits wider and a 16 KiB root (11 index bits). RISC-V IOMMU spec
 "Device-Directory-Table (DDT)": base-format device_id split DDI[0] = bits 6:0,
-DDI[1] = 15:7, DDI[2] = 23:16.
+DDI[1] = 15:7, DDI[2] = 23:16; "Process-Directory-Table (PDT)": PDI[0] = process_id 7:0,
+PDI[1] = 16:8, PDI[2] = 19:17, PD8/PD17/PD20 with 1/2/3 levels (reference N.1.2).
 """
 
 import pytest
 
-from iogate.hdl.formats import IohgatpMode, IosatpMode
+from iogate.hdl.formats import IohgatpMode, IosatpMode, PdtpMode
 from iogate.hdl.regs import IommuMode
 
 
@@ -62,3 +63,21 @@ def test_device_id_split_takes_the_spec_bit_ranges():
     assert IommuMode.LVL3.ddi(did) == (did & 0x7F, (did >> 7) & 0x1FF, (did >> 16) & 0xFF)
     assert IommuMode.LVL2.ddi(0x1234) == (0x1234 & 0x7F, 0x1234 >> 7)
     assert IommuMode.LVL1.ddi(0x45) == (0x45,)
+
+
+@pytest.mark.parametrize("mode,levels,pid_bits", [
+    (PdtpMode.BARE, 0, 0), (PdtpMode.PD8, 1, 8), (PdtpMode.PD17, 2, 17),
+    (PdtpMode.PD20, 3, 20)])
+def test_pdtp_modes(mode, levels, pid_bits):
+    assert (mode.levels, mode.pid_bits) == (levels, pid_bits)
+
+
+def test_process_id_split_takes_the_spec_bit_ranges():
+    assert [(PdtpMode.index_low(i), PdtpMode.index_bits(i)) for i in range(3)] == \
+        [(0, 8), (8, 9), (17, 3)]
+    # 0xABCDE = 0b101_0_1011_1100_1101_1110: PDI[2] = 0b101, PDI[1] = 0x0BC, PDI[0] = 0xDE.
+    assert [PdtpMode.pdi(0xA_BCDE, i) for i in range(3)] == [0xDE, 0xBC, 0x5]
+    assert [PdtpMode.pdi(0xF_FFFF, i) for i in range(3)] == [0xFF, 0x1FF, 0x7]
+    # A leaf page holds 256 16-byte PCs; a non-leaf page 512 8-byte PDTEs (4 KiB each).
+    assert (1 << PdtpMode.index_bits(0)) * 16 == 4096
+    assert (1 << PdtpMode.index_bits(1)) * 8 == 4096

@@ -7,6 +7,7 @@ import itertools
 import pytest
 
 from iogate.hdl.formats import Cause
+from iogate.hdl.regs import Offset
 
 from model_tables import pte
 from pdt_tables import DEVICE, PdtRig, fsc, pc_ta, pdtp, tc
@@ -111,3 +112,21 @@ def test_priv_without_process_id_is_refused():
         rig.translate(0, process_id=None, priv=True)
     with pytest.raises(ValueError, match="process_id"):
         rig.translate(0, process_id=1 << 20)
+
+
+def test_debug_interface_carries_pv_pid_priv():
+    """Spec "Debug support": tr_req_ctl PV (bit 32), PID (31:12), Priv (bit 1) go through the
+    same path: a supervisor read of a U=1 page without SUM faults; with a U=0 page it works."""
+    go, nw = 1 << 0, 1 << 3
+    for u, fault in ((1, 1), (0, 0)):
+        rig = rig_for(u, 0)
+        ctl = go | nw | 1 << 1 | PID << 12 | 1 << 32 | DEVICE << 40
+        rig.iommu.mmio_write(Offset.TR_REQ_IOVA, 8, IOVA)
+        rig.iommu.mmio_write(Offset.TR_REQ_CTL, 8, ctl)
+        resp = rig.iommu.mmio_read(Offset.TR_RESPONSE, 8)
+        assert resp & 1 == fault
+        if fault:
+            assert rig.record() == dict(cause=13, pid=PID, pv=1, priv=1, ttyp=2, did=DEVICE,
+                                        iotval=IOVA, iotval2=0)
+        else:
+            assert resp >> 10 == 0x9_9999
