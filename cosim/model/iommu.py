@@ -32,6 +32,7 @@ from iogate.cosim.model.caches import DcCache, Iotlb, PcCache, PdteCache, TlbEnt
 from iogate.cosim.model.cmdq import CommandQueue
 from iogate.cosim.model.faultq import FaultQueue
 from iogate.cosim.model.memory import AccessFault, Memory
+from iogate.cosim.model.pdt import FirstStage
 from iogate.cosim.model.registers import RegisterFile
 from iogate.cosim.model.result import Result
 from iogate.cosim.model.walk import (
@@ -42,7 +43,6 @@ from iogate.cosim.model.walk import (
     Walker,
     privilege_allows,
 )
-from iogate.cosim.model.pdt import FirstStage
 
 __all__ = ["IommuModel"]
 
@@ -334,7 +334,7 @@ class IommuModel:
         return memo[key]
 
     @staticmethod
-    def _tags(dc, fs):
+    def _tags(dc: ddt.DeviceContext, fs: FirstStage) -> tuple[int | None, int | None]:
         """IOTLB tag (GSCID, PSCID) of a request under ``dc`` with first stage ``fs``; None
         for a Bare stage (spec "Process to translate an IOVA"; with PDTV=1 the PSCID is
         the PC's, reference N.1.7)."""
@@ -547,7 +547,8 @@ def _result(entry, iova, fs=_BARE_FIRST_STAGE):
     s1, s2 = entry.s1, entry.s2
     if entry.u is not None and fs.priv:
         s1 = tuple(p and privilege_allows(entry.u, a, True, fs.sum_)
-                   for p, a in zip(s1, (Access.READ, Access.WRITE, Access.EXECUTE)))
+                   for p, a in zip(s1, (Access.READ, Access.WRITE, Access.EXECUTE),
+                                   strict=True))
     return Result(fault=False, ppn=entry.ppn | ((iova - entry.iova) >> 12),
                   r=s1[0] and s2[0], w=s1[1] and s2[1], x=s1[2] and s2[2],
                   pbmt=_PBMT[entry.pbmt], offset=iova & 0xFFF, size=entry.size)

@@ -65,7 +65,7 @@ def test_reported_permissions_follow_the_privilege(u, sum_):
     rig = rig_for(u, sum_)
     results = {(priv, a): rig.translate(IOVA, a, process_id=PID, priv=priv)
                for priv in (False, True) for a in ("read", "write", "execute")}
-    for (priv, access), r in results.items():
+    for (priv, _access), r in results.items():
         if r.fault:
             continue
         perms = {a: expected(priv, a, u, sum_) is True for a in ("read", "write", "execute")}

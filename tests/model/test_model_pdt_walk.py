@@ -219,7 +219,8 @@ def test_dtf_suppresses_pdt_faults(cause_setup, cause):
 def test_dc_checks_for_pdtp_are_259(words, why):
     """Reference N.1.1: DC checks added by PDTV=1."""
     rig = PdtRig()
-    rig.set_dc(**dict(zip(("tc_", "iohgatp", "ta", "fsc_"), words(rig.page()))))
+    rig.set_dc(**dict(zip(("tc_", "iohgatp", "ta", "fsc_"), words(rig.page()),
+                                strict=True)))
     assert rig.translate(0, process_id=1).cause == 259, why
 
 
