@@ -256,3 +256,21 @@ def test_pc_pscid_tags_the_iotlb_not_dc_ta():
     assert rig.translate(IOVA, process_id=1).ppn == 0x111
     assert rig.translate(IOVA, process_id=2).ppn == 0x222
     assert rig.translate(IOVA, process_id=1).ppn == 0x111
+
+
+def test_dtf_suppresses_pasid_on_pdtv_0():
+    """Reference N.1.6 row 1: "DTF=1 suppresses the record"."""
+    rig = PdtRig()
+    rig.set_dc(tc_=tc(dtf=1))
+    assert rig.translate(0x5000, process_id=3).cause == 260
+    assert rig.q.fqt == 0
+
+
+def test_pdt_fault_after_dpe_substitution_records_pv_0():
+    """Issue #727: a GET_PC fault for the substituted process_id 0 keeps PV=0/PID=0."""
+    rig = rig_with_pc(2, 0, dpe=1)
+    a = rig.pdt_entry_addresses(2, rig.root, 0)[-1]
+    rig.w64(a, 0)                                   # PC[0].ta.V = 0
+    assert rig.translate(IOVA, "write").cause == 266
+    assert rig.record() == dict(cause=266, pid=0, pv=0, priv=0, ttyp=3, did=DEVICE,
+                                iotval=IOVA, iotval2=0)
