@@ -21,6 +21,7 @@ from iogate.hdl.formats import (
     Cause,
     IohgatpMode,
     IosatpMode,
+    PdtpMode,
 )
 from iogate.hdl.regs import DDTP, IommuMode
 
@@ -124,6 +125,11 @@ class _Tracer:
         s = bits.unpack(IOSATP, fsc)
         self.say(3, f"iohgatp: {_name(IohgatpMode, g['mode'])} gscid={g['gscid']} "
                     f"root={g['ppn'] << 12:#x}")
+        if t["pdtv"]:
+            # fsc is a pdtp (reference N.1.1): the first stage comes from a process context.
+            self.say(3, f"pdtp: {_name(PdtpMode, s['mode'])} root={s['ppn'] << 12:#x} "
+                        "(process contexts are not traced)")
+            return None
         self.say(3, f"fsc: {_name(IosatpMode, s['mode'])} root={s['ppn'] << 12:#x} "
                     f"pscid={bits.get(TA, ta, 'pscid')}")
         return t["v"], g["mode"], g["ppn"], s["mode"], s["ppn"]
@@ -199,7 +205,11 @@ def explain(model, request, expected, got):
     """
     access = request.access.name.lower()
     t = _Tracer(model)
-    t.lines += [f"MISMATCH {access} did={request.device_id:#x} iova={request.iova:#x}",
+    pid = getattr(request, "process_id", None)
+    process = "" if pid is None else (f" pid={pid:#x}"
+                                      + (" S" if getattr(request, "priv", False) else ""))
+    t.lines += [f"MISMATCH {access} did={request.device_id:#x} iova={request.iova:#x}"
+                + process,
                 "  expected: " + (" | ".join(describe_result(r) for r in expected)
                                   or "(nothing)"),
                 f"  got:      {got}"]

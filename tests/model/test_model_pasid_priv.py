@@ -7,8 +7,11 @@ import itertools
 import pytest
 
 from iogate.hdl.formats import Cause
+from iogate.hdl.port import Access
 from iogate.hdl.regs import Offset
 
+from iogate.cosim.check.request import TranslationRequest, TranslationResponse
+from iogate.cosim.model.explain import explain
 from model_tables import pte
 from pdt_tables import DEVICE, PdtRig, fsc, pc_ta, pdtp, tc
 
@@ -130,3 +133,14 @@ def test_debug_interface_carries_pv_pid_priv():
                                         iotval=IOVA, iotval2=0)
         else:
             assert resp >> 10 == 0x9_9999
+
+
+def test_explain_names_the_process_and_the_pdtp():
+    rig = rig_for(1, 0)
+    req = TranslationRequest(DEVICE, IOVA, Access.READ, process_id=PID, priv=True)
+    got = TranslationResponse(fault=False, cause=0, ppn=1, r=1, w=0, x=0, pbmt=0, hit=False,
+                              pa=0x1000)
+    text = explain(rig.iommu, req, rig.iommu.allowed(DEVICE, IOVA, "read", process_id=PID,
+                                                     priv=True), got)
+    assert text.splitlines()[0].endswith(f"pid={PID:#x} S")
+    assert "pdtp: PD8" in text
