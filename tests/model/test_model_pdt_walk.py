@@ -2,6 +2,8 @@
 "Process to locate the Process-context", "Process to translate an IOVA" step 7; reference
 N.1.2-N.1.5). Expected causes and addresses come from the reference's tables."""
 
+import random
+
 import pytest
 
 from iogate.hdl import Config
@@ -274,3 +276,23 @@ def test_pdt_fault_after_dpe_substitution_records_pv_0():
     assert rig.translate(IOVA, "write").cause == 266
     assert rig.record() == dict(cause=266, pid=0, pv=0, priv=0, ttyp=3, did=DEVICE,
                                 iotval=IOVA, iotval2=0)
+
+
+@pytest.mark.parametrize("mode", [1, 2, 3])
+def test_many_processes_in_one_pdt(mode):
+    """Seeded random PIDs sharing one PDT: each reaches its own PC (no aliasing between
+    PDI levels)."""
+    seed = 15 + mode
+    print("seed", seed)
+    rnd = random.Random(seed)
+    width = (8, 17, 20)[mode - 1]
+    pids = rnd.sample(range(1 << width), 40)
+    rig = PdtRig()
+    root = rig.page()
+    rig.set_dc(tc_=tc(pdtv=1), fsc_=pdtp(mode, root))
+    for k, pid in enumerate(pids):
+        s1 = rig.page()
+        rig.map(s1, IOVA, pte(0x1000 + k, **URWX))
+        rig.write_pc(mode, root, pid, pc_ta(pscid=k), fsc(8, s1))
+    for k, pid in enumerate(pids):
+        assert rig.translate(IOVA, process_id=pid).ppn == 0x1000 + k, hex(pid)
