@@ -1,17 +1,21 @@
 """``IommuModel``: the architectural model of one iogate (the oracle of every test).
 
 It follows RISC-V IOMMU spec "Process to translate an IOVA" step by step for
-Untranslated requests without a PASID, which is what the translation ports carry:
+Untranslated requests, with or without a process_id (reference N.0):
 
 1. ``ddtp.iommu_mode`` Off: cause 256.
 2. Bare: the IOVA is the physical address.
 3. A ``device_id`` wider than 1LVL/2LVL allow: cause 260.
 4. Locate the device context (:mod:`iogate.cosim.model.ddt`): 257, 258, 259.
-5. A ``process_id`` (only from the debug interface) with ``PDTV=0``: 260.
-6. ``PDTV=0``: first stage from ``DC.fsc``/``DC.ta``; ``PDTV=1`` (only ``pdtp`` Bare is
-   legal here, no PD8/PD17/PD20): first stage Bare.
-7. First stage, whose table reads go through the second stage (:mod:`iogate.cosim.model.walk`),
-   then second stage: 1, 5, 7, 12, 13, 15, 20, 21, 23.
+5. Steps 7b-16 (:meth:`IommuModel._first_stage`): a process_id with ``PDTV=0``, or wider
+   than ``pdtp.MODE`` allows: 260; ``PDTV=0``: first stage from ``DC.fsc``/``DC.ta``;
+   ``PDTV=1``: no process_id and ``DPE=0``, or pdtp Bare, first stage Bare; else the
+   process context (``DPE=1``: process_id 0, User) located by GET_PC
+   (:mod:`iogate.cosim.model.pdt`: 20/21/23, 265, 266, 267), a supervisor request with
+   ``ENS=0``: 260, and ``PC.fsc``/``PC.ta.PSCID``.
+6. First stage (Sv39/Sv48/Sv57, with the privilege/SUM rule), whose table reads go
+   through the second stage (:mod:`iogate.cosim.model.walk`), then second stage
+   (Sv39x4/Sv48x4/Sv57x4): 1, 5, 7, 12, 13, 15, 20, 21, 23.
 
 A fault is written to the fault queue unless ``DC.tc.DTF`` suppresses it (spec "Fault/Event-Queue
 (FQ)").

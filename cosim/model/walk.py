@@ -140,13 +140,13 @@ class Walker:
     # -- second stage --------------------------------------------------------------------
 
     def g_stage(self, gpa, access, mode, root_ppn, implicit=False):
-        """Translate guest-physical address ``gpa`` with the G-stage (Sv39x4/Sv48x4).
+        """Translate guest-physical address ``gpa`` with the G-stage (Sv39x4/Sv48x4/Sv57x4).
 
         ``access`` is an :class:`~iogate.hdl.port.Access` (in :meth:`s_stage` too).
         ``implicit`` marks the read of a first-stage PTE: permissions are checked as for a
         read (R, and A) while any fault is reported for the original ``access``, with
         ``iotval2`` bit 0 set (spec "Fault/Event-Queue (FQ)"). The 16 KiB root table is indexed by
-        the 2-bit wider top VPN (Privileged spec, Sv39x4).
+        the 2-bit wider top VPN (Privileged spec, Sv39x4; reference N.2 for Sv57x4).
         """
         mode = IohgatpMode(mode)
         levels, gpa_bits = mode.levels, mode.gpa_bits
