@@ -156,9 +156,10 @@ class PcCache(_Keyed):
 
 
 class PdteCache(_Keyed):
-    """Non-leaf PDT entries a cache may hold: key (``device_id``, level, process_id bits at
-    and above ``PDI[level+1]``), value the SPA page of the level-``level`` table. Only
-    ``IODIR.INVAL_DDT`` covers them (``IODIR.INVAL_PDT`` is leaf only, reference N.1.7)."""
+    """Non-leaf PDT entries (and the translated ``pdtp``) a cache may hold: key
+    (``device_id``, level, process_id bits above ``PDI[level]``), value the SPA page of the
+    level-``level`` table. Only ``IODIR.INVAL_DDT`` covers them (``IODIR.INVAL_PDT`` is
+    leaf only, reference N.1.7)."""
 
     def inval_ddt(self, device_id=None):
         if device_id is None:

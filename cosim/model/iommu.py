@@ -295,7 +295,7 @@ class IommuModel:
         pdtes = self.pdte_cache
 
         def record(level, spa_page):
-            pdtes.fill((device_id, level, pid >> PdtpMode.index_low(level + 1)), spa_page)
+            pdtes.fill(_pdte_key(device_id, level, pid), spa_page)
 
         sxl, caps = dc.sxl, self.caps
         pc = pdt.locate_pc(self._load64, dc, pid, g_translate,
@@ -481,9 +481,8 @@ class IommuModel:
         eff = pid if pv else 0
         for pc in self.pc_cache.candidates((device_id, eff)):
             attempt(pc=pc)
-        for level in range(PdtpMode(dc.s_mode).levels - 1):
-            key = (device_id, level, eff >> PdtpMode.index_low(level + 1))
-            for spa_page in self.pdte_cache.candidates(key):
+        for level in range(PdtpMode(dc.s_mode).levels):
+            for spa_page in self.pdte_cache.candidates(_pdte_key(device_id, level, eff)):
                 try:
                     pc = self._process_context(dc, device_id, eff, access, False,
                                                cached=(level, spa_page))
@@ -556,6 +555,13 @@ def _result(entry, iova, fs=_BARE_FIRST_STAGE):
     return Result(fault=False, ppn=entry.ppn | ((iova - entry.iova) >> 12),
                   r=s1[0] and s2[0], w=s1[1] and s2[1], x=s1[2] and s2[2],
                   pbmt=_PBMT[entry.pbmt], offset=iova & 0xFFF, size=entry.size)
+
+
+def _pdte_key(device_id, level, pid):
+    """PDTE-cache key of the level-``level`` table on ``pid``'s path: the process_id bits
+    that select it (those above ``PDI[level]``; none for the root)."""
+    high = PdtpMode.index_low(level + 1) if level < 2 else 20
+    return device_id, level, pid >> high
 
 
 def _check_process(process_id, priv):

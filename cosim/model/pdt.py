@@ -129,8 +129,10 @@ def locate_pc(load64, dc, process_id, g_translate, check, cached=None, record=No
         ``(level, spa_page)``: start at ``level`` from the SPA of a table a PDTE cache still
         holds (for :meth:`IommuModel.allowed`), skipping the levels above it.
     record : callable or None
-        ``record(level, spa_page)`` is told the SPA page of each table below the root the
-        walk reached, i.e. what a non-leaf PDTE cache may now hold.
+        ``record(level, spa_page)`` is told the SPA page of each table the walk reached:
+        what a non-leaf PDTE cache may now hold, and for the root what a cache of the
+        translated ``pdtp`` may hold (reference N.1.7: "caches may hold translated SPA
+        pointers").
 
     Returns
     -------
@@ -162,7 +164,7 @@ def locate_pc(load64, dc, process_id, g_translate, check, cached=None, record=No
                     # Issue #587: an access fault while translating a PDT address is 265.
                     raise TranslationFault(Cause.PDT_ENTRY_LOAD_ACCESS_FAULT) from None
                 raise
-        if record is not None and i < mode.levels - 1:
+        if record is not None:
             record(i, a & ~0xFFF)
         is_spa = False
         if i == 0:

@@ -7,7 +7,7 @@ The PDI split and the entry addresses are written out here from the reference's 
 """
 
 from iogate.hdl import Config, bits
-from iogate.hdl.formats import IOSATP, PC_TA, PDTE, PDTP, TC
+from iogate.hdl.formats import IODIR, IOSATP, PC_TA, PDTE, PDTP, TC
 from iogate.hdl.regs import IommuMode
 
 from model_tables import Queues, Rig, dc_words
@@ -35,6 +35,12 @@ def pc_ta(pscid=0, ens=0, sum_=0, v=1):
 
 def fsc(mode, ppn):
     return bits.pack(IOSATP, mode=mode, ppn=ppn)
+
+
+def iodir_inval_pdt(dv=1, did=DEVICE, pid=0):
+    """``IODIR.INVAL_PDT`` (opcode 3, func3 1; spec "IOMMU directory cache invalidation
+    commands")."""
+    return bits.pack(IODIR, opcode=3, func3=1, dv=dv, did=did, pid=pid)
 
 
 class PdtRig(Rig):

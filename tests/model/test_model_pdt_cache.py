@@ -12,19 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iogate.hdl import Config, bits
-from iogate.hdl.formats import IODIR
+from iogate.hdl import Config
 from iogate.hdl.regs import IommuMode
 
 from model_tables import URWX, iodir_inval_ddt, iofence_c, iotinval_vma, pte
-from pdt_tables import DEVICE, PdtRig, fsc, pc_ta, pdtp, tc
+from pdt_tables import DEVICE, PdtRig, fsc, iodir_inval_pdt, pc_ta, pdtp, tc
 
 IOVA = 0x4000_1000
 CMD_ILL = 1 << 10                    # cqcsr.cmd_ill
-
-
-def iodir_inval_pdt(dv=1, did=DEVICE, pid=0):
-    return bits.pack(IODIR, opcode=3, func3=1, dv=dv, did=did, pid=pid)
 
 
 def ppns(results):

@@ -4,8 +4,8 @@ original access with iotval2 = the entry's GPA [63:2] | 1; an access fault is 26
 
 import pytest
 
-from model_tables import iohgatp, pte
-from pdt_tables import PdtRig, fsc, pc_ta, pdtp, tc
+from model_tables import iodir_inval_ddt, iofence_c, iohgatp, iotinval_gvma, pte
+from pdt_tables import PdtRig, fsc, iodir_inval_pdt, pc_ta, pdtp, tc
 
 IOVA = 0x4000_1000
 GUEST_PAGE_FAULT = {"read": 21, "write": 23, "execute": 20}
@@ -87,3 +87,33 @@ def test_dpe_0_no_pasid_still_uses_the_second_stage():
     rig = GRig(1, 0x33)
     assert rig.translate(0x3_0000_123, "read").ppn == 0x3_0000
     assert rig.translate(0x3_1000, "read").cause == 21
+
+
+def test_remapped_pdt_root_gpa_needs_iodir():
+    """Reference N.1.7: a second-stage change that remaps the GPA of pdtp needs IODIR too
+    (caches may hold translated SPA pointers): the old root's PC stays allowed after
+    IOTINVAL.GVMA + IODIR.INVAL_PDT (leaf only) + IOFENCE.C, until IODIR.INVAL_DDT +
+    IOFENCE.C."""
+    rig = GRig(1, 0x33)
+
+    def allowed():
+        return {r.ppn if not r.fault else int(r.cause)
+                for r in rig.iommu.allowed(5, IOVA, "read", process_id=0x33)}
+
+    assert allowed() == {0x3_0000}
+    # A second copy of the root page at another SPA, whose PC maps elsewhere.
+    new_root = rig.page()
+    s1 = rig.page()
+    rig.map(s1, IOVA, pte(0x3_1000, **G_LEAF))
+    for ppn in range(new_root, rig._next >> 12):
+        if ppn != new_root:
+            rig.gmap(ppn)
+    rig.gmap(0x3_1000)
+    pc = (new_root << 12) + 0x33 * 16
+    rig.w64(pc, pc_ta(pscid=6))
+    rig.w64(pc + 8, fsc(8, s1))
+    rig.w64(rig.gleaf[rig.root], pte(new_root, **G_LEAF))  # GPA root -> new SPA page
+    rig.q.submit(iotinval_gvma(), iodir_inval_pdt(did=5, pid=0x33), iofence_c())
+    assert allowed() == {0x3_0000, 0x3_1000}
+    rig.q.submit(iodir_inval_ddt(dv=1, did=5), iofence_c())
+    assert allowed() == {0x3_1000}
