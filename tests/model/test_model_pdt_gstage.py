@@ -65,12 +65,15 @@ def test_g_stage_pte_without_r_is_a_guest_page_fault_even_for_a_write():
     assert rig.translate(IOVA, "write", process_id=0x33).cause == 23
 
 
-def test_g_stage_access_fault_on_a_pdt_address_is_265():
-    """Issue #587 (reference N.9 P2): 265, not 1/5/7."""
-    rig = GRig(2, 0x1_2233)
-    rig.mem.inject_fault(rig.gleaf[rig.entries[1] >> 12])
-    for access in ("read", "write", "execute"):
-        assert rig.translate(IOVA, access, process_id=0x1_2233).cause == 265
+@pytest.mark.parametrize("mode,pid", [(1, 0x33), (2, 0x1_2233), (3, 0xF_1234)])
+def test_g_stage_access_fault_on_every_pdt_level_is_265(mode, pid):
+    """Issue #587 (reference N.9 P2): 265, not 1/5/7, for every access type."""
+    for level in range(mode):
+        rig = GRig(mode, pid)
+        rig.mem.inject_fault(rig.gleaf[rig.entries[level] >> 12])
+        for access in ("read", "write", "execute"):
+            assert rig.translate(IOVA, access, process_id=pid).cause == 265, level
+        assert rig.record()["iotval2"] == 0
 
 
 def test_dtf_suppresses_pdt_guest_page_faults():
