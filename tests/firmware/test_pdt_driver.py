@@ -13,11 +13,13 @@ import pytest
 
 from iogate.hdl import Config
 from iogate.hdl.formats import IohgatpMode, IosatpMode, PdtpMode
+from iogate.hdl.port import Access
 
 from iogate.firmware.alloc import PageAllocator
 from iogate.firmware.driver import Iommu
 from iogate.firmware.errors import IommuError, UnsupportedError
 from iogate.firmware.guest import GuestMemory
+from iogate.firmware.pagetable import PageTable
 
 from iogate.cosim.model import IommuModel, Memory
 from iogate.cosim.model.bus import ModelBus
@@ -160,3 +162,45 @@ def test_detach_of_an_absent_process_builds_no_levels():
     before = io.alloc.allocated
     io.detach_process(2, 0x3_0011)        # PD20: its levels do not exist
     assert sent == [] and io.alloc.allocated == before
+
+
+def live_system():
+    model = IommuModel(Config.process(), Memory(), cache=True)
+    bus = ModelBus(model)
+    io = Iommu(bus, PageAllocator(bus, REGION, 64 << 20))
+    io.init(device_id_bits=16)
+    return io, model
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_recipes_leave_nothing_stale_on_a_caching_model(nested):
+    # The model answers from its PC cache and IOTLB (as hardware would), so a recipe that
+    # left something out would show as the old table's answer.
+    io, model = live_system()
+    kw = {}
+    bus, alloc, shift = io.bus, io.alloc, 0
+    if nested:
+        second = io.page_table(IohgatpMode.SV48X4)
+        io.map(second, 0x1000_0000, 0x40_0000_0000, 16 << 20, r=True, w=True, gscid=4)
+        bus = GuestMemory(io.bus, second)
+        alloc = PageAllocator(bus, 0x1000_0000, 8 << 20)
+        kw = {"second": second, "gscid": 4}
+        shift = 0x40_0000_0000 - 0x1000_0000    # GPA -> SPA of the guest's RAM
+    pdt = io.process_directory(bus=bus, alloc=alloc)
+    io.set_process_directory(7, pdt, **kw)
+    a = PageTable(bus, alloc, IosatpMode.SV48)
+    b = PageTable(bus, alloc, IosatpMode.SV48)
+    gpa_a, gpa_b = (0x1080_0000, 0x1090_0000) if nested else (0x2_0000_0000, 0x3_0000_0000)
+    a.map(0x5000, gpa_a, 4096, r=True)
+    b.map(0x5000, gpa_b, 4096, r=True)
+
+    def pa(pid):
+        r = model.translate(7, 0x5010, Access.READ, process_id=pid, report=False)
+        return ("fault", int(r.cause)) if r.fault else r.pa - shift
+
+    io.attach_process(7, 0x2_0001, a, pscid=11)
+    assert pa(0x2_0001) == gpa_a + 0x10        # walked and cached
+    io.attach_process(7, 0x2_0001, b, pscid=12)
+    assert pa(0x2_0001) == gpa_b + 0x10        # INVAL_PDT + VMA(old PSCID) took effect
+    io.detach_process(7, 0x2_0001)
+    assert pa(0x2_0001) == ("fault", 266)      # and the pruned levels are unlinked
