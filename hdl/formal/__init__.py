@@ -11,6 +11,7 @@ from iogate.hdl.formal.axi import MemoryMasterHarness
 from iogate.hdl.formal.cmdq import CommandQueueHarness
 from iogate.hdl.formal.fq import FaultQueueHarness
 from iogate.hdl.formal.iotlb import IotlbHarness
+from iogate.hdl.formal.pdtc import PdtcHarness
 from iogate.hdl.formal.property import Property
 
 __all__ = ["PROPERTIES", "MUTANTS", "Property"]
@@ -36,6 +37,12 @@ PROPERTIES = {
         "cycle (a fill, an invalidation, a lookup), so 5 cycles (CI) hold fill, "
         "invalidate, refill and lookup, and 7 (full) that with both entries filled first; "
         "the covers are reached by step 3.", ci_depth=5),
+    "pdtc": Property(
+        PdtcHarness, "bmc", 6, 4,
+        "BMC: induction would need the link between the cache's entries and the harness's "
+        "copy of K's latest PC. Every change takes one cycle (a fill, an IODIR, a lookup), "
+        "so 4 cycles (CI) hold fill, invalidate, refill and lookup, and 6 (full) that with "
+        "both entries filled first; the covers are reached by step 3.", ci_depth=4),
     "axi-master": Property(
         MemoryMasterHarness, "bmc", 14, 10,
         "BMC: k-induction (tried to depth 8) fails from states where the master's owner "
@@ -57,6 +64,10 @@ MUTANTS = {
     "iotlb-dropped-gvma-av": Property(
         lambda: IotlbHarness(mutant=True), "bmc", 5, 0,
         "The IOTLB never sees IOTINVAL.GVMA with AV=1: a stale entry must hit.",
+        expect="fail"),
+    "pdtc-dropped-inval-all": Property(
+        lambda: PdtcHarness(mutant=True), "bmc", 4, 0,
+        "The cache never sees IODIR.INVAL_DDT with DV=0: a stale PC must hit.",
         expect="fail"),
     "axi-master-valid-dropped-early": Property(
         lambda: MemoryMasterHarness(mutant=True), "bmc", 6, 0,
