@@ -13,7 +13,9 @@ builds its PDT, PCs (its own PSCIDs) and Sv39/Sv48 tables in its RAM. It then re
 of its process: the guest PTE now points at another guest page. Until the guest's
 ``IOTINVAL.VMA`` (its PSCID, that address) reaches the IOMMU through ``IOMMU_HWPT_INVALIDATE``
 the device may get the old page or the new one (the model's ``allowed`` set); after it,
-only the new one. A second guest PC change goes the same way with ``IODIR.INVAL_PDT``.
+only the new one. Retiring a PC goes the same way with ``IODIR.INVAL_PDT``, and unlinking
+a guest PDT page (a non-leaf PDTE) with ``IODIR.INVAL_DDT``, which the host sends for the
+guest's device.
 
 Runs on any ``iogate host`` target with process contexts and a second stage
 (``--config process``); every DMA is checked against the model by the host's scoreboard.
@@ -148,6 +150,27 @@ def vsva(host):
     r = dma(_GVA)
     if not r.fault or r.cause != Cause.PDT_ENTRY_NOT_VALID:
         raise ScenarioFailed(f"after the PC was retired: expected fault 266, got {r}")
+    # A second process in a new leaf page of the guest's PDT (a PDTE made valid: no
+    # invalidation), then retired with its leaf page unlinked: a non-leaf PDTE change, which
+    # the guest announces with IODIR.INVAL_PDT and IODIR.INVAL_DDT.
+    second = PASID + 0x300                          # another PDI[1]
+    pdt.write(second, ProcessContext.make(pscid=GUEST_PSCID + 1, mode=mode, root=mm.root))
+    r = host.dma(DEVICE, _GVA + _PAGE, Access.READ, pasid=second)
+    checked += 1
+    if r.fault or r.pa != user + old_gpa + _PAGE:
+        raise ScenarioFailed(f"the second process: expected {user + old_gpa + _PAGE:#x}, "
+                             f"got {r}")
+    pdt.write(second, ProcessContext(), words=("ta", "fsc"))
+    unlinked = pdt.prune(second)
+    invalidate(commands.iodir_inval_pdt(did=0, pid=second),
+               commands.iotinval_vma(pscid=GUEST_PSCID + 1),
+               commands.iodir_inval_ddt())
+    for page in unlinked:
+        galloc.free(page)
+    r = host.dma(DEVICE, _GVA + _PAGE, Access.READ, pasid=second)
+    checked += 1
+    if not r.fault or r.cause != Cause.PDT_ENTRY_NOT_VALID:
+        raise ScenarioFailed(f"after the PDTE was cleared: expected fault 266, got {r}")
     fd.unbind(dev)
     return {"pdt_mode": pdt.mode.name, "pasid": hex(PASID), "guest_pscid": hex(GUEST_PSCID),
             "first_stage": mode.name, "second_stage": fd.host.stage2_mode.name,
