@@ -603,18 +603,31 @@ class HostIommu:
         rid = self.domain_of(device_id)
         if isinstance(rid, (NestedDomain, ParentDomain)):
             raise ValueError("the device's own domain is not a first-stage one")
-        pasids = self._pasids.setdefault(device_id, {})
         if device_id not in self._pdts:
-            # PC 0 (the RID's domain) is stored before the device context points at the
-            # new directory, so untagged DMA never sees it without one; no invalidation,
-            # nothing can have cached a table the IOMMU never reached.
-            pdt = self._pdts[device_id] = self.driver.process_directory()
-            if isinstance(rid, PagingDomain):
-                pdt.write(0, ProcessContext.make(pscid=rid.pscid, mode=rid.table.mode,
-                                                 root=rid.table.root))
+            # The new directory is built whole (PC 0 for the RID's domain, the PASID's PC)
+            # before the device context points at it: untagged DMA never sees a directory
+            # without PC 0, no invalidation is needed (the IOMMU never reached these
+            # tables), and running out of memory leaves everything as it was.
+            pdt = self.driver.process_directory()
+            try:
+                if isinstance(rid, PagingDomain):
+                    pdt.write(0, ProcessContext.make(pscid=rid.pscid, mode=rid.table.mode,
+                                                     root=rid.table.root))
+                pdt.write(pasid, ProcessContext.make(pscid=domain.pscid,
+                                                     mode=domain.table.mode,
+                                                     root=domain.table.root))
+            except OutOfMemory:
+                for page in pdt.pages():
+                    self.driver.alloc.free(page)
+                raise
+            self._pdts[device_id] = pdt
+            self._pasids[device_id] = {}
             self.driver.set_process_directory(device_id, pdt, dpe=rid is not IDENTITY)
+        else:
+            # Only new PDT levels are allocated here, before anything is linked to a PC.
+            self.driver.attach_process(device_id, pasid, domain.table, pscid=domain.pscid)
+        pasids = self._pasids[device_id]
         old = pasids.get(pasid)
-        self.driver.attach_process(device_id, pasid, domain.table, pscid=domain.pscid)
         if old is not None:
             old.devices.discard((device_id, pasid))
         pasids[pasid] = domain

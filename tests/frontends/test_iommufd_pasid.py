@@ -347,3 +347,15 @@ def test_guest_pid_wider_than_the_iommu():
     rc, done = invalidate(c.fd, hwpt, [commands.to_bytes(commands.iodir_inval_pdt(
         did=0, pid=1 << 17))])
     assert (rc, done, sent) == (-errno.EINVAL, 0, [])
+
+
+def test_out_of_memory_is_enomem_and_changes_nothing():
+    c = Ctx()
+    hwpt = c.paging()
+    alloc = c.fd.host.driver.alloc
+    hog = alloc.alloc(alloc.free_bytes)     # no page left for a process directory
+    before = snapshot(c.fd)
+    assert c.fd.attach(c.dev, hwpt, pasid=0x1_0000) == -errno.ENOMEM
+    assert snapshot(c.fd) == before
+    alloc.free(hog)
+    assert c.fd.attach(c.dev, hwpt, pasid=0x1_0000) == 0

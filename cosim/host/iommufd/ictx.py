@@ -249,7 +249,10 @@ class Iommufd:
         old = dev.pasids.get(pasid)
         if old is hwpt:
             return 0
-        self.host.attach_pasid(dev.device_id, pasid, hwpt.domain)
+        try:
+            self.host.attach_pasid(dev.device_id, pasid, hwpt.domain)
+        except OutOfMemory:
+            return -errno.ENOMEM
         dev_key = (dev_id, pasid)
         if old is not None:
             old.devices.discard(dev_key)
