@@ -22,8 +22,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from iogate.hdl import bits
-from iogate.hdl.formats import (DC, DDTE, IOSATP, TA, TC, Cause, IohgatpMode, IosatpMode,
-                                PdtpMode)
+from iogate.hdl.formats import DC, DDTE, IOSATP, TA, TC, Cause, IohgatpMode, IosatpMode, PdtpMode
 from iogate.hdl.lutram import EntryRam
 from iogate.hdl.mem_master import MemReadSignature
 from iogate.hdl.regs import IommuMode

@@ -34,7 +34,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from iogate.hdl import bits
-from iogate.hdl.formats import PC, PC_TA, PDTE, IOSATP, Cause, IosatpMode, PdtpMode
+from iogate.hdl.formats import IOSATP, PC, PC_TA, PDTE, Cause, IosatpMode, PdtpMode
 from iogate.hdl.mem_master import MemReadSignature
 from iogate.hdl.port import Access
 from iogate.hdl.ptw import guest_page_fault_cause

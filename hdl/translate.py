@@ -76,8 +76,14 @@ from iogate.hdl.mem_master import MemReadSignature
 from iogate.hdl.pdt_walk import ProcessDirectoryWalker
 from iogate.hdl.pdtc import ProcessContextCache, pdtc_inval_layout
 from iogate.hdl.port import ANSWER, REQUEST, Access, embedded, fields
-from iogate.hdl.ptw import (PageTableWalker, access_fault_cause, canonical, gpa_fits,
-                            page_fault_cause, ptw_start_layout)
+from iogate.hdl.ptw import (
+    PageTableWalker,
+    access_fault_cause,
+    canonical,
+    gpa_fits,
+    page_fault_cause,
+    ptw_start_layout,
+)
 from iogate.hdl.regs import IommuMode
 
 __all__ = ["source_width", "pipeline_request_layout", "pipeline_response_layout",

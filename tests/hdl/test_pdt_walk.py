@@ -98,7 +98,7 @@ def pdi(pid, i):
 def build(pid, mode, ta, fsc, tables=(0x200, 0x300)):
     """A PDT for ``pid`` in ``mode`` with its PC = (ta, fsc); (memory, addresses in order)."""
     memory, order, table = {}, [], ROOT
-    for i, nxt in zip(range(mode.levels - 1, 0, -1), tables):
+    for i, nxt in zip(range(mode.levels - 1, 0, -1), tables, strict=False):
         a = (table << 12) + pdi(pid, i) * 8
         memory[a] = nxt << 10 | 1
         order.append(a)

@@ -29,9 +29,12 @@ def run(entries, ops):
                             ctx.get(dut.lookup_pc).as_value().value))
                 continue
             stream = {"fill": dut.fill, "pdt": dut.pdt_inval, "ddt": dut.ddt_inval}[kind]
-            fields = {"fill": lambda: {"device_id": op[1], "pid": op[2], "pc": op[3]},
-                      "pdt": lambda: {"device_id": op[1], "pid": op[2]},
-                      "ddt": lambda: {"all": op[1] is None, "device_id": op[1] or 0}}[kind]()
+            if kind == "fill":
+                fields = {"device_id": op[1], "pid": op[2], "pc": op[3]}
+            elif kind == "pdt":
+                fields = {"device_id": op[1], "pid": op[2]}
+            else:
+                fields = {"all": op[1] is None, "device_id": op[1] or 0}
             for name, value in fields.items():
                 ctx.set(Value.cast(getattr(stream.payload, name)), value)
             ctx.set(stream.valid, 1)
@@ -82,7 +85,7 @@ def test_random_against_the_rules():
             checks.append(("may", (did, pid), present.get((did, pid))))
     got = run(entries, ops)
     assert len(got) == len(checks)
-    for (kind, tag, pc), (hit, value) in zip(checks, got):
+    for (kind, tag, pc), (hit, value) in zip(checks, got, strict=True):
         if kind == "must":
             assert (hit, value) == (True, pc), (seed, tag)
         elif hit:

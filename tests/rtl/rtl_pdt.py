@@ -37,9 +37,9 @@ from iogate.firmware.guest import GuestMemory
 from iogate.firmware.pagetable import PageTable
 
 from iogate.cosim.check.request import TranslationRequest
+from iogate.cosim.model.memory import Memory
 from iogate.cosim.targets.tb.bus import TestbenchBus
 from iogate.cosim.targets.tb.testbench import Testbench
-from iogate.cosim.model.memory import Memory
 
 PDT = Config.full().replace(pd_levels=3)
 SEED = int(os.environ.get("COCOTB_RANDOM_SEED", "1"))
@@ -212,7 +212,7 @@ async def process_contexts_follow_the_spec(dut):
     for batch in range(0, len(reqs), 16):
         chunk = reqs[batch:batch + 16]
         events = [await tb.ports[0].submit(r) for r in chunk]
-        for req, event in zip(chunk, events):
+        for req, event in zip(chunk, events, strict=True):
             await event.wait()
             check(world, req, event.response, faults)
     causes = {cause for _, cause, _ in faults}
