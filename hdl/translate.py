@@ -234,7 +234,7 @@ class TranslationPipeline(wiring.Component):
         s.from_iotlb = Signal()
 
         self._device_context(m, s, ddtc, pdtc)
-        self._process_context(m, s, pdtc)
+        self._process_context(m, s, ddtc, pdtc)
         self._iotlb_key(m, s, iotlb, g_modes)
         self._lookup(m, s, iotlb, modes, g_modes)
         self._walk_starts(m, s, ddtc, ddtw, iotlb, ptw)
@@ -330,7 +330,7 @@ class TranslationPipeline(wiring.Component):
             m.d.sync += s.s1_dc_ok.eq(0)
         s.dc = s.s1_dc
 
-    def _process_context(self, m, s, pdtc):
+    def _process_context(self, m, s, ddtc, pdtc):
         """The request's process context (spec "Process to translate an IOVA" steps 11-16):
         whether one is used, from the process-context cache, and what it changes."""
         dc, s1 = s.dc, s.s1
@@ -352,8 +352,21 @@ class TranslationPipeline(wiring.Component):
             pdtc.lookup_pid.eq(Mux(s.reload, pid_of(s1), pid_of(self.req.payload))),
             s.pid.eq(pid_of(s1)),
         ]
+        # The first stage's mode and PSCID (the PC's or the DC's) are chosen as the DC and
+        # PC are looked up and kept with them, so that the IOTLB compare of the lookup stage
+        # starts from flip-flops: behind the choice it was the design's longest path.
+        s.key_s_on, s.key_pscid, s.key_mode = Signal(), Signal(20), Signal(IosatpMode)
+        ldc, lpc = ddtc.lookup_dc, pdtc.lookup_pc
+        pv = Mux(s.reload, s1.pv, self.req.payload.pv)
+        uses = (ldc.tc.pdtv & (ldc.fsc.mode != PdtpMode.BARE) & (pv | ldc.tc.dpe))
         with m.If(s.reload | (self.req.valid & self.req.ready)):
-            m.d.sync += [s.pc.eq(pdtc.lookup_pc), s1_pc_hit.eq(pdtc.lookup_hit)]
+            m.d.sync += [
+                s.pc.eq(pdtc.lookup_pc), s1_pc_hit.eq(pdtc.lookup_hit),
+                s.key_s_on.eq(Mux(uses, lpc.fsc.mode != IosatpMode.BARE,
+                                  ~ldc.tc.pdtv & (ldc.fsc.mode != IosatpMode.BARE))),
+                s.key_pscid.eq(Mux(uses, lpc.ta.pscid, ldc.ta.pscid)),
+                s.key_mode.eq(Mux(uses, lpc.fsc.mode, ldc.fsc.mode)),
+            ]
         pdtp_on = dc.tc.pdtv & (dc.fsc.mode != PdtpMode.BARE)
         too_wide = Const(0, 1)
         for mode in self._config.pdtp_modes:
@@ -388,10 +401,10 @@ class TranslationPipeline(wiring.Component):
         m.d.comb += [s.fsc_mode.eq(dc.fsc.mode), s.fsc_ppn.eq(dc.fsc.ppn),
                      s.pscid.eq(dc.ta.pscid), s.s_on.eq(dc_s_on)]
         if self._pd:
+            m.d.comb += [s.fsc_mode.eq(s.key_mode), s.pscid.eq(s.key_pscid),
+                         s.s_on.eq(s.key_s_on)]
             with m.If(s.uses_pc):
-                m.d.comb += [s.fsc_mode.eq(s.pc.fsc.mode), s.fsc_ppn.eq(s.pc.fsc.ppn),
-                             s.pscid.eq(s.pc.ta.pscid),
-                             s.s_on.eq(s.pc.fsc.mode != IosatpMode.BARE)]
+                m.d.comb += s.fsc_ppn.eq(s.pc.fsc.ppn)
         m.d.comb += s.g_on.eq((dc.iohgatp.mode != IohgatpMode.BARE) if g_modes else 0)
         # IOTLB tags (spec "Caching in-memory data structures"): GSCID when the second stage is not
         # Bare, PSCID when the first stage is not; a second-stage-only entry is GSCID+GPA (pscv=0).
