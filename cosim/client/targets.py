@@ -66,11 +66,14 @@ class ModelTarget(_Lines):
     answers_illegal = False
     wait_step = 1 << 30       # nothing changes while time passes
 
-    def __init__(self, config: Config = Config()) -> None:
+    def __init__(self, config: Config = Config(), *, cache: bool = False) -> None:
         super().__init__()
         self.config = config
         self.ram = ram_of(config)
-        self.iommu = IommuModel(config, Memory())
+        # cache=True: the target answers from its own caches as the RTL does, so a missing
+        # invalidation shows as a stale answer (the checking model's allowed set holds both
+        # only until the fence).
+        self.iommu = IommuModel(config, Memory(), cache=cache)
         self._bus = ModelBus(self.iommu)
         self.cycles = 0
 
@@ -92,7 +95,8 @@ class ModelTarget(_Lines):
     def translate(self, request, count):
         out = []
         for _ in range(count):
-            r = self.iommu.translate(request.device_id, request.iova, request.access)
+            r = self.iommu.translate(request.device_id, request.iova, request.access,
+                                     process_id=request.process_id, priv=request.priv)
             ppn = 0 if r.fault else r.ppn
             out.append(TranslationResponse(
                 fault=r.fault, cause=int(r.cause) if r.fault else 0, ppn=ppn,
@@ -168,6 +172,10 @@ class BoardTarget(_Lines):
         self.link.mem_write(address, data)
 
     def translate(self, request, count):
+        if request.process_id is not None or request.priv:
+            # The board's link frames carry no PASID or privilege (boards/uart_link.py):
+            # refuse rather than send an untagged request the model would judge otherwise.
+            raise ValueError("the board link carries no process_id/privilege")
         r = self.link.translate(request.device_id, request.iova, request.access, count)
         self.cycles += getattr(r, "cycles", 0)
         return [r]

@@ -13,13 +13,10 @@ from iogate.hdl import Config
 
 from iogate.firmware.driver import Iommu
 
-from iogate.cosim.check.request import TranslationResponse
 from iogate.cosim.client.host import Host
 from iogate.cosim.client.run import run
 from iogate.cosim.client.script import execute
 from iogate.cosim.client.targets import ModelTarget
-from iogate.cosim.model import IommuModel, Memory
-from iogate.cosim.model.bus import ModelBus
 from iogate.cosim.scenarios.run import HOST_SCENARIOS, list_scenarios
 
 PROCESS = Config.process()
@@ -39,35 +36,8 @@ def test_scenarios_are_listed():
     assert "\nsva " in text and "\nvsva " in text
 
 
-class PasidModelTarget(ModelTarget):
-    """The model target, passing the request's PASID fields on to the model.
-
-    ``ModelTarget.translate`` (cosim/client/targets.py, not this helper's file) drops
-    ``process_id``/``priv`` today; the one-line fix is requested in sw-requests.md.
-    """
-
-    def __init__(self, config, *, cache):
-        super().__init__(config)
-        # cache=True: the target answers from its caches, as the RTL does, so stale
-        # entries show.
-        self.iommu = IommuModel(config, Memory(), cache=cache)
-        self._bus = ModelBus(self.iommu)
-
-    def translate(self, request, count):
-        out = []
-        for _ in range(count):
-            r = self.iommu.translate(request.device_id, request.iova, request.access,
-                                     process_id=request.process_id, priv=request.priv)
-            ppn = 0 if r.fault else r.ppn
-            out.append(TranslationResponse(
-                fault=r.fault, cause=int(r.cause) if r.fault else 0, ppn=ppn,
-                r=bool(r.r), w=bool(r.w), x=bool(r.x), pbmt=0 if r.fault else int(r.pbmt),
-                hit=False, pa=ppn << 12 | request.iova & 0xFFF))
-        return out
-
-
 def caching_host(cache=True, config=PROCESS):
-    return Host(PasidModelTarget(config, cache=cache))
+    return Host(ModelTarget(config, cache=cache))
 
 
 @pytest.mark.parametrize("name", ["sva", "vsva"])
