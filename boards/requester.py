@@ -41,6 +41,10 @@ class Requester(wiring.Component):
     ----------
     tag_width : int
         The translation port's tag width (``Config.tag_width``).
+    pasid : bool
+        Whether the port carries a PASID (``Config.pd_levels > 0``). The board link has no
+        PASID field, so the requester sends every request untagged (``pv = 0``, User): a
+        board with process contexts translates through DPE's process 0 or the DC alone.
 
     Members
     -------
@@ -50,7 +54,7 @@ class Requester(wiring.Component):
     result : ``Out(RESULT)``
         The outcome of the last run taken, from the cycle after it was taken until the
         next run is taken.
-    tr : ``In(TranslationPort(tag_width))``
+    tr : ``In(TranslationPort(tag_width, pasid))``
         The translation port, from the device's side (requests out, responses in).
 
     Raises
@@ -61,7 +65,7 @@ class Requester(wiring.Component):
         If ``tag_width`` is not between 1 and 32.
     """
 
-    def __init__(self, tag_width):
+    def __init__(self, tag_width, pasid=False):
         try:
             if not isinstance(tag_width, int) or isinstance(tag_width, bool):
                 raise TypeError(f"tag_width must be an integer, not {tag_width!r}")
@@ -74,7 +78,7 @@ class Requester(wiring.Component):
         super().__init__({
             "cmd": In(stream.Signature(COMMAND)),
             "result": Out(RESULT),
-            "tr": In(TranslationPort(tag_width)),
+            "tr": In(TranslationPort(tag_width, pasid)),
         })
 
     def elaborate(self, platform):

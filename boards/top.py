@@ -87,7 +87,7 @@ class BoardTop(wiring.Component):
             parts.append(Iommu(config))
             parts.append(OnChipMemory(base=ram_base, size=ram_size, addr_width=config.pas,
                                       id_width=ID_WIDTH, spram=spram))
-            parts.append(Requester(config.tag_width))
+            parts.append(Requester(config.tag_width, pasid=config.pd_levels > 0))
             parts.append(Bridge(mmio_data_width=config.mmio_data_width, ram_base=ram_base,
                                 ram_size=ram_size, clk_hz=clk_hz))
             parts.append(UARTReceiver(divisor))

@@ -13,8 +13,10 @@ from amaranth.sim import Simulator
 from iogate.boards.requester import Requester
 
 
-def test_stalling_port():
-    dut = Requester(2)
+@pytest.mark.parametrize("pasid", [False, True])
+def test_stalling_port(pasid):
+    # With a PASID the port is wider, and the board's requests all go out untagged.
+    dut = Requester(2, pasid=pasid)
     seen = {}
 
     async def port(ctx):
@@ -37,6 +39,8 @@ def test_stalling_port():
             if valid and not started:
                 started, cycle = True, 0         # the run's first cycle is cycle 0
             if valid and ready:
+                if pasid:
+                    seen.setdefault("pv", []).append(ctx.get(req.payload.pv))
                 tags.append(tag)
                 pending.append((cycle + 2, tag))
                 seen["tags"] = list(tags)
@@ -62,6 +66,7 @@ def test_stalling_port():
     sim.add_testbench(host)
     sim.run()
     assert seen["tags"] == [0, 1, 2]
+    assert seen.get("pv") == ([0, 0, 0] if pasid else None)
     # The last response (tag 2): ppn 0x102, a hit; two of three hits; 6 cycles.
     assert seen["result"] == (0x102, 1, 2, 6)
 
