@@ -117,16 +117,21 @@ def pte_attributes(prot: Prot, svpbmt: bool) -> tuple[bool, bool, bool, Pbmt]:
 
 
 class _Domain:
-    """What every domain has: a host and the device_ids attached to it."""
+    """What every domain has: a host and what is attached to it: device_ids (the RID's
+    domain) and ``(device_id, pasid)`` pairs (a PASID's domain)."""
 
     kind: str | None = None
 
     def __init__(self, host: "HostIommu | None") -> None:
         self.host = host
-        self.devices: set[int] = set()
+        self.devices: set[int | tuple[int, int]] = set()
+
+    def attached(self) -> list[int | tuple[int, int]]:
+        """What is attached, in order: by device_id, the RID before its PASIDs."""
+        return sorted(self.devices, key=lambda d: d if isinstance(d, tuple) else (d, -1))
 
     def __repr__(self) -> str:
-        return f"<{self.kind} domain, devices {sorted(self.devices)}>"
+        return f"<{self.kind} domain, devices {self.attached()}>"
 
 
 class _Static(_Domain):
@@ -495,7 +500,7 @@ class HostIommu:
             If devices are still attached, or a nest parent still has nested domains.
         """
         if domain.devices:
-            raise ValueError(f"devices {sorted(domain.devices)} are still attached")
+            raise ValueError(f"devices {domain.attached()} are still attached")
         if isinstance(domain, ParentDomain):
             if domain.children:
                 raise ValueError("nested domains still use this parent")

@@ -5,7 +5,7 @@ import errno
 
 import pytest
 
-from iogate.hdl import bits
+from iogate.hdl import Config, bits
 from iogate.hdl.formats import IOSATP, IOTINVAL, TC, Cause, IosatpMode, Pbmt
 
 from iogate.firmware import commands
@@ -195,3 +195,16 @@ def test_guest_context_checks():
     with pytest.raises(NestingError) as e:
         check_guest_context(ok, 0, bits.pack(IOSATP, mode=IosatpMode.SV48), sv48=False)
     assert e.value.errno == errno.EOPNOTSUPP
+
+
+def test_free_domain_names_rid_and_pasid_attachments():
+    # One domain attached as device 7's RID domain and as PASIDs of devices 3 and 7: the
+    # refusal lists them by device, the RID before its PASIDs (ints and pairs together).
+    host = HostIommu.on_model(Config.full().replace(pd_levels=1))
+    d = host.paging_domain()
+    host.attach(7, d)
+    host.attach_pasid(7, 5, d)
+    host.attach_pasid(3, 2, d)
+    with pytest.raises(ValueError, match=r"devices \[\(3, 2\), 7, \(7, 5\)\] are still"):
+        host.free_domain(d)
+    assert d.alive
