@@ -196,7 +196,8 @@ class Config:
     def capabilities(self) -> int:
         """The ``capabilities`` register value (spec "IOMMU capabilities (capabilities)").
 
-        Only what is built is advertised: no MSI translation, ATS, HPM or extension. Svnapot is mandatory and has no bit. Interrupts are wired (IGS=WSI).
+        Only what is built is advertised: no MSI translation, ATS, HPM or extension.
+        Svnapot is mandatory and has no bit. Interrupts are wired (IGS=WSI).
         """
         return bits.pack(
             CAPABILITIES,

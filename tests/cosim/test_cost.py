@@ -5,8 +5,9 @@ import dataclasses
 
 import pytest
 
-from iogate.cosim.bench import cost
 from iogate.hdl import Config
+
+from iogate.cosim.bench import cost
 
 
 def test_unknown_row_is_refused_before_anything_runs(monkeypatch):
