@@ -48,6 +48,5 @@ def make_trace(seed, translations, config=None):
         raise ValueError(f"seed {seed}: the world's tables end at {top:#x}, beyond the "
                          f"harness RAM [{RAM_BASE:#x}, {RAM_BASE + RAM_SIZE:#x})")
     restrict(memory)
-    requests = [TranslationRequest(did, iova, access)
-                for did, iova, access in random_requests(rng, world, translations)]
+    requests = [TranslationRequest(*r) for r in random_requests(rng, world, translations)]
     return Trace(seed, bus.ops, requests), model

@@ -32,6 +32,9 @@ from iogate.firmware.errors import GuestAddressError
 from iogate.firmware.guest import GuestMemory
 from iogate.firmware.pagetable import PageTable
 
+from iogate.cosim.regress import world_pdt
+from iogate.cosim.regress.world_pdt import PDT_KINDS
+
 __all__ = ["World", "Space", "CONFIGS", "choose_config", "build_world", "churn", "settle",
            "random_requests"]
 
@@ -45,8 +48,10 @@ GUEST_TABLES = (512 * MiB, 64 * MiB)
 #: The leaf sizes exercised (spec: Svnapot 64 KiB and the Sv39/Sv48 superpages).
 SIZES = (4 * KiB, 64 * KiB, 2 * MiB, 1 * GiB)
 
-#: The two builds the test suite already makes (tests/rtl: default and full first target).
-CONFIGS = {"default": Config(), "full": Config.full()}
+#: The builds the test suite already makes (tests/rtl: default, the full first target, and
+#: the full target with PD8/PD17/PD20 process contexts).
+CONFIGS = {"default": Config(), "full": Config.full(),
+           "process": Config.full().replace(pd_levels=3)}
 
 # Device kinds: (first-stage mode, second-stage mode) or a special kind.
 _KINDS = {
@@ -59,11 +64,14 @@ _KINDS = {
 # VA widths of Sv39 and Sv48: random requests straddle their canonical edges.
 _SV39_BITS, _SV48_BITS = IosatpMode.SV39.va_bits, IosatpMode.SV48.va_bits
 #: Every kind, for coverage bins.
-KINDS = [*_KINDS, "bypass", "invalid", "noise", "ddt_fault"]
+KINDS = [*_KINDS, *PDT_KINDS, "bypass", "invalid", "noise", "ddt_fault"]
 _WEIGHTS = {"default": {"sv39": 60, "bypass": 10, "invalid": 10, "noise": 12, "ddt_fault": 5},
             "full": {"sv39": 12, "sv48": 12, "sv39x4": 10, "sv48x4": 8, "sv39/sv39x4": 10,
                      "sv48/sv48x4": 8, "sv39/sv48x4": 8, "bypass": 8, "invalid": 6,
-                     "noise": 12, "ddt_fault": 6}}
+                     "noise": 12, "ddt_fault": 6},
+            "process": {"sv39": 6, "sv48": 6, "sv39x4": 5, "sv48x4": 4, "sv39/sv39x4": 5,
+                        "sv48/sv48x4": 4, "sv39/sv48x4": 4, "pdt": 22, "pdt/nested": 16,
+                        "bypass": 5, "invalid": 4, "noise": 10, "ddt_fault": 4}}
 
 
 def choose_config(seed):
@@ -92,6 +100,8 @@ class World:
     ranges: list = field(default_factory=list)       # (did, iova, size)
     table_pages: list = field(default_factory=list)  # (did, system address of a table page)
     damaged: list = field(default_factory=list)      # what was broken, for the report
+    processes: dict = field(default_factory=dict)    # did -> [world_pdt.Process]
+    pdt: dict = field(default_factory=dict)          # did -> (ProcessDirectory, DPE, GSCID)
 
 
 def _pte_addresses(table, va):
@@ -219,10 +229,10 @@ def _device(rng, world, did, kind, nested_index, bus, config):
     return [first, second]
 
 
-def _host_pages(space):
-    """System addresses of the pages of ``space``'s table."""
-    bus = space.table.bus
-    for page in _table_pages(space.table):
+def _host_pages(table):
+    """System addresses of the pages of ``table``."""
+    bus = table.bus
+    for page in _table_pages(table):
         if isinstance(bus, GuestMemory):
             t = bus.second_stage.lookup(page)
             if t is None:
@@ -269,8 +279,14 @@ def build_world(rng, bus, target, *, config_name="default", devices=12, damage=0
             drv.set_blocked(did)
             continue
         real = kind if kind != "noise" else rng.choice(
-            [k for k in _KINDS if k in weights] or ["sv39"])
-        spaces = _device(rng, world, did, real, nested, bus, config)
+            [k for k in (*_KINDS, *PDT_KINDS) if k in weights] or ["sv39"])
+        if real in PDT_KINDS:
+            spaces = world_pdt.pdt_device(rng, world, did, real, nested, bus, config,
+                                          _map_random, Space, GUEST_RAM, GUEST_TABLES)
+            if rng.random() < damage:
+                world_pdt.damage_pdt(rng, world, did)
+        else:
+            spaces = _device(rng, world, did, real, nested, bus, config)
         nested += "/" in real
         for space in spaces:
             hit = [va for va, _ in space.ranges if rng.random() < damage]
@@ -288,7 +304,11 @@ def build_world(rng, bus, target, *, config_name="default", devices=12, damage=0
         try:
             if guest_ram is not None and not (guest_ram.r and guest_ram.w):
                 raise GuestAddressError("guest RAM not writable")
-            pages = [page for space in spaces for page in _host_pages(space)]
+            pages = [page for space in spaces for page in _host_pages(space.table)]
+            for p in world.processes.get(did, []):
+                pages += [page for table in p.tables for page in _host_pages(table)]
+            if did in world.pdt:
+                pages += list(world_pdt.pdt_pages(world, did))
         except GuestAddressError:
             # The damage cut the guest's RAM out of its G-stage: the CPU cannot reach the
             # guest's tables either, so they are neither churned nor given bus errors.
@@ -325,6 +345,8 @@ def _bus_errors(rng, world, target, faults):
             world.damaged.append(f"did {did:#x} table page {address:#x} answers {resp}")
             # The driver (the CPU) cannot edit that table any more either: no churn on it.
             world.tables.pop(did, None)
+            for p in world.processes.get(did, []):
+                p.churnable = False
     ddt = world.driver.ddt
     for did, kind in world.devices.items():
         if kind != "ddt_fault":
@@ -349,6 +371,10 @@ def churn(rng, world):
     translation (the model's ``allowed`` set holds both); afterwards only the new one.
     """
     pending = []
+    if world.processes and rng.random() < 0.5:
+        changed = world_pdt.churn_pc(rng, world)
+        if changed is not None:
+            pending.append((None, changed))
     for _ in range(rng.randint(1, 4)):
         spaces = [(did, s) for did in sorted(world.tables) for s in world.tables[did]
                   if s.ranges]
@@ -373,22 +399,33 @@ def churn(rng, world):
 def settle(world, pending):
     """The spec's invalidation recipe for each change, then IOFENCE.C (the driver's sync)."""
     for space, changes in pending:
-        world.driver.sync(space.table, changes, pscid=space.pscid, gscid=space.gscid)
+        if space is None:                        # a process context (world_pdt.churn_pc)
+            world_pdt.settle_pc(world, changes)
+        else:
+            world.driver.sync(space.table, changes, pscid=space.pscid, gscid=space.gscid)
 
 
 def random_requests(rng, world, n):
-    """``n`` requests: most inside mapped ranges, some anywhere, some to unknown devices."""
+    """``n`` requests ``(device_id, iova, access, process_id, priv)``: most inside mapped
+    ranges (a third of them, when the world has processes, a process's under its PASID),
+    some anywhere, some to unknown devices; only process requests carry a process_id."""
     accesses = list(Access)
     for _ in range(n):
         roll = rng.random()
         access = rng.choice(accesses)
+        if world.processes and rng.random() < 0.3:
+            tagged = world_pdt.pasid_request(rng, world)
+            if tagged is not None:
+                did, iova, pid, priv = tagged
+                yield did, iova, access, pid, priv
+                continue
         if roll < 0.8 and world.ranges:
             did, iova, size = rng.choice(world.ranges)
-            yield did, iova + rng.randrange(min(size, 1 << 16)) // 8 * 8, access
+            yield did, iova + rng.randrange(min(size, 1 << 16)) // 8 * 8, access, None, False
         elif roll < 0.95:
             did = rng.choice(list(world.devices))
             yield did, rng.getrandbits(rng.choice([_SV39_BITS, _SV39_BITS + 1, _SV48_BITS,
-                                                   64])) & ~7, access
+                                                   64])) & ~7, access, None, False
         else:
             yield (rng.randrange(1 << IommuMode.LVL3.device_id_bits),
-                   rng.getrandbits(_SV39_BITS) & ~7, access)
+                   rng.getrandbits(_SV39_BITS) & ~7, access, None, False)

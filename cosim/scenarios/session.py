@@ -175,15 +175,16 @@ async def open_session(dut, config, *, mem_latency=0, memory=None):
     return Session(config, memory, model, tb, MirroredBus(tb, model), Scoreboard(model))
 
 
-def request(device_id, iova, access):
-    """Shorthand for a :class:`TranslationRequest` with ``access`` as a name or ``Access``.
+def request(device_id, iova, access, process_id=None, priv=False):
+    """Shorthand for a :class:`TranslationRequest` with ``access`` as a name or ``Access``
+    (``process_id``/``priv``: the PASID and supervisor privilege, if any).
 
     The test author's edge: a name (``"read"``, ``"write"``, ``"execute"``) becomes the
     :class:`~iogate.hdl.port.Access` here, once.
     """
     if isinstance(access, str):
         access = Access[access.upper()]
-    return TranslationRequest(device_id, iova, access)
+    return TranslationRequest(device_id, iova, access, process_id, priv)
 
 
 __all__.append("request")

@@ -31,9 +31,9 @@ def _world(seed, config_name, **kwargs):
     return model, world
 
 
-def test_config_choice_is_a_function_of_the_seed_and_takes_both():
+def test_config_choice_is_a_function_of_the_seed_and_takes_every_build():
     assert [choose_config(s) for s in range(20)] == [choose_config(s) for s in range(20)]
-    assert {choose_config(s)[0] for s in range(20)} == {"default", "full"}
+    assert {choose_config(s)[0] for s in range(20)} == {"default", "full", "process"}
 
 
 def test_full_config_worlds_reach_every_directory_mode_and_kind():
@@ -107,7 +107,8 @@ def test_damaged_worlds_survive_churn_and_reach_the_rare_causes(config_name):
         rng = random.Random(seed)
         for _ in range(4):
             settle(world, churn(rng, world))
-        for did, iova, access in random_requests(rng, world, 40):
+        for did, iova, access, pid, priv in random_requests(rng, world, 40):
+            assert pid is None and not priv          # no process contexts in these worlds
             result = model.translate(did, iova, access, report=False)
             causes[int(result.cause) if result.fault else 0] += 1
     assert {0, 1, 5, 7, 12, 13, 15, 257, 258, 259, 260} <= set(causes)
