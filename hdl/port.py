@@ -37,7 +37,7 @@ REQUEST = data.StructLayout({"device_id": 24, "iova": 64, "access": Access})
 #: The PASID of a request (PCIe's PASID prefix): ``pv`` says a ``process_id`` (``pid``) came
 #: with it, ``priv`` asks for supervisor privilege ("Privilege Mode Requested"; only with
 #: ``pv``). Exec is :data:`REQUEST`'s ``access``, also without a PASID (a choice, see
-#: :mod:`iogate.hdl.pdt`).
+#: :mod:`iogate.hdl.translate`).
 PASID = data.StructLayout({"pv": 1, "pid": 20, "priv": 1})
 
 #: What the IOMMU answers: a fault and its CAUSE (spec "Fault/Event-Queue (FQ)"), or the
