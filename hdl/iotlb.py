@@ -10,8 +10,11 @@ translate an IOVA"):
   never answer a lookup made under a first stage, whatever PSCID that has;
 * ``G`` -- a global first-stage mapping, shared by every PSCID of its VM (or of the host);
 * the virtual page number (the IOVA's, which is the GPA for a second-stage-only entry) and
-  the page size: 4 KiB, 64 KiB NAPOT, 2 MiB, 1 GiB or 512 GiB (Sv48, Sv48x4). A two-stage
-  entry maps the smaller of its two leaves' pages, which both stages map linearly.
+  the page size: 4 KiB, 64 KiB NAPOT, 2 MiB, 1 GiB, 512 GiB (Sv48, Sv48x4) or 256 TiB (Sv57,
+  Sv57x4: Privileged spec "Sv57", a level-4 leaf). A two-stage entry maps the smaller of its
+  two leaves' pages, which both stages map linearly. The 256 TiB size, and the wider VPN of
+  Sv57/Sv57x4, exist only in an IOTLB built for them (``sizes`` and ``vpn_w``,
+  :func:`page_sizes` and :func:`vpn_width`): without them the IOTLB is the same logic.
 
 It holds the PPN, the permissions of both stages together (``w`` already ANDed with D,
 since the IOMMU does not update A/D) and the combined Svpbmt type. Only successful
@@ -51,14 +54,14 @@ from iogate.hdl.formats import IohgatpMode, IosatpMode, Pbmt
 from iogate.hdl.lutram import EntryRam
 
 __all__ = [
-    "PageSize", "PAGE_SIZE_IGNORED_BITS", "InvalKind",
+    "PageSize", "PAGE_SIZE_IGNORED_BITS", "SV48_PAGE_SIZES", "page_sizes", "InvalKind",
     "iotlb_key_layout", "iotlb_result_layout", "iotlb_fill_layout", "iotlb_inval_layout",
     "vpn_width", "plru_victim", "plru_touch", "IOTLB",
 ]
 
 
 class PageSize(enum.Enum, shape=3):
-    """Size of the page an IOTLB entry maps (Privileged spec: Sv39/Sv48 levels, Svnapot).
+    """Size of the page an IOTLB entry maps (Privileged spec: Sv39/Sv48/Sv57 levels, Svnapot).
 
     Numbered in order of size: the walker maps a two-stage leaf to the smaller encoding.
     """
@@ -67,13 +70,26 @@ class PageSize(enum.Enum, shape=3):
     SIZE_2M = 2
     SIZE_1G = 3
     SIZE_512G = 4
+    SIZE_256T = 5    #: a level-4 leaf of Sv57/Sv57x4
 
 
 #: VPN bits below each page size's own VPN: they select the 4 KiB page inside the page.
 PAGE_SIZE_IGNORED_BITS = {
     PageSize.SIZE_4K: 0, PageSize.SIZE_64K: 4, PageSize.SIZE_2M: 9,
-    PageSize.SIZE_1G: 18, PageSize.SIZE_512G: 27,
+    PageSize.SIZE_1G: 18, PageSize.SIZE_512G: 27, PageSize.SIZE_256T: 36,
 }
+
+#: The page sizes of an IOTLB without Sv57/Sv57x4: every size up to a 4-level walk's.
+SV48_PAGE_SIZES = (PageSize.SIZE_4K, PageSize.SIZE_64K, PageSize.SIZE_2M, PageSize.SIZE_1G,
+                   PageSize.SIZE_512G)
+
+
+def page_sizes(config):
+    """The page sizes an IOTLB of ``config`` holds: up to 512 GiB, and 256 TiB with Sv57 or
+    Sv57x4 (their level-4 leaves, Privileged spec "Sv57")."""
+    if config.sv57 or config.sv57x4:
+        return (*SV48_PAGE_SIZES, PageSize.SIZE_256T)
+    return SV48_PAGE_SIZES
 
 
 class InvalKind(enum.Enum, shape=2):
@@ -86,8 +102,9 @@ class InvalKind(enum.Enum, shape=2):
 def vpn_width(config):
     """VPN bits an IOTLB of ``config`` must hold: the widest IOVA any mode accepts.
 
-    Sv39 has 27 VPN bits, Sv48 36; with the first stage Bare the IOVA is a GPA of Sv39x4
-    (41 bits, 29 VPN bits) or Sv48x4 (50 bits, 38 VPN bits). Bits above a mode's own width
+    Sv39 has 27 VPN bits, Sv48 36, Sv57 45; with the first stage Bare the IOVA is a GPA of
+    Sv39x4 (41 bits, 29 VPN bits), Sv48x4 (50 bits, 38 VPN bits) or Sv57x4 (59 bits, 47 VPN
+    bits: Privileged spec "Two-Stage Address Translation"). Bits above a mode's own width
     are equal (canonical IOVA) or zero (GPA) in every address a lookup accepts, so two
     pages of one address space never share a tag.
     """
@@ -98,6 +115,10 @@ def vpn_width(config):
         widths.append(IohgatpMode.SV39X4.vpn_bits)
     if config.sv48x4:
         widths.append(IohgatpMode.SV48X4.vpn_bits)
+    if config.sv57:
+        widths.append(IosatpMode.SV57.vpn_bits)
+    if config.sv57x4:
+        widths.append(IohgatpMode.SV57X4.vpn_bits)
     return max(widths)
 
 
@@ -191,43 +212,44 @@ def _entry_data_layout():
     return data.StructLayout({"ppn": 44, "pbmt": Pbmt})
 
 
-def _vpn_segments(vpn_w):
-    """The VPN split at every page size's boundary: ``[(lo, hi), ...]``, lowest first.
+def _vpn_segments(vpn_w, sizes):
+    """The VPN split at the boundary of every page size of ``sizes``: ``[(lo, hi), ...]``,
+    lowest first.
 
     Each page size ignores a whole number of these segments (its own offset bits), so an
     address compare is one equality per segment, each qualified by one flag, instead of a
     mask bit decoded from the page size at every VPN bit.
     """
-    starts = sorted(set(PAGE_SIZE_IGNORED_BITS.values()) | {vpn_w})
+    starts = sorted({PAGE_SIZE_IGNORED_BITS[ps] for ps in sizes} | {vpn_w})
     starts = [b for b in starts if b <= vpn_w]
     return list(zip(starts, starts[1:], strict=False))
 
 
-def _ignored_segments(size, vpn_w):
+def _ignored_segments(size, vpn_w, sizes):
     """Per segment of :func:`_vpn_segments`, whether a page of ``size`` ignores it."""
     flags = []
-    for _lo, hi in _vpn_segments(vpn_w):
+    for _lo, hi in _vpn_segments(vpn_w, sizes):
         flag = Const(0, 1)
-        for ps, bits in PAGE_SIZE_IGNORED_BITS.items():
-            if min(bits, vpn_w) >= hi:
+        for ps in sizes:
+            if min(PAGE_SIZE_IGNORED_BITS[ps], vpn_w) >= hi:
                 flag = flag | (size == ps)
         flags.append(flag)
     return flags
 
 
-def _same_page(vpn_a, vpn_b, ignored_segments, vpn_w):
+def _same_page(vpn_a, vpn_b, ignored_segments, vpn_w, sizes):
     """The two VPNs agree on every segment not flagged in ``ignored_segments``."""
     same = Const(1, 1)
-    for (lo, hi), ignored in zip(_vpn_segments(vpn_w), ignored_segments, strict=True):
+    for (lo, hi), ignored in zip(_vpn_segments(vpn_w, sizes), ignored_segments, strict=True):
         same = same & (ignored | (vpn_a[lo:hi] == vpn_b[lo:hi]))
     return same
 
 
-def _ignored_mask(size, vpn_w):
+def _ignored_mask(size, vpn_w, sizes):
     """The VPN bits inside a page of ``size`` (a Signal of PageSize), as a mask."""
     mask = Const(0, vpn_w)
-    for ps, bits in PAGE_SIZE_IGNORED_BITS.items():
-        m = (1 << min(bits, vpn_w)) - 1
+    for ps in sizes:
+        m = (1 << min(PAGE_SIZE_IGNORED_BITS[ps], vpn_w)) - 1
         mask = (size == ps).replicate(vpn_w) & m | mask
     return mask
 
@@ -243,6 +265,9 @@ class IOTLB(wiring.Component):
         Associativity; ``entries // ways`` (the number of sets) must be a power of two.
     vpn_w : int
         VPN bits kept in a tag (see :func:`vpn_width`).
+    sizes : tuple of PageSize
+        The page sizes entries may have (see :func:`page_sizes`); 4 KiB to 512 GiB by
+        default. Only these sizes are decoded, so 256 TiB costs nothing where it is not built.
 
     Members
     -------
@@ -267,7 +292,7 @@ class IOTLB(wiring.Component):
         On an impossible geometry.
     """
 
-    def __init__(self, entries, ways, vpn_w):
+    def __init__(self, entries, ways, vpn_w, *, sizes=SV48_PAGE_SIZES):
         try:
             for name, value in (("entries", entries), ("ways", ways), ("vpn_w", vpn_w)):
                 if not isinstance(value, int) or isinstance(value, bool):
@@ -280,6 +305,9 @@ class IOTLB(wiring.Component):
                 raise ValueError(f"entries / ways must be a power of two, not {sets}")
             if not 27 <= vpn_w <= 52:
                 raise ValueError(f"vpn_w must be between 27 and 52, not {vpn_w!r}")
+            sizes = tuple(PageSize(ps) for ps in sizes)
+            if PageSize.SIZE_4K not in sizes or len(set(sizes)) != len(sizes):
+                raise ValueError(f"sizes must hold SIZE_4K and no size twice, not {sizes!r}")
         except (TypeError, ValueError):
             # A refused component is not an unused one: no UnusedElaboratable.
             self._MustUse__silence = True
@@ -288,6 +316,7 @@ class IOTLB(wiring.Component):
         self.ways = ways
         self.sets = sets
         self.vpn_w = vpn_w
+        self.sizes = sizes
         super().__init__({
             "lookup_key": In(iotlb_key_layout(vpn_w)),
             "lookup_hit": Out(1),
@@ -304,8 +333,8 @@ class IOTLB(wiring.Component):
             return Const(0, 1)
         # Not on the hit path: only fills use it.
         cases = {}
-        for ps, bits in PAGE_SIZE_IGNORED_BITS.items():
-            lo = min(bits, self.vpn_w - set_bits)
+        for ps in self.sizes:
+            lo = min(PAGE_SIZE_IGNORED_BITS[ps], self.vpn_w - set_bits)
             cases[ps] = vpn[lo:lo + set_bits]
         index_expr = Const(0, set_bits)
         for ps, part in cases.items():
@@ -363,7 +392,7 @@ class IOTLB(wiring.Component):
         # Widen the mask to the PPN before inverting it: ~ of a VPN-wide mask would
         # zero-extend and clear PPN bits above the VPN width (found by the regression,
         # seed 1: a 4 KiB leaf at PA 0xb6ad037c000 came back as 0x6ad037c000).
-        ignored = Const(0, len(hit_res.ppn)) | _ignored_mask(hit_res.size, vpn_w)
+        ignored = Const(0, len(hit_res.ppn)) | _ignored_mask(hit_res.size, vpn_w, self.sizes)
         ppn_out = (hit_res.ppn & ~ignored) | (k.vpn & ignored)
         m.d.comb += [
             self.lookup_hit.eq(hit),
@@ -382,7 +411,7 @@ class IOTLB(wiring.Component):
         inv = self.inval.payload
         f = self.fill.payload
         m.d.comb += [self.inval.ready.eq(1), self.fill.ready.eq(1)]
-        f_ignored = _ignored_segments(f.result.size, vpn_w)
+        f_ignored = _ignored_segments(f.result.size, vpn_w, self.sizes)
         op_gscid = Signal(16, name="op_gscid")
         op_pscid = Signal(20, name="op_pscid")
         op_vpn = Signal(vpn_w, name="op_vpn")
@@ -509,7 +538,7 @@ class _Entries:
 
     def __init__(self, iotlb):
         n, ways, vpn_w = iotlb.entries, iotlb.ways, iotlb.vpn_w
-        self.ways, self.vpn_w = ways, vpn_w
+        self.ways, self.vpn_w, self.page_sizes = ways, vpn_w, iotlb.sizes
         key_l = iotlb_key_layout(vpn_w)
         self.valid = Signal(n, name="valid")
         self.partial = Signal(n, name="partial")
@@ -519,7 +548,8 @@ class _Entries:
         self.perms = [Signal(3, name=f"rwx{i}") for i in range(n)]
         self.data_ram = EntryRam(_entry_data_layout(), n)
         self.plru = [Signal(max(ways - 1, 1), name=f"plru{s}") for s in range(iotlb.sets)]
-        self.entry_ignored = [_ignored_segments(self.sizes[i], vpn_w) for i in range(n)]
+        self.entry_ignored = [_ignored_segments(self.sizes[i], vpn_w, iotlb.sizes)
+                              for i in range(n)]
 
     def covers(self, i, vpn, also_ignored=None):
         """Entry i's page holds 4 KiB page vpn (segments in ``also_ignored`` not
@@ -527,7 +557,7 @@ class _Entries:
         ignored = self.entry_ignored[i]
         if also_ignored is not None:
             ignored = [a | b for a, b in zip(ignored, also_ignored, strict=True)]
-        return _same_page(self.tags[i].vpn, vpn, ignored, self.vpn_w)
+        return _same_page(self.tags[i].vpn, vpn, ignored, self.vpn_w, self.page_sizes)
 
     def touch(self, s, way):
         """Statements: point set s's tree away from way (:func:`_plru_path`)."""

@@ -71,7 +71,7 @@ from iogate.hdl.config import require_config
 from iogate.hdl.ddt import DeviceContextCache, DeviceDirectoryWalker, ddtc_inval_layout
 from iogate.hdl.formats import Cause, IohgatpMode, IosatpMode, Pbmt, PdtpMode
 from iogate.hdl.fq import fault_report_layout
-from iogate.hdl.iotlb import IOTLB, iotlb_inval_layout, iotlb_key_layout, vpn_width
+from iogate.hdl.iotlb import IOTLB, iotlb_inval_layout, iotlb_key_layout, page_sizes, vpn_width
 from iogate.hdl.mem_master import MemReadSignature
 from iogate.hdl.pdt_walk import ProcessDirectoryWalker
 from iogate.hdl.pdtc import ProcessContextCache, pdtc_inval_layout
@@ -257,7 +257,8 @@ class TranslationPipeline(wiring.Component):
         m.submodules.ddtw = ddtw = DeviceDirectoryWalker(
             pas=cfg.pas, iosatp_modes=modes, iohgatp_modes=(IohgatpMode.BARE, *g_modes),
             levels=cfg.ddt_levels, pdtp_modes=cfg.pdtp_modes, pdt_gpa=bool(g_modes))
-        m.submodules.iotlb = iotlb = IOTLB(cfg.iotlb_entries, cfg.iotlb_ways, self._vpn_w)
+        m.submodules.iotlb = iotlb = IOTLB(cfg.iotlb_entries, cfg.iotlb_ways, self._vpn_w,
+                                           sizes=page_sizes(cfg))
         m.submodules.ptw = ptw = PageTableWalker(pas=cfg.pas, svpbmt=cfg.svpbmt,
                                                  modes=modes or (IosatpMode.SV39,),
                                                  g_modes=g_modes)

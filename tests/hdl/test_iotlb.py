@@ -396,3 +396,76 @@ def test_plru_victim_is_never_touched_way_and_vpn_width_from_modes():
     assert vpn_width(Config(sv48=True)) == 36
     assert vpn_width(Config(sv39x4=True)) == 29
     assert vpn_width(Config(sv48=True, sv39x4=True, sv48x4=True)) == 38
+
+
+# --- Sv57/Sv57x4 (Privileged spec "Sv57", "Two-Stage Address Translation"): a 47-bit VPN
+# (Sv57x4's 59-bit GPA) and 256 TiB pages, which ignore the low 36 VPN bits.
+T256 = PageSize.SIZE_256T
+SIZES57 = (K4, K64, M2, G1, G512, T256)
+
+
+def tlb57():
+    return IOTLB(8, 2, 47, sizes=SIZES57)
+
+
+WIDE57 = [
+    # A 256 TiB page holds every 4 KiB page with the same VPN[46:36] (VPN[4] and the two
+    # Sv57x4 root bits); the PPN's low 36 bits come from the address.
+    (entry(0x50_0000_0000, 0x10_0000_0000, size=T256), key(0x5F_1234_5678),
+     (1, 0x1F_1234_5678)),
+    (entry(0x50_0000_0000, 0x10_0000_0000, size=T256), key(0x4F_1234_5678), (0, 0)),
+    (entry(0x50_0000_0000, 0x10_0000_0000, size=T256), key(0x150_0000_0000), (0, 0)),
+    # 512 GiB keeps VPN[35:27]: bit 35 (IOVA bit 47) is compared.
+    (entry(0x58_0000_0000, 0x800_0000, size=G512), key(0x58_07FF_FFFF), (1, 0xFFF_FFFF)),
+    (entry(0x58_0000_0000, 0x800_0000, size=G512), key(0x50_07FF_FFFF), (0, 0)),
+    # VPN bits 46:45 (GPA bits 58:57 of Sv57x4, the root's extra index) are in the tag.
+    (entry(0x6000_0000_0005, 0x5, gv=1, gscid=1, pscv=0),
+     key(0x6000_0000_0005, gv=1, gscid=1, pscv=0), (1, 0x5)),
+    (entry(0x6000_0000_0005, 0x5, gv=1, gscid=1, pscv=0),
+     key(0x2000_0000_0005, gv=1, gscid=1, pscv=0), (0, 0)),
+    (entry(0x4000_0000_0000, 0x10_0000_0000, gv=1, gscid=1, pscv=0, size=T256),
+     key(0x400F_FFFF_FFFF, gv=1, gscid=1, pscv=0), (1, 0x1F_FFFF_FFFF)),
+]
+
+
+@pytest.mark.parametrize("fill, k, expected", WIDE57)
+def test_match_sv57(fill, k, expected):
+    async def body(ctx, tlb):
+        await tlb.fill(fill)
+        assert tlb.lookup(k) == expected
+        assert tlb.result(k)[-1] == (fill["result"]["size"] if expected[0] else K4)
+    run(tlb57(), body)
+
+
+def test_sv57_fill_replaces_overlap_and_invalidation_above_bit_47():
+    # A 256 TiB entry replaces a 4 KiB one inside it; IOTINVAL.VMA/GVMA with an address
+    # above IOVA bit 47 (VPN bit 35) remove the entries that hold it and only those.
+    async def body(ctx, tlb):
+        await tlb.fill(entry(0x50_0000_0001, 0x1))
+        await tlb.fill(entry(0x50_0000_0000, 0x10_0000_0000, size=T256))
+        assert tlb.lookup(key(0x50_0000_0001)) == (1, 0x10_0000_0001)
+        await tlb.fill(entry(0x60_0000_0001, 0x2))
+        await tlb.fill(entry(0x6000_0000_0003, 0x3, gv=1, gscid=2, pscv=0))
+        await tlb.inval(VMA, av=1, vpn=0x4F_FFFF_FFFF)      # below the 256 TiB page
+        assert tlb.lookup(key(0x50_0000_0001))[0] == 1
+        await tlb.inval(VMA, av=1, vpn=0x58_0000_0000)      # inside it (VPN bit 35 set)
+        assert tlb.lookup(key(0x50_0000_0001)) == (0, 0)
+        assert tlb.lookup(key(0x60_0000_0001)) == (1, 0x2)
+        await tlb.inval(GVMA, gv=1, gscid=2, av=1, vpn=0x2000_0000_0003)  # bit 46 differs
+        assert tlb.lookup(key(0x6000_0000_0003, gv=1, gscid=2, pscv=0)) == (1, 0x3)
+        await tlb.inval(GVMA, gv=1, gscid=2, av=1, vpn=0x6000_0000_0003)
+        assert tlb.lookup(key(0x6000_0000_0003, gv=1, gscid=2, pscv=0)) == (0, 0)
+    run(tlb57(), body)
+
+
+def test_sizes_and_vpn_width_of_sv57():
+    from iogate.hdl.config import Config
+    from iogate.hdl.iotlb import SV48_PAGE_SIZES, page_sizes, vpn_width
+    assert vpn_width(Config(sv48=True, sv57=True)) == 45
+    assert vpn_width(Config.full().replace(sv57=True, sv57x4=True)) == 47
+    assert vpn_width(Config(sv39x4=True, sv48x4=True, sv57x4=True)) == 47
+    assert page_sizes(Config.full()) == SV48_PAGE_SIZES == (K4, K64, M2, G1, G512)
+    assert page_sizes(Config(sv48=True, sv57=True)) == SIZES57
+    assert page_sizes(Config(sv39x4=True, sv48x4=True, sv57x4=True)) == SIZES57
+    with pytest.raises(ValueError, match=r"^sizes must hold SIZE_4K"):
+        IOTLB(8, 8, 27, sizes=(M2,))
