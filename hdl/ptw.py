@@ -1,9 +1,13 @@
-"""The page-table walker: first stage Sv39/Sv48, second stage Sv39x4/Sv48x4, and both.
+"""The page-table walker: first stage Sv39/Sv48/Sv57, second stage Sv39x4/Sv48x4/Sv57x4, and both.
 
 RISC-V Privileged spec, "Virtual Address Translation Process" (Sv39/Sv48, with Svnapot and
-Svpbmt) and "Two-Stage Address Translation" (the x4 G-stage modes); RISC-V IOMMU spec
-"Process to translate an IOVA" steps 17 and 19 and the CAUSE/``iotval2`` rules of the fault
-record (spec "Fault/Event-Queue (FQ)").
+Svpbmt), "Sv57" (five levels: the walk of Sv48 with a level more, leaves at level 4 map
+256 TiB) and "Two-Stage Address Translation" (the x4 G-stage modes, Sv57x4 among them); RISC-V
+IOMMU spec "Process to translate an IOVA" steps 17 and 19, whose walks take every mode
+``capabilities`` offers (Sv57 in ``DC.fsc``/``PC.fsc``, Sv57x4 in ``DC.iohgatp``: spec
+"Device-context fields"), and the CAUSE/``iotval2`` rules of the fault record (spec
+"Fault/Event-Queue (FQ)"). Sv57 and Sv57x4 are elaborated only when ``modes``/``g_modes``
+hold them: a walker without them is the 4-level one, logic for logic.
 
 The walker is started with ``iosatp`` (first stage, Bare or a mode of ``modes``),
 ``iohgatp`` (second stage, Bare or a mode of ``g_modes``), the IOVA and the access. It reads
@@ -21,10 +25,10 @@ What a walk checks, in the order the Privileged spec's algorithm meets it (all p
 conditions of one PTE give the same cause, so only the order between stages and against
 the next read matters):
 
-* a first-stage IOVA that is not canonical (bits 63:VA-1 not all equal): page fault,
-  before any read;
-* a GPA wider than the second-stage mode (bits 63:41 of Sv39x4, 63:50 of Sv48x4 not zero):
-  guest-page fault, before the second stage reads anything for it;
+* a first-stage IOVA that is not canonical (bits 63:VA-1 not all equal: 63:38 of Sv39,
+  63:47 of Sv48, 63:56 of Sv57): page fault, before any read;
+* a GPA wider than the second-stage mode (bits 63:41 of Sv39x4, 63:50 of Sv48x4, 63:59 of
+  Sv57x4 not zero): guest-page fault, before the second stage reads anything for it;
 * a PTE read that faults (bus error, or an address beyond ``capabilities.PAS``): access
   fault, in either stage;
 * ``V=0``; ``W=1`` with ``R=0``; a reserved bit (60:54); PBMT=3, or PBMT!=0 without Svpbmt;
@@ -62,9 +66,9 @@ __all__ = ["MODES", "G_MODES", "canonical", "gpa_fits",
            "PageTableWalker"]
 
 #: The first-stage modes a walker can walk; their geometry is :class:`IosatpMode`'s.
-MODES = (IosatpMode.SV39, IosatpMode.SV48)
+MODES = (IosatpMode.SV39, IosatpMode.SV48, IosatpMode.SV57)
 #: The second-stage modes a walker can walk; their geometry is :class:`IohgatpMode`'s.
-G_MODES = (IohgatpMode.SV39X4, IohgatpMode.SV48X4)
+G_MODES = (IohgatpMode.SV39X4, IohgatpMode.SV48X4, IohgatpMode.SV57X4)
 
 #: VPN bits a table is indexed by at every level (Privileged spec, "Sv39": 512 PTEs).
 _INDEX_BITS = IosatpMode.SV39.index_bits
@@ -72,8 +76,9 @@ _INDEX_BITS = IosatpMode.SV39.index_bits
 #: Translation": the x4 modes' root is 16 KiB, its index 2 bits wider).
 _G_ROOT_INDEX_BITS = IohgatpMode.SV39X4.root_index_bits
 
+#: The page a leaf at each level maps (Privileged spec "Sv57": a level-4 leaf maps 256 TiB).
 _SIZE_OF_LEVEL = {0: PageSize.SIZE_4K, 1: PageSize.SIZE_2M, 2: PageSize.SIZE_1G,
-                  3: PageSize.SIZE_512G}
+                  3: PageSize.SIZE_512G, 4: PageSize.SIZE_256T}
 
 
 class Stage(enum.Enum, shape=1):
@@ -158,9 +163,9 @@ class PageTableWalker(wiring.Component):
     svpbmt : bool
         Whether PBMT values 1 and 2 are legal (``capabilities.Svpbmt``).
     modes : tuple of IosatpMode
-        The first-stage modes this walker walks (Sv39 and/or Sv48).
+        The first-stage modes this walker walks (any of Sv39, Sv48, Sv57).
     g_modes : tuple of IohgatpMode
-        The second-stage modes this walker walks (Sv39x4 and/or Sv48x4); empty for an
+        The second-stage modes this walker walks (any of Sv39x4, Sv48x4, Sv57x4); empty for an
         IOMMU without a second stage, which then elaborates none of its logic.
 
     A start with a mode not offered, or with both stages Bare, is a page fault (the
@@ -357,7 +362,7 @@ class PageTableWalker(wiring.Component):
                 # A first-stage-Bare walk keeps all-ones permissions and the
                 # largest size for the second stage to narrow down.
                 m.d.sync += [w.res.r.eq(1), w.res.w.eq(1), w.res.x.eq(1),
-                             w.res.size.eq(PageSize.SIZE_512G)]
+                             w.res.size.eq(w.largest)]
             m.next = "READ"
             s_known = Const(0, 1)
             for mode in self._modes:
@@ -526,6 +531,8 @@ class _Walk:
         self.s_levels = max(mode.levels for mode in walker._modes)
         self.g_levels = max((mode.levels for mode in walker._g_modes), default=1)
         self.max_levels = max(self.s_levels, self.g_levels)
+        # The largest page a leaf of this walker maps: 512 GiB below five levels.
+        self.largest = _SIZE_OF_LEVEL[max(self.max_levels - 1, 3)]
 
         self.iova = Signal(64, name="iova")
         self.access = Signal(Access, name="access")

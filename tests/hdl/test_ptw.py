@@ -644,19 +644,199 @@ def test_constructor_checks():
                                          r"not 60$"):
         PageTableWalker(pas=60, svpbmt=False)
     with pytest.raises(ValueError, match=r"^modes must be a non-empty subset"):
-        PageTableWalker(pas=56, svpbmt=False, modes=(IosatpMode.SV57,))
+        PageTableWalker(pas=56, svpbmt=False, modes=(IosatpMode.BARE,))
+    with pytest.raises(ValueError, match=r"^modes must be a non-empty subset"):
+        PageTableWalker(pas=56, svpbmt=False, modes=())
     with pytest.raises(ValueError, match=r"^g_modes must be a subset of \('SV39X4', "
-                                         r"'SV48X4'\), not \(<IohgatpMode.SV57X4: 10>,\)$"):
-        PageTableWalker(pas=56, svpbmt=False, g_modes=(10,))
+                                         r"'SV48X4', 'SV57X4'\), not "
+                                         r"\(<IohgatpMode.BARE: 0>,\)$"):
+        PageTableWalker(pas=56, svpbmt=False, g_modes=(0,))
 
 
 def test_modes_geometry_from_the_mode_enums():
-    # The walker offers Sv39/Sv48 and Sv39x4/Sv48x4; a mode outside them is refused.
+    # The walker offers Sv39/Sv48/Sv57 and Sv39x4/Sv48x4/Sv57x4 (Privileged spec "Sv57",
+    # "Two-Stage Address Translation"); Bare is not a mode to walk.
     from iogate.hdl.formats import IohgatpMode
     from iogate.hdl.ptw import G_MODES, MODES
-    assert [m.levels for m in MODES] == [3, 4]
-    assert [m.gpa_bits for m in G_MODES] == [41, 50]
+    assert [m.levels for m in MODES] == [3, 4, 5]
+    assert [m.va_bits for m in MODES] == [39, 48, 57]
+    assert [m.gpa_bits for m in G_MODES] == [41, 50, 59]
     with pytest.raises(ValueError, match="modes must be a non-empty subset"):
-        PageTableWalker(pas=56, svpbmt=False, modes=(IosatpMode.SV57,))
+        PageTableWalker(pas=56, svpbmt=False, modes=(IosatpMode.BARE,))
     with pytest.raises(ValueError, match="g_modes must be a subset"):
-        PageTableWalker(pas=56, svpbmt=False, g_modes=(IohgatpMode.SV57X4,))
+        PageTableWalker(pas=56, svpbmt=False, g_modes=(IohgatpMode.BARE,))
+
+
+# --- Sv57 and Sv57x4 (Privileged spec "Sv57": five levels, VA bits 63:57 equal to bit 56,
+# a level-4 leaf maps 256 TiB; "Two-Stage Address Translation": Sv57x4 takes GPA bits 58:0,
+# its 16 KiB root indexed by GPA[58:48]). Built only with these modes in the walker.
+SV57, SV57X4 = 10, 10
+SIZE_256T = 5
+FULL57 = dict(modes=(SV39, SV48, SV57), g_modes=(SV39X4, SV48X4, SV57X4))
+# Sv57: root 0x80000; IOVA 0x1_0100_C010_0567 has VPN[4]=1, VPN[3]=2, VPN[2]=3, VPN[1]=4,
+# VPN[0]=5; the tables below the root are at PPNs 0x80001 to 0x80004.
+IOVA57 = (1 << 48) | (2 << 39) | (3 << 30) | (4 << 21) | (5 << 12) | 0x678
+S57 = [0x8000_0000 + 1 * 8, 0x8000_1000 + 2 * 8, 0x8000_2000 + 3 * 8, 0x8000_3000 + 4 * 8,
+       0x8000_4000 + 5 * 8]
+
+
+def five_level(leaf, top=None):
+    tables = {S57[0]: pte(0x80001, V), S57[1]: pte(0x80002, V), S57[2]: pte(0x80003, V),
+              S57[3]: pte(0x80004, V), S57[4]: leaf}
+    if top is not None:
+        tables[S57[0]] = top
+    return tables
+
+
+T256 = 1 << 36                     # the lowest 256 TiB-aligned PPN above 0
+SV57_CASES = [
+    ("4k", five_level(pte(0x12345, RW_LEAF)), Access.WRITE, (0x12345, SIZE_4K, 1, 1, 0), 5),
+    # 256 TiB at level 4: PPN[3:0] (36 bits) from VPN[3]=2, VPN[2]=3, VPN[1]=4, VPN[0]=5.
+    ("256t", {S57[0]: pte(T256, RW_LEAF)}, Access.READ,
+     (T256 | 2 << 27 | 3 << 18 | 4 << 9 | 5, SIZE_256T, 1, 1, 0), 1),
+    # 512 GiB at level 3.
+    ("512g", {S57[0]: pte(0x80001, V), S57[1]: pte(0x800_0000, RW_LEAF)}, Access.READ,
+     (0x800_0000 | 3 << 18 | 4 << 9 | 5, SIZE_512G, 1, 1, 0), 2),
+    ("64k_napot", five_level(pte(0x12348, RW_LEAF, n=1)), Access.READ,
+     (0x12345, SIZE_64K, 1, 1, 0), 5),
+    # A level-4 leaf needs PPN[3:0] zero: PPN[3] (bit 27) and PPN[0] (bit 0) each misalign.
+    ("misaligned_256t_ppn3", {S57[0]: pte(T256 | 1 << 27, RW_LEAF)}, Access.READ, READ_PF, 1),
+    ("misaligned_256t_ppn0", {S57[0]: pte(T256 | 1, RW_LEAF)}, Access.WRITE, WRITE_PF, 1),
+    # Svnapot: N=1 is defined only on a level-0 leaf.
+    ("napot_at_level_4", {S57[0]: pte(T256, RW_LEAF, n=1)}, Access.READ, READ_PF, 1),
+    ("nonleaf_u_level_4", five_level(pte(0x12345, RW_LEAF), top=pte(0x80001, V | U)),
+     Access.READ, READ_PF, 1),
+    ("no_leaf_at_level_0", five_level(pte(0x80005, V)), Access.EXECUTE, EXEC_PF, 5),
+    ("u0", five_level(pte(0x12345, V | R | W | A | D)), Access.READ, READ_PF, 5),
+]
+
+
+@pytest.mark.parametrize("name, memory, access, expected, nreads", SV57_CASES,
+                         ids=[c[0] for c in SV57_CASES])
+def test_sv57(name, memory, access, expected, nreads):
+    (res,), reads = walk(memory, IOVA57, access, mode=SV57, build=FULL57)
+    if isinstance(expected, tuple):
+        assert (res["fault"], translation(res)) == (0, expected)
+    else:
+        assert (res["fault"], res["cause"], res["iotval2"]) == (1, expected, 0)
+    assert reads == S57[:nreads]
+
+
+@pytest.mark.parametrize("iova, reads", [
+    (1 << 57, []),                                   # bit 57 set, bit 56 clear
+    (1 << 56, []),                                   # bit 56 set, 63:57 clear
+    (1 << 63 | (1 << 56) - 1, []),                   # only bit 63 of 63:56 set
+    (0xFF00_0000_0000_0000, [0x8000_0000 + 256 * 8]),  # canonical: VPN[4]=256
+    (1 << 48, [0x8000_0000 + 1 * 8]),                # not Sv48-canonical, Sv57-canonical
+])
+def test_sv57_canonical(iova, reads):
+    (res,), got = walk({}, iova, mode=SV57, build=FULL57)
+    assert (res["fault"], res["cause"]) == (1, READ_PF)
+    assert got == reads
+
+
+# Sv57x4: root at PPN 0xB0000. GPA 0x601_0100_C010_0567 ... has VPN[4] = GPA[58:48] = 0x601,
+# VPN[3]=2, VPN[2]=3, VPN[1]=4, VPN[0]=5.
+GPA57 = (3 << 57) | (1 << 48) | (2 << 39) | (3 << 30) | (4 << 21) | (5 << 12) | 0x678
+G57 = [0xB000_0000 + 0x601 * 8, 0xB100_0000 + 2 * 8, 0xB200_0000 + 3 * 8,
+       0xB300_0000 + 4 * 8, 0xB400_0000 + 5 * 8]
+
+
+def g57(leaf):
+    return {G57[0]: pte(0xB1000, V), G57[1]: pte(0xB2000, V), G57[2]: pte(0xB3000, V),
+            G57[3]: pte(0xB4000, V), G57[4]: leaf}
+
+
+SECOND_STAGE_57 = [
+    ("4k", g57(pte(0x12345, RW_LEAF)), GPA57, Access.READ, (0x12345, SIZE_4K, 1, 1, 0), G57),
+    # 256 TiB at the root: PPN[3:0] from GPA VPN[3]=2 ... VPN[0]=5.
+    ("256t", {G57[0]: pte(T256, RW_LEAF)}, GPA57, Access.WRITE,
+     (T256 | 2 << 27 | 3 << 18 | 4 << 9 | 5, SIZE_256T, 1, 1, 0), G57[:1]),
+    ("512g", {G57[0]: pte(0xB1000, V), G57[1]: pte(0x800_0000, RW_LEAF)}, GPA57, Access.READ,
+     (0x800_0000 | 3 << 18 | 4 << 9 | 5, SIZE_512G, 1, 1, 0), G57[:2]),
+    ("misaligned_256t", {G57[0]: pte(T256 | 1 << 18, RW_LEAF)}, GPA57, Access.READ,
+     (READ_GPF, GPA57 & ~3), G57[:1]),
+    ("l0_invalid", g57(0), GPA57, Access.EXECUTE, (EXEC_GPF, GPA57 & ~3), G57),
+    # GPA bits 63:59 must be zero: a guest-page fault before any read.
+    ("gpa_bit_59", {}, 1 << 59, Access.READ, (READ_GPF, 1 << 59), []),
+    ("gpa_bit_63", {}, 1 << 63 | 0x123, Access.WRITE, (WRITE_GPF, 1 << 63 | 0x120), []),
+    # The highest Sv57x4 GPA page: root index 0x7FF, the last doubleword of 16 KiB.
+    ("top_of_root", {}, (1 << 59) - 0x1000, Access.READ, (READ_GPF, (1 << 59) - 0x1000),
+     [0xB000_0000 + 0x7FF * 8]),
+]
+
+
+@pytest.mark.parametrize("name, memory, iova, access, expected, reads", SECOND_STAGE_57,
+                         ids=[c[0] for c in SECOND_STAGE_57])
+def test_sv57x4_second_stage_only(name, memory, iova, access, expected, reads):
+    (res,), got = walk(memory, iova, access, root=0, mode=BARE, g_mode=SV57X4,
+                       g_root=0xB0000, build=FULL57)
+    if len(expected) == 5:
+        assert (res["fault"], translation(res), res["partial"]) == (0, expected, 0)
+    else:
+        assert (res["fault"], res["cause"], res["iotval2"]) == (1, *expected)
+        assert translation(res) == (0, 0, 0, 0, 0)
+    assert got == reads
+
+
+def test_sv57_over_sv57x4():
+    # The second stage maps GPA 0 - 256 TiB to itself with one 256 TiB leaf at root index 0;
+    # the Sv57 tables of test_sv57 sit at those GPAs. Each level costs one G-stage read.
+    g = 0xB000_0000
+    memory = {g: pte(0, G_RW), **five_level(pte(0x12345, RW_LEAF))}
+    (res,), reads = walk(memory, IOVA57, Access.WRITE, mode=SV57, g_mode=SV57X4,
+                         g_root=0xB0000, build=FULL57)
+    assert (res["fault"], translation(res), res["partial"]) == (
+        0, (0x12345, SIZE_4K, 1, 1, 0), 0)
+    assert reads == [g, S57[0], g, S57[1], g, S57[2], g, S57[3], g, S57[4], g]
+
+
+def test_sv57_256t_over_sv57x4_256t():
+    # A 256 TiB first-stage leaf at guest PPN 0 over the 256 TiB identity: one 256 TiB page.
+    g = 0xB000_0000
+    memory = {g: pte(0, G_RW), S57[0]: pte(0, RW_LEAF)}
+    (res,), reads = walk(memory, IOVA57, Access.READ, mode=SV57, g_mode=SV57X4,
+                         g_root=0xB0000, build=FULL57)
+    gpa = IOVA57 & ((1 << 48) - 1)
+    assert (res["fault"], translation(res), res["partial"]) == (
+        0, (gpa >> 12, SIZE_256T, 1, 1, 0), 0)
+    assert reads == [g, S57[0], g]
+
+
+def test_sv57_256t_over_sv48x4_512g_is_partial():
+    # Sv57 over Sv48x4: the 256 TiB first-stage leaf's GPA 0x102_0100_C010_0678 ... falls in a
+    # 512 GiB G-stage leaf (root index GPA[49:39] = 2): the pair maps 512 GiB, partial.
+    g = 0xA000_0000
+    memory = {g: pte(0, G_RW), g + 2 * 8: pte(2 << 27, G_RW), S57[0]: pte(0, RW_LEAF)}
+    (res,), reads = walk(memory, IOVA57, Access.READ, mode=SV57, g_mode=SV48X4,
+                         g_root=0xA0000, build=FULL57)
+    gpa = IOVA57 & ((1 << 48) - 1)
+    assert (res["fault"], translation(res), res["partial"]) == (
+        0, (gpa >> 12, SIZE_512G, 1, 1, 0), 1)
+    assert reads == [g, S57[0], g + 2 * 8]
+
+
+def test_sv57_root_gpa_too_wide_for_sv39x4():
+    # Sv57 over Sv39x4: the first-stage root's PTE address is a GPA; root PPN 1 << 30 puts
+    # it above Sv39x4's 41 bits: an implicit guest-page fault, iotval2 bit 0 set.
+    (res,), reads = walk({}, IOVA57, Access.READ, root=1 << 30, mode=SV57, g_mode=SV39X4,
+                         g_root=0x90000, build=FULL57)
+    assert (res["fault"], res["cause"], res["iotval2"]) == (1, READ_GPF, (1 << 42) + 8 | 1)
+    assert reads == []
+
+
+def test_sv57_over_sv57x4_misaligned_g_leaf():
+    # The G-stage leaf for the first-stage root's GPA is a misaligned 256 TiB page.
+    g = 0xB000_0000
+    (res,), reads = walk({g: pte(1, G_RW)}, IOVA57, Access.WRITE, mode=SV57, g_mode=SV57X4,
+                         g_root=0xB0000, build=FULL57)
+    assert (res["fault"], res["cause"], res["iotval2"]) == (1, WRITE_GPF, S57[0] | 1)
+    assert reads == [g]
+
+
+@pytest.mark.parametrize("mode, g_mode", [(SV57, BARE), (BARE, SV57X4), (SV57, SV57X4)])
+def test_sv57_not_built_is_refused(mode, g_mode):
+    # A 4-level walker has no Sv57/Sv57x4: a start with them faults before any read.
+    (res,), reads = walk(five_level(pte(0x12345, RW_LEAF)), IOVA57, mode=mode, g_mode=g_mode,
+                         g_root=0xB0000, build=FULL)
+    assert (res["fault"], res["cause"], reads) == (1, READ_PF, [])
