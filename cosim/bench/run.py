@@ -1,7 +1,9 @@
 """``iogate bench hw`` / ``iogate bench all``: run the cycle benchmarks and summarise.
 
 :func:`run_hw` builds the full first-target top (reusing the cached build), runs the
-cocotb module :mod:`iogate.cosim.bench.hw` and returns its raw figures; :func:`summarize` adds the
+cocotb module :mod:`iogate.cosim.bench.hw` and returns its raw figures (:func:`run_hw_pdt` the
+same for the process-directory walks of :mod:`iogate.cosim.bench.hw_pdt`, on a build with
+process contexts; ``iogate bench hw`` puts them under ``hw["pdt"]``); :func:`summarize` adds the
 headline keys and the ratios to the targets of ``docs/design.md`` "Performance intent" (a hit: one
 translation per clock, at most 2 cycles; a walk: its table reads plus at most 2 cycles per
 level); :func:`plot_misses` draws miss cycles against memory latency when matplotlib is
@@ -17,12 +19,23 @@ import pathlib
 from iogate.cosim.bench import plotting
 from iogate.cosim.bench.runner import run_module
 
-__all__ = ["run_hw", "summarize", "headlines", "plot_misses", "run_bench", "WALK_KINDS",
-           "PARTS"]
+__all__ = ["run_hw", "run_hw_pdt", "summarize", "headlines", "plot_misses", "run_bench",
+           "WALK_KINDS", "PDT_KINDS", "PARTS"]
 
 #: The walk kinds of :mod:`iogate.cosim.bench.hw`, in plotting order.
 WALK_KINDS = ("miss_sv39", "miss_sv48", "miss_sv39_over_sv39x4", "miss_sv48_over_sv48x4",
               "ddt_1lvl", "ddt_2lvl", "ddt_3lvl")
+#: The process-directory kinds of :mod:`iogate.cosim.bench.hw_pdt` (under ``hw["pdt"]``).
+PDT_KINDS = ("pdt_pd8", "pdt_pd17", "pdt_pd20", "pdt_pd17_over_sv48x4")
+
+
+def _check_sizes(latencies, samples):
+    latencies = list(latencies)
+    if not latencies or any(not isinstance(v, int) or v < 0 for v in latencies):
+        raise ValueError(f"latencies must be non-negative integers, not {latencies!r}")
+    if not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"samples must be a positive integer, not {samples!r}")
+    return latencies
 
 
 def run_hw(sim="verilator", *, latencies=(1, 10, 50), samples=3, hits=256,
@@ -51,11 +64,7 @@ def run_hw(sim="verilator", *, latencies=(1, 10, 50), samples=3, hits=256,
     AssertionError
         If a benchmark test failed in the simulator.
     """
-    latencies = list(latencies)
-    if not latencies or any(not isinstance(v, int) or v < 0 for v in latencies):
-        raise ValueError(f"latencies must be non-negative integers, not {latencies!r}")
-    if not isinstance(samples, int) or samples < 1:
-        raise ValueError(f"samples must be a positive integer, not {samples!r}")
+    latencies = _check_sizes(latencies, samples)
     if not isinstance(hits, int) or hits < 2:
         raise ValueError(f"hits must be an integer of at least 2, not {hits!r}")
     from iogate.cosim.bench.hw import FULL
@@ -67,6 +76,32 @@ def run_hw(sim="verilator", *, latencies=(1, 10, 50), samples=3, hits=256,
     return raw
 
 
+def run_hw_pdt(sim="verilator", *, latencies=(1, 10, 50), samples=3, work_dir="build/bench",
+               testcases=None):
+    """Run :mod:`iogate.cosim.bench.hw_pdt` (process-directory walks, on its own build
+    :data:`~iogate.cosim.bench.hw_pdt.PROCESS`) on ``sim`` and return its raw JSON as a dict,
+    with ``sim`` and ``config`` (what the build changes of ``Config.full()``).
+
+    Parameters as :func:`run_hw`; the run goes to ``work_dir/<sim>-pdt``.
+
+    Raises
+    ------
+    ValueError
+        If a latency is negative or ``samples`` is not positive.
+    AssertionError
+        If a benchmark test failed in the simulator.
+    """
+    latencies = _check_sizes(latencies, samples)
+    from iogate.cosim.bench.hw_pdt import PROCESS, config_label
+    raw = run_module(PROCESS, sim, "iogate.cosim.bench.hw_pdt",
+                     pathlib.Path(work_dir).resolve() / f"{sim}-pdt", "hw_pdt.json",
+                     {"IOGATE_BENCH_LATENCIES": ",".join(map(str, latencies)),
+                      "IOGATE_BENCH_SAMPLES": str(samples)}, testcase=testcases)
+    raw["sim"] = sim
+    raw["config"] = config_label(PROCESS)
+    return raw
+
+
 def summarize(hw=None, model=None):
     """The report: raw figures under ``hw``/``model`` plus the headline keys.
 
@@ -75,6 +110,11 @@ def summarize(hw=None, model=None):
     ``hit_throughput_ratio`` (1.0 = the target), ``<kind>_cycles_mem<L>`` and
     ``<kind>_ratio_mem<L>`` for every walk kind and latency (``sv39_miss_cycles_mem1``
     for the Sv39 walk at latency 1), ``command_cycles_mem<L>`` and ``model_walk_tps``.
+    With process-directory figures (``hw["pdt"]``, :func:`run_hw_pdt`), for every kind of
+    :data:`PDT_KINDS` and latency: ``<kind>_miss_cycles_mem<L>`` (the PC cold),
+    ``<kind>_warm_cycles_mem<L>`` (the PC cached), ``<kind>_walk_cycles_mem<L>`` (their
+    difference: the PDT walk) and ``<kind>_ratio_mem<L>`` (cold against its walk target),
+    e.g. ``pdt_pd20_miss_cycles_mem10``.
     """
     out = {}
     if hw is not None:
@@ -91,6 +131,12 @@ def summarize(hw=None, model=None):
                 out[f"{short}_ratio_mem{latency}"] = f.get("ratio_to_target")
         for latency, f in hw.get("command", {}).items():
             out[f"command_cycles_mem{latency}"] = f["cycles"]
+        for kind in PDT_KINDS:
+            for latency, f in hw.get("pdt", {}).get(kind, {}).items():
+                out[f"{kind}_miss_cycles_mem{latency}"] = f["cycles"]
+                out[f"{kind}_warm_cycles_mem{latency}"] = f.get("warm_cycles")
+                out[f"{kind}_walk_cycles_mem{latency}"] = f.get("pdt_walk_cycles")
+                out[f"{kind}_ratio_mem{latency}"] = f.get("ratio_to_target")
         out["hw"] = hw
     if model is not None:
         out["model_walk_tps"] = model["full_walk"]
@@ -193,6 +239,8 @@ def run_bench(what, *, sim="verilator", seconds=2.0, out="results/bench.json",
         progress(f"bench {part} ({i}/{len(parts)}) ...", flush=True)
         if part == "hw":
             hw = run_hw(sim, **hw_options)
+            hw["pdt"] = run_hw_pdt(sim, **{k: v for k, v in hw_options.items()
+                                           if k in ("latencies", "samples", "work_dir")})
             report.update(summarize(hw))
             if plot:
                 plot_misses(hw, plot)

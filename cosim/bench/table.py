@@ -5,14 +5,22 @@ sweep, concurrency, speed and resource sections when they ran) into Markdown;
 :func:`rewrite_readme` puts it between the ``<!-- bench:begin -->`` and
 ``<!-- bench:end -->`` markers of a README, leaving the rest untouched. A section whose
 figures are absent from the report is left out.
+
+The process-directory walks (``hw["pdt"]``, :mod:`iogate.cosim.bench.hw_pdt`) have a table
+of their own, :func:`render_pdt`, between ``<!-- bench-pdt:begin -->`` and
+``<!-- bench-pdt:end -->``: :func:`rewrite_readme` fills it when the README has those markers
+and the report has those figures, and otherwise leaves it as it is.
 """
 
 import pathlib
 
-__all__ = ["render", "rewrite_readme", "BEGIN", "END", "WALK_ROWS"]
+__all__ = ["render", "render_pdt", "rewrite_readme", "BEGIN", "END", "PDT_BEGIN", "PDT_END",
+           "WALK_ROWS", "PDT_ROWS"]
 
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
+PDT_BEGIN = "<!-- bench-pdt:begin -->"
+PDT_END = "<!-- bench-pdt:end -->"
 
 #: Walk kinds of the cycle table: (key in ``hw``, row label).
 WALK_ROWS = (
@@ -23,6 +31,14 @@ WALK_ROWS = (
     ("ddt_1lvl", "1LVL directory walk (after IODIR.INVAL_DDT)"),
     ("ddt_2lvl", "2LVL directory walk"),
     ("ddt_3lvl", "3LVL directory walk"),
+)
+
+#: Process-directory kinds of the PDT table: (key in ``hw["pdt"]``, row label).
+PDT_ROWS = (
+    ("pdt_pd8", "PD8 + Sv39"),
+    ("pdt_pd17", "PD17 + Sv39"),
+    ("pdt_pd20", "PD20 + Sv39"),
+    ("pdt_pd17_over_sv48x4", "PD17 + Sv39 in guest memory, over Sv48x4"),
 )
 
 
@@ -66,6 +82,42 @@ def _cycles(hw):
                     [first.get("reads"), first.get("ratio_to_target")])
     return ["Cycles on the full first target "
             f"({hw.get('sim', '?')}; mem L = MemoryTarget latency):", ""] + _table(header, rows)
+
+
+def render_pdt(report):
+    """Markdown for the process-directory walks of ``report`` (``report["hw"]["pdt"]``), or
+    ``""`` when it has none.
+
+    Per kind three rows: the PC cold (a process's first request after IODIR.INVAL_PDT), the
+    PC cached (its next request, to a fresh page) and the PDT walk alone (their difference);
+    the read columns are from the lowest latency.
+    """
+    pdt = (report.get("hw") or {}).get("pdt") or {}
+    kinds = [(k, label) for k, label in PDT_ROWS if pdt.get(k)]
+    if not kinds:
+        return ""
+    latencies = sorted({int(v) for k, _ in kinds for v in pdt[k]})
+    header = (["figure"] + [f"mem {v}" for v in latencies] +
+              ["PDT entries", "PDT doublewords", "PTE reads", "G-stage PTE reads",
+               f"target ratio (mem {latencies[0]})"])
+    rows = []
+    for kind, label in kinds:
+        figures = pdt[kind]
+        first = figures.get(str(latencies[0]), {})
+        warm = first.get("warm", {})
+        at = [figures.get(str(v), {}) for v in latencies]
+        rows.append([f"{label}, PC cold"] + [f.get("cycles") for f in at] +
+                    [first.get("pdt_reads"), first.get("pdt_bus_reads"), first.get("pte_reads"),
+                     first.get("g_pte_reads"), first.get("ratio_to_target")])
+        rows.append([f"{label}, PC cached"] + [f.get("warm_cycles") for f in at] +
+                    [warm.get("pdt_reads"), warm.get("pdt_bus_reads"), warm.get("pte_reads"),
+                     warm.get("g_pte_reads"), warm.get("ratio_to_target")])
+        rows.append([f"{label}, PDT walk (cold - cached)"] +
+                    [f.get("pdt_walk_cycles") for f in at] + ["", "", "", "", ""])
+    title = (f"Process-directory walks ({pdt.get('sim', '?')}; full first target, "
+             f"{pdt.get('config', '?')}; mem L = MemoryTarget latency; cold = a process's "
+             "first request after IODIR.INVAL_PDT, DC cached, IOTLB miss):")
+    return "\n".join([title, ""] + _table(header, rows)) + "\n"
 
 
 def _workloads(w):
@@ -139,18 +191,29 @@ def render(report):
 
 
 def rewrite_readme(path, report):
-    """Replace what is between the markers in the file at ``path`` with ``render(report)``.
+    """Replace what is between the markers in the file at ``path`` with ``render(report)``,
+    and what is between the PDT markers (when there are both) with ``render_pdt(report)``
+    (when it has figures).
 
     Raises
     ------
     ValueError
-        If the markers are missing or out of order.
+        If the markers are missing or out of order (the PDT markers: out of order, or one
+        without the other).
     """
     path = pathlib.Path(path)
-    text = path.read_text()
-    begin, end = text.find(BEGIN), text.find(END)
-    if begin < 0 or end < begin:
-        raise ValueError(f"{path} has no {BEGIN} ... {END} section")
-    head = text[:begin + len(BEGIN)]
-    path.write_text(head + "\n" + render(report) + text[end:])
+    text = _replace(path, path.read_text(), BEGIN, END, render(report))
+    pdt = render_pdt(report)
+    if (PDT_BEGIN in text or PDT_END in text) and pdt:
+        text = _replace(path, text, PDT_BEGIN, PDT_END, pdt)
+    elif (PDT_BEGIN in text) != (PDT_END in text):
+        raise ValueError(f"{path} has no {PDT_BEGIN} ... {PDT_END} section")
+    path.write_text(text)
     return path
+
+
+def _replace(path, text, begin_marker, end_marker, body):
+    begin, end = text.find(begin_marker), text.find(end_marker)
+    if begin < 0 or end < begin:
+        raise ValueError(f"{path} has no {begin_marker} ... {end_marker} section")
+    return text[:begin + len(begin_marker)] + "\n" + body + text[end:]
