@@ -63,8 +63,9 @@ class Scoreboard:
     #: While True, the model records a request's fault only once the RTL's answer is
     #: known, and only if the RTL faulted: between a table change and its fence the RTL
     #: may answer from an old cached translation (no fault, no record) where the model's
-    #: walk of the new tables faults. Caches hold no faults, so an RTL fault is always the
-    #: new tables' answer, the one the model's walk gives.
+    #: walk of the new tables faults. The record is that of the allowed fault the RTL gave:
+    #: caches hold no faults, but a cached process context may lead to an old table that
+    #: faults where the current one maps.
     defer_reports: bool = False
     _deferred: dict = field(default_factory=dict)
 
@@ -93,10 +94,18 @@ class Scoreboard:
             self.hits += 1
         else:
             self.misses += 1
+        matching = [a for a in allowed if same_answer(response, a)]
+        ok = bool(matching)
         if self._deferred.pop(id(allowed), None) is not None and response.fault:
-            self.model.translate(request.device_id, request.iova, request.access,
-                                 **_process(request))
-        ok = any(same_answer(response, a) for a in allowed)
+            if ok:
+                # The record of the allowed fault the RTL gave: it may come from a process
+                # context cached before a change, not from the current tables.
+                self.model.report_fault(request.device_id, request.iova, request.access,
+                                        matching[0].cause, matching[0].iotval2,
+                                        **_process(request))
+            else:
+                self.model.translate(request.device_id, request.iova, request.access,
+                                     **_process(request))
         if not ok:
             # Rendered now: the tables may change before anyone reads the report.
             context = explain(self.model, request, allowed, response)

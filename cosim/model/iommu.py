@@ -241,13 +241,36 @@ class IommuModel:
                 self._check_entry(entry, iova, access, fs)
             return _result(entry, iova, fs)
         except TranslationFault as f:
-            # The record carries the request's own PV/PID/PRIV: after a DPE substitution
-            # PV stays 0 (reference N.1.6, issue #727).
-            if report and not (dc is not None and dc.dtf
-                               and f.cause not in DTF_REPORTED_CAUSES):
-                self.fault_queue.report(f.cause, Ttyp.untranslated(access), device_id, iova,
-                                        f.iotval2, pv, pid, priv)
+            if report:
+                self._report(dc, f.cause, access, device_id, iova, f.iotval2, pv, pid, priv)
             return Result(fault=True, cause=Cause(f.cause), iotval2=f.iotval2)
+
+    def _report(self, dc, cause, access, device_id, iova, iotval2, pv, pid, priv):
+        # The record carries the request's own PV/PID/PRIV: after a DPE substitution PV
+        # stays 0 (reference N.1.6, issue #727). No DC located: DTF is taken as 0.
+        if not (dc is not None and dc.dtf and cause not in DTF_REPORTED_CAUSES):
+            self.fault_queue.report(cause, Ttyp.untranslated(access), device_id, iova,
+                                    iotval2, pv, pid, priv)
+
+    def report_fault(self, device_id: int, iova: int, access: Access, cause: int,
+                     iotval2: int = 0, *, process_id: int | None = None,
+                     priv: bool = False) -> None:
+        """Write the fault record of one fault answer :meth:`allowed` gave for this request
+        (spec "Fault/Event-Queue (FQ)"), as :meth:`translate` would have on that fault.
+
+        For checkers of a target that may answer from what its caches still hold: a process
+        context cached before it was rewritten points at the old table (or the old ENS/SUM),
+        which may fault where the current one maps, so the target's fault is not always the
+        fault a walk of the current structures gives. ``DTF`` is taken from the device
+        context located now (DCs do not change while such an answer is allowed here).
+        """
+        pv, pid, priv = _check_process(process_id, priv)
+        _check_request(device_id, iova)
+        try:
+            dc = self._device_context_fresh(device_id)
+        except TranslationFault:
+            dc = None
+        self._report(dc, cause, _access(access), device_id, iova, iotval2, pv, pid, priv)
 
     def _first_stage(self, dc, device_id, pv, pid, priv, access, use_cache, pc=None):
         """Steps 7b-16 of spec "Process to translate an IOVA" (reference N.0): the
