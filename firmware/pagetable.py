@@ -1,11 +1,12 @@
-"""Page tables for the first stage (Sv39/Sv48) and the second stage (Sv39x4/Sv48x4).
+"""Page tables for the first stage (Sv39/Sv48/Sv57) and the second stage (Sv39x4/Sv48x4/Sv57x4).
 
-The table format is the RISC-V Privileged Architecture's (sections "Sv39", "Sv48",
+The table format is the RISC-V Privileged Architecture's (sections "Sv39", "Sv48", "Sv57",
 "Svnapot", "Svpbmt", and "Two-Stage Address Translation" for the x4 modes), which the
 IOMMU walks unchanged (RISC-V IOMMU spec "Process to translate an IOVA", which defers to
 "Two-Stage Address Translation"). :meth:`PageTable.map` uses the largest page that the alignment of
-the IOVA and the physical address and the remaining size allow: 512 GiB (4-level modes), 1 GiB,
-2 MiB, a 64 KiB Svnapot run of sixteen 4 KiB entries, 4 KiB. A superpage or a NAPOT run that a later
+the IOVA and the physical address and the remaining size allow: 256 TiB (5-level modes),
+512 GiB (4- and 5-level modes), 1 GiB, 2 MiB, a 64 KiB Svnapot run of sixteen 4 KiB entries,
+4 KiB. A superpage or a NAPOT run that a later
 map or unmap covers only in part is first split into the next smaller pages with the same
 translation (a page-size demotion, spec "Accessed (A)/Dirty (D) bit updates and page promotions").
 
@@ -39,8 +40,8 @@ _N = bits.mask(PTE, "n")
 # The modes tables are built for; each mode's levels, input width and root index width are
 # its enum's. The x4 modes widen the root index, so their root table is 16 KiB (Privileged
 # spec, "Two-Stage Address Translation").
-_FIRST_STAGE = (IosatpMode.SV39, IosatpMode.SV48)
-_SECOND_STAGE = (IohgatpMode.SV39X4, IohgatpMode.SV48X4)
+_FIRST_STAGE = (IosatpMode.SV39, IosatpMode.SV48, IosatpMode.SV57)
+_SECOND_STAGE = (IohgatpMode.SV39X4, IohgatpMode.SV48X4, IohgatpMode.SV57X4)
 #: Index bits of every table but an x4 root: 512 PTEs in 4 KiB (Privileged spec, "Sv39").
 _INDEX_BITS = IosatpMode.SV39.index_bits
 
@@ -133,8 +134,8 @@ class PageTable:
     alloc : PageAllocator
         Where table pages come from; the root is allocated here.
     mode : IosatpMode or IohgatpMode
-        ``IosatpMode.SV39``/``SV48`` for a first-stage table, ``IohgatpMode.SV39X4``/
-        ``SV48X4`` for a second-stage one.
+        ``IosatpMode.SV39``/``SV48``/``SV57`` for a first-stage table,
+        ``IohgatpMode.SV39X4``/``SV48X4``/``SV57X4`` for a second-stage one.
     oa_bits : int
         Width of the output addresses a leaf may hold (the PTE's PPN holds 56 bits).
     svpbmt : bool
@@ -145,7 +146,7 @@ class PageTable:
     TypeError
         If ``mode`` is neither an ``IosatpMode`` nor an ``IohgatpMode``.
     ValueError
-        If ``mode`` is Bare or Sv57/Sv57x4, or ``oa_bits`` is outside 12..56.
+        If ``mode`` is Bare, or ``oa_bits`` is outside 12..56.
     """
 
     def __init__(self, bus, alloc, mode, *, oa_bits=56, svpbmt=False):
@@ -171,7 +172,7 @@ class PageTable:
             va_bits, root_index_bits = mode.va_bits, mode.index_bits
         else:
             va_bits, root_index_bits = mode.gpa_bits, mode.root_index_bits
-        #: Width of the input address: 39/48 (first stage), 41/50 (second stage).
+        #: Width of the input address: 39/48/57 (first stage), 41/50/59 (second stage).
         self.va_bits = va_bits
         self._extra = root_index_bits - _INDEX_BITS
         self.root_size = PAGE_SIZE << self._extra

@@ -125,6 +125,7 @@ def test_x4_root_is_16k_with_an_11_bit_index():
 @pytest.mark.parametrize("mode, levels, va_bits, root_size", [
     (IosatpMode.SV39, 3, 39, 4 * KIB), (IosatpMode.SV48, 4, 48, 4 * KIB),
     (IohgatpMode.SV39X4, 3, 41, 16 * KIB), (IohgatpMode.SV48X4, 4, 50, 16 * KIB),
+    (IosatpMode.SV57, 5, 57, 4 * KIB), (IohgatpMode.SV57X4, 5, 59, 16 * KIB),
 ])
 def test_geometry_of_each_mode(mode, levels, va_bits, root_size):
     _, _, pt = make(mode)
@@ -258,9 +259,10 @@ def test_constructor_errors():
     alloc = PageAllocator(bus, BASE, MIB)
     with pytest.raises(TypeError, match=r"^mode must be an IosatpMode or an IohgatpMode, not 8$"):
         PageTable(bus, alloc, 8)
-    with pytest.raises(ValueError, match=r"^mode must be one of SV39, SV48, not BARE$"):
+    with pytest.raises(ValueError, match=r"^mode must be one of SV39, SV48, SV57, not BARE$"):
         PageTable(bus, alloc, IosatpMode.BARE)
-    with pytest.raises(ValueError, match=r"^mode must be one of SV39X4, SV48X4, not SV57X4$"):
-        PageTable(bus, alloc, IohgatpMode.SV57X4)
+    with pytest.raises(ValueError, match=r"^mode must be one of SV39X4, SV48X4, SV57X4, "
+                                         r"not BARE$"):
+        PageTable(bus, alloc, IohgatpMode.BARE)
     with pytest.raises(ValueError, match=r"^oa_bits must be between 12 and 56, not 57$"):
         PageTable(bus, alloc, IosatpMode.SV39, oa_bits=57)
