@@ -17,6 +17,8 @@ and the PC cached), each sample is:
   then the page walk (an IOTLB miss);
 * **warm**: its next request, to another fresh page: the PC cached, only the page walk.
 
+``pdt_hits`` times IOTLB hits of a process's requests (one at a time, then back to back).
+
 Reads are told apart by address: the PDT pages, the first-stage tables and (nested) the
 second-stage tables come from allocators of their own. ``pdt_reads`` counts PDT entries as the
 spec loads them (``load8`` per non-leaf PDTE, one ``load16`` for the PC), ``pdt_bus_reads``
@@ -50,6 +52,7 @@ from iogate.cosim.bench.hw import (
     _ok,
     _pages,
     _walk_figures,
+    hit_figures,
     record,
 )
 from iogate.cosim.bench.hw_workloads import quiet
@@ -232,3 +235,16 @@ async def pdt_pd17_over_sv48x4(dut):
     """A guest's PD17 in guest memory behind Sv48x4: each PDT entry's GPA is translated by
     the second stage (an implicit read), then the nested Sv39 walk."""
     await _measure_pdt(dut, "pdt_pd17_over_sv48x4", program_guest, 17, 0x1_0042)
+
+
+@cocotb.test()
+async def pdt_hits(dut):
+    """IOTLB hits of a PASID-tagged request (PD20, Sv39): as :func:`iogate.cosim.bench.hw.hits`
+    on the process-context build. The PC cache is consulted beside the IOTLB, so a hit of a
+    process stays at the first target's 2 cycles and one per clock."""
+    s = await open_session(dut, PROCESS, mem_latency=1)
+    quiet(dut)
+    pid = 0xA_BCDE
+    _, pages, _ = await s.run(program_host, s.bus, 20, pid, 8)
+    fills = [TranslationRequest(DEVICE, iova, Access.READ, process_id=pid) for iova, _ in pages]
+    record("pdt_hits", await hit_figures(s, fills))

@@ -114,7 +114,8 @@ def summarize(hw=None, model=None):
     :data:`PDT_KINDS` and latency: ``<kind>_miss_cycles_mem<L>`` (the PC cold),
     ``<kind>_warm_cycles_mem<L>`` (the PC cached), ``<kind>_walk_cycles_mem<L>`` (their
     difference: the PDT walk) and ``<kind>_ratio_mem<L>`` (cold against its walk target),
-    e.g. ``pdt_pd20_miss_cycles_mem10``.
+    e.g. ``pdt_pd20_miss_cycles_mem10``; and ``pdt_hit_latency_cycles`` and
+    ``pdt_hit_translations_per_cycle`` (hits of a PASID-tagged request).
     """
     out = {}
     if hw is not None:
@@ -131,6 +132,10 @@ def summarize(hw=None, model=None):
                 out[f"{short}_ratio_mem{latency}"] = f.get("ratio_to_target")
         for latency, f in hw.get("command", {}).items():
             out[f"command_cycles_mem{latency}"] = f["cycles"]
+        pdt_hits = hw.get("pdt", {}).get("pdt_hits")
+        if pdt_hits:
+            out["pdt_hit_latency_cycles"] = pdt_hits["latency_cycles"]
+            out["pdt_hit_translations_per_cycle"] = pdt_hits["translations_per_cycle"]
         for kind in PDT_KINDS:
             for latency, f in hw.get("pdt", {}).get(kind, {}).items():
                 out[f"{kind}_miss_cycles_mem{latency}"] = f["cycles"]

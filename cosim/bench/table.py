@@ -94,9 +94,10 @@ def render_pdt(report):
     """
     pdt = (report.get("hw") or {}).get("pdt") or {}
     kinds = [(k, label) for k, label in PDT_ROWS if pdt.get(k)]
-    if not kinds:
+    hits = pdt.get("pdt_hits")
+    if not kinds and not hits:
         return ""
-    latencies = sorted({int(v) for k, _ in kinds for v in pdt[k]})
+    latencies = sorted({int(v) for k, _ in kinds for v in pdt[k]}) or [0]   # [0]: hits only
     header = (["figure"] + [f"mem {v}" for v in latencies] +
               ["PDT entries", "PDT doublewords", "PTE reads", "G-stage PTE reads",
                f"target ratio (mem {latencies[0]})"])
@@ -117,7 +118,12 @@ def render_pdt(report):
     title = (f"Process-directory walks ({pdt.get('sim', '?')}; full first target, "
              f"{pdt.get('config', '?')}; mem L = MemoryTarget latency; cold = a process's "
              "first request after IODIR.INVAL_PDT, DC cached, IOTLB miss):")
-    return "\n".join([title, ""] + _table(header, rows)) + "\n"
+    lines = [title, ""] + (_table(header, rows) if kinds else [])
+    if hits:
+        lines += ["", f"IOTLB hits of a PASID-tagged request (PD20): "
+                  f"{_fmt(hits.get('latency_cycles'))} cycles, "
+                  f"{_fmt(hits.get('translations_per_cycle'))} per clock back to back."]
+    return "\n".join(lines) + "\n"
 
 
 def _workloads(w):
