@@ -22,7 +22,7 @@ TRANSLATIONS ?= 50000
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,formal]'
+	$(PY) -m pip install --quiet -e '.[test,formal,farm]'
 	touch $@
 
 demo: $(VENV)/.installed
