@@ -8,7 +8,7 @@ import time
 
 from iogate.cosim.targets import sim as simulators
 
-__all__ = ["regress"]
+__all__ = ["regress", "replay_command"]
 
 
 def _progress(path, stop, interactive):
@@ -28,10 +28,28 @@ def _progress(path, stop, interactive):
         print()
 
 
-def regress(seed, translations, sim="verilator", waves=False, out="build/regress"):
-    """Run one seeded regression; returns the process exit status (0: no mismatch)."""
-    from iogate.cosim.regress.world import choose_config
-    config_name, config = choose_config(seed)
+def replay_command(seed, translations, sim, config=None, mutant=None):
+    """The ``iogate regress`` command line that runs this seed again."""
+    cmd = f"iogate regress --seed {seed} --translations {translations} --sim {sim}"
+    if config:
+        cmd += f" --config {config}"
+    if mutant:
+        cmd += f" --mutant {mutant}"
+    return cmd
+
+
+def regress(seed, translations, sim="verilator", waves=False, out="build/regress", *,
+            config=None, mutant=None, events=None, record=None):
+    """Run one seeded regression; returns the process exit status (0: no mismatch).
+
+    ``config``: a name of :data:`~iogate.cosim.regress.world.CONFIGS` instead of the seed's
+    own choice; ``mutant``: build a deliberately broken RTL of
+    :mod:`iogate.cosim.regress.mutants` (its tests: a campaign must catch it); ``events``:
+    a JSON file of events to play instead of drawing them (``iogate shrink``); ``record``:
+    where the run writes the events it played.
+    """
+    from iogate.cosim.regress.world import CONFIGS, choose_config
+    config_name, config_obj = (config, CONFIGS[config]) if config else choose_config(seed)
     out = pathlib.Path(out).resolve() / f"{sim}-seed{seed}"
     out.mkdir(parents=True, exist_ok=True)
     report, progress = out / "report.json", out / "progress.json"
@@ -39,7 +57,19 @@ def regress(seed, translations, sim="verilator", waves=False, out="build/regress
     progress.unlink(missing_ok=True)
     print(f"iogate regress: seed {seed}, {translations} translations on {sim}, "
           f"{config_name} Config", flush=True)
-    b = simulators.build_iommu(config, sim, waves=waves)
+    if mutant:
+        from iogate.cosim.regress.mutants import build_mutant
+        b = build_mutant(mutant, config_obj, sim, waves=waves)
+    else:
+        b = simulators.build_iommu(config_obj, sim, waves=waves)
+    env = {"IOGATE_SEED": str(seed), "IOGATE_TRANSLATIONS": str(translations),
+           "IOGATE_REPORT": str(report), "IOGATE_PROGRESS": str(progress)}
+    if config:
+        env["IOGATE_CONFIG"] = config
+    if events:
+        env["IOGATE_EVENTS"] = str(pathlib.Path(events).resolve())
+    if record:
+        env["IOGATE_EVENTS_OUT"] = str(pathlib.Path(record).resolve())
     stop = threading.Event()
     shower = threading.Thread(target=_progress, args=(progress, stop, sys.stdout.isatty()),
                               daemon=True)
@@ -48,11 +78,7 @@ def regress(seed, translations, sim="verilator", waves=False, out="build/regress
     error = None
     try:
         simulators.run(b, "iogate.cosim.regress.cocotb_regress", seed=seed, test_dir=out,
-                       log_file=out / "sim.log",
-                       extra_env={"IOGATE_SEED": str(seed),
-                                  "IOGATE_TRANSLATIONS": str(translations),
-                                  "IOGATE_REPORT": str(report),
-                                  "IOGATE_PROGRESS": str(progress)})
+                       log_file=out / "sim.log", extra_env=env)
     except AssertionError as e:
         error = e
     finally:
@@ -61,7 +87,7 @@ def regress(seed, translations, sim="verilator", waves=False, out="build/regress
     elapsed = time.monotonic() - start
     if not report.exists():
         print(f"regression did not finish: {error}\nlog: {out / 'sim.log'}")
-        print(f"replay: iogate regress --seed {seed} --translations {translations} --sim {sim}")
+        print(f"replay: {replay_command(seed, translations, sim, config, mutant)}")
         return 2
     r = json.loads(report.read_text())
     for m in r["mismatch_details"][:5]:
@@ -78,5 +104,5 @@ def regress(seed, translations, sim="verilator", waves=False, out="build/regress
           f"({r['translations_per_second']:.0f}/s checked; {elapsed:.0f} s with the build) "
           f"mismatches: {r['mismatches']}")
     if r["mismatches"]:
-        print(f"replay: iogate regress --seed {seed} --translations {translations} --sim {sim}")
+        print(f"replay: {replay_command(seed, translations, sim, config, mutant)}")
     return 0 if r["mismatches"] == 0 and error is None else 1

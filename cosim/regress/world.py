@@ -31,12 +31,13 @@ from iogate.firmware.driver import Iommu
 from iogate.firmware.errors import GuestAddressError
 from iogate.firmware.guest import GuestMemory
 from iogate.firmware.pagetable import PageTable
+from iogate.firmware.pdt import ProcessContext
 
 from iogate.cosim.regress import world_pdt
 from iogate.cosim.regress.world_pdt import PDT_KINDS
 
-__all__ = ["World", "Space", "CONFIGS", "choose_config", "build_world", "churn", "settle",
-           "random_requests"]
+__all__ = ["World", "Space", "CONFIGS", "choose_config", "build_world", "churn", "replay_churn",
+           "settle", "random_requests"]
 
 ALLOC_BASE = 0x8000_0000
 ALLOC_SIZE = 64 << 20
@@ -364,35 +365,77 @@ def _bus_errors(rng, world, target, faults):
             world.damaged.append(f"did {did:#x} DC @{address:#x} answers {resp}")
 
 
-def churn(rng, world):
+def churn(rng, world, record=None):
     """Random table changes made *without* invalidating; returns what :func:`settle` needs.
 
     Until the changes are settled the spec lets the IOMMU answer with the old or the new
     translation (the model's ``allowed`` set holds both); afterwards only the new one.
+    ``record``: a list that receives each change as plain data, which :func:`replay_churn`
+    makes again without the random stream (``iogate shrink`` replays chosen events).
     """
+    ops = [] if record is None else record
     pending = []
     if world.processes and rng.random() < 0.5:
         changed = world_pdt.churn_pc(rng, world)
         if changed is not None:
+            p = changed[0]
             pending.append((None, changed))
+            ops.append(["pc", p.device_id, p.process_id, p.current, p.ens, p.sum])
     for _ in range(rng.randint(1, 4)):
-        spaces = [(did, s) for did in sorted(world.tables) for s in world.tables[did]
-                  if s.ranges]
+        spaces = [(did, i, s) for did in sorted(world.tables)
+                  for i, s in enumerate(world.tables[did]) if s.ranges]
         if not spaces:
             break
-        did, space = rng.choice(spaces)
+        did, index, space = rng.choice(spaces)
         va, size = rng.choice(space.ranges)
         if rng.random() < 0.5:
-            changes = space.table.unmap(va, size)
-            what = "unmap"
+            op = ["unmap", did, index, va, size]
         else:
             out = rng.randrange(1 << 44) & ~(size - 1)
             perm = _perm(rng)
-            changes = space.table.map(va, out, size, **perm)
-            what = f"remap {''.join(k for k, v in perm.items() if v)} to {out:#x}"
-        pending.append((space, changes))
-        world.damaged.append(f"churn: did {did:#x} {space.table.mode.name} {what} "
-                             f"va {va:#x} size {size:#x}")
+            op = ["map", did, index, va, size, out, "".join(k for k, v in perm.items() if v)]
+        ops.append(op)
+        pending.append(_table_change(world, op))
+    return pending
+
+
+def _table_change(world, op):
+    """Make one recorded table change (``["unmap", did, space, va, size]`` or
+    ``["map", did, space, va, size, out, perm]``); returns its pending entry."""
+    did, index, va, size = op[1:5]
+    space = world.tables[did][index]
+    if op[0] == "unmap":
+        changes = space.table.unmap(va, size)
+        what = "unmap"
+    else:
+        out, perm = op[5], op[6]
+        changes = space.table.map(va, out, size, r="r" in perm, w="w" in perm, x="x" in perm)
+        what = f"remap {perm} to {out:#x}"
+    world.damaged.append(f"churn: did {did:#x} {space.table.mode.name} {what} "
+                         f"va {va:#x} size {size:#x}")
+    return space, changes
+
+
+def replay_churn(world, ops):
+    """The changes of a :func:`churn` ``record``, made again; returns what :func:`settle`
+    needs. A process-context change (``["pc", did, pid, current, ens, sum]``) rewrites
+    the PC with that table and those bits, whatever the PC held before."""
+    pending = []
+    for op in ops:
+        if op[0] != "pc":
+            pending.append(_table_change(world, op))
+            continue
+        did, pid, current, ens, sum_ = op[1:]
+        p = next(p for p in world.processes[did] if p.process_id == pid)
+        pdt = world.pdt[did][0]
+        old = pdt.read(pid)
+        p.current, p.ens, p.sum = current, ens, sum_
+        table = p.tables[current]
+        pdt.write(pid, ProcessContext.make(pscid=p.pscid, mode=table.mode, root=table.root,
+                                           ens=ens, sum=sum_))
+        world.damaged.append(f"churn: did {did:#x} pid {pid:#x} pc -> table {current} "
+                             f"ens={int(ens)} sum={int(sum_)}")
+        pending.append((None, (p, old)))
     return pending
 
 
