@@ -9,6 +9,7 @@ flow, :data:`MUTANTS` the deliberately broken copies whose proofs must fail;
 
 from iogate.hdl.formal.axi import MemoryMasterHarness
 from iogate.hdl.formal.cmdq import CommandQueueHarness
+from iogate.hdl.formal.ddtc import DdtcHarness
 from iogate.hdl.formal.fq import FaultQueueHarness
 from iogate.hdl.formal.iotlb import IotlbHarness
 from iogate.hdl.formal.pdtc import PdtcHarness
@@ -43,6 +44,13 @@ PROPERTIES = {
         "copy of K's latest PC. Every change takes one cycle (a fill, an IODIR, a lookup), "
         "so 4 cycles (CI) hold fill, invalidate, refill and lookup, and 6 (full) that with "
         "both entries filled first; the covers are reached by step 3.", ci_depth=4),
+    "ddtc": Property(
+        DdtcHarness, "bmc", 6, 4,
+        "BMC: induction would need the link between the cache's valid bits, tags and entry "
+        "memory and the harness's copy of K's latest DC. Every change takes one cycle (a "
+        "fill, an IODIR.INVAL_DDT, a lookup), so 4 cycles (CI) hold fill, invalidate, "
+        "refill and lookup, and 6 (full) that with both entries filled first; the covers "
+        "are reached by step 3.", ci_depth=4),
     "axi-master": Property(
         MemoryMasterHarness, "bmc", 14, 10,
         "BMC: k-induction (tried to depth 8) fails from states where the master's owner "
@@ -68,6 +76,10 @@ MUTANTS = {
     "pdtc-dropped-inval-all": Property(
         lambda: PdtcHarness(mutant=True), "bmc", 4, 0,
         "The cache never sees IODIR.INVAL_DDT with DV=0: a stale PC must hit.",
+        expect="fail"),
+    "ddtc-dropped-inval-did": Property(
+        lambda: DdtcHarness(mutant=True), "bmc", 4, 0,
+        "The cache never sees IODIR.INVAL_DDT with DV=1: a stale DC must hit.",
         expect="fail"),
     "axi-master-valid-dropped-early": Property(
         lambda: MemoryMasterHarness(mutant=True), "bmc", 6, 0,
