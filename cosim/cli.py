@@ -21,7 +21,52 @@ def _cmd_regress(args):
         from iogate.cosim.regress.batch import regress_batch
         return regress_batch(args.seed, args.translations, sim=args.sim)
     from iogate.cosim.regress.run import regress
-    return regress(args.seed, args.translations, sim=args.sim, waves=args.waves)
+    return regress(args.seed, args.translations, sim=args.sim, waves=args.waves,
+                   config=args.config, mutant=args.mutant)
+
+
+def _cmd_farm(args):
+    from iogate.cosim.regress.farm import (
+        Campaign,
+        CampaignError,
+        FarmError,
+        jobqueue_kwargs,
+        load_campaign,
+        run_campaign,
+    )
+    try:
+        if args.campaign:
+            campaign, dispatch = load_campaign(args.campaign)
+        else:
+            campaign, dispatch = Campaign(seeds="1-4"), {}
+        for key, value in (("seeds", args.seeds), ("sims", args.sim),
+                           ("translations", args.translations), ("configs", args.configs),
+                           ("name", args.name), ("mutant", args.mutant), ("out", args.out)):
+            if value is not None:
+                setattr(campaign, key, value)
+        campaign.__post_init__()        # validate what the command line changed
+        options = dict(dispatch.get("cluster_options", {}))
+        options.update(jobqueue_kwargs(args.cluster_option or []) if args.cluster_option
+                       else {})
+        return_report = run_campaign(
+            campaign, scheduler=args.scheduler or dispatch.get("scheduler"),
+            cluster=args.cluster or dispatch.get("cluster"), cluster_options=options,
+            workers=args.workers or dispatch.get("workers"),
+            timeout=args.timeout or dispatch.get("timeout", 10))
+    except (CampaignError, FarmError) as e:
+        print(f"iogate farm: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("iogate farm: interrupted; finished runs are kept, rerun the same command to "
+              "resume", file=sys.stderr)
+        return 130
+    return 1 if return_report["mismatches"] or return_report["errors"] else 0
+
+
+def _cmd_shrink(args):
+    from iogate.cosim.regress.shrink import shrink
+    return shrink(args.seed, sim=args.sim, translations=args.translations, config=args.config,
+                  mutant=args.mutant, tests=args.tests, work=args.work)
 
 
 def _cmd_run(args):
@@ -181,7 +226,56 @@ def _parser():
     r.add_argument("--batch", action="store_true",
                    help="batch mode: requests played and responses recorded by hardware "
                         "around the RTL (no Python per translation; no churn, no waveform)")
+    from iogate.cosim.regress.mutants import MUTANTS
+    from iogate.cosim.regress.world import CONFIGS
+    r.add_argument("--config", choices=sorted(CONFIGS), default=None,
+                   help="this Config instead of the seed's own choice")
+    r.add_argument("--mutant", choices=sorted(MUTANTS), default=None,
+                   help="test only: a deliberately broken RTL (iogate.cosim.regress.mutants)")
     r.set_defaults(func=_cmd_regress)
+
+    fa = sub.add_parser("farm", help="a regression campaign (seeds x Configs x simulators x "
+                                     "sizes) on Dask: local cores, a scheduler or a batch "
+                                     "system; resumable; one merged report")
+    fa.add_argument("campaign", nargs="?", help="a TOML campaign file (keys: "
+                    "name, seeds, sims, translations, configs, mutant, out, scheduler, "
+                    "cluster, cluster_options, workers, timeout); the options below win")
+    fa.add_argument("--seeds", default=None, help="e.g. 1-20 or 1-4,9 (default 1-4)")
+    fa.add_argument("--sim", default=None, help="simulators, e.g. verilator,icarus "
+                    "(default verilator)")
+    fa.add_argument("--translations", default=None,
+                    help="translations per run; several sizes comma-separated (default 2000)")
+    fa.add_argument("--configs", default=None, help="run each seed on these Configs "
+                    f"({','.join(sorted(CONFIGS))}) instead of its own choice")
+    fa.add_argument("--name", default=None, help="the campaign (folder build/farm/NAME)")
+    fa.add_argument("--out", default=None, help="the campaign folder instead")
+    fa.add_argument("--mutant", choices=sorted(MUTANTS), default=None,
+                    help="test only: run the campaign on a deliberately broken RTL")
+    fa.add_argument("--scheduler", default=None, help="a running scheduler, tcp://HOST:PORT")
+    fa.add_argument("--cluster", choices=("slurm", "pbs", "lsf"), default=None,
+                    help="start workers as batch jobs with dask-jobqueue")
+    fa.add_argument("--cluster-option", action="append", metavar="KEY=VALUE",
+                    help="a dask-jobqueue cluster argument (queue=short, walltime=01:00:00, "
+                         "account=..., job_extra_directives='[\"--exclusive\"]'); repeatable")
+    fa.add_argument("--workers", type=int, default=None,
+                    help="local worker processes (default: one per core) or batch jobs")
+    fa.add_argument("--timeout", type=float, default=None,
+                    help="seconds to reach the scheduler and see a worker (default 10)")
+    fa.set_defaults(func=_cmd_farm)
+
+    sh = sub.add_parser("shrink", help="cut a failing seed down to the shortest event "
+                                       "sequence that still mismatches; write it as a "
+                                       "directed cocotb test")
+    sh.add_argument("seed", type=int)
+    sh.add_argument("--sim", choices=("verilator", "icarus"), default="verilator")
+    sh.add_argument("--translations", type=int, default=10_000)
+    sh.add_argument("--config", choices=sorted(CONFIGS), default=None)
+    sh.add_argument("--mutant", choices=sorted(MUTANTS), default=None,
+                    help="test only: shrink a failure of a deliberately broken RTL")
+    sh.add_argument("--tests", default="tests/regress_shrunk",
+                    help="where the directed test goes")
+    sh.add_argument("--work", default="build/shrink", help="scratch folder for the replays")
+    sh.set_defaults(func=_cmd_shrink)
 
     from iogate.cosim.client.config import PRESETS
     u = sub.add_parser("run", help="run one front-end scenario on the RTL, checked against "
