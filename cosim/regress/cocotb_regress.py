@@ -209,6 +209,8 @@ async def regress(dut):
         with open(replay) as f:
             for event in json.load(f):
                 await player.play(event)
+                if s.mismatches:
+                    break          # the first mismatch is the one a shrunk run is about
     else:
         await _live(s, rng, world, player, total, progress)
     elapsed = time.monotonic() - start
