@@ -20,7 +20,10 @@ __all__ = ["write_report", "merge_xml", "union_bins", "growth"]
 def merge_xml(files, out):
     """Merge cocotb-coverage XML databases into ``out``; ``{item: {bin: hits}}`` of it."""
     from cocotb_coverage.coverage import merge_coverage
-    files = [str(f) for f in files]
+    # merge_coverage adds cover items the first database lacks but not bins: the database
+    # with the most elements goes first (a run of a newer world may have more bins).
+    files = sorted((str(f) for f in files),
+                   key=lambda f: -sum(1 for _ in ElementTree.parse(f).getroot().iter()))
     if len(files) == 1:
         pathlib.Path(out).write_bytes(pathlib.Path(files[0]).read_bytes())
     else:
@@ -112,12 +115,21 @@ def write_report(campaign, results, folder, *, wall_s, cores=None, workers=None,
             if w["busy_s"] else 0.0
     xmls = [r["coverage_xml"] for r in checked
             if r.get("coverage_xml") and pathlib.Path(r["coverage_xml"]).exists()]
+    bins = None
     if xmls:
-        bins = merge_xml(xmls, folder / "coverage.xml")
-        merged_with = "cocotb_coverage.coverage.merge_coverage"
-    else:
-        bins = union_bins(checked)
+        try:
+            bins = merge_xml(xmls, folder / "coverage.xml")
+            merged_with = "cocotb_coverage.coverage.merge_coverage"
+        except (KeyError, ValueError, ElementTree.ParseError) as e:
+            # merge_coverage cannot add a bin the first database lacks (KeyError
+            # 'coverage'): runs of different cover points, e.g. before and after a change
+            # to the world's device kinds, in one resumed campaign.
+            merged_with = (f"sum of the runs' JSON coverage (merge_coverage failed: "
+                           f"{type(e).__name__} {e}; the runs' cover points differ)")
+    if not xmls:
         merged_with = "sum of the runs' JSON coverage (no XML databases)"
+    if bins is None:
+        bins = union_bins(checked)
     never = [f"{item}: {b}" for item in sorted(bins) for b, hits in bins[item].items()
              if not hits]
     points = growth(checked)

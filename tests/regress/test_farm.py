@@ -204,3 +204,12 @@ def test_report_merges_coverage_across_runs(tmp_path, client):
     assert "- iogate.outcome: write_page_fault" in summary
     assert "matplotlib is not installed" in summary or "coverage_growth.png" in summary
     assert json.loads((tmp_path / "campaign.json").read_text())["translations"] == 600
+
+
+def test_report_merges_runs_with_a_bin_more(tmp_path, client):
+    """A resumed campaign may mix runs from before and after a change to the cover points."""
+    campaign = _campaign(tmp_path, {"extra_bin": [2]}, seeds="1-2", sims="verilator")
+    report, _ = _run(campaign, client)
+    assert report["coverage_merged_with"] == "cocotb_coverage.coverage.merge_coverage"
+    assert report["coverage"]["iogate.outcome"]["bins"] == {
+        "ok": 3, "read_page_fault": 1, "write_page_fault": 0, "cause256": 2}
