@@ -60,8 +60,9 @@ from iogate.cosim.bench.probe import ReadLatencyProbe
 from iogate.cosim.check.request import TranslationRequest
 from iogate.cosim.scenarios.session import open_session
 
-#: The build measured: the full first target with process contexts (PD8, PD17 and PD20).
-PROCESS = Config.full().replace(pd_levels=3)
+#: The build measured: the full first target with process contexts (PD8, PD17 and PD20) and
+#: Sv57/Sv57x4 (Config.process(), the build tests/rtl and the regression share).
+PROCESS = Config.process()
 #: Host PDT pages, apart from the driver's allocator (tables, DDT, queues).
 HOST_PDT = (0xC000_0000, 16 * MiB)
 #: In the guest (GPAs): its PDT pages and its first-stage tables.

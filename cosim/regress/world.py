@@ -50,9 +50,8 @@ GUEST_TABLES = (512 * MiB, 64 * MiB)
 SIZES = (4 * KiB, 64 * KiB, 2 * MiB, 1 * GiB)
 
 #: The builds the test suite already makes (tests/rtl: default, the full first target, and
-#: the full target with PD8/PD17/PD20 process contexts).
-CONFIGS = {"default": Config(), "full": Config.full(),
-           "process": Config.full().replace(pd_levels=3)}
+#: the full target with PD8/PD17/PD20 process contexts and Sv57/Sv57x4).
+CONFIGS = {"default": Config(), "full": Config.full(), "process": Config.process()}
 
 # Device kinds: (first-stage mode, second-stage mode) or a special kind.
 _KINDS = {
@@ -61,17 +60,22 @@ _KINDS = {
     "sv39/sv39x4": (IosatpMode.SV39, IohgatpMode.SV39X4),
     "sv48/sv48x4": (IosatpMode.SV48, IohgatpMode.SV48X4),
     "sv39/sv48x4": (IosatpMode.SV39, IohgatpMode.SV48X4),
+    "sv57": (IosatpMode.SV57, None), "sv57x4": (None, IohgatpMode.SV57X4),
+    "sv57/sv57x4": (IosatpMode.SV57, IohgatpMode.SV57X4),
+    "sv48/sv57x4": (IosatpMode.SV48, IohgatpMode.SV57X4),
 }
-# VA widths of Sv39 and Sv48: random requests straddle their canonical edges.
+# VA widths of Sv39, Sv48 and Sv57: random requests straddle their canonical edges.
 _SV39_BITS, _SV48_BITS = IosatpMode.SV39.va_bits, IosatpMode.SV48.va_bits
+_SV57_BITS = IosatpMode.SV57.va_bits
 #: Every kind, for coverage bins.
 KINDS = [*_KINDS, *PDT_KINDS, "bypass", "invalid", "noise", "ddt_fault"]
 _WEIGHTS = {"default": {"sv39": 60, "bypass": 10, "invalid": 10, "noise": 12, "ddt_fault": 5},
             "full": {"sv39": 12, "sv48": 12, "sv39x4": 10, "sv48x4": 8, "sv39/sv39x4": 10,
                      "sv48/sv48x4": 8, "sv39/sv48x4": 8, "bypass": 8, "invalid": 6,
                      "noise": 12, "ddt_fault": 6},
-            "process": {"sv39": 6, "sv48": 6, "sv39x4": 5, "sv48x4": 4, "sv39/sv39x4": 5,
-                        "sv48/sv48x4": 4, "sv39/sv48x4": 4, "pdt": 22, "pdt/nested": 16,
+            "process": {"sv39": 4, "sv48": 4, "sv57": 5, "sv39x4": 3, "sv48x4": 3,
+                        "sv57x4": 4, "sv39/sv39x4": 3, "sv48/sv48x4": 3, "sv39/sv48x4": 3,
+                        "sv57/sv57x4": 4, "sv48/sv57x4": 3, "pdt": 20, "pdt/nested": 14,
                         "bypass": 5, "invalid": 4, "noise": 10, "ddt_fault": 4}}
 
 
@@ -467,8 +471,10 @@ def random_requests(rng, world, n):
             yield did, iova + rng.randrange(min(size, 1 << 16)) // 8 * 8, access, None, False
         elif roll < 0.95:
             did = rng.choice(list(world.devices))
-            yield did, rng.getrandbits(rng.choice([_SV39_BITS, _SV39_BITS + 1, _SV48_BITS,
-                                                   64])) & ~7, access, None, False
+            widths = [_SV39_BITS, _SV39_BITS + 1, _SV48_BITS, 64]
+            if CONFIGS[world.config_name].sv57:
+                widths[3:3] = [_SV48_BITS + 1, _SV57_BITS, _SV57_BITS + 1]
+            yield did, rng.getrandbits(rng.choice(widths)) & ~7, access, None, False
         else:
             yield (rng.randrange(1 << IommuMode.LVL3.device_id_bits),
                    rng.getrandbits(_SV39_BITS) & ~7, access, None, False)

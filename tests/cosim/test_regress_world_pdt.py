@@ -39,6 +39,8 @@ def test_undamaged_processes_translate_as_their_tables_say():
     for seed in range(6):
         model, world = _world(seed, damage=0, faults=0)
         for did, processes in world.processes.items():
+            if world.devices[did] == "noise":
+                continue                  # a PDT device whose DC then got random bit flips
             second = world.tables[did][0].table if world.devices[did] == "pdt/nested" else None
             for p in processes:
                 table = p.tables[p.current]
