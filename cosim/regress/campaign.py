@@ -86,11 +86,13 @@ def _plot(points, out):
     return str(out)
 
 
-def write_report(campaign, results, folder, *, wall_s, cores=None, workers=None, plot=True):
+def write_report(campaign, results, folder, *, wall_s, cores=None, workers=None, plot=True,
+                 sessions=()):
     """Write ``campaign.json`` and ``summary.md`` in ``folder``; returns the report dict.
 
     ``results``: the final result of every run that has one (from ``results.jsonl``);
-    the campaign's runs without a result are listed as ``missing``.
+    the campaign's runs without a result are listed as ``missing``. ``sessions``: each
+    invocation that ran something (``wall_s``, ``cores``), for a resumed campaign's totals.
     """
     folder = pathlib.Path(folder)
     by_key = {r["key"]: r for r in results}
@@ -147,7 +149,9 @@ def write_report(campaign, results, folder, *, wall_s, cores=None, workers=None,
         **{f"{sim}_translations": per_sim.get(sim, 0) for sim in campaign.sims},
         "mismatches": sum(r.get("mismatches", 0) for r in checked),
         "failing": failing, "errors": errors,
-        "wall_s": round(wall_s, 1), "cores": cores,
+        "wall_s": round(sum(s["wall_s"] for s in sessions) if sessions else wall_s, 1),
+        "wall_s_this_session": round(wall_s, 1), "sessions": len(sessions),
+        "cores": cores or max((s["cores"] or 0 for s in sessions), default=None) or None,
         "busy_s": round(sum(r.get("wall_s", 0.0) for r in checked), 1),
         "workers": dict(per_worker),
         "workers_this_session": sorted(workers or ()),
@@ -158,6 +162,7 @@ def write_report(campaign, results, folder, *, wall_s, cores=None, workers=None,
         "plot": drawn,
         "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    report["translations_per_second"] = _rate(report)
     (folder / "campaign.json").write_text(json.dumps(report, indent=2) + "\n")
     (folder / "summary.md").write_text(summary(report))
     return report
@@ -176,8 +181,9 @@ def summary(report):
              f"- translations checked: {report['translations']} ("
              + ", ".join(f"{s}: {report.get(f'{s}_translations', 0)}" for s in c["sims"]) + ")",
              f"- mismatches: {report['mismatches']}, runs in error: {len(report['errors'])}",
-             f"- wall time (this session): {report['wall_s']} s on {report['cores'] or '?'} "
-             f"cores; run time summed: {report['busy_s']} s",
+             f"- wall time: {report['wall_s']} s over {report['sessions']} session(s) "
+             f"on {report['cores'] or '?'} cores; run time summed: {report['busy_s']} s; "
+             f"{_rate(report) or '?'} translations/s",
              f"- coverage: {report['coverage_percent']}% of the bins, merged with "
              f"{report['coverage_merged_with']}", ""]
     if report["failing"]:
@@ -203,6 +209,10 @@ def summary(report):
               "Coverage growth plot: not drawn (matplotlib is not installed; the points are "
               "`growth` in campaign.json)", ""]
     return "\n".join(lines)
+
+
+def _rate(report):
+    return round(report["translations"] / report["wall_s"]) if report["wall_s"] else None
 
 
 def _cell(text):

@@ -427,10 +427,17 @@ def run_campaign(campaign, *, scheduler=None, cluster=None, cluster_options=None
                                      as_completed)
             progress.close()
     wall = time.monotonic() - start
+    sessions_file = folder / "sessions.jsonl"
+    if todo:
+        with open(sessions_file, "a") as f:
+            f.write(json.dumps({"started": time.time() - wall, "wall_s": round(wall, 1),
+                                "cores": cores, "runs": len(todo)}) + "\n")
+    sessions = [json.loads(line) for line in sessions_file.read_text().splitlines()
+                if line.strip()] if sessions_file.exists() else []
     finished = load_results(results_file)
     results = [finished[t.key] for t in tasks if t.key in finished]
     report = write_report(campaign, results, folder, wall_s=wall, cores=cores,
-                          workers=workers_seen, plot=plot)
+                          workers=workers_seen, plot=plot, sessions=sessions)
     print(f"report: {folder / 'campaign.json'} and {folder / 'summary.md'}", file=stream)
     print(f"campaign {campaign.name!r}: {report['runs']} runs, {report['translations']} "
           f"translations, mismatches: {report['mismatches']}, errors: {len(report['errors'])}",

@@ -159,6 +159,7 @@ def test_resume_skips_finished_runs(tmp_path, client):
     report2, text = _run(campaign, client)            # all done: nothing runs again
     assert "8 done before" in text and len(_calls(tmp_path)) == 8
     assert report2["translations"] == 800
+    assert report2["sessions"] == 2 and report2["wall_s"] >= report["wall_s_this_session"]
 
 
 def test_worker_death_is_retried_once_and_reported(tmp_path, client):
