@@ -41,7 +41,7 @@ from iogate.cosim.model.memory import Memory
 from iogate.cosim.targets.tb.bus import TestbenchBus
 from iogate.cosim.targets.tb.testbench import Testbench
 
-PDT = Config.full().replace(pd_levels=3)
+PDT = Config.process()   # the process-context build the RTL tests share
 SEED = int(os.environ.get("COCOTB_RANDOM_SEED", "1"))
 MiB = 1 << 20
 PAGE_FAULT = {Access.READ: 13, Access.WRITE: 15, Access.EXECUTE: 12}

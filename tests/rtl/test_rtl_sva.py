@@ -3,9 +3,9 @@ the RTL's translation port with its PASID (pv/pid/priv) and is checked against t
 architectural model (``mismatches``); the scenarios' own checks (the process's and the
 guest's mappings, old-or-fault before the fence, the fault or the new page after) must hold.
 
-The Config is ``full`` with PD8/PD17/PD20 (``pd_levels=3``): the scenarios use Sv48 and
-Sv48x4, so this runs whether or not the page-table walker has Sv57 yet (the ``process``
-preset adds Sv57/Sv57x4).
+The Config is the ``process`` preset (``Config.process()``: full with PD8/PD17/PD20 and
+Sv57/Sv57x4), the default of ``iogate run sva|vsva`` and the build the other process-context
+tests share.
 """
 
 import pytest
@@ -16,7 +16,7 @@ from iogate.cosim.client.run import run
 from iogate.cosim.scenarios.run import HOST_SCENARIOS
 from iogate.cosim.targets import sim
 
-CONFIG = Config.full().replace(pd_levels=3)
+CONFIG = Config.process()
 
 
 @pytest.mark.cocotb
