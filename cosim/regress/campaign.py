@@ -103,7 +103,8 @@ def write_report(campaign, results, folder, *, wall_s, cores=None, workers=None,
         per_sim[r["sim"]] += r.get("translations", 0)
     failing = [{"key": r["key"], "seed": r["seed"], "sim": r["sim"], "config": r.get("config"),
                 "mismatches": r["mismatches"], "first": (r.get("mismatch_details") or [""])[0],
-                "replay": r.get("replay")} for r in checked if r.get("mismatches")]
+                "replay": r.get("replay"), "shrink": _shrink_command(r, campaign.mutant)}
+               for r in checked if r.get("mismatches")]
     errors = [{"key": r["key"], "seed": r["seed"], "sim": r["sim"], "attempts": r["attempt"],
                "error": r["error"]} for r in results if r["status"] == "error"]
     per_worker = defaultdict(lambda: {"runs": 0, "translations": 0, "busy_s": 0.0})
@@ -187,10 +188,11 @@ def summary(report):
              f"- coverage: {report['coverage_percent']}% of the bins, merged with "
              f"{report['coverage_merged_with']}", ""]
     if report["failing"]:
-        lines += ["## Mismatches", "", "| run | mismatches | first | replay |", "|---|---|---|---|"]
-        lines += [f"| {f['key']} | {f['mismatches']} | {_cell(f['first'])} | `{f['replay']}` |"
-                  for f in report["failing"]]
-        lines += ["", "Shrink one with `iogate shrink SEED --sim SIM --translations N`.", ""]
+        lines += ["## Mismatches", "", "| run | mismatches | first | replay | shrink |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {f['key']} | {f['mismatches']} | {_cell(f['first'])} | `{f['replay']}` "
+                  f"| `{f['shrink']}` |" for f in report["failing"]]
+        lines.append("")
     if report["errors"]:
         lines += ["## Runs in error (after a retry)", "", "| run | attempts | error |",
                   "|---|---|---|"]
@@ -209,6 +211,13 @@ def summary(report):
               "Coverage growth plot: not drawn (matplotlib is not installed; the points are "
               "`growth` in campaign.json)", ""]
     return "\n".join(lines)
+
+
+def _shrink_command(r, mutant):
+    cmd = f"iogate shrink {r['seed']} --sim {r['sim']} --translations {r['translations_requested']}"
+    if r.get("config_requested"):
+        cmd += f" --config {r['config_requested']}"
+    return cmd + (f" --mutant {mutant}" if mutant else "")
 
 
 def _rate(report):

@@ -179,6 +179,7 @@ def test_worker_death_is_retried_once_and_reported(tmp_path, client):
     assert [f["seed"] for f in report["failing"]] == [2] and report["mismatches"] == 1
     summary = (tmp_path / "summary.md").read_text()
     assert "iogate regress --seed 2 --translations 100 --sim verilator" in summary
+    assert "iogate shrink 2 --sim verilator --translations 100" in summary
     assert "Runs in error" in summary and "KilledWorker" in summary
     # A rerun tries the runs in error again, and only those.
     (tmp_path / "fake.json").write_text("{}")
