@@ -17,7 +17,9 @@ translate an IOVA"):
   :func:`page_sizes` and :func:`vpn_width`): without them the IOTLB is the same logic.
 
 It holds the PPN, the permissions of both stages together (``w`` already ANDed with D,
-since the IOMMU does not update A/D) and the combined Svpbmt type. Only successful
+since the IOMMU does not update A/D) and the combined Svpbmt type; built with ``u`` (for
+process contexts) also the first-stage leaf's U bit, which the pipeline checks against each
+request's privilege (reference N.1.6), as the model's IOTLB does. Only successful
 translations are cached: the IOATC must not cache invalid entries (spec "Caching in-memory data
 structures", "Caching invalid entries"), and a
 fault is re-walked every time.
@@ -131,21 +133,23 @@ def iotlb_key_layout(vpn_w):
     return data.StructLayout({"gv": 1, "gscid": 16, "pscv": 1, "pscid": 20, "vpn": vpn_w})
 
 
-def iotlb_result_layout():
-    """What a hit returns: ``ppn`` is the 4 KiB physical page holding the looked-up page."""
+def iotlb_result_layout(u=False):
+    """What a hit returns: ``ppn`` is the 4 KiB physical page holding the looked-up page;
+    with ``u``, ``u`` is the first-stage leaf's U bit."""
     return data.StructLayout({
         "ppn": 44, "r": 1, "w": 1, "x": 1, "pbmt": Pbmt, "g": 1, "size": PageSize,
+        **({"u": 1} if u else {}),
     })
 
 
-def iotlb_fill_layout(vpn_w):
+def iotlb_fill_layout(vpn_w, u=False):
     """A new entry: its key (``vpn`` of any 4 KiB page in it) and its result.
 
     ``partial``: the entry's page is smaller than the first-stage leaf it was built from
     (a two-stage translation with a smaller second-stage leaf), so IOTINVAL.VMA with AV=1
     concerns it whatever address of that leaf it names.
     """
-    return data.StructLayout({"key": iotlb_key_layout(vpn_w), "result": iotlb_result_layout(),
+    return data.StructLayout({"key": iotlb_key_layout(vpn_w), "result": iotlb_result_layout(u),
                               "partial": 1})
 
 
@@ -268,6 +272,8 @@ class IOTLB(wiring.Component):
     sizes : tuple of PageSize
         The page sizes entries may have (see :func:`page_sizes`); 4 KiB to 512 GiB by
         default. Only these sizes are decoded, so 256 TiB costs nothing where it is not built.
+    u : bool
+        Entries keep the first-stage leaf's U bit (``fill.result.u``, ``lookup_result.u``).
 
     Members
     -------
@@ -292,7 +298,7 @@ class IOTLB(wiring.Component):
         On an impossible geometry.
     """
 
-    def __init__(self, entries, ways, vpn_w, *, sizes=SV48_PAGE_SIZES):
+    def __init__(self, entries, ways, vpn_w, *, sizes=SV48_PAGE_SIZES, u=False):
         try:
             for name, value in (("entries", entries), ("ways", ways), ("vpn_w", vpn_w)):
                 if not isinstance(value, int) or isinstance(value, bool):
@@ -317,12 +323,13 @@ class IOTLB(wiring.Component):
         self.sets = sets
         self.vpn_w = vpn_w
         self.sizes = sizes
+        self.u = bool(u)
         super().__init__({
             "lookup_key": In(iotlb_key_layout(vpn_w)),
             "lookup_hit": Out(1),
-            "lookup_result": Out(iotlb_result_layout()),
+            "lookup_result": Out(iotlb_result_layout(self.u)),
             "lookup_touch": In(1),
-            "fill": In(stream.Signature(iotlb_fill_layout(vpn_w))),
+            "fill": In(stream.Signature(iotlb_fill_layout(vpn_w, self.u))),
             "inval": In(stream.Signature(iotlb_inval_layout(vpn_w))),
         })
 
@@ -379,7 +386,7 @@ class IOTLB(wiring.Component):
             hit_size = hit_size | (match[i].replicate(3) & Value.cast(e.sizes[i]))
             hit_rwx = hit_rwx | (match[i].replicate(3) & e.perms[i])
         hit = Signal(name="hit")
-        hit_res = Signal(iotlb_result_layout(), name="hit_res")
+        hit_res = Signal(iotlb_result_layout(self.u), name="hit_res")
         hit_data = data_ram.r_data
         m.d.comb += [
             data_ram.r_addr.eq(index),
@@ -389,6 +396,8 @@ class IOTLB(wiring.Component):
             hit_res.pbmt.eq(hit.replicate(2) & Value.cast(hit_data.pbmt)),
             hit_res.g.eq(hit_g), hit_res.size.eq(hit_size),
         ]
+        if self.u:
+            m.d.comb += hit_res.u.eq((match & e.us).any())
         # Widen the mask to the PPN before inverting it: ~ of a VPN-wide mask would
         # zero-extend and clear PPN bits above the VPN width (found by the regression,
         # seed 1: a 4 KiB leaf at PA 0xb6ad037c000 came back as 0x6ad037c000).
@@ -517,6 +526,8 @@ class IOTLB(wiring.Component):
                                      e.sizes[i].eq(f.result.size),
                                      e.partial[i].eq(f.partial),
                                      e.perms[i].eq(Cat(f.result.r, f.result.w, f.result.x))]
+                        if self.u:
+                            m.d.sync += e.us[i].eq(f.result.u)
                         m.d.sync += e.touch(s, w)
             m.d.sync += e.valid.eq(new_valid)
         with m.Elif(self.lookup_touch):
@@ -544,6 +555,7 @@ class _Entries:
         self.partial = Signal(n, name="partial")
         self.tags = [Signal(key_l, name=f"tag{i}") for i in range(n)]
         self.gs = Signal(n, name="gs")
+        self.us = Signal(n, name="us") if iotlb.u else None
         self.sizes = [Signal(PageSize, name=f"size{i}") for i in range(n)]
         self.perms = [Signal(3, name=f"rwx{i}") for i in range(n)]
         self.data_ram = EntryRam(_entry_data_layout(), n)

@@ -33,15 +33,22 @@ the next read matters):
   fault, in either stage;
 * ``V=0``; ``W=1`` with ``R=0``; a reserved bit (60:54); PBMT=3, or PBMT!=0 without Svpbmt;
   ``N=1`` other than on a level-0 leaf with ``PPN[3:0]=1000`` (64 KiB Svnapot); a non-leaf
-  with D, A, U, N or PBMT set; no leaf at level 0; a misaligned superpage; ``U=0`` (requests
-  are User mode, and the second stage always checks as User); a leaf that does not grant
-  the access (an implicit access checks R); ``A=0``; a write with ``D=0`` (no hardware A/D
-  update): a page fault in the first stage, a guest-page fault in the second.
+  with D, A, U, N or PBMT set; no leaf at level 0; a misaligned superpage; a first-stage
+  leaf the request's privilege may not use (``U=0`` for a User request; for a supervisor
+  one, built with ``priv``, ``U=1`` without ``SUM`` or for an execute: reference N.1.6,
+  Privileged spec "Memory Privilege in mstatus Register"), or ``U=0`` in the second stage
+  (which always checks as User); a leaf that does not grant the access (an implicit access
+  checks R); ``A=0``; a write with ``D=0`` (no hardware A/D update): a page fault in the
+  first stage, a guest-page fault in the second.
 
 Causes follow the original access in both stages: read 5/13/21, write 7/15/23, execute
 1/12/20. A guest-page fault reports ``iotval2`` = GPA[63:2] << 2, with bit 0 set when the
 GPA was that of a first-stage PTE (an implicit access; bit 1 stays 0, the IOMMU never
 writes PTEs).
+
+With ``priv`` the result carries the first-stage leaf's ``U`` (``u``) and its permissions as
+the leaf gives them, so that the IOTLB can hold one entry for requests of either privilege:
+the pipeline takes execute away from a supervisor answer of a ``U=1`` page (reference N.1.6).
 
 A two-stage leaf grants the AND of both stages' permissions, maps the smaller of the two
 pages, and has the first stage's PBMT unless that is PMA, then the second stage's
@@ -126,16 +133,21 @@ def access_fault_cause(access):
                Mux(access == Access.WRITE, Cause.WRITE_ACCESS_FAULT, Cause.READ_ACCESS_FAULT))
 
 
-def ptw_start_layout():
+def ptw_start_layout(priv=False):
     """A walk to do: ``iosatp`` (``mode``, ``root_ppn``), ``iohgatp`` (``g_mode``,
-    ``g_root``), the IOVA and the access. Either stage may be Bare, not both."""
+    ``g_root``), the IOVA and the access. Either stage may be Bare, not both.
+
+    With ``priv`` (a walker for process contexts) also the request's privilege (``priv``:
+    supervisor) and ``PC.ta.SUM`` (``sum``), for the first-stage leaf's U check (reference
+    N.1.6); without it every walk is User."""
+    extra = {"priv": 1, "sum": 1} if priv else {}
     return data.StructLayout({
         "root_ppn": 44, "iova": 64, "access": Access, "mode": IosatpMode,
-        "g_root": 44, "g_mode": IohgatpMode,
+        "g_root": 44, "g_mode": IohgatpMode, **extra,
     })
 
 
-def ptw_result_layout():
+def ptw_result_layout(priv=False):
     """The end of a walk.
 
     On success ``ppn`` is the 4 KiB physical page holding the IOVA, ``r``/``w``/``x`` the
@@ -144,11 +156,13 @@ def ptw_result_layout():
     combined memory type. ``partial`` says that page is smaller than the first-stage leaf
     it lies in (a two-stage walk with a smaller second-stage leaf): an invalidation of any
     address of that first-stage leaf concerns it. On a fault only ``fault``, ``cause`` and
-    ``iotval2`` (guest-page faults, spec "Fault/Event-Queue (FQ)") are non-zero.
+    ``iotval2`` (guest-page faults, spec "Fault/Event-Queue (FQ)") are non-zero. With ``priv``
+    ``u`` is the first-stage leaf's U bit (1 when the first stage is Bare).
     """
+    extra = {"u": 1} if priv else {}
     return data.StructLayout({
         "fault": 1, "cause": Cause, "ppn": 44, "r": 1, "w": 1, "x": 1, "pbmt": Pbmt,
-        "g": 1, "size": PageSize, "partial": 1, "iotval2": 64,
+        "g": 1, "size": PageSize, "partial": 1, "iotval2": 64, **extra,
     })
 
 
@@ -167,6 +181,10 @@ class PageTableWalker(wiring.Component):
     g_modes : tuple of IohgatpMode
         The second-stage modes this walker walks (any of Sv39x4, Sv48x4, Sv57x4); empty for an
         IOMMU without a second stage, which then elaborates none of its logic.
+    priv : bool
+        Walks carry the request's privilege and SUM (:func:`ptw_start_layout`) and results
+        the leaf's U (:func:`ptw_result_layout`): for process contexts. Without it every
+        walk is User, with none of that logic.
 
     A start with a mode not offered, or with both stages Bare, is a page fault (the
     device-context checks and the pipeline keep it from happening).
@@ -189,7 +207,7 @@ class PageTableWalker(wiring.Component):
         ``g_modes`` holds an unsupported mode.
     """
 
-    def __init__(self, *, pas, svpbmt, modes=(IosatpMode.SV39,), g_modes=()):
+    def __init__(self, *, pas, svpbmt, modes=(IosatpMode.SV39,), g_modes=(), priv=False):
         try:
             if not isinstance(pas, int) or not 32 <= pas <= 56:
                 raise ValueError(f"pas must be an integer between 32 and 56, not {pas!r}")
@@ -209,9 +227,10 @@ class PageTableWalker(wiring.Component):
         self._svpbmt = bool(svpbmt)
         self._modes = modes
         self._g_modes = g_modes
+        self._priv = bool(priv)
         super().__init__({
-            "start": In(stream.Signature(ptw_start_layout())),
-            "result": Out(stream.Signature(ptw_result_layout())),
+            "start": In(stream.Signature(ptw_start_layout(self._priv))),
+            "result": Out(stream.Signature(ptw_result_layout(self._priv))),
             "mem": Out(MemReadSignature(pas)),
             "busy": Out(1),
         })
@@ -324,7 +343,13 @@ class PageTableWalker(wiring.Component):
         m.d.comb += check.eq(Mux(w.in_second & w.implicit, Access.READ, w.access))
         allowed = Mux(check == Access.EXECUTE, pte.x,
                       Mux(check == Access.WRITE, pte.w & pte.d, pte.r))
-        w.leaf_ok = napot_ok & ~misaligned & pte.u & pte.a & allowed
+        u_ok = pte.u
+        if self._priv:
+            # Reference N.1.6: a supervisor first-stage access needs U=0, or U=1 with SUM and
+            # no execute; the second stage always checks as User.
+            s_priv = ~w.in_second & w.priv
+            u_ok = Mux(s_priv, ~pte.u | (w.sum & (w.access != Access.EXECUTE)), pte.u)
+        w.leaf_ok = napot_ok & ~misaligned & u_ok & pte.a & allowed
 
         # The 4 KiB page inside the leaf's page: low PPN bits come from the address.
         w.leaf_ppn = leaf_ppn = Signal(44, name="leaf_ppn")
@@ -358,11 +383,16 @@ class PageTableWalker(wiring.Component):
                 w.iova.eq(p.iova), w.access.eq(p.access), w.s_a.eq(p.root_ppn),
                 w.g_seen.eq(0), w.stage.eq(Stage.FIRST), w.implicit.eq(0), w.res.eq(0),
             ]
+            if self._priv:
+                m.d.sync += [w.priv.eq(p.priv), w.sum.eq(p.sum)]
             if w.two_stage:
                 # A first-stage-Bare walk keeps all-ones permissions and the
                 # largest size for the second stage to narrow down.
                 m.d.sync += [w.res.r.eq(1), w.res.w.eq(1), w.res.x.eq(1),
                              w.res.size.eq(w.largest)]
+                if self._priv:
+                    # U of a first-stage-Bare walk: 1, as a User page (no first-stage check).
+                    m.d.sync += w.res.u.eq(1)
             m.next = "READ"
             s_known = Const(0, 1)
             for mode in self._modes:
@@ -468,6 +498,8 @@ class PageTableWalker(wiring.Component):
                     w.res.r.eq(pte.r), w.res.w.eq(pte.w & pte.d), w.res.x.eq(pte.x),
                     w.res.pbmt.eq(pte.pbmt), w.res.g.eq(w.g_seen | pte.g),
                 ]
+                if self._priv:
+                    m.d.sync += w.res.u.eq(pte.u)
                 if w.two_stage:
                     # The leaf gives a GPA: the second stage translates it next.
                     with m.If(w.g_on):
@@ -536,7 +568,9 @@ class _Walk:
 
         self.iova = Signal(64, name="iova")
         self.access = Signal(Access, name="access")
-        self.res = Signal(ptw_result_layout(), name="res")
+        self.res = Signal(ptw_result_layout(walker._priv), name="res")
+        self.priv = Signal(name="priv")          # a supervisor request (with `priv` only)
+        self.sum = Signal(name="sum")
 
         # First stage: the table being read (a guest PPN under a second stage) and level.
         self.s_a = Signal(44, name="s_a")

@@ -45,9 +45,11 @@ Process contexts (spec "Process to translate an IOVA" steps 11-16, reference N.1
 without a PASID on a DC with ``DPE=1`` uses process_id 0 as a User request; with ``DPE=0`` (or
 ``pdtp`` Bare) its first stage is Bare. Its fault record keeps the original ``pv=0``. Only a
 request with a PASID can be supervisor: ENS and SUM apply only where a PC is used. A supervisor
-first-stage walk needs the leaf's U=0, or U=1 with SUM and no execute; the IOTLB keeps no U bit,
-so such a walk does not fill it and a supervisor request uses a hit (filled by a User walk:
-U=1) only with SUM and no execute, otherwise it walks. Exec without a PASID is accepted (as
+first-stage walk needs the leaf's U=0, or U=1 with SUM and no execute, a User one U=1 (the
+page-table walker checks the request's privilege and SUM); its answer from a U=1 page grants a
+supervisor no execute. The IOTLB keeps the first-stage leaf's U, so walks of either privilege
+fill it, and a hit is used only if the same rule lets the request's privilege use it;
+otherwise the request walks (and faults if the rule says so). Exec without a PASID is accepted (as
 libiommu, for non-PCIe bridges). With ``iohgatp`` not Bare the PDT's addresses are guest
 physical: the process-directory walker has each translated by the page-table walker (a
 second-stage-only walk of the entry's GPA for a read, which needs R and U as an implicit read
@@ -81,8 +83,6 @@ from iogate.hdl.ptw import (
     access_fault_cause,
     canonical,
     gpa_fits,
-    page_fault_cause,
-    ptw_start_layout,
 )
 from iogate.hdl.regs import IommuMode
 
@@ -219,8 +219,7 @@ class TranslationPipeline(wiring.Component):
         s.pt_stale = Signal()    # an IOTINVAL was accepted during the page-table walk
         s.walk_key = Signal(iotlb_key_layout(self._vpn_w))   # the IOTLB tag of the walk
         s.walk_dtf = Signal()    # DC.tc.DTF of the DC the page-table walk runs under
-        s.walk_nofill = Signal()  # a supervisor first-stage walk: its leaf is not cached
-        s.walk_sum = Signal()    # PC.ta.SUM of that walk
+        s.walk_sup = Signal()    # a supervisor first-stage walk (process contexts only)
         s.walk_load = Signal()   # the walk's answer enters the response stage this cycle
         s.lookup_load = Signal()  # the lookup stage's answer does
 
@@ -258,10 +257,10 @@ class TranslationPipeline(wiring.Component):
             pas=cfg.pas, iosatp_modes=modes, iohgatp_modes=(IohgatpMode.BARE, *g_modes),
             levels=cfg.ddt_levels, pdtp_modes=cfg.pdtp_modes, pdt_gpa=bool(g_modes))
         m.submodules.iotlb = iotlb = IOTLB(cfg.iotlb_entries, cfg.iotlb_ways, self._vpn_w,
-                                           sizes=page_sizes(cfg))
+                                           sizes=page_sizes(cfg), u=self._pd)
         m.submodules.ptw = ptw = PageTableWalker(pas=cfg.pas, svpbmt=cfg.svpbmt,
                                                  modes=modes or (IosatpMode.SV39,),
-                                                 g_modes=g_modes)
+                                                 g_modes=g_modes, priv=self._pd)
         wiring.connect(m, wiring.flipped(self.ddt_mem), ddtw.mem)
         wiring.connect(m, wiring.flipped(self.ptw_mem), ptw.mem)
         # IODIR.INVAL_DDT reaches the DC cache and (with process contexts) the PC cache;
@@ -444,10 +443,11 @@ class TranslationPipeline(wiring.Component):
         granted = Mux(s1.access == Access.EXECUTE, hit.x,
                       Mux(s1.access == Access.WRITE, hit.w, hit.r))
         if self._pd:
-            # Every first-stage entry was filled by a User walk (U=1): a supervisor request
-            # may use it only with SUM and without execute (reference N.1.6).
-            granted = granted & ~(s.priv & s_on & ~(s.pc.ta.sum
-                                                     & (s1.access != Access.EXECUTE)))
+            # A first-stage entry keeps its leaf's U: the request's privilege must be allowed
+            # to use it (reference N.1.6): User needs U=1; supervisor U=0, or U=1 with SUM
+            # and no execute.
+            u_ok = Mux(s.priv, ~hit.u | (s.pc.ta.sum & (s1.access != Access.EXECUTE)), hit.u)
+            granted = granted & (~s_on | u_ok)
 
         def identity():
             # An untranslated address the physical address space does not have is an
@@ -499,8 +499,8 @@ class TranslationPipeline(wiring.Component):
                 answer.x.eq(hit.x), answer.pbmt.eq(hit.pbmt),
             ]
             if self._pd:
-                # A first-stage entry is a U=1 page: a supervisor request may not execute it.
-                with m.If(s.priv & s_on):
+                # A U=1 first-stage page grants a supervisor request no execute.
+                with m.If(s.priv & s_on & hit.u):
                     m.d.comb += answer.x.eq(0)
         with m.Else():
             m.d.comb += s.need_ptw.eq(1)
@@ -525,8 +525,7 @@ class TranslationPipeline(wiring.Component):
             ddtc.fill.payload.device_id.eq(s1.device_id),
             ddtc.fill.payload.dc.eq(ddtw.result.payload.dc),
         ]
-        members = ptw_start_layout().members
-        if "priv" in members and "sum" in members:
+        if self._pd:
             # The first-stage leaf's U check for a supervisor request (reference N.1.6).
             m.d.comb += [ptw.start.payload.priv.eq(s.priv),
                          ptw.start.payload.sum.eq(s.priv & s.pc.ta.sum)]
@@ -538,6 +537,8 @@ class TranslationPipeline(wiring.Component):
             f.result.x.eq(r.x), f.result.pbmt.eq(r.pbmt), f.result.g.eq(r.g),
             f.result.size.eq(r.size),
         ]
+        if self._pd:
+            m.d.comb += f.result.u.eq(r.u)
 
     def _lookup_fsm(self, m, s, ddtc, ddtw, iotlb, ptw, pdtc, pdtw):
         """The lookup stage's control: answer, walk the device directory and replay, or
@@ -566,8 +567,7 @@ class TranslationPipeline(wiring.Component):
                                          s.walk_key.eq(iotlb.lookup_key),
                                          s.walk_dtf.eq(s.dc.tc.dtf)]
                             if self._pd:
-                                m.d.sync += [s.walk_nofill.eq(s.priv & s.s_on),
-                                             s.walk_sum.eq(s.pc.ta.sum)]
+                                m.d.sync += s.walk_sup.eq(s.priv & s.s_on)
                     if pdtw is not None:
                         with m.If(s.need_pdt):
                             m.d.comb += pdtw.start.valid.eq(1)
@@ -625,7 +625,8 @@ class TranslationPipeline(wiring.Component):
             m.d.comb += [ptw.start.valid.eq(1), pdtw.g_req.ready.eq(ptw.start.ready),
                          p.root_ppn.eq(0), p.iova.eq(pdtw.g_req.payload.gpa),
                          p.access.eq(Access.READ), p.mode.eq(IosatpMode.BARE),
-                         p.g_root.eq(dc.iohgatp.ppn), p.g_mode.eq(dc.iohgatp.mode)]
+                         p.g_root.eq(dc.iohgatp.ppn), p.g_mode.eq(dc.iohgatp.mode),
+                         p.priv.eq(0), p.sum.eq(0)]
             with m.If(ptw.start.ready):
                 m.d.sync += g_for_pdt.eq(1)
         with m.If(g_for_pdt):
@@ -675,8 +676,6 @@ class TranslationPipeline(wiring.Component):
             m.d.sync += s.pt_stale.eq(1)
         with m.If(s.w_valid & ptw.result.valid & s.can_load):
             fill = ~r.fault & ~s.pt_stale & ~self.iotlb_inval.valid
-            if self._pd:
-                fill = fill & ~s.walk_nofill
             m.d.comb += [s.walk_load.eq(1), ptw.result.ready.eq(1), iotlb.fill.valid.eq(fill)]
             m.d.sync += [
                 s.w_valid.eq(0), s.out_valid.eq(1),
@@ -685,19 +684,10 @@ class TranslationPipeline(wiring.Component):
                 # translation fields.
                 embedded(out, ANSWER).eq(embedded(r, ANSWER)),
             ]
-            members = ptw_start_layout().members
-            if self._pd and not ("priv" in members and "sum" in members):
-                # The walker checks every leaf as User: a leaf it grants has U=1, which a
-                # supervisor request reaches only with SUM and without execute (reference
-                # N.1.6). (A supervisor request to a U=0 page faults here where the spec
-                # grants it, until the walker takes the privilege: never a wrong grant.)
-                with m.If(~r.fault & s.walk_nofill
-                          & ~(s.walk_sum & (w.access != Access.EXECUTE))):
-                    m.d.sync += [out.fault.eq(1), out.cause.eq(page_fault_cause(w.access)),
-                                 out.ppn.eq(0), out.r.eq(0), out.w.eq(0), out.x.eq(0),
-                                 out.pbmt.eq(Pbmt.PMA)]
-                with m.Elif(s.walk_nofill):
-                    # What a supervisor request may do with a U=1 page: no execute.
+            if self._pd:
+                # A U=1 first-stage page grants a supervisor request no execute (reference
+                # N.1.6); the IOTLB keeps the leaf's own permissions for later requests.
+                with m.If(s.walk_sup & r.u):
                     m.d.sync += out.x.eq(0)
 
     def _fault_report(self, m, s, ptw):

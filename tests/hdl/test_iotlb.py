@@ -469,3 +469,27 @@ def test_sizes_and_vpn_width_of_sv57():
     assert page_sizes(Config(sv39x4=True, sv48x4=True, sv57x4=True)) == SIZES57
     with pytest.raises(ValueError, match=r"^sizes must hold SIZE_4K"):
         IOTLB(8, 8, 27, sizes=(M2,))
+
+
+def test_u_bit_kept_per_entry():
+    # Built with `u` (process contexts), an entry returns the U bit it was filled with
+    # (reference N.1.6: the pipeline checks it against each request's privilege).
+    from iogate.hdl.iotlb import iotlb_result_layout
+    assert "u" not in iotlb_result_layout().members
+    assert "u" in iotlb_result_layout(u=True).members
+    dut = IOTLB(8, 2, 27, u=True)
+
+    def with_u(e, u):
+        e["result"]["u"] = u
+        return e
+
+    async def body(ctx, tlb):
+        await tlb.fill(with_u(entry(0x100, 0x1), 1))
+        await tlb.fill(with_u(entry(0x200, 0x2, size=M2), 0))
+        await tlb.fill(with_u(entry(0x300, 0x3, pscid=4), 1))
+        for vpn, u in ((0x100, 1), (0x2FF, 0), (0x300, 0)):
+            ctx.set(dut.lookup_key, key(vpn))
+            assert ctx.get(dut.lookup_result).u == u, hex(vpn)
+        ctx.set(dut.lookup_key, key(0x300, pscid=4))
+        assert (ctx.get(dut.lookup_hit), ctx.get(dut.lookup_result).u) == (1, 1)
+    run(dut, body)

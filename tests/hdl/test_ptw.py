@@ -51,9 +51,13 @@ FULL = dict(modes=(SV39, SV48), g_modes=(SV39X4, SV48X4))
 
 
 def walk(memory, iova=IOVA, access=Access.READ, *, root=ROOT, mode=SV39, g_mode=BARE,
-         g_root=0, errors=(), svpbmt=False, pas=56, walks=1, build=SMALL):
-    """Run ``walks`` identical walks; return the results and the addresses read."""
-    dut = PageTableWalker(pas=pas, svpbmt=svpbmt, **build)
+         g_root=0, errors=(), svpbmt=False, pas=56, walks=1, build=SMALL, priv=None, sum_=0):
+    """Run ``walks`` identical walks; return the results and the addresses read.
+
+    ``priv`` (0 User, 1 supervisor) builds a walker with the privilege inputs and gives it
+    ``priv`` and ``sum_``; ``None`` builds one without them."""
+    dut = PageTableWalker(pas=pas, svpbmt=svpbmt, priv=priv is not None, **build)
+    extra = {} if priv is None else {"priv": priv, "sum": sum_}
     results, reads = [], []
 
     async def memory_model(ctx):
@@ -80,14 +84,16 @@ def walk(memory, iova=IOVA, access=Access.READ, *, root=ROOT, mode=SV39, g_mode=
     async def testbench(ctx):
         for _ in range(walks):
             ctx.set(dut.start.payload, {"root_ppn": root, "iova": iova, "access": access,
-                                        "mode": mode, "g_mode": g_mode, "g_root": g_root})
+                                        "mode": mode, "g_mode": g_mode, "g_root": g_root,
+                                        **extra})
             ctx.set(dut.start.valid, 1)
             await ctx.tick().until(dut.start.ready)
             ctx.set(dut.start.valid, 0)
             ctx.set(dut.result.ready, 1)
             res, = await ctx.tick().sample(dut.result.payload).until(dut.result.valid)
             ctx.set(dut.result.ready, 0)
-            results.append(bits.unpack(ptw_result_layout(), res.as_value().value))
+            results.append(bits.unpack(ptw_result_layout(priv is not None),
+                                       res.as_value().value))
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
@@ -840,3 +846,60 @@ def test_sv57_not_built_is_refused(mode, g_mode):
     (res,), reads = walk(five_level(pte(0x12345, RW_LEAF)), IOVA57, mode=mode, g_mode=g_mode,
                          g_root=0xB0000, build=FULL)
     assert (res["fault"], res["cause"], reads) == (1, READ_PF, [])
+
+
+# --- The request's privilege (reference N.1.6; Privileged spec "Memory Privilege in mstatus
+# Register", SUM), with a walker built for process contexts: User needs U=1; supervisor
+# U=0, or U=1 with SUM and no execute. The result keeps the leaf's own permissions and U (the
+# pipeline takes execute from a supervisor answer of a U=1 page). The second stage always
+# checks as User. (name, leaf flags, priv, sum, access, expected: (r, w, x, u) or a cause)
+RWX_U = V | R | W | X | U | A | D
+RWX_S = V | R | W | X | A | D
+PRIVILEGE = [
+    ("user_u1", RWX_U, 0, 0, Access.EXECUTE, (1, 1, 1, 1)),
+    ("user_u0", RWX_S, 0, 1, Access.READ, READ_PF),
+    ("sup_u0_exec", RWX_S, 1, 0, Access.EXECUTE, (1, 1, 1, 0)),
+    ("sup_u0_write", RWX_S, 1, 1, Access.WRITE, (1, 1, 1, 0)),
+    ("sup_u1_no_sum", RWX_U, 1, 0, Access.READ, READ_PF),
+    ("sup_u1_no_sum_write", RWX_U, 1, 0, Access.WRITE, WRITE_PF),
+    ("sup_u1_sum_read", RWX_U, 1, 1, Access.READ, (1, 1, 1, 1)),
+    ("sup_u1_sum_exec", RWX_U, 1, 1, Access.EXECUTE, EXEC_PF),
+]
+
+
+@pytest.mark.parametrize("name, flags, priv, sum_, access, expected", PRIVILEGE,
+                         ids=[c[0] for c in PRIVILEGE])
+def test_privilege(name, flags, priv, sum_, access, expected):
+    (res,), reads = walk(three_level(pte(0x12345, flags)), access=access, priv=priv, sum_=sum_)
+    if isinstance(expected, tuple):
+        assert (res["fault"], res["r"], res["w"], res["x"], res["u"]) == (0, *expected)
+        assert res["ppn"] == 0x12345
+    else:
+        assert (res["fault"], res["cause"], res["u"]) == (1, expected, 0)
+    assert reads == [L2_ADDR, L1_ADDR, L0_ADDR]
+
+
+@pytest.mark.parametrize("priv, sum_", [(0, 0), (1, 0), (1, 1)])
+def test_privilege_second_stage_is_user(priv, sum_):
+    # A supervisor request through the G-stage only: U=0 there is a guest-page fault, and
+    # U=1 is fine whatever SUM (the first stage is Bare: u=1).
+    (res,), _ = walk(g39(pte(0x12345, V | R | W | A | D)), GPA39, root=0, mode=BARE,
+                     g_mode=SV39X4, g_root=0x90000, build=FULL, priv=priv, sum_=sum_)
+    assert (res["fault"], res["cause"]) == (1, READ_GPF)
+    (res,), _ = walk(g39(pte(0x12345, RW_LEAF)), GPA39, Access.WRITE, root=0, mode=BARE,
+                     g_mode=SV39X4, g_root=0x90000, build=FULL, priv=priv, sum_=sum_)
+    assert (res["fault"], translation(res), res["u"]) == (0, (0x12345, SIZE_4K, 1, 1, 0), 1)
+
+
+def test_privilege_two_stage_supervisor_u0():
+    # Sv39 over Sv39x4 with a U=0 first-stage leaf: a supervisor walk passes it (the G-stage
+    # leaves keep U=1), a User one faults at the first stage.
+    leaf = {0x8010_2018: pte(0x80200, V | R | W | A | D)}
+    memory = {**TWO_STAGE_MEMORY, **leaf}
+    (res,), reads = walk(memory, IOVA, root=0x100, mode=SV39, g_mode=SV39X4, g_root=0x90000,
+                         build=FULL, priv=1)
+    assert (res["fault"], translation(res), res["u"]) == (0, (0x12345, SIZE_4K, 1, 1, 0), 0)
+    assert reads == list(TWO_STAGE_READS)
+    (res,), _ = walk(memory, IOVA, root=0x100, mode=SV39, g_mode=SV39X4, g_root=0x90000,
+                     build=FULL, priv=0)
+    assert (res["fault"], res["cause"], res["iotval2"]) == (1, READ_PF, 0)
