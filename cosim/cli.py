@@ -46,8 +46,7 @@ def _cmd_farm(args):
                 setattr(campaign, key, value)
         campaign.__post_init__()        # validate what the command line changed
         options = dict(dispatch.get("cluster_options", {}))
-        options.update(jobqueue_kwargs(args.cluster_option or []) if args.cluster_option
-                       else {})
+        options.update(jobqueue_kwargs(args.cluster_option or [], defaults=False))
         return_report = run_campaign(
             campaign, scheduler=args.scheduler or dispatch.get("scheduler"),
             cluster=args.cluster or dispatch.get("cluster"), cluster_options=options,

@@ -263,10 +263,11 @@ def _coerce(value):
         return value
 
 
-def jobqueue_kwargs(options):
+def jobqueue_kwargs(options, *, defaults=True):
     """dask-jobqueue keyword arguments from ``KEY=VALUE`` strings or a dict; a run is one
-    single-threaded process, so ``cores=1``, ``processes=1`` and ``memory="4GB"`` unless set."""
-    kwargs = {"cores": 1, "processes": 1, "memory": "4GB"}
+    single-threaded process, so ``cores=1``, ``processes=1`` and ``memory="4GB"`` unless set
+    (``defaults=False``: only what ``options`` say)."""
+    kwargs = {"cores": 1, "processes": 1, "memory": "4GB"} if defaults else {}
     if isinstance(options, dict):
         kwargs.update(options)
         return kwargs

@@ -159,7 +159,8 @@ def shrink(seed, *, sim="verilator", translations=10_000, config=None, mutant=No
         log(f"seed {seed}: no mismatch in {report['translations']} translations on {sim}; "
             f"nothing to shrink")
         return 1
-    log(f"  {report['mismatches']} mismatches; first: {report['mismatch_details'][0]}")
+    log(f"  {report['mismatches']} mismatches; first: "
+        f"{report['mismatch_details'][0].splitlines()[0]}")
     log(f"  recorded {len(events)} events ({_requests(events)} requests) up to the failing "
         f"batch")
     runs = [0]
@@ -176,9 +177,9 @@ def shrink(seed, *, sim="verilator", translations=10_000, config=None, mutant=No
     if not fails(events):
         log("  the replay of the recorded events does not mismatch: nothing to shrink")
         return 1
-    coarse = ddmin(events, fails)
+    coarse = ddmin(events, fails, log=log)
     log(f"  whole events: {len(coarse)} of {len(events)} ({runs[0]} replays)")
-    fine = ddmin(split_requests(coarse), fails)
+    fine = ddmin(split_requests(coarse), fails, log=log)
     log(f"  one request a batch: {len(fine)} events ({_requests(fine)} requests; "
         f"{runs[0]} replays, {time.monotonic() - start:.0f} s)")
     first = last.get(len(fine)) or report["mismatch_details"][0]

@@ -215,3 +215,26 @@ def test_report_merges_runs_with_a_bin_more(tmp_path, client):
     assert report["coverage_merged_with"] == "cocotb_coverage.coverage.merge_coverage"
     assert report["coverage"]["iogate.outcome"]["bins"] == {
         "ok": 3, "read_page_fault": 1, "write_page_fault": 0, "cause256": 2}
+
+
+def test_cli_maps_its_options_to_the_campaign_and_the_cluster(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_run(campaign, **kwargs):
+        seen.update(kwargs, campaign=campaign)
+        return {"mismatches": 0, "errors": []}
+
+    monkeypatch.setattr(farm, "run_campaign", fake_run)
+    f = tmp_path / "c.toml"
+    f.write_text('seeds = "1-2"\ntranslations = 500\ncluster = "pbs"\n'
+                 '[cluster_options]\nqueue = "long"\naccount = "hw"\ncores = 4\n')
+    assert cli.main(["farm", str(f), "--seeds", "3-5", "--sim", "icarus", "--cluster",
+                     "slurm", "--cluster-option", "queue=short", "--cluster-option",
+                     "walltime=01:00:00", "--workers", "8"]) == 0
+    c = seen["campaign"]
+    assert (c.seeds, c.sims, c.translations, c.name) == ([3, 4, 5], ["icarus"], [500], "c")
+    assert seen["cluster"] == "slurm" and seen["workers"] == 8
+    # The command line wins over the file; the defaults fill in only what neither says.
+    assert seen["cluster_options"] == {"queue": "short", "account": "hw", "cores": 4,
+                                       "walltime": "01:00:00"}
+    assert farm.jobqueue_kwargs(seen["cluster_options"])["processes"] == 1
