@@ -14,6 +14,7 @@ from iogate.hdl.formal.ddtc import DdtcHarness
 from iogate.hdl.formal.fq import FaultQueueHarness
 from iogate.hdl.formal.iotlb import IotlbHarness
 from iogate.hdl.formal.pdtc import PdtcHarness
+from iogate.hdl.formal.ports import PortsHarness
 from iogate.hdl.formal.property import Property
 
 __all__ = ["PROPERTIES", "MUTANTS", "Property"]
@@ -47,8 +48,10 @@ PROPERTIES = {
         "both entries filled first; the covers are reached by step 3.", ci_depth=4),
     "ddtc": Property(
         DdtcHarness, "bmc", 6, 4,
-        "BMC: induction would need the link between the cache's valid bits, tags and entry "
-        "memory and the harness's copy of K's latest DC. Every change takes one cycle (a "
+        "BMC: k-induction (tried to depth 6) fails from unreachable states where a valid "
+        "entry tagged K holds a DC other than the harness's copy of K's latest fill: the "
+        "link it would need as an invariant from inside the cache (valid bits, tags, entry "
+        "memory). Every change takes one cycle (a "
         "fill, an IODIR.INVAL_DDT, a lookup), so 4 cycles (CI) hold fill, invalidate, "
         "refill and lookup, and 6 (full) that with both entries filled first; the covers "
         "are reached by step 3.", ci_depth=4),
@@ -71,6 +74,14 @@ PROPERTIES = {
         lambda: AxiLiteSlaveHarness(data_width=32), "prove", 4, 8,
         "As axil-slave, on Config(mmio_data_width=32): araddr[2] selects the half.",
         ci_depth=4),
+    "ports": Property(
+        PortsHarness, "bmc", 20, 20,
+        "BMC: k-induction would need, from inside the pipeline, the links between its "
+        "stages, its walkers' state and the harness's flag as invariants. A request is "
+        "answered 2 cycles after it is taken at the least, a DDT fault 6; a DC read whole "
+        "and a page-table walk started for (P, T) take 18: 20 cycles (full) hold that, "
+        "8 (CI) the answers, faults and contention of every source. A page-table walk's "
+        "answer (three more memory reads) is beyond both.", ci_depth=8),
 }
 
 MUTANTS = {
@@ -101,5 +112,14 @@ MUTANTS = {
     "axil-slave-bvalid-dropped": Property(
         lambda: AxiLiteSlaveHarness(mutant=True), "prove", 4, 0,
         "BVALID drops after one cycle without BREADY: the hold rule must fail.",
+        expect="fail"),
+    "ports-response-repeated": Property(
+        lambda: PortsHarness(mutant="repeated"), "bmc", 6, 0,
+        "A response taken on port 0 is offered once more the next cycle: a duplicate tag.",
+        expect="fail"),
+    "ports-response-lost": Property(
+        lambda: PortsHarness(mutant="lost"), "bmc", 6, 0,
+        "A response with tag 3 on port 1 is taken from the pipeline and never offered: a "
+        "lost request.",
         expect="fail"),
 }

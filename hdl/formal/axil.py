@@ -30,13 +30,18 @@ between the channels"; spec "Memory-mapped register interface"):
 5. Every response is OKAY (the register file answers every access so).
 
 Covers: a write answered; a read of ``capabilities`` answered with its value; a response
-held under back-pressure and then taken; a write whose AW came before its W; reads and writes at
-full rate (a response every other cycle).
+held under back-pressure and then taken; a write whose AW came before its W; reads and
+writes at full rate (a response every other cycle).
 
-Method: k-induction. The properties are about the port's handshake state (``bvalid``,
-``rvalid``, the captured ``rdata``) and the harness's counters, which the assertions tie to
-each other directly (a response owed is a response offered), so the induction closes
-without invariants from inside the register file.
+Method: k-induction (unbounded) at length 4, CI too (it closes at length 1). The properties
+are about the port's handshake state (``bvalid``, ``rvalid``, the captured ``rdata``) and
+the harness's counters, which the assertions tie to each other directly (a response owed is
+a response offered), so the induction closes without invariants from inside the register
+file. The cover run is 8 cycles: a request and its response take 2, and the covers are
+reached by step 3.
+
+Mutant: :class:`BvalidDropped` (BVALID drops after one cycle without BREADY, the RTL
+untouched) fails property 1.
 """
 
 from amaranth.asserts import AnySeq

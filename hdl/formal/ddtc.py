@@ -22,6 +22,16 @@ Covers: K filled; an IODIR.INVAL_DDT with DV=0 and one with DV=1 for K accepted 
 is cached; K then missing; K refilled after
 that invalidation and hitting.
 
+Method: BMC to depth 6 (CI 4). k-induction, tried to depth 6, fails from unreachable states
+(a valid entry tagged K whose DC is not the harness's copy of K's latest fill): the
+invariant it needs is the link between the cache's valid bits, tags and entry memory and
+the harness's copy, from inside the cache. Every change takes one cycle (a fill, an
+IODIR.INVAL_DDT, a lookup), so 4 cycles hold fill, invalidate, refill and lookup, and 6
+that with both entries filled first; the covers are reached by step 3.
+
+Mutant: :class:`DroppedInvalDid` (IODIR.INVAL_DDT with DV=1 never reaches the cache): a
+stale DC hits.
+
 Size: 2 entries, so the DCs sit in the entry memory (a :class:`iogate.hdl.lutram.EntryRam`
 of depth 2, read by the OR of the matching indices) and not in the one-entry register.
 Every other entry is one that cannot answer K; two are enough for a fill of another
