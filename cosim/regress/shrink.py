@@ -5,15 +5,16 @@ The seed's run is recorded as events (:mod:`iogate.cosim.regress.cocotb_regress`
 batches, churn, settle, interrupt checks, ``ipsr`` clears, fault-queue drains, ``ddtp``
 phases), after the world the seed builds. Delta debugging (:func:`ddmin`, Zeller and
 Hildebrandt's minimising algorithm) then replays subsets of them on the simulator, first
-whole events, then the remaining request batches one request at a time, keeping a subset
-whenever its replay still mismatches. The result is 1-minimal: dropping any one event
-makes the mismatch go away.
+whole events, then the remaining request batches one request at a time (and churns one
+change at a time), keeping a subset whenever its replay still mismatches. The result is
+1-minimal: dropping any one event makes the mismatch go away.
 
 The directed test (``tests/regress_shrunk/test_shrunk_seed<N>_<sim>.py``) replays exactly
 those events on both simulators and checks every answer against the model, like the
 regression: it fails while the bug is there and passes once it is fixed.
 """
 
+import functools
 import json
 import math
 import pathlib
@@ -64,11 +65,12 @@ def ddmin(items, fails, *, log=None):
 
 
 def split_requests(events):
-    """``events`` with every request batch cut into batches of one request."""
+    """``events`` with every request batch cut into batches of one request and every churn
+    into churns of one change."""
     out = []
     for event in events:
-        if event[0] == "translate" and len(event[1]) > 1:
-            out += [["translate", [r]] for r in event[1]]
+        if event[0] in ("translate", "churn") and len(event[1]) > 1:
+            out += [[event[0], [item]] for item in event[1]]
         else:
             out.append(event)
     return out
@@ -96,16 +98,31 @@ def replay(seed, events, sim, *, config=None, mutant=None, work="build/shrink"):
         return None
 
 
-def directed_test_source(seed, sim, config, events, *, translations, first, tried, mutant=None):
-    """The directed cocotb test of a shrunk run (Python source)."""
-    body = pprint.pformat(events, width=94, compact=True, sort_dicts=False)
-    body = "\n".join("    " + line if i else line for i, line in enumerate(body.splitlines()))
-    found = f"`iogate regress --seed {seed} --translations {translations} --sim {sim}" + \
-        (f" --config {config}" if config else "") + \
-        (f" --mutant {mutant}" if mutant else "") + "`"
-    return f'''"""Shrunk by `iogate shrink {seed}` from {found}: {len(events)} events
-({_requests(events)} requests) after the seed's world, of the run's {tried}. First mismatch
-when shrunk: {first[:300]!r}.
+def directed_test_source(seed, sim, config, events, *, translations, first, tried,
+                         mutant=None):
+    """The directed cocotb test of a shrunk run (Python source, ruff-clean)."""
+    body = "\n".join(
+        "    " + pprint.pformat(e, width=92, compact=True).replace("\n", "\n    ") + ","
+        for e in events)
+    found = f"iogate regress --seed {seed} --translations {translations} --sim {sim}" + \
+        (f" --config {config}" if config else "") + (f" --mutant {mutant}" if mutant else "")
+    lines = [""]
+    for part in found.split(" --"):                  # wrap between options, not inside one
+        part = part if not lines[0] else "--" + part
+        if lines[-1] and len(lines[-1]) + len(part) > 86:
+            lines.append(part)
+        else:
+            lines[-1] = f"{lines[-1]} {part}".strip()
+    found = "\n      ".join(lines)
+    mismatch = "\n".join("    " + line.strip()[:92] for line in first.splitlines()[:3])
+    return f'''"""A directed test shrunk by `iogate shrink {seed}` from the run of
+
+    {found}
+
+{len(events)} events ({_requests(events)} requests) after the seed's world, of the run's {tried}.
+The first mismatch when shrunk:
+
+{mismatch}
 
 Replays exactly these events (:mod:`iogate.cosim.regress.cocotb_regress`) on Verilator and
 Icarus, every answer checked against the model: it fails while the bug is there and passes
@@ -118,7 +135,9 @@ from iogate.cosim.targets.sim import SIMULATORS
 
 SEED = {seed}
 CONFIG = {config!r}
-EVENTS = {body}
+EVENTS = [
+{body}
+]
 
 
 @pytest.mark.cocotb
@@ -131,7 +150,7 @@ def test_shrunk_seed{seed}(simulator, tmp_path):
 
 
 def shrink(seed, *, sim="verilator", translations=10_000, config=None, mutant=None,
-           tests="tests/regress_shrunk", work="build/shrink", log=print):
+           tests="tests/regress_shrunk", work="build/shrink", log=None):
     """Record ``seed``'s run, shrink its events, print them and write the directed test.
 
     Returns 0 when a test was written, 1 when the seed does not fail (or its replay does
@@ -139,6 +158,7 @@ def shrink(seed, *, sim="verilator", translations=10_000, config=None, mutant=No
     """
     from iogate.cosim.regress.run import regress
     from iogate.cosim.regress.world import choose_config
+    log = log or functools.partial(print, flush=True)
     config_name = config or choose_config(seed)[0]
     work = pathlib.Path(work) / f"{sim}-seed{seed}"
     work.mkdir(parents=True, exist_ok=True)

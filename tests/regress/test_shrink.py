@@ -5,6 +5,8 @@ replayed to the same tables (iogate.cosim.regress.world.replay_churn) on the mod
 
 import ast
 import random
+import subprocess
+import sys
 
 import pytest
 
@@ -48,16 +50,26 @@ def test_ddmin_of_a_failure_that_needs_everything_keeps_everything():
     assert shrink.ddmin([1, 2, 3], lambda sub: len(sub) == 3) == [1, 2, 3]
 
 
-def test_split_requests_and_the_directed_test():
+def test_split_requests_and_the_directed_test(tmp_path):
     events = [["translate", [[1, 0x1000, "read", None, False], [2, 0x2000, "write", 5, True]]],
-              ["churn", [["unmap", 1, 0, 4096, 4096]]], ["settle"],
+              ["churn", [["unmap", 1, 0, 4096, 4096], ["pc", 9, 1, 0, True, False]]],
+              ["settle"],
               ["ddtp", "BARE", [[3, 0, "read", None, False]]], ["check", "after 2"]]
     split = shrink.split_requests(events)
     assert split[:2] == [["translate", [[1, 0x1000, "read", None, False]]],
                          ["translate", [[2, 0x2000, "write", 5, True]]]]
-    assert split[2:] == events[1:]
+    assert split[2:4] == [["churn", [["unmap", 1, 0, 4096, 4096]]],
+                          ["churn", [["pc", 9, 1, 0, True, False]]]]
+    assert split[4:] == events[2:]
     source = shrink.directed_test_source(7, "icarus", "full", split, translations=400,
-                                         first="rtl 0x1 model 0x2", tried=40)
+                                         first="MISMATCH read\n  expected: x\n  got: y",
+                                         tried=40, mutant="iotlb-drop-vma-av")
+    pytest.importorskip("ruff")                             # the lint extra
+    path = tmp_path / "test_shrunk_seed7_icarus.py"
+    path.write_text(source)
+    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(path)],
+                          capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout                # ready to commit as it is
     tree = ast.parse(source)
     values = {node.targets[0].id: ast.literal_eval(node.value) for node in tree.body
               if isinstance(node, ast.Assign)}
@@ -65,6 +77,7 @@ def test_split_requests_and_the_directed_test():
     assert "def test_shrunk_seed7(simulator, tmp_path)" in source
     assert 'assert report["mismatches"] == 0' in source
     assert "--seed 7 --translations 400 --sim icarus --config full" in source
+    assert "--mutant iotlb-drop-vma-av" in source
 
 
 @pytest.mark.parametrize("seed", [1, 5, 8])
