@@ -420,9 +420,10 @@ def run_campaign(campaign, *, scheduler=None, cluster=None, cluster_options=None
                           workers=workers, timeout=timeout)) as client:
             info = client.scheduler_info()
             cores = sum(w.get("nthreads", 1) for w in info["workers"].values())
+            link = (client.dashboard_link if "dashboard" in info.get("services", {})
+                    else "none (the scheduler runs without one)")
             print(f"  scheduler {client.scheduler.address}: {len(info['workers'])} workers, "
-                  f"{cores} threads; dashboard: {client.dashboard_link}", file=stream,
-                  flush=True)
+                  f"{cores} threads; dashboard: {link}", file=stream, flush=True)
             progress = Progress(len(todo), sum(t.translations for t in todo), stream)
             workers_seen = _dispatch(client, todo, campaign, runner, results_file, progress,
                                      as_completed)
