@@ -195,6 +195,15 @@ def load_campaign(path):
 
 # -- one run, on a worker ---------------------------------------------------------------------
 
+#: The builds this worker process has found, by (Config name, simulator, mutant, RTL).
+_BUILDS: dict = {}
+
+
+def _hdl_version():
+    from iogate.cosim.targets.sim import ROOT
+    return max((f.stat().st_mtime_ns for f in (ROOT / "hdl").rglob("*.py")), default=0)
+
+
 def run_seed(task, folder, mutant=None):
     """Run ``task`` with :func:`iogate.cosim.regress.run.regress`; its result as a dict.
 
@@ -202,13 +211,20 @@ def run_seed(task, folder, mutant=None):
     database stay in ``runs/t<size>-<config>/<sim>-seed<seed>/``. Raises RuntimeError when
     the simulator ended without a report (a crash: retried by the farm).
     """
-    from iogate.cosim.regress.run import regress, replay_command
+    from iogate.cosim.regress.run import model_build, regress, replay_command
+    from iogate.cosim.regress.world import CONFIGS, choose_config
+    config_name = task.config or choose_config(task.seed)[0]
+    # Elaborating the design to find its build takes seconds: once per worker and version
+    # of the RTL (a long-lived `dask worker` may outlive an edit of hdl/).
+    key = (config_name, task.sim, mutant, _hdl_version())
+    if key not in _BUILDS:
+        _BUILDS[key] = model_build(CONFIGS[config_name], task.sim, mutant=mutant)
     runs = pathlib.Path(folder) / "runs"
     work = runs / f"t{task.translations}-{task.config or 'auto'}"
     work.mkdir(parents=True, exist_ok=True)
     with open(runs / f"{task.key}.log", "w") as log, redirect_stdout(log), redirect_stderr(log):
         regress(task.seed, task.translations, task.sim, out=work, config=task.config,
-                mutant=mutant)
+                mutant=mutant, build=_BUILDS[key])
     run_dir = work / f"{task.sim}-seed{task.seed}"
     try:
         r = json.loads((run_dir / "report.json").read_text())

@@ -8,7 +8,7 @@ import time
 
 from iogate.cosim.targets import sim as simulators
 
-__all__ = ["regress", "replay_command"]
+__all__ = ["regress", "replay_command", "model_build"]
 
 
 def _progress(path, stop, interactive):
@@ -28,6 +28,14 @@ def _progress(path, stop, interactive):
         print()
 
 
+def model_build(config, sim, *, mutant=None, waves=False):
+    """The simulator build of ``config`` (with ``mutant``, if named) for ``sim``."""
+    if mutant:
+        from iogate.cosim.regress.mutants import build_mutant
+        return build_mutant(mutant, config, sim, waves=waves)
+    return simulators.build_iommu(config, sim, waves=waves)
+
+
 def replay_command(seed, translations, sim, config=None, mutant=None):
     """The ``iogate regress`` command line that runs this seed again."""
     cmd = f"iogate regress --seed {seed} --translations {translations} --sim {sim}"
@@ -39,14 +47,15 @@ def replay_command(seed, translations, sim, config=None, mutant=None):
 
 
 def regress(seed, translations, sim="verilator", waves=False, out="build/regress", *,
-            config=None, mutant=None, events=None, record=None):
+            config=None, mutant=None, events=None, record=None, build=None):
     """Run one seeded regression; returns the process exit status (0: no mismatch).
 
     ``config``: a name of :data:`~iogate.cosim.regress.world.CONFIGS` instead of the seed's
     own choice; ``mutant``: build a deliberately broken RTL of
     :mod:`iogate.cosim.regress.mutants` (its tests: a campaign must catch it); ``events``:
     a JSON file of events to play instead of drawing them (``iogate shrink``); ``record``:
-    where the run writes the events it played.
+    where the run writes the events it played; ``build``: the simulator build to run
+    (:func:`model_build`, made once by a caller that runs many seeds).
     """
     from iogate.cosim.regress.world import CONFIGS, choose_config
     config_name, config_obj = (config, CONFIGS[config]) if config else choose_config(seed)
@@ -57,11 +66,7 @@ def regress(seed, translations, sim="verilator", waves=False, out="build/regress
     progress.unlink(missing_ok=True)
     print(f"iogate regress: seed {seed}, {translations} translations on {sim}, "
           f"{config_name} Config", flush=True)
-    if mutant:
-        from iogate.cosim.regress.mutants import build_mutant
-        b = build_mutant(mutant, config_obj, sim, waves=waves)
-    else:
-        b = simulators.build_iommu(config_obj, sim, waves=waves)
+    b = build or model_build(config_obj, sim, mutant=mutant, waves=waves)
     env = {"IOGATE_SEED": str(seed), "IOGATE_TRANSLATIONS": str(translations),
            "IOGATE_REPORT": str(report), "IOGATE_PROGRESS": str(progress)}
     if config:

@@ -81,17 +81,26 @@ def _requests(events):
         sum(len(e[2]) for e in events if e[0] == "ddtp")
 
 
+@functools.cache
+def _build(config_name, sim, mutant):
+    # Elaborating the design to check the build cache takes seconds: once per shrink.
+    from iogate.cosim.regress.run import model_build
+    from iogate.cosim.regress.world import CONFIGS
+    return model_build(CONFIGS[config_name], sim, mutant=mutant)
+
+
 def replay(seed, events, sim, *, config=None, mutant=None, work="build/shrink"):
     """Build the world of ``seed``, play ``events`` on ``sim``; the run's report (None when
     the simulator ended without one)."""
     from iogate.cosim.regress.run import regress
+    from iogate.cosim.regress.world import choose_config
     work = pathlib.Path(work)
     work.mkdir(parents=True, exist_ok=True)
     file = work / "events.json"
     file.write_text(json.dumps(events))
     with open(work / "replay.log", "w") as log, redirect_stdout(log), redirect_stderr(log):
         regress(seed, _requests(events), sim, out=work, config=config, mutant=mutant,
-                events=file)
+                events=file, build=_build(config or choose_config(seed)[0], sim, mutant))
     try:
         return json.loads((work / f"{sim}-seed{seed}" / "report.json").read_text())
     except (OSError, ValueError):
