@@ -238,3 +238,13 @@ def test_cli_maps_its_options_to_the_campaign_and_the_cluster(tmp_path, monkeypa
     assert seen["cluster_options"] == {"queue": "short", "account": "hw", "cores": 4,
                                        "walltime": "01:00:00"}
     assert farm.jobqueue_kwargs(seen["cluster_options"])["processes"] == 1
+
+
+def test_a_scheduler_without_workers_is_a_clear_error():
+    cluster = LocalCluster(n_workers=0, dashboard_address=":0")
+    try:
+        with pytest.raises(FarmError, match="no Dask worker joined"):
+            with farm.open_client(scheduler=cluster.scheduler_address, timeout=2):
+                pass
+    finally:
+        cluster.close()
