@@ -13,9 +13,9 @@ the same model wait for one build).
 
 Resume: the campaign folder (``build/farm/<name>/``) keeps ``results.jsonl``, one finished
 run a line; a rerun skips those (a run that ended in an error is tried again). Failures:
-a run that raises, or whose worker dies, is submitted once more (elsewhere when another
-worker exists) and, if it fails again, reported as an error with the reason; nothing
-finished is lost. The report is :mod:`iogate.cosim.regress.campaign`'s.
+a run that raises, or whose worker dies, is submitted once more and, if it fails again,
+reported as an error with the reason; nothing finished is lost. The report is
+:mod:`iogate.cosim.regress.campaign`'s.
 """
 
 import json
@@ -355,15 +355,21 @@ class Progress:
     """Runs done/total, translations/s, mismatches so far and the ETA: one line rewritten
     on a terminal, a line per finished run otherwise (or when ``CI`` is set)."""
 
-    def __init__(self, total_runs, total_translations, stream=None):
+    def __init__(self, tasks, stream=None):
         self.stream = stream or sys.stdout
         self.interactive = self.stream.isatty() and not os.environ.get("CI")
-        self.total_runs, self.total_translations = total_runs, total_translations
+        self.total_runs = len(tasks)
+        self.total_translations = sum(t.translations for t in tasks)
+        self.left = {}                             # seed -> its runs not finished yet
+        for t in tasks:
+            self.left[t.seed] = self.left.get(t.seed, 0) + 1
+        self.seeds = len(self.left)
         self.runs = self.translations = self.planned = self.mismatches = self.errors = 0
         self.start = time.monotonic()
 
     def update(self, result):
         self.runs += 1
+        self.left[result["seed"]] -= 1
         self.translations += result.get("translations", 0)
         self.planned += result["translations_requested"]
         self.mismatches += result.get("mismatches", 0)
@@ -372,7 +378,9 @@ class Progress:
         rate = self.translations / elapsed if elapsed else 0.0
         left = self.total_translations - self.planned
         eta = f"{left / rate:.0f} s" if rate and left else ("0 s" if not left else "?")
-        line = (f"[farm] {self.runs}/{self.total_runs} runs, {self.translations} translations, "
+        seeds = sum(1 for n in self.left.values() if not n)
+        line = (f"[farm] seeds {seeds}/{self.seeds}, runs {self.runs}/{self.total_runs}, "
+                f"{self.translations} translations, "
                 f"{rate:.0f}/s, {self.mismatches} mismatches, {self.errors} errors, ETA {eta}")
         if self.interactive:
             print("\r" + line, end="", file=self.stream, flush=True)
@@ -440,7 +448,7 @@ def run_campaign(campaign, *, scheduler=None, cluster=None, cluster_options=None
                     else "none (the scheduler runs without one)")
             print(f"  scheduler {client.scheduler.address}: {len(info['workers'])} workers, "
                   f"{cores} threads; dashboard: {link}", file=stream, flush=True)
-            progress = Progress(len(todo), sum(t.translations for t in todo), stream)
+            progress = Progress(todo, stream)
             workers_seen = _dispatch(client, todo, campaign, runner, results_file, progress,
                                      as_completed)
             progress.close()
@@ -464,17 +472,16 @@ def run_campaign(campaign, *, scheduler=None, cluster=None, cluster_options=None
 
 
 def _dispatch(client, todo, campaign, runner, results_file, progress, as_completed):
-    """Submit ``todo``, resubmit a failure once (on another worker when there is one),
-    append each final result to ``results_file``; returns ``{worker: nthreads}``."""
+    """Submit ``todo``, resubmit a failure once, append each final result to
+    ``results_file``; returns ``{worker: 1}`` of the workers that ran something."""
     folder = str(campaign.folder.resolve())
 
-    def submit(task, attempt, avoid=None):
-        others = None
-        if avoid:
-            others = [w for w in client.scheduler_info()["workers"] if w != avoid] or None
+    def submit(task, attempt):
+        # No worker restriction for a retry: a restricted task skips the scheduler's queue
+        # and lands on its worker at once, beside the run there, which a crash of that run
+        # would take down too. A dead worker's retry runs elsewhere anyway.
         return client.submit(_execute, runner, task, folder, campaign.mutant, attempt,
-                             key=f"farm-{task.key}-a{attempt}-{time.time_ns()}", pure=False,
-                             workers=others, allow_other_workers=bool(others))
+                             key=f"farm-{task.key}-a{attempt}-{time.time_ns()}", pure=False)
 
     futures = {submit(t, 1): (t, 1) for t in todo}
     pending = as_completed(list(futures))
@@ -497,7 +504,7 @@ def _dispatch(client, todo, campaign, runner, results_file, progress, as_complet
                           "attempt": attempt, "status": "error",
                           "error": f"{type(e).__name__}: {e}"}
             if result["status"] == "error" and result["attempt"] < ATTEMPTS:
-                retry = submit(task, result["attempt"] + 1, avoid=result.get("worker"))
+                retry = submit(task, result["attempt"] + 1)
                 futures[retry] = (task, result["attempt"] + 1)
                 pending.add(retry)
                 print(f"  {task.key}: {result['error']}; retrying once", file=progress.stream,
