@@ -37,7 +37,8 @@ Properties (port contract; spec "Process to translate an IOVA"):
 Covers: a response on P with tag T; a response on each port; a response to (P, T) with a
 device-directory fault (cause 257 or 258: a DDT walk read memory for it); a translation
 (no fault) answered to (P, T); two requests in flight; (P, T) in the walk slot (a DC
-fetched, a page-table walk started for it).
+fetched, a page-table walk started for it); (P, T) answered from the walk slot; (P, T)
+answered after a page-table read for it.
 
 Mutants (wrappers around the real IOMMU in this file): :class:`ResponseRepeated` (a
 response offered twice) fails property 1, :class:`ResponseLost` (a response swallowed)
@@ -45,11 +46,11 @@ property 2.
 
 Method: BMC. k-induction would need, from inside the pipeline, the links between its
 stages, its walkers' state and the harness's flag as invariants. A request is answered
-2 cycles after it is taken at the least, a device-directory fault 6 (the covers reach
-them at steps 2 and 6), and a DC read whole and a page-table walk started for (P, T) at
-step 18: BMC 20 (full) holds that, 8 (CI) the answers, faults and contention of every
-source. A page-table walk's answer (three more memory reads after step 18) is beyond
-both: the walk slot's answer path is proven only as far as the depth reaches.
+2 cycles after it is taken at the least, a device-directory fault 6, a DC read whole and a
+page-table walk started for (P, T) at 18, its answer from the walk slot at 19 (a walk that
+faults without a read) and after a page-table read at 22 (the covers): BMC 24 (full)
+holds every path of a request, the walk slot's included; 8 (CI) the answers, faults and
+contention of every source.
 
 Size: ``Config.icebreaker()`` (Sv39, 1LVL, one IOTLB and one device-context entry, PAS 32,
 a 32-bit register bus, queues of up to 256 entries) with 2 ports, 2-bit tags and the debug
@@ -309,4 +310,14 @@ class PortsHarness(Elaboratable):
         m.d.comb += [Cover(took_k), Cover(answered[0]), Cover(answered[1]),
                      Cover(took_k & walked), Cover(took_k & ~stages.out.fault),
                      Cover(in_flight == 2), Cover(held[1])]
+        # (P, T) answered from the walk slot, and after a page-table read for it (ARID 1:
+        # the page-table walker's client of the memory master).
+        in_walk, pt_read = Signal(), Signal()
+        with m.If(held[1]):
+            m.d.sync += in_walk.eq(1)
+        with m.If(held[1] & mem.rvalid & mem.rready & (mem.rid == 1)):
+            m.d.sync += pt_read.eq(1)
+        with m.If(req_k):
+            m.d.sync += [in_walk.eq(0), pt_read.eq(0)]
+        m.d.comb += [Cover(took_k & in_walk), Cover(took_k & pt_read)]
         return m
