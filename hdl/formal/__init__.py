@@ -80,8 +80,9 @@ PROPERTIES = {
         "stages, its walkers' state and the harness's flag as invariants. A request is "
         "answered 2 cycles after it is taken at the least, a DDT fault 6; a DC read whole "
         "and a page-table walk started for (P, T) take 18, its answer after a page-table "
-        "read 22: 24 cycles (full) hold every path, the walk slot's included, 8 (CI) the "
-        "answers, faults and contention of every source.", ci_depth=8),
+        "read 22: 24 cycles (full) hold an answer on each kind of path, the walk slot's "
+        "included (a three-level walk is longer), 8 (CI) the answers, faults and "
+        "contention of every source.", ci_depth=8),
 }
 
 MUTANTS = {

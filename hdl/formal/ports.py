@@ -49,8 +49,9 @@ stages, its walkers' state and the harness's flag as invariants. A request is an
 2 cycles after it is taken at the least, a device-directory fault 6, a DC read whole and a
 page-table walk started for (P, T) at 18, its answer from the walk slot at 19 (a walk that
 faults without a read) and after a page-table read at 22 (the covers): BMC 24 (full)
-holds every path of a request, the walk slot's included; 8 (CI) the answers, faults and
-contention of every source.
+holds an answer on each kind of path, the walk slot's included; 8 (CI) the answers,
+faults and contention of every source. A three-level walk, or a request queued behind
+another's walk, is longer than the bound and is checked only as far as it reaches.
 
 Size: ``Config.icebreaker()`` (Sv39, 1LVL, one IOTLB and one device-context entry, PAS 32,
 a 32-bit register bus, queues of up to 256 entries) with 2 ports, 2-bit tags and the debug
