@@ -16,6 +16,9 @@ export SIM WAVES
 # Random differential regression: seeds and size (make regress SEEDS="1 2 3" TRANSLATIONS=100000).
 SEEDS        ?= 1 2 3 4
 TRANSLATIONS ?= 50000
+comma := ,
+empty :=
+space := $(empty) $(empty)
 
 .PHONY: demo test test-fast regress regress-ci generate clean distclean
 
@@ -44,16 +47,18 @@ GROUP  ?= 1
 test-shard: $(VENV)/.installed
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup --splits $(SPLITS) --group $(GROUP) tests
 
-# The long random runs, on the simulator chosen with SIM.
+# The long random runs: a campaign of SEEDS on SIM (both: SIM=verilator,icarus) through
+# iogate farm, one worker per core; rerunning resumes it (build/farm/regress).
 regress: $(VENV)/.installed
-	@for seed in $(SEEDS); do \
-	    $(VENV)/bin/iogate regress --sim $(SIM) --seed $$seed --translations $(TRANSLATIONS) || exit 1; \
-	done
+	$(VENV)/bin/iogate farm --name regress --seeds $(subst $(space),$(comma),$(strip $(SEEDS))) \
+	    --sim $(SIM) --translations $(TRANSLATIONS)
 
-# What CI runs of them: 10,000 translations with invalidations on each simulator.
+# What CI runs of them, through the same farm on two workers: seeds 1 (default Config) and
+# 2 (process contexts, Sv57) on both simulators, 5,000 translations each, from scratch.
 regress-ci: $(VENV)/.installed
-	$(VENV)/bin/iogate regress --sim verilator --seed 1 --translations 10000
-	$(VENV)/bin/iogate regress --sim icarus --seed 2 --translations 10000
+	rm -rf build/farm/ci
+	$(VENV)/bin/iogate farm --name ci --seeds 1,2 --sim verilator,icarus --translations 5000 \
+	    --workers 2
 
 generate: $(VENV)/.installed
 	$(VENV)/bin/iogate generate
