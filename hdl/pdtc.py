@@ -39,11 +39,19 @@ class ProcessContextCache(wiring.Component):
     ----------
     entries : int
         Number of cached process contexts (``Config.pdtc_entries``).
+    pid_bits : int
+        process_id bits kept in each tag (``Config.process_id_bits``, 20 by default). The
+        upper bits of a process_id need no storage: a process_id wider than the deepest
+        built ``pdtp.MODE`` indexes is refused before its PC is used (spec "Process to
+        translate an IOVA" step 7c) and an IODIR.INVAL_PDT with such a PID is an illegal
+        command (spec "IOMMU directory cache invalidation commands"), so no lookup,
+        fill or invalidation that matters has them set.
 
     Members
     -------
     lookup_device_id : ``In(24)``
     lookup_pid : ``In(20)``
+        Only its low ``pid_bits`` are compared (as those of ``fill`` and ``pdt_inval``).
     lookup_hit : ``Out(1)``
         Combinational, in the same cycle.
     lookup_pc : ``Out(PC)``
@@ -60,18 +68,22 @@ class ProcessContextCache(wiring.Component):
     Raises
     ------
     ValueError
-        If ``entries`` is not a positive integer.
+        If ``entries`` is not a positive integer or ``pid_bits`` not between 1 and 20.
     """
 
-    def __init__(self, entries):
+    def __init__(self, entries, pid_bits=20):
         try:
             if not isinstance(entries, int) or isinstance(entries, bool) or entries < 1:
                 raise ValueError(f"entries must be a positive integer, not {entries!r}")
+            if (not isinstance(pid_bits, int) or isinstance(pid_bits, bool)
+                    or not 1 <= pid_bits <= 20):
+                raise ValueError(f"pid_bits must be between 1 and 20, not {pid_bits!r}")
         except (TypeError, ValueError):
             # A refused component is not an unused one: no UnusedElaboratable.
             self._MustUse__silence = True
             raise
         self.entries = entries
+        self.pid_bits = pid_bits
         super().__init__({
             "lookup_device_id": In(24),
             "lookup_pid": In(20),
@@ -87,14 +99,15 @@ class ProcessContextCache(wiring.Component):
         n = self.entries
         valid = Signal(n)
         dids = [Signal(24, name=f"did{i}") for i in range(n)]
-        pids = [Signal(20, name=f"pid{i}") for i in range(n)]
+        pb = self.pid_bits
+        pids = [Signal(pb, name=f"pid{i}") for i in range(n)]
         pcs = [Signal(PC, name=f"pc{i}") for i in range(n)]
         rr = Signal(range(max(n, 2)))
 
         match = Signal(n)
         for i in range(n):
             m.d.comb += match[i].eq(valid[i] & (dids[i] == self.lookup_device_id)
-                                    & (pids[i] == self.lookup_pid))
+                                    & (pids[i] == self.lookup_pid[:pb]))
         # At most one entry matches (a fill replaces an entry of the same tag): an AND-OR.
         acc = Const(0, PC.size)
         for i in range(n):
@@ -108,13 +121,13 @@ class ProcessContextCache(wiring.Component):
             for i in range(n):
                 with m.If((self.ddt_inval.valid & (ddt.all | (dids[i] == ddt.device_id)))
                           | (self.pdt_inval.valid & (dids[i] == pdt.device_id)
-                             & (pids[i] == pdt.pid))):
+                             & (pids[i] == pdt.pid[:pb]))):
                     m.d.sync += valid[i].eq(0)
         with m.Elif(self.fill.valid):
             same = Signal(n)
             for i in range(n):
                 m.d.comb += same[i].eq(valid[i] & (dids[i] == f.device_id)
-                                       & (pids[i] == f.pid))
+                                       & (pids[i] == f.pid[:pb]))
             slot = Signal(range(max(n, 2)))
             m.d.comb += slot.eq(rr)
             for i in reversed(range(n)):
@@ -125,7 +138,7 @@ class ProcessContextCache(wiring.Component):
                     m.d.comb += slot.eq(i)
             for i in range(n):
                 with m.If(slot == i):
-                    m.d.sync += [valid[i].eq(1), dids[i].eq(f.device_id), pids[i].eq(f.pid),
+                    m.d.sync += [valid[i].eq(1), dids[i].eq(f.device_id), pids[i].eq(f.pid[:pb]),
                                  pcs[i].eq(f.pc)]
             with m.If(~same.any() & valid.all()):
                 m.d.sync += rr.eq(Mux(rr == n - 1, 0, rr + 1))

@@ -277,7 +277,8 @@ class TranslationPipeline(wiring.Component):
         cfg = self._config
         if not self._pd:
             return None, None
-        m.submodules.pdtc = pdtc = ProcessContextCache(cfg.pdtc_entries)
+        m.submodules.pdtc = pdtc = ProcessContextCache(cfg.pdtc_entries,
+                                                       pid_bits=cfg.process_id_bits)
         m.submodules.pdtw = pdtw = ProcessDirectoryWalker(pas=cfg.pas, modes=cfg.pdtp_modes,
                                                           iosatp_modes=modes,
                                                           gstage=bool(g_modes))
