@@ -139,14 +139,22 @@ class _IoasObj:
         self.hwpts = set()
 
 
+_TAIL_CHUNK = 1 << 16
+
+
 def copy_struct_from_user(read: Callable[[int, int], bytes], ksize: int, usize: int) -> bytes:
     """``copy_struct_from_user``: ``ksize`` bytes from a user struct of ``usize`` bytes.
 
     A shorter user struct is zero-extended; the bytes of a longer one beyond ``ksize``
     must be zero (``-E2BIG``). ``read(offset, n)`` raises :class:`UserFault`.
     """
-    if usize > ksize and any(read(ksize, usize - ksize)):
-        raise _Errno(-errno.E2BIG)
+    # The tail is scanned a chunk at a time, stopping at the first non-zero byte, as the
+    # kernel's check_zeroed_user does: a 4 GiB usize (data_len is a __u32) must not be read
+    # into one buffer.
+    for offset in range(ksize, usize, _TAIL_CHUNK):
+        chunk = read(offset, min(_TAIL_CHUNK, usize - offset))
+        if chunk.count(0) != len(chunk):
+            raise _Errno(-errno.E2BIG)
     return read(0, min(ksize, usize)).ljust(ksize, b"\0")
 
 
