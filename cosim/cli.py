@@ -68,6 +68,47 @@ def _cmd_shrink(args):
                   mutant=args.mutant, tests=args.tests, work=args.work)
 
 
+def _cmd_fuzz(args):
+    from iogate.cosim.regress import fuzz
+    targets = [t for t in args.targets.split(",") if t]
+    unknown = sorted(set(targets) - set(fuzz.TARGETS))
+    if unknown:
+        print(f"iogate fuzz: unknown targets {', '.join(unknown)} "
+              f"(known: {', '.join(fuzz.TARGETS)})", file=sys.stderr)
+        return 2
+    if args.replay is not None:
+        failed = 0
+        for target in targets:
+            try:
+                kind = fuzz.replay(target, args.seed, args.replay)
+            except fuzz.Finding as f:
+                print(f"{target} seed {args.seed} case {args.replay}: {f}")
+                failed = 1
+            else:
+                print(f"{target} seed {args.seed} case {args.replay}: {kind} (clean)")
+        return failed
+
+    def progress(target, done, seconds):
+        print(f"  {target}: {done} cases, {seconds:.0f} s", file=sys.stderr)
+
+    results, bad = {}, 0
+    for target in targets:
+        entry, findings = fuzz.run_target(target, args.cases, args.seed, progress=progress)
+        results[target] = entry
+        print(f"{target}: {entry['cases']} cases in {entry['seconds']} s, "
+              f"{entry['exceptions']} exceptions, {entry['state_changed_on_error']} state "
+              f"changes on error, {entry['wrong_answers']} wrong answers")
+        for f in findings[:10]:
+            print(f"  seed {args.seed} case {f['index']}: {f['kind']}: {f['detail'][:300]}\n"
+                  f"    replay: {f['replay']}")
+        bad += len(findings)
+        if args.out:                     # after each target, so a stopped run keeps its part
+            fuzz.merge_results(args.out, {target: entry})
+    if args.out:
+        print(f"fuzz_cases of {', '.join(results)} merged into {args.out}")
+    return 1 if bad else 0
+
+
 def _cmd_run(args):
     from iogate.cosim.scenarios.run import list_scenarios, run_scenario
     if args.list:
@@ -275,6 +316,18 @@ def _parser():
                     help="where the directed test goes")
     sh.add_argument("--work", default="build/shrink", help="scratch folder for the replays")
     sh.set_defaults(func=_cmd_shrink)
+
+    fz = sub.add_parser("fuzz", help="malformed inputs into the front-ends and the model's "
+                                     "parsers: no exception, state unchanged after an error")
+    fz.add_argument("--targets", default="virtio,vfio,iommufd,commands,device_contexts,ptes",
+                    help="comma-separated targets")
+    fz.add_argument("--cases", type=int, default=100_000, help="cases per target")
+    fz.add_argument("--seed", type=int, default=1)
+    fz.add_argument("--replay", type=int, default=None, metavar="INDEX",
+                    help="rerun one case (by its index under --seed) and show its finding")
+    fz.add_argument("--out", default="results/reliability.json",
+                    help="merge fuzz_cases into this JSON ('' for none)")
+    fz.set_defaults(func=_cmd_fuzz)
 
     from iogate.cosim.client.config import PRESETS
     u = sub.add_parser("run", help="run one front-end scenario on the RTL, checked against "
