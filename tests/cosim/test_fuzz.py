@@ -101,6 +101,23 @@ def test_catches_a_command_decoder_that_ignores_reserved_bits(monkeypatch):
     assert f["kind"] == "wrong_answer" and "cmd_ill=0" in f["detail"]
 
 
+def test_catches_a_fence_that_completes_on_a_store_fault(monkeypatch):
+    """A fence whose AV store beyond capabilities.PAS is dropped instead of setting cqmf
+    (spec "IOMMU Command-queue Fence commands")."""
+    from iogate.cosim.model.memory import AccessFault
+    real = CommandQueue._iofence
+
+    def swallowing(self, cmd, func3):
+        try:
+            return real(self, cmd, func3)
+        except AccessFault:
+            return None
+
+    monkeypatch.setattr(CommandQueue, "_iofence", swallowing)
+    f = _first_finding("commands", 3000)
+    assert f["kind"] == "wrong_answer" and "cqmf=0" in f["detail"]
+
+
 def test_command_oracle_follows_the_spec():
     """Spec "Command-Queue (CQ)": worked by hand from the command layouts."""
     o = dict(pid_bits=20, ats=False, wsi=True, did_bits=24)
