@@ -134,7 +134,15 @@ def _cmd_host(args):
 
 def _cmd_generate(args):
     from iogate.firmware.generate import generate
-    for path in generate(args.out, config=_config(args)):
+
+    from iogate.cosim.client.config import config_named
+    name = args.config or ("full" if args.full else "default")
+    if args.verilog:
+        from iogate.cosim.targets.ip import generate_ip
+        paths = generate_ip(config_named(name), args.out, name)
+    else:
+        paths = generate(args.out, config=config_named(name))
+    for path in paths:
         print(f"wrote {path}")
     return 0
 
@@ -360,9 +368,16 @@ def _parser():
                    help="where the JSON report goes")
     h.set_defaults(func=_cmd_host)
 
-    g = sub.add_parser("generate", help="write the C header and the device-tree fragment")
+    g = sub.add_parser("generate", help="write the C header and the device-tree fragment, "
+                                        "or with --verilog the IOMMU as Verilog IP")
     g.add_argument("--out", default="build/generated")
-    g.add_argument("--full", action="store_true", help="for the full first-target Config")
+    g.add_argument("--full", action="store_true", help="for the full first-target Config "
+                                                       "(same as --config full)")
+    g.add_argument("--verilog", action="store_true",
+                   help="write iogate_<config>.v (module iogate_iommu) and its port table "
+                        "(.ports.json, .ports.md) instead (docs/ip.md)")
+    g.add_argument("--config", choices=tuple(PRESETS), default=None,
+                   help="the Config preset (default: default, or full with --full)")
     g.set_defaults(func=_cmd_generate)
 
     from iogate.boards.build import BOARDS, CONFIGS
