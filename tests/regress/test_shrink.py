@@ -64,7 +64,6 @@ def test_split_requests_and_the_directed_test(tmp_path):
     source = shrink.directed_test_source(7, "icarus", "full", split, translations=400,
                                          first="MISMATCH read\n  expected: x\n  got: y",
                                          tried=40, mutant="iotlb-drop-vma-av")
-    pytest.importorskip("ruff")                             # the lint extra
     path = tmp_path / "test_shrunk_seed7_icarus.py"
     path.write_text(source)
     lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(path)],
