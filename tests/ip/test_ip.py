@@ -100,8 +100,10 @@ _RUN = textwrap.dedent("""
     runner.build(sources=[source], hdl_toplevel="iogate_iommu", build_dir=build_dir,
                  timescale=("1ns", "1ps"), build_args=args, always=False,
                  log_file=build_dir + "/build.log")
+    # The bench is found on PYTHONPATH; the run and its results stay in the build folder.
     results = runner.test(hdl_toplevel="iogate_iommu", test_module="ip_bench",
-                          test_dir=sys.argv[4], build_dir=build_dir)
+                          test_dir=build_dir, build_dir=build_dir,
+                          results_xml=build_dir + "/results.xml")
     from cocotb_tools.runner import get_results
     tests, failed = get_results(results)
     assert tests == 1 and failed == 0, (tests, failed)
