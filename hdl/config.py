@@ -11,7 +11,7 @@ from typing import Any
 from amaranth import Elaboratable
 
 from iogate.hdl import bits
-from iogate.hdl.formats import PdtpMode
+from iogate.hdl.formats import DC_EXT_SIZE, DC_SIZE, PdtpMode
 from iogate.hdl.regs import CAPABILITIES, Igs, IommuMode
 
 __all__ = ["Config", "require_config"]
@@ -59,6 +59,29 @@ class Config:
         without process contexts costs nothing.
     pdtc_entries : int
         Process-context cache entries (used only when ``pd_levels`` > 0).
+    msi_flat : bool
+        MSI address translation with flat MSI page tables (``capabilities.MSI_FLAT``,
+        reference N.3 and N.4): device contexts become the 64-byte extended format (with
+        its device_id split, :meth:`iogate.hdl.regs.IommuMode.ddi_bits_of`), and a GPA that
+        matches ``DC.msi_addr_mask``/``msi_addr_pattern`` is translated by the MSI page table
+        in place of the second stage. Without it nothing of the kind is elaborated.
+    msi_mrif : bool
+        MRIF-mode MSI PTEs (``capabilities.MSI_MRIF``, reference N.4.4); requires
+        ``msi_flat``. With it the translation ports carry the write's size and 32-bit data
+        (:func:`iogate.hdl.port.request_layout`), the IOMMU itself sets the pending bit in
+        the memory-resident interrupt file and sends the notice MSI, and answers such a
+        write as absorbed (the requester drops it). ``capabilities.AMO_MRIF`` stays 0: the
+        update is a read-modify-write.
+    msi_ptc_entries : int
+        MSI page-table cache entries, tagged by GSCID and guest page (reference N.4.5; used
+        only with ``msi_flat``).
+    igs : Igs
+        How the IOMMU signals its interrupts (``capabilities.IGS``, reference N.5): ``WSI``
+        wires only, ``MSI`` messages from ``msi_cfg_tbl`` only, ``BOTH`` chosen by
+        ``fctl.WSI``.
+    interrupt_vectors : int
+        Vectors an ``icvec`` field can name: 1, 2, 4, 8 or 16 (the writable low bits of each
+        field, WARL); the number of wired lines, and of ``msi_cfg_tbl`` entries used.
     ports : int
         Translation request/response stream ports.
     tag_width : int
@@ -95,6 +118,11 @@ class Config:
     ddtc_entries: int = 4
     pd_levels: int = 0
     pdtc_entries: int = 4
+    msi_flat: bool = False
+    msi_mrif: bool = False
+    msi_ptc_entries: int = 2
+    igs: Igs = Igs.WSI
+    interrupt_vectors: int = 16
     ports: int = 1
     tag_width: int = 8
     mmio_data_width: int = 64
@@ -114,6 +142,16 @@ class Config:
             raise ValueError(f"pd_levels must be 0, 1, 2 or 3, not {self.pd_levels!r}")
         if self.pdtc_entries < 1:
             raise ValueError(f"pdtc_entries must be at least 1, not {self.pdtc_entries!r}")
+        if self.msi_mrif and not self.msi_flat:
+            raise ValueError("msi_mrif requires msi_flat (MRIF PTEs live in MSI page tables)")
+        if self.msi_ptc_entries < 1:
+            raise ValueError(f"msi_ptc_entries must be at least 1, not "
+                             f"{self.msi_ptc_entries!r}")
+        if self.igs not in (Igs.MSI, Igs.WSI, Igs.BOTH):
+            raise ValueError(f"igs must be Igs.MSI, Igs.WSI or Igs.BOTH, not {self.igs!r}")
+        if self.interrupt_vectors not in (1, 2, 4, 8, 16):
+            raise ValueError(f"interrupt_vectors must be 1, 2, 4, 8 or 16, not "
+                             f"{self.interrupt_vectors!r}")
         if self.ddt_levels not in (1, 2, 3):
             raise ValueError(f"ddt_levels must be 1, 2 or 3, not {self.ddt_levels!r}")
         if not 32 <= self.pas <= 56:
@@ -156,6 +194,13 @@ class Config:
         return cls.full().replace(sv57=True, sv57x4=True, pd_levels=3)
 
     @classmethod
+    def msi(cls) -> "Config":
+        """:meth:`full` with MSI translation (flat and MRIF page tables) and interrupts as
+        MSIs or wires (IGS=BOTH): the richest build of the MSI feature; its cost beside
+        :meth:`full` is the feature's row in the benchmarks."""
+        return cls.full().replace(msi_flat=True, msi_mrif=True, igs=Igs.BOTH)
+
+    @classmethod
     def icebreaker(cls) -> "Config":
         """What fits the ICEBreaker's iCE40UP5K beside the board bridge
         (:mod:`iogate.boards.icebreaker`): Sv39 only, a 1LVL device directory, one IOTLB
@@ -175,10 +220,25 @@ class Config:
         return tuple(mode for mode in IommuMode if mode.levels <= self.ddt_levels)
 
     @property
+    def dc_extended(self) -> bool:
+        """Device contexts are the 64-byte extended format (``capabilities.MSI_FLAT``)."""
+        return self.msi_flat
+
+    @property
+    def dc_size(self) -> int:
+        """Bytes of one device context: 32 (base format) or 64 (extended format)."""
+        return DC_EXT_SIZE if self.dc_extended else DC_SIZE
+
+    @property
     def max_device_id_bits(self) -> int:
-        """device_id bits reachable by the deepest DDT mode, base format (spec
-        "Device-Directory-Table (DDT)")."""
-        return IommuMode.for_levels(self.ddt_levels).device_id_bits
+        """device_id bits reachable by the deepest DDT mode in the built DC format (spec
+        "Device-Directory-Table (DDT)", reference N.3.2)."""
+        return IommuMode.for_levels(self.ddt_levels).device_id_bits_of(self.dc_extended)
+
+    @property
+    def vector_bits(self) -> int:
+        """Writable low bits of each ``icvec`` field (``interrupt_vectors`` = 2**this)."""
+        return (self.interrupt_vectors - 1).bit_length()
 
     @property
     def pdtp_modes(self) -> tuple[PdtpMode, ...]:
@@ -196,8 +256,8 @@ class Config:
     def capabilities(self) -> int:
         """The ``capabilities`` register value (spec "IOMMU capabilities (capabilities)").
 
-        Only what is built is advertised: no MSI translation, ATS, HPM or extension.
-        Svnapot is mandatory and has no bit. Interrupts are wired (IGS=WSI).
+        Only what is built is advertised: no ATS, HPM or extension. Svnapot is mandatory
+        and has no bit. ``AMO_MRIF`` is 0 (MRIF updates are read-modify-writes).
         """
         return bits.pack(
             CAPABILITIES,
@@ -205,7 +265,7 @@ class Config:
             sv39=self.sv39, sv48=self.sv48, sv57=self.sv57,
             sv39x4=self.sv39x4, sv48x4=self.sv48x4, sv57x4=self.sv57x4,
             svpbmt=self.svpbmt,
-            igs=Igs.WSI,
+            igs=self.igs, msi_flat=self.msi_flat, msi_mrif=self.msi_mrif,
             dbg=self.dbg,
             pas=self.pas,
             pd8=self.pd_levels >= 1, pd17=self.pd_levels >= 2, pd20=self.pd_levels >= 3,

@@ -10,7 +10,9 @@ a "pure 1.0" implementation: the NL, S, QoS-ID and Svrsw60t59b extension bits ar
 from amaranth.lib import data, enum
 
 __all__ = [
-    "DC_SIZE", "DDTE", "TC", "IOHGATP", "TA", "IOSATP", "DC", "PTE",
+    "DC_SIZE", "DC_EXT_SIZE", "DDTE", "TC", "IOHGATP", "TA", "IOSATP", "DC",
+    "MsiptpMode", "MSIPTP", "MSI_ADDR_MASK", "DC_EXT", "MSI_PTE_SIZE", "MSI_PTE",
+    "MSI_PTE_BASIC", "MSI_PTE_MRIF", "MsiPteMode", "MRIF_SIZE", "PTE",
     "IosatpMode", "IohgatpMode", "Pbmt",
     "PdtpMode", "PDTP", "PDTE", "PC_TA", "PC", "PC_SIZE", "PDTE_SIZE",
     "Opcode", "IotinvalFunc", "IofenceFunc", "IodirFunc", "AtsFunc",
@@ -20,6 +22,12 @@ __all__ = [
 
 #: Size of a base-format device context in bytes (spec "Leaf DDT entry", capabilities.MSI_FLAT=0).
 DC_SIZE = 32
+#: Size of an extended-format device context in bytes (capabilities.MSI_FLAT=1, reference N.3.1).
+DC_EXT_SIZE = 64
+#: Size of an MSI page-table entry in bytes (AIA "IOMMU support for MSIs to virtual machines").
+MSI_PTE_SIZE = 16
+#: Size of a memory-resident interrupt file in bytes (AIA "Memory-resident interrupt files").
+MRIF_SIZE = 512
 #: Size of a command in bytes (spec "Command-Queue (CQ)").
 CMD_SIZE = 16
 #: Size of a fault-queue record in bytes (spec "Fault/Event-Queue (FQ)").
@@ -123,6 +131,51 @@ IOSATP = data.StructLayout({"ppn": 44, "_rsvd0": 16, "mode": IosatpMode})
 
 #: A base-format device context: four doublewords (spec "Leaf DDT entry").
 DC = data.StructLayout({"tc": TC, "iohgatp": IOHGATP, "ta": TA, "fsc": IOSATP})
+
+
+class MsiptpMode(enum.IntEnum, shape=4):
+    """``DC.msiptp.MODE`` (spec "MSI page-table pointer (msiptp)"): 2-13 are reserved (cause
+    259), 14-15 custom (iogate builds none, so also 259)."""
+    OFF = 0
+    FLAT = 1
+
+
+#: ``DC.msiptp``: the MSI page table's supervisor physical page, never translated (reference
+#: N.3.1).
+MSIPTP = data.StructLayout({"ppn": 44, "_rsvd0": 16, "mode": MsiptpMode})
+
+#: ``DC.msi_addr_mask`` and ``DC.msi_addr_pattern`` (spec "MSI address mask (msi_addr_mask)
+#: and pattern (msi_addr_pattern)"): both are 52-bit guest page numbers.
+MSI_ADDR_MASK = data.StructLayout({"value": 52, "_rsvd0": 12})
+
+#: An extended-format device context: eight doublewords (spec "Leaf DDT entry",
+#: capabilities.MSI_FLAT=1; reference N.3.1). Doubleword 7 is reserved.
+DC_EXT = data.StructLayout({
+    "tc": TC, "iohgatp": IOHGATP, "ta": TA, "fsc": IOSATP, "msiptp": MSIPTP,
+    "msi_addr_mask": MSI_ADDR_MASK, "msi_addr_pattern": MSI_ADDR_MASK, "_rsvd0": 64,
+})
+
+
+class MsiPteMode(enum.IntEnum, shape=2):
+    """``M`` of an MSI PTE (AIA "MSI page tables"): 0 and 2 are reserved (cause 263)."""
+    MRIF = 1
+    BASIC = 3
+
+
+#: The fields every MSI PTE shares (doubleword 0): V, M and the custom bit C.
+MSI_PTE = data.StructLayout({"v": 1, "m": 2, "_any": 60, "c": 1})
+
+#: A basic-translate MSI PTE (M=3), doubleword 0; doubleword 1 is ignored (reference N.4.2).
+MSI_PTE_BASIC = data.StructLayout({
+    "v": 1, "m": 2, "_rsvd0": 7, "ppn": 44, "_rsvd1": 9, "c": 1,
+})
+
+#: An MRIF-mode MSI PTE (M=1): two doublewords (reference N.4.2). ``mrif_addr`` is
+#: MRIF_Address[55:9]; the notice MSI goes to ``nppn << 12`` with data ``nid10 << 10 | nid``.
+MSI_PTE_MRIF = data.StructLayout({
+    "v": 1, "m": 2, "_rsvd0": 4, "mrif_addr": 47, "_rsvd1": 9, "c": 1,
+    "nid": 10, "nppn": 44, "_rsvd2": 6, "nid10": 1, "_rsvd3": 3,
+})
 
 
 class PdtpMode(enum.IntEnum, shape=4):
@@ -354,4 +407,4 @@ FAULT_RECORD = data.StructLayout({
 
 for _name, _layout in list(globals().items()):
     if isinstance(_layout, data.StructLayout):
-        assert _layout.size in (64, 128, 256), (_name, _layout.size)
+        assert _layout.size in (64, 128, 256, 512), (_name, _layout.size)

@@ -18,7 +18,7 @@ from amaranth.lib.wiring import In, Out
 
 from iogate.hdl.formats import Cause, Pbmt
 
-__all__ = ["Access", "REQUEST", "PASID", "ANSWER", "fields", "embedded", "request_layout",
+__all__ = ["Access", "REQUEST", "PASID", "MSI_WRITE", "ANSWER", "fields", "embedded", "request_layout",
            "response_layout", "TranslationPort"]
 
 
@@ -39,6 +39,12 @@ REQUEST = data.StructLayout({"device_id": 24, "iova": 64, "access": Access})
 #: ``pv``). Exec is :data:`REQUEST`'s ``access``, also without a PASID (a choice, see
 #: :mod:`iogate.hdl.translate`).
 PASID = data.StructLayout({"pv": 1, "pid": 20, "priv": 1})
+
+#: What a request carries with ``Config.msi_mrif`` (reference N.4.4): ``word`` says the
+#: access is exactly 4 bytes (a single beat of 32 bits), ``data`` is that write's data as the
+#: device sent it (bytes in address order). The IOMMU needs both to handle a write to a page
+#: mapped by an MRIF-mode MSI PTE itself: only an aligned 32-bit write is an MSI.
+MSI_WRITE = data.StructLayout({"word": 1, "data": 32})
 
 #: What the IOMMU answers: a fault and its CAUSE (spec "Fault/Event-Queue (FQ)"), or the
 #: 4 KiB page, the permissions the leaf grants and its Svpbmt memory type. Carried the
@@ -76,15 +82,23 @@ def embedded(payload, layout):
     return data.View(layout, payload.as_value()[base:base + layout.size])
 
 
-def request_layout(tag_width, pasid=False):
+def request_layout(tag_width, pasid=False, msi_write=False):
     """Payload of a translation request: the tag, then :data:`REQUEST`, then with ``pasid``
-    :data:`PASID` (a Config with process contexts; without, the port costs nothing)."""
+    :data:`PASID` (a Config with process contexts), then with ``msi_write``
+    :data:`MSI_WRITE` (a Config with MRIFs); without them the port costs nothing."""
     return data.StructLayout({"tag": tag_width, **fields(REQUEST),
-                              **(fields(PASID) if pasid else {})})
+                              **(fields(PASID) if pasid else {}),
+                              **(fields(MSI_WRITE) if msi_write else {})})
 
 
-def response_layout(tag_width):
-    """Payload of a translation response: the tag, :data:`ANSWER` and ``hit``.
+def response_layout(tag_width, absorbed=False):
+    """Payload of a translation response: the tag, :data:`ANSWER` and ``hit``, then with
+    ``absorbed`` (a Config with MRIFs) the ``absorbed`` bit.
+
+    ``absorbed`` says the IOMMU has itself completed the access, which targeted a page
+    mapped by an MRIF-mode MSI PTE (reference N.4.4): an MSI write was recorded in the MRIF
+    (and its notice MSI sent) or silently discarded, or an aligned 32-bit read reads 0. The
+    requester must not forward it to memory; ``ppn`` and the permissions are then 0.
 
     ``ppn`` is the 4 KiB page holding the IOVA (superpage PPN plus the IOVA's low VPN
     bits), so the physical address is ``ppn << 12 | iova[11:0]``. ``r``/``w``/``x`` are the
@@ -92,15 +106,17 @@ def response_layout(tag_width):
     ``hit`` says the answer came from the IOTLB or the identity path without a table walk;
     it is an implementation extra for statistics, not an architectural field.
     """
-    return data.StructLayout({"tag": tag_width, **fields(ANSWER), "hit": 1})
+    return data.StructLayout({"tag": tag_width, **fields(ANSWER), "hit": 1,
+                              **({"absorbed": 1} if absorbed else {})})
 
 
 class TranslationPort(wiring.Signature):
     """One translation port, from the IOMMU's side: requests in, responses out; with
-    ``pasid`` the requests carry :data:`PASID`."""
+    ``pasid`` the requests carry :data:`PASID`, with ``msi_write`` :data:`MSI_WRITE` and the
+    responses ``absorbed``."""
 
-    def __init__(self, tag_width, pasid=False):
+    def __init__(self, tag_width, pasid=False, msi_write=False):
         super().__init__({
-            "req": In(stream.Signature(request_layout(tag_width, pasid))),
-            "resp": Out(stream.Signature(response_layout(tag_width))),
+            "req": In(stream.Signature(request_layout(tag_width, pasid, msi_write))),
+            "resp": Out(stream.Signature(response_layout(tag_width, msi_write))),
         })

@@ -15,6 +15,7 @@ from amaranth.lib import data, enum
 __all__ = [
     "Offset", "IommuMode", "Igs",
     "CAPABILITIES", "FCTL", "DDTP", "QB", "CQCSR", "FQCSR", "IPSR", "ICVEC",
+    "MSI_ADDR", "MSI_DATA", "MSI_VEC_CTL", "MSI_CFG_ENTRIES", "MSI_CFG_ENTRY_SIZE",
     "TR_REQ_IOVA", "TR_REQ_CTL", "TR_RESPONSE", "REGISTERS", "REGISTER_SIZE",
     "Kind", "FieldAccess", "ACCESS", "access_of", "kind_mask",
 ]
@@ -63,8 +64,10 @@ class IommuMode(enum.IntEnum, shape=4):
     """``ddtp.iommu_mode`` (spec "Device-directory-table pointer (ddtp)").
 
     The device_id split of each directory mode (spec "Device-Directory-Table (DDT)":
-    ``DDI[0]`` 7 bits with base-format device contexts, ``DDI[1]`` 9, ``DDI[2]`` 8) is a
+    ``DDI[0]`` 7 bits with base-format device contexts, ``DDI[1]`` 9, ``DDI[2]`` 8; with
+    extended-format ones, ``capabilities.MSI_FLAT=1``, 6, 9 and 9, reference N.3.2) is a
     property of the mode, used by the RTL, the model, the driver and the test bench alike.
+    Each geometry method takes ``extended``: the device-context format the Config builds.
     """
     OFF = 0
     BARE = 1
@@ -81,17 +84,27 @@ class IommuMode(enum.IntEnum, shape=4):
     def ddi_bits(self):
         """Widths of ``DDI[0]``, ``DDI[1]``, ... for base-format device contexts: the
         device_id split, low index first (``()`` for Off and Bare)."""
-        return (7, 9, 8)[:self.levels]
+        return self.ddi_bits_of(extended=False)
 
     @property
     def device_id_bits(self):
-        """The widest device_id the mode reaches (7, 16, 24; 0 for Off and Bare)."""
-        return sum(self.ddi_bits)
+        """The widest device_id the mode reaches with base-format device contexts (7, 16,
+        24; 0 for Off and Bare)."""
+        return self.device_id_bits_of(extended=False)
 
-    def ddi(self, device_id):
+    def ddi_bits_of(self, extended):
+        """Widths of ``DDI[0]``, ``DDI[1]``, ...: (7, 9, 8) for 32-byte base-format device
+        contexts, (6, 9, 9) for 64-byte extended-format ones (``()`` for Off and Bare)."""
+        return ((6, 9, 9) if extended else (7, 9, 8))[:self.levels]
+
+    def device_id_bits_of(self, extended):
+        """The widest device_id the mode reaches: 7/16/24 (base) or 6/15/24 (extended)."""
+        return sum(self.ddi_bits_of(extended))
+
+    def ddi(self, device_id, extended=False):
         """``device_id`` split into ``DDI[0]``, ``DDI[1]``, ... (low index first)."""
         out, shift = [], 0
-        for width in self.ddi_bits:
+        for width in self.ddi_bits_of(extended):
             out.append((device_id >> shift) & ((1 << width) - 1))
             shift += width
         return tuple(out)
@@ -152,6 +165,20 @@ IPSR = data.StructLayout({
 ICVEC = data.StructLayout({
     "civ": 4, "fiv": 4, "pmiv": 4, "piv": 4, "_rsvd0": 16, "_custom0": 32,
 })
+
+#: ``msi_addr_x`` of ``msi_cfg_tbl`` (spec "MSI configuration table (msi_cfg_tbl)"): the MSI
+#: goes to ``addr << 2``.
+MSI_ADDR = data.StructLayout({"_zero0": 2, "addr": 54, "_rsvd0": 8})
+
+#: ``msi_data_x`` (32 bits, all implemented here).
+MSI_DATA = data.StructLayout({"data": 32})
+
+#: ``msi_vec_ctl_x``: ``m`` masks the vector.
+MSI_VEC_CTL = data.StructLayout({"m": 1, "_rsvd0": 31})
+
+#: Entries of ``msi_cfg_tbl`` and bytes per entry (addr 8, data 4, vec_ctl 4).
+MSI_CFG_ENTRIES = 16
+MSI_CFG_ENTRY_SIZE = 16
 
 #: ``tr_req_iova`` (spec "Translation-request IOVA (tr_req_iova)").
 TR_REQ_IOVA = data.StructLayout({"_rsvd0": 12, "vpn": 52})
