@@ -142,6 +142,10 @@ class Config:
             raise ValueError(f"pd_levels must be 0, 1, 2 or 3, not {self.pd_levels!r}")
         if self.pdtc_entries < 1:
             raise ValueError(f"pdtc_entries must be at least 1, not {self.pdtc_entries!r}")
+        if self.msi_flat and not self.sv39x4:
+            # msiptp must be Off when iohgatp is Bare (reference N.3.3): without a second
+            # stage the MSI page tables could never be used.
+            raise ValueError("msi_flat requires sv39x4 (MSI translation needs a second stage)")
         if self.msi_mrif and not self.msi_flat:
             raise ValueError("msi_mrif requires msi_flat (MRIF PTEs live in MSI page tables)")
         if self.msi_ptc_entries < 1:
@@ -234,6 +238,19 @@ class Config:
         """device_id bits reachable by the deepest DDT mode in the built DC format (spec
         "Device-Directory-Table (DDT)", reference N.3.2)."""
         return IommuMode.for_levels(self.ddt_levels).device_id_bits_of(self.dc_extended)
+
+    @property
+    def mgpaw(self) -> int:
+        """Width of a guest physical address the second stage accepts (reference N.3.3,
+        "MGPAW"): 59 with Sv57x4, 50 with Sv48x4, 41 with Sv39x4, else ``pas``. Bits
+        [51:mgpaw-12] of ``msi_addr_mask``/``msi_addr_pattern`` are reserved."""
+        if self.sv57x4:
+            return 59
+        if self.sv48x4:
+            return 50
+        if self.sv39x4:
+            return 41
+        return self.pas
 
     @property
     def vector_bits(self) -> int:

@@ -18,8 +18,8 @@ from amaranth.lib.wiring import In, Out
 
 from iogate.hdl.formats import Cause, Pbmt
 
-__all__ = ["Access", "REQUEST", "PASID", "MSI_WRITE", "ANSWER", "fields", "embedded", "request_layout",
-           "response_layout", "TranslationPort"]
+__all__ = ["Access", "REQUEST", "PASID", "MSI_WRITE", "ANSWER", "fields", "embedded",
+           "request_layout", "response_layout", "TranslationPort"]
 
 
 class Access(enum.Enum, shape=2):

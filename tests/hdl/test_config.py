@@ -120,15 +120,16 @@ def test_msi_capabilities():
     # MSI_FLAT is bit 22, MSI_MRIF bit 23, AMO_MRIF bit 21, IGS bits 29:28 (0 MSI, 1 WSI,
     # 2 BOTH) (spec "IOMMU capabilities (capabilities)").
     assert Config().capabilities >> 21 & 0b111 == 0
-    assert Config(msi_flat=True).capabilities >> 21 & 0b111 == 0b010
-    assert Config(msi_flat=True, msi_mrif=True).capabilities >> 21 & 0b111 == 0b110
+    assert Config(sv39x4=True, msi_flat=True).capabilities >> 21 & 0b111 == 0b010
+    assert Config(sv39x4=True, msi_flat=True, msi_mrif=True).capabilities >> 21 & 0b111 == 0b110
     for igs, field in ((Igs.MSI, 0), (Igs.WSI, 1), (Igs.BOTH, 2)):
         assert Config(igs=igs).capabilities >> 28 & 0b11 == field
     assert Config.msi() == Config.full().replace(msi_flat=True, msi_mrif=True, igs=Igs.BOTH)
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(msi_mrif=True), r"msi_mrif requires msi_flat"),
+    (dict(sv39x4=True, msi_mrif=True), r"msi_mrif requires msi_flat"),
+    (dict(msi_flat=True), r"msi_flat requires sv39x4"),
     (dict(msi_ptc_entries=0), r"msi_ptc_entries must be at least 1, not 0"),
     (dict(interrupt_vectors=3), r"interrupt_vectors must be 1, 2, 4, 8 or 16, not 3"),
     (dict(interrupt_vectors=32), r"interrupt_vectors must be 1, 2, 4, 8 or 16, not 32"),
@@ -142,9 +143,17 @@ def test_msi_validation(kwargs, message):
 def test_extended_device_contexts_change_the_device_id_split(levels, base, extended):
     # Extended-format (64-byte) DCs: DDI[0] 6 bits, DDI[1] 9, DDI[2] 9 (reference N.3.2).
     assert Config(ddt_levels=levels).max_device_id_bits == base
-    assert Config(ddt_levels=levels, msi_flat=True).max_device_id_bits == extended
-    assert Config(msi_flat=True).dc_size == 64 and Config().dc_size == 32
+    assert Config(ddt_levels=levels, sv39x4=True, msi_flat=True).max_device_id_bits == extended
+    assert Config.msi().dc_size == 64 and Config().dc_size == 32
     mode = IommuMode.for_levels(3)
     assert mode.ddi(0xABCDEF, extended=True) == (0xABCDEF & 0x3F, 0xABCDEF >> 6 & 0x1FF,
                                                   0xABCDEF >> 15)
     assert mode.ddi(0xABCDEF) == (0xABCDEF & 0x7F, 0xABCDEF >> 7 & 0x1FF, 0xABCDEF >> 16)
+
+
+def test_mgpaw_follows_the_widest_second_stage():
+    # MGPAW: Sv57x4 59, Sv48x4 50, Sv39x4 41, else PAS (reference N.3.3).
+    assert Config.process().mgpaw == 59
+    assert Config.full().mgpaw == 50
+    assert Config(sv39x4=True).mgpaw == 41
+    assert Config(pas=40).mgpaw == 40
