@@ -1,4 +1,4 @@
-"""What the IOMMU's caches may still hold: device contexts and IOTLB leaves.
+"""What the IOMMU's caches may still hold: device contexts, IOTLB leaves and MSI PTEs.
 
 RISC-V IOMMU spec "IOMMU Page-Table cache invalidation commands", "IOMMU Command-queue Fence
 commands", "IOMMU directory cache invalidation commands" and "Caching in-memory data structures": a
@@ -24,9 +24,20 @@ GSCID+PSCID+IOVA (PSCID+IOVA when the second stage is Bare), a second-stage-only
 translation by GSCID+GPA. An entry holds the combined two-stage answer for a naturally
 aligned IOVA range, with each stage's permissions kept apart so that a hit that the entry
 does not permit faults in the right stage.
+
+MSI translation (reference N.4.5; issue 16 decisions 4 and 6): a basic-translate MSI result
+is an IOTLB entry like any other (4 KiB, the request's GSCID and PSCID tags, the MSI page's
+GPA as its second-stage range, X denied as an access fault), so ``IOTINVAL.GVMA`` of the
+GSCID covers it and ``IOTINVAL.VMA`` covers it as a first-stage entry. MRIF-mode results
+are never IOTLB entries. MSI PTEs of both modes are kept in an MSI PTE cache tagged by
+(GSCID, GPA page): only ``IOTINVAL.GVMA`` covers it (GV=0 all, GV=1 the GSCID's, GV=1 AV=1
+the GSCID's entry for that page); ``IOTINVAL.VMA`` and ``IODIR`` do not (a DC change needs
+``IODIR.INVAL_DDT`` + ``IOTINVAL.GVMA``). The MSI PTE cache belongs to the
+:class:`Iotlb` object, whose ``inval_gvma`` and ``fence`` reach it: both are page-table
+caches that the same commands invalidate.
 """
 
-__all__ = ["DcEntry", "DcCache", "PcCache", "PdteCache", "TlbEntry", "Iotlb"]
+__all__ = ["DcEntry", "DcCache", "PcCache", "PdteCache", "TlbEntry", "Iotlb", "MsiPteCache"]
 
 
 class DcEntry:
@@ -168,6 +179,22 @@ class PdteCache(_Keyed):
             self.doom(lambda key: key[0] != device_id)
 
 
+class MsiPteCache(_Keyed):
+    """MSI PTEs a cache may hold: key (GSCID, GPA page number), value the PTE's
+    ``(dw0, dw1)`` as read (well-formed ones only: faults are never cached)."""
+
+    def inval_gvma(self, gv, gscid, av, addr):
+        """``IOTINVAL.GVMA``: GV=0 dooms all, GV=1 the GSCID's, GV=1 AV=1 the GSCID's entry
+        for the page of GPA ``addr``."""
+        if not gv:
+            self.doom()
+        elif not av:
+            self.doom(lambda key: key[0] != gscid)
+        else:
+            page = addr >> 12
+            self.doom(lambda key: key != (gscid, page))
+
+
 class TlbEntry:
     """A cached translation of the naturally aligned IOVA range ``[iova, iova+size)``.
 
@@ -201,13 +228,16 @@ class TlbEntry:
     u : bool or None
         The first-stage leaf's U bit, checked against each request's privilege (reference
         N.1.6); None when the first stage was Bare.
+    msi : bool
+        A basic-translate MSI result (reference N.4.3): ``s2`` is (True, True, False) and
+        the X it denies is an instruction access fault (1), not a guest-page fault.
     """
 
     __slots__ = ("gscid", "pscid", "glob", "iova", "size", "gpa", "ppn", "s1", "s2",
-                 "pbmt", "s1_range", "s2_range", "u", "doomed")
+                 "pbmt", "s1_range", "s2_range", "u", "msi", "doomed")
 
     def __init__(self, *, gscid, pscid, glob, iova, size, gpa, ppn, s1, s2, pbmt,
-                 s1_range=None, s2_range=None, u=None):
+                 s1_range=None, s2_range=None, u=None, msi=False):
         self.gscid = gscid
         self.pscid = pscid
         self.glob = glob
@@ -221,6 +251,7 @@ class TlbEntry:
         self.s1_range = s1_range
         self.s2_range = s2_range
         self.u = u
+        self.msi = msi
         self.doomed = False
 
     def same(self, other):
@@ -228,7 +259,7 @@ class TlbEntry:
                 and self.ppn == other.ppn and self.s1 == other.s1 and self.s2 == other.s2
                 and self.pbmt == other.pbmt and self.glob == other.glob
                 and self.s1_range == other.s1_range and self.s2_range == other.s2_range
-                and self.u == other.u)
+                and self.u == other.u and self.msi == other.msi)
 
 
 class Iotlb:
@@ -237,6 +268,8 @@ class Iotlb:
     def __init__(self):
         # (gscid, pscid) -> size -> iova base -> [TlbEntry]
         self._tags = {}
+        #: The MSI PTE cache, invalidated with the IOTLB (see the module docstring).
+        self.msi_ptes = MsiPteCache()
 
     def fill(self, entry):
         """Record a successful translation (a cache may now hold it)."""
@@ -313,8 +346,10 @@ class Iotlb:
         GV=0 dooms every entry of every VM (second stage not Bare); GV=1 those of
         ``gscid``; with GV=1 and AV=1 only those built from the second-stage leaf that maps
         GPA ``addr`` (an entry mapping IOVA to SPA through that leaf, spec "IOMMU Page-Table cache
-        invalidation commands").
+        invalidation commands"). The MSI PTE cache is invalidated with the same operands
+        (reference N.4.5).
         """
+        self.msi_ptes.inval_gvma(gv, gscid, av, addr)
         for e in self._entries():
             if e.gscid is None or (gv and e.gscid != gscid):
                 continue
@@ -325,7 +360,8 @@ class Iotlb:
             e.doomed = True
 
     def fence(self):
-        """``IOFENCE.C`` completed: forget every doomed entry."""
+        """``IOFENCE.C`` completed: forget every doomed entry (MSI PTEs too)."""
+        self.msi_ptes.fence()
         for tag in list(self._tags):
             by_size = self._tags[tag]
             for size in list(by_size):

@@ -1,32 +1,69 @@
 """The device directory: locating a device context and checking it.
 
 RISC-V IOMMU spec "Process to locate the Device-context", "Non-leaf DDT entry" and
-"Device-context configuration checks". Only the base format (32-byte
-DC, ``capabilities.MSI_FLAT=0``) exists here, so ``device_id`` splits as
-:meth:`iogate.hdl.regs.IommuMode.ddi` says: DDI[0] = bits 6:0, DDI[1] = bits 15:7 and
-DDI[2] = bits 23:16.
+"Device-context configuration checks". The DC format follows ``capabilities.MSI_FLAT``
+(reference N.3, N.9 P4): without it the base format (32 bytes, four doublewords) and
+``device_id`` split 7/9/8; with it the extended format (64 bytes, eight doublewords: the
+base four, ``msiptp``, ``msi_addr_mask``, ``msi_addr_pattern`` and a reserved one) and the
+split 6/9/9. The split and the widest device_id of each mode are
+:meth:`iogate.hdl.regs.IommuMode.ddi` and
+:meth:`~iogate.hdl.regs.IommuMode.device_id_bits_of`, the one geometry definition.
+
+Extended-format checks (cause 259, issue 16 decision 1): msiptp reserved bits [59:44];
+msiptp.MODE other than Off or Flat (2-13 reserved, 14-15 custom, which iogate does not
+build); reserved bits [63:52] of msi_addr_mask or msi_addr_pattern; doubleword 7 non-zero;
+``iohgatp.MODE`` Bare with msiptp.MODE not Off (the spec's recommended 259); and any
+mask or pattern bit in [51 : MGPAW-12]: the spec says those bits are "reserved for future
+standard use", read literally as the D.2 reserved-bit rule (libiommu masks them instead,
+reference N.9 P3). MGPAW is taken from ``capabilities`` as reference N.3.3 defines it.
 """
 
 from iogate.hdl import bits
-from iogate.hdl.formats import DC_SIZE, DDTE, IOHGATP, IOSATP, TA, TC, Cause
+from iogate.hdl.formats import (
+    DC_EXT_SIZE,
+    DC_SIZE,
+    DDTE,
+    IOHGATP,
+    IOSATP,
+    MSI_ADDR_MASK,
+    MSIPTP,
+    TA,
+    TC,
+    Cause,
+    MsiptpMode,
+)
 from iogate.hdl.regs import CAPABILITIES, IommuMode
 
 from iogate.cosim.model.memory import AccessFault
 from iogate.cosim.model.walk import FIRST_STAGE, SECOND_STAGE, TranslationFault
 
-__all__ = ["DeviceContext", "locate", "misconfiguration", "device_id_fits"]
+__all__ = ["DeviceContext", "locate", "misconfiguration", "device_id_fits", "mgpaw"]
 
 _DDTE_V = bits.mask(DDTE, "v")
 _DDTE_PPN_SHIFT, _ = bits.field_range(DDTE, "ppn")
 _DDTE_PPN_MASK = bits.mask(DDTE, "ppn") >> _DDTE_PPN_SHIFT
 _DDTE_RSVD = bits.reserved_mask(DDTE)
 _TC_V = bits.mask(TC, "v")
+_MSIPTP_RSVD = bits.reserved_mask(MSIPTP)
+_MSI_ADDR_RSVD = bits.reserved_mask(MSI_ADDR_MASK)
+_MSI_ADDR_BITS = bits.field_range(MSI_ADDR_MASK, "value")[1]
 
 
-def device_id_fits(mode, device_id):
-    """Whether ``device_id`` is not wider than directory mode ``mode`` allows (spec "Process to
-    translate an IOVA")."""
-    return not device_id >> IommuMode(mode).device_id_bits
+def device_id_fits(mode, device_id, extended=False):
+    """Whether ``device_id`` is not wider than directory mode ``mode`` allows with base
+    (``extended`` False) or extended-format device contexts (spec "Process to translate an
+    IOVA"; reference N.3.2)."""
+    return not device_id >> IommuMode(mode).device_id_bits_of(extended)
+
+
+def mgpaw(caps):
+    """MGPAW (reference N.3.3): the widest GPA the second-stage modes in ``caps`` (an
+    unpacked ``capabilities``) accept: 59 (Sv57x4), 50 (Sv48x4), 41 (Sv39x4), 34 (Sv32x4),
+    else ``capabilities.PAS``."""
+    for name, width in (("sv57x4", 59), ("sv48x4", 50), ("sv39x4", 41), ("sv32x4", 34)):
+        if caps[name]:
+            return width
+    return caps["pas"]
 
 
 class DeviceContext:
@@ -35,7 +72,8 @@ class DeviceContext:
     Attributes
     ----------
     words : tuple of int
-        The four doublewords ``tc``, ``iohgatp``, ``ta``, ``fsc`` as read.
+        The four doublewords ``tc``, ``iohgatp``, ``ta``, ``fsc`` as read, and in the
+        extended format ``msiptp``, ``msi_addr_mask``, ``msi_addr_pattern`` and dw 7.
     dtf : bool
         ``tc.DTF``: translation faults are not reported (spec "Fault/Event-Queue (FQ)").
     pdtv, dpe : bool
@@ -48,13 +86,19 @@ class DeviceContext:
         ``iosatp`` MODE (0 Bare, 8 Sv39, 9 Sv48, 10 Sv57) and root PPN when ``PDTV=0``, and
         ``ta.PSCID``; with ``PDTV=1`` ``s_mode``/``s_root`` are the ``pdtp`` MODE and PPN
         (``ta.PSCID`` is then ignored: each PC has its own, reference N.1.1).
+    msi_mode, msi_ppn : int
+        ``msiptp`` MODE (0 Off, 1 Flat) and PPN (an SPA page); 0 in the base format.
+    msi_mask, msi_pattern : int
+        ``msi_addr_mask`` and ``msi_addr_pattern`` (52-bit page numbers); 0 in the base
+        format.
     """
 
     __slots__ = ("words", "dtf", "pdtv", "dpe", "sxl", "g_mode", "g_root", "gscid",
-                 "s_mode", "s_root", "pscid")
+                 "s_mode", "s_root", "pscid", "msi_mode", "msi_ppn", "msi_mask",
+                 "msi_pattern")
 
     def __init__(self, words):
-        tc, iohgatp, ta, fsc = words
+        tc, iohgatp, ta, fsc = words[:4]
         self.words = words
         self.dtf = bool(bits.get(TC, tc, "dtf"))
         self.pdtv = bool(bits.get(TC, tc, "pdtv"))
@@ -66,6 +110,19 @@ class DeviceContext:
         self.s_mode = bits.get(IOSATP, fsc, "mode")
         self.s_root = bits.get(IOSATP, fsc, "ppn")
         self.pscid = bits.get(TA, ta, "pscid")
+        if len(words) > 4:
+            msiptp, mask, pattern = words[4:7]
+            self.msi_mode = bits.get(MSIPTP, msiptp, "mode")
+            self.msi_ppn = bits.get(MSIPTP, msiptp, "ppn")
+            self.msi_mask = bits.get(MSI_ADDR_MASK, mask, "value")
+            self.msi_pattern = bits.get(MSI_ADDR_MASK, pattern, "value")
+        else:
+            self.msi_mode = self.msi_ppn = self.msi_mask = self.msi_pattern = 0
+
+    @property
+    def msi_flat(self):
+        """``msiptp.MODE`` is Flat: step 18 (MSI address translation) applies."""
+        return self.msi_mode == MsiptpMode.FLAT
 
     def __eq__(self, other):
         return isinstance(other, DeviceContext) and self.words == other.words
@@ -84,7 +141,8 @@ def misconfiguration(words, caps, fctl_be, fctl_gxl, gxl_writable=False, be_writ
     Parameters
     ----------
     words : tuple of int
-        ``tc``, ``iohgatp``, ``ta``, ``fsc``.
+        ``tc``, ``iohgatp``, ``ta``, ``fsc``, and for an extended-format DC (eight words)
+        ``msiptp``, ``msi_addr_mask``, ``msi_addr_pattern`` and dw 7.
     caps : dict
         ``capabilities`` unpacked with :func:`iogate.hdl.bits.unpack`.
     fctl_be, fctl_gxl : int
@@ -97,7 +155,7 @@ def misconfiguration(words, caps, fctl_be, fctl_gxl, gxl_writable=False, be_writ
     str or None
         A short description of the broken rule, for messages and tests.
     """
-    tc, iohgatp, ta, fsc = words
+    tc, iohgatp, ta, fsc = words[:4]
     t = bits.unpack(TC, tc)
     if tc & bits.reserved_mask(TC):
         return "tc reserved bits set"
@@ -143,7 +201,10 @@ def misconfiguration(words, caps, fctl_be, fctl_gxl, gxl_writable=False, be_writ
         supported = {0: True, 8: caps["sv39x4"], 9: caps["sv48x4"], 10: caps["sv57x4"]}
     if not supported.get(g_mode, False):
         return f"iohgatp.MODE {g_mode} not valid or not supported"
-    # capabilities.MSI_FLAT=0: no msiptp to check (base format).
+    if len(words) > 4:
+        why = _extended_misconfiguration(words, g_mode, caps)
+        if why is not None:
+            return why
     if g_mode and bits.get(IOHGATP, iohgatp, "ppn") & 0x3:
         return "iohgatp root not 16 KiB aligned"
     if not caps["amo_hwad"] and (t["sade"] or t["gade"]):
@@ -159,7 +220,32 @@ def misconfiguration(words, caps, fctl_be, fctl_gxl, gxl_writable=False, be_writ
     return None
 
 
-def locate(load, mode, ddt_ppn, device_id, check, make=DeviceContext):
+def _extended_misconfiguration(words, g_mode, caps):
+    """The extended-format rules of the module docstring (reference N.3.3), or None."""
+    msiptp, mask, pattern, dw7 = words[4:8]
+    if msiptp & _MSIPTP_RSVD:
+        return "msiptp reserved bits set"
+    msi_mode = bits.get(MSIPTP, msiptp, "mode")
+    if msi_mode not in (MsiptpMode.OFF, MsiptpMode.FLAT):
+        return f"msiptp.MODE {msi_mode} not Off or Flat"
+    if mask & _MSI_ADDR_RSVD:
+        return "msi_addr_mask reserved bits set"
+    if pattern & _MSI_ADDR_RSVD:
+        return "msi_addr_pattern reserved bits set"
+    if dw7:
+        return "DC doubleword 7 (reserved) not zero"
+    if g_mode == 0 and msi_mode != MsiptpMode.OFF:
+        return "msiptp.MODE not Off with iohgatp Bare"
+    # Bits [51 : MGPAW-12] are "reserved for future standard use".
+    high = ~((1 << (mgpaw(caps) - 12)) - 1) & ((1 << _MSI_ADDR_BITS) - 1)
+    if mask & high:
+        return f"msi_addr_mask bits [51:{mgpaw(caps) - 12}] set (above MGPAW)"
+    if pattern & high:
+        return f"msi_addr_pattern bits [51:{mgpaw(caps) - 12}] set (above MGPAW)"
+    return None
+
+
+def locate(load, mode, ddt_ppn, device_id, check, make=DeviceContext, extended=False):
     """Spec "Process to locate the Device-context": walk the DDT for ``device_id`` and return its
     :class:`DeviceContext`.
 
@@ -176,7 +262,9 @@ def locate(load, mode, ddt_ppn, device_id, check, make=DeviceContext):
         ``check(words) -> str | None``: :func:`misconfiguration` bound to the current
         capabilities and ``fctl``.
     make : callable
-        Builds the result from the four doublewords (a memoizing factory may be given).
+        Builds the result from the doublewords (a memoizing factory may be given).
+    extended : bool
+        ``capabilities.MSI_FLAT``: 64-byte DCs (eight doublewords) and the extended split.
 
     Raises
     ------
@@ -186,7 +274,8 @@ def locate(load, mode, ddt_ppn, device_id, check, make=DeviceContext):
     """
     a = ddt_ppn << 12
     mode = IommuMode(mode)
-    ddi = mode.ddi(device_id)
+    ddi = mode.ddi(device_id, extended)
+    size = DC_EXT_SIZE if extended else DC_SIZE
     for i in range(mode.levels - 1, 0, -1):
         try:
             ddte = int.from_bytes(load(a + ddi[i] * 8, 8), "little")
@@ -197,14 +286,13 @@ def locate(load, mode, ddt_ppn, device_id, check, make=DeviceContext):
         if ddte & _DDTE_RSVD:
             raise TranslationFault(Cause.DDT_ENTRY_MISCONFIGURED)
         a = ((ddte >> _DDTE_PPN_SHIFT) & _DDTE_PPN_MASK) << 12
-    base = a + ddi[0] * DC_SIZE
+    base = a + ddi[0] * size
     try:
-        raw = load(base, DC_SIZE)
+        raw = load(base, size)
     except AccessFault:
         raise TranslationFault(Cause.DDT_LOAD_ACCESS_FAULT) from None
-    # Four little-endian doublewords (fctl.BE=0).
-    words = (int.from_bytes(raw[0:8], "little"), int.from_bytes(raw[8:16], "little"),
-             int.from_bytes(raw[16:24], "little"), int.from_bytes(raw[24:32], "little"))
+    # Little-endian doublewords (fctl.BE=0), all read at once.
+    words = tuple(int.from_bytes(raw[k:k + 8], "little") for k in range(0, size, 8))
     if not words[0] & _TC_V:
         raise TranslationFault(Cause.DDT_ENTRY_NOT_VALID)
     if check(words) is not None:

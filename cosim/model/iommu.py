@@ -16,6 +16,12 @@ Untranslated requests, with or without a process_id (reference N.0):
 6. First stage (Sv39/Sv48/Sv57, with the privilege/SUM rule), whose table reads go
    through the second stage (:mod:`iogate.cosim.model.walk`), then second stage
    (Sv39x4/Sv48x4/Sv57x4): 1, 5, 7, 12, 13, 15, 20, 21, 23.
+7. With ``capabilities.MSI_FLAT`` the DCs are extended (64 bytes, split 6/9/9) and, between
+   the two stages (step 18), a GPA that matches the DC's MSI mask/pattern is translated by
+   the MSI page table instead of the second stage (:mod:`iogate.cosim.model.msi`: 261,
+   262, 263, 1; MRIF pages: 260, 264, or an *absorbed* answer after the model has itself
+   set the MRIF's pending bit and written the notice MSI in :attr:`memory`). First-stage
+   table reads and PDT reads are not MSI-translated: step 18 applies to the request's GPA.
 
 A fault is written to the fault queue unless ``DC.tc.DTF`` suppresses it (spec "Fault/Event-Queue
 (FQ)").
@@ -27,11 +33,11 @@ not yet fenced.
 
 from iogate.hdl import bits
 from iogate.hdl.config import Config
-from iogate.hdl.formats import DTF_REPORTED_CAUSES, Cause, Pbmt, PdtpMode, Ttyp
+from iogate.hdl.formats import DTF_REPORTED_CAUSES, Cause, MsiPteMode, Pbmt, PdtpMode, Ttyp
 from iogate.hdl.port import Access
 from iogate.hdl.regs import CAPABILITIES, DDTP, FCTL, TR_REQ_CTL, TR_RESPONSE, IommuMode
 
-from iogate.cosim.model import ddt, pdt
+from iogate.cosim.model import ddt, msi, pdt
 from iogate.cosim.model.caches import DcCache, Iotlb, PcCache, PdteCache, TlbEntry
 from iogate.cosim.model.cmdq import CommandQueue
 from iogate.cosim.model.faultq import FaultQueue
@@ -112,6 +118,9 @@ class IommuModel:
         self.pc_cache = PcCache()
         self.pdte_cache = PdteCache()
         self.iotlb = Iotlb()
+        #: MSI PTEs a cache may hold (invalidated through :attr:`iotlb`, reference N.4.5).
+        self.msi_pte_cache = self.iotlb.msi_ptes
+        self._extended = config.dc_extended
         self._walker = Walker(self._load64, config.svpbmt)
         self.fault_queue = FaultQueue(_regs, self._store)
         self.command_queue = CommandQueue(_regs, self._load, self._store, self.dc_cache,
@@ -135,6 +144,11 @@ class IommuModel:
         if address + len(data) > self._pa_limit:
             raise AccessFault(address, len(data))
         self.memory.write(address, data)
+
+    def _probe_store(self, address, data):
+        """:meth:`_store`'s faults without the store (for :meth:`allowed`)."""
+        if address + len(data) > self._pa_limit or self.memory.is_faulty(address, len(data)):
+            raise AccessFault(address, len(data))
 
     # -- MMIO --------------------------------------------------------------------------------
 
@@ -175,7 +189,7 @@ class IommuModel:
 
     def translate(self, device_id: int, iova: int, access: Access, *,
                   process_id: int | None = None, priv: bool = False,
-                  report: bool = True) -> Result:
+                  report: bool = True, word: bool = True, data: int | None = None) -> Result:
         """Translate one Untranslated request (spec "Process to translate an IOVA").
 
         Parameters
@@ -193,21 +207,34 @@ class IommuModel:
             "Privilege Mode Requested": True for a supervisor request; needs a
             ``process_id``.
         report : bool
-            Write a fault record to the fault queue on a fault (subject to ``DTF``).
+            Write a fault record to the fault queue on a fault (subject to ``DTF``). An MRIF
+            update is done either way.
+        word : bool
+            The access is exactly one 32-bit word (the port's ``word``); only a page mapped
+            by an MRIF-mode MSI PTE looks at it.
+        data : int or None
+            A 32-bit write's data as the device sent it (bytes in address order, the port's
+            ``data``); None for any other access. A write to an MRIF-mode page needs it.
 
         Returns
         -------
         Result
+            ``absorbed`` for an access to an MRIF-mode page that the IOMMU completed
+            itself; a recorded MSI has then set its pending bit in :attr:`memory` and
+            written the notice MSI there.
 
         Raises
         ------
         ValueError
             If ``access`` is neither an ``Access`` nor one of its names (the message names
-            it), ``device_id``/``iova``/``process_id`` is out of range, or ``priv`` is
-            asked for without a ``process_id``.
+            it), ``device_id``/``iova``/``process_id``/``data`` is out of range, ``priv``
+            is asked for without a ``process_id``, or a write reaches an MRIF-mode page
+            without ``data``.
         """
         pv, pid, priv = _check_process(process_id, priv)
-        return self._translate(device_id, iova, _access(access), report, pv, pid, priv)
+        word, data = _check_msi_write(word, data)
+        return self._translate(device_id, iova, _access(access), report, pv, pid, priv,
+                               word, data)
 
     def _identity(self, iova, access):
         """The untranslated path (Bare mode, or Bare first and second stage).
@@ -222,7 +249,8 @@ class IommuModel:
             raise TranslationFault(ACCESS_FAULT[access])
         return _BareEntry(iova)
 
-    def _translate(self, device_id, iova, access, report, pv, pid, priv):
+    def _translate(self, device_id, iova, access, report, pv, pid, priv, word=True,
+                   data=None, debug=False):
         _check_request(device_id, iova)
         dc = None
         try:
@@ -234,9 +262,11 @@ class IommuModel:
             if self.cache:
                 entry = self.iotlb.lookup(*self._tags(dc, fs), iova)
             if entry is None:
-                entry = self._walk(dc, fs, iova, access)
+                entry = self._walk(dc, fs, iova, access, self.cache)
                 if type(entry) is TlbEntry:
                     self.iotlb.fill(entry)
+                elif type(entry) is _MrifEntry:
+                    return self._mrif(entry, iova, access, word, data, debug, self._store)
             else:
                 self._check_entry(entry, iova, access, fs)
             return _result(entry, iova, fs)
@@ -334,14 +364,14 @@ class IommuModel:
             raise TranslationFault(Cause.ALL_INBOUND_DISALLOWED)
         if mode == IommuMode.BARE:
             return None
-        if not ddt.device_id_fits(mode, device_id):
+        if not ddt.device_id_fits(mode, device_id, self._extended):
             raise TranslationFault(Cause.TRANSACTION_TYPE_DISALLOWED)
         if self.cache:
             dc = self.dc_cache.lookup(device_id)
             if dc is not None:
                 return dc
         dc = ddt.locate(self._load, mode, (self.regs.ddtp >> 10) & _PPN_MASK, device_id,
-                        self._check_dc, self._make_dc)
+                        self._check_dc, self._make_dc, self._extended)
         self.dc_cache.fill(device_id, dc)
         return dc
 
@@ -367,26 +397,86 @@ class IommuModel:
         the PC's, reference N.1.7)."""
         return (dc.gscid if dc.g_mode else None), fs.pscid
 
-    def _walk(self, dc, fs, iova, access):
-        """Steps 17-19 under ``dc`` and first stage ``fs``: a TlbEntry, or a _BareEntry for
-        Bare+Bare."""
+    def _walk(self, dc, fs, iova, access, use_cache=False):
+        """Steps 17-19 under ``dc`` and first stage ``fs``: a TlbEntry, an _MrifEntry, or a
+        _BareEntry for Bare+Bare. ``use_cache``: the MSI PTE may come from the model's MSI
+        PTE cache."""
+        s1, gpa = self._stage1(dc, fs, iova, access)
+        if dc.msi_flat and msi.matches(gpa, dc.msi_mask, dc.msi_pattern):     # [18]
+            pte = self._msi_pte(dc, gpa, use_cache)
+            return self._msi_entry(dc, fs, s1, iova, gpa, access, pte)
+        return self._stage2(dc, fs, s1, iova, gpa, access)
+
+    def _stage1(self, dc, fs, iova, access):
+        """Step 17: the first-stage leaf (None when Bare) and the GPA."""
+        if not fs.mode:
+            return None, iova
+        s1 = self._walker.s_stage(iova, access, fs.mode, fs.root, dc.g_mode, dc.g_root,
+                                  fs.priv, fs.sum_)
+        return s1, (s1.ppn_of(iova) << 12) | (iova & 0xFFF)
+
+    def _msi_pte(self, dc, gpa, use_cache, cached=None):
+        """The checked MSI PTE of ``gpa`` (reference N.4.3 checks 1-8): ``cached`` words,
+        or the model's cache entry when ``use_cache``, or read from the MSI page table.
+        A well-formed PTE read from memory is recorded in the MSI PTE cache."""
+        key = (dc.gscid, gpa >> 12)
+        words = cached
+        if words is None and use_cache:
+            words = self.msi_pte_cache.lookup(key)
+        fresh = words is None
+        if fresh:
+            index = msi.extract(gpa >> 12, dc.msi_mask)
+            words = msi.read_pte(self._load, msi.pte_address(dc.msi_ppn, index))
+        pte = msi.check_pte(*words, self.config.msi_mrif)
+        if fresh:
+            self.msi_pte_cache.fill(key, words)
+        return pte
+
+    def _msi_entry(self, dc, fs, s1, iova, gpa, access, pte):
+        """What MSI PTE ``pte`` makes of the request: an execute is an instruction access
+        fault (reference N.4.3 check 9); a basic PTE gives a 4 KiB TlbEntry (decision 4:
+        R=W=1, X=0, PMA, under the request's tags, the MSI page as its second-stage range);
+        an MRIF PTE an _MrifEntry (never cached in the IOTLB)."""
+        if access is Access.EXECUTE:
+            raise TranslationFault(Cause.INSTRUCTION_ACCESS_FAULT)
+        if pte.mode != MsiPteMode.BASIC:
+            return _MrifEntry(pte, gpa)
+        page = gpa & ~0xFFF
+        return TlbEntry(gscid=dc.gscid, pscid=fs.pscid if s1 else None,
+                        glob=bool(s1 and s1.glob), iova=iova & ~0xFFF, size=4096, gpa=page,
+                        ppn=pte.ppn, s1=(s1.r, s1.w, s1.x) if s1 else _ALL,
+                        s2=(True, True, False), pbmt=s1.pbmt if s1 else 0,
+                        s1_range=(iova & ~(s1.size - 1), s1.size) if s1 else None,
+                        s2_range=(page, 4096), u=s1.u if s1 else None, msi=True)
+
+    def _mrif(self, entry, iova, access, word, data, debug, store):
+        """The answer to an access to an MRIF-mode page (:func:`msi.mrif_access`); the
+        debug interface may not use such a page (260). ``store`` is :meth:`_store`
+        (translate) or :meth:`_probe_store` (allowed, no side effects)."""
+        if debug:
+            raise TranslationFault(Cause.TRANSACTION_TYPE_DISALLOWED)
+        msi.mrif_access(entry.pte, entry.gpa, access, word, data, self._load, store)
+        return Result(fault=False, absorbed=True, offset=iova & 0xFFF)
+
+    def _stage2(self, dc, fs, s1, iova, gpa, access):
+        """Step 19 after the first stage gave ``s1`` (None when Bare) and ``gpa``."""
         s_mode = fs.mode
         g_mode = dc.g_mode
         walker = self._walker
-        if s_mode:
-            s1 = walker.s_stage(iova, access, s_mode, fs.root, g_mode, dc.g_root,
-                                fs.priv, fs.sum_)
-            gpa = (s1.ppn_of(iova) << 12) | (iova & 0xFFF)
+        if s1 is not None:
             s1_perm = (s1.r, s1.w, s1.x)
             s1_range = (iova & ~(s1.size - 1), s1.size)
         else:
-            s1 = None
-            gpa = iova
             s1_perm = _ALL
             s1_range = None
         if g_mode:
             s2 = walker.g_stage(gpa, access, g_mode, dc.g_root)
             size = min(s2.size, s1.size) if s1 else s2.size
+            if dc.msi_flat and size > 4096 and msi.range_overlaps(
+                    gpa & ~(size - 1), size, dc.msi_mask, dc.msi_pattern):
+                # A larger range would hold an MSI page and let a cached entry bypass the
+                # MSI page table (reference N.4.4; libiommu shrinks such superpages too).
+                size = 4096
             ppn = s2.ppn_of(gpa & ~(size - 1))
             s2_perm = (s2.r, s2.w, s2.x)
             s2_range = (gpa & ~(s2.size - 1), s2.size)
@@ -416,13 +506,16 @@ class IommuModel:
                                                              fs.sum_)):
             raise TranslationFault(PAGE_FAULT[access])
         if not entry.s2[access.value]:
+            if entry.msi:                            # an execute on an MSI page
+                raise TranslationFault(Cause.INSTRUCTION_ACCESS_FAULT)
             gpa = entry.gpa + (iova - entry.iova)
             raise TranslationFault(GUEST_PAGE_FAULT[access], (gpa >> 2) << 2)
 
     # -- caching freedom -----------------------------------------------------------------
 
     def allowed(self, device_id: int, iova: int, access: Access, *,
-                process_id: int | None = None, priv: bool = False) -> set[Result]:
+                process_id: int | None = None, priv: bool = False, word: bool = True,
+                data: int | None = None) -> set[Result]:
         """Every answer the spec allows for this request right now (spec "Guidelines for
         invalidations").
 
@@ -435,6 +528,14 @@ class IommuModel:
         A cached translation that does not permit ``access`` gives the fault of the stage
         that denies it. Faults are never cached. Every success found by walking is counted
         as something a cache may now hold. Nothing is reported to the fault queue.
+
+        With MSI translation (reference N.4.5) the MSI PTEs an MSI PTE cache may still hold
+        for (GSCID, GPA page) are answers too, until an ``IOTINVAL.GVMA`` covering them is
+        fenced; basic-mode results are IOTLB entries like any other. ``word``/``data`` are
+        :meth:`translate`'s. An MRIF-mode PTE gives the answer its access would get
+        (absorbed, or 260/264) *without* doing the update: ``allowed`` has no side effects
+        on memory, :meth:`translate` performs the update of the PTE it uses. A 264 is
+        predicted from the memory's fault ranges and ``capabilities.PAS`` now.
 
         Returns
         -------
@@ -461,15 +562,10 @@ class IommuModel:
         dcs = self.dc_cache.candidates(device_id)
         if fresh is not None and fresh not in dcs:
             dcs.append(fresh)
+        word, data = _check_msi_write(word, data)
         for dc in dcs:
             for fs in self._first_stages(dc, device_id, pv, pid, priv, access, out):
-                try:
-                    entry = self._walk(dc, fs, iova, access)
-                    if type(entry) is TlbEntry:
-                        self.iotlb.fill(entry)
-                    out.add(_result(entry, iova, fs))
-                except TranslationFault as f:
-                    out.add(Result(fault=True, cause=Cause(f.cause), iotval2=f.iotval2))
+                self._allowed_walks(dc, fs, iova, access, word, data, out)
                 tags = self._tags(dc, fs)
                 if tags == (None, None):
                     continue
@@ -480,6 +576,43 @@ class IommuModel:
                     except TranslationFault as f:
                         out.add(Result(fault=True, cause=Cause(f.cause), iotval2=f.iotval2))
         return out
+
+    def _allowed_walks(self, dc, fs, iova, access, word, data, out):
+        """The answers of walks under ``dc`` and ``fs`` (for :meth:`allowed`): the current
+        tables, and for an MSI address every MSI PTE the MSI PTE cache may still hold for
+        it. Successes are recorded as cacheable; faults go to ``out`` too."""
+        def fault(f):
+            out.add(Result(fault=True, cause=Cause(f.cause), iotval2=f.iotval2))
+
+        try:
+            s1, gpa = self._stage1(dc, fs, iova, access)
+        except TranslationFault as f:
+            fault(f)
+            return
+        if not (dc.msi_flat and msi.matches(gpa, dc.msi_mask, dc.msi_pattern)):
+            try:
+                entry = self._stage2(dc, fs, s1, iova, gpa, access)
+            except TranslationFault as f:
+                fault(f)
+                return
+            if type(entry) is TlbEntry:
+                self.iotlb.fill(entry)
+            out.add(_result(entry, iova, fs))
+            return
+        sources = [None] + self.msi_pte_cache.candidates((dc.gscid, gpa >> 12))
+        for cached in sources:
+            try:
+                pte = self._msi_pte(dc, gpa, False, cached)
+                entry = self._msi_entry(dc, fs, s1, iova, gpa, access, pte)
+                if type(entry) is _MrifEntry:
+                    out.add(self._mrif(entry, iova, access, word, data, False,
+                                       self._probe_store))
+                    continue
+            except TranslationFault as f:
+                fault(f)
+                continue
+            self.iotlb.fill(entry)
+            out.add(_result(entry, iova, fs))
 
     def _first_stages(self, dc, device_id, pv, pid, priv, access, out):
         """Every first stage a request may use under ``dc`` now (for :meth:`allowed`): the
@@ -538,7 +671,7 @@ class IommuModel:
             access = Access.WRITE
         iova = regs.tr_req_iova
         r = self._translate(ctl["did"], iova, access, True, ctl["pv"], ctl["pid"],
-                            ctl["priv"] if ctl["pv"] else 0)
+                            ctl["priv"] if ctl["pv"] else 0, debug=True)
         if r.fault:
             regs.tr_response = bits.pack(TR_RESPONSE, fault=1)
         elif r.size > 4096:
@@ -549,6 +682,16 @@ class IommuModel:
             regs.tr_response = bits.pack(TR_RESPONSE, pbmt=r.pbmt, s=1, ppn=ppn)
         else:
             regs.tr_response = bits.pack(TR_RESPONSE, pbmt=r.pbmt, ppn=r.ppn)
+
+
+class _MrifEntry:
+    """A GPA mapped by an MRIF-mode MSI PTE (never cached in the IOTLB)."""
+
+    __slots__ = ("pte", "gpa")
+
+    def __init__(self, pte, gpa):
+        self.pte = pte
+        self.gpa = gpa
 
 
 class _BareEntry:
@@ -597,6 +740,13 @@ def _check_process(process_id, priv):
     if not isinstance(process_id, int) or not 0 <= process_id < 1 << 20:
         raise ValueError(f"process_id must be a 20-bit integer or None, not {process_id!r}")
     return 1, process_id, int(bool(priv))
+
+
+def _check_msi_write(word, data):
+    """The public methods' ``word``/``data``, checked."""
+    if data is not None and (not isinstance(data, int) or not 0 <= data < 1 << 32):
+        raise ValueError(f"data must be a 32-bit integer or None, not {data!r}")
+    return bool(word), data
 
 
 def _check_request(device_id, iova):

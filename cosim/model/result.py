@@ -3,8 +3,8 @@
 RISC-V IOMMU spec "Process to translate an IOVA": a request either completes with a
 supervisor physical address, or stops with a fault CAUSE (spec "Fault/Event-Queue (FQ)"). The fields
 mirror the response stream of :mod:`iogate.hdl.port` (fault, cause, 4 KiB page, leaf permissions,
-Svpbmt memory type) plus what a fault record or the debug interface needs (``iotval2``, the size
-of the translation range).
+Svpbmt memory type, and ``absorbed`` for an access the IOMMU completed itself) plus what a fault
+record or the debug interface needs (``iotval2``, the size of the translation range).
 """
 
 import dataclasses
@@ -20,7 +20,7 @@ class Result:
     by position).
 
     Equality and hashing look only at what a device sees (``fault``, ``cause``, ``ppn``,
-    ``r``, ``w``, ``x``, ``pbmt``), so sets of results (see
+    ``r``, ``w``, ``x``, ``pbmt``, ``absorbed``), so sets of results (see
     :meth:`iogate.cosim.model.IommuModel.allowed`) hold each distinct answer once.
 
     Attributes
@@ -47,6 +47,11 @@ class Result:
     iotval2 : int
         The fault record's ``iotval2`` (spec "Fault/Event-Queue (FQ)"): GPA[63:2] << 2, bit 0 for an
         implicit first-stage access; 0 unless a guest-page fault (not compared).
+    absorbed : bool
+        The access targeted a page mapped by an MRIF-mode MSI PTE and the IOMMU completed
+        it itself (reference N.4.4; issue 16 decision 5): an MSI write recorded in the MRIF
+        (notice sent) or silently discarded, or an aligned 32-bit read that reads 0. The
+        requester drops it; ``ppn``, ``r``, ``w``, ``x`` and ``pbmt`` are then 0.
     """
 
     fault: bool
@@ -59,11 +64,13 @@ class Result:
     offset: int = dataclasses.field(default=0, compare=False)
     size: int = dataclasses.field(default=4096, compare=False)
     iotval2: int = dataclasses.field(default=0, compare=False)
+    absorbed: bool = False
 
     @property
     def pa(self) -> int | None:
-        """The physical address, page offset included (``None`` on a fault)."""
-        if self.fault:
+        """The physical address, page offset included (``None`` on a fault, or when the
+        access was absorbed: it reaches no memory)."""
+        if self.fault or self.absorbed:
             return None
         return (self.ppn << 12) | self.offset
 
@@ -71,6 +78,8 @@ class Result:
         if self.fault:
             extra = f", iotval2={self.iotval2:#x}" if self.iotval2 else ""
             return f"Result(fault, cause={Cause(self.cause).name}{extra})"
+        if self.absorbed:
+            return "Result(absorbed)"
         flags = (self.r, self.w, self.x)
         perms = "".join(c if f else "-" for c, f in zip("rwx", flags, strict=True))
         return (f"Result(ppn={self.ppn:#x}, {perms}, pbmt={Pbmt(self.pbmt).name}, "
