@@ -90,16 +90,36 @@ def write_msi_pte(rig, table_ppn, index, words):
 
 
 def msi_rig(config=MSI, fsc=0, ta=0, tc=None, mask=MASK, pattern=PATTERN, device_id=5,
-            **kwargs):
-    """The standard world of the module docstring."""
+            g_mode=9, **kwargs):
+    """The standard world of the module docstring (``g_mode`` 8 for Sv39x4)."""
     rig = Rig(config, **kwargs)
     rig.root = rig.page()
     rig.g = rig.page(4, align=4)
-    rig.map(rig.g, GIB, pte(0, **URWX), level=2, levels=4, x4=True)   # GPA 1 GiB -> SPA 0
+    rig.g_levels = 4 if g_mode == 9 else 3
+    # GPA 1 GiB -> SPA 0: a 1 GiB leaf at level 2.
+    rig.map(rig.g, GIB, pte(0, **URWX), level=2, levels=rig.g_levels, x4=True)
+    rig.gpa = lambda spa: spa + GIB
+    rig.spa = lambda gpa: gpa - GIB
     rig.msi_pt = rig.page()
-    rig.dc_words = ext_dc_words(tc=tc, iohgatp_=iohgatp(9, rig.g, gscid=3), ta=ta, fsc=fsc,
+    rig.dc_words = ext_dc_words(tc=tc, iohgatp_=iohgatp(g_mode, rig.g, gscid=3), ta=ta,
+                                fsc=fsc,
                                 msiptp=msiptp(rig.msi_pt), mask=addr_mask(mask),
                                 pattern=addr_mask(pattern))
     rig.dc_address = write_ext_dc(rig, rig.root, device_id, rig.dc_words)
     rig.set_ddtp(IommuMode.LVL3, rig.root)
     return rig
+
+
+def rewrite_dc(rig, device_id=5, **changes):
+    """Rewrite fields of the standard DC (``ext_dc_words`` keywords, packed values)."""
+    names = ("tc", "iohgatp_", "ta", "fsc", "msiptp", "mask", "pattern", "dw7")
+    current = dict(zip(names, rig.dc_words, strict=True))
+    current.update(changes)
+    rig.dc_words = ext_dc_words(**current)
+    write_ext_dc(rig, rig.root, device_id, rig.dc_words)
+
+
+def record(rig, index):
+    """Fault record ``index`` as (cause, ttyp, did, iotval, iotval2); the queue is ``rig.q``."""
+    dw0, _, iotval, iotval2 = rig.q.record(index)
+    return dw0 & 0xFFF, (dw0 >> 34) & 0x3F, (dw0 >> 40) & 0xFFFFFF, iotval, iotval2
