@@ -131,6 +131,10 @@ class _Keyed:
     def candidates(self, key):
         return [value for value, _ in self._entries.get(key, ())]
 
+    def states(self, key):
+        """``(value, doomed)`` of every entry under ``key``, oldest first."""
+        return [(value, doomed) for value, doomed in self._entries.get(key, ())]
+
     def doom(self, keep=lambda key: False):
         """Doom every entry whose key ``keep`` does not spare."""
         for key, entries in self._entries.items():

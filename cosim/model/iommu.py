@@ -599,8 +599,10 @@ class IommuModel:
                 self.iotlb.fill(entry)
             out.add(_result(entry, iova, fs))
             return
-        sources = [None] + self.msi_pte_cache.candidates((dc.gscid, gpa >> 12))
-        for cached in sources:
+        # A cached PTE still live may fill the IOTLB as the walk's would; a doomed one may
+        # answer until the fence but fill nothing (decision 6).
+        sources = [(None, False)] + self.msi_pte_cache.states((dc.gscid, gpa >> 12))
+        for cached, doomed in sources:
             try:
                 pte = self._msi_pte(dc, gpa, False, cached)
                 entry = self._msi_entry(dc, fs, s1, iova, gpa, access, pte)
@@ -611,7 +613,8 @@ class IommuModel:
             except TranslationFault as f:
                 fault(f)
                 continue
-            self.iotlb.fill(entry)
+            if not doomed:
+                self.iotlb.fill(entry)
             out.add(_result(entry, iova, fs))
 
     def _first_stages(self, dc, device_id, pv, pid, priv, access, out):
