@@ -14,12 +14,15 @@ from iogate.hdl import bits
 from iogate.hdl.formats import (
     IOHGATP,
     IOSATP,
+    MSI_ADDR_MASK,
+    MSIPTP,
     PC_TA,
     PDTP,
     TA,
     TC,
     IohgatpMode,
     IosatpMode,
+    MsiptpMode,
     Pbmt,
     PdtpMode,
 )
@@ -29,6 +32,10 @@ from iogate.hdl.regs import (
     DDTP,
     FCTL,
     ICVEC,
+    IPSR,
+    MSI_ADDR,
+    MSI_CFG_ENTRY_SIZE,
+    MSI_VEC_CTL,
     TR_REQ_CTL,
     TR_REQ_IOVA,
     TR_RESPONSE,
@@ -45,10 +52,12 @@ from iogate.firmware.ddt import DeviceContext, DeviceDirectory
 from iogate.firmware.errors import IommuError, UnsupportedError
 from iogate.firmware.fq import FaultDrain, FaultQueue
 from iogate.firmware.mmio import Registers
+from iogate.firmware.mrif import MrifAllocator
+from iogate.firmware.msi import MsiPageTable
 from iogate.firmware.pagetable import PageTable, Stage, TableChanges
 from iogate.firmware.pdt import ProcessContext, ProcessDirectory
 
-__all__ = ["Iommu", "DebugTranslation"]
+__all__ = ["Iommu", "DebugTranslation", "MsiEvents", "MSI_DATA_BASE"]
 
 # The table modes this driver builds, by the name of the capabilities bit that offers
 # each (spec "IOMMU capabilities (capabilities)"). Keyed by name: IosatpMode.SV39 and
@@ -58,6 +67,13 @@ _MODE_CAPABILITIES = ("sv39", "sv48", "sv57", "sv39x4", "sv48x4", "sv57x4")
 # "IOMMU capabilities (capabilities)": PD8, PD17, PD20).
 _PDT_MODES = ((PdtpMode.PD8, "pd8"), (PdtpMode.PD17, "pd17"), (PdtpMode.PD20, "pd20"))
 _DIRECTORY_MODES = (IommuMode.LVL1, IommuMode.LVL2, IommuMode.LVL3)
+#: The interrupt causes, in ``icvec`` field order (spec "Interrupt cause to vector register").
+_CAUSES = ("civ", "fiv", "pmiv", "piv")
+#: ``msi_data_x`` of vector x is this plus x: never 0, so a doorbell word that is still 0
+#: has not been written.
+MSI_DATA_BASE = 0x1A0
+#: MGPAW by the widest second stage offered (reference N.3.3), else capabilities.PAS.
+_MGPAW = (("sv57x4", 59), ("sv48x4", 50), ("sv39x4", 41), ("sv32x4", 34))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +96,27 @@ class DebugTranslation:
     pbmt: int
 
 
+@dataclasses.dataclass(frozen=True)
+class MsiEvents:
+    """What :meth:`Iommu.handle_msis` found and did.
+
+    Attributes
+    ----------
+    vectors : tuple of int
+        The vectors whose MSI had arrived in the driver's doorbell page.
+    cip : bool
+        ``ipsr.cip`` was set and has been cleared (the command queue's state is in
+        ``cqcsr``; :meth:`~iogate.firmware.cq.CommandQueue.check` raises its error).
+    faults : FaultDrain or None
+        The fault queue's records, drained after ``ipsr.fip`` was cleared (None when the
+        fault vector had no MSI).
+    """
+
+    vectors: tuple[int, ...]
+    cip: bool
+    faults: FaultDrain | None
+
+
 class Iommu:
     """A RISC-V IOMMU, driven through ``bus``, with tables allocated from ``alloc``.
 
@@ -95,19 +132,30 @@ class Iommu:
     max_polls : int
         Bound of every poll.
     interrupts : bool
-        Enable ``cqcsr.cie`` and ``fqcsr.fie`` on wired interrupts. The driver itself
-        polls; interrupts are for a platform that routes the wires somewhere.
+        Enable ``cqcsr.cie`` and ``fqcsr.fie``. Wired unless ``msi``: the driver itself
+        polls; wires are for a platform that routes them somewhere.
+    msi : bool
+        Signal the IOMMU's interrupts as MSIs (``fctl.WSI=0``, needs ``capabilities.IGS``
+        MSI or BOTH; reference N.5): ``msi_cfg_tbl`` entry x sends ``MSI_DATA_BASE + x`` to
+        word x of a doorbell page of the driver's, which :meth:`handle_msis` polls. An
+        IOMMU whose IGS is MSI only always gets MSIs when ``interrupts`` is set.
     """
 
     def __init__(self, bus: Bus, alloc: PageAllocator, *, cq_entries: int = 64,
                  fq_entries: int = 64, max_polls: int = 10_000,
-                 interrupts: bool = False) -> None:
+                 interrupts: bool = False, msi: bool = False) -> None:
         self.bus = bus
         self.alloc = alloc
         self.regs = Registers(bus, max_polls=max_polls)
         self.cq = CommandQueue(self.regs, alloc, entries=cq_entries)
         self.fq = FaultQueue(self.regs, alloc, entries=fq_entries)
         self.interrupts = bool(interrupts)
+        self.msi = bool(msi)
+        #: The page whose word x vector x's MSI writes (None without msi_cfg_tbl).
+        self.msi_doorbells: int | None = None
+        #: Extended-format device contexts (``capabilities.MSI_FLAT``), known after init().
+        self.extended = False
+        self._mrifs: MrifAllocator | None = None
         # None until init(), which every method that reads them requires first.
         self.capabilities: dict[str, int] = None  # type: ignore[assignment]
         self.vectors: dict[str, int] | None = None
@@ -143,26 +191,35 @@ class Iommu:
         if caps["version"] >> 4 != 1:
             raise UnsupportedError(f"capabilities.version {caps['version']:#x} is not 1.x")
         self.capabilities = caps
+        # With MSI_FLAT every device context is the 64-byte extended format, with its
+        # own device_id split (reference N.3; issue 16 decision 1).
+        self.extended = bool(caps["msi_flat"])
         # Mode changes and fctl writes are only specified with the IOMMU Off and the
         # queues off (spec "Features-control register (fctl)", "Device-directory-table
         # pointer (ddtp)"), so an IOMMU left running by an earlier owner is stopped first.
         self._write_ddtp(IommuMode.OFF, 0)
-        # The interrupts are wired (fctl.WSI) or not used: the driver polls, so no
-        # msi_cfg_tbl entry is programmed.
         self._program_fctl(caps)
         self._program_icvec()
+        # msi_cfg_tbl is programmed before any *ie is set (its reset value is UNSPECIFIED,
+        # reference N.5), and unmasked only when MSIs are used.
+        self._program_msi_cfg(caps)
         self.cq.enable(interrupts=self.interrupts)
         self.fq.enable(interrupts=self.interrupts)
         root = self.alloc.alloc(PAGE_SIZE)
         mode = self._choose_directory_mode(device_id_bits, root)
-        self.ddt = DeviceDirectory(self.bus, self.alloc, mode, root)
+        self.ddt = DeviceDirectory(self.bus, self.alloc, mode, root, extended=self.extended)
         self._contexts.clear()
         self._pdts.clear()
 
     def _program_fctl(self, caps):
-        wsi = Igs(caps["igs"]) in (Igs.WSI, Igs.BOTH)
-        if self.interrupts and not wsi:
-            raise UnsupportedError("wired interrupts requested but capabilities.IGS is MSI")
+        igs = Igs(caps["igs"])
+        if self.msi and igs == Igs.WSI:
+            raise UnsupportedError("MSIs requested but capabilities.IGS is WSI")
+        if igs == Igs.MSI and self.interrupts:
+            self.msi = True          # the only way this IOMMU signals anything
+        # fctl.WSI=1 for wires, 0 for MSIs; writable only with IGS=BOTH, else it reads as
+        # the one method there is (reference N.5).
+        wsi = igs != Igs.MSI and not self.msi
         # Little-endian tables and queues (BE=0); the Sv39x4/Sv48x4 encodings (GXL=0).
         self.regs.write(Offset.FCTL, bits.pack(FCTL, wsi=wsi))
         fctl = bits.unpack(FCTL, self.regs.read(Offset.FCTL))
@@ -170,15 +227,90 @@ class Iommu:
             raise UnsupportedError("fctl.BE stays 1: the IOMMU is big-endian only")
         if fctl["gxl"]:
             raise UnsupportedError("fctl.GXL stays 1: only Sv32x4 second stage")
+        if bool(fctl["wsi"]) != wsi:
+            raise UnsupportedError(f"fctl.WSI stays {fctl['wsi']} with capabilities.IGS "
+                                   f"{igs.name}")
 
     def _program_icvec(self):
-        # Write 0xF to each field and read back how many vector bits are writable; then
-        # give each cause (civ, fiv, pmiv, piv) its own vector where there are enough.
+        # Write 0xF to each field and read back how many vector bits are writable (WARL,
+        # reference N.5: N writable bits give 2**N vectors); then give each cause (civ,
+        # fiv, pmiv, piv) its own vector where there are enough.
         self.regs.write(Offset.ICVEC, bits.pack(ICVEC, civ=0xF, fiv=0xF, pmiv=0xF, piv=0xF))
         readback = bits.unpack(ICVEC, self.regs.read(Offset.ICVEC))
         count = 1 << readback["civ"].bit_length()
-        self.vectors = {name: i % count for i, name in enumerate(("civ", "fiv", "pmiv", "piv"))}
+        self.vector_count = count
+        self.vectors = {name: i % count for i, name in enumerate(_CAUSES)}
         self.regs.write(Offset.ICVEC, bits.pack(ICVEC, **self.vectors))
+
+    def _program_msi_cfg(self, caps):
+        # msi_cfg_tbl exists only with IGS != WSI. Entry x: address = word x of the
+        # doorbell page, data = MSI_DATA_BASE + x; masked (M=1) unless MSIs are used, so
+        # nothing is sent while the driver does not listen.
+        self.msi_doorbells = None
+        if Igs(caps["igs"]) == Igs.WSI:
+            return
+        page = self.alloc.alloc(PAGE_SIZE)
+        self.msi_doorbells = page
+        for x in range(self.vector_count):
+            base = int(Offset.MSI_CFG_TBL) + x * MSI_CFG_ENTRY_SIZE
+            self.bus.mmio_write(base + 12, 4, bits.pack(MSI_VEC_CTL, m=1))
+            self.bus.mmio_write(base, 8, bits.pack(MSI_ADDR, addr=(page + 4 * x) >> 2))
+            self.bus.mmio_write(base + 8, 4, MSI_DATA_BASE + x)
+            if self.msi:
+                if self.bus.mmio_read(base, 8) != page + 4 * x:
+                    raise UnsupportedError(f"msi_addr_{x} does not hold {page + 4 * x:#x}")
+                self.bus.mmio_write(base + 12, 4, bits.pack(MSI_VEC_CTL, m=0))
+
+    def msi_cfg(self, vector: int) -> tuple[int, int, bool]:
+        """``(address, data, masked)`` of ``msi_cfg_tbl`` entry ``vector`` as read now."""
+        base = int(Offset.MSI_CFG_TBL) + vector * MSI_CFG_ENTRY_SIZE
+        addr = bits.get(MSI_ADDR, self.bus.mmio_read(base, 8), "addr") << 2
+        return (addr, self.bus.mmio_read(base + 8, 4),
+                bool(bits.get(MSI_VEC_CTL, self.bus.mmio_read(base + 12, 4), "m")))
+
+    # -- IOMMU MSIs (reference N.5) -------------------------------------------------------
+
+    def pending_msis(self) -> tuple[int, ...]:
+        """The vectors whose MSI is in the doorbell page now (not cleared)."""
+        if self.msi_doorbells is None:
+            return ()
+        raw = self.bus.mem_read(self.msi_doorbells, 4 * self.vector_count)
+        return tuple(x for x in range(self.vector_count)
+                     if int.from_bytes(raw[4 * x:4 * x + 4], "little") == MSI_DATA_BASE + x)
+
+    def wait_msi(self, polls: int | None = None) -> tuple[int, ...]:
+        """Poll the doorbell page until an MSI is there (at most ``polls`` reads, default
+        ``max_polls``); the vectors found, ``()`` if none came."""
+        for _ in range(self.regs.max_polls if polls is None else polls):
+            found = self.pending_msis()
+            if found:
+                return found
+        return ()
+
+    def handle_msis(self) -> MsiEvents:
+        """The interrupt handler, run when an MSI may have arrived.
+
+        For each vector whose word is in the doorbell page: the word is cleared, then the
+        causes mapped to it are handled. Fault vector: ``ipsr.fip`` is cleared (RW1C) and
+        only *then* ``fqt`` read and the queue drained (:meth:`FaultQueue.drain`). With
+        MSIs a record that lands while ``fip`` is still 1 sends nothing (one message per
+        0->1 edge), so reading ``fqt`` after the clear is what keeps it from being lost
+        (reference N.9 P7). Command vector: ``ipsr.cip`` is cleared.
+        """
+        self._require_init()
+        fired = self.pending_msis()
+        doorbells, vectors = self.msi_doorbells, self.vectors
+        if not fired or doorbells is None or vectors is None:
+            return MsiEvents((), False, None)
+        for x in fired:
+            self.bus.mem_write(doorbells + 4 * x, bytes(4))
+        causes = {name for name, v in vectors.items() if v in fired}
+        cip = False
+        if "civ" in causes:
+            cip = bool(bits.get(IPSR, self.regs.read(Offset.IPSR), "cip"))
+            self.regs.write(Offset.IPSR, bits.pack(IPSR, cip=1))
+        faults = self.fq.drain() if "fiv" in causes else None
+        return MsiEvents(fired, cip, faults)
 
     def _write_ddtp(self, mode, root):
         self.regs.poll(Offset.DDTP, "busy", 0)
@@ -191,7 +323,7 @@ class Iommu:
         # (switching between directory modes must go through Off,
         # spec "Device-directory-table pointer (ddtp)").
         for mode in _DIRECTORY_MODES:
-            if mode.device_id_bits < device_id_bits:
+            if mode.device_id_bits_of(self.extended) < device_id_bits:
                 continue
             if self._write_ddtp(mode, root) == mode:
                 return mode
@@ -302,8 +434,9 @@ class Iommu:
         return self.ddt.read(device_id)
 
     def set_dc(self, device_id: int, *, tc: int, iohgatp: int = 0, ta: int = 0, fsc: int = 0,
-               check: bool = True) -> None:
-        """Write the base-format device context of ``device_id`` and invalidate.
+               msiptp: int = 0, msi_addr_mask: int = 0, msi_addr_pattern: int = 0,
+               rsvd: int = 0, check: bool = True) -> None:
+        """Write the device context of ``device_id`` and invalidate.
 
         Parameters
         ----------
@@ -311,6 +444,9 @@ class Iommu:
         tc, iohgatp, ta, fsc : int
             The four doublewords (layouts :data:`~iogate.hdl.formats.TC`, ``IOHGATP``, ``TA``,
             ``IOSATP``).
+        msiptp, msi_addr_mask, msi_addr_pattern, rsvd : int
+            The extended format's doublewords 4-7 (``MSIPTP``, ``MSI_ADDR_MASK``; dw7 is
+            reserved); only an IOMMU with ``capabilities.MSI_FLAT`` has them.
         check : bool
             Refuse reserved bits and modes ``capabilities`` does not offer. A test that
             wants the IOMMU to see a misconfigured context (cause 259) passes False.
@@ -324,21 +460,25 @@ class Iommu:
         last, then ``IODIR.INVAL_DDT`` ``DV=1``. Each step ends with an ``IOFENCE.C``.
         """
         self._require_init()
-        new = DeviceContext(tc, iohgatp, ta, fsc)
+        new = DeviceContext(tc, iohgatp, ta, fsc, msiptp, msi_addr_mask, msi_addr_pattern, rsvd)
+        if new.has_extended_fields and not self.extended:
+            raise UnsupportedError("the IOMMU has no MSI_FLAT: device contexts have no "
+                                   "msiptp, msi_addr_mask or msi_addr_pattern")
         if check:
             self._check_dc(new)
         self.ddt.check_device_id(device_id)
         old = self.ddt.read(device_id)
+        rest = self.ddt.words[1:]       # every doubleword but tc, in memory order
         if old.valid and new.valid:
             self.ddt.write(device_id, dataclasses.replace(old, tc=old.tc & ~1), words=("tc",))
             self.run(invalidate.dc_change(device_id, old))
-            self.ddt.write(device_id, new, words=("iohgatp", "ta", "fsc", "tc"))
+            self.ddt.write(device_id, new, words=(*rest, "tc"))
             self.run(invalidate.dc_change(device_id, DeviceContext()))
         elif new.valid:
-            self.ddt.write(device_id, new, words=("iohgatp", "ta", "fsc", "tc"))
+            self.ddt.write(device_id, new, words=(*rest, "tc"))
             self.run(invalidate.dc_change(device_id, old))
         else:
-            self.ddt.write(device_id, new, words=("tc", "iohgatp", "ta", "fsc"))
+            self.ddt.write(device_id, new, words=("tc", *rest))
             self.run(invalidate.dc_change(device_id, old))
         if new.valid:
             self._contexts[device_id] = new
@@ -382,6 +522,124 @@ class Iommu:
         # hypervisor guest address translation and protection (iohgatp)").
         if gmode != IohgatpMode.BARE and bits.get(IOHGATP, dc.iohgatp, "ppn") & 3:
             raise ValueError("iohgatp.PPN must be 16 KiB aligned")
+        if self.extended:
+            self._check_msi_fields(dc, gmode)
+
+    def _check_msi_fields(self, dc, gmode):
+        # The driver's side of the extended-format checks (reference N.3.3; issue 16
+        # decision 1): each one the IOMMU would answer with cause 259.
+        reserved = dc.msiptp & bits.reserved_mask(MSIPTP)
+        if reserved:
+            raise ValueError(f"msiptp has reserved bits set: {reserved:#x}")
+        value = bits.get(MSIPTP, dc.msiptp, "mode")
+        if value not in (MsiptpMode.OFF, MsiptpMode.FLAT):
+            raise ValueError(f"msiptp.MODE {value} is reserved or custom")
+        if value != MsiptpMode.OFF and gmode == IohgatpMode.BARE:
+            raise ValueError("msiptp.MODE Flat needs a second stage (iohgatp not Bare)")
+        limit = 1 << max(self.mgpaw - 12, 0)
+        for name in ("msi_addr_mask", "msi_addr_pattern"):
+            word = getattr(dc, name)
+            if word & bits.reserved_mask(MSI_ADDR_MASK) or word >= limit:
+                raise ValueError(f"{name} {word:#x} has bits at or above MGPAW-12 "
+                                 f"({self.mgpaw - 12}) set: reserved")
+        if dc.rsvd:
+            raise ValueError("device-context doubleword 7 is reserved")
+
+    @property
+    def mgpaw(self) -> int:
+        """The maximum guest physical address width (reference N.3.3): 59 with Sv57x4,
+        50 with Sv48x4, 41 with Sv39x4, 34 with Sv32x4, else ``capabilities.PAS``."""
+        self._require_init()
+        for cap, width in _MGPAW:
+            if self.capabilities.get(cap):
+                return width
+        return self.capabilities["pas"]
+
+    # -- MSI page tables (reference N.4) ----------------------------------------------------
+
+    def msi_page_table(self, mask: int, pattern: int) -> MsiPageTable:
+        """A new MSI page table, every entry invalid, for the guest pages that match
+        ``pattern`` under ``mask`` (:class:`~iogate.firmware.msi.MsiPageTable`).
+
+        Raises
+        ------
+        UnsupportedError
+            Without ``capabilities.MSI_FLAT``.
+        """
+        self._require_init()
+        if not self.extended:
+            raise UnsupportedError("the IOMMU has no MSI_FLAT: no MSI page tables")
+        return MsiPageTable(self.bus, self.alloc, mask, pattern, mgpaw=self.mgpaw)
+
+    @property
+    def mrifs(self) -> MrifAllocator:
+        """Where memory-resident interrupt files come from (system memory of ``alloc``)."""
+        if self._mrifs is None:
+            self._mrifs = MrifAllocator(self.bus, self.alloc)
+        return self._mrifs
+
+    def msi_gscids(self, table: MsiPageTable) -> list[int]:
+        """The GSCIDs of the valid device contexts whose ``msiptp`` points at ``table``."""
+        out = set()
+        for dc in self._contexts.values():
+            if (bits.get(MSIPTP, dc.msiptp, "mode") == MsiptpMode.FLAT
+                    and bits.get(MSIPTP, dc.msiptp, "ppn") == table.base >> 12):
+                out.add(bits.get(IOHGATP, dc.iohgatp, "gscid"))
+        return sorted(out)
+
+    def _msi_changed(self, table, gpa):
+        # One MSI PTE: IOTINVAL.GVMA GV=1 AV=1 with its GPA, for each VM using the table
+        # (reference N.4.5), and a fence in every case, so the change is in use on return.
+        cmds = invalidate.msi_pte_change(gpa, self.msi_gscids(table))
+        if cmds:
+            self.run(cmds)
+        else:
+            self.fence()
+        return gpa
+
+    def msi_map_basic(self, table: MsiPageTable, *, ppn: int, index: int | None = None,
+                      gpa: int | None = None) -> int:
+        """:meth:`MsiPageTable.map_basic` (interrupt file ``index`` or ``gpa``'s goes to the
+        page ``ppn``), invalidated and fenced; returns the entry's GPA."""
+        return self._msi_changed(table, table.map_basic(ppn=ppn, index=index, gpa=gpa))
+
+    def msi_map_mrif(self, table: MsiPageTable, *, mrif: int, notice_ppn: int, nid: int,
+                     index: int | None = None, gpa: int | None = None) -> int:
+        """:meth:`MsiPageTable.map_mrif`, invalidated and fenced; returns the GPA.
+
+        Raises
+        ------
+        UnsupportedError
+            Without ``capabilities.MSI_MRIF`` (the IOMMU would answer 263).
+        """
+        if not self.capabilities["msi_mrif"]:
+            raise UnsupportedError("the IOMMU has no MSI_MRIF: no MRIF-mode MSI PTEs")
+        return self._msi_changed(table, table.map_mrif(mrif=mrif, notice_ppn=notice_ppn,
+                                                       nid=nid, index=index, gpa=gpa))
+
+    def msi_unmap(self, table: MsiPageTable, *, index: int | None = None,
+                  gpa: int | None = None) -> int:
+        """:meth:`MsiPageTable.unmap` (MSIs to that interrupt file then fault with 262),
+        invalidated and fenced; returns the GPA."""
+        return self._msi_changed(table, table.unmap(index=index, gpa=gpa))
+
+    def msi_sync_table(self, table: MsiPageTable) -> None:
+        """After editing many entries of ``table`` directly: ``IOTINVAL.GVMA`` ``GV=1, AV=0``
+        for each VM using it (reference N.4.5, "Whole MSI PT"), and a fence."""
+        cmds = invalidate.msi_table_change(self.msi_gscids(table))
+        if cmds:
+            self.run(cmds)
+        else:
+            self.fence()
+
+    @staticmethod
+    def _msi_words(msi):
+        if msi is None:
+            return {}
+        if not isinstance(msi, MsiPageTable):
+            raise TypeError(f"msi must be an MsiPageTable, not {msi!r}")
+        return {"msiptp": msi.msiptp, "msi_addr_mask": msi.msi_addr_mask,
+                "msi_addr_pattern": msi.msi_addr_pattern}
 
     # -- process directories (spec "Process-Directory-Table (PDT)") --------------------------
 
@@ -547,25 +805,29 @@ class Iommu:
                     fsc=bits.pack(IOSATP, mode=table.mode, ppn=table.root >> 12))
 
     def set_second_stage(self, device_id: int, table: PageTable, *, gscid: int,
-                         dtf: bool = False) -> None:
-        """``device_id`` translates through the second-stage ``table`` only (VM ``gscid``)."""
+                         dtf: bool = False, msi: MsiPageTable | None = None) -> None:
+        """``device_id`` translates through the second-stage ``table`` only (VM ``gscid``);
+        with ``msi``, guest addresses matching its pattern go through that MSI page table
+        instead (reference N.4)."""
         if table.stage is not Stage.SECOND:
             raise ValueError("set_second_stage() needs a second-stage table")
         self.set_dc(device_id, tc=bits.pack(TC, v=1, dtf=dtf),
                     iohgatp=bits.pack(IOHGATP, mode=table.mode, gscid=gscid,
-                                      ppn=table.root >> 12))
+                                      ppn=table.root >> 12), **self._msi_words(msi))
 
     def set_nested(self, device_id: int, first: PageTable, second: PageTable, *, pscid: int,
-                   gscid: int, dtf: bool = False) -> None:
+                   gscid: int, dtf: bool = False, msi: MsiPageTable | None = None) -> None:
         """``device_id`` translates through a guest's ``first`` table (rooted at a GPA)
-        and then the VM's ``second`` table."""
+        and then the VM's ``second`` table (or, for a GPA matching ``msi``'s pattern, the
+        MSI page table)."""
         if first.stage is not Stage.FIRST or second.stage is not Stage.SECOND:
             raise ValueError("set_nested() needs a first-stage and a second-stage table")
         self.set_dc(device_id, tc=bits.pack(TC, v=1, dtf=dtf),
                     iohgatp=bits.pack(IOHGATP, mode=second.mode, gscid=gscid,
                                       ppn=second.root >> 12),
                     ta=bits.pack(TA, pscid=pscid),
-                    fsc=bits.pack(IOSATP, mode=first.mode, ppn=first.root >> 12))
+                    fsc=bits.pack(IOSATP, mode=first.mode, ppn=first.root >> 12),
+                    **self._msi_words(msi))
 
     def remove_device(self, device_id: int) -> None:
         """Block ``device_id`` and give back directory pages left without a valid context.

@@ -31,6 +31,13 @@ LAYOUTS = {
     "ATS": formats.ATS, "FAULT_RECORD": formats.FAULT_RECORD,
     # Process directories (spec "Process-Directory-Table (PDT)", "Process-context fields").
     "PDTP": formats.PDTP, "PDTE": formats.PDTE, "PC_TA": formats.PC_TA, "PC": formats.PC,
+    # Extended-format device contexts and MSI page tables (capabilities.MSI_FLAT/MSI_MRIF;
+    # AIA "IOMMU support for MSIs to virtual machines"), and the msi_cfg_tbl entries
+    # (spec "MSI configuration table (msi_cfg_tbl)", at MSI_CFG_TBL_OFFSET + 16 x).
+    "DC_EXT": formats.DC_EXT, "MSIPTP": formats.MSIPTP, "MSI_ADDR_MASK": formats.MSI_ADDR_MASK,
+    "MSI_PTE": formats.MSI_PTE, "MSI_PTE_BASIC": formats.MSI_PTE_BASIC,
+    "MSI_PTE_MRIF": formats.MSI_PTE_MRIF, "MSI_CFG_ADDR": regs.MSI_ADDR,
+    "MSI_CFG_DATA": regs.MSI_DATA, "MSI_CFG_VEC_CTL": regs.MSI_VEC_CTL,
 }
 
 #: Encodings, by the prefix their values get.
@@ -39,12 +46,15 @@ ENUMS = {
     "IOHGATP_MODE": formats.IohgatpMode, "PBMT": formats.Pbmt, "OPCODE": formats.Opcode,
     "IOTINVAL_FUNC": formats.IotinvalFunc, "IOFENCE_FUNC": formats.IofenceFunc,
     "IODIR_FUNC": formats.IodirFunc, "ATS_FUNC": formats.AtsFunc, "CAUSE": formats.Cause,
-    "TTYP": formats.Ttyp, "PDTP_MODE": formats.PdtpMode,
+    "TTYP": formats.Ttyp, "PDTP_MODE": formats.PdtpMode, "MSIPTP_MODE": formats.MsiptpMode,
+    "MSI_PTE_MODE": formats.MsiPteMode,
 }
 
 _SIZES = {"DC_SIZE": formats.DC_SIZE, "CMD_SIZE": formats.CMD_SIZE,
           "FQ_RECORD_SIZE": formats.FQ_RECORD_SIZE, "PC_SIZE": formats.PC_SIZE,
-          "PDTE_SIZE": formats.PDTE_SIZE}
+          "PDTE_SIZE": formats.PDTE_SIZE, "DC_EXT_SIZE": formats.DC_EXT_SIZE,
+          "MSI_PTE_SIZE": formats.MSI_PTE_SIZE, "MRIF_SIZE": formats.MRIF_SIZE,
+          "MSI_CFG_ENTRIES": regs.MSI_CFG_ENTRIES, "MSI_CFG_ENTRY_SIZE": regs.MSI_CFG_ENTRY_SIZE}
 
 
 def _is_reserved(name):

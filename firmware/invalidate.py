@@ -14,7 +14,7 @@ from iogate.firmware.pagetable import Stage
 
 __all__ = [
     "dc_change", "ddt_nonleaf_change", "pc_change", "pdt_nonleaf_change", "first_stage",
-    "second_stage", "LEAF_LIMIT",
+    "second_stage", "msi_pte_change", "msi_table_change", "LEAF_LIMIT",
 ]
 
 #: Above this many changed leaves, one address-space-wide invalidation replaces the
@@ -33,6 +33,11 @@ def dc_change(device_id, old):
 
     An old context with ``V=0`` can have left no translations in the IOTLB, so only the
     ``IODIR`` is sent for it.
+
+    A change of ``msiptp``, ``msi_addr_mask`` or ``msi_addr_pattern`` needs ``IODIR.INVAL_DDT``
+    ``DV=1`` and ``IOTINVAL.GVMA`` ``GV=1, AV=0`` (reference N.4.5: the MSI PTE cache is
+    tagged by GSCID and GPA, and IODIR does not reach it). ``msiptp`` not Off implies a
+    non-Bare ``iohgatp``, so the old context's GVMA above already covers it.
 
     Parameters
     ----------
@@ -123,3 +128,16 @@ def second_stage(changes, *, gscid, limit=LEAF_LIMIT):
     if changes.nonleaf or len(changes.leaves) > limit:
         return [commands.iotinval_gvma(gscid=gscid)]
     return [commands.iotinval_gvma(gscid=gscid, addr=address) for address, _ in changes.leaves]
+
+
+def msi_pte_change(gpa, gscids):
+    """After changing the MSI PTE of guest page ``gpa`` in a table the VMs ``gscids`` use:
+    ``IOTINVAL.GVMA`` with ``GV=1, AV=1`` and the GPA for each (reference N.4.5, "One MSI
+    PTE changed"; ``IOTINVAL.VMA`` is not enough)."""
+    return [commands.iotinval_gvma(gscid=g, addr=gpa & ~0xFFF) for g in sorted(set(gscids))]
+
+
+def msi_table_change(gscids):
+    """After changing many entries of (or replacing) an MSI page table the VMs ``gscids``
+    use: ``IOTINVAL.GVMA`` with ``GV=1, AV=0`` for each (reference N.4.5, "Whole MSI PT")."""
+    return [commands.iotinval_gvma(gscid=g) for g in sorted(set(gscids))]
