@@ -6,25 +6,35 @@ The walk here is a *trace*, not a second oracle: it follows ``ddtp``, the device
 the page tables (Privileged spec "Virtual Address Translation Process"; for two-stage, every
 first-stage PTE address and the final GPA through the G-stage, spec "Process to translate an IOVA"
 steps 17 and 19) and prints every entry it reads, stopping where a walk would stop (V=0, a leaf, a
-bus error). The verdict stays the model's.
+bus error). With ``capabilities.MSI_FLAT`` the device context is the 64-byte extended format
+(reference N.3) and, when the first stage's GPA matches the DC's MSI mask/pattern, the trace shows
+the match, the interrupt file number and the MSI PTE it reads (step 18, reference N.4) instead of
+the G-stage walk. The verdict stays the model's.
 """
 
 from iogate.hdl import bits
 from iogate.hdl.formats import (
+    DC_EXT_SIZE,
     DC_SIZE,
     DDTE,
     IOHGATP,
     IOSATP,
+    MSI_ADDR_MASK,
+    MSI_PTE_BASIC,
+    MSI_PTE_MRIF,
+    MSIPTP,
     PTE,
     TA,
     TC,
     Cause,
     IohgatpMode,
     IosatpMode,
+    MsiptpMode,
     PdtpMode,
 )
 from iogate.hdl.regs import DDTP, IommuMode
 
+from iogate.cosim.model import msi
 from iogate.cosim.model.memory import AccessFault
 from iogate.cosim.model.walk import FIRST_STAGE, SECOND_STAGE
 
@@ -46,6 +56,8 @@ def describe_result(result):
     """One line for a model :class:`~iogate.cosim.model.result.Result`."""
     if result.fault:
         return f"fault cause={int(result.cause)} ({_name(Cause, int(result.cause))})"
+    if result.absorbed:
+        return "absorbed (the IOMMU completed the access to an MRIF page)"
     perm = "".join(c if getattr(result, c) else "-" for c in "rwx")
     return f"pa={result.pa:#x} {perm} pbmt={int(result.pbmt)}"
 
@@ -68,6 +80,7 @@ class _Tracer:
     def __init__(self, model):
         self.memory = model.memory
         self.limit = 1 << model.config.pas
+        self.extended = model.config.dc_extended
         self.lines = []
 
     def load64(self, address):
@@ -94,7 +107,10 @@ class _Tracer:
             return None
         if not mode.levels:                     # Off and Bare locate no device context
             return None
-        ddi = mode.ddi(device_id)
+        ddi = mode.ddi(device_id, self.extended)
+        if device_id >> mode.device_id_bits_of(self.extended):
+            self.say(2, f"device_id {device_id:#x} wider than {mode.name} (cause 260)")
+            return None
         a = ppn << 12
         for i in range(mode.levels - 1, 0, -1):
             address = a + ddi[i] * 8
@@ -108,14 +124,28 @@ class _Tracer:
             if not f["v"] or ddte & bits.reserved_mask(DDTE):
                 return None
             a = f["ppn"] << 12
-        address = a + ddi[0] * DC_SIZE
-        words = [self.load64(address + 8 * k) for k in range(4)]
+        size = DC_EXT_SIZE if self.extended else DC_SIZE
+        address = a + ddi[0] * size
+        words = [self.load64(address + 8 * k) for k in range(size // 8)]
         if None in words:
             self.say(2, f"DC @{address:#x}: BUS ERROR (cause 257)")
             return None
-        tc, iohgatp, ta, fsc = words
+        tc, iohgatp, ta, fsc = words[:4]
         self.say(2, f"DC @{address:#x}: tc={tc:#x} iohgatp={iohgatp:#x} ta={ta:#x} "
                     f"fsc={fsc:#x}")
+        msi_dc = None
+        if self.extended:
+            msiptp, mask, pattern, dw7 = words[4:]
+            m = bits.unpack(MSIPTP, msiptp)
+            mask_v = bits.get(MSI_ADDR_MASK, mask, "value")
+            pattern_v = bits.get(MSI_ADDR_MASK, pattern, "value")
+            reserved = (msiptp & bits.reserved_mask(MSIPTP)) or (
+                (mask | pattern) & bits.reserved_mask(MSI_ADDR_MASK)) or dw7
+            self.say(3, f"msiptp: {_name(MsiptpMode, m['mode'])} table={m['ppn'] << 12:#x} "
+                        f"mask={mask_v:#x} pattern={pattern_v:#x}"
+                        f"{' RESERVED BITS SET' if reserved else ''}")
+            if m["mode"] == MsiptpMode.FLAT:
+                msi_dc = (m["ppn"], mask_v, pattern_v)
         t = bits.unpack(TC, tc)
         on = [k.upper() for k, v in t.items() if v and not k.startswith("_")]
         reserved = tc & bits.reserved_mask(TC)
@@ -132,7 +162,7 @@ class _Tracer:
             return None
         self.say(3, f"fsc: {_name(IosatpMode, s['mode'])} root={s['ppn'] << 12:#x} "
                     f"pscid={bits.get(TA, ta, 'pscid')}")
-        return t["v"], g["mode"], g["ppn"], s["mode"], s["ppn"]
+        return t["v"], g["mode"], g["ppn"], s["mode"], s["ppn"], msi_dc
 
     # -- page tables ------------------------------------------------------------------------
 
@@ -168,6 +198,37 @@ class _Tracer:
                 return pte, i
             a = bits.get(PTE, pte, "ppn") << 12
         return None
+
+    def msi_pte(self, indent, gpa, msi_dc):
+        """Trace step 18 for ``gpa`` (reference N.4); True when it is an MSI address."""
+        table, mask, pattern = msi_dc
+        if not msi.matches(gpa, mask, pattern):
+            self.say(indent, f"gpa {gpa:#x}: no MSI match (page & ~mask != pattern & ~mask)")
+            return False
+        index = msi.extract(gpa >> 12, mask)
+        address = msi.pte_address(table, index)
+        self.say(indent, f"gpa {gpa:#x}: MSI address, interrupt file {index}")
+        dw0, dw1 = self.load64(address), self.load64(address + 8)
+        if dw0 is None or dw1 is None:
+            self.say(indent + 1, f"MSI PTE @{address:#x}: BUS ERROR (cause 261)")
+            return True
+        v, m, c = dw0 & 1, (dw0 >> 1) & 3, dw0 >> 63
+        text = f"MSI PTE @{address:#x} = {dw0:#018x} {dw1:#018x} [V={v} M={m} C={c}"
+        if m == 3:
+            reserved = dw0 & bits.reserved_mask(MSI_PTE_BASIC) & ~(1 << 63)
+            text += f" basic ppn={bits.get(MSI_PTE_BASIC, dw0, 'ppn'):#x}"
+        elif m == 1:
+            f = bits.unpack(MSI_PTE_MRIF, dw0 | dw1 << 64)
+            reserved = (dw0 | dw1 << 64) & bits.reserved_mask(MSI_PTE_MRIF) & ~(1 << 63)
+            text += (f" MRIF @{f['mrif_addr'] << 9:#x} notice @{f['nppn'] << 12:#x} "
+                     f"nid={f['nid10'] << 10 | f['nid']:#x}")
+        else:
+            reserved = 0
+            text += " reserved mode"
+        if reserved:
+            text += f" RESERVED {reserved:#x}"
+        self.say(indent + 1, text + "]")
+        return True
 
     def g_stage(self, indent, gpa, mode, root_ppn):
         """Trace the G-stage walk of ``gpa``; returns the SPA or None."""
@@ -216,7 +277,7 @@ def explain(model, request, expected, got):
     dc = t.device_context(model.regs.ddtp, request.device_id)
     if dc is None or not dc[0]:
         return "\n".join(t.lines)
-    _, g_mode, g_root, s_mode, s_root = dc
+    _, g_mode, g_root, s_mode, s_root, msi_dc = dc
     iova = request.iova
     gpa = iova
     nested = g_mode in SECOND_STAGE
@@ -233,6 +294,8 @@ def explain(model, request, expected, got):
         if leaf is None:
             return "\n".join(t.lines)
         gpa = _leaf_address(leaf, iova)
+    if msi_dc is not None and t.msi_pte(1, gpa, msi_dc):
+        return "\n".join(t.lines)
     if nested:
         t.g_stage(1, gpa, g_mode, g_root)
     return "\n".join(t.lines)
