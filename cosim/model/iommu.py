@@ -92,9 +92,10 @@ class IommuModel:
         :meth:`~iogate.cosim.model.memory.Memory.inject_fault` ranges make the accesses fault.
     cache : bool
         When True, :meth:`translate` answers from the model's own device-context cache,
-        IOTLB and MSI PTE cache as a real IOMMU would (unbounded, never evicting, so a missing invalidation
-        shows up as a stale answer). When False (default) every translation walks the
-        current tables. Either way :meth:`allowed` lists every answer the spec allows.
+        IOTLB and MSI PTE cache as a real IOMMU would (unbounded, never evicting, so a
+        missing invalidation shows up as a stale answer). When False (default) every
+        translation walks the current tables. Either way :meth:`allowed` lists every
+        answer the spec allows.
 
     Raises
     ------
