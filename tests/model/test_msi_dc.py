@@ -187,3 +187,18 @@ def test_device_context_exposes_msi_fields():
     assert (dc.msi_mode, dc.msi_ppn, dc.msi_mask, dc.msi_pattern) == \
         (1, rig.msi_pt, 0x3F, 0x1_0000)
     assert dc.msi_flat
+
+
+@pytest.mark.parametrize("config, width", [
+    (MSI, 50),                                             # Sv48x4
+    (MSI.replace(sv48x4=False), 41),                       # Sv39x4 only
+    (Config.process().replace(msi_flat=True), 59),         # Sv57x4
+])
+def test_mgpaw_from_capabilities_agrees_with_config(config, width):
+    # Reference N.3.3 defines MGPAW from capabilities; hdl's Config.mgpaw must say the same.
+    from iogate.hdl import bits
+    from iogate.hdl.regs import CAPABILITIES
+
+    from iogate.cosim.model import ddt
+    caps = bits.unpack(CAPABILITIES, config.capabilities)
+    assert ddt.mgpaw(caps) == config.mgpaw == width
