@@ -36,6 +36,20 @@ The platform's MSI doorbell window is mapped, IOVA equal to PA, into every pagin
 by the host, as Linux maps its software MSI window: virtio-iommu reports it as a
 ``RESV_MEM`` MSI region and VFIO leaves it out of the valid IOVA ranges, so no user can
 map over it.
+
+**MSI isolation** (issue 16). The window holds the platform's interrupt files, one 4 KiB
+page each (IMSIC interrupt files: file k at ``MSI_WINDOW[0] + k * 4096``). A device whose
+DMA may reach the window can raise any of them, which is why VFIO and iommufd refuse a
+device whose MSIs are not isolated (Linux's ``iommu_group_has_isolated_msi``). This IOMMU
+isolates them when it has ``capabilities.MSI_FLAT``: an :class:`MsiDomain` is a second-stage
+table (since the 20260222 spec, ``msiptp`` must be Off with a Bare ``iohgatp``, reference
+N.4.1) with an MSI page table whose pattern and mask cover the whole window at the same
+guest addresses, every entry invalid (V=0: an MSI there faults with cause 262, "MSI PTE not
+valid", ``iotval`` the address, ``iotval2`` 0) until the owner *grants* an interrupt file
+(:meth:`MsiDomain.grant`, a basic-translate PTE to that file's page, or
+:meth:`MsiDomain.grant_mrif`, an MRIF-mode PTE). So the MSI page table maps exactly the
+interrupt files the user may use, and the window is not mapped by the second stage at all.
+:attr:`HostIommu.msi_isolation` says whether the host can do this.
 """
 
 import enum
@@ -51,6 +65,7 @@ from iogate.firmware.bus import Bus
 from iogate.firmware.driver import Iommu
 from iogate.firmware.errors import OutOfMemory, UnsupportedError
 from iogate.firmware.fq import FaultRecord
+from iogate.firmware.msi import MsiPageTable
 from iogate.firmware.pagetable import NAPOT_SIZE, PageTable, TableChanges, Translation
 from iogate.firmware.pdt import ProcessContext, ProcessDirectory
 
@@ -60,7 +75,7 @@ if TYPE_CHECKING:   # only on_model() imports the model, and only when called
     from iogate.cosim.model import IommuModel
 
 __all__ = [
-    "Prot", "Cap", "HostIommu", "PagingDomain", "ParentDomain", "NestedDomain",
+    "Prot", "Cap", "HostIommu", "PagingDomain", "ParentDomain", "MsiDomain", "NestedDomain",
     "IDENTITY", "BLOCKED", "DEFAULT_CONFIG", "TABLE_POOL", "MSI_WINDOW",
 ]
 
@@ -207,6 +222,11 @@ class PagingDomain(_TableDomain):
     kind = "paging"
 
     @property
+    def msi_reserved(self) -> tuple[int, int] | None:
+        """The IOVAs no user mapping may take: the MSI window the host maps itself."""
+        return None if self.host is None else self.host.msi_window
+
+    @property
     def pscid(self) -> int:
         return self.tag
 
@@ -238,6 +258,71 @@ class ParentDomain(_TableDomain):
     def aperture(self) -> tuple[int, int]:
         """``(first, last)`` guest physical addresses the table translates."""
         return 0, (1 << self.table.va_bits) - 1
+
+    #: No MSI page table (see :class:`MsiDomain`).
+    msi: MsiPageTable | None = None
+
+    @property
+    def msi_reserved(self) -> tuple[int, int] | None:
+        """A plain nest parent reserves nothing: the guest's own layout decides."""
+        return None
+
+
+class MsiDomain(ParentDomain):
+    """A second-stage domain whose MSIs are isolated: its table, its GSCID and an MSI page
+    table over the host's MSI window (module docstring, "MSI isolation").
+
+    Attributes
+    ----------
+    msi : iogate.firmware.msi.MsiPageTable
+        Pattern = the window's first page number, mask = its page count - 1: interrupt
+        file k of the window is entry k, at guest address ``window + k * 4096``.
+    granted : dict
+        ``{file: ("basic", ppn) or ("mrif", mrif, notice_ppn, nid)}`` of the files granted.
+    """
+
+    kind = "msi_paging"
+
+    def __init__(self, host: "HostIommu", table: PageTable, tag: int,
+                 msi: MsiPageTable) -> None:
+        super().__init__(host, table, tag)
+        self.msi = msi
+        self._owner = host
+        self._msi = msi
+        self.granted: dict[int, tuple] = {}
+
+    @property
+    def msi_reserved(self) -> tuple[int, int] | None:
+        """The window's guest addresses belong to the MSI page table."""
+        return self._owner.msi_window
+
+    @property
+    def files(self) -> int:
+        """How many interrupt files the window holds (entries of the MSI page table)."""
+        return self._msi.entries
+
+    def file_address(self, index: int) -> int:
+        """The address of interrupt file ``index`` (its guest address too)."""
+        return self._msi.gpa_of(index)
+
+    def grant(self, index: int) -> None:
+        """MSIs to interrupt file ``index`` reach it (basic-translate PTE, M=3); fenced."""
+        ppn = self.file_address(index) >> 12
+        self._owner.driver.msi_map_basic(self._msi, index=index, ppn=ppn)
+        self.granted[index] = ("basic", ppn)
+
+    def grant_mrif(self, index: int, mrif: int, notice_ppn: int, nid: int) -> None:
+        """MSIs to interrupt file ``index`` are recorded in the MRIF at ``mrif`` and
+        announced by the notice MSI ``nid`` to ``notice_ppn << 12`` (MRIF PTE, M=1; a guest
+        without an interrupt file of its own); fenced."""
+        self._owner.driver.msi_map_mrif(self._msi, index=index, mrif=mrif,
+                                        notice_ppn=notice_ppn, nid=nid)
+        self.granted[index] = ("mrif", mrif, notice_ppn, nid)
+
+    def revoke(self, index: int) -> None:
+        """Interrupt file ``index`` is no longer reachable (V=0: 262); invalidated, fenced."""
+        self._owner.driver.msi_unmap(self._msi, index=index)
+        self.granted.pop(index, None)
 
 
 class NestedDomain(_Domain):
@@ -314,6 +399,8 @@ class HostIommu:
         self.stage2_mode = (IohgatpMode.SV48X4 if caps["sv48x4"] else
                             IohgatpMode.SV39X4 if caps["sv39x4"] else None)
         self.device_id_bits = driver.ddt.device_id_bits
+        #: The kernel log (``pr_warn``/``dev_warn`` lines of the front-ends).
+        self.log: list[str] = []
         # PSCID 0 and GSCID 0 are left unused so that a zero in a command never names a
         # live address space by accident.
         self._pscids = IdAllocator(1, (1 << 20) - 1)
@@ -425,6 +512,24 @@ class HostIommu:
         """``(first, last)`` IOVAs of a paging domain (see :attr:`PagingDomain.aperture`)."""
         return 0, (1 << (self.stage1_mode.va_bits - 1)) - 1
 
+    @property
+    def msi_isolation(self) -> bool:
+        """The host can isolate a device's MSIs (Linux's ``iommu_group_has_isolated_msi``):
+        the IOMMU translates MSIs (``capabilities.MSI_FLAT``), has a second stage for the
+        :class:`MsiDomain`, and the window is a naturally aligned power-of-two number of
+        pages (one MSI page-table entry per interrupt file)."""
+        if not self.driver.capabilities["msi_flat"] or self.stage2_mode is None:
+            return False
+        if self.msi_window is None:
+            return False
+        first, last = self.msi_window
+        pages = (last + 1 - first) >> 12
+        return pages & (pages - 1) == 0 and (first >> 12) % pages == 0
+
+    def warn(self, line: str) -> None:
+        """Append ``line`` to :attr:`log` (the kernel's ``pr_warn``)."""
+        self.log.append(line)
+
     def valid_device_id(self, device_id: object) -> bool:
         """``device_id`` is an integer the device directory reaches."""
         return (isinstance(device_id, int) and not isinstance(device_id, bool)
@@ -475,6 +580,34 @@ class HostIommu:
             raise
         return ParentDomain(self, table, gscid)
 
+    def msi_domain(self) -> MsiDomain:
+        """A new, empty :class:`MsiDomain`: a second-stage table, its GSCID and an MSI page
+        table over the window with no interrupt file granted.
+
+        Raises
+        ------
+        ValueError
+            If the host cannot isolate MSIs (:attr:`msi_isolation`).
+        IdsExhausted, OutOfMemory
+        """
+        if not self.msi_isolation or self.stage2_mode is None or self.msi_window is None:
+            raise ValueError("this IOMMU cannot isolate MSIs (no MSI_FLAT or second stage)")
+        first, last = self.msi_window
+        pages = (last + 1 - first) >> 12
+        gscid = self._gscids.alloc()
+        try:
+            table = self.driver.page_table(self.stage2_mode)
+        except OutOfMemory:
+            self._gscids.free(gscid)
+            raise
+        try:
+            msi = self.driver.msi_page_table(pages - 1, first >> 12)
+        except OutOfMemory:
+            table.destroy()
+            self._gscids.free(gscid)
+            raise
+        return MsiDomain(self, table, gscid, msi)
+
     def nested_domain(self, parent: ParentDomain, *, fsc: int, dtf: bool = False,
                       pdtv: bool = False, dpe: bool = False) -> NestedDomain:
         """A guest first stage ``fsc`` (an ``iosatp`` with a guest PPN) over ``parent``, or
@@ -504,9 +637,12 @@ class HostIommu:
         if isinstance(domain, ParentDomain):
             if domain.children:
                 raise ValueError("nested domains still use this parent")
+            # GVMA also drops the MSI PTEs cached for the GSCID (reference N.4.5).
             self.driver.run([commands.iotinval_vma(gscid=domain.gscid),
                              commands.iotinval_gvma(gscid=domain.gscid)])
             domain.table.destroy()
+            if domain.msi is not None:
+                domain.msi.destroy()
             self._gscids.free(domain.gscid)
         elif isinstance(domain, PagingDomain):
             self.driver.run([commands.iotinval_vma(pscid=domain.pscid)])
@@ -560,7 +696,7 @@ class HostIommu:
         elif isinstance(domain, PagingDomain):
             d.set_first_stage(device_id, domain.table, pscid=domain.pscid)
         elif isinstance(domain, ParentDomain):
-            d.set_second_stage(device_id, domain.table, gscid=domain.gscid)
+            d.set_second_stage(device_id, domain.table, gscid=domain.gscid, msi=domain.msi)
         elif isinstance(domain, NestedDomain):
             parent = domain.parent
             # With PDTV, DC.ta.PSCID is ignored (the PSCIDs are in the guest's PCs).
@@ -569,7 +705,7 @@ class HostIommu:
                      iohgatp=bits.pack(IOHGATP, mode=parent.table.mode, gscid=parent.gscid,
                                        ppn=parent.table.root >> 12),
                      ta=0 if domain.pdtv else bits.pack(TA, pscid=domain.pscid),
-                     fsc=domain.fsc)
+                     fsc=domain.fsc, **Iommu._msi_words(parent.msi))
         else:
             raise TypeError(f"not a domain: {domain!r}")
         self.domain_of(device_id).devices.discard(device_id)

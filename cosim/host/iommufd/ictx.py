@@ -34,6 +34,15 @@ PASIDs (Linux 6.14's ``IOMMU_HWPT_ALLOC_PASID`` and ``VFIO_DEVICE_ATTACH_PASID``
   the guest's entries handled, whatever number of commands each became. A device whose own
   HWPT is nested takes no PASID attach (``-EINVAL``): its guest's directory owns them.
 
+Interrupt isolation (``iommufd_device_bind``): a device whose MSIs the platform cannot
+isolate (:attr:`~iogate.cosim.host.core.HostIommu.msi_isolation` false: no
+``capabilities.MSI_FLAT``) is refused with ``-EPERM`` unless the context was made with
+``allow_unsafe_interrupts`` (the module parameter), which binds it and logs Linux's
+``dev_warn``, :data:`UNSAFE_MSI`. Nothing changes on the refusal. With MSI translation a
+paging HWPT (with or without ``NEST_PARENT``, not ``PASID``) is an
+:class:`~iogate.cosim.host.core.MsiDomain`: a second stage with an MSI page table mapping
+only the interrupt files granted with :meth:`Iommufd.grant_interrupt_file`.
+
 Not implemented (the dispatcher answers ``-ENOTTY``): ``IOAS_ALLOW_IOVAS``, ``IOAS_COPY``,
 ``IOAS_IOVA_RANGES``, ``OPTION``, ``VFIO_IOAS``, ``GET_HW_INFO``, dirty tracking, vIOMMU
 and fault queue objects. ``IOMMU_HWPT_ALLOC`` answers ``-EOPNOTSUPP`` to the flags that
@@ -51,7 +60,7 @@ from iogate.hdl.formats import TC, IosatpMode, PdtpMode
 
 from iogate.firmware.errors import OutOfMemory
 
-from iogate.cosim.host.core import BLOCKED, HostIommu
+from iogate.cosim.host.core import BLOCKED, HostIommu, MsiDomain
 from iogate.cosim.host.ids import IdAllocator, IdsExhausted
 from iogate.cosim.host.iommufd.ioas import Ioas
 from iogate.cosim.host.iommufd.nesting import (
@@ -72,12 +81,19 @@ from iogate.cosim.host.iommufd.uapi import (
     Ioctl,
 )
 from iogate.cosim.host.user import USER_MEMORY, ArgBuffer, UserFault, UserSpace
+from iogate.cosim.host.vfio.type1 import ALLOW_UNSAFE_INTERRUPTS
 
 if TYPE_CHECKING:
     from iogate.firmware.bus import Bus
     from iogate.firmware.driver import Iommu
 
-__all__ = ["Iommufd"]
+__all__ = ["Iommufd", "UNSAFE_MSI"]
+
+#: ``iommufd_device_bind``'s ``dev_warn`` when a device with unisolated MSIs is bound
+#: under ``allow_unsafe_interrupts`` (``drivers/iommu/iommufd/device.c``).
+UNSAFE_MSI = ("MSI interrupts are not secure, they cannot be isolated by the platform. "
+              "Check that platform features like interrupt remapping are enabled. "
+              'Use the "allow_unsafe_interrupts" module parameter to override')
 
 _U64 = (1 << 64) - 1
 #: ``VFIO_DEVICE_ATTACH_PASID`` (``include/uapi/linux/vfio.h``), the one attach/detach flag.
@@ -168,11 +184,17 @@ class Iommufd:
     user_memory : sequence of (int, int)
         The process's memory (virtual == physical): mapped pages, HWPT data and
         invalidation arrays must lie there.
+    allow_unsafe_interrupts : bool
+        iommufd's module parameter (default
+        :data:`iogate.cosim.host.vfio.type1.ALLOW_UNSAFE_INTERRUPTS`): bind devices whose
+        MSIs are not isolated.
     """
 
     def __init__(self, backend: "HostIommu | Iommu | Bus | None" = None, *,
-                 user_memory: tuple[tuple[int, int], ...] = USER_MEMORY) -> None:
+                 user_memory: tuple[tuple[int, int], ...] = USER_MEMORY,
+                 allow_unsafe_interrupts: bool = ALLOW_UNSAFE_INTERRUPTS) -> None:
         self.host = HostIommu.of(backend)
+        self.allow_unsafe_interrupts = bool(allow_unsafe_interrupts)
         self.user = UserSpace(self.host.bus, user_memory)
         self._ids = IdAllocator(1, (1 << 31) - 1)
         # Objects of four kinds, told apart by their .kind as the kernel's are by type.
@@ -194,7 +216,9 @@ class Iommufd:
     def bind(self, device_id: int) -> int:
         """``VFIO_DEVICE_BIND_IOMMUFD``: the device's object ID, or a negative errno.
 
-        The device is owned by this context and blocked until attached.
+        The device is owned by this context and blocked until attached. ``-EPERM`` if its
+        MSIs cannot be isolated and ``allow_unsafe_interrupts`` is off (checked, as Linux
+        does, after the group lookup and before the DMA ownership claim).
         """
         if not _is_int(device_id):
             raise TypeError(f"device_id must be an integer, not {device_id!r}")
@@ -203,6 +227,10 @@ class Iommufd:
         if any(o.kind == "device" and o.device_id == device_id
                for o in self.objects.values()):
             return -errno.EBUSY
+        if not self.host.msi_isolation:
+            if not self.allow_unsafe_interrupts:
+                return -errno.EPERM
+            self.host.warn(f"iommufd {device_id:#x}: {UNSAFE_MSI}")
         if not self.host.claim(device_id, self):
             return -errno.EBUSY
         return self._add(_Device(device_id))
@@ -465,8 +493,11 @@ class Iommufd:
             return -errno.EOPNOTSUPP, None   # no driver data for a paging domain
         nest_parent = bool(flags & HwptAllocFlag.NEST_PARENT)
         try:
-            domain = (self.host.parent_domain() if nest_parent
-                      else self.host.paging_domain())
+            if self.host.msi_isolation and not pasid:
+                domain = self.host.msi_domain()
+            else:
+                domain = (self.host.parent_domain() if nest_parent
+                          else self.host.paging_domain())
         except ValueError:
             return -errno.EOPNOTSUPP, None   # no second stage
         except (OutOfMemory, IdsExhausted):
@@ -576,6 +607,51 @@ class Iommufd:
             self.host.invalidate(cmds)
         return rc, done
 
+    # -- interrupt files (MSI isolation) ------------------------------------------------
+
+    def _msi_hwpt(self, pt_id, index):
+        obj = self.objects.get(pt_id)
+        if obj is None:
+            raise _Errno(-errno.ENOENT)
+        if obj.kind != "hwpt_paging" or not isinstance(obj.domain, MsiDomain):
+            raise _Errno(-errno.EINVAL)
+        if not _is_int(index) or not 0 <= index < obj.domain.files:
+            raise _Errno(-errno.EINVAL)
+        return obj.domain
+
+    def grant_interrupt_file(self, pt_id: int, index: int) -> int:
+        """Devices attached to HWPT ``pt_id`` (or to a nested HWPT on it) may raise
+        interrupt file ``index`` of the platform's MSI window: 0, ``-ENOENT``, or
+        ``-EINVAL`` (not a HWPT with MSI translation, index outside the window)."""
+        try:
+            self._msi_hwpt(pt_id, index).grant(index)
+        except _Errno as e:
+            return e.rc
+        return 0
+
+    def grant_mrif(self, pt_id: int, index: int, mrif: int, notice_ppn: int, nid: int) -> int:
+        """Interrupt file ``index`` of HWPT ``pt_id`` is the MRIF at ``mrif`` with its
+        notice MSI: 0, ``-ENOENT``, ``-EINVAL``, ``-EOPNOTSUPP`` (no ``MSI_MRIF``)."""
+        try:
+            domain = self._msi_hwpt(pt_id, index)
+        except _Errno as e:
+            return e.rc
+        if not self.host.driver.capabilities["msi_mrif"]:
+            return -errno.EOPNOTSUPP
+        try:
+            domain.grant_mrif(index, mrif, notice_ppn, nid)
+        except ValueError:
+            return -errno.EINVAL
+        return 0
+
+    def revoke_interrupt_file(self, pt_id: int, index: int) -> int:
+        """Interrupt file ``index`` of HWPT ``pt_id`` is unreachable again (262)."""
+        try:
+            self._msi_hwpt(pt_id, index).revoke(index)
+        except _Errno as e:
+            return e.rc
+        return 0
+
     def state(self) -> tuple[object, ...]:
         """A comparable snapshot of every object."""
         out: list[tuple[object, ...]] = []
@@ -588,6 +664,8 @@ class Iommufd:
                 out.append((obj_id, "ioas", obj.ioas.state()))
             else:
                 # dev_ids and (dev_id, pasid) pairs: ordered by their text.
-                out.append((obj_id, obj.kind, tuple(sorted(obj.devices, key=repr))))
+                granted = (tuple(sorted(obj.domain.granted.items()))
+                           if isinstance(getattr(obj, "domain", None), MsiDomain) else ())
+                out.append((obj_id, obj.kind, tuple(sorted(obj.devices, key=repr)), granted))
         return tuple(out)
 

@@ -19,7 +19,7 @@ import errno
 
 from iogate.firmware.errors import OutOfMemory
 
-from iogate.cosim.host.core import PagingDomain, Prot
+from iogate.cosim.host.core import Prot
 from iogate.cosim.host.intervals import IntervalMap
 from iogate.cosim.host.iommufd.uapi import IoasMapFlag
 from iogate.cosim.host.user import UserFault
@@ -56,8 +56,8 @@ class Ioas:
                 out.append((0, first - 1))
             if last < _U64:
                 out.append((last + 1, _U64))
-            if isinstance(d, PagingDomain) and d.host.msi_window is not None:
-                out.append(d.host.msi_window)
+            if getattr(d, "msi_reserved", None) is not None:
+                out.append(d.msi_reserved)
         return out
 
     def _is_reserved(self, first, last):
@@ -70,8 +70,8 @@ class Ioas:
         first, last = domain.aperture
         reserved = [(0, first - 1)] if first else []
         reserved += [(last + 1, _U64)] if last < _U64 else []
-        if isinstance(domain, PagingDomain) and domain.host.msi_window is not None:
-            reserved.append(domain.host.msi_window)
+        if getattr(domain, "msi_reserved", None) is not None:
+            reserved.append(domain.msi_reserved)
         if any(self.areas.overlapping(a, b) for a, b in reserved):
             return -errno.EADDRINUSE
         done = []

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from iogate.cosim.host.core import BLOCKED, Cap, HostIommu
 from iogate.cosim.host.user import USER_MEMORY, ArgBuffer, UserFault, UserSpace
 from iogate.cosim.host.vfio import uapi
-from iogate.cosim.host.vfio.type1 import Type1
+from iogate.cosim.host.vfio.type1 import ALLOW_UNSAFE_INTERRUPTS, Type1
 from iogate.cosim.host.vfio.uapi import Extension, Ioctl
 
 if TYPE_CHECKING:
@@ -53,6 +53,10 @@ class VfioContainer:
     eoverflow : bool
         Report overflow and wrap with ``-EOVERFLOW`` (Linux from 2025) instead of
         ``-EINVAL``.
+    allow_unsafe_interrupts : bool
+        type1's module parameter: accept a group whose MSIs the IOMMU cannot isolate
+        (without it SET_IOMMU, or adding a group after it, is ``-EPERM``; see
+        :mod:`.type1`). The default is :data:`.type1.ALLOW_UNSAFE_INTERRUPTS`.
 
     Raises
     ------
@@ -64,7 +68,8 @@ class VfioContainer:
 
     def __init__(self, backend: "HostIommu | Iommu | Bus | None" = None, *,
                  user_memory: tuple[tuple[int, int], ...] = USER_MEMORY,
-                 dma_entry_limit: int = uapi.DMA_ENTRY_LIMIT, eoverflow: bool = False) -> None:
+                 dma_entry_limit: int = uapi.DMA_ENTRY_LIMIT, eoverflow: bool = False,
+                 allow_unsafe_interrupts: bool = ALLOW_UNSAFE_INTERRUPTS) -> None:
         if not _is_int(dma_entry_limit):
             raise TypeError(f"dma_entry_limit must be an integer, not {dma_entry_limit!r}")
         if dma_entry_limit < 0:
@@ -73,6 +78,7 @@ class VfioContainer:
         self.user = UserSpace(self.host.bus, user_memory)
         self.dma_entry_limit = dma_entry_limit
         self.eoverflow = bool(eoverflow)
+        self.allow_unsafe_interrupts = bool(allow_unsafe_interrupts)
         self.devices: list[int] = []
         self.iommu = None
 
@@ -96,7 +102,7 @@ class VfioContainer:
         int
             0, or ``-EINVAL`` (bypass, not coherent, already in the container), ``-ENODEV``
             (not a device_id the IOMMU reaches), ``-EBUSY`` (owned by another user),
-            ``-ENOMEM``.
+            ``-ENOMEM``, ``-EPERM`` (after SET_IOMMU: MSIs not isolated).
         """
         if not _is_int(device_id):
             raise TypeError(f"device_id must be an integer, not {device_id!r}")
@@ -108,6 +114,12 @@ class VfioContainer:
             return -errno.EINVAL             # __vfio_register_dev
         if device_id in self.devices:
             return -errno.EINVAL             # the group is already in a container
+        if self.iommu is not None:
+            # vfio_iommu_type1_attach_group's MSI isolation check, made before the claim
+            # so that a refused group leaves the device and the IOMMU as they were.
+            rc = self.iommu.check_isolation()
+            if rc:
+                return rc
         if not self.host.claim(device_id, self):
             return -errno.EBUSY              # iommu_group_claim_dma_owner
         if self.iommu is not None:
@@ -192,7 +204,8 @@ class VfioContainer:
         if arg not in (Extension.TYPE1_IOMMU, Extension.TYPE1v2_IOMMU):
             return -errno.EINVAL
         iommu = Type1(self.host, self.user, v2=arg == Extension.TYPE1v2_IOMMU,
-                      dma_entry_limit=self.dma_entry_limit, eoverflow=self.eoverflow)
+                      dma_entry_limit=self.dma_entry_limit, eoverflow=self.eoverflow,
+                      allow_unsafe_interrupts=self.allow_unsafe_interrupts)
         for device_id in self.devices:
             rc = iommu.attach(device_id)
             if rc:
@@ -202,6 +215,29 @@ class VfioContainer:
                 return rc
         self.iommu = iommu
         return 0
+
+    # -- interrupt files ------------------------------------------------------------------
+
+    def grant_interrupt_file(self, index: int) -> int:
+        """Let the container's devices raise interrupt file ``index`` of the platform's
+        MSI window (:meth:`.type1.Type1.grant`): 0, or ``-EINVAL`` before SET_IOMMU,
+        without MSI translation, or for an index outside the window."""
+        if self.iommu is None:
+            return -errno.EINVAL
+        return self.iommu.grant(index)
+
+    def grant_mrif(self, index: int, mrif: int, notice_ppn: int, nid: int) -> int:
+        """Interrupt file ``index`` is the MRIF at ``mrif`` with its notice MSI
+        (:meth:`.type1.Type1.grant_mrif`)."""
+        if self.iommu is None:
+            return -errno.EINVAL
+        return self.iommu.grant_mrif(index, mrif, notice_ppn, nid)
+
+    def revoke_interrupt_file(self, index: int) -> int:
+        """Take interrupt file ``index`` back (MSIs there then fault with cause 262)."""
+        if self.iommu is None:
+            return -errno.EINVAL
+        return self.iommu.revoke(index)
 
     def state(self) -> tuple[object, ...]:
         """A comparable snapshot of the container."""

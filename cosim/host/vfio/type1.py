@@ -18,22 +18,42 @@ Departures from Linux, all on features this container does not offer:
 
 Field overflow and address wrap give ``-EINVAL``, as Linux has for a decade; pass
 ``eoverflow=True`` for the ``-EOVERFLOW`` of the 2025 change.
+
+Interrupt isolation (``vfio_iommu_type1_attach_group``): a group whose MSIs the platform
+cannot isolate (``iommu_group_has_isolated_msi`` false: here, an IOMMU without
+``capabilities.MSI_FLAT``, :attr:`~iogate.cosim.host.core.HostIommu.msi_isolation`) is
+refused with ``-EPERM`` and the kernel's ``pr_warn`` line, :data:`NO_INTR_REMAP`, unless the
+``allow_unsafe_interrupts`` module parameter is set; nothing changes on the refusal. With
+MSI translation the container's domain is an :class:`~iogate.cosim.host.core.MsiDomain`
+(a second stage: the IOVA space is the guest's physical space) whose MSI page table maps
+only the interrupt files granted with :meth:`Type1.grant` (iogate's stand-in for the
+interrupt-file assignment KVM's irqbypass does on ``VFIO_DEVICE_SET_IRQS``).
 """
 
 import errno
 
 from iogate.firmware.errors import OutOfMemory
 
-from iogate.cosim.host.core import Cap, Prot
+from iogate.cosim.host.core import Cap, MsiDomain, Prot
 from iogate.cosim.host.ids import IdsExhausted
 from iogate.cosim.host.intervals import IntervalMap
 from iogate.cosim.host.user import UserFault
 from iogate.cosim.host.vfio import uapi
 from iogate.cosim.host.vfio.uapi import InfoCap, InfoFlag, MapFlag, UnmapFlag
 
-__all__ = ["Type1"]
+__all__ = ["Type1", "NO_INTR_REMAP", "ALLOW_UNSAFE_INTERRUPTS"]
 
 _U64 = (1 << 64) - 1
+#: ``vfio_iommu_type1_attach_group``'s ``pr_warn`` when a group's MSIs are not isolated
+#: (``drivers/vfio/vfio_iommu_type1.c``; ``%s`` is ``__func__``), then ``-EPERM``.
+NO_INTR_REMAP = ('vfio_iommu_type1_attach_group: No interrupt remapping support.  Use the '
+                 'module param "allow_unsafe_interrupts" to enable VFIO IOMMU support on this '
+                 'platform')
+#: Default of the ``allow_unsafe_interrupts`` module parameter here. Linux's is 0 (refuse);
+#: iogate's is 1 because every front-end caller before issue 16 (the scenarios, the fuzz
+#: campaign, the seeds) models a RISC-V host without MSI translation, where VFIO is only
+#: usable with the parameter set. Pass ``allow_unsafe_interrupts=False`` for Linux's default.
+ALLOW_UNSAFE_INTERRUPTS = True
 
 
 class _Dma:
@@ -64,10 +84,14 @@ class Type1:
         How many mappings may exist.
     eoverflow : bool
         Report overflow and wrap with ``-EOVERFLOW`` instead of ``-EINVAL``.
+    allow_unsafe_interrupts : bool
+        The module parameter: accept groups whose MSIs are not isolated.
     """
 
-    def __init__(self, host, user, *, v2, dma_entry_limit, eoverflow=False):
+    def __init__(self, host, user, *, v2, dma_entry_limit, eoverflow=False,
+                 allow_unsafe_interrupts=False):
         self.host = host
+        self.allow_unsafe_interrupts = bool(allow_unsafe_interrupts)
         self.user = user
         self.v2 = v2
         self.dma_avail = dma_entry_limit
@@ -81,22 +105,43 @@ class Type1:
     # -- groups (vfio_iommu_type1_attach_group / detach_group) ----------------------------
 
     def attach(self, device_id):
-        """Put ``device_id`` in the container's domain; 0 or a negative errno."""
+        """Put ``device_id`` in the container's domain; 0 or a negative errno.
+
+        ``-EPERM`` (and :data:`NO_INTR_REMAP` in the host's log) when the device's MSIs
+        cannot be isolated and ``allow_unsafe_interrupts`` is off; Linux checks after its
+        ``iommu_attach_group`` and undoes it (``out_detach``), here the check comes first,
+        so nothing was changed either way.
+        """
+        rc = self.check_isolation()
+        if rc:
+            return rc
+        isolated = self.host.msi_isolation
         if self.domain is None:
             try:
-                self.domain = self.host.paging_domain()
+                self.domain = (self.host.msi_domain() if isolated
+                               else self.host.paging_domain())
             except (OutOfMemory, IdsExhausted):
                 return -errno.ENOMEM
-            self.pgsize_bitmap = self.host.stage1_page_sizes
+            self.pgsize_bitmap = (self.domain.page_sizes if isolated
+                                  else self.host.stage1_page_sizes)
             self.iova_ranges = self._valid_ranges()
         self.host.attach(device_id, self.domain)
         self.devices.add(device_id)
         return 0
 
+    def check_isolation(self):
+        """0, or ``-EPERM`` with :data:`NO_INTR_REMAP` logged, for a group about to join
+        (the container asks before it claims the group, so a refusal touches nothing)."""
+        if not self.host.msi_isolation and not self.allow_unsafe_interrupts:
+            self.host.warn(NO_INTR_REMAP)
+            return -errno.EPERM
+        return 0
+
     def _valid_ranges(self):
         # The domain aperture minus the reserved regions of the groups: here the platform
         # MSI window, which the host maps itself (vfio_iommu_resv_exclude).
-        first, last = self.host.stage1_aperture
+        first, last = (self.domain.aperture if isinstance(self.domain, MsiDomain)
+                       else self.host.stage1_aperture)
         ranges = [(first, last)]
         if self.host.msi_window is not None:
             lo, hi = self.host.msi_window
@@ -104,6 +149,50 @@ class Type1:
                       for piece in ((a, min(b, lo - 1)), (max(a, hi + 1), b))
                       if piece[0] <= piece[1]]
         return ranges
+
+    # -- interrupt files (MSI isolation) ----------------------------------------------------
+
+    def _file(self, index):
+        if not isinstance(self.domain, MsiDomain):
+            return -errno.EINVAL    # no MSI translation: nothing to grant (or unsafe)
+        if not isinstance(index, int) or isinstance(index, bool) or not (
+                0 <= index < self.domain.files):
+            return -errno.EINVAL
+        return 0
+
+    def grant(self, index):
+        """Interrupt file ``index`` of the window becomes reachable by the container's
+        devices (basic-translate MSI PTE); 0 or ``-EINVAL``."""
+        rc = self._file(index)
+        if rc:
+            return rc
+        try:
+            self.domain.grant(index)
+        except OutOfMemory:
+            return -errno.ENOMEM
+        return 0
+
+    def grant_mrif(self, index, mrif, notice_ppn, nid):
+        """Interrupt file ``index`` is a memory-resident one (MRIF PTE): 0, ``-EINVAL``,
+        or ``-EOPNOTSUPP`` without ``capabilities.MSI_MRIF``."""
+        rc = self._file(index)
+        if rc:
+            return rc
+        if not self.host.driver.capabilities["msi_mrif"]:
+            return -errno.EOPNOTSUPP
+        try:
+            self.domain.grant_mrif(index, mrif, notice_ppn, nid)
+        except ValueError:
+            return -errno.EINVAL
+        return 0
+
+    def revoke(self, index):
+        """Interrupt file ``index`` is unreachable again (V=0); 0 or ``-EINVAL``."""
+        rc = self._file(index)
+        if rc:
+            return rc
+        self.domain.revoke(index)
+        return 0
 
     def detach(self, device_id):
         """Take ``device_id`` out; its DMA is blocked by the caller's ownership release."""
@@ -302,8 +391,10 @@ class Type1:
 
     def state(self):
         """A comparable snapshot."""
+        granted = (tuple(sorted(self.domain.granted.items()))
+                   if isinstance(self.domain, MsiDomain) else ())
         return (self.v2, self.dma_avail, tuple(sorted(self.devices)),
-                tuple((a.start, a.end, a.value.key()) for a in self.dmas))
+                tuple((a.start, a.end, a.value.key()) for a in self.dmas), granted)
 
 
 def _shift_chain(caps, offset):
