@@ -19,7 +19,8 @@ import pathlib
 from iogate.cosim.targets import sim as simulators
 
 __all__ = ["run_demo", "format_report", "run_scenario", "list_scenarios", "format_summary",
-           "run_linux", "run_host_scenario", "HOST_SCENARIOS"]
+           "run_linux", "run_host_scenario", "HOST_SCENARIOS", "run_msi_scenario",
+           "MSI_SCENARIOS"]
 
 
 def list_scenarios():
@@ -29,6 +30,8 @@ def list_scenarios():
     every[LINUX] = ("the Linux riscv-iommu driver's probe, attach, map/unmap and fault "
                     "handling (--config default|full|bus32)")
     every.update({name: doc for name, (_, doc) in HOST_SCENARIOS.items()})
+    from iogate.cosim.scenarios.msi import SCENARIOS as MSI
+    every.update({name: doc for name, (_, doc) in MSI.items()})
     width = max(map(len, every))
     return "\n".join(f"{name:{width}s}  {doc}" for name, doc in every.items())
 
@@ -49,6 +52,52 @@ HOST_SCENARIOS = {
              "seed 004's vSVA: a guest owns PDT and page tables behind iommufd's nest parent; "
              "a remap is seen only after the forwarded IOTINVAL.VMA (--config process)"),
 }
+
+
+#: The MSI scenarios of :mod:`iogate.cosim.scenarios.msi` (Config.msi(): MSI_FLAT, MSI_MRIF).
+MSI_SCENARIOS = ("msi-isolation", "msi-mrif")
+
+
+def run_msi_scenario(name, sim="verilator", config=None, waves=False, out="build/run"):
+    """``iogate run msi-isolation|msi-mrif``: on the architectural model in-process
+    (``sim="model"``) or on the RTL built with ``Config.msi()`` (verilator, icarus), every
+    RTL answer checked against the model; prints the summary, returns the exit status."""
+    from iogate.cosim.scenarios import msi
+    if config not in (None, "msi"):
+        raise ValueError(f"scenario {name} runs on Config.msi() only (MSI_FLAT and MSI_MRIF)")
+    out = pathlib.Path(out).resolve() / f"{name}-{sim}"
+    out.mkdir(parents=True, exist_ok=True)
+    report = out / "report.json"
+    report.unlink(missing_ok=True)
+    error = None
+    if sim == "model":
+        try:
+            r = msi.run_on_model(name)
+        except msi.ScenarioFailed as e:
+            r = {"scenario": name, "sim": "model", "seed": 0, "result": {}, "translations": 0,
+                 "faults": {}, "iotlb_hits": 0, "iotlb_misses": 0, "cycles": 0,
+                 "mismatches": 0, "error": f"ScenarioFailed: {e}"}
+        report.write_text(json.dumps(r, indent=2, default=str) + "\n")
+    else:
+        print(f"building the iogate RTL (Config.msi()) for {sim} (reused when unchanged) ...",
+              flush=True)
+        b = simulators.build_iommu(msi.CONFIG, sim, waves=waves)
+        log = out / "sim.log"
+        print(f"running scenario {name} (simulator log: {log}) ...", flush=True)
+        try:
+            simulators.run(b, "iogate.cosim.scenarios.msi", test_dir=out, log_file=log,
+                           testcase=name.replace("-", "_") + "_rtl",
+                           extra_env={"IOGATE_REPORT": str(report), "IOGATE_SIM": sim})
+        except AssertionError as e:
+            error = e
+        if not report.exists():
+            print(f"scenario {name} did not finish: {error}\nlog: {log}")
+            print(f"{name} FAILED: mismatches: unknown")
+            return 2
+        r = json.loads(report.read_text())
+    print(f"report: {report}")
+    print(format_summary(r))
+    return 0 if error is None and r["mismatches"] == 0 and not r.get("error") else 1
 
 
 def run_host_scenario(name, sim="verilator", config="process", waves=False, out="build/run"):
@@ -125,6 +174,8 @@ def run_scenario(name, sim="verilator", seed=1, waves=False, out="build/run", co
         return run_linux(sim, config or "default", waves, out)
     if name in HOST_SCENARIOS:
         return run_host_scenario(name, sim, config or "process", waves, out)
+    if name in MSI_SCENARIOS:
+        return run_msi_scenario(name, sim, config, waves, out)
     if config not in (None, "full"):
         raise ValueError(f"scenario {name} runs on the full config only")
     if name not in SCENARIOS:
