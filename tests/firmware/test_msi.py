@@ -365,3 +365,57 @@ def test_fault_msi_handler():
     model.translate(0x77, 0x2000, Access.READ)
     assert io.wait_msi() == (1,)
     assert len(io.handle_msis().faults.records) == 1
+
+
+# -- the extended directory's memory operations ------------------------------------------------
+
+def test_device_context_bytes():
+    from iogate.firmware.ddt import DeviceContext
+    dc = DeviceContext(1, 2, 3, 4, 5, 6, 7, 8)
+    raw = dc.to_bytes(extended=True)
+    assert len(raw) == 64 and raw[32:40] == (5).to_bytes(8, "little")
+    assert raw[56:64] == (8).to_bytes(8, "little")
+    assert DeviceContext.from_bytes(raw, extended=True) == dc
+    with pytest.raises(ValueError, match="base-format"):
+        dc.to_bytes()
+    assert len(DeviceContext(1, 2, 3, 4).to_bytes()) == 32
+    with pytest.raises(ValueError, match="64 bytes, not 32"):
+        DeviceContext.from_bytes(bytes(32), extended=True)
+
+
+def test_valid_context_written_tc_last():
+    _, io = _driver(device_id_bits=15)
+    g = io.page_table(IohgatpMode.SV48X4)
+    t = io.msi_page_table(IF_MASK, IF_PATTERN)
+    address = io.ddt.dc_address(0x41, create=True)
+    writes = []
+    bus = io.ddt.bus
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(bus, name)
+
+        def mem_write(self, a, data):
+            if address <= a < address + 64:
+                writes.append(a - address)
+            bus.mem_write(a, data)
+    io.ddt.bus = Spy()
+    io.set_second_stage(0x41, g, gscid=GSCID, msi=t)
+    # Doublewords 1-7 first, tc (with V) last: the IOMMU never sees V=1 beside stale words.
+    assert writes == [8, 16, 24, 32, 40, 48, 56, 0]
+    writes.clear()
+    io.set_blocked(0x41)
+    assert writes[0] == 0          # making it invalid: tc first
+
+
+def test_prune_uses_the_64_byte_stride():
+    _, io = _driver()
+    g = io.page_table(IohgatpMode.SV48X4)
+    io.set_second_stage(0x1_0040, g, gscid=GSCID)
+    # The neighbour's context is invalid, but its msiptp (offset 32 of a 64-byte slot) has
+    # bit 0 set: a 32-byte stride would take it for a valid tc and keep the page.
+    io.set_dc(0x1_0041, tc=0, msiptp=1 << 60 | 1, check=False)
+    leaf = io.ddt.dc_address(0x1_0040) & ~0xFFF
+    io.remove_device(0x1_0040)
+    assert leaf not in io.alloc.allocated
+    assert io.ddt.dc_address(0x1_0040) is None
