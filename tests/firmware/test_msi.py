@@ -419,3 +419,24 @@ def test_prune_uses_the_64_byte_stride():
     io.remove_device(0x1_0040)
     assert leaf not in io.alloc.allocated
     assert io.ddt.dc_address(0x1_0040) is None
+
+
+def _model_has_icvec_warl():
+    model = IommuModel(Config.full().replace(interrupt_vectors=2), Memory())
+    bus = ModelBus(model)
+    bus.mmio_write(0x2F8, 8, 0xFFFF)
+    return bus.mmio_read(0x2F8, 8) == 0x1111
+
+
+@pytest.mark.skipif(not _model_has_icvec_warl(),
+                    reason="the model's icvec does not follow interrupt_vectors yet")
+@pytest.mark.parametrize("vectors, expected", [
+    (1, {"civ": 0, "fiv": 0, "pmiv": 0, "piv": 0}),
+    (2, {"civ": 0, "fiv": 1, "pmiv": 0, "piv": 1}),
+    (4, {"civ": 0, "fiv": 1, "pmiv": 2, "piv": 3}),
+])
+def test_icvec_discovery(vectors, expected):
+    # Decision 8: each icvec field keeps its low log2(vectors) bits (WARL); writing 0xF and
+    # reading back gives the count (reference N.5).
+    _, io = _driver(Config.full().replace(interrupt_vectors=vectors))
+    assert io.vector_count == vectors and io.vectors == expected
