@@ -440,3 +440,29 @@ def test_icvec_discovery(vectors, expected):
     # reading back gives the count (reference N.5).
     _, io = _driver(Config.full().replace(interrupt_vectors=vectors))
     assert io.vector_count == vectors and io.vectors == expected
+
+
+def test_handler_clears_fip_before_reading_fqt():
+    # N.9 P7: with MSIs a record that lands while ipsr.fip is 1 sends nothing, so the handler
+    # clears the doorbell, then ipsr.fip (RW1C), and only then reads fqt. The MSI itself is
+    # put in the doorbell page by hand here (as the IOMMU's msi_cfg_tbl entry 1 would).
+    model, io = _driver(interrupts=True)
+    model.translate(0x77, 0x1000, Access.READ)               # DC not valid: 258, a record
+    fiv = io.vectors["fiv"]
+    io.bus.mem_write(io.msi_doorbells + 4 * fiv, (0x1A0 + fiv).to_bytes(4, "little"))
+    assert io.pending_msis() == (fiv,)
+    log = []
+    bus = io.regs.bus
+    read, write = bus.mmio_read, bus.mmio_write
+    bus.mmio_read = lambda off, size: log.append(("r", off)) or read(off, size)
+    bus.mmio_write = lambda off, size, v: log.append(("w", off, v)) or write(off, size, v)
+    events = io.handle_msis()
+    assert events.vectors == (fiv,) and not events.cip
+    assert [r.cause for r in events.faults.records] == [Cause.DDT_ENTRY_NOT_VALID]
+    assert io.pending_msis() == ()
+    ipsr_clear = log.index(("w", 0x054, 0b10))                # ipsr.fip, bit 1
+    fqt_read = log.index(("r", 0x034))
+    assert ipsr_clear < fqt_read
+    # A doorbell that holds anything but this vector's data is not an MSI.
+    io.bus.mem_write(io.msi_doorbells + 4 * fiv, (0x1A0).to_bytes(4, "little"))
+    assert io.pending_msis() == () and io.handle_msis().vectors == ()
