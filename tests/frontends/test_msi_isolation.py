@@ -242,3 +242,34 @@ def test_iommufd_nested_inherits_the_parents_msi_table():
     assert isinstance(domain, MsiDomain)
     assert fd.attach(dev, parent) == 0
     assert host.driver.device_context(11).msiptp == domain.msi.msiptp
+
+
+def test_mrif_grant_needs_msi_mrif():
+    host = HostIommu.on_model(Config.full().replace(msi_flat=True))
+    assert host.msi_isolation
+    c = VfioContainer(host, allow_unsafe_interrupts=False)
+    assert c.add_device(DEV) == 0
+    assert c.ioctl(Ioctl.SET_IOMMU, Extension.TYPE1v2_IOMMU) == 0
+    before = _state(c)
+    assert c.grant_mrif(1, 0x4000_0000, 1, 1) == -errno.EOPNOTSUPP
+    assert _state(c) == before
+    assert c.grant_interrupt_file(1) == 0          # basic mode needs only MSI_FLAT
+
+
+def test_iommufd_mrif_revoke_and_unbind():
+    host = HostIommu.on_model(Config.msi())
+    fd = Iommufd(host, allow_unsafe_interrupts=False)
+    dev = fd.bind(12)
+    ioas = _ioas(fd)
+    _, hwpt = _hwpt(fd, dev, ioas)
+    assert fd.attach(dev, hwpt) == 0
+    mrif = host.driver.mrifs.alloc_mrif()
+    notice = host.driver.alloc.alloc()
+    assert fd.grant_mrif(hwpt, 4, mrif.address, notice >> 12, 7) == 0
+    r = _write(host, 12, _file(4) + 4, data=0x0500_0000)   # A[2]=1: big-endian data 5
+    assert r.absorbed and mrif.pending() == [5]
+    assert fd.revoke_interrupt_file(hwpt, 4) == 0
+    assert _write(host, 12, _file(4), data=6).cause == Cause.MSI_PTE_NOT_VALID
+    assert mrif.pending() == [5]
+    assert fd.unbind(dev) == 0
+    assert host.domain_of(12) is BLOCKED
