@@ -20,6 +20,11 @@ device context it was decided under (0 when no valid device context was located,
    error sets ``fqmf`` and drops the record; after the fourth store ``fqt`` advances, which
    is also the "new record" event of ``ipsr.fip`` (spec "Interrupt pending status register (ipsr)").
 
+With IOMMU-generated MSIs (``msi=True``) a second source, ``msi_fault``, reports MSI stores
+that faulted (reference N.5, decision 8 of issue 16): CAUSE 273, TTYP 0, DID/PV/PID/PRIV 0,
+``iotval`` the MSI's address, ``iotval2`` 0, admitted whatever any DTF says (no device
+context is involved). It goes first when both offer a report in one cycle.
+
 ``fqt`` moves only after all four stores are acknowledged, so software that sees the new
 ``fqt`` also sees the whole record (spec "In-memory queue interface", "the consumer that observes an
 update to the tail register must also observe all data produced").
@@ -30,12 +35,13 @@ when PV=1; ``iotval`` the whole IOVA (the page offset included); ``iotval2`` as 
 single-stage translation).
 """
 
-from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from iogate.hdl.formats import DTF_REPORTED_CAUSES, FAULT_RECORD, FQ_RECORD_SIZE, Cause, Ttyp
 from iogate.hdl.mem_master import MemWriteSignature
+from iogate.hdl.msi_irq import msi_fault_layout
 from iogate.hdl.port import Access
 
 __all__ = ["fault_report_layout", "FaultQueueRegisters", "FaultQueueWriter",
@@ -94,6 +100,8 @@ class FaultQueueWriter(wiring.Component):
     ----------
     pas : int
         Physical address size (``capabilities.PAS``): the width of the write address.
+    msi : bool
+        Build the ``msi_fault`` source (``Config.igs`` MSI or BOTH).
 
     Members
     -------
@@ -103,6 +111,8 @@ class FaultQueueWriter(wiring.Component):
         The fault-queue registers.
     mem : ``Out(MemWriteSignature(pas))``
         The record stores.
+    msi_fault : ``In(stream.Signature(msi_fault_layout(pas)))``
+        Failed MSI stores (only with ``msi``).
 
     Raises
     ------
@@ -110,7 +120,7 @@ class FaultQueueWriter(wiring.Component):
         If ``pas`` is out of range.
     """
 
-    def __init__(self, *, pas):
+    def __init__(self, *, pas, msi=False):
         try:
             if not isinstance(pas, int) or not 32 <= pas <= 56:
                 raise ValueError(f"pas must be an integer between 32 and 56, not {pas!r}")
@@ -119,11 +129,15 @@ class FaultQueueWriter(wiring.Component):
             self._MustUse__silence = True
             raise
         self._pas = pas
-        super().__init__({
+        self._msi = bool(msi)
+        members = {
             "report": In(stream.Signature(fault_report_layout())),
             "regs": In(FaultQueueRegisters()),
             "mem": Out(MemWriteSignature(pas)),
-        })
+        }
+        if msi:
+            members["msi_fault"] = In(stream.Signature(msi_fault_layout(pas)))
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -132,21 +146,41 @@ class FaultQueueWriter(wiring.Component):
 
         # --- Admission: DTF suppression and dropping happen before the FIFO, so that a
         # queue that is off or in error never holds the pipeline up.
-        m.submodules.fifo = q = fifo.SyncFIFOBuffered(width=layout.size,
+        # With MSIs each entry carries one more bit: the record is TTYP 0 (an MSI store).
+        m.submodules.fifo = q = fifo.SyncFIFOBuffered(width=layout.size + self._msi,
                                                       depth=REPORT_FIFO_DEPTH)
         rep = self.report.payload
         dtf_reported = Const(0, 1)
         for cause in DTF_REPORTED_CAUSES:
             dtf_reported = dtf_reported | (rep.cause == cause)
         keep = (~rep.dtf | dtf_reported) & regs.on & ~regs.error
-        m.d.comb += [
-            q.w_data.eq(rep.as_value()),
-            q.w_en.eq(self.report.valid & keep),
-            self.report.ready.eq(~keep | q.w_rdy),
-        ]
+        if not self._msi:
+            m.d.comb += [
+                q.w_data.eq(rep.as_value()),
+                q.w_en.eq(self.report.valid & keep),
+                self.report.ready.eq(~keep | q.w_rdy),
+            ]
+        else:
+            msi = self.msi_fault
+            msi_rep = Signal(layout)
+            m.d.comb += [msi_rep.cause.eq(Cause.IOMMU_MSI_WRITE_ACCESS_FAULT),
+                         msi_rep.iova.eq(msi.payload.addr)]
+            msi_keep = regs.on & ~regs.error
+            with m.If(msi.valid):
+                m.d.comb += [
+                    q.w_data.eq(Cat(msi_rep.as_value(), Const(1, 1))),
+                    q.w_en.eq(msi_keep),
+                    msi.ready.eq(~msi_keep | q.w_rdy),
+                ]
+            with m.Else():
+                m.d.comb += [
+                    q.w_data.eq(Cat(rep.as_value(), Const(0, 1))),
+                    q.w_en.eq(self.report.valid & keep),
+                    self.report.ready.eq(~keep | q.w_rdy),
+                ]
 
         # --- One record at a time.
-        head = data.View(layout, q.r_data)
+        head = data.View(layout, q.r_data[:layout.size] if self._msi else q.r_data)
         record = Signal(FAULT_RECORD)
         # The mapping is Ttyp.untranslated's, the one the model and the test bench use too.
         ttyp = Signal(Ttyp, init=Ttyp.UNTRANSLATED_READ)
@@ -154,6 +188,9 @@ class FaultQueueWriter(wiring.Component):
             for access in Access:
                 with m.Case(access):
                     m.d.comb += ttyp.eq(Ttyp.untranslated(access))
+        if self._msi:
+            with m.If(q.r_data[layout.size]):
+                m.d.comb += ttyp.eq(Ttyp.NONE)
         base = Signal(self._pas)             # the record's address
         beat = Signal(2)                     # the doubleword being stored
 

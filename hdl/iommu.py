@@ -35,8 +35,10 @@ from iogate.hdl.cmdq import CommandQueue
 from iogate.hdl.config import require_config
 from iogate.hdl.fq import FaultQueueWriter
 from iogate.hdl.mem_master import DATA_WIDTH, ID_WIDTH, MemoryMaster
+from iogate.hdl.msi_irq import MSI_IRQ_AWID, MsiIrq
 from iogate.hdl.port import ANSWER, PASID, REQUEST, TranslationPort, embedded
 from iogate.hdl.regfile import MMIO_ADDR_WIDTH, WSI_LINES, RegFile
+from iogate.hdl.regs import Igs
 from iogate.hdl.translate import TranslationPipeline
 
 __all__ = ["Iommu"]
@@ -96,11 +98,12 @@ class Iommu(wiring.Component):
         m.submodules.regfile = regfile = RegFile(cfg)
         m.submodules.pipeline = pipe = TranslationPipeline(cfg)
         m.submodules.cmdq = cmdq = CommandQueue(cfg)
-        m.submodules.fq = fq = FaultQueueWriter(pas=cfg.pas)
+        msi_irq = cfg.igs != Igs.WSI      # IOMMU-generated MSIs (reference N.5)
+        m.submodules.fq = fq = FaultQueueWriter(pas=cfg.pas, msi=msi_irq)
         # Read clients: the DDT walker, the page-table walker, the command fetch and, with
         # process contexts, the process-directory walker.
         m.submodules.mem_master = memm = MemoryMaster(cfg.pas, clients=4 if cfg.pd_levels else 3,
-                                                      write_clients=2)
+                                                      write_clients=3 if msi_irq else 2)
 
         wiring.connect(m, regfile.mmio, wiring.flipped(self.mmio))
         wiring.connect(m, memm.bus, wiring.flipped(self.mem))
@@ -114,6 +117,12 @@ class Iommu(wiring.Component):
         wiring.connect(m, cmdq.ddtc_inval, pipe.ddtc_inval)
         wiring.connect(m, cmdq.iotlb_inval, pipe.iotlb_inval)
         wiring.connect(m, pipe.fault, fq.report)
+        if msi_irq:
+            # The MSI generator: a write client of its own, and CAUSE 273 to the fault queue.
+            m.submodules.msi_irq = irq = MsiIrq(pas=cfg.pas)
+            wiring.connect(m, regfile.msi, irq.regs)
+            wiring.connect(m, irq.mem, memm.write_clients[MSI_IRQ_AWID])
+            wiring.connect(m, irq.fault, fq.msi_fault)
         if cfg.pd_levels:
             wiring.connect(m, pipe.pdt_mem, memm.clients[3])
             wiring.connect(m, cmdq.pdtc_inval, pipe.pdtc_inval)

@@ -7,8 +7,9 @@ decodes:
 register        offset   behaviour
 ==============  =======  ==================================================================
 capabilities    0x000    RO, ``Config.capabilities``
-fctl            0x008    BE=0 (END=0, little-endian), WSI=1 (IGS=WSI: wired interrupts are
-                         the only legal value of this WARL field), GXL=0; nothing writable
+fctl            0x008    BE=0 (END=0, little-endian), GXL=0; WSI (WARL) reads 1 with IGS=WSI,
+                         0 with IGS=MSI, and with IGS=BOTH is writable, resetting to 0
+                         (decision 8 of issue 16)
 ddtp            0x010    ``iommu_mode`` WARL: a mode this IOMMU does not offer is not
                          retained (spec "Guidelines for initialization": "writing
                          legal values and reading it to see if the value was retained"),
@@ -39,7 +40,12 @@ ipsr            0x054    ``cip``, ``fip`` RW1C (spec "Interrupt pending status r
                          ``fip`` while ``fie`` and ``fqof`` or ``fqmf``, and when a record
                          is stored while ``fie``. A bit cleared while its condition holds
                          is set again. ``pmip``/``pip`` read 0 (no HPM, no ATS).
-icvec           0x2F8    ``civ``, ``fiv``, ``pmiv``, ``piv`` WARL, all four bits writable.
+icvec           0x2F8    ``civ``, ``fiv``, ``pmiv``, ``piv`` WARL: the low
+                         ``Config.vector_bits`` bits of each writable, the rest read 0.
+msi_cfg_tbl     0x300    only with IGS MSI or BOTH (else reads 0): entry x at 0x300 + 16x,
+                         ``msi_addr_x`` ADDR [55:2] (bits at and above PAS read 0),
+                         ``msi_data_x`` 32 bits, ``msi_vec_ctl_x`` M; reset 0, 0, M=1. Read
+                         by the MSI generator (:mod:`iogate.hdl.msi_irq`).
 tr_req_iova     0x258    ``vpn`` RW (only when ``capabilities.DBG``)
 tr_req_ctl      0x260    Go/Busy RW1S, cleared when the response is written; Priv, Exe, NW,
                          PID, PV, DID RW. While Go=1 writes are ignored (spec: UNSPECIFIED).
@@ -66,7 +72,8 @@ accesses are UNSPECIFIED). Every access is answered OKAY.
 
 Wired interrupts (spec "Interrupt pending status register (ipsr)", "Interrupt-cause-to-vector
 register (icvec)"): with ``fctl.WSI=1``, ``ipsr.cip`` drives ``wsi`` bit ``icvec.civ`` and
-``ipsr.fip`` bit ``icvec.fiv`` (both, ORed, when they name the same vector).
+``ipsr.fip`` bit ``icvec.fiv`` (both, ORed, when they name the same vector); with
+``fctl.WSI=0`` every line is 0 and the pending bits are messages (:mod:`iogate.hdl.msi_irq`).
 
 A debug translation (``tr_req_ctl.Go``) is an Untranslated request (spec "Translation-request
 control (tr_req_ctl)"): Exe=1 is
@@ -86,6 +93,7 @@ from iogate.hdl.cmdq import CommandQueueRegisters
 from iogate.hdl.config import require_config
 from iogate.hdl.formats import Pbmt
 from iogate.hdl.fq import FaultQueueRegisters
+from iogate.hdl.msi_irq import MsiIrqRegisters
 from iogate.hdl.port import Access
 from iogate.hdl.regs import (
     ACCESS,
@@ -95,12 +103,15 @@ from iogate.hdl.regs import (
     FQCSR,
     ICVEC,
     IPSR,
+    MSI_CFG_ENTRIES,
+    MSI_CFG_ENTRY_SIZE,
     QB,
     REGISTER_SIZE,
     REGISTERS,
     TR_REQ_CTL,
     TR_REQ_IOVA,
     TR_RESPONSE,
+    Igs,
     IommuMode,
     Kind,
     Offset,
@@ -185,6 +196,7 @@ class RegFile(wiring.Component):
             "cq": Out(CommandQueueRegisters()),
             "fq": Out(FaultQueueRegisters()),
             "wsi": Out(WSI_LINES),
+            **({"msi": Out(MsiIrqRegisters(config.pas))} if config.igs != Igs.WSI else {}),
         })
 
     def elaborate(self, platform):
@@ -197,6 +209,8 @@ class RegFile(wiring.Component):
         self._command_queue(m, r, w)
         self._fault_queue(m, r, w)
         self._interrupts(m, r, w)
+        if self._config.igs != Igs.WSI:
+            self._msi_cfg(m, r, w)
         if self._config.dbg:
             self._debug(m, r, w)
         else:
@@ -234,7 +248,7 @@ class RegFile(wiring.Component):
                           if n in r.sets[Offset.CQCSR])
         r.read = {
             Offset.CAPABILITIES: Const(cfg.capabilities, 64),
-            Offset.FCTL: Const(bits.pack(FCTL, wsi=1), 32),
+            Offset.FCTL: self._fctl(r),
             Offset.DDTP: self._read_value(r, Offset.DDTP, r.ddtp),
             Offset.CQB: self._read_value(r, Offset.CQB, r.cqb),
             Offset.FQB: self._read_value(r, Offset.FQB, r.fqb),
@@ -252,7 +266,32 @@ class RegFile(wiring.Component):
                 (Offset.TR_REQ_IOVA, r.tr_iova), (Offset.TR_REQ_CTL, r.tr_ctl),
                 (Offset.TR_RESPONSE, r.tr_resp))})
         r.words = _words(r.read)
+        if cfg.igs != Igs.WSI:
+            self._msi_cfg_state(r)
         return r
+
+    def _fctl(self, r):
+        """``fctl`` as read: BE=0, GXL=0; WSI 1 with IGS=WSI, 0 with IGS=MSI, and with IGS=BOTH
+        the stored bit, reset 0 (decision 8 of issue 16: the spec leaves it UNSPECIFIED)."""
+        igs = self._config.igs
+        if igs != Igs.BOTH:
+            return Const(bits.pack(FCTL, wsi=int(igs == Igs.WSI)), 32)
+        r.fctl_wsi = Signal(name="fctl_wsi")
+        return Cat(Const(0, 1), r.fctl_wsi, Const(0, 30))
+
+    def _msi_cfg_state(self, r):
+        """``msi_cfg_tbl`` (spec "MSI configuration table (msi_cfg_tbl)", decision 8 of issue
+        16): per entry ``ADDR`` (the bits below ``PAS``), ``data`` and ``M``, resetting to 0,
+        0 and 1 (masked). Entry ``x``'s words are indexed ``(0x300 + 16x) // 8`` (``msi_addr_x``)
+        and the next (``msi_data_x`` low, ``msi_vec_ctl_x`` high)."""
+        pas = self._config.pas
+        r.msi_addr = [Signal(pas - 2, name=f"msi_addr_{x}") for x in range(MSI_CFG_ENTRIES)]
+        r.msi_data = [Signal(32, name=f"msi_data_{x}") for x in range(MSI_CFG_ENTRIES)]
+        r.msi_m = [Signal(init=1, name=f"msi_m_{x}") for x in range(MSI_CFG_ENTRIES)]
+        for x in range(MSI_CFG_ENTRIES):
+            index = (Offset.MSI_CFG_TBL + MSI_CFG_ENTRY_SIZE * x) // 8
+            r.words[index] = Cat(Const(0, 2), r.msi_addr[x], Const(0, 64 - pas))
+            r.words[index + 1] = Cat(r.msi_data[x], r.msi_m[x], Const(0, 31))
 
     @staticmethod
     def _read_value(r, offset, reg, **values):
@@ -324,7 +363,12 @@ class RegFile(wiring.Component):
         # iogate ignores them, answered OKAY): a 4-byte register or half, or on a 64-bit bus a
         # whole 8-byte register, not two 4-byte ones.
         if dw == 64:
-            pair = bus.awaddr[3:12].matches(*(o // 8 for o in _PAIRED))
+            paired = [o // 8 for o in _PAIRED]
+            if self._config.igs != Igs.WSI:
+                # msi_data_x and msi_vec_ctl_x share a word.
+                paired += [(Offset.MSI_CFG_TBL + MSI_CFG_ENTRY_SIZE * x) // 8 + 1
+                           for x in range(MSI_CFG_ENTRIES)]
+            pair = bus.awaddr[3:12].matches(*paired)
             whole = ((bus.wstrb == 0x0F) | (bus.wstrb == 0xF0)
                      | ((bus.wstrb == 0xFF) & ~pair))
         else:
@@ -332,6 +376,7 @@ class RegFile(wiring.Component):
         for offset in r.read:
             w.at[offset] = Signal(name=f"write_{offset.name.lower()}")
             m.d.comb += w.at[offset].eq(take & whole & (bus.awaddr[3:12] == offset // 8))
+        w.take_whole = take & whole
         w.new = lambda offset: _field_view(
             offset, (r.words[offset // 8] & ~w.mask) | (w.data & w.mask))
         w.ones = lambda offset: _field_view(offset, w.written)
@@ -425,11 +470,49 @@ class RegFile(wiring.Component):
             cond["fip"].eq(fqcsr.fie & (fqcsr.fqof | fqcsr.fqmf | self.fq.advance)),
         ]
         m.d.sync += _w1c(Offset.IPSR, ipsr, w.ones(Offset.IPSR), w.at[Offset.IPSR], r.sets)
+        vb = self._config.vector_bits
+        new = w.new(Offset.ICVEC)
+        # WARL: only the low Config.vector_bits bits of each field (2**vector_bits vectors).
+        legal = None if vb == 4 else {name: new[name] & ((1 << vb) - 1)
+                                      for name in access_of(Offset.ICVEC, Kind.WARL)}
         with m.If(w.at[Offset.ICVEC]):
-            m.d.sync += _store(Offset.ICVEC, r.icvec, w.new(Offset.ICVEC), None)
-        for line in range(WSI_LINES):
-            m.d.comb += self.wsi[line].eq((ipsr.cip & (r.icvec.civ == line))
-                                          | (ipsr.fip & (r.icvec.fiv == line)))
+            m.d.sync += _store(Offset.ICVEC, r.icvec, new, None, legal)
+        igs = self._config.igs
+        if igs == Igs.BOTH:
+            with m.If(w.at[Offset.FCTL]):
+                m.d.sync += r.fctl_wsi.eq(w.new(Offset.FCTL).wsi)
+        if igs != Igs.MSI:
+            for line in range(WSI_LINES):
+                level = (ipsr.cip & (r.icvec.civ == line)) | (ipsr.fip & (r.icvec.fiv == line))
+                # With fctl.WSI=0 the pending bits are messages, not levels.
+                m.d.comb += self.wsi[line].eq(r.fctl_wsi & level if igs == Igs.BOTH else level)
+
+    def _msi_cfg(self, m, r, w):
+        """Writes of ``msi_cfg_tbl`` and what the MSI generator reads
+        (:class:`iogate.hdl.msi_irq.MsiIrq`). A write merges its bytes into the word as read,
+        so a 4-byte write of one half of ``msi_addr_x`` keeps the other; bits of ``ADDR`` at
+        and above ``PAS`` read 0 (WARL); an 8-byte write over ``msi_data_x`` and
+        ``msi_vec_ctl_x`` spans two registers and is ignored, like every such write."""
+        bus, pas, out = self.mmio, self._config.pas, self.msi
+        merged = Signal(64)
+        for x in range(MSI_CFG_ENTRIES):
+            index = (Offset.MSI_CFG_TBL + MSI_CFG_ENTRY_SIZE * x) // 8
+            for k in (0, 1):
+                with m.If(w.take_whole & (bus.awaddr[3:12] == index + k)):
+                    m.d.comb += merged.eq((r.words[index + k] & ~w.mask) | (w.data & w.mask))
+                    if k == 0:
+                        m.d.sync += r.msi_addr[x].eq(merged[2:pas])
+                    else:
+                        m.d.sync += [r.msi_data[x].eq(merged[:32]), r.msi_m[x].eq(merged[32])]
+        wsi = r.fctl_wsi if self._config.igs == Igs.BOTH else 0
+        m.d.comb += [out.msi.eq(~wsi), out.cip.eq(r.ipsr.cip), out.fip.eq(r.ipsr.fip),
+                     out.civ.eq(r.icvec.civ), out.fiv.eq(r.icvec.fiv),
+                     out.masked.eq(Cat(r.msi_m))]
+        with m.Switch(out.index):
+            for x in range(MSI_CFG_ENTRIES):
+                with m.Case(x):
+                    m.d.comb += [out.addr.eq(Cat(Const(0, 2), r.msi_addr[x])),
+                                 out.data.eq(r.msi_data[x])]
 
     def _debug(self, m, r, w):
         """The debug translation interface (spec "Translation-request IOVA (tr_req_iova)",

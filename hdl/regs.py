@@ -17,7 +17,7 @@ __all__ = [
     "CAPABILITIES", "FCTL", "DDTP", "QB", "CQCSR", "FQCSR", "IPSR", "ICVEC",
     "MSI_ADDR", "MSI_DATA", "MSI_VEC_CTL", "MSI_CFG_ENTRIES", "MSI_CFG_ENTRY_SIZE",
     "TR_REQ_IOVA", "TR_REQ_CTL", "TR_RESPONSE", "REGISTERS", "REGISTER_SIZE",
-    "Kind", "FieldAccess", "ACCESS", "access_of", "kind_mask",
+    "Kind", "FieldAccess", "ACCESS", "MSI_CFG_ACCESS", "access_of", "kind_mask",
 ]
 
 
@@ -248,7 +248,8 @@ ACCESS = {
     Offset.CAPABILITIES: {name: _RO for name, _ in CAPABILITIES if not name.startswith("_")},
     Offset.FCTL: {
         "be": FieldAccess(Kind.WARL, "only 0 is legal (capabilities.END=0: little-endian)"),
-        "wsi": FieldAccess(Kind.WARL, "only 1 is legal (capabilities.IGS=WSI)"),
+        "wsi": FieldAccess(Kind.WARL, "IGS=WSI: only 1 is legal; IGS=MSI: only 0; IGS=BOTH:"
+                                      " both, resets to 0"),
         "gxl": FieldAccess(Kind.WARL, "only 0 is legal"),
     },
     Offset.DDTP: {
@@ -267,12 +268,24 @@ ACCESS = {
                    "busy": _RO},
     # pmip and pip are never set here (no HPM, no page-request queue): they read 0.
     Offset.IPSR: {"cip": _RW1C, "fip": _RW1C, "pmip": _RW1C, "pip": _RW1C},
-    Offset.ICVEC: {name: FieldAccess(Kind.WARL, "all 4 bits of the vector are implemented")
+    Offset.ICVEC: {name: FieldAccess(Kind.WARL, "only the low Config.vector_bits bits of the"
+                                                " vector are implemented, the rest read 0")
                    for name in ("civ", "fiv", "pmiv", "piv")},
     Offset.TR_REQ_IOVA: {"vpn": _RW},
     Offset.TR_REQ_CTL: {"go": _RW1S, "priv": _RW, "exe": _RW, "nw": _RW, "pid": _RW,
                         "pv": _RW, "did": _RW},
     Offset.TR_RESPONSE: {"fault": _RO, "pbmt": _RO, "s": _RO, "ppn": _RO},
+}
+
+
+#: The access of the fields of the ``msi_cfg_tbl`` registers (spec "MSI configuration table
+#: (msi_cfg_tbl)", decision 8 of issue 16), by layout. With ``capabilities.IGS=WSI`` the whole
+#: table is hardwired to 0. Reset: ``addr`` and ``data`` 0, ``m`` 1 (masked; the spec leaves it
+#: UNSPECIFIED).
+MSI_CFG_ACCESS = {
+    "msi_addr": {"addr": _PPN},
+    "msi_data": {"data": _RW},
+    "msi_vec_ctl": {"m": _RW},
 }
 
 
