@@ -6,10 +6,14 @@ off, or ``fqof``/``fqmf`` is set (the record and all later ones are discarded un
 software clears the bit), or the queue is full (``fqt == fqh-1``: ``fqof`` is set and the
 record discarded), or the store faults (``fqmf`` is set and the record discarded). A new
 record, or a set error bit, sets ``ipsr.fip`` when ``fqcsr.fie`` is 1.
+
+Two sources report: the translations (:meth:`FaultQueue.report`, after the caller's DTF
+rule) and the MSI generator (:meth:`FaultQueue.report_msi_fault`: CAUSE 273, TTYP 0,
+``iotval`` the MSI's address; no device context, so DTF does not apply; reference N.5).
 """
 
 from iogate.hdl import bits
-from iogate.hdl.formats import FAULT_RECORD, FQ_RECORD_SIZE
+from iogate.hdl.formats import FAULT_RECORD, FQ_RECORD_SIZE, Cause, Ttyp
 from iogate.hdl.regs import FQCSR, IPSR
 
 from iogate.cosim.model.memory import AccessFault
@@ -44,6 +48,12 @@ class FaultQueue:
         self._store = store
         self.written = 0
         self.dropped = 0
+
+    def report_msi_fault(self, address):
+        """Queue the record of an IOMMU-generated MSI whose store faulted (CAUSE 273, TTYP
+        0, DID/PV/PID/PRIV 0, ``iotval`` = ``address``, ``iotval2`` 0); returns True if
+        stored."""
+        return self.report(Cause.IOMMU_MSI_WRITE_ACCESS_FAULT, Ttyp.NONE, 0, address)
 
     def report(self, cause, ttyp, did, iotval, iotval2=0, pv=0, pid=0, priv=0):
         """Queue one record; returns True if it was stored."""

@@ -41,6 +41,7 @@ from iogate.cosim.model import ddt, msi, pdt
 from iogate.cosim.model.caches import DcCache, Iotlb, PcCache, PdteCache, TlbEntry
 from iogate.cosim.model.cmdq import CommandQueue
 from iogate.cosim.model.faultq import FaultQueue
+from iogate.cosim.model.interrupts import MsiInterrupts
 from iogate.cosim.model.memory import AccessFault, Memory
 from iogate.cosim.model.pdt import FirstStage
 from iogate.cosim.model.registers import RegisterFile
@@ -124,6 +125,8 @@ class IommuModel:
         self._extended = config.dc_extended
         self._walker = Walker(self._load64, config.svpbmt)
         self.fault_queue = FaultQueue(_regs, self._store)
+        #: IOMMU-generated MSIs (reference N.5): the messages sent, for the test bench.
+        self.interrupts = MsiInterrupts(_regs, self._store, self.fault_queue)
         self.command_queue = CommandQueue(_regs, self._load, self._store, self.dc_cache,
                                           self.iotlb, self.pc_cache, self.pdte_cache)
         self._dc_memo: dict = {}      # DC words -> DeviceContext (one object per value)
@@ -180,6 +183,8 @@ class IommuModel:
         "Interrupt-cause-to-vector register (icvec)").
         """
         ipsr, icvec = self.regs.ipsr, self.regs.icvec
+        if not self.regs.wsi:
+            return 0                    # fctl.WSI=0: interrupts are messages
         lines = 0
         for bit, shift in ((0, 0), (1, 4), (2, 8), (3, 12)):
             if ipsr >> bit & 1:

@@ -14,8 +14,9 @@ register's legalising rule and side effects):
 * Offsets with no register of this implementation read 0 and ignore writes (absent
   optional registers: spec "Memory-mapped register interface", "a read ... returns 0 and writes ...
   are ignored"); reserved (WPRI) and custom fields read 0.
-* ``capabilities`` is RO. ``fctl`` is WARL with a single legal value: little-endian
-  (``capabilities.END=0``), wired interrupts (``IGS=WSI``), ``GXL=0``.
+* ``capabilities`` is RO. ``fctl`` is WARL: little-endian (``capabilities.END=0``), ``GXL=0``;
+  ``WSI`` reads 1 with ``IGS=WSI``, 0 with ``IGS=MSI``, and with ``IGS=BOTH`` takes the value
+  written, resetting to 0 (decision 8 of issue 16).
 * ``ddtp.iommu_mode`` is WARL: a write of a mode this Config does not offer keeps the old
   mode; ``busy`` reads 0 (the model completes a mode change at once).
 * ``cqb``/``fqb``: ``LOG2SZ-1`` is WARL, a value above ``Config.queue_log2sz_max - 1``
@@ -29,7 +30,16 @@ register's legalising rule and side effects):
   status register (ipsr)").
 * ``tr_req_ctl.Go`` is RW1S; the model runs the translation during the write and clears it
   (spec "Translation-request control (tr_req_ctl)", "Debug support").
-* ``icvec``: the four 4-bit vector fields are writable (WARL), the rest reads 0.
+* ``icvec``: of each of the four vector fields the low ``Config.vector_bits`` bits are
+  writable (WARL), the rest reads 0.
+* ``msi_cfg_tbl`` (spec "MSI configuration table (msi_cfg_tbl)", decision 8 of issue 16), only
+  with ``IGS`` MSI or BOTH (else it reads 0 and ignores writes): ``msi_addr_x`` ADDR [55:2]
+  with the bits at and above ``PAS`` reading 0, ``msi_data_x`` 32 bits, ``msi_vec_ctl_x.M``;
+  reset 0, 0 and M=1. A write of M 1->0 calls :attr:`RegisterFile.on_unmask`.
+* Every 0->1 change of an ``ipsr`` bit, whatever made it, calls
+  :attr:`RegisterFile.on_ipsr_rise` with the bits that rose (the MSI edge rule,
+  :mod:`iogate.cosim.model.interrupts`); a W1C of a bit whose condition still holds leaves it
+  1 without a change, as the hardware does.
 """
 
 from iogate.hdl import bits
@@ -39,9 +49,15 @@ from iogate.hdl.regs import (
     DDTP,
     FCTL,
     FQCSR,
+    ICVEC,
     IPSR,
+    MSI_ADDR,
+    MSI_CFG_ENTRIES,
+    MSI_CFG_ENTRY_SIZE,
+    MSI_VEC_CTL,
     QB,
     TR_RESPONSE,
+    Igs,
     IommuMode,
     Kind,
     Offset,
@@ -105,18 +121,55 @@ class RegisterFile:
         self._dbg = bool(caps["dbg"])
         # PPN bits that exist below capabilities.PAS (the rest of a WARL PPN reads 0).
         self._ppn_mask = (1 << (config.pas - 12)) - 1
-        # fctl: the only legal value (BE=0 with END=0, WSI=1 with IGS=WSI, GXL=0).
-        self.fctl = bits.pack(FCTL, be=0, wsi=1, gxl=0)
+        # fctl: BE=0 with END=0, GXL=0; WSI=1 with IGS=WSI, else 0 (IGS=BOTH: the reset value
+        # of decision 8 of issue 16).
+        self._igs = config.igs
+        self.fctl = bits.pack(FCTL, be=0, wsi=int(config.igs == Igs.WSI), gxl=0)
+        # icvec WARL: the low vector_bits bits of each field.
+        self._icvec_mask = sum(((1 << config.vector_bits) - 1) << bits.field_range(ICVEC, f)[0]
+                               for f in ("civ", "fiv", "pmiv", "piv"))
+        #: msi_cfg_tbl, with IGS MSI or BOTH: raw register values per entry.
+        self._msi = config.igs != Igs.WSI
+        self._msi_addr_mask = bits.mask(MSI_ADDR, "addr") & ((1 << config.pas) - 1)
+        self.msi_addr = [0] * MSI_CFG_ENTRIES
+        self.msi_data = [0] * MSI_CFG_ENTRIES
+        self.msi_vec_ctl = [bits.pack(MSI_VEC_CTL, m=1)] * MSI_CFG_ENTRIES
+        #: Called with the ipsr bits that went 0->1, and with an entry whose M went 1->0.
+        self.on_ipsr_rise = None
+        self.on_unmask = None
+        self._ipsr = 0
         # Reset values (spec "Reset behavior"): ddtp Off with busy 0, queues off, ipsr 0, Go 0. The
         # rest is UNSPECIFIED; the model picks 0.
         self.ddtp = bits.pack(DDTP, iommu_mode=IommuMode.OFF)
         self.cqb = self.cqh = self.cqt = 0
         self.fqb = self.fqh = self.fqt = 0
-        self.cqcsr = self.fqcsr = self.ipsr = 0
+        self.cqcsr = self.fqcsr = 0
         self.icvec = 0
         self.tr_req_iova = self.tr_req_ctl = self.tr_response = 0
 
     # -- derived values used by the model ------------------------------------------------
+
+    @property
+    def ipsr(self):
+        return self._ipsr
+
+    @ipsr.setter
+    def ipsr(self, value):
+        rose = value & ~self._ipsr
+        self._ipsr = value
+        if rose and self.on_ipsr_rise is not None:
+            self.on_ipsr_rise(rose)
+
+    @property
+    def wsi(self):
+        """``fctl.WSI``: interrupts are wired (else messages)."""
+        return bool(bits.get(FCTL, self.fctl, "wsi"))
+
+    def msi_entry(self, x):
+        """``(address, data, masked)`` of ``msi_cfg_tbl`` entry ``x``: the byte address
+        ``ADDR << 2``."""
+        return (self.msi_addr[x] & ~3, self.msi_data[x],
+                bool(bits.get(MSI_VEC_CTL, self.msi_vec_ctl[x], "m")))
 
     @property
     def iommu_mode(self):
@@ -142,11 +195,18 @@ class RegisterFile:
 
     def update_ipsr(self):
         """Set ``cip``/``fip`` while their conditions hold (spec "Interrupt pending status register
-        (ipsr)")."""
+        (ipsr)"); setting ``cie``/``fie`` while an error bit is already 1 sets it too (N.9 P7)."""
+        conditions = self._ipsr_conditions()
+        if conditions & ~self.ipsr:
+            self.ipsr |= conditions
+
+    def _ipsr_conditions(self):
+        out = 0
         if self.cqcsr & bits.mask(CQCSR, "cie") and self.cqcsr & _CQCSR_ERR:
-            self.ipsr |= bits.mask(IPSR, "cip")
+            out |= bits.mask(IPSR, "cip")
         if self.fqcsr & bits.mask(FQCSR, "fie") and self.fqcsr & _FQCSR_ERR:
-            self.ipsr |= bits.mask(IPSR, "fip")
+            out |= bits.mask(IPSR, "fip")
+        return out
 
     # -- MMIO ------------------------------------------------------------------------------
 
@@ -177,11 +237,16 @@ class RegisterFile:
 
     def _read32(self, offset):
         base = offset & ~7
-        if base in _WIDE:
+        if base in _WIDE or _is_msi_addr(base):
             return (self._value(base) >> (32 if offset & 4 else 0)) & _W32
         return self._value(offset) & _W32
 
     def _value(self, offset):
+        if Offset.MSI_CFG_TBL <= offset < Offset.MSI_CFG_TBL + 0x100:
+            if not self._msi:
+                return 0
+            x, at = divmod(offset - Offset.MSI_CFG_TBL, MSI_CFG_ENTRY_SIZE)
+            return (self.msi_addr, None, self.msi_data, self.msi_vec_ctl)[at // 4][x]
         if offset in (Offset.TR_REQ_IOVA, Offset.TR_REQ_CTL, Offset.TR_RESPONSE) \
                 and not self._dbg:
             return 0
@@ -190,6 +255,10 @@ class RegisterFile:
 
     def _write32(self, offset, value):
         base = offset & ~7
+        if _is_msi_addr(base) or (Offset.MSI_CFG_TBL <= offset < Offset.MSI_CFG_TBL + 0x100):
+            if self._msi:
+                self._w_msi_cfg(offset, value)
+            return
         if base in _WIDE:
             shift = 32 if offset & 4 else 0
             old = self._value(base)
@@ -261,11 +330,31 @@ class RegisterFile:
         self.update_ipsr()
 
     def _w_ipsr(self, old, new, written):
-        self.ipsr = _by_kind(Offset.IPSR, old, new)
-        self.update_ipsr()
+        # One change: a bit cleared while its condition holds stays 1 (no new edge).
+        self.ipsr = _by_kind(Offset.IPSR, old, new) | self._ipsr_conditions()
 
     def _w_icvec(self, old, new, written):
-        self.icvec = _by_kind(Offset.ICVEC, old, new)
+        self.icvec = _by_kind(Offset.ICVEC, old, new) & self._icvec_mask
+
+    def _w_fctl(self, old, new, written):
+        # Only WSI with IGS=BOTH is writable.
+        if self._igs == Igs.BOTH:
+            self.fctl = new & bits.mask(FCTL, "wsi")
+
+    def _w_msi_cfg(self, offset, value):
+        x, at = divmod(offset - Offset.MSI_CFG_TBL, MSI_CFG_ENTRY_SIZE)
+        if at < 8:
+            shift = 8 * (at & 4)
+            old = self.msi_addr[x]
+            new = (old & ~(_W32 << shift)) | (value << shift)
+            self.msi_addr[x] = new & self._msi_addr_mask
+        elif at == 8:
+            self.msi_data[x] = value
+        else:
+            was_masked = self.msi_entry(x)[2]
+            self.msi_vec_ctl[x] = value & bits.mask(MSI_VEC_CTL, "m")
+            if was_masked and not self.msi_entry(x)[2] and self.on_unmask is not None:
+                self.on_unmask(x)
 
     def _w_tr_req_iova(self, old, new, written):
         self.tr_req_iova = _by_kind(Offset.TR_REQ_IOVA, old, new)
@@ -287,8 +376,9 @@ _NAMES = {
     Offset.TR_REQ_CTL: "tr_req_ctl", Offset.TR_RESPONSE: "tr_response",
 }
 
-# Registers not listed (capabilities, fctl, cqh, fqt, tr_response) are read-only.
+# Registers not listed (capabilities, cqh, fqt, tr_response) are read-only.
 _HANDLERS = {
+    Offset.FCTL: RegisterFile._w_fctl,
     Offset.DDTP: RegisterFile._w_ddtp, Offset.CQB: RegisterFile._w_cqb,
     Offset.FQB: RegisterFile._w_fqb, Offset.CQT: RegisterFile._w_cqt,
     Offset.FQH: RegisterFile._w_fqh, Offset.CQCSR: RegisterFile._w_cqcsr,
@@ -296,5 +386,13 @@ _HANDLERS = {
     Offset.ICVEC: RegisterFile._w_icvec, Offset.TR_REQ_IOVA: RegisterFile._w_tr_req_iova,
     Offset.TR_REQ_CTL: RegisterFile._w_tr_req_ctl,
 }
+
+
+
+def _is_msi_addr(base):
+    """``base`` is the offset of an ``msi_addr_x`` (8 bytes)."""
+    return (Offset.MSI_CFG_TBL <= base < Offset.MSI_CFG_TBL + 0x100
+            and (base - Offset.MSI_CFG_TBL) % MSI_CFG_ENTRY_SIZE == 0)
+
 
 assert TR_RESPONSE.size == 64
