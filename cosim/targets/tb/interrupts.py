@@ -10,16 +10,27 @@ iff some pending ``ipsr`` bit is routed to it, and no line is asserted with ``fc
 The model changes ``ipsr`` at once, the RTL some cycles later; so the lines are compared at
 quiet points (:meth:`InterruptMonitor.check` waits a bounded number of cycles for the RTL
 to agree), while a coroutine records every change of the lines for the report.
+
+IOMMU-generated MSIs (reference N.5, ``fctl.WSI=0``): after :meth:`InterruptMonitor.watch_msis`
+the monitor also records every write the IOMMU's MSI generator makes on the AXI write channel
+(AWID :data:`iogate.hdl.msi_irq.MSI_IRQ_AWID`: address, the 4 bytes in their lanes, whether
+the strobes are the 4-byte lanes the address names) and :meth:`InterruptMonitor.check`
+compares them with the model's messages (``model.interrupts.messages``, address and data,
+in any order: the RTL sends one message at a time, lowest vector first, so two messages the
+model sends at one instant may go out in the other order).
 """
 
+from collections import Counter
+
 import cocotb
-from cocotb.triggers import ClockCycles
+from cocotb.triggers import ClockCycles, RisingEdge
 from cocotb.utils import get_sim_time
 
 from iogate.hdl import bits
+from iogate.hdl.msi_irq import MSI_IRQ_AWID
 from iogate.hdl.regs import FCTL, ICVEC
 
-__all__ = ["InterruptMonitor", "expected_wsi"]
+__all__ = ["InterruptMonitor", "RtlMsi", "expected_wsi"]
 
 #: ipsr bit -> icvec field that routes it (spec "Interrupt pending status register (ipsr)",
 #: "Interrupt-cause-to-vector register (icvec)").
@@ -35,6 +46,23 @@ def expected_wsi(ipsr, icvec, fctl):
         if ipsr >> bit & 1:
             lines |= 1 << bits.get(ICVEC, icvec, field)
     return lines
+
+
+class RtlMsi:
+    """One MSI write seen on the AXI write channel: the cycle of its address handshake, the
+    byte address, the 32-bit data and whether ``wstrb`` named exactly those 4 bytes."""
+
+    def __init__(self, cycle, address, data, strobes_ok):
+        self.cycle, self.address, self.data, self.strobes_ok = cycle, address, data, strobes_ok
+
+    def __repr__(self):
+        return (f"RtlMsi(cycle={self.cycle}, address={self.address:#x}, data={self.data:#x}"
+                f"{'' if self.strobes_ok else ', bad strobes'})")
+
+
+def _int(handle):
+    value = handle.value
+    return int(value) if value.is_resolvable else 0
 
 
 class InterruptMonitor:
@@ -67,7 +95,29 @@ class InterruptMonitor:
         self.mismatches = []
         self.checks = 0
         self._last = self.lines
+        self.msis = None
         cocotb.start_soon(self._watch())
+
+    def watch_msis(self, dut, prefix="mem", awid=MSI_IRQ_AWID):
+        """Record the MSI generator's writes (AWID ``awid``) on ``dut``'s AXI manager port
+        ``prefix`` (``mem__awvalid`` ...) in :attr:`msis`, from now on."""
+        self.msis = []
+        sig = {n: getattr(dut, f"{prefix}__{n}") for n in
+               ("awvalid", "awready", "awid", "awaddr", "wdata", "wstrb")}
+        cocotb.start_soon(self._watch_msis(sig, awid))
+
+    async def _watch_msis(self, sig, awid):
+        while True:
+            await RisingEdge(self.clock)
+            cycle = round(get_sim_time(unit="ns") / self.period_ns)
+            if _int(sig["awvalid"]) and _int(sig["awready"]) and _int(sig["awid"]) == awid:
+                # The write data is offered with the address and held until both handshakes
+                # are done (one write at a time), so it is read here too.
+                address = _int(sig["awaddr"])
+                lane = address & 4
+                data = (_int(sig["wdata"]) >> (8 * lane)) & 0xFFFF_FFFF
+                ok = address & 3 == 0 and _int(sig["wstrb"]) == 0xF << lane
+                self.msis.append(RtlMsi(cycle, address, data, ok))
 
     @property
     def lines(self):
@@ -86,8 +136,35 @@ class InterruptMonitor:
             self._last = now
 
     async def check(self, model, *, settle_cycles=64, what=""):
-        """Wait up to ``settle_cycles`` for ``wsi`` to equal what ``model``'s registers say;
-        record a mismatch if it never does. Returns True when they agree."""
+        """Wait up to ``settle_cycles`` for ``wsi`` to equal what ``model``'s registers say,
+        and (after :meth:`watch_msis`) the MSIs written to equal the model's messages; record
+        a mismatch if they never do. Returns True when they agree."""
+        wires = await self._check_wires(model, settle_cycles, what)
+        if self.msis is None:
+            return wires
+        return await self.check_msis(model, settle_cycles=settle_cycles, what=what) and wires
+
+    async def check_msis(self, model, *, settle_cycles=64, what=""):
+        """Wait up to ``settle_cycles`` for the MSIs written so far to be the model's
+        messages (address and data, as multisets), each with the right strobes."""
+        self.checks += 1
+        for _ in range(settle_cycles):
+            if self._msi_diff(model) is None:
+                return True
+            await ClockCycles(self.clock, 1)
+        self.mismatches.append(f"msi {what}: {self._msi_diff(model)}")
+        return False
+
+    def _msi_diff(self, model):
+        want = Counter((m.address, m.data) for m in model.interrupts.messages)
+        got = Counter((m.address, m.data) for m in self.msis)
+        bad = [m for m in self.msis if not m.strobes_ok]
+        if want == got and not bad:
+            return None
+        return (f"rtl sent {sorted(got.elements())} model {sorted(want.elements())}"
+                f"{f' bad strobes {bad}' if bad else ''}")
+
+    async def _check_wires(self, model, settle_cycles, what):
         self.checks += 1
         expected = None
         for _ in range(settle_cycles):
