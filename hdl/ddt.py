@@ -12,6 +12,10 @@ RISC-V IOMMU spec "Device-Directory-Table (DDT)" (base-format device context),
   set); the 32-byte DC is then read at ``a + DDI[0]*32``, one doubleword at a time, with
   257 on a read fault, 258 when ``tc.V=0`` (without reading the rest) and 259 when
   misconfigured.
+* With ``capabilities.MSI_FLAT`` (the walker's ``mgpaw``) DCs are the 64-byte extended
+  format (reference N.3): split 6/9/9, eight doublewords at ``a + DDI[0]*64``, the extra
+  259 checks of issue 16 decision 1, and only ``msiptp``'s mode and PPN and the
+  ``mgpaw - 12`` meaningful bits of the MSI address mask and pattern are kept.
 * :class:`DeviceContextCache` is the fully associative DDT cache: valid, well-formed DCs
   only (spec "Caching in-memory data structures": invalid entries are never cached), tagged by
   ``device_id``, with an invalidation input for IODIR.INVAL_DDT (all, or one ``device_id``).
@@ -22,22 +26,37 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from iogate.hdl import bits
-from iogate.hdl.formats import DC, DDTE, IOSATP, TA, TC, Cause, IohgatpMode, IosatpMode, PdtpMode
+from iogate.hdl.formats import (
+    DC,
+    DDTE,
+    IOHGATP,
+    IOSATP,
+    MSI_ADDR_MASK,
+    MSIPTP,
+    TA,
+    TC,
+    Cause,
+    IohgatpMode,
+    IosatpMode,
+    MsiptpMode,
+    PdtpMode,
+)
 from iogate.hdl.lutram import EntryRam
 from iogate.hdl.mem_master import MemReadSignature
 from iogate.hdl.regs import IommuMode
 
 __all__ = [
-    "dc_misconfigured", "ddtw_start_layout", "ddtw_result_layout",
+    "dc_misconfigured", "msi_dc_layout", "ddtw_start_layout", "ddtw_result_layout",
     "ddtc_fill_layout", "ddtc_inval_layout", "DeviceDirectoryWalker", "DeviceContextCache",
 ]
 
 
-def _ddi_fields(device_id):
+def _ddi_fields(device_id, extended=False):
     """``device_id`` as the slices ``DDI[0]``, ``DDI[1]``, ``DDI[2]`` of 3LVL (spec
-    "Device-Directory-Table (DDT)", base format)."""
+    "Device-Directory-Table (DDT)"; 7/9/8 bits for base-format DCs, 6/9/9 for extended ones,
+    reference N.3.2)."""
     fields, low = [], 0
-    for width in IommuMode.LVL3.ddi_bits:
+    for width in IommuMode.LVL3.ddi_bits_of(extended):
         fields.append(device_id[low:low + width])
         low += width
     return fields
@@ -114,16 +133,30 @@ def dc_misconfigured(dc, *, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,),
             | tc.sxl)
 
 
+def msi_dc_layout(mgpaw):
+    """What the DDT walker and the DC cache keep of an extended-format DC (reference N.3.1):
+    the base-format fields, then ``msi``: ``flat`` (``msiptp.MODE`` is Flat), ``ppn``
+    (``msiptp.PPN``), and the ``mgpaw - 12`` low bits of ``msi_addr_mask``/``pattern``
+    (``mask``, ``pattern``): the bits above them are checked to be 0 (decision 1), so they
+    need no storage."""
+    width = mgpaw - 12
+    return data.StructLayout({
+        "tc": TC, "iohgatp": IOHGATP, "ta": TA, "fsc": IOSATP,
+        "msi": data.StructLayout({"flat": 1, "ppn": 44, "mask": width, "pattern": width}),
+    })
+
+
 def ddtw_start_layout():
     return data.StructLayout({"ddtp_ppn": 44, "mode": IommuMode, "device_id": 24})
 
 
-def ddtw_result_layout():
-    return data.StructLayout({"fault": 1, "cause": Cause, "dc": DC})
+def ddtw_result_layout(dc=DC):
+    """A fault or the DC (``dc``: :data:`DC`, or :func:`msi_dc_layout` with MSI_FLAT)."""
+    return data.StructLayout({"fault": 1, "cause": Cause, "dc": dc})
 
 
-def ddtc_fill_layout():
-    return data.StructLayout({"device_id": 24, "dc": DC})
+def ddtc_fill_layout(dc=DC):
+    return data.StructLayout({"device_id": 24, "dc": dc})
 
 
 def ddtc_inval_layout():
@@ -150,13 +183,23 @@ class DeviceDirectoryWalker(wiring.Component):
     levels : int
         The deepest directory walked: 1 (1LVL only), 2 (also 2LVL) or 3 (also 3LVL),
         ``Config.ddt_levels``. A 1-level walker has no DDTE logic at all.
+    mgpaw : int or None
+        With ``capabilities.MSI_FLAT`` (``Config.mgpaw``): DCs are the 64-byte extended
+        format (reference N.3, issue 16 decision 1), split 6/9/9, read at ``a + DDI[0]*64``
+        in eight doublewords, and besides the base-format checks these are 259: a reserved
+        bit of ``msiptp`` ([59:44]), ``msiptp.MODE`` neither Off nor Flat (2-15: iogate has
+        no custom mode), a reserved bit of ``msi_addr_mask``/``msi_addr_pattern``
+        ([63:52]) or one of their bits [51:mgpaw-12] (the spec's "reserved for future
+        standard use" read as the reserved-bit rule; libiommu masks them instead, N.9 P3),
+        doubleword 7 non-zero, and ``iohgatp.MODE`` Bare with ``msiptp.MODE`` not Off. The
+        result's DC is then :func:`msi_dc_layout`. None: base format only (N.9 P4).
 
     Members
     -------
     start : ``In(stream.Signature(ddtw_start_layout()))``
         The ``ddtp`` to walk (``mode`` 1LVL, 2LVL or 3LVL) and the ``device_id``. The caller
         has already checked that the ``device_id`` fits the mode (cause 260).
-    result : ``Out(stream.Signature(ddtw_result_layout()))``
+    result : ``Out(stream.Signature(ddtw_result_layout(dc)))``
         A fault (257, 258, 259) or the DC.
     mem : ``Out(MemReadSignature(pas))``
         Reads the DDTEs, then the DC one doubleword at a time (``tc`` first).
@@ -168,7 +211,7 @@ class DeviceDirectoryWalker(wiring.Component):
     """
 
     def __init__(self, *, pas, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,), levels=1,
-                 pdtp_modes=(), pdt_gpa=False):
+                 pdtp_modes=(), pdt_gpa=False, mgpaw=None):
         try:
             if not isinstance(pas, int) or not 32 <= pas <= 56:
                 raise ValueError(f"pas must be an integer between 32 and 56, not {pas!r}")
@@ -184,9 +227,11 @@ class DeviceDirectoryWalker(wiring.Component):
         self._pdtp_modes = tuple(pdtp_modes)
         self._pdt_gpa = pdt_gpa
         self._levels = levels
+        self._mgpaw = mgpaw
+        self._dc = DC if mgpaw is None else msi_dc_layout(mgpaw)
         super().__init__({
             "start": In(stream.Signature(ddtw_start_layout())),
-            "result": Out(stream.Signature(ddtw_result_layout())),
+            "result": Out(stream.Signature(ddtw_result_layout(self._dc))),
             "mem": Out(MemReadSignature(pas)),
         })
 
@@ -196,15 +241,18 @@ class DeviceDirectoryWalker(wiring.Component):
         device_id = Signal(24)
         # i of spec "Process to locate the Device-context": 0 reads the DC.
         level = Signal(range(self._levels))
-        word = Signal(2)
-        res = Signal(ddtw_result_layout())
+        ext = self._mgpaw is not None
+        words = 8 if ext else 4
+        word = Signal(3 if ext else 2)
+        res = Signal(ddtw_result_layout(self._dc))
         m.d.comb += self.result.payload.eq(res)
 
         # Base format: DDI[0] = device_id[6:0] indexes 32-byte DCs, DDI[1] = [15:7] and
         # DDI[2] = [23:16] index 8-byte DDTEs (spec "Process to translate an
-        # IOVA" step 3).
+        # IOVA" step 3); extended format: DDI[0] = [5:0] indexes 64-byte DCs, DDI[1] =
+        # [14:6], DDI[2] = [23:15] (reference N.3.2).
         addr = Signal(56)
-        ddi = _ddi_fields(device_id)
+        ddi = _ddi_fields(device_id, ext)
         with m.Switch(level):
             with m.Case(0):
                 m.d.comb += addr.eq(Cat(Const(0, 3), word, ddi[0], ppn))
@@ -213,8 +261,11 @@ class DeviceDirectoryWalker(wiring.Component):
                     m.d.comb += addr.eq(Cat(Const(0, 3), ddi[1], ppn))
             if self._levels >= 3:
                 with m.Case(2):
-                    # DDI[2] is 8 bits: a 9-bit index with its top bit 0.
-                    m.d.comb += addr.eq(Cat(Const(0, 3), ddi[2], Const(0, 1), ppn))
+                    if ext:
+                        m.d.comb += addr.eq(Cat(Const(0, 3), ddi[2], ppn))
+                    else:
+                        # DDI[2] is 8 bits: a 9-bit index with its top bit 0.
+                        m.d.comb += addr.eq(Cat(Const(0, 3), ddi[2], Const(0, 1), ppn))
         beyond_pas = Const(0, 1) if self._pas == 56 else (addr[self._pas:] != 0)
         m.d.comb += self.mem.req.payload.addr.eq(addr[:self._pas])
 
@@ -224,6 +275,16 @@ class DeviceDirectoryWalker(wiring.Component):
                                          pdtp_modes=self._pdtp_modes,
                                          pdt_gpa=self._pdt_gpa)
         rdata = self.mem.resp.payload.data
+        if ext:
+            # The extended words' 259 checks, gathered as the words arrive (decision 1).
+            ext_bad = Signal()
+            misconfigured = misconfigured | ext_bad | (
+                dc.msi.flat & (dc.iohgatp.mode == IohgatpMode.BARE))
+            width = self._mgpaw - 12
+            msiptp = data.View(MSIPTP, rdata)
+            addr_word = data.View(MSI_ADDR_MASK, rdata)
+            addr_bad = (((rdata & bits.reserved_mask(MSI_ADDR_MASK)) != 0)
+                        | (addr_word.value[width:] != 0))
         ddte = data.View(DDTE, rdata)
 
         def fault(cause):
@@ -275,13 +336,31 @@ class DeviceDirectoryWalker(wiring.Component):
                             for k in range(4):
                                 with m.Case(k):
                                     m.d.sync += dc.as_value()[64 * k:64 * (k + 1)].eq(rdata)
+                            if ext:
+                                with m.Case(4):
+                                    mode_bad = ((msiptp.mode != MsiptpMode.OFF)
+                                                & (msiptp.mode != MsiptpMode.FLAT))
+                                    rsvd = (rdata & bits.reserved_mask(MSIPTP)) != 0
+                                    m.d.sync += [
+                                        dc.msi.flat.eq(msiptp.mode == MsiptpMode.FLAT),
+                                        dc.msi.ppn.eq(msiptp.ppn),
+                                        ext_bad.eq(mode_bad | rsvd),
+                                    ]
+                                with m.Case(5):
+                                    m.d.sync += [dc.msi.mask.eq(addr_word.value[:width]),
+                                                 ext_bad.eq(ext_bad | addr_bad)]
+                                with m.Case(6):
+                                    m.d.sync += [dc.msi.pattern.eq(addr_word.value[:width]),
+                                                 ext_bad.eq(ext_bad | addr_bad)]
+                                with m.Case(7):
+                                    m.d.sync += ext_bad.eq(ext_bad | (rdata != 0))
                         m.d.sync += word.eq(word + 1)
                         with m.If((word == 0) & ~rdata[0]):
                             # tc.V=0: everything else is don't-care (spec "Translation
                             # control (tc)").
                             m.d.sync += fault(Cause.DDT_ENTRY_NOT_VALID)
                             m.next = "DONE"
-                        with m.Elif(word == 3):
+                        with m.Elif(word == words - 1):
                             m.next = "CHECK"
             with m.State("CHECK"):
                 with m.If(misconfigured):
@@ -301,6 +380,9 @@ class DeviceContextCache(wiring.Component):
     ----------
     entries : int
         Number of cached device contexts (``Config.ddtc_entries``).
+    dc : Layout
+        What an entry holds: :data:`~iogate.hdl.formats.DC`, or :func:`msi_dc_layout` with
+        MSI_FLAT (its ``msi`` fields come from the memory, not the flip-flops).
 
     Members
     -------
@@ -322,7 +404,7 @@ class DeviceContextCache(wiring.Component):
         If ``entries`` is not a positive integer.
     """
 
-    def __init__(self, entries):
+    def __init__(self, entries, dc=DC):
         try:
             if not isinstance(entries, int) or isinstance(entries, bool) or entries < 1:
                 raise ValueError(f"entries must be a positive integer, not {entries!r}")
@@ -331,11 +413,12 @@ class DeviceContextCache(wiring.Component):
             self._MustUse__silence = True
             raise
         self.entries = entries
+        self._dc = dc
         super().__init__({
             "lookup_device_id": In(24),
             "lookup_hit": Out(1),
-            "lookup_dc": Out(DC),
-            "fill": In(stream.Signature(ddtc_fill_layout())),
+            "lookup_dc": Out(dc),
+            "fill": In(stream.Signature(ddtc_fill_layout(dc))),
             "inval": In(stream.Signature(ddtc_inval_layout())),
         })
 
@@ -351,6 +434,7 @@ class DeviceContextCache(wiring.Component):
         # delay is shorter than the memory's index and read: the IOTLB compare that follows
         # in the same cycle starts sooner. The PPNs, used only once a walk starts, come
         # from the memory. (Yosys drops the bits of either copy that are not read.)
+        DC = self._dc                # noqa: N806 (the layout: DC or the extended one)
         m.submodules.dcs = dcs = EntryRam(DC, n)
         fast = [Signal(DC, name=f"dc{i}") for i in range(n)]
         rr = Signal(range(max(n, 2)))

@@ -36,7 +36,7 @@ from iogate.hdl.config import require_config
 from iogate.hdl.fq import FaultQueueWriter
 from iogate.hdl.mem_master import DATA_WIDTH, ID_WIDTH, MemoryMaster
 from iogate.hdl.msi_irq import MSI_IRQ_AWID, MsiIrq
-from iogate.hdl.port import ANSWER, PASID, REQUEST, TranslationPort, embedded
+from iogate.hdl.port import ANSWER, MSI_WRITE, PASID, REQUEST, TranslationPort, embedded
 from iogate.hdl.regfile import MMIO_ADDR_WIDTH, WSI_LINES, RegFile
 from iogate.hdl.regs import Igs
 from iogate.hdl.translate import TranslationPipeline
@@ -58,9 +58,12 @@ class Iommu(wiring.Component):
     mem : ``Out(AXI4Signature(config.pas, 64, 4))``
         The implicit memory accesses (AXI4 manager): reads of device contexts, page tables
         and commands (ARID 0, 1, 2), the IOFENCE.C store and fault records (AWID 0, 1).
-    tr : ``Out(TranslationPort(config.tag_width, config.pd_levels > 0)).array(config.ports)``
+    tr : ``Out(TranslationPort(config.tag_width, config.pd_levels > 0, config.msi_mrif))
+    .array(config.ports)``
         The translation ports (``TranslationPort`` is described from the IOMMU's side:
-        ``req`` in, ``resp`` out); with process contexts their requests carry a PASID.
+        ``req`` in, ``resp`` out); with process contexts their requests carry a PASID, with
+        MRIFs (``Config.msi_mrif``) the access's ``word``/``data`` and the responses
+        ``absorbed``.
     wsi : ``Out(16)``
         Wired interrupt lines: ``ipsr.cip`` on line ``icvec.civ``, ``ipsr.fip`` on line
         ``icvec.fiv`` (spec "Interrupt pending status register (ipsr)",
@@ -80,7 +83,7 @@ class Iommu(wiring.Component):
             "mem": Out(AXI4Signature(config.pas, DATA_WIDTH, ID_WIDTH)),
             # TranslationPort is written from the IOMMU's side (requests In), so the
             # IOMMU holds it un-flipped.
-            "tr": Out(TranslationPort(config.tag_width, config.pd_levels > 0))
+            "tr": Out(TranslationPort(config.tag_width, config.pd_levels > 0, config.msi_mrif))
             .array(config.ports),
             "wsi": Out(WSI_LINES),
         })
@@ -102,8 +105,12 @@ class Iommu(wiring.Component):
         m.submodules.fq = fq = FaultQueueWriter(pas=cfg.pas, msi=msi_irq)
         # Read clients: the DDT walker, the page-table walker, the command fetch and, with
         # process contexts, the process-directory walker.
-        m.submodules.mem_master = memm = MemoryMaster(cfg.pas, clients=4 if cfg.pd_levels else 3,
-                                                      write_clients=3 if msi_irq else 2)
+        # With MSI translation the MSI page-table walker (and the MRIF update) reads through
+        # the next client; with MRIFs the MRIF update writes through the last write client.
+        reads = (4 if cfg.pd_levels else 3) + cfg.msi_flat
+        writes = (3 if msi_irq else 2) + cfg.msi_mrif
+        m.submodules.mem_master = memm = MemoryMaster(cfg.pas, clients=reads,
+                                                      write_clients=writes)
 
         wiring.connect(m, regfile.mmio, wiring.flipped(self.mmio))
         wiring.connect(m, memm.bus, wiring.flipped(self.mem))
@@ -126,6 +133,10 @@ class Iommu(wiring.Component):
         if cfg.pd_levels:
             wiring.connect(m, pipe.pdt_mem, memm.clients[3])
             wiring.connect(m, cmdq.pdtc_inval, pipe.pdtc_inval)
+        if cfg.msi_flat:
+            wiring.connect(m, pipe.msi_mem, memm.clients[reads - 1])
+        if cfg.msi_mrif:
+            wiring.connect(m, pipe.mrif_mem, memm.write_clients[writes - 1])
         m.d.comb += [pipe.iommu_mode.eq(regfile.iommu_mode),
                      pipe.ddtp_ppn.eq(regfile.ddtp_ppn),
                      cmdq.iommu_mode.eq(regfile.iommu_mode),
@@ -154,6 +165,9 @@ class Iommu(wiring.Component):
                     m.d.comb += embedded(p, PASID).eq(embedded(q, PASID))
                 else:
                     m.d.comb += [p.pv.eq(0), p.pid.eq(0), p.priv.eq(0)]
+                if cfg.msi_mrif:
+                    # An MRIF-mode MSI page needs the access's size and data (reference N.4.4).
+                    m.d.comb += embedded(p, MSI_WRITE).eq(embedded(q, MSI_WRITE))
         if cfg.dbg:
             with m.If(grant == debug):
                 q = regfile.dbg_req.payload
@@ -172,6 +186,8 @@ class Iommu(wiring.Component):
                 embedded(resp.payload, ANSWER).eq(embedded(r, ANSWER)),
                 resp.payload.hit.eq(r.hit),
             ]
+            if cfg.msi_mrif:
+                m.d.comb += resp.payload.absorbed.eq(r.absorbed)
             with m.If(r.src == i):
                 m.d.comb += pipe.resp.ready.eq(resp.ready)
         if cfg.dbg:

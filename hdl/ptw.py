@@ -63,7 +63,7 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from iogate.hdl.formats import PTE, Cause, IohgatpMode, IosatpMode, Pbmt
-from iogate.hdl.iotlb import PageSize
+from iogate.hdl.iotlb import PAGE_SIZE_IGNORED_BITS, PageSize
 from iogate.hdl.mem_master import MemReadSignature
 from iogate.hdl.port import Access
 
@@ -133,21 +133,24 @@ def access_fault_cause(access):
                Mux(access == Access.WRITE, Cause.WRITE_ACCESS_FAULT, Cause.READ_ACCESS_FAULT))
 
 
-def ptw_start_layout(priv=False):
+def ptw_start_layout(priv=False, msi=False):
     """A walk to do: ``iosatp`` (``mode``, ``root_ppn``), ``iohgatp`` (``g_mode``,
     ``g_root``), the IOVA and the access. Either stage may be Bare, not both.
 
     With ``priv`` (a walker for process contexts) also the request's privilege (``priv``:
     supervisor) and ``PC.ta.SUM`` (``sum``), for the first-stage leaf's U check (reference
-    N.1.6); without it every walk is User."""
+    N.1.6); without it every walk is User. With ``msi`` (a walker for MSI translation)
+    also ``msi``: the final GPA is matched against the MSI address mask and pattern."""
     extra = {"priv": 1, "sum": 1} if priv else {}
+    if msi:
+        extra["msi"] = 1
     return data.StructLayout({
         "root_ppn": 44, "iova": 64, "access": Access, "mode": IosatpMode,
         "g_root": 44, "g_mode": IohgatpMode, **extra,
     })
 
 
-def ptw_result_layout(priv=False):
+def ptw_result_layout(priv=False, msi_bits=0):
     """The end of a walk.
 
     On success ``ppn`` is the 4 KiB physical page holding the IOVA, ``r``/``w``/``x`` the
@@ -158,8 +161,15 @@ def ptw_result_layout(priv=False):
     address of that first-stage leaf concerns it. On a fault only ``fault``, ``cause`` and
     ``iotval2`` (guest-page faults, spec "Fault/Event-Queue (FQ)") are non-zero. With ``priv``
     ``u`` is the first-stage leaf's U bit (1 when the first stage is Bare).
+
+    With ``msi_bits`` (MSI translation, ``Config.mgpaw - 12``): ``msi`` says the final GPA
+    is an MSI address (reference N.4.1); the walk then stopped before the second stage,
+    ``gpa`` is that GPA's page number and ``r``/``w``/``x``/``pbmt``/``g``/``u``/``size``
+    are the first stage's alone (all ones, PMA, the largest size when it is Bare).
     """
     extra = {"u": 1} if priv else {}
+    if msi_bits:
+        extra.update(msi=1, gpa=msi_bits)
     return data.StructLayout({
         "fault": 1, "cause": Cause, "ppn": 44, "r": 1, "w": 1, "x": 1, "pbmt": Pbmt,
         "g": 1, "size": PageSize, "partial": 1, "iotval2": 64, **extra,
@@ -185,6 +195,19 @@ class PageTableWalker(wiring.Component):
         Walks carry the request's privilege and SUM (:func:`ptw_start_layout`) and results
         the leaf's U (:func:`ptw_result_layout`): for process contexts. Without it every
         walk is User, with none of that logic.
+    msi_bits : int
+        MSI translation (``Config.msi_flat``: ``Config.mgpaw - 12``; 0 builds none). A walk
+        started with ``msi`` matches its final GPA A (the IOVA under a Bare first stage, else
+        the first-stage leaf's) before the second stage reads anything for it (reference
+        N.4.1, step 18; issue 16 decision 2): ``((A >> 12) & ~mask) == (pattern & ~mask)``
+        over all 52 page-number bits, with ``msi_mask``/``msi_pattern`` the DC's (their bits
+        from ``msi_bits`` up are 0, so A's must be too). A match ends the walk with
+        ``result.msi``; the second stage's GPA-width check is step 19's and is skipped.
+        The GPAs of first-stage PTEs are not matched (step 18 is the request's GPA). A
+        non-MSI result of such a walk larger than 4 KiB whose GPA range holds a page that
+        matches is shrunk to the 4 KiB page (marked ``partial`` under a first stage): an
+        IOTLB entry of the larger page would let a later MSI address bypass the MSI page
+        table (reference N.4.4; the model and libiommu shrink it too).
 
     A start with a mode not offered, or with both stages Bare, is a page fault (the
     device-context checks and the pipeline keep it from happening).
@@ -199,6 +222,9 @@ class PageTableWalker(wiring.Component):
         The memory client that reads PTEs of both stages.
     busy : ``Out(1)``
         A walk is in progress (from acceptance of ``start`` until ``result`` is taken).
+    msi_mask, msi_pattern : ``In(msi_bits)``
+        Only with ``msi_bits``: the DC's MSI address mask and pattern, held by the caller
+        from the cycle after ``start`` until the result is taken.
 
     Raises
     ------
@@ -207,7 +233,8 @@ class PageTableWalker(wiring.Component):
         ``g_modes`` holds an unsupported mode.
     """
 
-    def __init__(self, *, pas, svpbmt, modes=(IosatpMode.SV39,), g_modes=(), priv=False):
+    def __init__(self, *, pas, svpbmt, modes=(IosatpMode.SV39,), g_modes=(), priv=False,
+                 msi_bits=0):
         try:
             if not isinstance(pas, int) or not 32 <= pas <= 56:
                 raise ValueError(f"pas must be an integer between 32 and 56, not {pas!r}")
@@ -228,11 +255,16 @@ class PageTableWalker(wiring.Component):
         self._modes = modes
         self._g_modes = g_modes
         self._priv = bool(priv)
+        self._msi_bits = msi_bits
+        msi = {}
+        if msi_bits:
+            msi = {"msi_mask": In(msi_bits), "msi_pattern": In(msi_bits)}
         super().__init__({
-            "start": In(stream.Signature(ptw_start_layout(self._priv))),
-            "result": Out(stream.Signature(ptw_result_layout(self._priv))),
+            "start": In(stream.Signature(ptw_start_layout(self._priv, bool(msi_bits)))),
+            "result": Out(stream.Signature(ptw_result_layout(self._priv, msi_bits))),
             "mem": Out(MemReadSignature(pas)),
             "busy": Out(1),
+            **msi,
         })
 
     def elaborate(self, platform):
@@ -385,6 +417,8 @@ class PageTableWalker(wiring.Component):
             ]
             if self._priv:
                 m.d.sync += [w.priv.eq(p.priv), w.sum.eq(p.sum)]
+            if self._msi_bits:
+                m.d.sync += w.msi.eq(p.msi)
             if w.two_stage:
                 # A first-stage-Bare walk keeps all-ones permissions and the
                 # largest size for the second stage to narrow down.
@@ -441,7 +475,15 @@ class PageTableWalker(wiring.Component):
         "Two-Stage Address Translation" (a GPA too wide for the mode: a guest-page fault,
         before the second stage reads anything for it).
         """
-        with m.If(w.in_second & w.gpa_wide):
+        first = m.If
+        if self._msi_bits:
+            # Step 18 before step 19: the final GPA, before its second-stage walk starts.
+            with m.If(w.msi & w.in_second & ~w.implicit & (w.g_level == w.g_top)
+                      & self._msi_match(w.gpa)):
+                m.d.sync += [w.res.msi.eq(1), w.res.gpa.eq(w.gpa[12:12 + self._msi_bits])]
+                m.next = "DONE"
+            first = m.Elif
+        with first(w.in_second & w.gpa_wide):
             m.d.sync += w.guest_fault
             m.next = "DONE"
         with m.Elif(w.beyond_pas):
@@ -547,7 +589,33 @@ class PageTableWalker(wiring.Component):
                 res.size.eq(Mux(smaller, w.leaf_size, res.size)),
                 res.partial.eq(w.s_on & smaller),
             ]
+            if self._msi_bits:
+                # A page holding an MSI address is cut to 4 KiB (reference N.4.4).
+                size = Signal(PageSize, name="combined_size")
+                m.d.comb += size.eq(Mux(smaller, w.leaf_size, res.size))
+                shrink = w.msi & (size != PageSize.SIZE_4K) & self._msi_overlap(w.gpa, size)
+                with m.If(shrink):
+                    m.d.sync += [res.size.eq(PageSize.SIZE_4K), res.partial.eq(w.s_on)]
             m.next = "DONE"
+
+    def _msi_match(self, gpa):
+        """GPA ``gpa`` is an MSI address (reference N.4.1; issue 16 decision 2)."""
+        width = self._msi_bits
+        page = gpa[12:12 + width]
+        return ((gpa[12 + width:] == 0)
+                & (((page ^ self.msi_pattern) & ~self.msi_mask) == 0))
+
+    def _msi_overlap(self, gpa, size):
+        """The naturally aligned GPA range of ``size`` (a PageSize) around ``gpa`` holds a
+        page :meth:`_msi_match` accepts: the page bits inside the range are free. The
+        range's GPA fits the second stage's mode, hence ``msi_bits``."""
+        width = self._msi_bits
+        free = Const(0, width)
+        for ps in (PageSize.SIZE_64K, *(_SIZE_OF_LEVEL[i] for i in range(1, 5))):
+            bits_in = min(PAGE_SIZE_IGNORED_BITS[ps], width)
+            free = free | ((size == ps).replicate(width) & ((1 << bits_in) - 1))
+        page = gpa[12:12 + width]
+        return ((page ^ self.msi_pattern) & ~self.msi_mask & ~free) == 0
 
 
 class _Walk:
@@ -568,8 +636,9 @@ class _Walk:
 
         self.iova = Signal(64, name="iova")
         self.access = Signal(Access, name="access")
-        self.res = Signal(ptw_result_layout(walker._priv), name="res")
+        self.res = Signal(ptw_result_layout(walker._priv, walker._msi_bits), name="res")
         self.priv = Signal(name="priv")          # a supervisor request (with `priv` only)
+        self.msi = Signal(name="msi")            # match the final GPA (with `msi_bits` only)
         self.sum = Signal(name="sum")
 
         # First stage: the table being read (a guest PPN under a second stage) and level.

@@ -65,19 +65,34 @@ writer always drains them (:mod:`iogate.hdl.fq`).
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from iogate.hdl.config import require_config
-from iogate.hdl.ddt import DeviceContextCache, DeviceDirectoryWalker, ddtc_inval_layout
+from iogate.hdl.ddt import (
+    DC,
+    DeviceContextCache,
+    DeviceDirectoryWalker,
+    ddtc_inval_layout,
+    msi_dc_layout,
+)
 from iogate.hdl.formats import Cause, IohgatpMode, IosatpMode, Pbmt, PdtpMode
 from iogate.hdl.fq import fault_report_layout
-from iogate.hdl.iotlb import IOTLB, iotlb_inval_layout, iotlb_key_layout, page_sizes, vpn_width
-from iogate.hdl.mem_master import MemReadSignature
+from iogate.hdl.iotlb import (
+    IOTLB,
+    PageSize,
+    iotlb_inval_layout,
+    iotlb_key_layout,
+    page_sizes,
+    vpn_width,
+)
+from iogate.hdl.mem_master import MemReadSignature, MemWriteSignature
+from iogate.hdl.mrif import MrifUpdater
+from iogate.hdl.msi import MsiWalker
 from iogate.hdl.pdt_walk import ProcessDirectoryWalker
 from iogate.hdl.pdtc import ProcessContextCache, pdtc_inval_layout
-from iogate.hdl.port import ANSWER, REQUEST, Access, embedded, fields
+from iogate.hdl.port import ANSWER, MSI_WRITE, REQUEST, Access, embedded, fields
 from iogate.hdl.ptw import (
     PageTableWalker,
     access_fault_cause,
@@ -100,18 +115,22 @@ def pipeline_request_layout(config):
 
     ``src`` is the port index, or ``config.ports`` for the debug translation interface;
     ``pv`` says a ``process_id`` (``pid``, with privilege ``priv``) came with it (only the
-    debug interface can say so).
+    debug interface can say so); with ``Config.msi_mrif`` also
+    :data:`~iogate.hdl.port.MSI_WRITE` (``word``, ``data``; 0 from the debug interface).
     """
     return data.StructLayout({
         "src": source_width(config), "tag": config.tag_width, **fields(REQUEST),
         "pv": 1, "pid": 20, "priv": 1,
+        **(fields(MSI_WRITE) if config.msi_mrif else {}),
     })
 
 
 def pipeline_response_layout(config):
-    """A response inside the IOMMU: the port response fields plus ``src``."""
+    """A response inside the IOMMU: the port response fields plus ``src`` (with
+    ``Config.msi_mrif`` also ``absorbed``)."""
     return data.StructLayout({
         "src": source_width(config), "tag": config.tag_width, **fields(ANSWER), "hit": 1,
+        **({"absorbed": 1} if config.msi_mrif else {}),
     })
 
 
@@ -166,6 +185,11 @@ class TranslationPipeline(wiring.Component):
         The process-directory walker's memory client (only with ``config.pd_levels > 0``).
     pdtc_inval : ``In(stream.Signature(iogate.hdl.pdtc.pdtc_inval_layout()))``
         IODIR.INVAL_PDT into the process-context cache (only with ``config.pd_levels > 0``).
+    msi_mem : ``Out(MemReadSignature(config.pas))``
+        Only with ``config.msi_flat``: the MSI page-table walker's reads, and the MRIF
+        update's (one of the two at a time).
+    mrif_mem : ``Out(MemWriteSignature(config.pas))``
+        Only with ``config.msi_mrif``: the MRIF update's writes (pending doubleword, notice).
 
     Raises
     ------
@@ -182,6 +206,11 @@ class TranslationPipeline(wiring.Component):
         if self._pd:
             extra = {"pdt_mem": Out(MemReadSignature(config.pas)),
                      "pdtc_inval": In(stream.Signature(pdtc_inval_layout()))}
+        self._msi = config.msi_flat
+        if self._msi:
+            extra["msi_mem"] = Out(MemReadSignature(config.pas))
+        if config.msi_mrif:
+            extra["mrif_mem"] = Out(MemWriteSignature(config.pas))
         super().__init__({
             **extra,
             "req": In(stream.Signature(pipeline_request_layout(config))),
@@ -202,6 +231,7 @@ class TranslationPipeline(wiring.Component):
         g_modes = second_stage_modes(cfg)
         ddtc, ddtw, iotlb, ptw = self._caches_and_walkers(m, modes, g_modes)
         pdtc, pdtw = self._process_contexts(m, modes, g_modes)
+        msiw, mrif = self._msi_walkers(m)
 
         # The state of the three stages, shared by the helpers below.
         s = SimpleNamespace()
@@ -231,6 +261,15 @@ class TranslationPipeline(wiring.Component):
         s.lookup_iotval2 = Signal(64)  # a guest-page fault's GPA in a PDT walk
         s.pdt_stale = Signal()   # an IODIR was accepted during the process-directory walk
         s.from_iotlb = Signal()
+        s.msiw, s.mrif = msiw, mrif
+        if self._msi:
+            # The walk slot's DC fields for MSI translation (reference N.4.1).
+            width = cfg.mgpaw - 12
+            s.walk_msi_ppn = Signal(44)
+            s.walk_msi_mask = Signal(width)
+            s.walk_msi_pattern = Signal(width)
+            m.d.comb += [ptw.msi_mask.eq(s.walk_msi_mask),
+                         ptw.msi_pattern.eq(s.walk_msi_pattern)]
 
         self._device_context(m, s, ddtc, pdtc)
         self._process_context(m, s, ddtc, pdtc)
@@ -239,7 +278,10 @@ class TranslationPipeline(wiring.Component):
         self._walk_starts(m, s, ddtc, ddtw, iotlb, ptw)
         self._pdt_walk_starts(m, s, pdtc, pdtw, ptw)
         self._lookup_fsm(m, s, ddtc, ddtw, iotlb, ptw, pdtc, pdtw)
-        self._walk_answer(m, s, iotlb, ptw)
+        if self._msi:
+            self._walk_answer_msi(m, s, iotlb, ptw)
+        else:
+            self._walk_answer(m, s, iotlb, ptw)
         self._fault_report(m, s, ptw)
 
         with m.If(self.req.valid & self.req.ready):
@@ -252,15 +294,19 @@ class TranslationPipeline(wiring.Component):
         """The device-context cache and walker, the IOTLB and the page-table walker (spec
         "Process to translate an IOVA": the caches in front of the walks it describes)."""
         cfg = self._config
-        m.submodules.ddtc = ddtc = DeviceContextCache(cfg.ddtc_entries)
+        mgpaw = cfg.mgpaw if self._msi else None
+        dc_l = msi_dc_layout(mgpaw) if self._msi else DC
+        m.submodules.ddtc = ddtc = DeviceContextCache(cfg.ddtc_entries, dc_l)
         m.submodules.ddtw = ddtw = DeviceDirectoryWalker(
             pas=cfg.pas, iosatp_modes=modes, iohgatp_modes=(IohgatpMode.BARE, *g_modes),
-            levels=cfg.ddt_levels, pdtp_modes=cfg.pdtp_modes, pdt_gpa=bool(g_modes))
+            levels=cfg.ddt_levels, pdtp_modes=cfg.pdtp_modes, pdt_gpa=bool(g_modes),
+            mgpaw=mgpaw)
         m.submodules.iotlb = iotlb = IOTLB(cfg.iotlb_entries, cfg.iotlb_ways, self._vpn_w,
                                            sizes=page_sizes(cfg), u=self._pd)
         m.submodules.ptw = ptw = PageTableWalker(pas=cfg.pas, svpbmt=cfg.svpbmt,
                                                  modes=modes or (IosatpMode.SV39,),
-                                                 g_modes=g_modes, priv=self._pd)
+                                                 g_modes=g_modes, priv=self._pd,
+                                                 msi_bits=cfg.mgpaw - 12 if self._msi else 0)
         wiring.connect(m, wiring.flipped(self.ddt_mem), ddtw.mem)
         wiring.connect(m, wiring.flipped(self.ptw_mem), ptw.mem)
         # IODIR.INVAL_DDT reaches the DC cache and (with process contexts) the PC cache;
@@ -270,6 +316,37 @@ class TranslationPipeline(wiring.Component):
                      self.ddtc_inval.ready.eq(ddtc.inval.ready)]
         wiring.connect(m, wiring.flipped(self.iotlb_inval), iotlb.inval)
         return ddtc, ddtw, iotlb, ptw
+
+    def _msi_walkers(self, m):
+        """The MSI page-table walker with its MSI PTE cache (:mod:`iogate.hdl.msi`) and the
+        MRIF updater (:mod:`iogate.hdl.mrif`), sharing one read client (a walk slot's MRIF
+        update follows its MSI PTE walk), or ``None`` for either not built."""
+        cfg = self._config
+        if not self._msi:
+            return None, None
+        m.submodules.msiw = msiw = MsiWalker(pas=cfg.pas, width=cfg.mgpaw - 12,
+                                             mrif=cfg.msi_mrif, entries=cfg.msi_ptc_entries,
+                                             vpn_w=self._vpn_w)
+        m.d.comb += [msiw.inval.valid.eq(self.iotlb_inval.valid),
+                     msiw.inval.payload.eq(self.iotlb_inval.payload)]
+        if not cfg.msi_mrif:
+            wiring.connect(m, wiring.flipped(self.msi_mem), msiw.mem)
+            return msiw, None
+        m.submodules.mrif = mrif = MrifUpdater(pas=cfg.pas)
+        wiring.connect(m, wiring.flipped(self.mrif_mem), mrif.wmem)
+        # The MRIF updater reads only while it is busy, the MSI walker only while its
+        # result is not yet taken: one of them at a time owns the client.
+        mem = self.msi_mem
+        mrif_busy = ~mrif.start.ready
+        for client, owns in ((msiw.mem, ~mrif_busy), (mrif.mem, mrif_busy)):
+            with m.If(owns):
+                m.d.comb += [mem.req.valid.eq(client.req.valid),
+                             mem.req.payload.eq(client.req.payload),
+                             client.req.ready.eq(mem.req.ready),
+                             client.resp.valid.eq(mem.resp.valid),
+                             mem.resp.ready.eq(client.resp.ready)]
+            m.d.comb += client.resp.payload.eq(mem.resp.payload)
+        return msiw, mrif
 
     def _process_contexts(self, m, modes, g_modes):
         """The process-context cache and walker (spec "Process to locate the
@@ -418,12 +495,13 @@ class TranslationPipeline(wiring.Component):
 
     def _too_wide(self, device_id):
         """A ``device_id`` wider than ``iommu_mode`` reaches (spec "Process to translate an
-        IOVA", step 5; the base-format DDI widths of each mode)."""
+        IOVA", step 5; the DDI widths of each mode in the DC format built, reference N.3.2)."""
         too_wide = Const(0, 1)
+        extended = self._config.dc_extended
         for mode in sorted(IommuMode, key=lambda mode: -mode.levels):
-            if mode.levels and mode.device_id_bits < len(device_id):
-                too_wide = Mux(self.iommu_mode == mode,
-                               device_id[mode.device_id_bits:] != 0, too_wide)
+            bits = mode.device_id_bits_of(extended)
+            if mode.levels and bits < len(device_id):
+                too_wide = Mux(self.iommu_mode == mode, device_id[bits:] != 0, too_wide)
         return too_wide
 
     def _lookup(self, m, s, iotlb, modes, g_modes):
@@ -530,6 +608,8 @@ class TranslationPipeline(wiring.Component):
             # The first-stage leaf's U check for a supervisor request (reference N.1.6).
             m.d.comb += [ptw.start.payload.priv.eq(s.priv),
                          ptw.start.payload.sum.eq(s.priv & s.pc.ta.sum)]
+        if self._msi:
+            m.d.comb += ptw.start.payload.msi.eq(dc.msi.flat)
         f = iotlb.fill.payload
         r = ptw.result.payload
         m.d.comb += [
@@ -569,6 +649,10 @@ class TranslationPipeline(wiring.Component):
                                          s.walk_dtf.eq(s.dc.tc.dtf)]
                             if self._pd:
                                 m.d.sync += s.walk_sup.eq(s.priv & s.s_on)
+                            if self._msi:
+                                m.d.sync += [s.walk_msi_ppn.eq(s.dc.msi.ppn),
+                                             s.walk_msi_mask.eq(s.dc.msi.mask),
+                                             s.walk_msi_pattern.eq(s.dc.msi.pattern)]
                     if pdtw is not None:
                         with m.If(s.need_pdt):
                             m.d.comb += pdtw.start.valid.eq(1)
@@ -628,6 +712,9 @@ class TranslationPipeline(wiring.Component):
                          p.access.eq(Access.READ), p.mode.eq(IosatpMode.BARE),
                          p.g_root.eq(dc.iohgatp.ppn), p.g_mode.eq(dc.iohgatp.mode),
                          p.priv.eq(0), p.sum.eq(0)]
+            if self._msi:
+                # A PDT entry's GPA is not MSI-translated: step 18 is the request's GPA.
+                m.d.comb += p.msi.eq(0)
             with m.If(ptw.start.ready):
                 m.d.sync += g_for_pdt.eq(1)
         with m.If(g_for_pdt):
@@ -690,6 +777,128 @@ class TranslationPipeline(wiring.Component):
                 # N.1.6); the IOTLB keeps the leaf's own permissions for later requests.
                 with m.If(s.walk_sup & r.u):
                     m.d.sync += out.x.eq(0)
+
+    def _walk_answer_msi(self, m, s, iotlb, ptw):
+        """:meth:`_walk_answer` with MSI address translation (spec "Process to translate an
+        IOVA" step 18, reference N.4; issue 16 decisions 3-5).
+
+        A page-table walk that ends with ``msi`` (its GPA matched the DC's MSI mask and
+        pattern, before any second-stage read for it: first-stage faults come first) hands
+        the GPA to the MSI page-table walker, which answers 261, 262 or 263 or the checked
+        MSI PTE (from its cache or the MSI page table). Then, in this order:
+
+        * an execute → 1 (instruction access fault; also through the debug interface);
+        * a basic PTE (M=3): the PTE's PPN with the first stage's R and W (all ones when it
+          is Bare), X=0 and the first stage's PBMT (PMA when Bare or PMA: the MSI page table
+          takes the second stage's place, Svpbmt's rule). It fills the IOTLB as a 4 KiB
+          entry under the request's tags (GSCID, PSCID with a first stage; ``partial`` when
+          the first-stage leaf is larger), so that IOTINVAL.GVMA of the GSCID removes it
+          (decision 4; with AV=1 the second-stage-only entry only for its GPA);
+        * an MRIF PTE (M=1; never put in the IOTLB): the debug interface → 260; an access
+          that is not one 32-bit word (``word=0``) or not 4-byte aligned → 260 ("aborted as
+          unsupported"); an aligned read → absorbed (reads 0, no memory access); an aligned
+          write with D = ``data`` (byte-swapped when A[2]=1: big-endian MSIs accepted):
+          ``A[11:3] != 0`` or ``D >= 2048`` → absorbed, silently discarded; else the MRIF
+          update (:mod:`iogate.hdl.mrif`), then absorbed, or 264 on a bus error in it.
+
+        ``iotval2`` is 0 for every MSI cause; the record is as for any fault of the walk.
+        """
+        cfg = self._config
+        out, w = s.out, s.w
+        r = ptw.result.payload
+        msiw, mrif = s.msiw, s.mrif
+        mres = msiw.result.payload
+        f = iotlb.fill.payload
+        with m.If(s.w_valid & self.iotlb_inval.valid):
+            m.d.sync += s.pt_stale.eq(1)
+        # The walk slot's phase: the page-table walk, the MSI PTE walk, the MRIF update.
+        in_msi = Signal()        # the MSI walker was started for the walk slot
+        in_mrif = Signal()       # the MRIF updater was
+        ans = Signal(ANSWER)
+        absorbed = Signal()
+        ready = Signal()         # the walk slot's answer is decided
+        fill = Signal()
+        m.d.comb += [
+            msiw.start.payload.gpa.eq(r.gpa), msiw.start.payload.gscid.eq(s.walk_key.gscid),
+            msiw.start.payload.ppn.eq(s.walk_msi_ppn),
+            msiw.start.payload.mask.eq(s.walk_msi_mask),
+        ]
+        if mrif is not None:
+            # D: the data as sent, bytes in address order; A[2]=1 is a big-endian MSI.
+            swapped = Cat(w.data[24:32], w.data[16:24], w.data[8:16], w.data[0:8])
+            s.msi_d = d = Signal(32)
+            m.d.comb += d.eq(Mux(w.iova[2], swapped, w.data))
+            p = mrif.start.payload
+            m.d.comb += [p.mrif_addr.eq(mres.pte.mrif_addr), p.nppn.eq(mres.pte.nppn),
+                         p.nid.eq(mres.pte.nid), p.d.eq(d[:11])]
+
+        def fault(cause):
+            return [ans.fault.eq(1), ans.cause.eq(cause)]
+
+        with m.If(~r.msi):
+            m.d.comb += [ready.eq(ptw.result.valid), ans.eq(embedded(r, ANSWER)),
+                         fill.eq(~r.fault)]
+        with m.Elif(~in_msi):
+            m.d.comb += msiw.start.valid.eq(s.w_valid & ptw.result.valid)
+            with m.If(msiw.start.valid & msiw.start.ready):
+                m.d.sync += in_msi.eq(1)
+        if mrif is not None:
+            with m.Elif(in_mrif):
+                m.d.comb += ready.eq(mrif.result.valid)
+                with m.If(mrif.result.payload.err):
+                    m.d.comb += fault(Cause.MRIF_ACCESS_FAULT)
+                with m.Else():
+                    m.d.comb += absorbed.eq(1)
+        with m.Elif(msiw.result.valid):
+            mrif_pte = mres.pte.mrif if cfg.msi_mrif else Const(0, 1)
+            with m.If(mres.fault):
+                m.d.comb += [ready.eq(1), fault(mres.cause)]
+            with m.Elif(w.access == Access.EXECUTE):
+                m.d.comb += [ready.eq(1), fault(Cause.INSTRUCTION_ACCESS_FAULT)]
+            with m.Elif(~mrif_pte):
+                m.d.comb += [ready.eq(1), fill.eq(1),
+                             ans.ppn.eq(mres.pte.ppn), ans.r.eq(r.r), ans.w.eq(r.w),
+                             ans.pbmt.eq(r.pbmt)]
+            if cfg.msi_mrif:
+                self._mrif_decision(m, s, in_mrif, ready, absorbed, fault)
+        with m.If(r.msi):
+            # A basic MSI PTE's IOTLB entry: a 4 KiB page of the MSI page table.
+            m.d.comb += [f.result.ppn.eq(mres.pte.ppn), f.result.x.eq(0),
+                         f.result.size.eq(PageSize.SIZE_4K),
+                         f.partial.eq(s.walk_key.pscv & (r.size != PageSize.SIZE_4K))]
+
+        with m.If(s.w_valid & ready & s.can_load):
+            m.d.comb += [s.walk_load.eq(1), ptw.result.ready.eq(1),
+                         iotlb.fill.valid.eq(fill & ~s.pt_stale & ~self.iotlb_inval.valid)]
+            with m.If(in_msi & ~in_mrif):
+                m.d.comb += msiw.result.ready.eq(1)
+            if mrif is not None:
+                with m.If(in_mrif):
+                    m.d.comb += mrif.result.ready.eq(1)
+                m.d.sync += out.absorbed.eq(absorbed)
+            m.d.sync += [
+                s.w_valid.eq(0), s.out_valid.eq(1), in_msi.eq(0), in_mrif.eq(0),
+                out.src.eq(w.src), out.tag.eq(w.tag), out.hit.eq(0),
+                embedded(out, ANSWER).eq(ans),
+            ]
+            if self._pd:
+                with m.If(s.walk_sup & r.u):
+                    m.d.sync += out.x.eq(0)
+
+    def _mrif_decision(self, m, s, in_mrif, ready, absorbed, fault):
+        """What an MRIF-mode MSI PTE makes of the walk slot's request (issue 16 decision 5,
+        reference N.4.4), after the execute check: 260, absorbed, or the MRIF update."""
+        cfg, w, d, mrif = self._config, s.w, s.msi_d, s.mrif
+        debug = (w.src == cfg.ports) if cfg.dbg else Const(0, 1)
+        with m.Elif(debug | ~w.word | (w.iova[:2] != 0)):
+            m.d.comb += [ready.eq(1), fault(Cause.TRANSACTION_TYPE_DISALLOWED)]
+        with m.Elif((w.access == Access.READ) | (w.iova[3:12] != 0) | (d[11:] != 0)):
+            m.d.comb += [ready.eq(1), absorbed.eq(1)]
+        with m.Else():
+            # Hand the PTE to the MRIF updater; the MSI walker is free again.
+            m.d.comb += [mrif.start.valid.eq(1), s.msiw.result.ready.eq(mrif.start.ready)]
+            with m.If(mrif.start.ready):
+                m.d.sync += in_mrif.eq(1)
 
     def _fault_report(self, m, s, ptw):
         """Every fault answered, offered to the fault queue (spec "Fault/Event-Queue (FQ)")."""
