@@ -226,3 +226,24 @@ async def wsi_msi_switching(dut):
     await settle(s, "back to wires")
     assert mon.lines == 1 << 3 and len(mon.msis) == 1
     assert_clean(s)
+
+
+@cocotb.test()
+async def fence_w_ip_raises_msi_through_cie(dut):
+    """fence_w_ip exists only with fctl.WSI=1: an IOFENCE.C with WSI=1 sets it (cie=0, so
+    no cip). After switching to WSI=0, setting cie raises cip (N.9 P7) and that 0->1 is an
+    MSI to entry civ."""
+    s = await start(dut)
+    bus, mon = s.bus, s.tb.interrupts
+    await bus.awrite(Offset.FCTL, 4, bits.pack(FCTL, wsi=1))
+    await bus.awrite(Offset.CQCSR, 4, bits.pack(CQCSR, cqen=1))
+    s.memory.write(CQ, commands.to_bytes(commands.iofence_c(wsi=True)))
+    await bus.awrite(Offset.CQT, 4, 1)
+    await settle(s, "fence_w_ip without cie")
+    assert bits.get(CQCSR, await bus.aread(Offset.CQCSR, 4), "fence_w_ip") == 1
+    assert mon.msis == [] and mon.lines == 0
+    await bus.awrite(Offset.FCTL, 4, 0)
+    await bus.awrite(Offset.CQCSR, 4, bits.pack(CQCSR, cqen=1, cie=1))
+    await settle(s, "cie with fence_w_ip")
+    assert [(m.address, m.data) for m in mon.msis] == [(DOORBELLS + 12, 0x1A3)]
+    assert_clean(s)
