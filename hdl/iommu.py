@@ -57,7 +57,9 @@ class Iommu(wiring.Component):
         The register page (AXI4-Lite subordinate).
     mem : ``Out(AXI4Signature(config.pas, 64, 4))``
         The implicit memory accesses (AXI4 manager): reads of device contexts, page tables
-        and commands (ARID 0, 1, 2), the IOFENCE.C store and fault records (AWID 0, 1).
+        and commands (ARID 0, 1, 2), the IOFENCE.C store and fault records (AWID 0, 1)
+        and, with ``Config.igs`` MSI or BOTH, the IOMMU's own MSIs (AWID 2,
+        :data:`iogate.hdl.msi_irq.MSI_IRQ_AWID`).
     tr : ``Out(TranslationPort(config.tag_width, config.pd_levels > 0, config.msi_mrif))
     .array(config.ports)``
         The translation ports (``TranslationPort`` is described from the IOMMU's side:
@@ -67,7 +69,9 @@ class Iommu(wiring.Component):
     wsi : ``Out(16)``
         Wired interrupt lines: ``ipsr.cip`` on line ``icvec.civ``, ``ipsr.fip`` on line
         ``icvec.fiv`` (spec "Interrupt pending status register (ipsr)",
-        "Interrupt-cause-to-vector register (icvec)"; ``fctl.WSI`` is 1).
+        "Interrupt-cause-to-vector register (icvec)") while ``fctl.WSI`` is 1; all 0 while
+        it is 0 (IGS=MSI always, IGS=BOTH after reset): the interrupts are then messages
+        through ``msi_cfg_tbl`` (:mod:`iogate.hdl.msi_irq`).
 
     Raises
     ------
