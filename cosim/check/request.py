@@ -23,6 +23,10 @@ class TranslationRequest:
     ``process_id`` is the request's PASID (None: the request carries none) and ``priv``
     its "Privilege Mode Requested" (True: supervisor), which only a request with a
     ``process_id`` can ask for (spec "Process to translate an IOVA"; reference N.1.6).
+    ``word`` says the access is exactly one 32-bit word and ``data`` is a write's 32 bits
+    as sent (bytes in address order; None: not a write with data): the port's
+    :data:`~iogate.hdl.port.MSI_WRITE` with ``Config.msi_mrif``, which a page mapped by an
+    MRIF-mode MSI PTE looks at (reference N.4.4).
 
     Raises
     ------
@@ -36,6 +40,8 @@ class TranslationRequest:
     access: Access
     process_id: int | None = None
     priv: bool = False
+    word: bool = True
+    data: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.access, Access):
@@ -46,18 +52,25 @@ class TranslationRequest:
         if self.priv and self.process_id is None:
             raise ValueError("priv (supervisor) needs a process_id: a request without a "
                              "PASID is a User-mode request")
+        if self.data is not None and not 0 <= self.data < 1 << 32:
+            raise ValueError(f"data must be a 32-bit integer or None, not {self.data!r}")
 
     def __str__(self) -> str:
         text = f"{self.access.name.lower()} did={self.device_id:#x} iova={self.iova:#x}"
         if self.process_id is not None:
             text += f" pid={self.process_id:#x}" + (" S" if self.priv else "")
+        if not self.word:
+            text += " not-word"
+        if self.data is not None:
+            text += f" data={self.data:#x}"
         return text
 
 
 @dataclass(frozen=True)
 class TranslationResponse:
     """What a port answered. ``pa`` is derived: ``ppn << 12 | iova[11:0]``; ``cycles`` is
-    the latency from acceptance to answer, where the target measures it."""
+    the latency from acceptance to answer, where the target measures it; ``absorbed``: the
+    IOMMU completed the access itself (an MRIF-mode MSI page, reference N.4.4)."""
     fault: bool
     cause: int
     ppn: int
@@ -68,6 +81,7 @@ class TranslationResponse:
     hit: bool
     pa: int
     cycles: int = 0
+    absorbed: bool = False
 
     def __str__(self) -> str:
         if self.fault:
@@ -76,6 +90,8 @@ class TranslationResponse:
             except ValueError:
                 name = "?"
             return f"fault cause={self.cause} ({name})"
+        if self.absorbed:
+            return "absorbed"
         flags = (self.r, self.w, self.x)
         perm = "".join(c if f else "-" for c, f in zip("rwx", flags, strict=True))
         return f"pa={self.pa:#x} {perm} pbmt={self.pbmt}"

@@ -31,11 +31,18 @@ class TranslationRequester:
     Up to ``2**tag_width`` requests may be in flight; ``translate`` awaits one answer,
     ``submit`` returns an event-backed handle for pipelined use. With ``pasid`` (a Config
     with process contexts) the port carries ``pv``/``pid``/``priv``, sent from the
-    request's ``process_id`` and ``priv``.
+    request's ``process_id`` and ``priv``. With ``msi_write`` (a Config with ``msi_mrif``)
+    it carries ``word``/``data`` (the request's; data 0 when None) and its responses
+    ``absorbed``; None (the default) tells it from the width of the DUT's request payload,
+    so a bench built for any Config needs no flag.
     """
 
-    def __init__(self, dut, index, clock, reset, tag_width, period_ns, pasid=False):
+    def __init__(self, dut, index, clock, reset, tag_width, period_ns, pasid=False,
+                 msi_write=None):
         prefix = f"tr__{index}"
+        if msi_write is None:
+            width = len(getattr(dut, f"{prefix}__req__payload"))
+            msi_write = width == request_layout(tag_width, pasid, True).size
         req_bus = _TrBus.from_prefix(dut, f"{prefix}__req", bus_separator="__")
         self.source = _TrSource(req_bus, clock, reset)
         # The monitor sees the request handshake, so latency counts from acceptance by
@@ -45,8 +52,9 @@ class TranslationRequester:
                             clock, reset)
         self.clock = clock
         self.pasid = pasid
-        self.req_layout = request_layout(tag_width, pasid)
-        self.resp_layout = response_layout(tag_width)
+        self.msi_write = msi_write
+        self.req_layout = request_layout(tag_width, pasid, msi_write)
+        self.resp_layout = response_layout(tag_width, msi_write)
         self.period_ns = period_ns
         self.free_tags = Queue()
         for tag in range(2 ** tag_width):
@@ -78,7 +86,8 @@ class TranslationRequester:
             event.response = TranslationResponse(
                 fault=bool(f["fault"]), cause=f["cause"], ppn=ppn, r=bool(f["r"]),
                 w=bool(f["w"]), x=bool(f["x"]), pbmt=f["pbmt"], hit=bool(f["hit"]),
-                pa=(ppn << 12) | (request.iova & 0xFFF), cycles=self._now() - start)
+                pa=(ppn << 12) | (request.iova & 0xFFF), cycles=self._now() - start,
+                absorbed=bool(f.get("absorbed", 0)))
             event.set()
 
     async def submit(self, request):
@@ -92,6 +101,11 @@ class TranslationRequester:
             # A port without process contexts has no wire for them: dropping them would
             # turn the request into another one.
             raise ValueError(f"{request!r}: this Config's ports carry no process_id")
+        if self.msi_write:
+            extra.update(word=int(bool(request.word)),
+                         data=0 if request.data is None else request.data)
+        elif request.data is not None or not request.word:
+            raise ValueError(f"{request!r}: this Config's ports carry no word/data")
         tag = await self.free_tags.get()
         event = Event()
         self.pending[tag] = (request, event, self._now())
