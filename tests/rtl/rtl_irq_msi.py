@@ -63,7 +63,13 @@ async def illegal_command(s, slot):
 
 
 async def settle(s, what, cycles=400):
-    await ClockCycles(s.tb.dut.clk, 8)
+    """Wait until the RTL is where the model is (the mirrored bus re-reads fqt, cqh, cqcsr
+    and ipsr until they agree), then long enough for any MSI those raised to go out, and
+    only then compare the wires and the MSIs: an early comparison could pass before a late
+    message."""
+    for offset, size in ((Offset.FQT, 4), (Offset.CQH, 4), (Offset.CQCSR, 4), (Offset.IPSR, 4)):
+        await s.bus.aread(offset, size)
+    await ClockCycles(s.tb.dut.clk, 40)
     return await s.tb.interrupts.check(s.model, settle_cycles=cycles, what=what)
 
 
