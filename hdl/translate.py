@@ -56,6 +56,16 @@ second-stage-only walk of the entry's GPA for a read, which needs R and U as an 
 does), once the walk slot has let the walker go; its guest-page fault is the original
 access's, with ``iotval2`` = GPA | 1.
 
+MSI address translation (``Config.msi_flat``; spec "Process to translate an IOVA" step 18,
+reference N.4, issue 16 decisions 1-6): DCs are the extended format (:mod:`iogate.hdl.ddt`);
+the page-table walker matches the GPA the first stage gives against the DC's MSI mask and
+pattern and stops there on a match (:mod:`iogate.hdl.ptw`); the walk slot then runs the MSI
+page-table walker and its MSI PTE cache (:mod:`iogate.hdl.msi`) and, for an MSI write to an
+MRIF-mode page (``Config.msi_mrif``), the MRIF update (:mod:`iogate.hdl.mrif`), and answers
+(:meth:`TranslationPipeline._walk_answer_msi`). A basic MSI result fills the IOTLB as a
+4 KiB entry; MRIF results never do, so such a page always walks (its PTE may come from the
+MSI PTE cache). Without ``msi_flat`` none of it is elaborated.
+
 Every fault answer is also offered on ``fault``, for the fault queue (spec "Fault/Event-Queue
 (FQ)"), the cycle after it enters the response stage: the request it answers, its CAUSE, and
 ``DC.tc.DTF`` of the device context it was decided under (0 when none was located). The response
