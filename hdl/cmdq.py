@@ -24,7 +24,9 @@ IODIR.INVAL_PDT               only with process contexts (``Config.pd_levels > 0
                               ``Config.process_id_bits`` (the capabilities, not a DC's
                               mode: reference N.1.7, as libiommu)
 IOFENCE.C                     with AV=1, a 4-byte store of DATA at ADDR[63:2] * 4; then with
-                              WSI=1 ``cqcsr.fence_w_ip`` is set (legal: ``fctl.WSI`` is 1)
+                              WSI=1 ``cqcsr.fence_w_ip`` is set. WSI=1 is legal only while
+                              ``fctl.WSI`` is 1 (reference N.5): always with IGS=WSI, never
+                              with IGS=MSI (``cmd_ill``), as ``fctl_wsi`` says with IGS=BOTH
 ============================  =============================================================
 
 Everything else sets ``cmd_ill`` (spec "Command-Queue (CQ)": a command is illegal "if it uses a
@@ -67,7 +69,7 @@ from iogate.hdl.formats import (
 from iogate.hdl.iotlb import InvalKind, iotlb_inval_layout, vpn_width
 from iogate.hdl.mem_master import MemReadSignature, MemWriteSignature
 from iogate.hdl.pdtc import pdtc_inval_layout
-from iogate.hdl.regs import IommuMode
+from iogate.hdl.regs import Igs, IommuMode
 
 __all__ = ["CommandQueueRegisters", "CommandQueue", "did_fits"]
 
@@ -99,13 +101,16 @@ class CommandQueueRegisters(wiring.Signature):
         })
 
 
-def did_fits(mode, did):
-    """A ``device_id`` fits ``ddtp.iommu_mode`` (base format: 1LVL 7 bits, 2LVL 16 bits).
+def did_fits(mode, did, extended=False):
+    """A ``device_id`` fits ``ddtp.iommu_mode``: base format 1LVL 7 bits, 2LVL 16 bits;
+    extended format (``Config.dc_extended``) 6 and 15 bits (reference N.3.2).
 
     ``mode`` and ``did`` are expressions; Off, Bare and 3LVL accept any DID.
     """
-    return Mux(mode == IommuMode.LVL1, did[7:] == 0,
-               Mux(mode == IommuMode.LVL2, did[16:] == 0, 1))
+    lvl1 = IommuMode.LVL1.device_id_bits_of(extended)
+    lvl2 = IommuMode.LVL2.device_id_bits_of(extended)
+    return Mux(mode == IommuMode.LVL1, did[lvl1:] == 0,
+               Mux(mode == IommuMode.LVL2, did[lvl2:] == 0, 1))
 
 
 class CommandQueue(wiring.Component):
@@ -122,6 +127,8 @@ class CommandQueue(wiring.Component):
     regs : ``In(CommandQueueRegisters())``
     iommu_mode : ``In(IommuMode)``
         ``ddtp.iommu_mode``, for the IODIR.INVAL_DDT DID check.
+    fctl_wsi : ``In(1)``
+        ``fctl.WSI``, for the IOFENCE.C WSI check (only with ``config.igs == Igs.BOTH``).
     fetch : ``Out(MemReadSignature(config.pas))``
         Command reads.
     store : ``Out(MemWriteSignature(config.pas))``
@@ -153,6 +160,8 @@ class CommandQueue(wiring.Component):
         }
         if config.pd_levels:
             members["pdtc_inval"] = Out(stream.Signature(pdtc_inval_layout()))
+        if config.igs == Igs.BOTH:
+            members["fctl_wsi"] = In(1)
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -176,16 +185,20 @@ class CommandQueue(wiring.Component):
             (cmd.func3 == IotinvalFunc.VMA) | ((cmd.func3 == IotinvalFunc.GVMA) & ~inv.pscv))
         is_iofence = ((cmd.opcode == Opcode.IOFENCE) & (cmd.func3 == IofenceFunc.C)
                       & no_reserved(IOFENCE))
+        if self._config.igs == Igs.MSI:
+            is_iofence = is_iofence & ~fence.wsi
+        elif self._config.igs == Igs.BOTH:
+            is_iofence = is_iofence & (~fence.wsi | self.fctl_wsi)
         # PID is reserved for INVAL_DDT; INVAL_PDT needs process contexts.
         is_iodir = ((cmd.opcode == Opcode.IODIR) & (cmd.func3 == IodirFunc.INVAL_DDT)
                     & no_reserved(IODIR) & (iodir.pid == 0)
-                    & (~iodir.dv | did_fits(self.iommu_mode, iodir.did)))
+                    & (~iodir.dv | did_fits(self.iommu_mode, iodir.did, self._config.dc_extended)))
         pid_bits = self._config.process_id_bits
         is_inval_pdt = Const(0, 1)
         if self._config.pd_levels:
             is_inval_pdt = ((cmd.opcode == Opcode.IODIR) & (cmd.func3 == IodirFunc.INVAL_PDT)
                             & no_reserved(IODIR) & iodir.dv
-                            & did_fits(self.iommu_mode, iodir.did)
+                            & did_fits(self.iommu_mode, iodir.did, self._config.dc_extended)
                             & ((iodir.pid >> pid_bits) == 0 if pid_bits < 20 else 1))
             m.d.comb += [self.pdtc_inval.payload.device_id.eq(iodir.did),
                          self.pdtc_inval.payload.pid.eq(iodir.pid)]

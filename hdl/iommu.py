@@ -145,6 +145,9 @@ class Iommu(wiring.Component):
                      pipe.ddtp_ppn.eq(regfile.ddtp_ppn),
                      cmdq.iommu_mode.eq(regfile.iommu_mode),
                      self.wsi.eq(regfile.wsi)]
+        if cfg.igs == Igs.BOTH:
+            # IOFENCE.C with WSI=1 is legal only while fctl.WSI is 1 (reference N.5).
+            m.d.comb += cmdq.fctl_wsi.eq(~regfile.msi.msi)
 
         # --- Requests: round-robin over the ports and the debug interface, so that no
         # port can starve another (or the debugger). Without the debug interface

@@ -83,6 +83,8 @@ class CommandQueue:
         self._pdtec = pdte_cache if pdte_cache is not None else PdteCache()
         caps = bits.unpack(CAPABILITIES, regs.capabilities)
         self._ats = bool(caps["ats"])
+        # The DID check of IODIR follows the DC format the IOMMU builds (reference N.3.2).
+        self._extended = bool(caps["msi_flat"])
         # The widest PID the IOMMU supports, not any DC's mode (reference N.1.7).
         self._pid_bits = 20 if caps["pd20"] else 17 if caps["pd17"] else 8 if caps["pd8"] else 0
         self.executed = 0
@@ -173,7 +175,7 @@ class CommandQueue:
             raise IllegalCommand("IODIR.INVAL_DDT with PID set (reserved)")
         if f["dv"]:
             mode = self._regs.iommu_mode
-            if mode.levels and not device_id_fits(mode, f["did"]):
+            if mode.levels and not device_id_fits(mode, f["did"], self._extended):
                 raise IllegalCommand(f"IODIR.INVAL_DDT DID {f['did']:#x} wider than "
                                      f"{mode.name}")
             self._dcc.inval_ddt(f["did"])
@@ -196,7 +198,7 @@ class CommandQueue:
         if not f["dv"]:
             raise IllegalCommand("IODIR.INVAL_PDT with DV=0")
         mode = self._regs.iommu_mode
-        if mode.levels and not device_id_fits(mode, f["did"]):
+        if mode.levels and not device_id_fits(mode, f["did"], self._extended):
             raise IllegalCommand(f"IODIR.INVAL_PDT DID {f['did']:#x} wider than {mode.name}")
         if f["pid"] >> self._pid_bits:
             raise IllegalCommand(f"IODIR.INVAL_PDT PID {f['pid']:#x} wider than "

@@ -19,6 +19,7 @@ from amaranth.sim import Simulator
 from iogate.hdl import Config
 from iogate.hdl.cmdq import CommandQueue
 from iogate.hdl.iotlb import InvalKind
+from iogate.hdl.regs import Igs
 
 BASE_PPN = 0x300
 OFF, BARE, LVL1, LVL2, LVL3 = 0, 1, 2, 3, 4
@@ -54,8 +55,9 @@ class Harness:
     """
 
     def __init__(self, commands, *, entries=8, head=0, mode=LVL1, config=Config(),
-                 fetch_errors=(), store_errors=()):
+                 fetch_errors=(), store_errors=(), fctl_wsi=1):
         self.dut = CommandQueue(config)
+        self.fctl_wsi = fctl_wsi
         self.entries = entries
         self.mem = {}
         for i, (dw0, dw1) in commands.items():
@@ -86,6 +88,8 @@ class Harness:
                 ctx.set(regs.tail, self.tail)
                 ctx.set(regs.run, self.run_bit)
                 ctx.set(dut.iommu_mode, self.mode)
+                if hasattr(dut, "fctl_wsi"):
+                    ctx.set(dut.fctl_wsi, self.fctl_wsi)
                 ctx.set(dut.iotlb_inval.ready, 1)
                 ctx.set(dut.ddtc_inval.ready, 1)
                 _, _, adv, mf, ill, fw, iv, ip, dv, dp = await ctx.tick().sample(
@@ -281,6 +285,49 @@ def test_inval_ddt_did_width(mode, did, legal):
             assert h.events == [("cmd_ill", 0)]
             assert h.head == 0
     Harness({0: iodir(dv=1, did=did)}, mode=mode).run(body)
+
+
+@pytest.mark.parametrize("mode, did, legal", [
+    # Extended-format (64-byte) device contexts: 1LVL 6 bits, 2LVL 15 (reference N.3.2).
+    (LVL1, 0x3F, True), (LVL1, 0x40, False),
+    (LVL2, 0x7FFF, True), (LVL2, 0x8000, False),
+    (LVL3, 0xFFFFFF, True),
+])
+def test_inval_ddt_did_width_extended(mode, did, legal):
+    async def body(ctx, h):
+        h.submit(1)
+        await h.settle(ctx)
+        if legal:
+            assert h.events == [("ddtc", {"all": 0, "device_id": did})]
+        else:
+            assert h.events == [("cmd_ill", 0)]
+    Harness({0: iodir(dv=1, did=did)}, mode=mode, config=Config.msi()).run(body)
+
+
+@pytest.mark.parametrize("igs, fctl_wsi, legal", [
+    # IOFENCE.C.WSI=1 is reserved (cmd_ill) while fctl.WSI=0 (reference N.5): with IGS=MSI
+    # fctl.WSI is always 0, with IGS=BOTH it is what software chose.
+    (Igs.MSI, 0, False), (Igs.BOTH, 0, False), (Igs.BOTH, 1, True), (Igs.WSI, 1, True),
+])
+def test_iofence_wsi_needs_fctl_wsi(igs, fctl_wsi, legal):
+    async def body(ctx, h):
+        h.submit(2)
+        await h.settle(ctx)
+        if legal:
+            assert h.events == ["fence_w_ip", ("ddtc", {"all": 1, "device_id": 0})]
+        else:
+            assert h.events == [("cmd_ill", 0)]
+            assert h.head == 0
+    Harness({0: iofence(wsi=1), 1: iodir()}, config=Config(igs=igs),
+            fctl_wsi=fctl_wsi).run(body)
+
+
+def test_iofence_without_wsi_is_legal_under_msis():
+    async def body(ctx, h):
+        h.submit(1)
+        await h.settle(ctx)
+        assert h.events == [] and h.head == 1
+    Harness({0: iofence(wsi=0)}, config=Config(igs=Igs.MSI), fctl_wsi=0).run(body)
 
 
 def test_wraparound():

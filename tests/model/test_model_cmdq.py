@@ -2,7 +2,7 @@
 
 import pytest
 
-from iogate.hdl import bits
+from iogate.hdl import Config, bits
 from iogate.hdl.formats import ATS, IODIR, IOFENCE, IOTINVAL
 from iogate.hdl.regs import IommuMode, Offset
 
@@ -202,3 +202,16 @@ def test_fence_wsi_sets_fence_w_ip_and_cip():
     rig.iommu.mmio_write(Offset.CQCSR, 4, 0x3 | FENCE_W_IP)
     rig.iommu.mmio_write(Offset.IPSR, 4, 1)
     assert not q.cqcsr & FENCE_W_IP and rig.iommu.mmio_read(Offset.IPSR, 4) == 0
+
+
+@pytest.mark.parametrize("mode, did, legal", [
+    # With extended-format device contexts (MSI_FLAT) 1LVL holds 6 bits, 2LVL 15 (N.3.2).
+    (IommuMode.LVL1, 0x3F, True), (IommuMode.LVL1, 0x40, False),
+    (IommuMode.LVL2, 0x7FFF, True), (IommuMode.LVL2, 0x8000, False),
+])
+def test_did_width_follows_the_extended_split(mode, did, legal):
+    rig = Rig(Config.msi())
+    rig.set_ddtp(mode, rig.page())
+    q = Queues(rig)
+    q.submit(iodir_inval_ddt(dv=1, did=did))
+    assert bool(q.cqcsr & CMD_ILL) is not legal and q.cqh == int(legal)
