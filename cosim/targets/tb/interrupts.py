@@ -100,7 +100,11 @@ class InterruptMonitor:
 
     def watch_msis(self, dut, prefix="mem", awid=MSI_IRQ_AWID):
         """Record the MSI generator's writes (AWID ``awid``) on ``dut``'s AXI manager port
-        ``prefix`` (``mem__awvalid`` ...) in :attr:`msis`, from now on."""
+        ``prefix`` (``mem__awvalid`` ...) in :attr:`msis`, from now on. The test bench
+        starts it at reset for every Config with IOMMU-generated MSIs; a second call changes
+        nothing, so that no write is recorded twice."""
+        if self.msis is not None:
+            return
         self.msis = []
         sig = {n: getattr(dut, f"{prefix}__{n}") for n in
                ("awvalid", "awready", "awid", "awaddr", "wdata", "wstrb")}

@@ -12,6 +12,8 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiSlave
 
+from iogate.hdl.regs import Igs
+
 from iogate.cosim.targets.tb.interrupts import InterruptMonitor
 from iogate.cosim.targets.tb.memory_target import MemoryTarget
 from iogate.cosim.targets.tb.translation import TranslationRequester
@@ -68,6 +70,9 @@ class Testbench:
                                            self.period_ns, pasid=self.config.pd_levels > 0)
                       for i in range(self.config.ports)]
         self.interrupts = InterruptMonitor(dut.wsi, dut.clk, self.period_ns)
+        if self.config.igs != Igs.WSI:
+            # Every check of the interrupts then compares the MSIs too (reference N.5).
+            self.interrupts.watch_msis(dut)
         await ClockCycles(dut.clk, 3)
         dut.rst.value = 0
         await RisingEdge(dut.clk)
