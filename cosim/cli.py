@@ -425,7 +425,8 @@ def _parser():
                    help="translations per workload (workloads)")
     b.add_argument("--sweep-translations", type=int, default=2000,
                    help="translations per workload and IOTLB geometry (sweep)")
-    b.add_argument("--rows", default="full,sv57,pd8,pd20,process",
+    b.add_argument("--rows", default=("full,sv57,pd8,pd20,process,msi_flat,msi_mrif,igs_msi,"
+                                      "igs_both,msi"),
                    help="cost: the Config rows (iogate.cosim.bench.cost.ROWS)")
     b.add_argument("--readme", default=None,
                    help="also rewrite this README's bench section from the report")

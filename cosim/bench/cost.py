@@ -20,6 +20,7 @@ import subprocess
 import time
 
 from iogate.hdl import Config
+from iogate.hdl.regs import Igs
 
 __all__ = ["ROWS", "measure_row", "measure_cost", "markdown"]
 
@@ -30,6 +31,14 @@ ROWS = {
     "pd8": ("+ process contexts, PD8", lambda: Config.full().replace(pd_levels=1)),
     "pd20": ("+ process contexts, PD8/PD17/PD20", lambda: Config.full().replace(pd_levels=3)),
     "process": ("+ PD8/PD17/PD20, Sv57, Sv57x4 (Config.process())", Config.process),
+    "msi_flat": ("+ MSI translation, flat (extended DCs, MSI PT walker and cache)",
+                 lambda: Config.full().replace(msi_flat=True)),
+    "msi_mrif": ("+ MSI translation, flat and MRIF (the MRIF update)",
+                 lambda: Config.full().replace(msi_flat=True, msi_mrif=True)),
+    "igs_msi": ("+ IOMMU-generated MSIs only (IGS=MSI, msi_cfg_tbl)",
+                lambda: Config.full().replace(igs=Igs.MSI)),
+    "igs_both": ("+ MSIs or wires (IGS=BOTH)", lambda: Config.full().replace(igs=Igs.BOTH)),
+    "msi": ("+ MSI flat and MRIF, IGS=BOTH (Config.msi())", Config.msi),
 }
 
 #: nextpnr-ecp5's device, package and grade of the cost figures, and the placer seed.

@@ -32,10 +32,13 @@ def same_answer(got, expected):
 
 
 def _process(request):
-    """The request's PASID and privilege as the model's keywords (a request type without
-    them, such as a board record, is a request without a PASID)."""
+    """The request's PASID and privilege, and its ``word``/``data`` (reference N.4.4: what
+    a page mapped by an MRIF-mode MSI PTE looks at), as the model's keywords (a request
+    type without them, such as a board record, is a one-word request without a PASID)."""
     return {"process_id": getattr(request, "process_id", None),
-            "priv": bool(getattr(request, "priv", False))}
+            "priv": bool(getattr(request, "priv", False)),
+            "word": bool(getattr(request, "word", True)),
+            "data": getattr(request, "data", None)}
 
 
 @dataclass
@@ -106,9 +109,10 @@ class Scoreboard:
             if ok:
                 # The record of the allowed fault the RTL gave: it may come from a process
                 # context cached before a change, not from the current tables.
+                pasid = _process(request)
                 self.model.report_fault(request.device_id, request.iova, request.access,
                                         matching[0].cause, matching[0].iotval2,
-                                        **_process(request))
+                                        process_id=pasid["process_id"], priv=pasid["priv"])
             else:
                 self.model.translate(request.device_id, request.iova, request.access,
                                      **_process(request))
