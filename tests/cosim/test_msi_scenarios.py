@@ -91,14 +91,3 @@ def test_an_iommu_that_drops_mrif_writes_fails_msi_mrif():
     host = HostIommu.on_model(msi.CONFIG)
     with pytest.raises(msi.ScenarioFailed, match="pending bit not set"):
         msi.msi_mrif(host, _NoUpdate(host))
-
-
-def test_rtl_probe_refuses_mrif_data():
-    class _Stub:
-        requests = 0
-
-        def translate(self, *a):
-            raise AssertionError("must not be sent")
-    probe = msi._RtlMsiProbe(_Stub())
-    with pytest.raises(NotImplementedError, match="MSI write data"):
-        probe.translate(1, 0x800_0000, Access.WRITE, data=5)
