@@ -331,9 +331,11 @@ async def _run_on_rtl(dut, name):
 try:
     import cocotb
 except ImportError:     # the model path needs no simulator
-    cocotb = None
+    _HAVE_COCOTB = False
+else:
+    _HAVE_COCOTB = True
 
-if cocotb is not None:
+if _HAVE_COCOTB:
     @cocotb.test()
     async def msi_isolation_rtl(dut):
         await _run_on_rtl(dut, "msi-isolation")
