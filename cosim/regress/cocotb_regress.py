@@ -83,9 +83,10 @@ async def _ddtp_phase(s, world, mode, requests):
 
 
 def _plain(r):
-    """A drawn request as JSON-able data (the access by name)."""
-    did, iova, access, pid, priv = r
-    return [did, iova, access.name.lower(), pid, priv]
+    """A drawn request as JSON-able data (the access by name; ``word``/``data`` kept when
+    the Config's ports carry them)."""
+    did, iova, access, *rest = r
+    return [did, iova, access.name.lower(), *rest]
 
 
 class _Player:

@@ -4,8 +4,10 @@ Cover points: the fault cause (or success), the access type, the page size of su
 translations, whether the IOTLB answered (hit) or a walk did (miss), and the kind of device
 (which stages, see :data:`iogate.cosim.regress.world.KINDS`). The guest-page-fault causes can only
 be reached on the full Config, the PDT causes (265-267) and the 256 TiB size only on the process
-Config. Their cross (cause x access) shows, for example, whether write page faults were ever
-seen; it leaves out the pairs no request can produce (:data:`UNREACHABLE`).
+Config, the MSI causes (261-264) and ``absorbed`` (an access to an MRIF page the IOMMU completed
+itself) only on the msi Config. Their cross (cause x access) shows, for example, whether
+write page faults were ever seen; it leaves out the pairs no request can produce
+(:data:`UNREACHABLE`).
 """
 
 from cocotb_coverage.coverage import CoverCross, CoverPoint, coverage_db
@@ -26,7 +28,9 @@ CAUSES = ["ok"] + [c.name.lower() for c in (
     Cause.WRITE_GUEST_PAGE_FAULT, Cause.ALL_INBOUND_DISALLOWED, Cause.DDT_LOAD_ACCESS_FAULT,
     Cause.DDT_ENTRY_NOT_VALID,
     Cause.DDT_ENTRY_MISCONFIGURED, Cause.TRANSACTION_TYPE_DISALLOWED,
-    Cause.PDT_ENTRY_LOAD_ACCESS_FAULT, Cause.PDT_ENTRY_NOT_VALID, Cause.PDT_ENTRY_MISCONFIGURED)]
+    Cause.PDT_ENTRY_LOAD_ACCESS_FAULT, Cause.PDT_ENTRY_NOT_VALID, Cause.PDT_ENTRY_MISCONFIGURED,
+    Cause.MSI_PTE_LOAD_ACCESS_FAULT, Cause.MSI_PTE_NOT_VALID, Cause.MSI_PTE_MISCONFIGURED,
+    Cause.MRIF_ACCESS_FAULT)] + ["absorbed"]
 PAGE_SIZES = ["4K", "64K", "2M", "1G", "512G", "256T", "none"]
 _SIZE_NAMES = {4 << 10: "4K", 64 << 10: "64K", 2 << 20: "2M", 1 << 30: "1G", 512 << 30: "512G",
                256 << 40: "256T"}
@@ -38,7 +42,11 @@ _SIZE_NAMES = {4 << 10: "4K", 64 << 10: "64K", 2 << 20: "2M", 1 << 30: "1G", 512
 UNREACHABLE = [(f"{kind}_{fault}", access)
                for kind, own in (("instruction", "execute"), ("read", "read"), ("write", "write"))
                for fault in ("access_fault", "page_fault", "guest_page_fault")
-               for access in ("read", "write", "execute") if access != own]
+               for access in ("read", "write", "execute") if access != own] + [
+    # An execute on an MSI page is an instruction access fault (reference N.4.3), and only a
+    # write to an MRIF page touches memory (a read is absorbed: it reads 0, N.4.4).
+    ("absorbed", "execute"), ("mrif_access_fault", "read"), ("mrif_access_fault", "execute"),
+]
 
 
 @CoverPoint("iogate.outcome", xf=lambda outcome, access, size, hit, kind: outcome,
@@ -65,6 +73,8 @@ def sample(request, response, expected, kind):
         except ValueError:
             outcome = f"cause{response.cause}"
         size = "none"
+    elif getattr(response, "absorbed", False):
+        outcome, size = "absorbed", "none"
     else:
         outcome = "ok"
         size = _SIZE_NAMES.get(getattr(expected, "size", 0), "4K")

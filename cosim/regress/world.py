@@ -33,7 +33,8 @@ from iogate.firmware.guest import GuestMemory
 from iogate.firmware.pagetable import PageTable
 from iogate.firmware.pdt import ProcessContext
 
-from iogate.cosim.regress import world_pdt
+from iogate.cosim.regress import world_msi, world_pdt
+from iogate.cosim.regress.world_msi import MSI_GSCID_BASE, MSI_KINDS
 from iogate.cosim.regress.world_pdt import PDT_KINDS
 
 __all__ = ["World", "Space", "CONFIGS", "choose_config", "build_world", "churn", "replay_churn",
@@ -51,7 +52,8 @@ SIZES = (4 * KiB, 64 * KiB, 2 * MiB, 1 * GiB)
 
 #: The builds the test suite already makes (tests/rtl: default, the full first target, and
 #: the full target with PD8/PD17/PD20 process contexts and Sv57/Sv57x4).
-CONFIGS = {"default": Config(), "full": Config.full(), "process": Config.process()}
+CONFIGS = {"default": Config(), "full": Config.full(), "process": Config.process(),
+           "msi": Config.msi()}
 
 # Device kinds: (first-stage mode, second-stage mode) or a special kind.
 _KINDS = {
@@ -68,7 +70,7 @@ _KINDS = {
 _SV39_BITS, _SV48_BITS = IosatpMode.SV39.va_bits, IosatpMode.SV48.va_bits
 _SV57_BITS = IosatpMode.SV57.va_bits
 #: Every kind, for coverage bins.
-KINDS = [*_KINDS, *PDT_KINDS, "bypass", "invalid", "noise", "ddt_fault"]
+KINDS = [*_KINDS, *PDT_KINDS, *MSI_KINDS, "bypass", "invalid", "noise", "ddt_fault"]
 _WEIGHTS = {"default": {"sv39": 60, "bypass": 10, "invalid": 10, "noise": 12, "ddt_fault": 5},
             "full": {"sv39": 12, "sv48": 12, "sv39x4": 10, "sv48x4": 8, "sv39/sv39x4": 10,
                      "sv48/sv48x4": 8, "sv39/sv48x4": 8, "bypass": 8, "invalid": 6,
@@ -76,7 +78,12 @@ _WEIGHTS = {"default": {"sv39": 60, "bypass": 10, "invalid": 10, "noise": 12, "d
             "process": {"sv39": 4, "sv48": 4, "sv57": 5, "sv39x4": 3, "sv48x4": 3,
                         "sv57x4": 4, "sv39/sv39x4": 3, "sv48/sv48x4": 3, "sv39/sv48x4": 3,
                         "sv57/sv57x4": 4, "sv48/sv57x4": 3, "pdt": 20, "pdt/nested": 14,
-                        "bypass": 5, "invalid": 4, "noise": 10, "ddt_fault": 4}}
+                        "bypass": 5, "invalid": 4, "noise": 10, "ddt_fault": 4},
+            "msi": {"sv39": 6, "sv48": 6, "sv39x4": 5, "sv48x4": 5, "sv39/sv39x4": 5,
+                    "sv39/sv48x4": 5, "msi": 22, "msi/nested": 18, "bypass": 5, "invalid": 4,
+                    "noise": 10, "ddt_fault": 4}}
+#: The second-stage (and first-stage) kinds an MSI device is built as.
+_MSI_BASES = {"msi": ("sv39x4", "sv48x4"), "msi/nested": ("sv39/sv39x4", "sv39/sv48x4")}
 
 
 def choose_config(seed):
@@ -107,6 +114,8 @@ class World:
     damaged: list = field(default_factory=list)      # what was broken, for the report
     processes: dict = field(default_factory=dict)    # did -> [world_pdt.Process]
     pdt: dict = field(default_factory=dict)          # did -> (ProcessDirectory, DPE, GSCID)
+    msi: dict = field(default_factory=dict)          # did -> world_msi.MsiDevice
+    msi_targets: list = field(default_factory=list)  # (did, iova of an interrupt-file page)
 
 
 def _pte_addresses(table, va):
@@ -192,11 +201,15 @@ def _map_random(rng, world, did, space, va_bits, targets, config, lo=0, requeste
             world.ranges.append((did, va, size))
 
 
-def _device(rng, world, did, kind, nested_index, bus, config):
-    """Build the tables of ``did`` and write its context; returns its spaces."""
+def _device(rng, world, did, kind, nested_index, bus, config, msi=False):
+    """Build the tables of ``did`` and write its context; returns its spaces. With ``msi``
+    the device also gets an MSI page table (:mod:`iogate.cosim.regress.world_msi`) and a VM
+    of its own."""
     drv = world.driver
     s_mode, g_mode = _KINDS[kind]
     pscid, gscid = rng.randrange(4), rng.randrange(4)  # few tags: address spaces are shared
+    if msi:
+        gscid = MSI_GSCID_BASE + len(world.msi)
     dtf = rng.random() < 0.1
 
     def far(size):
@@ -210,7 +223,10 @@ def _device(rng, world, did, kind, nested_index, bus, config):
     second = Space(drv.page_table(g_mode), None, gscid, 56)
     if s_mode is None:
         _map_random(rng, world, did, second, second.table.va_bits, far, config)
-        drv.set_second_stage(did, second.table, gscid=gscid, dtf=dtf)
+        table = _msi_table(rng, world, did, second, gscid, config, far) if msi else None
+        if table is not None:
+            world.msi_targets += [(did, table.gpa_of(i)) for i in range(table.entries)]
+        drv.set_second_stage(did, second.table, gscid=gscid, dtf=dtf, msi=table)
         return [second]
     # Nested: the guest's RAM (not churned: the guest's tables live there), a few more
     # G-stage mappings, and the guest's first-stage table in its RAM.
@@ -230,8 +246,31 @@ def _device(rng, world, did, kind, nested_index, bus, config):
         # Anywhere in the widest guest physical space: probably a guest-page fault.
         return rng.randrange(1 << IohgatpMode.SV48X4.gpa_bits) & ~(size - 1)
     _map_random(rng, world, did, first, first.table.va_bits - 1, gpa, config)
-    drv.set_nested(did, first.table, second.table, pscid=pscid, gscid=gscid, dtf=dtf)
+    table = _msi_table(rng, world, did, second, gscid, config, far) if msi else None
+    if table is not None:
+        # Guest pages that map the guest's interrupt files: its MSIs through both stages.
+        for i in range(table.entries):
+            va = rng.randrange(1 << (first.table.va_bits - 1)) & ~0xFFF
+            try:
+                first.table.map(va, table.gpa_of(i), 4 * KiB, r=True, w=rng.random() < 0.9,
+                                x=rng.random() < 0.2)
+            except (ValueError, LookupError):
+                continue
+            world.msi_targets.append((did, va))
+    drv.set_nested(did, first.table, second.table, pscid=pscid, gscid=gscid, dtf=dtf,
+                   msi=table)
     return [first, second]
+
+
+def _msi_table(rng, world, did, second, gscid, config, targets):
+    """The MSI page table of ``did``'s VM (:mod:`iogate.cosim.regress.world_msi`)."""
+    mask, pattern = world_msi.msi_window(rng, second.ranges,
+                                         min(second.table.va_bits, config.mgpaw))
+    table = world.driver.msi_page_table(mask, pattern)
+    device = world_msi.MsiDevice(did, table, gscid)
+    world_msi.fill_msi_table(rng, world.driver, device, config, lambda: targets(4 * KiB))
+    world.msi[did] = device
+    return table
 
 
 def _host_pages(table):
@@ -285,7 +324,12 @@ def build_world(rng, bus, target, *, config_name="default", devices=12, damage=0
             continue
         real = kind if kind != "noise" else rng.choice(
             [k for k in (*_KINDS, *PDT_KINDS) if k in weights] or ["sv39"])
-        if real in PDT_KINDS:
+        if real in MSI_KINDS:
+            spaces = _device(rng, world, did, rng.choice(_MSI_BASES[real]), nested, bus,
+                             config, msi=True)
+            if rng.random() < damage:
+                world_msi.damage_msi(rng, world, world.msi[did])
+        elif real in PDT_KINDS:
             spaces = world_pdt.pdt_device(rng, world, did, real, nested, bus, config,
                                           _map_random, Space, GUEST_RAM, GUEST_TABLES)
             if rng.random() < damage:
@@ -322,6 +366,13 @@ def build_world(rng, bus, target, *, config_name="default", devices=12, damage=0
         world.tables[did] = spaces
         world.table_pages += [(did, page) for page in pages]
     _bus_errors(rng, world, target, faults)
+    for device in world.msi.values():
+        for what, address, length in world_msi.msi_pages(device):
+            if rng.random() < faults:
+                resp = _inject(rng, target, address, length)
+                world.damaged.append(f"did {device.device_id:#x} {what} {address:#x} "
+                                     f"answers {resp}")
+                device.churnable = False
     return world
 
 
@@ -379,6 +430,11 @@ def churn(rng, world, record=None):
     """
     ops = [] if record is None else record
     pending = []
+    if world.msi and rng.random() < 0.5:
+        op = world_msi.churn_msi(rng, world)
+        if op is not None:
+            ops.append(op)
+            pending.append(("msi", world.msi[op[1]]))
     if world.processes and rng.random() < 0.5:
         changed = world_pdt.churn_pc(rng, world)
         if changed is not None:
@@ -426,6 +482,9 @@ def replay_churn(world, ops):
     the PC with that table and those bits, whatever the PC held before."""
     pending = []
     for op in ops:
+        if op[0] == "msi":
+            pending.append(("msi", world_msi.replay_msi(world, op)))
+            continue
         if op[0] != "pc":
             pending.append(_table_change(world, op))
             continue
@@ -448,6 +507,8 @@ def settle(world, pending):
     for space, changes in pending:
         if space is None:                        # a process context (world_pdt.churn_pc)
             world_pdt.settle_pc(world, changes)
+        elif space == "msi":                     # an MSI PTE (world_msi.churn_msi)
+            world_msi.settle_msi(world, changes)
         else:
             world.driver.sync(space.table, changes, pscid=space.pscid, gscid=space.gscid)
 
@@ -455,11 +516,38 @@ def settle(world, pending):
 def random_requests(rng, world, n):
     """``n`` requests ``(device_id, iova, access, process_id, priv)``: most inside mapped
     ranges (a third of them, when the world has processes, a process's under its PASID),
-    some anywhere, some to unknown devices; only process requests carry a process_id."""
+    some anywhere, some to unknown devices; only process requests carry a process_id.
+
+    On a Config with MRIFs (``msi_mrif``: the ports carry ``word``/``data``) each request
+    is ``(..., word, data)``: a write always carries data (an MSI to an MRIF page needs it),
+    a small identity mostly; a fifth of the requests go to MSI devices' interrupt files
+    (:func:`iogate.cosim.regress.world_msi.msi_write_fields`).
+    """
+    msi_write = CONFIGS[world.config_name].msi_mrif
+    for r in _draw_requests(rng, world, n):
+        if not msi_write:
+            yield r[:5]
+        elif len(r) == 7:
+            yield r
+        else:
+            data = (rng.randrange(2048) if rng.random() < 0.7 else rng.getrandbits(32)) \
+                if r[2] is Access.WRITE else None
+            yield (*r, True, data)
+
+
+def _draw_requests(rng, world, n):
+    """The drawing of :func:`random_requests` (5- or 7-tuples)."""
     accesses = list(Access)
     for _ in range(n):
         roll = rng.random()
         access = rng.choice(accesses)
+        if world.msi_targets and rng.random() < 0.2:
+            # An interrupt file, mostly written (an MSI), as devices do.
+            did, page = rng.choice(world.msi_targets)
+            offset, word, data = world_msi.msi_write_fields(rng, world.msi[did], page)
+            access = Access.WRITE if rng.random() < 0.8 else access
+            yield did, page + offset, access, None, False, word, data
+            continue
         if world.processes and rng.random() < 0.3:
             tagged = world_pdt.pasid_request(rng, world)
             if tagged is not None:

@@ -175,16 +175,17 @@ async def open_session(dut, config, *, mem_latency=0, memory=None):
     return Session(config, memory, model, tb, MirroredBus(tb, model), Scoreboard(model))
 
 
-def request(device_id, iova, access, process_id=None, priv=False):
+def request(device_id, iova, access, process_id=None, priv=False, word=True, data=None):
     """Shorthand for a :class:`TranslationRequest` with ``access`` as a name or ``Access``
-    (``process_id``/``priv``: the PASID and supervisor privilege, if any).
+    (``process_id``/``priv``: the PASID and supervisor privilege, if any; ``word``/``data``:
+    the port's MSI_WRITE fields, with ``Config.msi_mrif``).
 
     The test author's edge: a name (``"read"``, ``"write"``, ``"execute"``) becomes the
     :class:`~iogate.hdl.port.Access` here, once.
     """
     if isinstance(access, str):
         access = Access[access.upper()]
-    return TranslationRequest(device_id, iova, access, process_id, priv)
+    return TranslationRequest(device_id, iova, access, process_id, priv, word, data)
 
 
 __all__.append("request")

@@ -33,7 +33,7 @@ def _world(seed, config_name, **kwargs):
 
 def test_config_choice_is_a_function_of_the_seed_and_takes_every_build():
     assert [choose_config(s) for s in range(20)] == [choose_config(s) for s in range(20)]
-    assert {choose_config(s)[0] for s in range(20)} == {"default", "full", "process"}
+    assert {choose_config(s)[0] for s in range(20)} == {"default", "full", "process", "msi"}
 
 
 def test_full_config_worlds_reach_every_directory_mode_and_kind():
