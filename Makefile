@@ -53,11 +53,12 @@ regress: $(VENV)/.installed
 	$(VENV)/bin/iogate farm --name regress --seeds $(subst $(space),$(comma),$(strip $(SEEDS))) \
 	    --sim $(SIM) --translations $(TRANSLATIONS)
 
-# What CI runs of them, through the same farm on two workers: seeds 1 (default Config) and
-# 2 (process contexts, Sv57) on both simulators, 5,000 translations each, from scratch.
+# What CI runs of them, through the same farm on two workers: seeds 1 (default Config),
+# 2 (process contexts, Sv57) and 6 (MSI translation and MSIs) on both simulators, 5,000
+# translations each, from scratch.
 regress-ci: $(VENV)/.installed
 	rm -rf build/farm/ci
-	$(VENV)/bin/iogate farm --name ci --seeds 1,2 --sim verilator,icarus --translations 5000 \
+	$(VENV)/bin/iogate farm --name ci --seeds 1,2,6 --sim verilator,icarus --translations 5000 \
 	    --workers 2
 
 generate: $(VENV)/.installed

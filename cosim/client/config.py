@@ -23,6 +23,8 @@ PRESETS = {
     "icebreaker": Config.icebreaker,
     # full plus process contexts (PD8/PD17/PD20) and Sv57/Sv57x4.
     "process": Config.process,
+    # full plus MSI translation (flat and MRIF page tables) and IGS=BOTH interrupts.
+    "msi": Config.msi,
     # Config() behind a 32-bit register bus: 8-byte registers take two 4-byte accesses.
     "bus32": lambda: Config(mmio_data_width=32),
 }
