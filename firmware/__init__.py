@@ -13,6 +13,9 @@ One concept per module:
 :mod:`.ddt`               the device directory and :class:`~.ddt.DeviceContext`
 :mod:`.pagetable`         Sv39/Sv48 and Sv39x4/Sv48x4 tables, :class:`~.pagetable.TableChanges`
 :mod:`.guest`             a guest's memory seen through its second-stage table
+:mod:`.pdt`               process directories and process contexts
+:mod:`.msi`               flat MSI page tables (basic and MRIF PTEs)
+:mod:`.mrif`              memory-resident interrupt files: allocation and pending bits
 :mod:`.invalidate`        the spec's invalidation recipe for each kind of change
 :mod:`.driver`            :class:`~.driver.Iommu`: init sequence and the operations above
 :mod:`.header`            ``iogate.h``
