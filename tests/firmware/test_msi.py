@@ -421,15 +421,6 @@ def test_prune_uses_the_64_byte_stride():
     assert io.ddt.dc_address(0x1_0040) is None
 
 
-def _model_has_icvec_warl():
-    model = IommuModel(Config.full().replace(interrupt_vectors=2), Memory())
-    bus = ModelBus(model)
-    bus.mmio_write(0x2F8, 8, 0xFFFF)
-    return bus.mmio_read(0x2F8, 8) == 0x1111
-
-
-@pytest.mark.skipif(not _model_has_icvec_warl(),
-                    reason="the model's icvec does not follow interrupt_vectors yet")
 @pytest.mark.parametrize("vectors, expected", [
     (1, {"civ": 0, "fiv": 0, "pmiv": 0, "piv": 0}),
     (2, {"civ": 0, "fiv": 1, "pmiv": 0, "piv": 1}),
