@@ -66,6 +66,8 @@ class Scoreboard:
     faults: Counter = field(default_factory=Counter)
     hits: int = 0
     misses: int = 0
+    #: Answers the IOMMU completed itself (MRIF pages, reference N.4.4).
+    absorbed: int = 0
     cycles: list = field(default_factory=list)
     #: Callables ``(request, response, allowed, ok)`` told about every check (coverage).
     listeners: list = field(default_factory=list)
@@ -103,6 +105,7 @@ class Scoreboard:
             self.hits += 1
         else:
             self.misses += 1
+        self.absorbed += bool(getattr(response, "absorbed", False))
         matching = [a for a in allowed if same_answer(response, a)]
         ok = bool(matching)
         if self._deferred.pop(id(allowed), None) is not None and response.fault:

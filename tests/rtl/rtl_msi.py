@@ -44,7 +44,6 @@ from iogate.firmware.guest import GuestMemory
 from iogate.firmware.pagetable import PageTable
 
 from iogate.cosim.check.request import TranslationRequest
-from iogate.cosim.check.scoreboard import Mismatch, Scoreboard, same_answer
 from iogate.cosim.scenarios.session import open_session
 
 MSI = Config.msi()
@@ -67,43 +66,6 @@ NOTICE_PPN = 0xA_0000
 
 def file_gpa(index):
     return WINDOW + index * 4 * KiB
-
-
-class MsiScoreboard(Scoreboard):
-    """The scoreboard with the request's ``word``/``data`` passed to the model and
-    ``absorbed`` compared (decision 7)."""
-
-    absorbed: int = 0
-
-    def expect(self, request):
-        kw = self._kw(request)
-        allowed = list(self.model.allowed(request.device_id, request.iova, request.access,
-                                          **kw))
-        self.model.translate(request.device_id, request.iova, request.access, **kw)
-        return allowed
-
-    @staticmethod
-    def _kw(request):
-        return {"process_id": request.process_id, "priv": request.priv,
-                "word": request.word, "data": request.data}
-
-    def check(self, request, response, allowed):
-        self.translations += 1
-        self.cycles.append(response.cycles)
-        if response.fault:
-            self.faults[response.cause] += 1
-        self.absorbed += bool(response.absorbed)
-        self.hits += bool(response.hit)
-        self.misses += not response.hit
-
-        def same(a):
-            if a.absorbed:
-                return bool(response.absorbed) and not response.fault
-            return not response.absorbed and same_answer(response, a)
-        ok = any(same(a) for a in allowed)
-        if not ok:
-            self.mismatches.append(Mismatch(request, response, allowed))
-        return ok
 
 
 def req(did, iova, access, *, word=True, data=None):
@@ -249,7 +211,6 @@ async def msi_agrees_with_the_model(dut):
     rng = random.Random(SEED)
     dut._log.info(f"seed {SEED}")
     s = await open_session(dut, MSI, mem_latency=1)
-    s.scoreboard = MsiScoreboard(s.model)
     out = await s.run(program, s.bus)
     drv, t, mrif = out["drv"], out["table"], out["mrif"]
     notice = NOTICE_PPN << 12
@@ -322,7 +283,6 @@ async def msi_bus_errors(dut):
     """Bus errors on the MSI PT read (261), the MRIF read (264) and the notice (264, after
     the MRIF update); the walkers finish and answer every request."""
     s = await open_session(dut, MSI, mem_latency=2)
-    s.scoreboard = MsiScoreboard(s.model)
     out = await s.run(program, s.bus)
     for address, length in out["faults"]:
         s.memory.inject_fault(address, length)
@@ -350,7 +310,6 @@ async def walk_cycles(dut, latency):
     PTE read (miss) and with it cached (the update itself is in both), and a non-MSI
     second-stage walk for comparison. Written to the file named by ``MSI_CYCLES``."""
     s = await open_session(dut, MSI, mem_latency=latency)
-    s.scoreboard = MsiScoreboard(s.model)
     await s.run(cycles_program, s.bus)
     port = s.tb.ports[0]
     results = {}
