@@ -544,7 +544,7 @@ def _draw_requests(rng, world, n):
         if world.msi_targets and rng.random() < 0.2:
             # An interrupt file, mostly written (an MSI), as devices do.
             did, page = rng.choice(world.msi_targets)
-            offset, word, data = world_msi.msi_write_fields(rng, world.msi[did], page)
+            offset, word, data = world_msi.msi_write_fields(rng)
             access = Access.WRITE if rng.random() < 0.8 else access
             yield did, page + offset, access, None, False, word, data
             continue

@@ -155,7 +155,7 @@ def settle_msi(world, device):
     world.driver.msi_sync_table(device.table)
 
 
-def msi_write_fields(rng, device, gpa_page):
+def msi_write_fields(rng):
     """``(offset, word, data)`` of a request to an interrupt file, as devices send MSIs and
     as the AIA's other cases need."""
     roll = rng.random()
