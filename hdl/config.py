@@ -14,7 +14,7 @@ from iogate.hdl import bits
 from iogate.hdl.formats import DC_EXT_SIZE, DC_SIZE, PdtpMode
 from iogate.hdl.regs import CAPABILITIES, Igs, IommuMode
 
-__all__ = ["Config", "require_config"]
+__all__ = ["Config", "require_config", "check_pas"]
 
 #: capabilities.version for v1.0 (spec "IOMMU capabilities (capabilities)").
 VERSION_1_0 = 0x10
@@ -305,3 +305,16 @@ def require_config(component: Elaboratable, config: object) -> None:
     if not isinstance(config, Config):
         component._MustUse__silence = True
         raise TypeError(f"config must be a Config, not {config!r}")
+
+
+def check_pas(pas: object) -> None:
+    """Check a component constructor's ``pas`` argument (a physical address size, as
+    ``Config.pas`` allows).
+
+    Raises
+    ------
+    ValueError
+        If ``pas`` is not an integer between 32 and 56.
+    """
+    if not isinstance(pas, int) or not 32 <= pas <= 56:
+        raise ValueError(f"pas must be an integer between 32 and 56, not {pas!r}")

@@ -26,6 +26,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from iogate.hdl import bits
+from iogate.hdl.config import check_pas
 from iogate.hdl.formats import (
     DC,
     DDTE,
@@ -213,8 +214,7 @@ class DeviceDirectoryWalker(wiring.Component):
     def __init__(self, *, pas, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,), levels=1,
                  pdtp_modes=(), pdt_gpa=False, mgpaw=None):
         try:
-            if not isinstance(pas, int) or not 32 <= pas <= 56:
-                raise ValueError(f"pas must be an integer between 32 and 56, not {pas!r}")
+            check_pas(pas)
             if levels not in (1, 2, 3) or isinstance(levels, bool):
                 raise ValueError(f"levels must be 1, 2 or 3, not {levels!r}")
         except (TypeError, ValueError):

@@ -39,6 +39,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from iogate.hdl.config import check_pas
 from iogate.hdl.formats import DTF_REPORTED_CAUSES, FAULT_RECORD, FQ_RECORD_SIZE, Cause, Ttyp
 from iogate.hdl.mem_master import MemWriteSignature
 from iogate.hdl.msi_irq import msi_fault_layout
@@ -122,8 +123,7 @@ class FaultQueueWriter(wiring.Component):
 
     def __init__(self, *, pas, msi=False):
         try:
-            if not isinstance(pas, int) or not 32 <= pas <= 56:
-                raise ValueError(f"pas must be an integer between 32 and 56, not {pas!r}")
+            check_pas(pas)
         except (TypeError, ValueError):
             # A refused component is not an unused one: no UnusedElaboratable.
             self._MustUse__silence = True

@@ -23,6 +23,7 @@ from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from iogate.hdl.config import check_pas
 from iogate.hdl.mem_master import MemReadSignature, MemWriteSignature
 
 __all__ = ["mrif_start_layout", "mrif_result_layout", "MrifUpdater"]
@@ -65,8 +66,7 @@ class MrifUpdater(wiring.Component):
 
     def __init__(self, *, pas):
         try:
-            if not isinstance(pas, int) or not 32 <= pas <= 56:
-                raise ValueError(f"pas must be an integer between 32 and 56, not {pas!r}")
+            check_pas(pas)
         except (TypeError, ValueError):
             # A refused component is not an unused one: no UnusedElaboratable.
             self._MustUse__silence = True

@@ -35,6 +35,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from iogate.hdl import bits
+from iogate.hdl.config import check_pas
 from iogate.hdl.formats import MSI_PTE, MSI_PTE_BASIC, MSI_PTE_MRIF, Cause, MsiPteMode
 from iogate.hdl.iotlb import InvalKind, iotlb_inval_layout
 from iogate.hdl.mem_master import MemReadSignature
@@ -116,8 +117,7 @@ class MsiWalker(wiring.Component):
 
     def __init__(self, *, pas, width, mrif, entries, vpn_w):
         try:
-            if not isinstance(pas, int) or not 32 <= pas <= 56:
-                raise ValueError(f"pas must be an integer between 32 and 56, not {pas!r}")
+            check_pas(pas)
             if not isinstance(width, int) or not 1 <= width <= 52:
                 raise ValueError(f"width must be an integer between 1 and 52, not {width!r}")
             if not isinstance(entries, int) or isinstance(entries, bool) or entries < 1:

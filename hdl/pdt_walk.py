@@ -34,6 +34,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from iogate.hdl import bits
+from iogate.hdl.config import check_pas
 from iogate.hdl.formats import IOSATP, PC, PC_TA, PDTE, Cause, IosatpMode, PdtpMode
 from iogate.hdl.mem_master import MemReadSignature
 from iogate.hdl.port import Access
@@ -114,8 +115,7 @@ class ProcessDirectoryWalker(wiring.Component):
 
     def __init__(self, *, pas, modes, iosatp_modes, gstage=False):
         try:
-            if not isinstance(pas, int) or not 32 <= pas <= 56:
-                raise ValueError(f"pas must be an integer between 32 and 56, not {pas!r}")
+            check_pas(pas)
             modes = tuple(PdtpMode(mode) for mode in modes)
             if not modes or PdtpMode.BARE in modes:
                 raise ValueError(f"modes must be PD8, PD17 or PD20 modes, not {modes!r}")

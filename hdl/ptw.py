@@ -62,6 +62,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from iogate.hdl.config import check_pas
 from iogate.hdl.formats import PTE, Cause, IohgatpMode, IosatpMode, Pbmt
 from iogate.hdl.iotlb import PAGE_SIZE_IGNORED_BITS, PageSize
 from iogate.hdl.mem_master import MemReadSignature
@@ -236,8 +237,7 @@ class PageTableWalker(wiring.Component):
     def __init__(self, *, pas, svpbmt, modes=(IosatpMode.SV39,), g_modes=(), priv=False,
                  msi_bits=0):
         try:
-            if not isinstance(pas, int) or not 32 <= pas <= 56:
-                raise ValueError(f"pas must be an integer between 32 and 56, not {pas!r}")
+            check_pas(pas)
             modes = tuple(IosatpMode(mode) for mode in modes)
             if not modes or any(mode not in MODES for mode in modes):
                 raise ValueError(f"modes must be a non-empty subset of "
