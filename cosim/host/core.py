@@ -537,6 +537,21 @@ class HostIommu:
 
     # -- domains --------------------------------------------------------------------------
 
+    def _tagged_table(self, ids, mode):
+        """A tag from ``ids`` and a new empty table of ``mode``; the tag is given back if
+        the table cannot be allocated.
+
+        Raises
+        ------
+        IdsExhausted, OutOfMemory
+        """
+        tag = ids.alloc()
+        try:
+            return tag, self.driver.page_table(mode)
+        except OutOfMemory:
+            ids.free(tag)
+            raise
+
     def paging_domain(self) -> PagingDomain:
         """A new, empty first-stage domain with its own PSCID (and the MSI window).
 
@@ -544,12 +559,7 @@ class HostIommu:
         ------
         IdsExhausted, OutOfMemory
         """
-        pscid = self._pscids.alloc()
-        try:
-            table = self.driver.page_table(self.stage1_mode)
-        except OutOfMemory:
-            self._pscids.free(pscid)
-            raise
+        pscid, table = self._tagged_table(self._pscids, self.stage1_mode)
         domain = PagingDomain(self, table, pscid)
         if self.msi_window is not None:
             first, last = self.msi_window
@@ -572,12 +582,7 @@ class HostIommu:
         """
         if self.stage2_mode is None:
             raise ValueError("the IOMMU offers no second-stage mode")
-        gscid = self._gscids.alloc()
-        try:
-            table = self.driver.page_table(self.stage2_mode)
-        except OutOfMemory:
-            self._gscids.free(gscid)
-            raise
+        gscid, table = self._tagged_table(self._gscids, self.stage2_mode)
         return ParentDomain(self, table, gscid)
 
     def msi_domain(self) -> MsiDomain:
@@ -594,12 +599,7 @@ class HostIommu:
             raise ValueError("this IOMMU cannot isolate MSIs (no MSI_FLAT or second stage)")
         first, last = self.msi_window
         pages = (last + 1 - first) >> 12
-        gscid = self._gscids.alloc()
-        try:
-            table = self.driver.page_table(self.stage2_mode)
-        except OutOfMemory:
-            self._gscids.free(gscid)
-            raise
+        gscid, table = self._tagged_table(self._gscids, self.stage2_mode)
         try:
             msi = self.driver.msi_page_table(pages - 1, first >> 12)
         except OutOfMemory:
