@@ -58,6 +58,24 @@ HOST_SCENARIOS = {
 MSI_SCENARIOS = ("msi-isolation", "msi-mrif")
 
 
+def _simulate(name, build, module, out, report, *, extra_env, **kwargs):
+    """Run scenario ``name``'s cocotb ``module`` on ``build`` in ``out``; returns ``(report
+    dict, error)``, or ``(None, error)`` after saying so when it wrote no ``report``."""
+    log = out / "sim.log"
+    print(f"running scenario {name} (simulator log: {log}) ...", flush=True)
+    error = None
+    try:
+        simulators.run(build, module, test_dir=out, log_file=log,
+                       extra_env={**extra_env, "IOGATE_REPORT": str(report)}, **kwargs)
+    except AssertionError as e:
+        error = e
+    if not report.exists():
+        print(f"scenario {name} did not finish: {error}\nlog: {log}")
+        print(f"{name} FAILED: mismatches: unknown")
+        return None, error
+    return json.loads(report.read_text()), error
+
+
 def run_msi_scenario(name, sim="verilator", config=None, waves=False, out="build/run"):
     """``iogate run msi-isolation|msi-mrif``: on the architectural model in-process
     (``sim="model"``) or on the RTL built with ``Config.msi()`` (verilator, icarus), every
@@ -82,19 +100,11 @@ def run_msi_scenario(name, sim="verilator", config=None, waves=False, out="build
         print(f"building the iogate RTL (Config.msi()) for {sim} (reused when unchanged) ...",
               flush=True)
         b = simulators.build_iommu(msi.CONFIG, sim, waves=waves)
-        log = out / "sim.log"
-        print(f"running scenario {name} (simulator log: {log}) ...", flush=True)
-        try:
-            simulators.run(b, "iogate.cosim.scenarios.msi", test_dir=out, log_file=log,
-                           testcase=name.replace("-", "_") + "_rtl",
-                           extra_env={"IOGATE_REPORT": str(report), "IOGATE_SIM": sim})
-        except AssertionError as e:
-            error = e
-        if not report.exists():
-            print(f"scenario {name} did not finish: {error}\nlog: {log}")
-            print(f"{name} FAILED: mismatches: unknown")
+        r, error = _simulate(name, b, "iogate.cosim.scenarios.msi", out, report,
+                             testcase=name.replace("-", "_") + "_rtl",
+                             extra_env={"IOGATE_SIM": sim})
+        if r is None:
             return 2
-        r = json.loads(report.read_text())
     print(f"report: {report}")
     print(format_summary(r))
     return 0 if error is None and r["mismatches"] == 0 and not r.get("error") else 1
@@ -187,21 +197,11 @@ def run_scenario(name, sim="verilator", seed=1, waves=False, out="build/run", co
     print(f"building the iogate RTL (full config) for {sim} (reused when unchanged) ...",
           flush=True)
     b = simulators.build_iommu(FULL, sim, waves=waves)
-    log = out / "sim.log"
-    print(f"running scenario {name} (simulator log: {log}) ...", flush=True)
-    error = None
-    try:
-        simulators.run(b, "iogate.cosim.scenarios.on_rtl", seed=seed, test_dir=out, log_file=log,
-                       testcase=cocotb_name_of(name),
-                       extra_env={"IOGATE_SEED": str(seed),
-                                  "IOGATE_REPORT": str(report), "IOGATE_SIM": sim})
-    except AssertionError as e:
-        error = e
-    if not report.exists():
-        print(f"scenario {name} did not finish: {error}\nlog: {log}")
-        print(f"{name} FAILED: mismatches: unknown")
+    r, error = _simulate(name, b, "iogate.cosim.scenarios.on_rtl", out, report, seed=seed,
+                         testcase=cocotb_name_of(name),
+                         extra_env={"IOGATE_SEED": str(seed), "IOGATE_SIM": sim})
+    if r is None:
         return 2
-    r = json.loads(report.read_text())
     if waves:
         # Icarus's dump module names its file in the build folder, Verilator writes into
         # the run folder: report the one this run left.
