@@ -14,6 +14,7 @@ import textwrap
 import tomllib
 import venv
 import zipfile
+from collections import Counter
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FOLDERS = ("hdl", "cosim", "firmware", "boards")
@@ -80,3 +81,12 @@ def test_the_wheel_installs_into_a_fresh_venv_and_imports(tmp_path):
     where, entry = run.stdout.split("\n")[:2]
     assert pathlib.Path(where).is_relative_to(env), where
     assert entry == "iogate.hdl.config IommuModel"
+
+
+def test_test_modules_have_unique_basenames():
+    # The test folders have no __init__.py, so pytest imports each module by its basename:
+    # two test_x.py in different folders collide ("import file mismatch") and one of them
+    # never runs. conftest.py is the exception pytest handles itself.
+    names = Counter(p.name for p in (ROOT / "tests").rglob("*.py")
+                    if p.name != "conftest.py" and "__pycache__" not in p.parts)
+    assert [name for name, n in names.items() if n > 1] == []

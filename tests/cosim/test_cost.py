@@ -22,7 +22,10 @@ def test_every_row_adds_only_its_options_to_the_first_target():
     changed = {name: {k for k, v in dataclasses.asdict(make()).items() if base[k] != v}
                for name, (_, make) in cost.ROWS.items()}
     assert changed == {"full": set(), "sv57": {"sv57", "sv57x4"}, "pd8": {"pd_levels"},
-                       "pd20": {"pd_levels"}, "process": {"sv57", "sv57x4", "pd_levels"}}
+                       "pd20": {"pd_levels"}, "process": {"sv57", "sv57x4", "pd_levels"},
+                       "msi_flat": {"msi_flat"}, "msi_mrif": {"msi_flat", "msi_mrif"},
+                       "igs_msi": {"igs"}, "igs_both": {"igs"},
+                       "msi": {"msi_flat", "msi_mrif", "igs"}}
 
 
 def test_deltas_are_against_the_first_target_which_is_always_measured(monkeypatch, tmp_path):
