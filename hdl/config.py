@@ -12,7 +12,7 @@ from amaranth import Elaboratable
 
 from iogate.hdl import bits
 from iogate.hdl.formats import DC_EXT_SIZE, DC_SIZE, PdtpMode
-from iogate.hdl.regs import CAPABILITIES, Igs, IommuMode
+from iogate.hdl.regs import CAPABILITIES, HPM_COUNTERS_MAX, Igs, IommuMode
 
 __all__ = ["Config", "require_config", "check_pas"]
 
@@ -82,6 +82,14 @@ class Config:
     interrupt_vectors : int
         Vectors an ``icvec`` field can name: 1, 2, 4, 8 or 16 (the writable low bits of each
         field, WARL); the number of wired lines, and of ``msi_cfg_tbl`` entries used.
+    hpm_counters : int
+        Programmable performance counters ``iohpmctr1..N`` with their ``iohpmevtX`` (0-31,
+        spec "Hardware performance monitor", reference N.7). 0 builds no performance monitor
+        (``capabilities.HPM=0``: every HPM register reads 0); 1 or more builds
+        ``iohpmcycles``, ``iocountovf``, ``iocountinh`` and the counters, and ``ipsr.pmip``.
+    hpm_counter_width : int
+        Implemented bits of each counter, 32-64 (the spec's minimum is 32; WARL: the bits
+        above read 0 and a counter wraps at this width). ``iohpmcycles`` has at most 63.
     ports : int
         Translation request/response stream ports.
     tag_width : int
@@ -123,6 +131,8 @@ class Config:
     msi_ptc_entries: int = 2
     igs: Igs = Igs.WSI
     interrupt_vectors: int = 16
+    hpm_counters: int = 0
+    hpm_counter_width: int = 40
     ports: int = 1
     tag_width: int = 8
     mmio_data_width: int = 64
@@ -156,6 +166,12 @@ class Config:
         if self.interrupt_vectors not in (1, 2, 4, 8, 16):
             raise ValueError(f"interrupt_vectors must be 1, 2, 4, 8 or 16, not "
                              f"{self.interrupt_vectors!r}")
+        if not 0 <= self.hpm_counters <= HPM_COUNTERS_MAX:
+            raise ValueError(f"hpm_counters must be between 0 and {HPM_COUNTERS_MAX}, not "
+                             f"{self.hpm_counters!r}")
+        if not 32 <= self.hpm_counter_width <= 64:
+            raise ValueError(f"hpm_counter_width must be between 32 and 64, not "
+                             f"{self.hpm_counter_width!r}")
         if self.ddt_levels not in (1, 2, 3):
             raise ValueError(f"ddt_levels must be 1, 2 or 3, not {self.ddt_levels!r}")
         if not 32 <= self.pas <= 56:
@@ -203,6 +219,13 @@ class Config:
         MSIs or wires (IGS=BOTH): the richest build of the MSI feature; its cost beside
         :meth:`full` is the feature's row in the benchmarks."""
         return cls.full().replace(msi_flat=True, msi_mrif=True, igs=Igs.BOTH)
+
+    @classmethod
+    def hpm(cls) -> "Config":
+        """:meth:`full` with the performance monitor: ``iohpmcycles`` and 7 counters of 40
+        bits (7 is the number the spec recommends); its cost beside :meth:`full` is the
+        feature's row in the benchmarks."""
+        return cls.full().replace(hpm_counters=7)
 
     @classmethod
     def icebreaker(cls) -> "Config":
@@ -258,6 +281,16 @@ class Config:
         return (self.interrupt_vectors - 1).bit_length()
 
     @property
+    def has_hpm(self) -> bool:
+        """The performance monitor is built (``capabilities.HPM``)."""
+        return self.hpm_counters > 0
+
+    @property
+    def hpm_cycles_width(self) -> int:
+        """Implemented bits of ``iohpmcycles.counter`` (at most 63: bit 63 is OF)."""
+        return min(self.hpm_counter_width, 63)
+
+    @property
     def pdtp_modes(self) -> tuple[PdtpMode, ...]:
         """The ``pdtp.MODE`` values offered besides Bare (PD8 up to the deepest built)."""
         return tuple(mode for mode in PdtpMode if 0 < mode.levels <= self.pd_levels)
@@ -273,7 +306,7 @@ class Config:
     def capabilities(self) -> int:
         """The ``capabilities`` register value (spec "IOMMU capabilities (capabilities)").
 
-        Only what is built is advertised: no ATS, HPM or extension. Svnapot is mandatory
+        Only what is built is advertised: no ATS and no extension. Svnapot is mandatory
         and has no bit. ``AMO_MRIF`` is 0 (MRIF updates are read-modify-writes).
         """
         return bits.pack(
@@ -283,7 +316,7 @@ class Config:
             sv39x4=self.sv39x4, sv48x4=self.sv48x4, sv57x4=self.sv57x4,
             svpbmt=self.svpbmt,
             igs=self.igs, msi_flat=self.msi_flat, msi_mrif=self.msi_mrif,
-            dbg=self.dbg,
+            hpm=self.has_hpm, dbg=self.dbg,
             pas=self.pas,
             pd8=self.pd_levels >= 1, pd17=self.pd_levels >= 2, pd20=self.pd_levels >= 3,
         )

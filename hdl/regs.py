@@ -16,6 +16,8 @@ __all__ = [
     "Offset", "IommuMode", "Igs",
     "CAPABILITIES", "FCTL", "DDTP", "QB", "CQCSR", "FQCSR", "IPSR", "ICVEC",
     "MSI_ADDR", "MSI_DATA", "MSI_VEC_CTL", "MSI_CFG_ENTRIES", "MSI_CFG_ENTRY_SIZE",
+    "IOCOUNTOVF", "IOCOUNTINH", "IOHPMCYCLES", "IOHPMCTR", "IOHPMEVT", "HpmEvent",
+    "HPM_COUNTERS_MAX", "HPM_ACCESS", "hpm_ctr_offset", "hpm_evt_offset",
     "TR_REQ_IOVA", "TR_REQ_CTL", "TR_RESPONSE", "REGISTERS", "REGISTER_SIZE",
     "Kind", "FieldAccess", "ACCESS", "MSI_CFG_ACCESS", "access_of", "kind_mask",
 ]
@@ -42,6 +44,8 @@ class Offset(enum.IntEnum):
     IOCOUNTOVF = 0x058
     IOCOUNTINH = 0x05C
     IOHPMCYCLES = 0x060
+    IOHPMCTR1 = 0x068
+    IOHPMEVT1 = 0x160
     TR_REQ_IOVA = 0x258
     TR_REQ_CTL = 0x260
     TR_RESPONSE = 0x268
@@ -180,6 +184,65 @@ MSI_VEC_CTL = data.StructLayout({"m": 1, "_rsvd0": 31})
 MSI_CFG_ENTRIES = 16
 MSI_CFG_ENTRY_SIZE = 16
 
+#: Programmable counters the spec gives room for: ``iohpmctr1..31``, ``iohpmevt1..31`` (spec
+#: "Hardware performance monitor", reference N.7).
+HPM_COUNTERS_MAX = 31
+
+
+def hpm_ctr_offset(x):
+    """The offset of ``iohpmctrX`` (``X`` 1 to 31): 0x68 + 8(X-1)."""
+    assert 1 <= x <= HPM_COUNTERS_MAX, x
+    return Offset.IOHPMCTR1 + 8 * (x - 1)
+
+
+def hpm_evt_offset(x):
+    """The offset of ``iohpmevtX`` (``X`` 1 to 31): 0x160 + 8(X-1)."""
+    assert 1 <= x <= HPM_COUNTERS_MAX, x
+    return Offset.IOHPMEVT1 + 8 * (x - 1)
+
+
+#: ``iocountovf`` (spec "Performance-monitoring counter overflow status (iocountovf)"), RO: bit
+#: 0 is ``iohpmcycles.OF``, bit X is ``iohpmevtX.OF``; it has no storage of its own.
+IOCOUNTOVF = data.StructLayout({"cy": 1, "hpm": 31})
+
+#: ``iocountinh`` (spec "Performance-monitoring counter inhibits (iocountinh)"): bit 0 inhibits
+#: ``iohpmcycles``, bit X ``iohpmctrX`` (not ``iohpmctr(X+1)``, reference N.9 P5).
+IOCOUNTINH = data.StructLayout({"cy": 1, "hpm": 31})
+
+#: ``iohpmcycles`` (spec "Performance-monitoring cycles counter (iohpmcycles)"): a 63-bit
+#: counter and its overflow bit.
+IOHPMCYCLES = data.StructLayout({"counter": 63, "of": 1})
+
+#: ``iohpmctrX`` (spec "Performance-monitoring event counters (iohpmctr1-31)").
+IOHPMCTR = data.StructLayout({"counter": 64})
+
+#: ``iohpmevtX`` (spec "Performance-monitoring event selectors (iohpmevt1-31)").
+IOHPMEVT = data.StructLayout({
+    "event_id": 15, "dmask": 1, "pid_pscid": 20, "did_gscid": 24, "pv_pscv": 1,
+    "dv_gscv": 1, "idt": 1, "of": 1,
+})
+
+
+class HpmEvent(enum.IntEnum, shape=15):
+    """``iohpmevtX.eventID``: the standard events (spec "Performance-monitoring event
+    selectors", reference N.7). 9-16383 are reserved, 16384-32767 custom."""
+    NONE = 0
+    UNTRANSLATED_REQ = 1
+    TRANSLATED_REQ = 2
+    ATS_TRANSLATION_REQ = 3
+    IOATC_MISS = 4
+    DDT_WALK = 5
+    PDT_WALK = 6
+    S1_WALK = 7
+    S2_WALK = 8
+
+    @property
+    def idt1(self):
+        """The event may be filtered by GSCID/PSCID (``IDT=1``); with ``IDT=1`` an event that
+        may not does not count."""
+        return self in (HpmEvent.IOATC_MISS, HpmEvent.S1_WALK, HpmEvent.S2_WALK)
+
+
 #: ``tr_req_iova`` (spec "Translation-request IOVA (tr_req_iova)").
 TR_REQ_IOVA = data.StructLayout({"_rsvd0": 12, "vpn": 52})
 
@@ -286,6 +349,24 @@ MSI_CFG_ACCESS = {
     "msi_addr": {"addr": _PPN},
     "msi_data": {"data": _RW},
     "msi_vec_ctl": {"m": _RW},
+}
+
+
+#: The access of the HPM registers' fields (spec "Hardware performance monitor", reference
+#: N.7), by layout; all of them read 0 and ignore writes when ``capabilities.HPM=0``.
+HPM_ACCESS = {
+    "iocountovf": {"cy": _RO, "hpm": _RO},
+    "iocountinh": {"cy": _RW, "hpm": FieldAccess(Kind.WARL, "bits of counters not built read"
+                                                             " 0")},
+    "iohpmcycles": {"counter": FieldAccess(Kind.WARL, "bits at and above"
+                                                      " Config.hpm_counter_width read 0"),
+                    "of": _RW},
+    "iohpmctr": {"counter": FieldAccess(Kind.WARL, "bits at and above"
+                                                   " Config.hpm_counter_width read 0")},
+    "iohpmevt": {"event_id": FieldAccess(Kind.WARL, "a reserved or custom event ID"
+                                                    " (9-32767) reads 0"),
+                 "dmask": _RW, "pid_pscid": _RW, "did_gscid": _RW, "pv_pscv": _RW,
+                 "dv_gscv": _RW, "idt": _RW, "of": _RW},
 }
 
 
