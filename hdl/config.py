@@ -82,6 +82,21 @@ class Config:
     interrupt_vectors : int
         Vectors an ``icvec`` field can name: 1, 2, 4, 8 or 16 (the writable low bits of each
         field, WARL); the number of wired lines, and of ``msi_cfg_tbl`` entries used.
+    ats : bool
+        PCIe ATS and PRI (``capabilities.ATS``, reference N.6; the plan is docs/ats-pri.md):
+        the ATS commands, the ATS message stream and its completion input, the page-request
+        port and the page-request queue. Without it ATS commands are ``cmd_ill`` and the
+        page-request queue registers read 0.
+    t2gpa : bool
+        ``capabilities.T2GPA``: ATS completions may return GPAs (``DC.tc.T2GPA``); requires
+        ``ats`` and ``sv39x4``.
+    ats_inval_tags : int
+        ATS.INVAL commands outstanding at once (PCIe ITAGs, 1-32); one more waits in the
+        command queue until a completion frees a tag.
+    ats_timeout_cycles : int
+        Clock cycles after which an ATS.INVAL without its completion has timed out (the
+        "protocol-defined timeout" of reference N.6.4; PCIe's is a minute, which a simulation
+        cannot wait, so it is a parameter a board build sets to its clock's minute).
     hpm_counters : int
         Programmable performance counters ``iohpmctr1..N`` with their ``iohpmevtX`` (0-31,
         spec "Hardware performance monitor", reference N.7). 0 builds no performance monitor
@@ -131,6 +146,10 @@ class Config:
     msi_ptc_entries: int = 2
     igs: Igs = Igs.WSI
     interrupt_vectors: int = 16
+    ats: bool = False
+    t2gpa: bool = False
+    ats_inval_tags: int = 4
+    ats_timeout_cycles: int = 1 << 16
     hpm_counters: int = 0
     hpm_counter_width: int = 40
     ports: int = 1
@@ -166,6 +185,14 @@ class Config:
         if self.interrupt_vectors not in (1, 2, 4, 8, 16):
             raise ValueError(f"interrupt_vectors must be 1, 2, 4, 8 or 16, not "
                              f"{self.interrupt_vectors!r}")
+        if self.t2gpa and not (self.ats and self.sv39x4):
+            raise ValueError("t2gpa requires ats and sv39x4 (it returns GPAs of a second stage)")
+        if not 1 <= self.ats_inval_tags <= 32:
+            raise ValueError(f"ats_inval_tags must be between 1 and 32, not "
+                             f"{self.ats_inval_tags!r}")
+        if self.ats_timeout_cycles < 1:
+            raise ValueError(f"ats_timeout_cycles must be at least 1, not "
+                             f"{self.ats_timeout_cycles!r}")
         if not 0 <= self.hpm_counters <= HPM_COUNTERS_MAX:
             raise ValueError(f"hpm_counters must be between 0 and {HPM_COUNTERS_MAX}, not "
                              f"{self.hpm_counters!r}")
@@ -306,7 +333,7 @@ class Config:
     def capabilities(self) -> int:
         """The ``capabilities`` register value (spec "IOMMU capabilities (capabilities)").
 
-        Only what is built is advertised: no ATS and no extension. Svnapot is mandatory
+        Only what is built is advertised: no extension. Svnapot is mandatory
         and has no bit. ``AMO_MRIF`` is 0 (MRIF updates are read-modify-writes).
         """
         return bits.pack(
@@ -316,7 +343,7 @@ class Config:
             sv39x4=self.sv39x4, sv48x4=self.sv48x4, sv57x4=self.sv57x4,
             svpbmt=self.svpbmt,
             igs=self.igs, msi_flat=self.msi_flat, msi_mrif=self.msi_mrif,
-            hpm=self.has_hpm, dbg=self.dbg,
+            ats=self.ats, t2gpa=self.t2gpa, hpm=self.has_hpm, dbg=self.dbg,
             pas=self.pas,
             pd8=self.pd_levels >= 1, pd17=self.pd_levels >= 2, pd20=self.pd_levels >= 3,
         )

@@ -18,6 +18,8 @@ __all__ = [
     "Opcode", "IotinvalFunc", "IofenceFunc", "IodirFunc", "AtsFunc",
     "CMD", "IOTINVAL", "IOFENCE", "IODIR", "ATS", "CMD_SIZE",
     "FAULT_RECORD", "FQ_RECORD_SIZE", "Cause", "Ttyp", "DTF_REPORTED_CAUSES",
+    "PQ_RECORD", "PQ_RECORD_SIZE", "PcieMessage", "PrgResponse", "ATS_INVAL_PAYLOAD",
+    "ATS_PRGR_PAYLOAD",
 ]
 
 #: Size of a base-format device context in bytes (spec "Leaf DDT entry", capabilities.MSI_FLAT=0).
@@ -310,10 +312,49 @@ IODIR = data.StructLayout({
     "did": 24, "_rsvd3": 64,
 })
 
-#: ATS.INVAL / ATS.PRGR (spec "IOMMU PCIe ATS commands"); never offered here (capabilities.ATS=0).
+#: ATS.INVAL / ATS.PRGR (spec "IOMMU PCIe ATS commands", reference N.6.4); offered only with
+#: ``Config.ats`` (else ``cmd_ill``).
 ATS = data.StructLayout({
     "opcode": 7, "func3": 3, "_rsvd0": 2, "pid": 20, "pv": 1, "dsv": 1, "_rsvd1": 6,
     "rid": 16, "dseg": 8, "payload": 64,
+})
+
+#: ATS.INVAL's PAYLOAD: the PCIe Invalidate Request body (reference N.6.4): ``g`` Global
+#: Invalidate, ``s`` a NAPOT range in ``addr`` (the size encoding of N.6.2), ``addr`` the
+#: Untranslated Address [63:12]. Its zero fields are not checked (decision of docs/ats-pri.md).
+ATS_INVAL_PAYLOAD = data.StructLayout({"g": 1, "_zero0": 10, "s": 1, "addr": 52})
+
+#: ATS.PRGR's PAYLOAD: the PRG Response body (reference N.6.4): PRG Index and Response Code;
+#: the Destination Device ID is filled in from the command's RID.
+ATS_PRGR_PAYLOAD = data.StructLayout({
+    "_zero0": 32, "prg_index": 9, "_zero1": 3, "response_code": 4, "_zero2": 16,
+})
+
+
+class PcieMessage(enum.IntEnum, shape=8):
+    """PCIe message codes of the ATS/PRI messages (reference N.6.4): a Page Request's fault
+    record has ``iotval`` = its code (N.6.7)."""
+    INVALIDATE_REQUEST = 0x01
+    INVALIDATE_COMPLETION = 0x02
+    PAGE_REQUEST = 0x04
+    PRG_RESPONSE = 0x05
+
+
+class PrgResponse(enum.IntEnum, shape=4):
+    """PRG Response Codes (PCIe, reference N.6.4); 0010b-1110b are handled as Failure."""
+    SUCCESS = 0x0
+    INVALID_REQUEST = 0x1
+    RESPONSE_FAILURE = 0xF
+
+
+#: Bytes of one page-request queue record (reference N.6.6: 16, not 32).
+PQ_RECORD_SIZE = 16
+
+#: A page-request queue record (spec "Page-Request-Queue (PQ)", reference N.6.6). A Stop
+#: Marker is ``l=1`` with ``r=w=0`` (it carries a PASID).
+PQ_RECORD = data.StructLayout({
+    "_rsvd0": 12, "pid": 20, "pv": 1, "priv": 1, "exec": 1, "_rsvd1": 5, "did": 24,
+    "r": 1, "w": 1, "l": 1, "prg_index": 9, "page": 52,
 })
 
 

@@ -14,7 +14,7 @@ from amaranth.lib import data, enum
 
 __all__ = [
     "Offset", "IommuMode", "Igs",
-    "CAPABILITIES", "FCTL", "DDTP", "QB", "CQCSR", "FQCSR", "IPSR", "ICVEC",
+    "CAPABILITIES", "FCTL", "DDTP", "QB", "CQCSR", "FQCSR", "PQCSR", "IPSR", "ICVEC",
     "MSI_ADDR", "MSI_DATA", "MSI_VEC_CTL", "MSI_CFG_ENTRIES", "MSI_CFG_ENTRY_SIZE",
     "IOCOUNTOVF", "IOCOUNTINH", "IOHPMCYCLES", "IOHPMCTR", "IOHPMEVT", "HpmEvent",
     "HPM_COUNTERS_MAX", "HPM_ACCESS", "hpm_ctr_offset", "hpm_evt_offset",
@@ -158,6 +158,13 @@ CQCSR = data.StructLayout({
 FQCSR = data.StructLayout({
     "fqen": 1, "fie": 1, "_rsvd0": 6, "fqmf": 1, "fqof": 1, "_rsvd1": 6,
     "fqon": 1, "busy": 1, "_rsvd2": 10, "_custom0": 4,
+})
+
+#: ``pqcsr``: page-request queue control and status (spec "Page-request-queue CSR (pqcsr)",
+#: reference N.6.5); only with ``capabilities.ATS``.
+PQCSR = data.StructLayout({
+    "pqen": 1, "pie": 1, "_rsvd0": 6, "pqmf": 1, "pqof": 1, "_rsvd1": 6,
+    "pqon": 1, "busy": 1, "_rsvd2": 10, "_custom0": 4,
 })
 
 #: ``ipsr``: interrupt pending status, RW1C (spec "Interrupt pending status register (ipsr)").
