@@ -19,18 +19,16 @@ N.4), with the AIA's MSI PTE formats, as issue 16 decided them (decisions 2, 3 a
   PTE); M=0 or 2 → 263; M=3 with a reserved bit of dw0 ([9:3], [62:54]) → 263; M=1 without
   ``mrif`` → 263; M=1 with a reserved bit (dw0 [6:3], [62:54]; dw1 [59:54], [63:61]) → 263.
   What follows (execute → 1, the basic result, the MRIF update) is the pipeline's.
-* The **MSI PTE cache** holds well-formed PTEs of both modes, ``entries`` of them, tagged
-  by (GSCID, A), replaced round-robin. IOTINVAL.GVMA (on ``inval``) with GV=0 clears all,
-  GV=1 AV=0 the GSCID's, GV=1 AV=1 the GSCID's entry of ADDR's page (reference N.4.5);
-  IOTINVAL.VMA does not touch it, nor does IODIR (a DC change needs IODIR + GVMA). A walk
-  during which an IOTINVAL.GVMA (or an invalidate-all) was accepted does not fill it, so
-  that a PTE read before an invalidation never outlives the IOFENCE.C that follows (as the
-  IOTLB's rule).
+* The **MSI PTE cache** (:class:`iogate.hdl.msi_ptc.MsiPteCache`) holds well-formed PTEs
+  of both modes, tagged by (GSCID, A); IOTINVAL.GVMA (on ``inval``) invalidates it
+  (reference N.4.5). A walk during which an IOTINVAL.GVMA (or an invalidate-all) was
+  accepted does not fill it, so that a PTE read before an invalidation never outlives the
+  IOFENCE.C that follows (as the IOTLB's rule).
 
 A bus error never hangs the walk: every read's response is taken, error or not.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -39,6 +37,7 @@ from iogate.hdl.config import check_pas
 from iogate.hdl.formats import MSI_PTE, MSI_PTE_BASIC, MSI_PTE_MRIF, Cause, MsiPteMode
 from iogate.hdl.iotlb import InvalKind, iotlb_inval_layout
 from iogate.hdl.mem_master import MemReadSignature
+from iogate.hdl.msi_ptc import MsiPteCache, msi_pte_layout
 
 __all__ = ["msiw_start_layout", "msi_pte_layout", "msiw_result_layout", "extract",
            "MsiWalker"]
@@ -55,15 +54,6 @@ def msiw_start_layout(width):
     """A walk to do: the GPA page number ``gpa`` (``width`` = ``Config.mgpaw - 12`` bits),
     the DC's GSCID, ``msiptp.PPN`` (``ppn``) and ``msi_addr_mask`` (``mask``)."""
     return data.StructLayout({"gpa": width, "gscid": 16, "ppn": 44, "mask": width})
-
-
-def msi_pte_layout(mrif):
-    """A checked MSI PTE as the walker answers and caches it: ``mrif`` (M=1, else basic),
-    ``ppn`` (basic: the PTE's PPN); with ``mrif`` also ``mrif_addr`` (MRIF_Address[55:9]),
-    ``nppn`` (the notice MSI's page) and ``nid`` (its 11-bit data)."""
-    if not mrif:
-        return data.StructLayout({"ppn": 44})
-    return data.StructLayout({"mrif": 1, "ppn": 44, "mrif_addr": 47, "nppn": 44, "nid": 11})
 
 
 def msiw_result_layout(mrif):
@@ -152,20 +142,12 @@ class MsiWalker(wiring.Component):
         m.d.comb += low.eq(rest & -rest)
         bit = (job.gpa & low).any()
 
-        # --- The MSI PTE cache: tags, PTEs, a round-robin victim.
-        pte_l = msi_pte_layout(self._mrif)
-        valid = Signal(n)
-        gscids = [Signal(16, name=f"gscid{i}") for i in range(n)]
-        pages = [Signal(width, name=f"page{i}") for i in range(n)]
-        ptes = [Signal(pte_l, name=f"pte{i}") for i in range(n)]
-        rr = Signal(range(max(n, 2)))
-        match = Signal(n)
-        for i in range(n):
-            m.d.comb += match[i].eq(valid[i] & (gscids[i] == job.gscid)
-                                    & (pages[i] == job.gpa))
-        hit_pte = Const(0, pte_l.size)
-        for i in range(n):
-            hit_pte = hit_pte | (match[i].replicate(pte_l.size) & ptes[i].as_value())
+        # --- The MSI PTE cache, looked up with the walk's tag.
+        m.submodules.cache = cache = MsiPteCache(width=width, mrif=self._mrif, entries=n,
+                                                 vpn_w=self._vpn_w)
+        m.d.comb += [cache.lookup_gscid.eq(job.gscid), cache.lookup_gpa.eq(job.gpa),
+                     cache.inval.valid.eq(self.inval.valid),
+                     cache.inval.payload.eq(self.inval.payload)]
 
         # --- Reads and checks.
         dw = Signal(1)                       # the doubleword being read
@@ -198,8 +180,8 @@ class MsiWalker(wiring.Component):
                     for j in range(width):
                         with m.Case(j):
                             m.d.sync += index[j].eq(bit)
-                with m.If(match.any()):
-                    m.d.sync += res.pte.eq(hit_pte)
+                with m.If(cache.lookup_hit):
+                    m.d.sync += res.pte.eq(cache.lookup_pte)
                     m.next = "DONE"
                 with m.Elif((rest ^ low) == 0):
                     m.next = "READ"
@@ -239,28 +221,12 @@ class MsiWalker(wiring.Component):
                 with m.If(self.result.ready):
                     m.next = "IDLE"
 
-        # --- Invalidation, else fill (spec "IOMMU Page-Table cache invalidation commands").
+        # --- A walk overtaken by an IOTINVAL.GVMA (or an invalidate-all) does not fill.
         inv = self.inval.payload
-        gvma = (inv.kind == InvalKind.GVMA) | (inv.kind == InvalKind.ALL)
-        with m.If(self.inval.valid & gvma):
+        with m.If(self.inval.valid & ((inv.kind == InvalKind.GVMA) | (inv.kind == InvalKind.ALL))):
             m.d.sync += stale.eq(1)
-            for i in range(n):
-                hit = ((inv.kind == InvalKind.ALL) | ~inv.gv
-                       | ((gscids[i] == inv.gscid) & (~inv.av | (pages[i] == inv.vpn[:width]))))
-                with m.If(hit):
-                    m.d.sync += valid[i].eq(0)
-        with m.Elif(fill & ~stale):
-            slot = Signal(range(max(n, 2)))
-            m.d.comb += slot.eq(rr)
-            for i in reversed(range(n)):
-                with m.If(~valid[i]):
-                    m.d.comb += slot.eq(i)
-            for i in range(n):
-                with m.If(slot == i):
-                    m.d.sync += [valid[i].eq(1), gscids[i].eq(job.gscid),
-                                 pages[i].eq(job.gpa), ptes[i].eq(decoded)]
-            with m.If(valid.all()):
-                m.d.sync += rr.eq(Mux(rr == n - 1, 0, rr + 1))
+        m.d.comb += [cache.fill.valid.eq(fill & ~stale), cache.fill.payload.gscid.eq(job.gscid),
+                     cache.fill.payload.gpa.eq(job.gpa), cache.fill.payload.pte.eq(decoded)]
         return m
 
     def _decode(self, m, dw0, dw1):

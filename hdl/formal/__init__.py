@@ -13,6 +13,7 @@ from iogate.hdl.formal.cmdq import CommandQueueHarness
 from iogate.hdl.formal.ddtc import DdtcHarness
 from iogate.hdl.formal.fq import FaultQueueHarness
 from iogate.hdl.formal.iotlb import IotlbHarness
+from iogate.hdl.formal.msiptc import MsiPtcHarness
 from iogate.hdl.formal.pdtc import PdtcHarness
 from iogate.hdl.formal.ports import PortsHarness
 from iogate.hdl.formal.property import Property
@@ -46,6 +47,13 @@ PROPERTIES = {
         "copy of K's latest PC. Every change takes one cycle (a fill, an IODIR, a lookup), "
         "so 4 cycles (CI) hold fill, invalidate, refill and lookup, and 6 (full) that with "
         "both entries filled first; the covers are reached by step 3.", ci_depth=4),
+    "msiptc": Property(
+        MsiPtcHarness, "bmc", 6, 4,
+        "BMC: induction would need the link between the cache's entries and the harness's "
+        "copy of K's latest PTE, as for pdtc. Every change takes one cycle (a fill, an "
+        "IOTINVAL, a lookup), so 4 cycles (CI) hold fill, invalidate, refill and lookup, "
+        "and 6 (full) that with both entries filled first; the covers are reached by "
+        "step 3.", ci_depth=4),
     "ddtc": Property(
         DdtcHarness, "bmc", 6, 4,
         "BMC: k-induction (tried to depth 6) fails from unreachable states where a valid "
@@ -101,6 +109,10 @@ MUTANTS = {
     "pdtc-dropped-inval-all": Property(
         lambda: PdtcHarness(mutant=True), "bmc", 4, 0,
         "The cache never sees IODIR.INVAL_DDT with DV=0: a stale PC must hit.",
+        expect="fail"),
+    "msiptc-dropped-gvma-av": Property(
+        lambda: MsiPtcHarness(mutant=True), "bmc", 4, 0,
+        "The cache never sees IOTINVAL.GVMA with GV=1, AV=1: a stale MSI PTE must hit.",
         expect="fail"),
     "ddtc-dropped-inval-did": Property(
         lambda: DdtcHarness(mutant=True), "bmc", 4, 0,
