@@ -204,6 +204,10 @@ class DeviceDirectoryWalker(wiring.Component):
         A fault (257, 258, 259) or the DC.
     mem : ``Out(MemReadSignature(pas))``
         Reads the DDTEs, then the DC one doubleword at a time (``tc`` first).
+    entry_read : ``Out(1)``
+        Only with ``events``: a directory entry's read is requested this cycle (a DDTE, or
+        the DC's first doubleword), one DDT_WALK event of the performance monitor (decision
+        10 of issue 17 (HPM), reference N.9 P17: one per table read).
 
     Raises
     ------
@@ -212,7 +216,7 @@ class DeviceDirectoryWalker(wiring.Component):
     """
 
     def __init__(self, *, pas, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,), levels=1,
-                 pdtp_modes=(), pdt_gpa=False, mgpaw=None):
+                 pdtp_modes=(), pdt_gpa=False, mgpaw=None, events=False):
         try:
             check_pas(pas)
             if levels not in (1, 2, 3) or isinstance(levels, bool):
@@ -229,10 +233,12 @@ class DeviceDirectoryWalker(wiring.Component):
         self._levels = levels
         self._mgpaw = mgpaw
         self._dc = DC if mgpaw is None else msi_dc_layout(mgpaw)
+        self._events = bool(events)
         super().__init__({
             "start": In(stream.Signature(ddtw_start_layout())),
             "result": Out(stream.Signature(ddtw_result_layout(self._dc))),
             "mem": Out(MemReadSignature(pas)),
+            **({"entry_read": Out(1)} if self._events else {}),
         })
 
     def elaborate(self, platform):
@@ -312,6 +318,9 @@ class DeviceDirectoryWalker(wiring.Component):
                     m.d.comb += self.mem.req.valid.eq(1)
                     with m.If(self.mem.req.ready):
                         m.next = "WAIT"
+                        if self._events:
+                            # A DDTE is one doubleword (word stays 0), a DC several.
+                            m.d.comb += self.entry_read.eq(word == 0)
             with m.State("WAIT"):
                 m.d.comb += self.mem.resp.ready.eq(1)
                 with m.If(self.mem.resp.valid):

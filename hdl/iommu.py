@@ -130,10 +130,13 @@ class Iommu(wiring.Component):
         wiring.connect(m, pipe.fault, fq.report)
         if msi_irq:
             # The MSI generator: a write client of its own, and CAUSE 273 to the fault queue.
-            m.submodules.msi_irq = irq = MsiIrq(pas=cfg.pas)
+            m.submodules.msi_irq = irq = MsiIrq(pas=cfg.pas, pm=cfg.has_hpm)
             wiring.connect(m, regfile.msi, irq.regs)
             wiring.connect(m, irq.mem, memm.write_clients[MSI_IRQ_AWID])
             wiring.connect(m, irq.fault, fq.msi_fault)
+        if cfg.has_hpm:
+            # The performance monitor's events (decision 10 of issue 17 (HPM)).
+            m.d.comb += regfile.hpm_events.eq(pipe.hpm)
         if cfg.pd_levels:
             wiring.connect(m, pipe.pdt_mem, memm.clients[3])
             wiring.connect(m, cmdq.pdtc_inval, pipe.pdtc_inval)

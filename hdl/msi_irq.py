@@ -7,7 +7,8 @@ issue 16. Built only with ``Config.igs`` MSI or BOTH; with ``fctl.WSI=0``:
 * **Edge rule.** One message per 0->1 transition of ``ipsr.cip`` (``ipsr.fip``), to entry
   ``icvec.civ`` (``icvec.fiv``). While the bit stays 1 nothing more is sent; a bit that rose
   while ``fctl.WSI=1`` sends nothing when ``fctl.WSI`` later goes 0 (there was no edge with
-  MSIs on). ``pmip``/``pip`` do not exist here.
+  MSIs on). With the performance monitor (``pm``) ``ipsr.pmip`` is sent the same way, to
+  entry ``icvec.pmiv`` (decision 5 of issue 17 (HPM)); ``pip`` does not exist here.
 * **Masking.** Each vector has one *pending* bit: an edge sets it, sending the message clears
   it. A pending message is sent only while ``msi_vec_ctl.M=0``, so with M=1 it is held and
   sent once when M goes 1->0; toggling M again sends nothing more (issue #402). Two edges of
@@ -59,20 +60,24 @@ class MsiIrqRegisters(wiring.Signature):
         ``msi_addr_x.ADDR << 2`` of entry ``index``.
     data : ``Out(32)``
         ``msi_data_x`` of entry ``index``.
+    pmip, pmiv : ``Out(1)``, ``Out(4)``
+        Only with ``pm`` (the performance monitor is built): ``ipsr.pmip``, ``icvec.pmiv``.
     """
 
-    def __init__(self, pas):
+    def __init__(self, pas, *, pm=False):
         self.pas = pas
+        self.pm = bool(pm)
         super().__init__({
             "msi": Out(1), "cip": Out(1), "fip": Out(1), "civ": Out(4), "fiv": Out(4),
             "masked": Out(MSI_CFG_ENTRIES), "index": In(4), "addr": Out(pas), "data": Out(32),
+            **({"pmip": Out(1), "pmiv": Out(4)} if self.pm else {}),
         })
 
     def __eq__(self, other):
-        return type(other) is type(self) and other.pas == self.pas
+        return type(other) is type(self) and (other.pas, other.pm) == (self.pas, self.pm)
 
     def __repr__(self):
-        return f"MsiIrqRegisters({self.pas})"
+        return f"MsiIrqRegisters({self.pas}, pm={self.pm})"
 
 
 class MsiIrq(wiring.Component):
@@ -82,10 +87,12 @@ class MsiIrq(wiring.Component):
     ----------
     pas : int
         Physical address size (``capabilities.PAS``).
+    pm : bool
+        The performance monitor is built: ``ipsr.pmip`` is sent too.
 
     Members
     -------
-    regs : ``In(MsiIrqRegisters(pas))``
+    regs : ``In(MsiIrqRegisters(pas, pm=pm))``
         From the register file.
     mem : ``Out(MemWriteSignature(pas))``
         The message stores.
@@ -93,10 +100,11 @@ class MsiIrq(wiring.Component):
         Failed stores, to the fault-queue writer (CAUSE 273).
     """
 
-    def __init__(self, *, pas):
+    def __init__(self, *, pas, pm=False):
         self._pas = pas
+        self._pm = bool(pm)
         super().__init__({
-            "regs": In(MsiIrqRegisters(pas)),
+            "regs": In(MsiIrqRegisters(pas, pm=pm)),
             "mem": Out(MemWriteSignature(pas)),
             "fault": Out(stream.Signature(msi_fault_layout(pas))),
         })
@@ -112,8 +120,14 @@ class MsiIrq(wiring.Component):
         rise_cip = regs.msi & regs.cip & ~was_cip
         rise_fip = regs.msi & regs.fip & ~was_fip
         sets = Signal(n)
-        m.d.comb += sets.eq(Mux(rise_cip, Const(1, n) << regs.civ, 0)
-                            | Mux(rise_fip, Const(1, n) << regs.fiv, 0))
+        edges = (Mux(rise_cip, Const(1, n) << regs.civ, 0)
+                 | Mux(rise_fip, Const(1, n) << regs.fiv, 0))
+        if self._pm:
+            was_pmip = Signal()
+            m.d.sync += was_pmip.eq(regs.pmip)
+            rise_pmip = regs.msi & regs.pmip & ~was_pmip
+            edges = edges | Mux(rise_pmip, Const(1, n) << regs.pmiv, 0)
+        m.d.comb += sets.eq(edges)
 
         pending = Signal(n)
         sendable = pending & ~regs.masked

@@ -106,6 +106,9 @@ class ProcessDirectoryWalker(wiring.Component):
     g_req : ``Out(stream.Signature(pdtw_g_req_layout()))``
     g_resp : ``In(stream.Signature(pdtw_g_resp_layout()))``
         Only with ``gstage``.
+    entry_read : ``Out(1)``
+        Only with ``events``: a PDTE's read, or the PC's first doubleword's, is requested
+        this cycle: one PDT_WALK event (decision 10 of issue 17 (HPM)).
 
     Raises
     ------
@@ -113,7 +116,7 @@ class ProcessDirectoryWalker(wiring.Component):
         If ``pas`` is out of range or ``modes`` is empty or holds Bare.
     """
 
-    def __init__(self, *, pas, modes, iosatp_modes, gstage=False):
+    def __init__(self, *, pas, modes, iosatp_modes, gstage=False, events=False):
         try:
             check_pas(pas)
             modes = tuple(PdtpMode(mode) for mode in modes)
@@ -128,11 +131,14 @@ class ProcessDirectoryWalker(wiring.Component):
         self._iosatp_modes = tuple(iosatp_modes)
         self._levels = max(mode.levels for mode in modes)
         self._gstage = bool(gstage)
+        self._events = bool(events)
         members = {
             "start": In(stream.Signature(pdtw_start_layout())),
             "result": Out(stream.Signature(pdtw_result_layout())),
             "mem": Out(MemReadSignature(pas)),
         }
+        if self._events:
+            members["entry_read"] = Out(1)
         if self._gstage:
             members["g_req"] = Out(stream.Signature(pdtw_g_req_layout()))
             members["g_resp"] = In(stream.Signature(pdtw_g_resp_layout()))
@@ -207,6 +213,9 @@ class ProcessDirectoryWalker(wiring.Component):
                     m.d.comb += self.mem.req.valid.eq(1)
                     with m.If(self.mem.req.ready):
                         m.next = "WAIT"
+                        if self._events:
+                            # A PDTE is one doubleword (word stays 0), a PC two.
+                            m.d.comb += self.entry_read.eq(word == 0)
             with m.State("WAIT"):
                 m.d.comb += self.mem.resp.ready.eq(1)
                 with m.If(self.mem.resp.valid):

@@ -226,6 +226,10 @@ class PageTableWalker(wiring.Component):
     msi_mask, msi_pattern : ``In(msi_bits)``
         Only with ``msi_bits``: the DC's MSI address mask and pattern, held by the caller
         from the cycle after ``start`` until the result is taken.
+    second : ``Out(1)``
+        Only with ``events``: the PTE ``mem`` reads is a second-stage one (an S2_WALK event
+        of the performance monitor when the read is accepted, else S1_WALK: decision 10 of
+        issue 17 (HPM)).
 
     Raises
     ------
@@ -235,7 +239,7 @@ class PageTableWalker(wiring.Component):
     """
 
     def __init__(self, *, pas, svpbmt, modes=(IosatpMode.SV39,), g_modes=(), priv=False,
-                 msi_bits=0):
+                 msi_bits=0, events=False):
         try:
             check_pas(pas)
             modes = tuple(IosatpMode(mode) for mode in modes)
@@ -265,7 +269,10 @@ class PageTableWalker(wiring.Component):
             "mem": Out(MemReadSignature(pas)),
             "busy": Out(1),
             **msi,
+            # The read requested is a second-stage PTE's (decision 10 of issue 17 (HPM)).
+            **({"second": Out(1)} if events else {}),
         })
+        self._events = bool(events)
 
     def elaborate(self, platform):
         """The walk as a state machine (IOMMU spec "Process to translate an IOVA", steps 17
@@ -294,6 +301,8 @@ class PageTableWalker(wiring.Component):
                 with m.If(self.result.ready):
                     m.next = "IDLE"
         m.d.comb += self.busy.eq(~self.start.ready)
+        if self._events:
+            m.d.comb += self.second.eq(w.in_second)
         return m
 
     def _pte_address(self, m, w):

@@ -39,7 +39,14 @@ ipsr            0x054    ``cip``, ``fip`` RW1C (spec "Interrupt pending status r
                          and any of ``fence_w_ip``, ``cmd_ill``, ``cmd_to``, ``cqmf``;
                          ``fip`` while ``fie`` and ``fqof`` or ``fqmf``, and when a record
                          is stored while ``fie``. A bit cleared while its condition holds
-                         is set again. ``pmip``/``pip`` read 0 (no HPM, no ATS).
+                         is set again. ``pip`` reads 0 (no ATS); ``pmip`` reads 0 without
+                         HPM, and with ``Config.has_hpm`` is a stored RW1C bit set only when
+                         a counter wraps with its OF 0 (decision 5 of issue 17 (HPM): an
+                         edge, not a level; clearing it while an OF is 1 does not set it).
+HPM             0x058-   only with ``Config.has_hpm`` (else every offset reads 0): iocountovf,
+                0x257    iocountinh, iohpmcycles, iohpmctr1..N, iohpmevt1..N
+                         (:mod:`iogate.hdl.hpm`); 4-byte halves or 8-byte writes, except the
+                         word of iocountovf and iocountinh (two registers).
 icvec           0x2F8    ``civ``, ``fiv``, ``pmiv``, ``piv`` WARL: the low
                          ``Config.vector_bits`` bits of each writable, the rest read 0.
 msi_cfg_tbl     0x300    only with IGS MSI or BOTH (else reads 0): entry x at 0x300 + 16x,
@@ -72,7 +79,8 @@ accesses are UNSPECIFIED). Every access is answered OKAY.
 
 Wired interrupts (spec "Interrupt pending status register (ipsr)", "Interrupt-cause-to-vector
 register (icvec)"): with ``fctl.WSI=1``, ``ipsr.cip`` drives ``wsi`` bit ``icvec.civ`` and
-``ipsr.fip`` bit ``icvec.fiv`` (both, ORed, when they name the same vector); with
+``ipsr.fip`` bit ``icvec.fiv``, with HPM ``ipsr.pmip`` bit ``icvec.pmiv`` (ORed when they name
+the same vector); with
 ``fctl.WSI=0`` every line is 0 and the pending bits are messages (:mod:`iogate.hdl.msi_irq`).
 
 A debug translation (``tr_req_ctl.Go``) is an Untranslated request (spec "Translation-request
@@ -93,6 +101,7 @@ from iogate.hdl.cmdq import CommandQueueRegisters
 from iogate.hdl.config import require_config
 from iogate.hdl.formats import Pbmt
 from iogate.hdl.fq import FaultQueueRegisters
+from iogate.hdl.hpm import HPM_FIRST_WORD, HPM_WORDS, Hpm, hpm_events_layout
 from iogate.hdl.msi_irq import MsiIrqRegisters
 from iogate.hdl.port import Access
 from iogate.hdl.regs import (
@@ -177,6 +186,8 @@ class RegFile(wiring.Component):
         The fault-queue registers, to the fault-queue writer.
     wsi : ``Out(16)``
         The wired interrupt lines.
+    hpm_events : ``In(iogate.hdl.hpm.hpm_events_layout())``
+        Only with ``config.has_hpm``: the translation pipeline's events, for the counters.
 
     Raises
     ------
@@ -196,7 +207,9 @@ class RegFile(wiring.Component):
             "cq": Out(CommandQueueRegisters()),
             "fq": Out(FaultQueueRegisters()),
             "wsi": Out(WSI_LINES),
-            **({"msi": Out(MsiIrqRegisters(config.pas))} if config.igs != Igs.WSI else {}),
+            **({"msi": Out(MsiIrqRegisters(config.pas, pm=config.has_hpm))}
+               if config.igs != Igs.WSI else {}),
+            **({"hpm_events": In(hpm_events_layout())} if config.has_hpm else {}),
         })
 
     def elaborate(self, platform):
@@ -211,6 +224,8 @@ class RegFile(wiring.Component):
         self._interrupts(m, r, w)
         if self._config.igs != Igs.WSI:
             self._msi_cfg(m, r, w)
+        if self._config.has_hpm:
+            self._hpm(m, r, w)
         if self._config.dbg:
             self._debug(m, r, w)
         else:
@@ -244,6 +259,10 @@ class RegFile(wiring.Component):
             Offset.FQCSR: {"fqmf": fq.set_fqmf, "fqof": fq.set_fqof},
             Offset.IPSR: {"cip": Signal(name="cip_cond"), "fip": Signal(name="fip_cond")},
         }
+        if cfg.has_hpm:
+            # pmip: set by the counters' overflow strobe alone (decision 5 of issue 17 (HPM)).
+            r.hpm = Hpm(cfg)
+            r.sets[Offset.IPSR]["pmip"] = Signal(name="pmip_set")
         r.cq_errors = Cat(r.cqcsr[n] for n in access_of(Offset.CQCSR, Kind.RW1C)
                           if n in r.sets[Offset.CQCSR])
         r.read = {
@@ -266,6 +285,11 @@ class RegFile(wiring.Component):
                 (Offset.TR_REQ_IOVA, r.tr_iova), (Offset.TR_REQ_CTL, r.tr_ctl),
                 (Offset.TR_RESPONSE, r.tr_resp))})
         r.words = _words(r.read)
+        if cfg.has_hpm:
+            # Only the words of what is built: the rest of 0x58..0x257 reads 0 (decision 1).
+            n = cfg.hpm_counters
+            for i in (0, 1, *range(2, 2 + n), *range(33, 33 + n)):
+                r.words[HPM_FIRST_WORD + i] = r.hpm.words[i]
         if cfg.igs != Igs.WSI:
             self._msi_cfg_state(r)
         return r
@@ -368,6 +392,8 @@ class RegFile(wiring.Component):
                 # msi_data_x and msi_vec_ctl_x share a word.
                 paired += [(Offset.MSI_CFG_TBL + MSI_CFG_ENTRY_SIZE * x) // 8 + 1
                            for x in range(MSI_CFG_ENTRIES)]
+            if self._config.has_hpm:
+                paired.append(Offset.IOCOUNTOVF // 8)       # iocountovf and iocountinh
             pair = bus.awaddr[3:12].matches(*paired)
             whole = ((bus.wstrb == 0x0F) | (bus.wstrb == 0xF0)
                      | ((bus.wstrb == 0xFF) & ~pair))
@@ -484,6 +510,8 @@ class RegFile(wiring.Component):
         if igs != Igs.MSI:
             for line in range(WSI_LINES):
                 level = (ipsr.cip & (r.icvec.civ == line)) | (ipsr.fip & (r.icvec.fiv == line))
+                if self._config.has_hpm:
+                    level = level | (ipsr.pmip & (r.icvec.pmiv == line))
                 # With fctl.WSI=0 the pending bits are messages, not levels.
                 m.d.comb += self.wsi[line].eq(r.fctl_wsi & level if igs == Igs.BOTH else level)
 
@@ -508,11 +536,30 @@ class RegFile(wiring.Component):
         m.d.comb += [out.msi.eq(~wsi), out.cip.eq(r.ipsr.cip), out.fip.eq(r.ipsr.fip),
                      out.civ.eq(r.icvec.civ), out.fiv.eq(r.icvec.fiv),
                      out.masked.eq(Cat(r.msi_m))]
+        if self._config.has_hpm:
+            m.d.comb += [out.pmip.eq(r.ipsr.pmip), out.pmiv.eq(r.icvec.pmiv)]
         with m.Switch(out.index):
             for x in range(MSI_CFG_ENTRIES):
                 with m.Case(x):
                     m.d.comb += [out.addr.eq(Cat(Const(0, 2), r.msi_addr[x])),
                                  out.data.eq(r.msi_data[x])]
+
+    def _hpm(self, m, r, w):
+        """The performance monitor (:class:`iogate.hdl.hpm.Hpm`): its events, its register
+        writes (a 4-byte half or a whole 8-byte register, as every register: decision 7 of
+        issue 17 (HPM)) and its overflow strobe, which sets ``ipsr.pmip``."""
+        bus, hpm = self.mmio, r.hpm
+        m.submodules.hpm = hpm
+        index = bus.awaddr[3:12]
+        ours = (index >= HPM_FIRST_WORD) & (index < HPM_FIRST_WORD + HPM_WORDS)
+        m.d.comb += [
+            hpm.events.eq(self.hpm_events),
+            hpm.write_lo.eq(w.take_whole & ours & w.mask[0]),
+            hpm.write_hi.eq(w.take_whole & ours & w.mask[32]),
+            hpm.write_index.eq(index - HPM_FIRST_WORD),
+            hpm.write_data.eq(w.data),
+            r.sets[Offset.IPSR]["pmip"].eq(hpm.pmip),
+        ]
 
     def _debug(self, m, r, w):
         """The debug translation interface (spec "Translation-request IOVA (tr_req_iova)",

@@ -56,6 +56,14 @@ second-stage-only walk of the entry's GPA for a read, which needs R and U as an 
 does), once the walk slot has let the walker go; its guest-page fault is the original
 access's, with ``iotval2`` = GPA | 1.
 
+Performance-monitor events (``Config.has_hpm``; decision 10 of issue 17 (HPM)) are signalled
+on ``hpm`` (:func:`iogate.hdl.hpm.hpm_events_layout`): a request's first cycle in the lookup
+stage (UNTRANSLATED_REQ, not again on a replay), its move into the walk slot (IOATC_MISS), each
+device- and process-directory entry read for the lookup stage's request (DDT_WALK, PDT_WALK), and
+each PTE read of the page-table walker, by stage (S1_WALK, S2_WALK), for the walk slot's request
+or, for the second-stage translation of a PDT entry's GPA, the lookup stage's. Without
+``has_hpm`` none of it is elaborated.
+
 MSI address translation (``Config.msi_flat``; spec "Process to translate an IOVA" step 18,
 reference N.4, issue 16 decisions 1-6): DCs are the extended format (:mod:`iogate.hdl.ddt`);
 the page-table walker matches the GPA the first stage gives against the DC's MSI mask and
@@ -89,6 +97,7 @@ from iogate.hdl.ddt import (
 )
 from iogate.hdl.formats import Cause, IohgatpMode, IosatpMode, Pbmt, PdtpMode
 from iogate.hdl.fq import fault_report_layout
+from iogate.hdl.hpm import hpm_events_layout
 from iogate.hdl.iotlb import (
     IOTLB,
     PageSize,
@@ -200,6 +209,8 @@ class TranslationPipeline(wiring.Component):
         update's (one of the two at a time).
     mrif_mem : ``Out(MemWriteSignature(config.pas))``
         Only with ``config.msi_mrif``: the MRIF update's writes (pending doubleword, notice).
+    hpm : ``Out(iogate.hdl.hpm.hpm_events_layout())``
+        Only with ``config.has_hpm``: the performance monitor's events of this cycle.
 
     Raises
     ------
@@ -221,6 +232,9 @@ class TranslationPipeline(wiring.Component):
             extra["msi_mem"] = Out(MemReadSignature(config.pas))
         if config.msi_mrif:
             extra["mrif_mem"] = Out(MemWriteSignature(config.pas))
+        self._hpm = config.has_hpm
+        if self._hpm:
+            extra["hpm"] = Out(hpm_events_layout())
         super().__init__({
             **extra,
             "req": In(stream.Signature(pipeline_request_layout(config))),
@@ -272,6 +286,9 @@ class TranslationPipeline(wiring.Component):
         s.pdt_stale = Signal()   # an IODIR was accepted during the process-directory walk
         s.from_iotlb = Signal()
         s.msiw, s.mrif = msiw, mrif
+        s.g_for_pdt = None       # the page-table walker translates a PDT entry's GPA
+        if self._hpm:
+            s.enter_walk = Signal()   # the lookup stage's request enters the walk slot
         if self._msi:
             # The walk slot's DC fields for MSI translation (reference N.4.1).
             width = cfg.mgpaw - 12
@@ -293,6 +310,8 @@ class TranslationPipeline(wiring.Component):
         else:
             self._walk_answer(m, s, iotlb, ptw)
         self._fault_report(m, s, ptw)
+        if self._hpm:
+            self._hpm_events(m, s, ddtw, iotlb, ptw, pdtw)
 
         with m.If(self.req.valid & self.req.ready):
             m.d.sync += [s.s1_valid.eq(1), s.s1.eq(self.req.payload), s.s1_walked.eq(0)]
@@ -310,13 +329,14 @@ class TranslationPipeline(wiring.Component):
         m.submodules.ddtw = ddtw = DeviceDirectoryWalker(
             pas=cfg.pas, iosatp_modes=modes, iohgatp_modes=(IohgatpMode.BARE, *g_modes),
             levels=cfg.ddt_levels, pdtp_modes=cfg.pdtp_modes, pdt_gpa=bool(g_modes),
-            mgpaw=mgpaw)
+            mgpaw=mgpaw, events=self._hpm)
         m.submodules.iotlb = iotlb = IOTLB(cfg.iotlb_entries, cfg.iotlb_ways, self._vpn_w,
                                            sizes=page_sizes(cfg), u=self._pd)
         m.submodules.ptw = ptw = PageTableWalker(pas=cfg.pas, svpbmt=cfg.svpbmt,
                                                  modes=modes or (IosatpMode.SV39,),
                                                  g_modes=g_modes, priv=self._pd,
-                                                 msi_bits=cfg.mgpaw - 12 if self._msi else 0)
+                                                 msi_bits=cfg.mgpaw - 12 if self._msi else 0,
+                                                 events=self._hpm)
         wiring.connect(m, wiring.flipped(self.ddt_mem), ddtw.mem)
         wiring.connect(m, wiring.flipped(self.ptw_mem), ptw.mem)
         # IODIR.INVAL_DDT reaches the DC cache and (with process contexts) the PC cache;
@@ -368,7 +388,8 @@ class TranslationPipeline(wiring.Component):
                                                        pid_bits=cfg.process_id_bits)
         m.submodules.pdtw = pdtw = ProcessDirectoryWalker(pas=cfg.pas, modes=cfg.pdtp_modes,
                                                           iosatp_modes=modes,
-                                                          gstage=bool(g_modes))
+                                                          gstage=bool(g_modes),
+                                                          events=self._hpm)
         wiring.connect(m, wiring.flipped(self.pdt_mem), pdtw.mem)
         wiring.connect(m, wiring.flipped(self.pdtc_inval), pdtc.pdt_inval)
         m.d.comb += [pdtc.ddt_inval.valid.eq(self.ddtc_inval.valid),
@@ -654,6 +675,8 @@ class TranslationPipeline(wiring.Component):
                         m.d.comb += ptw.start.valid.eq(1)
                         with m.If(ptw.start.ready):
                             m.d.comb += s.s1_complete.eq(1)
+                            if self._hpm:
+                                m.d.comb += s.enter_walk.eq(1)
                             m.d.sync += [s.w_valid.eq(1), s.w.eq(s.s1), s.pt_stale.eq(0),
                                          s.walk_key.eq(iotlb.lookup_key),
                                          s.walk_dtf.eq(s.dc.tc.dtf)]
@@ -713,7 +736,7 @@ class TranslationPipeline(wiring.Component):
             return
         # The second-stage translation of a PDT entry's GPA, on the page-table walker once
         # the walk slot is empty (the lookup stage, stalled on this walk, starts no other).
-        g_for_pdt = Signal()     # the page-table walker's walk is the PDT walker's
+        s.g_for_pdt = g_for_pdt = Signal()  # the page-table walker's walk is the PDT walker's
         r = ptw.result.payload
         with m.If(pdtw.g_req.valid & ~s.w_valid & ~g_for_pdt):
             p = ptw.start.payload
@@ -909,6 +932,43 @@ class TranslationPipeline(wiring.Component):
             m.d.comb += [mrif.start.valid.eq(1), s.msiw.result.ready.eq(mrif.start.ready)]
             with m.If(mrif.start.ready):
                 m.d.sync += in_mrif.eq(1)
+
+    def _hpm_events(self, m, s, ddtw, iotlb, ptw, pdtw):
+        """The performance monitor's events (decision 10 of issue 17 (HPM), reference N.9
+        P17: one per table read) and the identity of the request each is for (decision 11).
+
+        The lookup stage's request: its ``device_id`` and PASID, and the GSCID and PSCID of
+        its IOTLB tag (valid once its DC, and PC, are known: IOATC_MISS is the only lookup
+        event IDT=1 filters). The page-table walker's: the walk slot's request and its walk's
+        tag, or, while it translates a PDT entry's GPA, the lookup stage's request with no
+        PSCID (its PC is being read)."""
+        ev, s1, w, key = self.hpm, s.s1, s.w, iotlb.lookup_key
+        fresh = Signal()         # the lookup stage's request arrived at the last edge
+        m.d.sync += fresh.eq(self.req.valid & self.req.ready)
+
+        def identity(view, req, tag, pscv):
+            return [view.device_id.eq(req.device_id), view.pv.eq(req.pv),
+                    view.pid.eq(req.pid), view.gv.eq(tag.gv), view.gscid.eq(tag.gscid),
+                    view.pscv.eq(pscv), view.pscid.eq(tag.pscid)]
+
+        m.d.comb += identity(ev.lookup, s1, key, key.pscv)
+        if s.g_for_pdt is None:
+            m.d.comb += identity(ev.walk, w, s.walk_key, s.walk_key.pscv)
+        else:
+            with m.If(s.g_for_pdt):
+                m.d.comb += identity(ev.walk, s1, key, 0)
+            with m.Else():
+                m.d.comb += identity(ev.walk, w, s.walk_key, s.walk_key.pscv)
+        pte_read = ptw.mem.req.valid & ptw.mem.req.ready
+        m.d.comb += [
+            ev.untranslated_req.eq(fresh & s.s1_valid),
+            ev.ioatc_miss.eq(s.enter_walk),
+            ev.ddt_walk.eq(ddtw.entry_read),
+            ev.s1_walk.eq(pte_read & ~ptw.second),
+            ev.s2_walk.eq(pte_read & ptw.second),
+        ]
+        if pdtw is not None:
+            m.d.comb += ev.pdt_walk.eq(pdtw.entry_read)
 
     def _fault_report(self, m, s, ptw):
         """Every fault answered, offered to the fault queue (spec "Fault/Event-Queue (FQ)")."""
