@@ -39,6 +39,9 @@ ROWS = {
                 lambda: Config.full().replace(igs=Igs.MSI)),
     "igs_both": ("+ MSIs or wires (IGS=BOTH)", lambda: Config.full().replace(igs=Igs.BOTH)),
     "msi": ("+ MSI flat and MRIF, IGS=BOTH (Config.msi())", Config.msi),
+    "hpm": ("+ the performance monitor, 7 counters of 40 bits (Config.hpm())", Config.hpm),
+    "hpm31": ("+ the performance monitor, 31 counters of 40 bits",
+              lambda: Config.full().replace(hpm_counters=31)),
 }
 
 #: nextpnr-ecp5's device, package and grade of the cost figures, and the placer seed.

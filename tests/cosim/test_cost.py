@@ -25,7 +25,8 @@ def test_every_row_adds_only_its_options_to_the_first_target():
                        "pd20": {"pd_levels"}, "process": {"sv57", "sv57x4", "pd_levels"},
                        "msi_flat": {"msi_flat"}, "msi_mrif": {"msi_flat", "msi_mrif"},
                        "igs_msi": {"igs"}, "igs_both": {"igs"},
-                       "msi": {"msi_flat", "msi_mrif", "igs"}}
+                       "msi": {"msi_flat", "msi_mrif", "igs"},
+                       "hpm": {"hpm_counters"}, "hpm31": {"hpm_counters"}}
 
 
 def test_deltas_are_against_the_first_target_which_is_always_measured(monkeypatch, tmp_path):
