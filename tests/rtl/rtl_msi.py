@@ -17,7 +17,8 @@ N.3/N.4 and issue 16's decisions):
   MRIF updates (little- and big-endian, discards, absorbed reads) with the MRIF and notice
   memory compared with the model's;
 * IOTINVAL.GVMA (the driver's MSI PTE changes: AV=1 and AV=0) of cached MSI PTEs and basic
-  IOTLB entries.
+  IOTLB entries;
+* the extended format's device_id split at the bounds of 1LVL and 2LVL (260 one bit above).
 """
 
 import json
@@ -37,6 +38,7 @@ from iogate.hdl.formats import (
     IosatpMode,
 )
 from iogate.hdl.port import Access
+from iogate.hdl.regs import DDTP, IommuMode, Offset
 
 from iogate.firmware.alloc import PageAllocator
 from iogate.firmware.driver import Iommu
@@ -343,3 +345,37 @@ async def walk_cycles_latency_0(dut):
 @cocotb.test()
 async def walk_cycles_latency_4(dut):
     await walk_cycles(dut, 4)
+
+
+def program_split(bus, device_id_bits):
+    """A directory of the shallowest mode that reaches ``device_id_bits`` (1LVL for 6,
+    2LVL for 15, with extended DCs: reference N.3.2), the widest device_id of that mode mapped
+    second-stage only; returns the driver and the device_id."""
+    drv = Iommu(bus, PageAllocator(bus, 0x8000_0000, 64 * MiB), fq_entries=64)
+    drv.init(device_id_bits=device_id_bits)
+    did = (1 << device_id_bits) - 1
+    g = drv.page_table(IohgatpMode.SV39X4)
+    drv.map(g, 0, GUEST_RAM_SPA, 2 * MiB, r=True, w=True, gscid=GSCID_G)
+    drv.set_second_stage(did, g, gscid=GSCID_G)
+    return drv, did
+
+
+@cocotb.test()
+async def extended_split_bounds(dut):
+    """The extended format's device_id split in 1LVL (6 bits) and 2LVL (15 bits): the widest
+    device_id of the mode is located and translated; one bit more is 260 (spec "Process to
+    translate an IOVA" step 3 with reference N.3.2: 6/9/9, not 7/9/8)."""
+    s = await open_session(dut, MSI, mem_latency=1)
+    for device_id_bits, mode in ((6, IommuMode.LVL1), (15, IommuMode.LVL2)):
+        drv, did = await s.run(program_split, s.bus, device_id_bits)
+        ddtp = await s.run(lambda: s.bus.mmio_read(Offset.DDTP, 8))
+        assert bits.unpack(DDTP, ddtp)["iommu_mode"] == mode, (device_id_bits, ddtp)
+        # The base format's widths (7 and 16 bits) reach one bit further: those device_ids
+        # must be refused here.
+        await s.translate_all([req(did, 0x1000, "read"), req(did, 0x2008, "write"),
+                               req(did + 1, 0x1000, "read"),
+                               req((did << 1) | 1, 0x1000, "write")])
+    faults = s.scoreboard.faults
+    assert faults[260] == 4, faults
+    await s.check_fault_records()
+    assert_clean(s)
