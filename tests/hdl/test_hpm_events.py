@@ -22,11 +22,12 @@ V (bit 0) | PPN << 10; DC: tc, iohgatp (MODE 63:60, Sv39x4 = 8; GSCID 59:44; PPN
 """
 
 import pytest
-from test_hpm import ctr, evt, evt_value
-from test_iommu import DDTP, IOVA, SV39, A, D, Harness, R, U, V, W, dc, pte, tables
 
 from iogate.hdl import Config
 from iogate.hdl.port import Access
+
+from test_hpm import ctr, evt, evt_value
+from test_iommu import DDTP, IOVA, SV39, A, D, Harness, R, U, V, W, dc, pte, tables
 
 LVL3 = 4
 DDT_ROOT = 0x100
@@ -81,7 +82,7 @@ def memory():
     return mem
 
 
-async def program(ctx, h, filtered=evt_value(0)):
+async def program(ctx, h, filtered=0):
     await h.mmio_write(ctx, DDTP, LVL3 | DDT_ROOT << 10)
     for name, event_id in (("untranslated", 1), ("miss", 4), ("ddt", 5), ("pdt", 6),
                            ("s1", 7), ("s2", 8)):
