@@ -236,3 +236,64 @@ def test_pmip_as_msi():
                 for addr, _, data, _ in h.writes if addr == 0x1000_0040]
         assert msis == [(0x1000_0040, 0xCAFE)] * 2
     run(body, Config.msi().replace(hpm_counters=1))
+
+
+# Process contexts (Config.process(): PD8/PD17/PD20): DEV's DC has PDTV=1 (tc bit 5) and
+# pdtp PD17 (fsc MODE 2) at PPN 0x300. process_id 0x15A: PDI[1] = 0x1 indexes the PDTE at
+# 0x30_0008 (-> PPN 0x310), PDI[0] = 0x5A the 16-byte PC at 0x31_05A0 (ta: V, PSCID 9 at
+# 31:12; fsc: Sv39, root 0x200). GET_PC reads the PDTE and the PC: 2 PDT_WALK events.
+PDTV = 1 << 5
+PD17 = 2 << 60
+PID = 0x15A
+PC = 0x31_0000 + 0x5A * 16
+
+
+def process_memory():
+    mem = memory()
+    base = 0x12_0000 + 5 * 32
+    mem.update({base: V | PDTV, base + 16: 0, base + 24: PD17 | 0x300,
+                0x30_0000 + 1 * 8: pte(0x310, V), PC: V | 9 << 12, PC + 8: SV39 | 0x200})
+    return mem
+
+
+async def send(ctx, h, *, pid, pv=1):
+    """One port-0 request from DEV with a PASID; its response."""
+    port = h.dut.tr[0].req
+    n = len(h.responses)
+    ctx.set(port.payload, {"tag": 0, "device_id": DEV, "iova": IOVA, "access": Access.READ,
+                           "pv": pv, "pid": pid, "priv": 0})
+    ctx.set(port.valid, 1)
+    await h.tick_until(ctx, port.ready)
+    ctx.set(port.valid, 0)
+    while len(h.responses) == n:
+        await ctx.tick()
+    return h.responses[n][1]
+
+
+@pytest.mark.parametrize("filtered, expected", [
+    (evt_value(0), 0),
+    # PDT_WALK for the request's process_id (IDT=0, PV_PSCV).
+    (evt_value(6, pv_pscv=1, pid_pscid=PID), 2),
+    (evt_value(6, pv_pscv=1, pid_pscid=PID + 1), 0),
+    # S1_WALK under the PC's PSCID (IDT=1).
+    (evt_value(7, idt=1, pv_pscv=1, pid_pscid=9), 3),
+    (evt_value(7, idt=1, pv_pscv=1, pid_pscid=PSCID), 0),
+    # UNTRANSLATED_REQ with the PASID: the first two requests, not the one without.
+    (evt_value(1, pv_pscv=1, pid_pscid=PID), 2),
+])
+def test_process_directory(filtered, expected):
+    async def body(ctx, h):
+        await program(ctx, h, filtered)
+        resp = await send(ctx, h, pid=PID)
+        assert resp["fault"] == 0 and resp["ppn"] == LEAF_GPPN
+        assert (await send(ctx, h, pid=PID))["hit"] == 1    # PC cached, IOTLB hit
+        got = await counts(ctx, h)
+        assert got == dict(expect(untranslated=2, miss=1, ddt=3, pdt=2, s1=3),
+                           filtered=expected)
+        # Without a PASID on a DPE=0 DC: first stage Bare, second Bare: no PDT read.
+        resp = await send(ctx, h, pid=0, pv=0)
+        assert resp["fault"] == 0
+        got = await counts(ctx, h)
+        assert got["untranslated"] == 3 and got["pdt"] == 2
+    h = Harness(Config.process().replace(hpm_counters=7), memory=process_memory())
+    h.run(body)
