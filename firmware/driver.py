@@ -51,6 +51,7 @@ from iogate.firmware.cq import CommandQueue
 from iogate.firmware.ddt import DeviceContext, DeviceDirectory
 from iogate.firmware.errors import IommuError, UnsupportedError
 from iogate.firmware.fq import FaultDrain, FaultQueue
+from iogate.firmware.hpm import PerformanceMonitor
 from iogate.firmware.mmio import Registers
 from iogate.firmware.mrif import MrifAllocator
 from iogate.firmware.msi import MsiPageTable
@@ -165,6 +166,8 @@ class Iommu:
         self._contexts: dict[int, DeviceContext] = {}
         # Process directories this driver pointed device contexts at, by device_id.
         self._pdts: dict[int, ProcessDirectory] = {}
+        #: The performance monitor (``capabilities.HPM``), discovered and reset by init().
+        self.hpm: PerformanceMonitor | None = None
 
     # -- initialisation (spec "Guidelines for initialization") -------------------------
 
@@ -191,6 +194,10 @@ class Iommu:
         if caps["version"] >> 4 != 1:
             raise UnsupportedError(f"capabilities.version {caps['version']:#x} is not 1.x")
         self.capabilities = caps
+        # HPM reset values are UNSPECIFIED: inhibit and clear it before use (reference N.7).
+        self.hpm = PerformanceMonitor(self.bus) if caps["hpm"] else None
+        if self.hpm is not None:
+            self.hpm.reset()
         # With MSI_FLAT every device context is the 64-byte extended format, with its
         # own device_id split (reference N.3; issue 16 decision 1).
         self.extended = bool(caps["msi_flat"])

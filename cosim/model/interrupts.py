@@ -3,8 +3,11 @@
 Written from the spec ("Interrupt pending status register (ipsr)", "Interrupt-cause-to-vector
 register (icvec)", "MSI configuration table (msi_cfg_tbl)"), not from the RTL:
 
-* With ``fctl.WSI=0``, each 0->1 transition of ``ipsr.cip`` (``ipsr.fip``) is one message to
-  ``msi_cfg_tbl[icvec.civ]`` (``[icvec.fiv]``). While the bit stays 1 nothing more is sent.
+* With ``fctl.WSI=0``, each 0->1 transition of ``ipsr.cip`` (``ipsr.fip``, ``ipsr.pmip``) is
+  one message to ``msi_cfg_tbl[icvec.civ]`` (``[icvec.fiv]``, ``[icvec.pmiv]``). A ``pmip``
+  whose rise the model cannot predict (an unknown counter's wrap) is taken from the target
+  when ``ipsr`` is read (:meth:`~iogate.cosim.model.registers.RegisterFile.adopt`): that
+  adopted 0->1 is the one message the model accepts for it. While the bit stays 1 nothing more is sent.
   A bit that rose while ``fctl.WSI=1`` is a wire, and sends nothing later.
 * ``msi_vec_ctl.M=1``: the message is held, one per vector, and sent once when M goes 1->0
   (with the table's values then). Toggling M again sends nothing more (issue #402).
@@ -26,8 +29,10 @@ from iogate.cosim.model.memory import AccessFault
 
 __all__ = ["Msi", "MsiInterrupts"]
 
-#: ipsr bit -> the icvec field naming its vector (pmip/pip do not exist in iogate yet).
-_ROUTES = ((bits.mask(IPSR, "cip"), "civ"), (bits.mask(IPSR, "fip"), "fiv"))
+#: ipsr bit -> the icvec field naming its vector (pip does not exist in iogate yet). pmip is
+#: set only on an OF edge (decision 5 of issue 17 (HPM)): each 0->1 is one message.
+_ROUTES = ((bits.mask(IPSR, "cip"), "civ"), (bits.mask(IPSR, "fip"), "fiv"),
+           (bits.mask(IPSR, "pmip"), "pmiv"))
 
 
 @dataclass(frozen=True)

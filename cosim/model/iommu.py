@@ -35,12 +35,21 @@ from iogate.hdl import bits
 from iogate.hdl.config import Config
 from iogate.hdl.formats import DTF_REPORTED_CAUSES, Cause, MsiPteMode, Pbmt, PdtpMode, Ttyp
 from iogate.hdl.port import Access
-from iogate.hdl.regs import CAPABILITIES, DDTP, FCTL, TR_REQ_CTL, TR_RESPONSE, IommuMode
+from iogate.hdl.regs import (
+    CAPABILITIES,
+    DDTP,
+    FCTL,
+    TR_REQ_CTL,
+    TR_RESPONSE,
+    HpmEvent,
+    IommuMode,
+)
 
 from iogate.cosim.model import ddt, msi, pdt
 from iogate.cosim.model.caches import DcCache, Iotlb, PcCache, PdteCache, TlbEntry
 from iogate.cosim.model.cmdq import CommandQueue
 from iogate.cosim.model.faultq import FaultQueue
+from iogate.cosim.model.hpm import Identity as HpmIdentity
 from iogate.cosim.model.interrupts import MsiInterrupts
 from iogate.cosim.model.memory import AccessFault, Memory
 from iogate.cosim.model.pdt import FirstStage
@@ -174,9 +183,20 @@ class IommuModel:
         """Run the command queue until it is empty, off or stopped; returns commands run."""
         return self.command_queue.process()
 
+    def mmio_read_care(self, offset: int, size: int) -> tuple[int, int]:
+        """``(value, care)`` of a register read: ``care`` has the bits the model predicts
+        exactly (the HPM's unknown counts aside: :mod:`iogate.cosim.model.hpm`)."""
+        return self.regs.read_care(offset, size)
+
+    def adopt(self, offset: int, size: int, value: int) -> None:
+        """Take a target's ``value`` of a read for the bits :meth:`mmio_read_care` does not
+        know (:meth:`iogate.cosim.model.registers.RegisterFile.adopt`)."""
+        self.regs.adopt(offset, size, value)
+
     @property
     def wsi_lines(self) -> int:
-        """Wired interrupt lines asserted now: bit ``icvec.civ``/``fiv`` for ``cip``/``fip``.
+        """Wired interrupt lines asserted now: bit ``icvec.civ``/``fiv``/``pmiv`` for
+        ``cip``/``fip``/``pmip``.
 
         With ``fctl.WSI=1`` each pending bit of ``ipsr`` drives the wire its ``icvec``
         field selects (spec "Interrupt pending status register (ipsr)",
@@ -258,6 +278,10 @@ class IommuModel:
     def _translate(self, device_id, iova, access, report, pv, pid, priv, word=True,
                    data=None, debug=False):
         _check_request(device_id, iova)
+        # Decision 10 of issue 17 (HPM): one UNTRANSLATED_REQ per request, port or debug Go,
+        # whatever its outcome; the filter sees the PASID only if the request carries one.
+        self.regs.hpm.count(HpmEvent.UNTRANSLATED_REQ,
+                            HpmIdentity(device_id, pid if pv else None))
         dc = None
         try:
             dc = self._device_context(device_id)

@@ -40,6 +40,12 @@ register's legalising rule and side effects):
   :attr:`RegisterFile.on_ipsr_rise` with the bits that rose (the MSI edge rule,
   :mod:`iogate.cosim.model.interrupts`); a W1C of a bit whose condition still holds leaves it
   1 without a change, as the hardware does.
+* The HPM registers (0x58-0x257) are :class:`~iogate.cosim.model.hpm.Hpm`'s (decisions 1-12
+  of issue 17 (HPM)); with ``hpm_counters=0`` they read 0 and ignore writes. ``ipsr.pmip`` is
+  RW1C and set only on an OF edge (decision 5): no condition sets it again.
+* Some bits the model cannot predict (a clock-cycle count, walk and IOATC-miss counts, the
+  OFs and ``pmip`` they may set): :meth:`RegisterFile.read_care` says which bits of a read
+  are known, :meth:`RegisterFile.adopt` takes a target's value for the others.
 """
 
 from iogate.hdl import bits
@@ -64,11 +70,12 @@ from iogate.hdl.regs import (
     kind_mask,
 )
 
-from iogate.cosim.model import access
+from iogate.cosim.model import access, hpm
 
 __all__ = ["RegisterFile"]
 
 _W32 = 0xFFFF_FFFF
+_PMIP = bits.mask(IPSR, "pmip")
 
 
 def _by_kind(offset, old, new):
@@ -138,6 +145,8 @@ class RegisterFile:
         self.on_ipsr_rise = None
         self.on_unmask = None
         self._ipsr = 0
+        #: The performance monitor (decision 1 of issue 17 (HPM): absent with 0 counters).
+        self.hpm = hpm.Hpm(config, self._set_pmip)
         # Reset values (spec "Reset behavior"): ddtp Off with busy 0, queues off, ipsr 0, Go 0. The
         # rest is UNSPECIFIED; the model picks 0.
         self.ddtp = bits.pack(DDTP, iommu_mode=IommuMode.OFF)
@@ -159,6 +168,33 @@ class RegisterFile:
         self._ipsr = value
         if rose and self.on_ipsr_rise is not None:
             self.on_ipsr_rise(rose)
+
+    def _set_pmip(self):
+        # Decision 4/5 of issue 17 (HPM): an OF 0->1 by counting sets pmip (an edge).
+        self.ipsr = self._ipsr | _PMIP
+
+    def read_care(self, offset, size):
+        """``(value, care)`` of a read: ``care`` has the bits the model predicts exactly
+        (all of them but the HPM's unknown counts, their OFs and ``ipsr.pmip``)."""
+        self.check_access(offset, size, "read")
+        if hpm.in_range(offset):
+            return self.hpm.read(offset, size)
+        self.hpm.touch()
+        value = self.read(offset, size)
+        care = (1 << (8 * size)) - 1
+        if offset == Offset.IPSR and not self.hpm.pmip_known:
+            care &= ~_PMIP
+        return value, care
+
+    def adopt(self, offset, size, value):
+        """Take ``value``, read from a target at ``offset``, for the bits :meth:`read_care`
+        does not know. A ``pmip`` adopted 0->1 is an edge: with MSIs it sends one message,
+        as the target did (:mod:`iogate.cosim.model.interrupts`)."""
+        if hpm.in_range(offset):
+            self.hpm.adopt(offset, size, value)
+        elif offset == Offset.IPSR and not self.hpm.pmip_known:
+            self.ipsr = (self._ipsr & ~_PMIP) | (value & _PMIP)
+            self.hpm.adopt_pmip()
 
     @property
     def wsi(self):
@@ -219,6 +255,8 @@ class RegisterFile:
     def read(self, offset, size):
         """The ``size``-byte value at ``offset``."""
         self.check_access(offset, size, "read")
+        if hpm.in_range(offset):
+            return self.hpm.read(offset, size)[0]
         if size == 8:
             return self._read32(offset) | (self._read32(offset + 4) << 32)
         return self._read32(offset)
@@ -254,6 +292,9 @@ class RegisterFile:
         return getattr(self, name) if name else 0
 
     def _write32(self, offset, value):
+        if hpm.in_range(offset):
+            self.hpm.write32(offset, value)
+            return
         base = offset & ~7
         if _is_msi_addr(base) or (Offset.MSI_CFG_TBL <= offset < Offset.MSI_CFG_TBL + 0x100):
             if self._msi:
