@@ -22,9 +22,9 @@ PAGE = 0x8_7654_3210_F
 SUCCESS, INVALID, FAILURE = 0x0, 0x1, 0xF
 
 
-def request(*, device_id=DID, pv=1, pid=PID, priv=1, exec=0, r=1, w=1, l=1, prg_index=0x155,
+def request(*, device_id=DID, pv=1, pid=PID, priv=1, exec=0, r=1, w=1, last=1, prg_index=0x155,
             page=PAGE):
-    return dict(device_id=device_id, pv=pv, pid=pid, priv=priv, exec=exec, r=r, w=w, l=l,
+    return dict(device_id=device_id, pv=pv, pid=pid, priv=priv, exec=exec, r=r, w=w, l=last,
                 prg_index=prg_index, page=page)
 
 
@@ -32,10 +32,10 @@ def verdict(kind=PqVerdict.DC, *, cause=257, en_ats=1, en_pri=1, prpr=0, dtf=0):
     return dict(kind=kind, cause=cause, en_ats=en_ats, en_pri=en_pri, prpr=prpr, dtf=dtf)
 
 
-def dwords(*, device_id=DID, pv=1, pid=PID, priv=1, exec=0, r=1, w=1, l=1, prg_index=0x155,
-           page=PAGE):
+def dwords(*, device_id=DID, pv=1, pid=PID, priv=1, exec=0, r=1, w=1, last=1,
+           prg_index=0x155, page=PAGE):
     return [pid << 12 | pv << 32 | priv << 33 | exec << 34 | device_id << 40,
-            r | w << 1 | l << 2 | prg_index << 3 | page << 12]
+            r | w << 1 | last << 2 | prg_index << 3 | page << 12]
 
 
 def record_writes(index, dws):
@@ -233,8 +233,8 @@ def test_dtf_suppresses_only_en_pri(kind, cause, reported):
     assert len(h.responses) == 1
 
 
-L0 = request(l=0)
-STOP = request(r=0, w=0, l=1)
+L0 = request(last=0)
+STOP = request(r=0, w=0, last=1)
 
 
 @pytest.mark.parametrize("req", [L0, STOP], ids=["l0", "stop_marker"])
@@ -258,7 +258,7 @@ def test_unqueued_l0_and_stop_marker_get_no_response(req, opts, ver, rec):
 @pytest.mark.parametrize("req", [L0, STOP], ids=["l0", "stop_marker"])
 def test_l0_and_stop_marker_are_queued(req):
     h = one(Harness(tail=5), req, verdict())
-    fields = {k: req[k] for k in ("r", "w", "l")}
+    fields = {"r": req["r"], "w": req["w"], "last": req["l"]}
     assert h.writes == record_writes(5, dwords(**fields))
     assert h.responses == [] and h.tail == 6
 
