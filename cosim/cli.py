@@ -404,9 +404,10 @@ def _parser():
     r.set_defaults(func=_cmd_board)
 
     b = sub.add_parser("bench", help="run a benchmark and write JSON")
-    b.add_argument("what", choices=("model", "hw", "workloads", "sweep", "concurrency",
+    b.add_argument("what", choices=("model", "hw", "msi", "workloads", "sweep", "concurrency",
                                     "speed", "resources", "cost", "all", "readme"),
-                   help="model: translations/s of the model; hw: RTL cycles; workloads: "
+                   help="model: translations/s of the model; hw: RTL cycles; msi: the RTL's "
+                        "MSI translation cycles alone, merged into --out; workloads: "
                         "DMA-shaped workloads on the RTL; sweep: IOTLB hit rate against "
                         "entries and ways (Icarus); concurrency: hit-under-miss and two "
                         "ports; speed, resources: when their modules are installed; cost: "

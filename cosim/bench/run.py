@@ -3,7 +3,10 @@
 :func:`run_hw` builds the full first-target top (reusing the cached build), runs the
 cocotb module :mod:`iogate.cosim.bench.hw` and returns its raw figures (:func:`run_hw_pdt` the
 same for the process-directory walks of :mod:`iogate.cosim.bench.hw_pdt`, on a build with
-process contexts; ``iogate bench hw`` puts them under ``hw["pdt"]``); :func:`summarize` adds the
+process contexts, and :func:`run_hw_msi` for the MSI translations of
+:mod:`iogate.cosim.bench.hw_msi` on ``Config.msi()``; ``iogate bench hw`` puts them under
+``hw["pdt"]`` and ``hw["msi"]``, ``iogate bench msi`` runs the MSI part alone and merges it
+into the report's ``hw``); :func:`summarize` adds the
 headline keys and the ratios to the targets of ``docs/design.md`` "Performance intent" (a hit: one
 translation per clock, at most 2 cycles; a walk: its table reads plus at most 2 cycles per
 level); :func:`plot_misses` draws miss cycles against memory latency when matplotlib is
@@ -19,14 +22,17 @@ import pathlib
 from iogate.cosim.bench import plotting
 from iogate.cosim.bench.runner import run_module
 
-__all__ = ["run_hw", "run_hw_pdt", "summarize", "headlines", "plot_misses", "run_bench",
-           "WALK_KINDS", "PDT_KINDS", "PARTS"]
+__all__ = ["run_hw", "run_hw_pdt", "run_hw_msi", "summarize", "headlines", "plot_misses",
+           "run_bench", "WALK_KINDS", "PDT_KINDS", "MSI_KINDS", "PARTS", "EXTRA_PARTS"]
 
 #: The walk kinds of :mod:`iogate.cosim.bench.hw`, in plotting order.
 WALK_KINDS = ("miss_sv39", "miss_sv48", "miss_sv39_over_sv39x4", "miss_sv48_over_sv48x4",
               "ddt_1lvl", "ddt_2lvl", "ddt_3lvl")
 #: The process-directory kinds of :mod:`iogate.cosim.bench.hw_pdt` (under ``hw["pdt"]``).
 PDT_KINDS = ("pdt_pd8", "pdt_pd17", "pdt_pd20", "pdt_pd17_over_sv48x4")
+#: The MSI figures of :mod:`iogate.cosim.bench.hw_msi` (under ``hw["msi"]["msi"][<L>]``).
+MSI_KINDS = ("basic_pte_read", "basic_iotlb_hit", "mrif_pte_read", "mrif_pte_cached",
+             "mrif_read", "g_stage_walk")
 
 
 def _check_sizes(latencies, samples):
@@ -102,6 +108,32 @@ def run_hw_pdt(sim="verilator", *, latencies=(1, 10, 50), samples=3, work_dir="b
     return raw
 
 
+def run_hw_msi(sim="verilator", *, latencies=(1, 10, 50), samples=3, work_dir="build/bench",
+               testcases=None):
+    """Run :mod:`iogate.cosim.bench.hw_msi` (MSI translations, on its own build
+    :data:`~iogate.cosim.bench.hw_msi.MSI`) on ``sim`` and return its raw JSON as a dict,
+    with ``sim`` and ``config`` (what the build changes of ``Config.full()``).
+
+    Parameters as :func:`run_hw`; the run goes to ``work_dir/<sim>-msi``.
+
+    Raises
+    ------
+    ValueError
+        If a latency is negative or ``samples`` is not positive.
+    AssertionError
+        If a benchmark test failed in the simulator (an answer not the model's included).
+    """
+    latencies = _check_sizes(latencies, samples)
+    from iogate.cosim.bench.hw_msi import MSI, config_label
+    raw = run_module(MSI, sim, "iogate.cosim.bench.hw_msi",
+                     pathlib.Path(work_dir).resolve() / f"{sim}-msi", "hw_msi.json",
+                     {"IOGATE_BENCH_LATENCIES": ",".join(map(str, latencies)),
+                      "IOGATE_BENCH_SAMPLES": str(samples)}, testcase=testcases)
+    raw["sim"] = sim
+    raw["config"] = config_label(MSI)
+    return raw
+
+
 def summarize(hw=None, model=None):
     """The report: raw figures under ``hw``/``model`` plus the headline keys.
 
@@ -115,7 +147,9 @@ def summarize(hw=None, model=None):
     ``<kind>_warm_cycles_mem<L>`` (the PC cached), ``<kind>_walk_cycles_mem<L>`` (their
     difference: the PDT walk) and ``<kind>_ratio_mem<L>`` (cold against its walk target),
     e.g. ``pdt_pd20_miss_cycles_mem10``; and ``pdt_hit_latency_cycles`` and
-    ``pdt_hit_translations_per_cycle`` (hits of a PASID-tagged request).
+    ``pdt_hit_translations_per_cycle`` (hits of a PASID-tagged request). With MSI figures
+    (``hw["msi"]``, :func:`run_hw_msi`): ``msi_<kind>_cycles_mem<L>`` for every kind of
+    :data:`MSI_KINDS` and latency, e.g. ``msi_basic_pte_read_cycles_mem10``.
     """
     out = {}
     if hw is not None:
@@ -142,6 +176,10 @@ def summarize(hw=None, model=None):
                 out[f"{kind}_warm_cycles_mem{latency}"] = f.get("warm_cycles")
                 out[f"{kind}_walk_cycles_mem{latency}"] = f.get("pdt_walk_cycles")
                 out[f"{kind}_ratio_mem{latency}"] = f.get("ratio_to_target")
+        for latency, f in hw.get("msi", {}).get("msi", {}).items():
+            for kind in MSI_KINDS:
+                if kind in f:
+                    out[f"msi_{kind}_cycles_mem{latency}"] = f[kind]["cycles"]
         out["hw"] = hw
     if model is not None:
         out["model_walk_tps"] = model["full_walk"]
@@ -180,6 +218,8 @@ def plot_misses(hw, path):
 
 #: What ``run_bench`` can run; ``"all"`` runs every one, in this order.
 PARTS = ("hw", "model", "workloads", "sweep", "concurrency", "speed", "resources")
+#: Parts run only when asked for: ``msi`` (the MSI figures alone, merged into ``hw``).
+EXTRA_PARTS = ("msi",)
 
 
 def headlines(report):
@@ -228,13 +268,15 @@ def run_bench(what, *, sim="verilator", seconds=2.0, out="results/bench.json",
     """Run ``what`` and merge its figures into the report ``out``; returns the report.
 
     ``what`` is one of :data:`PARTS`, ``"all"`` (every part, starting a new report) or
-    ``"readme"`` (nothing run: only the README rewritten from ``out``). ``readme`` names
+    ``"readme"`` (nothing run: only the README rewritten from ``out``) or ``"msi"`` (only
+    :func:`run_hw_msi`, its figures merged into the report's ``hw`` as ``hw["msi"]``, the
+    other keys kept). ``readme`` names
     a README whose ``bench`` section is rewritten from the report afterwards
     (:func:`iogate.cosim.bench.table.rewrite_readme`). ``hw_options`` go to :func:`run_hw`.
     """
-    if what not in PARTS + ("all", "readme"):
-        raise ValueError(f"what must be one of {', '.join(PARTS + ('all', 'readme'))}, "
-                         f"not {what!r}")
+    if what not in PARTS + EXTRA_PARTS + ("all", "readme"):
+        raise ValueError(f"what must be one of "
+                         f"{', '.join(PARTS + EXTRA_PARTS + ('all', 'readme'))}, not {what!r}")
     import time
     out = pathlib.Path(out)
     report = json.loads(out.read_text()) if out.exists() and what != "all" else {}
@@ -244,11 +286,18 @@ def run_bench(what, *, sim="verilator", seconds=2.0, out="results/bench.json",
         progress(f"bench {part} ({i}/{len(parts)}) ...", flush=True)
         if part == "hw":
             hw = run_hw(sim, **hw_options)
-            hw["pdt"] = run_hw_pdt(sim, **{k: v for k, v in hw_options.items()
-                                           if k in ("latencies", "samples", "work_dir")})
+            sizes = {k: v for k, v in hw_options.items()
+                     if k in ("latencies", "samples", "work_dir")}
+            hw["pdt"] = run_hw_pdt(sim, **sizes)
+            hw["msi"] = run_hw_msi(sim, **sizes)
             report.update(summarize(hw))
             if plot:
                 plot_misses(hw, plot)
+        elif part == "msi":
+            hw = dict(report.get("hw") or {})
+            hw["msi"] = run_hw_msi(sim, **{k: v for k, v in hw_options.items()
+                                           if k in ("latencies", "samples", "work_dir")})
+            report.update(summarize(hw))
         elif part == "model":
             from iogate.cosim.bench.model import bench_model
             report.update(summarize(None, bench_model(seconds=seconds)))

@@ -9,18 +9,22 @@ figures are absent from the report is left out.
 The process-directory walks (``hw["pdt"]``, :mod:`iogate.cosim.bench.hw_pdt`) have a table
 of their own, :func:`render_pdt`, between ``<!-- bench-pdt:begin -->`` and
 ``<!-- bench-pdt:end -->``: :func:`rewrite_readme` fills it when the README has those markers
-and the report has those figures, and otherwise leaves it as it is.
+and the report has those figures, and otherwise leaves it as it is. The MSI translations
+(``hw["msi"]``, :mod:`iogate.cosim.bench.hw_msi`) likewise: :func:`render_msi`, between
+``<!-- bench-msi:begin -->`` and ``<!-- bench-msi:end -->``.
 """
 
 import pathlib
 
-__all__ = ["render", "render_pdt", "rewrite_readme", "BEGIN", "END", "PDT_BEGIN", "PDT_END",
-           "WALK_ROWS", "PDT_ROWS"]
+__all__ = ["render", "render_pdt", "render_msi", "rewrite_readme", "BEGIN", "END",
+           "PDT_BEGIN", "PDT_END", "MSI_BEGIN", "MSI_END", "WALK_ROWS", "PDT_ROWS", "MSI_ROWS"]
 
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
 PDT_BEGIN = "<!-- bench-pdt:begin -->"
 PDT_END = "<!-- bench-pdt:end -->"
+MSI_BEGIN = "<!-- bench-msi:begin -->"
+MSI_END = "<!-- bench-msi:end -->"
 
 #: Walk kinds of the cycle table: (key in ``hw``, row label).
 WALK_ROWS = (
@@ -39,6 +43,17 @@ PDT_ROWS = (
     ("pdt_pd17", "PD17 + Sv39"),
     ("pdt_pd20", "PD20 + Sv39"),
     ("pdt_pd17_over_sv48x4", "PD17 + Sv39 in guest memory, over Sv48x4"),
+)
+
+
+#: MSI figures of the MSI table: (key in ``hw["msi"]["msi"][<L>]``, row label).
+MSI_ROWS = (
+    ("basic_pte_read", "basic-translate MSI page (M=3), MSI PTE read (cache cold)"),
+    ("basic_iotlb_hit", "basic-translate MSI page, IOTLB hit (the same page again)"),
+    ("mrif_pte_read", "MRIF-mode write (M=1), MSI PTE read (cache cold) + MRIF update"),
+    ("mrif_pte_cached", "MRIF-mode write, MSI PTE cached + MRIF update"),
+    ("mrif_read", "MRIF-mode read (absorbed), MSI PTE cached"),
+    ("g_stage_walk", "for comparison: Sv39x4 walk outside the MSI window (cold)"),
 )
 
 
@@ -126,6 +141,24 @@ def render_pdt(report):
     return "\n".join(lines) + "\n"
 
 
+def render_msi(report):
+    """Markdown for the MSI translations of ``report`` (``report["hw"]["msi"]``), or ``""``
+    when it has none: one row per figure of :data:`MSI_ROWS` that ran, one column per
+    memory latency."""
+    msi = (report.get("hw") or {}).get("msi") or {}
+    figures = msi.get("msi") or {}
+    if not figures:
+        return ""
+    latencies = sorted(int(v) for v in figures)
+    rows = [[label] + [figures[str(v)].get(kind, {}).get("cycles") for v in latencies]
+            for kind, label in MSI_ROWS if any(kind in figures[str(v)] for v in latencies)]
+    title = (f"MSI translation ({msi.get('sim', '?')}; Config.msi(): {msi.get('config', '?')}; "
+             "cycles from request accepted to response; mem L = MemoryTarget latency; "
+             "cold = first access after IOTINVAL.GVMA + IOFENCE.C, DC cached):")
+    return "\n".join([title, ""] + _table(["figure"] + [f"mem {v}" for v in latencies],
+                                          rows)) + "\n"
+
+
 def _workloads(w):
     header = ["workload", "translations", "IOTLB hit rate", "cycles / translation",
               "DMA translations / clock", "total cycles", "mismatches"]
@@ -199,21 +232,22 @@ def render(report):
 def rewrite_readme(path, report):
     """Replace what is between the markers in the file at ``path`` with ``render(report)``,
     and what is between the PDT markers (when there are both) with ``render_pdt(report)``
-    (when it has figures).
+    (when it has figures), and the MSI markers with ``render_msi(report)`` likewise.
 
     Raises
     ------
     ValueError
-        If the markers are missing or out of order (the PDT markers: out of order, or one
-        without the other).
+        If the markers are missing or out of order (the PDT or MSI markers: out of order, or
+        one without the other).
     """
     path = pathlib.Path(path)
     text = _replace(path, path.read_text(), BEGIN, END, render(report))
-    pdt = render_pdt(report)
-    if (PDT_BEGIN in text or PDT_END in text) and pdt:
-        text = _replace(path, text, PDT_BEGIN, PDT_END, pdt)
-    elif (PDT_BEGIN in text) != (PDT_END in text):
-        raise ValueError(f"{path} has no {PDT_BEGIN} ... {PDT_END} section")
+    for begin, end, body in ((PDT_BEGIN, PDT_END, render_pdt(report)),
+                             (MSI_BEGIN, MSI_END, render_msi(report))):
+        if (begin in text or end in text) and body:
+            text = _replace(path, text, begin, end, body)
+        elif (begin in text) != (end in text):
+            raise ValueError(f"{path} has no {begin} ... {end} section")
     path.write_text(text)
     return path
 
