@@ -47,8 +47,18 @@ ENUMS = {
     "IOTINVAL_FUNC": formats.IotinvalFunc, "IOFENCE_FUNC": formats.IofenceFunc,
     "IODIR_FUNC": formats.IodirFunc, "ATS_FUNC": formats.AtsFunc, "CAUSE": formats.Cause,
     "TTYP": formats.Ttyp, "PDTP_MODE": formats.PdtpMode, "MSIPTP_MODE": formats.MsiptpMode,
-    "MSI_PTE_MODE": formats.MsiPteMode,
+    "MSI_PTE_MODE": formats.MsiPteMode, "HPM_EVENT": regs.HpmEvent,
 }
+
+#: The performance-monitor registers (spec "Hardware performance monitor", reference N.7):
+#: name in the header, layout, entry of :data:`iogate.hdl.regs.HPM_ACCESS`, size in bytes.
+HPM_REGISTERS = (
+    ("IOCOUNTOVF", regs.IOCOUNTOVF, "iocountovf", 4),
+    ("IOCOUNTINH", regs.IOCOUNTINH, "iocountinh", 4),
+    ("IOHPMCYCLES", regs.IOHPMCYCLES, "iohpmcycles", 8),
+    ("IOHPMCTR", regs.IOHPMCTR, "iohpmctr", 8),
+    ("IOHPMEVT", regs.IOHPMEVT, "iohpmevt", 8),
+)
 
 _SIZES = {"DC_SIZE": formats.DC_SIZE, "CMD_SIZE": formats.CMD_SIZE,
           "FQ_RECORD_SIZE": formats.FQ_RECORD_SIZE, "PC_SIZE": formats.PC_SIZE,
@@ -120,6 +130,25 @@ def _c_name(name):
     return re.sub(r"[^A-Z0-9_]", "_", name.upper())
 
 
+def _hpm_lines():
+    """The HPM registers' fields (with their access kinds), sizes and the offsets of
+    ``iohpmctrX``/``iohpmevtX`` as macros of X (1 to ``HPM_COUNTERS_MAX``)."""
+    out = ["", "/* Performance monitor (spec \"Hardware performance monitor\"): every register"
+               " reads 0 when capabilities.HPM=0 */",
+           _define("HPM_COUNTERS_MAX", f"{regs.HPM_COUNTERS_MAX}u"),
+           _define("IOHPMCTR_OFFSET(x)",
+                   f"({regs.Offset.IOHPMCTR1.value:#05x}u + 8u * ((x) - 1u))"),
+           _define("IOHPMEVT_OFFSET(x)",
+                   f"({regs.Offset.IOHPMEVT1.value:#05x}u + 8u * ((x) - 1u))")]
+    for name, layout, key, size in HPM_REGISTERS:
+        out += ["", f"/* {key} */"]
+        # iohpmctrX/evtX have no single offset; the others may have a size already.
+        if name not in regs.Offset.__members__ or regs.Offset[name] not in regs.REGISTER_SIZE:
+            out.append(_define(f"{name}_SIZE", f"{size}u"))
+        out += _layout_lines(name, layout, regs.HPM_ACCESS[key])
+    return out
+
+
 def header(config=None):
     """The text of ``iogate.h``.
 
@@ -153,6 +182,7 @@ def header(config=None):
         out += ["", f"/* {offset.name.lower()} (spec \"Memory-mapped register interface\") */"]
         out += _layout_lines(offset.name, layout, regs.ACCESS[offset])
         out += _kind_lines(offset)
+    out += _hpm_lines()
     out += ["", "/* Sizes of in-memory structures in bytes (spec \"Data Structures\", "
                 "\"In-memory queue interface\") */"]
     out += [_define(name, f"{value}u") for name, value in _SIZES.items()]

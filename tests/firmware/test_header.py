@@ -46,6 +46,24 @@ _Static_assert(IOGATE_CQCSR_RW1C_MASK == UINT64_C(0xf00)
 _Static_assert(IOGATE_FQCSR_RW1C_MASK == UINT64_C(0x300) && IOGATE_IPSR_RW1C_MASK == UINT64_C(0xf),
                "fqcsr, ipsr RW1C");
 _Static_assert(IOGATE_TR_REQ_CTL_RW1S_MASK == UINT64_C(1), "tr_req_ctl.Go RW1S");
+/* Performance monitor (spec "Hardware performance monitor", reference N.7). */
+_Static_assert(IOGATE_IOCOUNTOVF_OFFSET == 0x58 && IOGATE_IOCOUNTINH_OFFSET == 0x5c
+               && IOGATE_IOCOUNTOVF_SIZE == 4 && IOGATE_IOCOUNTINH_SIZE == 4, "iocount*");
+_Static_assert(IOGATE_IOHPMCYCLES_OFFSET == 0x60 && IOGATE_IOHPMCYCLES_SIZE == 8
+               && IOGATE_IOHPMCYCLES_OF_MASK == UINT64_C(0x8000000000000000)
+               && IOGATE_IOHPMCYCLES_COUNTER_WIDTH == 63, "iohpmcycles");
+_Static_assert(IOGATE_IOHPMCTR_OFFSET(1) == 0x68 && IOGATE_IOHPMCTR_OFFSET(31) == 0x158
+               && IOGATE_IOHPMEVT_OFFSET(1) == 0x160 && IOGATE_IOHPMEVT_OFFSET(31) == 0x250,
+               "iohpmctr/evt offsets");
+_Static_assert(IOGATE_IOHPMEVT_EVENT_ID_MASK == UINT64_C(0x7fff)
+               && IOGATE_IOHPMEVT_DMASK_SHIFT == 15 && IOGATE_IOHPMEVT_PID_PSCID_SHIFT == 16
+               && IOGATE_IOHPMEVT_PID_PSCID_WIDTH == 20 && IOGATE_IOHPMEVT_DID_GSCID_SHIFT == 36
+               && IOGATE_IOHPMEVT_DID_GSCID_WIDTH == 24 && IOGATE_IOHPMEVT_PV_PSCV_SHIFT == 60
+               && IOGATE_IOHPMEVT_DV_GSCV_SHIFT == 61 && IOGATE_IOHPMEVT_IDT_SHIFT == 62
+               && IOGATE_IOHPMEVT_OF_SHIFT == 63, "iohpmevt fields");
+_Static_assert(IOGATE_HPM_EVENT_UNTRANSLATED_REQ == 1 && IOGATE_HPM_EVENT_IOATC_MISS == 4
+               && IOGATE_HPM_EVENT_S2_WALK == 8 && IOGATE_HPM_COUNTERS_MAX == 31, "events");
+_Static_assert(IOGATE_IPSR_PMIP_MASK == UINT64_C(4) && IOGATE_ICVEC_PMIV_SHIFT == 8, "pmip");
 _Static_assert(IOGATE_DC_SIZE == 32 && IOGATE_CMD_SIZE == 16 && IOGATE_FQ_RECORD_SIZE == 32,
                "sizes");
 
@@ -96,5 +114,8 @@ def test_register_fields_name_their_access_kind():
     assert re.search(r"#define IOGATE_IPSR_CIP_MASK \S+ +/\* RW1C \*/", text)
     assert re.search(r"#define IOGATE_DDTP_IOMMU_MODE_MASK \S+ +/\* WARL: a mode the Config"
                      r" does not build keeps the old mode \*/", text)
+    assert re.search(r"#define IOGATE_IOHPMEVT_EVENT_ID_MASK \S+ +/\* WARL: a reserved or"
+                     r" custom event ID \(9-32767\) reads 0 \*/", text)
+    assert re.search(r"#define IOGATE_IOCOUNTOVF_HPM_MASK \S+ +/\* RO \*/", text)
     # in-memory structures have no access kind
     assert not re.search(r"#define IOGATE_DC_\w+_MASK .*/\*", text)
