@@ -26,14 +26,35 @@ IODIR.INVAL_PDT               only with process contexts (``Config.pd_levels > 0
 IOFENCE.C                     with AV=1, a 4-byte store of DATA at ADDR[63:2] * 4; then with
                               WSI=1 ``cqcsr.fence_w_ip`` is set. WSI=1 is legal only while
                               ``fctl.WSI`` is 1 (reference N.5): always with IGS=WSI, never
-                              with IGS=MSI (``cmd_ill``), as ``fctl_wsi`` says with IGS=BOTH
+                              with IGS=MSI (``cmd_ill``), as ``fctl_wsi`` says with IGS=BOTH.
+                              With ``Config.ats`` it first waits until no ATS.INVAL is
+                              outstanding; if one timed out it sets ``cmd_to`` instead
+ATS.INVAL                     only with ``Config.ats``: takes the lowest free ITAG (of
+                              ``Config.ats_inval_tags``; none free: it waits, ``cqh`` at
+                              it) and is sent on ``ats_msg``; ``cqh`` advances once it is
+                              sent. Completions on ``ats_cpl`` or the timer
+                              (``Config.ats_timeout_cycles``) free the ITAG
+ATS.PRGR                      only with ``Config.ats``: sent on ``ats_msg``, complete then
 ============================  =============================================================
 
 Everything else sets ``cmd_ill`` (spec "Command-Queue (CQ)": a command is illegal "if it uses a
 reserved encoding or if a reserved bit is set to 1", unsupported "if it is defined but not
 implemented"): opcodes 0 and 5-127, reserved ``func3`` values, a set
 reserved bit (the NL and S extension bits included: ``capabilities.NL = S = 0``), ATS
-(``capabilities.ATS=0``) and IODIR.INVAL_PDT without process contexts. A fault on the fetch
+without ``Config.ats`` (``capabilities.ATS=0``: libiommu PR #696) and IODIR.INVAL_PDT without
+process contexts. ATS commands check dword0's reserved bits only: the PAYLOAD's '0' fields are
+not checked (reference N.10; as libiommu).
+
+ATS (reference N.6.4 "ATS.INVAL completion and timeout"; docs/ats-pri.md "Commands"). An
+Invalidation Completion on ``ats_cpl`` is matched, as libiommu does, by RID, by DSEG only when
+the ATS.INVAL had DSV=1, and by ITAG; an ITAG completes after CC completions (0 meaning 8, as
+PCIe counts them). A completion naming any ITAG not outstanding for that requester (or none)
+is dropped whole, with no record (the spec names none), and counted in ``ats_status.dropped``.
+An ITAG still outstanding ``ats_timeout_cycles`` cycles after its message was sent is forgotten
+(``ats_status.expired`` strobes) and a sticky "timed out" is noted; the next IOFENCE.C, once
+no ATS.INVAL is outstanding, strobes ``set_cmd_to`` and stops with ``cqh`` at itself (no AV
+store, no ``fence_w_ip``) and the note is cleared, so that the fence completes when software
+clears ``cmd_to`` (as libiommu: the timeout is forgotten once reported). A fault on the fetch
 or on the IOFENCE.C store (a bus error, or a store address at or above ``2**PAS``) sets
 ``cqmf``. Either way ``cqh`` stays at the offending command and the engine stops until
 software clears the bit (RW1C); it then fetches that command again (spec "Command-queue CSR
@@ -49,18 +70,20 @@ already committed as far as it is concerned.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from iogate.hdl import bits
 from iogate.hdl.config import require_config
 from iogate.hdl.ddt import ddtc_inval_layout
 from iogate.hdl.formats import (
+    ATS,
     CMD,
     CMD_SIZE,
     IODIR,
     IOFENCE,
     IOTINVAL,
+    AtsFunc,
     IodirFunc,
     IofenceFunc,
     IotinvalFunc,
@@ -71,7 +94,34 @@ from iogate.hdl.mem_master import MemReadSignature, MemWriteSignature
 from iogate.hdl.pdtc import pdtc_inval_layout
 from iogate.hdl.regs import Igs, IommuMode
 
-__all__ = ["CommandQueueRegisters", "CommandQueue", "did_fits"]
+__all__ = ["CommandQueueRegisters", "CommandQueue", "did_fits", "AtsMsgKind", "ATS_MSG",
+           "ATS_CPL", "ats_status_layout"]
+
+
+class AtsMsgKind(enum.IntEnum, shape=1):
+    """What an ``ats_msg`` carries (docs/ats-pri.md "Ports")."""
+    INVAL = 0    # a PCIe Invalidate Request (ATS.INVAL)
+    PRGR = 1     # a PCIe PRG Response (ATS.PRGR, or one the IOMMU sends itself: N.6.7)
+
+
+#: One message to the device side: the command's dword0 fields, its PAYLOAD as is (the PCIe
+#: message body, reference N.6.4) and, for INVAL, the ITAG the IOMMU chose.
+ATS_MSG = data.StructLayout({
+    "kind": AtsMsgKind, "rid": 16, "dsv": 1, "dseg": 8, "pv": 1, "pid": 20, "payload": 64,
+    "itag": 5,
+})
+
+#: An Invalidation Completion from the device side: its requester (RID, segment), the ITAG
+#: vector and the Completion Count (0 means 8: PCIe).
+ATS_CPL = data.StructLayout({"rid": 16, "dseg": 8, "itag_vector": 32, "cc": 3})
+
+
+def ats_status_layout(tags):
+    """The debug status of the ATS.INVAL tracker, for test benches: ``busy`` the ITAGs
+    outstanding, ``expired`` a strobe per ITAG that timed out this cycle, ``timed_out`` the
+    sticky flag the next IOFENCE.C reports, ``dropped`` (wrapping) completions that matched no
+    outstanding ATS.INVAL."""
+    return data.StructLayout({"busy": tags, "expired": tags, "timed_out": 1, "dropped": 8})
 
 
 class CommandQueueRegisters(wiring.Signature):
@@ -91,14 +141,25 @@ class CommandQueueRegisters(wiring.Signature):
         Strobes that set those ``cqcsr`` bits.
     busy : ``In(1)``
         A command is in flight (``cqon`` must stay 1 until it is done).
+    set_cmd_to : ``In(1)``
+        Only with ``ats``: strobe that sets ``cqcsr.cmd_to`` (an IOFENCE.C found an earlier
+        ATS.INVAL timed out).
+
+    Parameters
+    ----------
+    ats : bool
+        ``Config.ats``: the ATS commands, which can time out.
     """
 
-    def __init__(self):
-        super().__init__({
+    def __init__(self, ats=False):
+        members = {
             "ppn": Out(44), "head": Out(32), "tail": Out(32), "run": Out(1),
             "advance": In(1), "set_cqmf": In(1), "set_cmd_ill": In(1),
             "set_fence_w_ip": In(1), "busy": In(1),
-        })
+        }
+        if ats:
+            members["set_cmd_to"] = In(1)
+        super().__init__(members)
 
 
 def did_fits(mode, did, extended=False):
@@ -139,6 +200,12 @@ class CommandQueue(wiring.Component):
         IOTINVAL into the IOTLB.
     pdtc_inval : ``Out(stream.Signature(iogate.hdl.pdtc.pdtc_inval_layout()))``
         IODIR.INVAL_PDT into the process-context cache (only with ``config.pd_levels > 0``).
+    ats_msg : ``Out(stream.Signature(ATS_MSG))``
+        Only with ``config.ats``: ATS.INVAL and ATS.PRGR messages to the device side.
+    ats_cpl : ``In(stream.Signature(ATS_CPL))``
+        Only with ``config.ats``: Invalidation Completions (always ready).
+    ats_status : ``Out(ats_status_layout(config.ats_inval_tags))``
+        Only with ``config.ats``: the ITAG tracker, for test benches.
 
     Raises
     ------
@@ -151,7 +218,7 @@ class CommandQueue(wiring.Component):
         self._config = config
         self._vpn_w = vpn_width(config)
         members = {
-            "regs": In(CommandQueueRegisters()),
+            "regs": In(CommandQueueRegisters(config.ats)),
             "iommu_mode": In(IommuMode),
             "fetch": Out(MemReadSignature(config.pas)),
             "store": Out(MemWriteSignature(config.pas)),
@@ -162,6 +229,10 @@ class CommandQueue(wiring.Component):
             members["pdtc_inval"] = Out(stream.Signature(pdtc_inval_layout()))
         if config.igs == Igs.BOTH:
             members["fctl_wsi"] = In(1)
+        if config.ats:
+            members["ats_msg"] = Out(stream.Signature(ATS_MSG))
+            members["ats_cpl"] = In(stream.Signature(ATS_CPL))
+            members["ats_status"] = Out(ats_status_layout(config.ats_inval_tags))
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -202,6 +273,9 @@ class CommandQueue(wiring.Component):
                             & ((iodir.pid >> pid_bits) == 0 if pid_bits < 20 else 1))
             m.d.comb += [self.pdtc_inval.payload.device_id.eq(iodir.did),
                          self.pdtc_inval.payload.pid.eq(iodir.pid)]
+
+        if self._config.ats:
+            ats = self._ats_tracker(m, raw, no_reserved(ATS))
 
         m.d.comb += [
             self.iotlb_inval.payload.kind.eq(Mux(cmd.func3 == IotinvalFunc.GVMA,
@@ -270,8 +344,26 @@ class CommandQueue(wiring.Component):
                         m.d.comb += self.pdtc_inval.valid.eq(1)
                         with m.If(self.pdtc_inval.ready):
                             m.next = "COMPLETE"
+                if self._config.ats:
+                    with m.Elif(ats.is_inval | ats.is_prgr):
+                        # An ATS.INVAL waits for a free ITAG; cqh moves on once the
+                        # message is out (reference N.6.4: later commands may run).
+                        m.d.comb += self.ats_msg.valid.eq(~ats.is_inval | ats.have_free)
+                        with m.If(self.ats_msg.valid & self.ats_msg.ready):
+                            m.d.comb += ats.alloc.eq(ats.is_inval)
+                            m.next = "COMPLETE"
                 with m.Elif(is_iofence):
-                    with m.If(~fence.av):
+                    if self._config.ats:
+                        # Commands run in order and the fence holds the queue, so every
+                        # outstanding ATS.INVAL is an earlier one (reference N.6.4).
+                        with m.If(ats.busy != 0):
+                            pass
+                        with m.Elif(ats.timed_out):
+                            # cqh stays at the fence, which has not completed; reported
+                            # once: clearing cmd_to runs it again (as libiommu).
+                            m.d.comb += [regs.set_cmd_to.eq(1), ats.report.eq(1)]
+                            m.next = "IDLE"
+                    with m.Elif(~fence.av) if self._config.ats else m.If(~fence.av):
                         m.next = "COMPLETE"
                     with m.Elif(beyond_pas):
                         m.d.comb += regs.set_cqmf.eq(1)
@@ -302,3 +394,85 @@ class CommandQueue(wiring.Component):
                 ]
                 m.next = "IDLE"
         return m
+
+    def _ats_tracker(self, m, raw, dw0_ok):
+        """Decode ATS.INVAL/ATS.PRGR and track the outstanding ATS.INVALs by ITAG (reference
+        N.6.4 "ATS.INVAL completion and timeout"; docs/ats-pri.md "Commands").
+
+        Returns a namespace: ``is_inval``, ``is_prgr`` (legal commands: the reserved bits of
+        dword0 are 0, the PAYLOAD's zero fields are not checked, N.10), ``have_free``,
+        ``busy``, ``timed_out``, and the strobes ``alloc`` (the INVAL message was sent) and
+        ``report`` (a fence reported the timeout: forget it).
+        """
+        cfg = self._config
+        n = cfg.ats_inval_tags
+        limit = cfg.ats_timeout_cycles
+        cmd = data.View(ATS, raw)
+
+        class Tracker:
+            pass
+        t = Tracker()
+        t.is_inval = (cmd.opcode == Opcode.ATS) & (cmd.func3 == AtsFunc.INVAL) & dw0_ok
+        t.is_prgr = (cmd.opcode == Opcode.ATS) & (cmd.func3 == AtsFunc.PRGR) & dw0_ok
+        t.busy = Signal(n, name="ats_busy")
+        t.timed_out = Signal(name="ats_timed_out")
+        t.alloc = Signal(name="ats_alloc")
+        t.report = Signal(name="ats_report")
+        t.have_free = t.busy != (1 << n) - 1
+        free_idx = Signal(5, name="ats_free_idx")
+        for i in reversed(range(n)):             # the lowest free ITAG wins
+            with m.If(~t.busy[i]):
+                m.d.comb += free_idx.eq(i)
+
+        msg = self.ats_msg.payload
+        m.d.comb += [
+            msg.kind.eq(Mux(cmd.func3 == AtsFunc.PRGR, AtsMsgKind.PRGR, AtsMsgKind.INVAL)),
+            msg.rid.eq(cmd.rid), msg.dsv.eq(cmd.dsv), msg.dseg.eq(cmd.dseg),
+            msg.pv.eq(cmd.pv), msg.pid.eq(cmd.pid), msg.payload.eq(cmd.payload),
+            msg.itag.eq(Mux(t.is_inval, free_idx, 0)),
+        ]
+
+        # --- Completions: matched by RID, and DSEG when the request named one (as libiommu);
+        # an ITAG completes after CC completions (0 means 8, PCIe). A completion naming
+        # anything not outstanding for that requester is dropped whole and counted.
+        cpl = self.ats_cpl.payload
+        m.d.comb += self.ats_cpl.ready.eq(1)
+        rids = [Signal(16, name=f"ats_rid{i}") for i in range(n)]
+        dsvs = [Signal(name=f"ats_dsv{i}") for i in range(n)]
+        dsegs = [Signal(8, name=f"ats_dseg{i}") for i in range(n)]
+        counts = [Signal(3, name=f"ats_count{i}") for i in range(n)]
+        timers = [Signal(range(limit), name=f"ats_timer{i}") for i in range(n)]
+        named = cpl.itag_vector[:n]
+        match = Cat(*(t.busy[i] & (rids[i] == cpl.rid) & (~dsvs[i] | (dsegs[i] == cpl.dseg))
+                      for i in range(n)))
+        accept = Signal(name="ats_cpl_accept")
+        m.d.comb += accept.eq((named != 0) & ((named & ~match) == 0)
+                              & (cpl.itag_vector[n:] == 0 if n < 32 else 1))
+        dropped = Signal(8, name="ats_dropped")
+        with m.If(self.ats_cpl.valid & ~accept):
+            m.d.sync += dropped.eq(dropped + 1)
+        freed = Signal(n, name="ats_freed")
+        expired = Signal(n, name="ats_expired")
+        for i in range(n):
+            hit = self.ats_cpl.valid & accept & named[i]
+            m.d.comb += freed[i].eq(hit & (((counts[i] + 1) & 7) == cpl.cc))
+            # The timer ends the ITAG's ats_timeout_cycles-th busy cycle; a completion in
+            # that cycle still counts.
+            m.d.comb += expired[i].eq(t.busy[i] & (timers[i] == limit - 1) & ~freed[i])
+            with m.If(t.busy[i]):
+                m.d.sync += timers[i].eq(timers[i] + 1)
+            with m.If(hit):
+                m.d.sync += counts[i].eq(counts[i] + 1)
+            with m.If(freed[i] | expired[i]):
+                m.d.sync += t.busy[i].eq(0)
+            with m.If(t.alloc & (free_idx == i)):
+                m.d.sync += [t.busy[i].eq(1), rids[i].eq(cmd.rid), dsvs[i].eq(cmd.dsv),
+                             dsegs[i].eq(cmd.dseg), counts[i].eq(0), timers[i].eq(0)]
+        with m.If(expired != 0):
+            m.d.sync += t.timed_out.eq(1)
+        with m.Elif(t.report):
+            m.d.sync += t.timed_out.eq(0)
+        m.d.comb += [self.ats_status.busy.eq(t.busy), self.ats_status.expired.eq(expired),
+                     self.ats_status.timed_out.eq(t.timed_out),
+                     self.ats_status.dropped.eq(dropped)]
+        return t
