@@ -1,0 +1,288 @@
+"""The page-request queue driver: enable, disable, and the page-request handler.
+
+RISC-V IOMMU spec "Page-Request-Queue (PQ)" and reference N.6.5-N.6.8. The IOMMU owns
+``pqt`` and writes 16-byte records (N.6.6); software owns ``pqh``. The handler reads the
+records between ``pqh`` and ``pqt``, groups them by Page Request Group (device, PASID, PRG
+index), and at the group's last request (L=1) faults every page of the group in through the
+caller's ``fault_in`` and answers the group with one ``ATS.PRGR`` command (N.6.4). Stop
+Markers (L=1, R=W=0) need no response (PCIe) and fault nothing in.
+
+After ``pqof`` (N.6.7, last bullets) the IOMMU has answered the lost L=1 requests with
+Success itself, so the device retries: the handler clears ``pqof`` and drops the incomplete
+groups (their L=0 records are never answered), instead of waiting for an L=1 that will not
+come.
+
+The pq registers are accessed through the bus with their own sizes (8-byte ``pqb``, 4-byte
+``pqh``, ``pqt``, ``pqcsr``): :data:`iogate.hdl.regs.REGISTER_SIZE` does not list them yet.
+"""
+
+import dataclasses
+
+from iogate.hdl import bits
+from iogate.hdl.formats import (
+    ATS,
+    ATS_PRGR_PAYLOAD,
+    PQ_RECORD,
+    PQ_RECORD_SIZE,
+    AtsFunc,
+    Opcode,
+    PrgResponse,
+)
+from iogate.hdl.regs import IPSR, PQCSR, QB, Offset
+
+from iogate.firmware.alloc import PAGE_SIZE
+from iogate.firmware.errors import PollTimeout
+from iogate.firmware.queue import check_entries
+
+__all__ = ["ats_prgr", "PageRequest", "PageRequestDrain", "PageRequestQueue"]
+
+_SIZE = {Offset.PQB: 8, Offset.PQH: 4, Offset.PQT: 4, Offset.PQCSR: 4, Offset.IPSR: 4}
+
+
+def _check_int(name, value, bits_):
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if not 0 <= value < 1 << bits_:
+        raise ValueError(f"{name} must be a {bits_}-bit integer, not {value:#x}")
+
+
+def ats_prgr(*, device_id, prg_index, response_code, pid=None):
+    """``ATS.PRGR``: send a PRG Response to ``device_id`` (reference N.6.4).
+
+    RID is ``device_id[15:0]``; when ``device_id`` has bits above 15 they go in DSEG with
+    ``DSV=1`` (the IOMMU spans segments). PAYLOAD carries the PRG index and the response
+    code; its other bits are 0. (Here, not in :mod:`iogate.firmware.commands`, which another
+    change owns; it moves there once that lands.)
+
+    Parameters
+    ----------
+    device_id : int
+        The requester (24 bits).
+    prg_index : int
+        The Page Request Group index (9 bits).
+    response_code : PrgResponse or int
+        Success, Invalid Request or Response Failure (4 bits).
+    pid : int or None
+        The PASID of the response; sets ``PV=1``.
+    """
+    _check_int("device_id", device_id, 24)
+    _check_int("prg_index", prg_index, 9)
+    _check_int("response_code", int(response_code), 4)
+    payload = bits.pack(ATS_PRGR_PAYLOAD, prg_index=prg_index,
+                        response_code=int(response_code))
+    word = bits.pack(ATS, opcode=Opcode.ATS, func3=AtsFunc.PRGR, rid=device_id & 0xFFFF,
+                     payload=payload)
+    if device_id >> 16:
+        word = bits.put(ATS, bits.put(ATS, word, "dsv", 1), "dseg", device_id >> 16)
+    if pid is not None:
+        _check_int("pid", pid, 20)
+        word = bits.put(ATS, bits.put(ATS, word, "pv", 1), "pid", pid)
+    return word
+
+
+@dataclasses.dataclass(frozen=True)
+class PageRequest:
+    """One page-request queue record (reference N.6.6).
+
+    Attributes
+    ----------
+    device_id : int
+    pasid : int or None
+        The PASID, if the message had one.
+    priv, exec : bool
+        Privilege Mode / Execute Requested (False without a PASID).
+    r, w : bool
+        Read / write access requested.
+    last : bool
+        L: the last request of its group.
+    prg_index : int
+    page : int
+        Page Address[63:12] (the page number).
+    """
+
+    device_id: int
+    pasid: int | None
+    priv: bool
+    exec: bool
+    r: bool
+    w: bool
+    last: bool
+    prg_index: int
+    page: int
+
+    @property
+    def stop_marker(self):
+        """L=1 with R=W=0 (reference N.6.6)."""
+        return self.last and not (self.r or self.w)
+
+    @property
+    def group(self):
+        """The Page Request Group: (device_id, PASID, PRG index)."""
+        return (self.device_id, self.pasid, self.prg_index)
+
+    @classmethod
+    def from_bytes(cls, raw):
+        """The record stored little-endian in ``raw`` (16 bytes; ``fctl.BE=0``)."""
+        if len(raw) != PQ_RECORD_SIZE:
+            raise ValueError(f"a page-request record is {PQ_RECORD_SIZE} bytes, not {len(raw)}")
+        f = bits.unpack(PQ_RECORD, int.from_bytes(raw, "little"))
+        return cls(device_id=f["did"], pasid=f["pid"] if f["pv"] else None,
+                   priv=bool(f["priv"]), exec=bool(f["exec"]), r=bool(f["r"]), w=bool(f["w"]),
+                   last=bool(f["l"]), prg_index=f["prg_index"], page=f["page"])
+
+
+@dataclasses.dataclass(frozen=True)
+class PageRequestDrain:
+    """What one run of the handler found and did.
+
+    Attributes
+    ----------
+    records : tuple of PageRequest
+        The records read, oldest first.
+    responses : tuple of (group, PrgResponse)
+        The groups answered with ATS.PRGR, in order.
+    dropped_groups : tuple of group
+        Incomplete groups dropped after an overflow.
+    overflow, memory_fault : bool
+        ``pqcsr.pqof`` / ``pqcsr.pqmf`` were set (and have been cleared).
+    """
+
+    records: tuple = ()
+    responses: tuple = ()
+    dropped_groups: tuple = ()
+    overflow: bool = False
+    memory_fault: bool = False
+
+
+class PageRequestQueue:
+    """The page-request queue of one IOMMU.
+
+    Parameters
+    ----------
+    regs : Registers
+        The IOMMU's registers (their ``bus`` and ``max_polls`` are used).
+    alloc : PageAllocator
+        Where the queue is allocated.
+    entries : int
+        Queue size, a power of two from 2 to 2**20.
+    """
+
+    def __init__(self, regs, alloc, *, entries=64):
+        check_entries(entries)
+        self.regs = regs
+        self.bus = regs.bus
+        self.alloc = alloc
+        self.entries = entries
+        self.base = None
+        self._head = 0
+        self._interrupts = False
+        #: Requests of groups whose L=1 has not been read yet, by group.
+        self.pending = {}
+
+    def _read(self, offset):
+        return self.bus.mmio_read(int(offset), _SIZE[offset])
+
+    def _write(self, offset, value):
+        self.bus.mmio_write(int(offset), _SIZE[offset], value)
+
+    def _poll_pqon(self, value):
+        for _ in range(self.regs.max_polls):
+            if bits.get(PQCSR, self._read(Offset.PQCSR), "pqon") == value:
+                return
+        raise PollTimeout(f"pqcsr.pqon == {value}", self.regs.max_polls)
+
+    def enable(self, *, interrupts=False):
+        """Allocate the queue and turn it on: ``pqb``, then ``pqh=0``, then ``pqen=1``, then
+        poll ``pqon`` (reference N.6.5 "Init")."""
+        if bits.get(PQCSR, self._read(Offset.PQCSR), "pqon"):
+            self.disable()
+        # A whole page at least, aligned to the greater of 4 KiB and the queue's size (pqb).
+        size = max(PAGE_SIZE, self.entries * PQ_RECORD_SIZE)
+        if self.base is not None:
+            self.alloc.free(self.base)
+        self.base = self.alloc.alloc(size, align=size)
+        log2szm1 = self.entries.bit_length() - 2
+        self._write(Offset.PQB, bits.pack(QB, log2szm1=log2szm1, ppn=self.base >> 12))
+        # LOG2SZ-1 is WARL: take what the IOMMU offers (as the other queues do).
+        taken = bits.get(QB, self._read(Offset.PQB), "log2szm1")
+        self.entries = min(self.entries, 2 << taken)
+        self._write(Offset.PQH, 0)
+        self._head = 0
+        self.pending = {}
+        self._interrupts = bool(interrupts)
+        self._write(Offset.PQCSR, bits.pack(PQCSR, pqen=1, pie=self._interrupts))
+        self._poll_pqon(1)
+
+    def disable(self):
+        """``pqen=0``, then poll until ``pqon`` reads 0 (a record in flight completes)."""
+        self._write(Offset.PQCSR, 0)
+        self._poll_pqon(0)
+
+    def handle(self, fault_in, submit, *, pasid_in_response=True):
+        """Read every record between ``pqh`` and ``pqt``, fault pages in, answer groups.
+
+        Parameters
+        ----------
+        fault_in : callable
+            ``fault_in(device_id, pasid, page, r, w, exec, priv)`` for every page of a
+            completed group (Stop Markers excluded); truthy if the page is now mapped. A
+            group is answered Success if every page was, else Invalid Request.
+        submit : callable
+            ``submit(command)``: queues one command (a 128-bit integer), as
+            :meth:`iogate.firmware.cq.CommandQueue.submit`.
+        pasid_in_response : bool
+            The responses carry the group's PASID when it had one (the function's "PRG
+            Response PASID Required"; ``DC.tc.PRPR`` is the same bit for the IOMMU's own
+            responses, N.6.1).
+
+        Returns
+        -------
+        PageRequestDrain
+        """
+        # As the fault queue: clear the error bits, clear ipsr.pip, then read pqt, so a
+        # record that lands after pqt was read raises pip again (N.9 P7).
+        mask = self.entries - 1
+        csr = self._read(Offset.PQCSR)
+        overflow = bool(bits.get(PQCSR, csr, "pqof"))
+        memory_fault = bool(bits.get(PQCSR, csr, "pqmf"))
+        if overflow or memory_fault:
+            self._write(Offset.PQCSR, bits.pack(PQCSR, pqen=1, pie=self._interrupts,
+                                                pqof=overflow, pqmf=memory_fault))
+        self._write(Offset.IPSR, bits.pack(IPSR, pip=1))
+        tail = self._read(Offset.PQT) & mask
+        dropped = []
+        if overflow:
+            # Groups begun before the overflow may have lost their L=1 (answered Success by
+            # the IOMMU): the device retries them, so they are not answered here.
+            dropped.extend(self.pending)
+            self.pending = {}
+        records, responses = [], []
+        while self._head != tail:
+            raw = self.bus.mem_read(self.base + self._head * PQ_RECORD_SIZE, PQ_RECORD_SIZE)
+            rec = PageRequest.from_bytes(raw)
+            records.append(rec)
+            self._head = (self._head + 1) & mask
+            if rec.stop_marker:
+                continue
+            group = self.pending.setdefault(rec.group, [])
+            group.append(rec)
+            if not rec.last:
+                continue
+            del self.pending[rec.group]
+            ok = True
+            for req in group:
+                ok = bool(fault_in(req.device_id, req.pasid, req.page, req.r, req.w, req.exec,
+                                   req.priv)) and ok
+            code = PrgResponse.SUCCESS if ok else PrgResponse.INVALID_REQUEST
+            submit(ats_prgr(device_id=rec.device_id, prg_index=rec.prg_index,
+                            response_code=code,
+                            pid=rec.pasid if pasid_in_response else None))
+            responses.append((rec.group, code))
+        if records:
+            self._write(Offset.PQH, self._head)
+        if overflow:
+            # Still incomplete at the end of the queue the overflow left: dropped too.
+            dropped.extend(g for g in self.pending if g not in dropped)
+            self.pending = {}
+        return PageRequestDrain(tuple(records), tuple(responses), tuple(dropped), overflow,
+                                memory_fault)
