@@ -4,7 +4,8 @@
 Commands are fetched at ``cqb.PPN*4096 + cqh*16`` while ``cqon`` is 1, no stopping error
 bit (``cqmf``, ``cmd_to``, ``cmd_ill``) is set and ``cqh != cqt``. This implementation
 offers ``IOTINVAL.VMA``, ``IOTINVAL.GVMA``, ``IOFENCE.C``, ``IODIR.INVAL_DDT`` and, with
-process contexts (``capabilities.PD8``), ``IODIR.INVAL_PDT``.
+process contexts (``capabilities.PD8``), ``IODIR.INVAL_PDT``, and with ``capabilities.ATS``
+``ATS.INVAL`` and ``ATS.PRGR`` (reference N.6.4; below).
 Everything else is illegal or unsupported and sets ``cmd_ill`` with ``cqh`` left at the
 command (spec "Command-Queue (CQ)": a reserved opcode or func3, a set reserved bit, ``PSCV`` with
 GVMA, ``IOFENCE.C.WSI`` while ``fctl.WSI=0``, ``IODIR.INVAL_PDT`` with no process directory
@@ -17,14 +18,34 @@ allows). A fetch fault, or a fault on the ``IOFENCE.C`` AV store, sets ``cqmf`` 
 
 Invalidations doom cache entries; a completed ``IOFENCE.C`` forgets the doomed ones
 (see :mod:`iogate.cosim.model.caches`).
+
+ATS (spec "IOMMU PCIe ATS commands", reference N.6.4 "ATS.INVAL completion and timeout").
+Only dword0's reserved bits are checked (the PAYLOAD's '0' fields are not: N.10, as libiommu).
+Both commands become messages in :attr:`CommandQueue.sent`, dicts with the fields of the RTL's
+``ats_msg`` (``kind`` is the func3: 0 INVAL, 1 PRGR; ``rid``, ``dsv``, ``dseg``, ``pv``,
+``pid``, ``payload`` as in the command; ``itag``). An ATS.INVAL takes the lowest free ITAG of
+``ats_inval_tags``; with none free the queue waits at it (``cqh`` stays) until a completion or
+a timeout frees one; once sent, ``cqh`` moves on. An ATS.PRGR completes when sent.
+:meth:`CommandQueue.ats_completion` takes an Invalidation Completion: it matches RID, DSEG
+only when the ATS.INVAL had DSV=1, and the ITAGs; an ITAG completes after CC completions (0
+means 8); a completion naming any ITAG that is not outstanding for that requester, or none,
+is dropped whole and counted in :attr:`CommandQueue.ats_dropped` (no record: the spec names
+none). The model has no clock: the test bench calls :meth:`CommandQueue.ats_timeout` with the
+ITAGs the implementation timed out. An ``IOFENCE.C`` waits (``cqh`` at it) while any ATS.INVAL
+is outstanding (they are all earlier ones: commands run in order); then, if one timed out, it
+sets ``cqcsr.cmd_to`` and stops at itself without completing (no AV store, no ``fence_w_ip``)
+and the timeout is forgotten, so that the fence completes once software clears ``cmd_to``
+(as libiommu).
 """
 
 from iogate.hdl import bits
 from iogate.hdl.formats import (
+    ATS,
     CMD_SIZE,
     IODIR,
     IOFENCE,
     IOTINVAL,
+    AtsFunc,
     IodirFunc,
     IofenceFunc,
     IotinvalFunc,
@@ -40,15 +61,26 @@ __all__ = ["CommandQueue", "IllegalCommand"]
 
 _CQMF = bits.mask(CQCSR, "cqmf")
 _CMD_ILL = bits.mask(CQCSR, "cmd_ill")
+_CMD_TO = bits.mask(CQCSR, "cmd_to")
 _FENCE_W_IP = bits.mask(CQCSR, "fence_w_ip")
 
 _IOTINVAL_RSVD = bits.reserved_mask(IOTINVAL)
 _IOFENCE_RSVD = bits.reserved_mask(IOFENCE)
 _IODIR_RSVD = bits.reserved_mask(IODIR)
+_ATS_RSVD = bits.reserved_mask(ATS)
 
 
 class IllegalCommand(Exception):
     """The command is illegal or unsupported (``cmd_ill``); the message says why."""
+
+
+class _Wait(Exception):
+    """The command cannot run yet (no free ITAG, or a fence behind an ATS.INVAL): the queue
+    stops at it without an error and runs it again when something changes."""
+
+
+class _TimedOut(Exception):
+    """An IOFENCE.C found an earlier ATS.INVAL timed out (``cmd_to``)."""
 
 
 class CommandQueue:
@@ -64,6 +96,9 @@ class CommandQueue:
     iotlb : Iotlb
     pc_cache, pdte_cache : PcCache, PdteCache
         The process-directory caches (fresh ones when not given).
+    ats_inval_tags : int or None
+        ATS.INVALs outstanding at once (``Config.ats_inval_tags``; ``None``: the register
+        file's config).
 
     Attributes
     ----------
@@ -71,9 +106,16 @@ class CommandQueue:
         Commands completed.
     last_error : str or None
         Why the queue last stopped (for messages and tests).
+    sent : list of dict
+        ATS messages sent, in order (the RTL's ``ats_msg``).
+    ats_dropped : int
+        Invalidation Completions dropped (they matched no outstanding ATS.INVAL).
+    waiting : str or None
+        Why the queue waits at ``cqh`` (no free ITAG, a fence behind ATS.INVALs), if it does.
     """
 
-    def __init__(self, regs, load, store, dc_cache, iotlb, pc_cache=None, pdte_cache=None):
+    def __init__(self, regs, load, store, dc_cache, iotlb, pc_cache=None, pdte_cache=None,
+                 ats_inval_tags=None):
         self._regs = regs
         self._load = load
         self._store = store
@@ -89,11 +131,19 @@ class CommandQueue:
         self._pid_bits = 20 if caps["pd20"] else 17 if caps["pd17"] else 8 if caps["pd8"] else 0
         self.executed = 0
         self.last_error = None
+        self._ats_tags = (ats_inval_tags if ats_inval_tags is not None
+                          else getattr(getattr(regs, "config", None), "ats_inval_tags", 4))
+        self._itags = {}          # ITAG -> {"rid", "dsv", "dseg", "count"}
+        self._timed_out = False
+        self.sent = []
+        self.ats_dropped = 0
+        self.waiting = None
 
     def process(self):
         """Run commands until the queue is empty, off or stopped; returns how many ran."""
         regs = self._regs
         ran = 0
+        self.waiting = None
         while regs.cq_runnable() and regs.cqh != regs.cqt:
             address = regs.queue_base(regs.cqb) + regs.cqh * CMD_SIZE
             try:
@@ -106,6 +156,13 @@ class CommandQueue:
             except IllegalCommand as e:
                 regs.cqcsr |= _CMD_ILL
                 self.last_error = f"illegal command {raw:#034x}: {e}"
+                break
+            except _Wait as e:
+                self.waiting = str(e)
+                break
+            except _TimedOut as e:
+                regs.cqcsr |= _CMD_TO
+                self.last_error = str(e)
                 break
             regs.cqh = (regs.cqh + 1) % regs.queue_entries(regs.cqb)
             self.executed += 1
@@ -124,6 +181,8 @@ class CommandQueue:
             self._iodir(cmd, func3)
         elif opcode == Opcode.ATS and not self._ats:
             raise IllegalCommand("ATS without capabilities.ATS")
+        elif opcode == Opcode.ATS:
+            self._ats_command(cmd, func3)
         else:
             raise IllegalCommand(f"opcode {opcode} reserved or not supported")
 
@@ -149,8 +208,15 @@ class CommandQueue:
         f = bits.unpack(IOFENCE, cmd)
         if f["wsi"] and not bits.get(FCTL, self._regs.fctl, "wsi"):
             raise IllegalCommand("IOFENCE.C.WSI while fctl.WSI=0")
-        # Every earlier command has completed (the model runs them in order); PR/PW need
-        # nothing more since the model commits device accesses at once.
+        # Every earlier command has completed (the model runs them in order) but ATS.INVALs
+        # still outstanding; PR/PW need nothing more since the model commits device
+        # accesses at once.
+        if self._itags:
+            raise _Wait(f"IOFENCE.C behind ATS.INVAL ITAGs {sorted(self._itags)}")
+        if self._timed_out:
+            # Reported once: clearing cmd_to runs this fence again and it completes.
+            self._timed_out = False
+            raise _TimedOut("IOFENCE.C after an ATS.INVAL that timed out")
         if f["av"]:
             # A fault leaves cqh at the fence, which has not completed (spec
             # "IOMMU Command-queue Fence commands").
@@ -204,3 +270,66 @@ class CommandQueue:
             raise IllegalCommand(f"IODIR.INVAL_PDT PID {f['pid']:#x} wider than "
                                  f"{self._pid_bits} bits")
         self._pcc.inval_pdt(f["did"], f["pid"])
+
+    # -- ATS (reference N.6.4) -------------------------------------------------------------
+
+    def _ats_command(self, cmd, func3):
+        if func3 not in (AtsFunc.INVAL, AtsFunc.PRGR):
+            raise IllegalCommand(f"ATS func3 {func3} reserved")
+        if cmd & _ATS_RSVD:
+            raise IllegalCommand("ATS reserved bits set")
+        f = bits.unpack(ATS, cmd)
+        message = {"kind": int(func3), "rid": f["rid"], "dsv": f["dsv"], "dseg": f["dseg"],
+                   "pv": f["pv"], "pid": f["pid"], "payload": f["payload"], "itag": 0}
+        if func3 == AtsFunc.INVAL:
+            free = [i for i in range(self._ats_tags) if i not in self._itags]
+            if not free:
+                raise _Wait(f"ATS.INVAL: all {self._ats_tags} ITAGs outstanding")
+            message["itag"] = free[0]
+            self._itags[free[0]] = {"rid": f["rid"], "dsv": f["dsv"], "dseg": f["dseg"],
+                                    "count": 0}
+        self.sent.append(message)
+
+    @property
+    def ats_outstanding(self):
+        """The ITAGs of the ATS.INVALs outstanding (the RTL's ``ats_status.busy``), sorted."""
+        return sorted(self._itags)
+
+    def ats_completion(self, rid, dseg, itag_vector, cc=1):
+        """An Invalidation Completion from ``rid`` (segment ``dseg``) for the ITAGs set in
+        ``itag_vector``, with Completion Count ``cc`` (0 means 8); then runs the queue, which
+        may have waited for it. Returns whether it was accepted (False: dropped)."""
+        named = [i for i in range(32) if itag_vector >> i & 1]
+
+        def matches(i):
+            t = self._itags.get(i)
+            return t is not None and t["rid"] == rid and (not t["dsv"] or t["dseg"] == dseg)
+        if not named or not all(matches(i) for i in named):
+            self.ats_dropped += 1
+            return False
+        for i in named:
+            t = self._itags[i]
+            t["count"] = (t["count"] + 1) & 7
+            if t["count"] == cc & 7:
+                del self._itags[i]
+        self.process()
+        return True
+
+    def ats_timeout(self, itag_vector):
+        """The implementation's timer expired for the ITAGs set in ``itag_vector`` (the RTL's
+        ``ats_status.expired``): they are forgotten and the next IOFENCE.C reports
+        ``cmd_to``; then runs the queue.
+
+        Raises
+        ------
+        ValueError
+            If an ITAG named is not outstanding (the test bench and the model disagree).
+        """
+        named = [i for i in range(32) if itag_vector >> i & 1]
+        if not named or any(i not in self._itags for i in named):
+            raise ValueError(f"ats_timeout({itag_vector:#x}): outstanding ITAGs are "
+                             f"{sorted(self._itags)}")
+        for i in named:
+            del self._itags[i]
+        self._timed_out = True
+        self.process()
