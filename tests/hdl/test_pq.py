@@ -13,7 +13,15 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
+from iogate.hdl import bits
+from iogate.hdl.formats import TC
 from iogate.hdl.pq import PageRequestQueue, PqVerdict
+from iogate.hdl.regs import PQCSR
+
+from iogate.cosim.model.ddt import DeviceContext
+from iogate.cosim.model.memory import AccessFault
+from iogate.cosim.model.pageq import PageRequestQueue as ModelQueue
+from iogate.cosim.model.walk import TranslationFault
 
 BASE_PPN = 0x400
 DID = 0x12_3456
@@ -368,3 +376,108 @@ def test_constructor_checks(pas):
     with pytest.raises(ValueError, match=rf"^pas must be an integer between 32 and 56, "
                                          rf"not {pas!r}$"):
         PageRequestQueue(pas=pas)
+
+
+class _ModelRegs:
+    """The pq registers of cosim.model.pageq, mirrored from the harness before each request."""
+
+    queue_entries = staticmethod(lambda qb: 2 << (qb & 0x1F))
+    queue_base = staticmethod(lambda qb: (qb >> 10) << 12)
+
+    def __init__(self, h):
+        self.pqb = BASE_PPN << 10 | (h.entries.bit_length() - 2)
+        self.pqh, self.pqt, self.ipsr = h.head, h.tail, 0
+        self.pqcsr = bits.pack(PQCSR, pqen=h.on, pqon=h.on, pie=h.pie, pqof=h.pqof, pqmf=h.pqmf)
+
+
+def _store(stored, errors):
+    def store(address, data):
+        if any(address <= e < address + len(data) for e in errors):
+            raise AccessFault(address, len(data))
+        stored.append((address, data))
+    return store
+
+
+def _log(out):
+    return lambda *a: out.append(a)
+
+
+def test_agrees_with_the_model():
+    # Random requests, verdicts and queue states; the RTL and cosim.model.pageq (written
+    # from the reference on its own) must do the same with each.
+    seed = 20261203
+    print(f"seed {seed}")
+    rng = random.Random(seed)
+
+    def lookup_for(ver):
+        def lookup(device_id):
+            if ver["kind"] == PqVerdict.OFF:
+                raise TranslationFault(256)
+            if ver["kind"] == PqVerdict.BARE:
+                return None
+            if ver["kind"] == PqVerdict.DID_WIDE:
+                raise TranslationFault(260)
+            if ver["kind"] == PqVerdict.DC_FAULT:
+                raise TranslationFault(ver["cause"])
+            tc = bits.pack(TC, v=1, en_ats=ver["en_ats"], en_pri=ver["en_pri"],
+                           prpr=ver["prpr"], dtf=ver["dtf"])
+            return DeviceContext((tc, 0, 0, 0))
+        return lookup
+
+    async def body(ctx, h):
+        for n in range(300):
+            # Software's moves between requests.
+            if rng.random() < 0.3:
+                h.head = rng.randrange(h.entries)
+            if rng.random() < 0.2:
+                h.pqof = 0
+            if rng.random() < 0.2:
+                h.pqmf = 0
+            h.on = int(rng.random() < 0.9)
+            h.pie = rng.randrange(2)
+            h.store_errors = ({(BASE_PPN << 12) + 16 * h.tail + 8 * rng.randrange(2)}
+                              if rng.random() < 0.1 else set())
+            await ctx.tick()
+            req = request(pv=rng.randrange(2), pid=rng.randrange(1 << 20),
+                          priv=rng.randrange(2), exec=rng.randrange(2), r=rng.randrange(2),
+                          w=rng.randrange(2), last=rng.randrange(2),
+                          prg_index=rng.randrange(512), device_id=rng.randrange(1 << 24),
+                          page=rng.randrange(1 << 52))
+            ver = verdict(rng.choice(list(PqVerdict)), cause=rng.choice([257, 258, 259, 268]),
+                          en_ats=int(rng.random() < 0.9), en_pri=int(rng.random() < 0.9),
+                          prpr=rng.randrange(2), dtf=rng.randrange(2))
+            regs = _ModelRegs(h)
+            stored, faults = [], []
+            model = ModelQueue(regs, _store(stored, set(h.store_errors)), _log(faults))
+            out = model.page_request(lookup_for(ver), req["device_id"], req["page"],
+                                     pasid=req["pid"] if req["pv"] else None,
+                                     priv=req["priv"], exec=req["exec"], r=req["r"],
+                                     w=req["w"], last=req["l"], prg_index=req["prg_index"])
+            before = (len(h.responses), len(h.faults), len(h.writes), h.pip_cycles)
+            await h.send(ctx, [(req, ver)])
+            await h.settle(ctx, 12)
+            what = f"request {n}: {req} {ver} -> {out}"
+            responses = h.responses[before[0]:]
+            if out.response is None:
+                assert responses == [], what
+            else:
+                pv = out.pasid is not None
+                assert responses == [response(out.response, int(pv), out.pasid or 0,
+                                              req["device_id"], req["prg_index"])], what
+            assert [(f["cause"], f["device_id"], f["pv"], f["pid"], f["priv"])
+                    for f in h.faults[before[1]:]] == [(c, d, pv, pid, priv)
+                                                       for c, _, d, _, _, pv, pid, priv in faults]
+            assert all(f[1] == 9 and f[3] == 0x04 and f[4] == 0 for f in faults), what
+            if out.queued:
+                address, data = stored[0]
+                words = [int.from_bytes(data[k:k + 8], "little") for k in (0, 8)]
+                assert h.writes[before[2]:] == [(address + 8 * k, words[k], 0xFF)
+                                                for k in (0, 1)], what
+            assert (h.tail, h.pqof, h.pqmf) == (regs.pqt, int(bool(regs.pqcsr >> 9 & 1)),
+                                                int(bool(regs.pqcsr >> 8 & 1))), what
+            # pip is the RegFile's level condition: pie and (pqof or pqmf), or the store's
+            # advance; the model sets ipsr.pip on the events.
+            level = h.pie and (h.pqof or h.pqmf)
+            assert bool(regs.ipsr or level) == bool(h.pip_cycles > before[3]), what
+
+    Harness(entries=4).run(body)
