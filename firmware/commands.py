@@ -9,10 +9,14 @@ passed as ``None`` is "not valid": its valid bit (``AV``, ``PSCV``, ``GV``, ``DV
 
 from iogate.hdl import bits
 from iogate.hdl.formats import (
+    ATS,
+    ATS_INVAL_PAYLOAD,
+    ATS_PRGR_PAYLOAD,
     CMD_SIZE,
     IODIR,
     IOFENCE,
     IOTINVAL,
+    AtsFunc,
     IodirFunc,
     IofenceFunc,
     IotinvalFunc,
@@ -21,7 +25,7 @@ from iogate.hdl.formats import (
 
 __all__ = [
     "iotinval_vma", "iotinval_gvma", "iofence_c", "iodir_inval_ddt", "iodir_inval_pdt",
-    "to_bytes", "from_bytes",
+    "ats_inval", "ats_prgr", "to_bytes", "from_bytes",
 ]
 
 _PSCID_MAX = (1 << 20) - 1
@@ -168,6 +172,80 @@ def iodir_inval_pdt(*, did, pid):
     word = bits.pack(IODIR, opcode=Opcode.IODIR, func3=IodirFunc.INVAL_PDT, dv=1)
     word = bits.put(IODIR, word, "did", did)
     return bits.put(IODIR, word, "pid", pid)
+
+
+def _ats_dword0(func3, rid, pv, pid, dsv, dseg):
+    _check_id("rid", rid, 0xFFFF)
+    _check_id("pid", pid, _PID_MAX)
+    _check_id("dseg", dseg, 0xFF)
+    return bits.pack(ATS, opcode=Opcode.ATS, func3=func3, rid=rid, pv=bool(pv), pid=pid,
+                     dsv=bool(dsv), dseg=dseg)
+
+
+def ats_inval(rid, addr, size=4096, g=False, pv=False, pid=0, dsv=False, dseg=0):
+    """``ATS.INVAL``: send a PCIe Invalidate Request to the device ``rid``'s ATC.
+
+    Spec "IOMMU PCIe ATS commands" (reference N.6.4): the PAYLOAD is the Invalidate Request's
+    body, G [0], S [11] and the Untranslated Address [63:12]; a range wider than 4 KiB is
+    NAPOT-encoded with S=1 (reference N.6.2: from bit 12 up the address bits are 1 and the
+    first 0 at bit 12+X gives 2^(X+1) * 4 KiB; the whole space is bit 63 = 0, the rest 1).
+    The command completes when the device answers or times out: follow it with an
+    ``IOFENCE.C`` to wait for it.
+
+    Parameters
+    ----------
+    rid : int
+        The device's routing ID (bus:dev.fn, 16 bits).
+    addr : int
+        The Untranslated Address of the range, aligned to ``size``.
+    size : int
+        The range in bytes: a power of two from 4096 to ``2**64``.
+    g : bool
+        Global Invalidate (with a PASID: the Global entries of every PASID too).
+    pv, pid : bool, int
+        The request carries PASID ``pid`` (20 bits).
+    dsv, dseg : bool, int
+        ``dseg`` (8 bits) is the destination segment.
+    """
+    if not isinstance(size, int) or size < 4096 or size > 1 << 64 or size & (size - 1):
+        raise ValueError(f"size must be a power of two from 4096 to 2**64, not {size!r}")
+    _check_address("addr", addr, size if size < 1 << 64 else 1)
+    if size == 1 << 64 and addr:
+        raise ValueError(f"addr must be 0 for the whole address space, not {addr:#x}")
+    napot = size > 4096
+    payload = bits.pack(ATS_INVAL_PAYLOAD, g=bool(g), s=napot,
+                        addr=(addr | (size // 2 - 1 if napot else 0)) >> 12)
+    word = _ats_dword0(AtsFunc.INVAL, rid, pv, pid, dsv, dseg)
+    return bits.put(ATS, word, "payload", payload)
+
+
+def ats_prgr(rid, prg_index, response_code, pv=False, pid=0, dsv=False, dseg=0):
+    """``ATS.PRGR``: send a PCIe PRG Response to the device ``rid``.
+
+    Spec "IOMMU PCIe ATS commands" (reference N.6.4): the PAYLOAD carries the PRG Index
+    [40:32] and the Response Code [47:44] (0 Success, 1 Invalid Request, 0xF Response
+    Failure); the IOMMU fills in the Destination Device ID from ``rid``. The response
+    carries a PASID (``pv``) when the device's DC asks for one (``DC.tc.PRPR``) and the
+    Page Request had one.
+
+    Parameters
+    ----------
+    rid : int
+        The device's routing ID (16 bits).
+    prg_index : int
+        The Page Request Group Index (9 bits) of the Page Request answered.
+    response_code : int
+        The Response Code (4 bits).
+    pv, pid : bool, int
+        The response carries PASID ``pid`` (20 bits).
+    dsv, dseg : bool, int
+        ``dseg`` (8 bits) is the destination segment.
+    """
+    _check_id("prg_index", prg_index, 0x1FF)
+    _check_id("response_code", response_code, 0xF)
+    payload = bits.pack(ATS_PRGR_PAYLOAD, prg_index=prg_index, response_code=response_code)
+    word = _ats_dword0(AtsFunc.PRGR, rid, pv, pid, dsv, dseg)
+    return bits.put(ATS, word, "payload", payload)
 
 
 def to_bytes(command):

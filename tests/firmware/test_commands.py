@@ -88,3 +88,65 @@ def test_value_errors(call, message):
 def test_type_error():
     with pytest.raises(TypeError, match=r"^pscid must be an integer, not '7'$"):
         commands.iotinval_vma(pscid="7")
+
+
+# --- ATS commands (reference N.6.4): opcode 4 at 6:0, func3 9:7 (INVAL 0, PRGR 1), PID 31:12,
+# PV 32, DSV 33, RID 55:40, DSEG 63:56; INVAL PAYLOAD G 0, S 11, address 63:12; PRGR PAYLOAD
+# PRG Index 40:32, Response Code 47:44.
+
+def test_ats_inval_one_page():
+    # RID 0x1234 << 40 = 0x0012_3400_0000_0000; address 0x8000_0000 in place, S=0.
+    cmd = commands.ats_inval(0x1234, 0x8000_0000)
+    assert commands.to_bytes(cmd) == bytes.fromhex("0400000000341200" "0000008000000000")
+
+
+def test_ats_inval_pasid_segment_global():
+    # PID 0xABCDE, PV, DSV, DSEG 0x56, RID 0x1234: dword0 0x5612_3403_ABCD_E004; G=1.
+    cmd = commands.ats_inval(0x1234, 0x1000, g=True, pv=True, pid=0xABCDE, dsv=True,
+                             dseg=0x56)
+    assert dwords(cmd) == (0x5612_3403_ABCD_E004, 0x1001)
+
+
+@pytest.mark.parametrize("addr, size, dword1", [
+    (0x4000_0000, 8192, 0x4000_0800),              # first 0 at bit 12: 8 KiB
+    (0x4000_0000, 16384, 0x4000_1800),             # bit 12 = 1, first 0 at 13: 16 KiB
+    (0x4020_0000, 2 << 20, 0x402F_F800),           # bits 19:12 = 1, bit 20 = 0: 2 MiB
+    (0, 1 << 64, 0x7FFF_FFFF_FFFF_F800),           # every address: bit 63 = 0
+])
+def test_ats_inval_napot_range(addr, size, dword1):
+    assert dwords(commands.ats_inval(7, addr, size)) == (4 | 7 << 40, dword1)
+
+
+@pytest.mark.parametrize("kw", [dict(addr=0x1800), dict(addr=0x2000, size=3 << 12),
+                                dict(addr=0x1000, size=8192), dict(addr=0, size=2048),
+                                dict(addr=0x1000, size=1 << 64)])
+def test_ats_inval_bad_range(kw):
+    with pytest.raises(ValueError):
+        commands.ats_inval(1, **kw)
+
+
+def test_ats_prgr():
+    # func3 1 at bit 7, PID 3, PV, RID 0x0800: dword0 0x0008_0001_0000_3084; PRG Index
+    # 0x1A5 at 32, Response Code 0xF at 44.
+    cmd = commands.ats_prgr(0x0800, 0x1A5, 0xF, pv=True, pid=3)
+    assert commands.to_bytes(cmd) == bytes.fromhex("8430000001000800" "00000000a5f10000")
+
+
+def test_ats_prgr_positional_and_segment():
+    # Success without a PASID to segment 2: DSV 33, DSEG 2 at 56.
+    assert dwords(commands.ats_prgr(0x10, 5, 0, False, 0, True, 2)) == (
+        0x0200_1002_0000_0084, 5 << 32)
+
+
+@pytest.mark.parametrize("kw", [dict(prg_index=0x200, response_code=0),
+                                dict(prg_index=0, response_code=0x10),
+                                dict(prg_index=0, response_code=0, pid=1 << 20),
+                                dict(prg_index=0, response_code=0, dseg=0x100)])
+def test_ats_prgr_out_of_range(kw):
+    with pytest.raises(ValueError):
+        commands.ats_prgr(1, **kw)
+
+
+def test_ats_rid_out_of_range():
+    with pytest.raises(ValueError):
+        commands.ats_inval(0x10000, 0)
