@@ -11,8 +11,9 @@ does within ``settle_reads``. Some bits the model cannot predict (the performanc
 clock-cycle count, walk and IOATC-miss counts, the OFs and ``ipsr.pmip`` they may set:
 :mod:`iogate.cosim.model.hpm`): a read is compared only on the bits the model knows, and for
 the others the model adopts the target's value, so that later arithmetic on them (a wrap after
-a known increment) is exact again. A bit the model predicts is never left out. Memory reads come from the target; memory writes go to the
-target and, where the model walks a memory of its own (a board's shadow), to that memory too.
+a known increment) is exact again. A bit the model predicts is never left out. Memory reads
+come from the target; memory writes go to the target and, where the model walks a memory of
+its own (a board's shadow), to that memory too.
 """
 
 from iogate.firmware.bus import Bus
@@ -68,15 +69,26 @@ class Mirror:
         value = self.target.mmio_read(offset, size)
         if self.model_bus is None:
             return value
-        expected, care = self.model.mmio_read_care(offset, size)
+        expected, care = self.expected(offset, size)
         for _ in range(self.settle_reads):
             if value & care == expected & care:
                 break
             value = self.target.mmio_read(offset, size)
         else:
             self.record(offset, size, value, expected, care)
-        self.model.adopt(offset, size, value)
+        self.accept(offset, size, value)
         return value
+
+    def expected(self, offset: int, size: int) -> tuple[int, int]:
+        """``(value, care)``: what the model says a read gives, and the bits it knows."""
+        assert self.model is not None
+        return self.model.mmio_read_care(offset, size)
+
+    def accept(self, offset: int, size: int, value: int) -> None:
+        """The model adopts the target's ``value`` of a read for the bits it does not know
+        (after the known ones were compared)."""
+        assert self.model is not None
+        self.model.adopt(offset, size, value)
 
     def mmio_write(self, offset: int, size: int, value: int) -> None:
         self.target.mmio_write(offset, size, value)

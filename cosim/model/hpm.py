@@ -110,6 +110,8 @@ class Hpm:
         The value (OF) is predicted exactly.
     pmip_known : bool
         ``ipsr.pmip`` is predicted exactly.
+    unseen_pmip_clears : int
+        W1Cs of ``pmip`` made while it was unknown.
     """
 
     def __init__(self, config, raise_pmip):
@@ -124,6 +126,9 @@ class Hpm:
         self.ctr_known = [True] * (self.n + 1)
         self.of_known = [True] * (self.n + 1)
         self.pmip_known = True
+        #: W1Cs of ``pmip`` while it was unknown: each may have hidden one rise (and, with
+        #: MSIs, one message the target sent and the model never saw).
+        self.unseen_pmip_clears = 0
         self._inh_mask = (1 << (self.n + 1)) - 1 if self.n else 0
         self.touch()
 
@@ -281,6 +286,14 @@ class Hpm:
         # stays unknown (it is adopted when it is read).
         if kind == "ctr" and x <= self.n and size == 8 and not self.ctr_known[x]:
             self.ctr_known[x] = not self.running_unknown(x)
+
+    def unseen_pmip_messages(self):
+        """How many ``pmip`` messages a target may have sent that the model cannot know of:
+        one per W1C of an unknown ``pmip``, and one more while ``pmip`` is unknown now (a rise
+        not read yet). The interrupt monitor allows that many extra messages to the pmiv
+        entry; every message the model does send must still be seen."""
+        self.touch()
+        return self.unseen_pmip_clears + (not self.pmip_known)
 
     def adopt_pmip(self):
         """After the target's ``ipsr.pmip`` is taken: it is known again when no OF can rise."""

@@ -7,7 +7,8 @@ register (icvec)", "MSI configuration table (msi_cfg_tbl)"), not from the RTL:
   one message to ``msi_cfg_tbl[icvec.civ]`` (``[icvec.fiv]``, ``[icvec.pmiv]``). A ``pmip``
   whose rise the model cannot predict (an unknown counter's wrap) is taken from the target
   when ``ipsr`` is read (:meth:`~iogate.cosim.model.registers.RegisterFile.adopt`): that
-  adopted 0->1 is the one message the model accepts for it. While the bit stays 1 nothing more is sent.
+  adopted 0->1 is the one message the model accepts for it. While the bit stays 1 nothing
+  more is sent.
   A bit that rose while ``fctl.WSI=1`` is a wire, and sends nothing later.
 * ``msi_vec_ctl.M=1``: the message is held, one per vector, and sent once when M goes 1->0
   (with the table's values then). Toggling M again sends nothing more (issue #402).

@@ -371,6 +371,10 @@ class RegisterFile:
         self.update_ipsr()
 
     def _w_ipsr(self, old, new, written):
+        if new & _PMIP and not self.hpm.pmip_known:
+            # A pmip the model did not know is cleared: a rise the target may have had (and
+            # its message) is now never seen (the interrupt monitor allows one such message).
+            self.hpm.unseen_pmip_clears += 1
         # One change: a bit cleared while its condition holds stays 1 (no new edge).
         self.ipsr = _by_kind(Offset.IPSR, old, new) | self._ipsr_conditions()
 

@@ -133,3 +133,53 @@ def test_no_hpm_every_bit_compared():
     target.doctor[Offset.IOHPMCYCLES] = lambda v: v | 1
     mirror.mmio_read(Offset.IOHPMCYCLES, 8)
     assert len(mirror.mismatches) == 1
+
+
+# -- the interrupt monitor's pmip rule (cosim/targets/tb/interrupts.py) ---------------------
+
+def _monitor(sent):
+    from iogate.cosim.targets.tb.interrupts import InterruptMonitor, RtlMsi
+    mon = object.__new__(InterruptMonitor)              # no cocotb: only the comparison
+    mon.msis = [RtlMsi(0, a, d, True) for a, d in sent]
+    return mon
+
+
+def _msi_pair():
+    hw, model, target, mirror = pair()
+    mirror.mmio_write(Offset.FCTL, 4, 0)
+    mirror.mmio_write(Offset.ICVEC, 8, 5 << 8)
+    entry = Offset.MSI_CFG_TBL + 16 * 5
+    mirror.mmio_write(entry, 8, 0x9000_0000)
+    mirror.mmio_write(entry + 8, 4, 0xAB)
+    mirror.mmio_write(entry + 12, 4, 0)
+    return hw, model, mirror
+
+
+def test_monitor_allows_one_unseen_pmip_message_per_unknown_window():
+    hw, model, mirror = _msi_pair()
+    pm = (0x9000_0000, 0xAB)
+    # All known: an extra pmip message fails.
+    assert model.regs.hpm.unseen_pmip_messages() == 0
+    assert _monitor([pm])._msi_diff(model) is not None
+    mirror.mmio_write(hpm_evt_offset(1), 8, HpmEvent.S2_WALK)
+    mirror.mmio_write(Offset.IOCOUNTINH, 4, 0xFFFF_FFFF & ~0b10)
+    hw.regs.hpm.count(HpmEvent.S2_WALK, Identity(1), 1 << 32)    # the RTL's pmip message
+    # pmip unknown (a rise not read yet): that one message is allowed, two are not.
+    assert _monitor([pm])._msi_diff(model) is None
+    assert _monitor([pm, pm])._msi_diff(model) is not None
+    assert _monitor([pm, (0x9000_0000, 0xAC)])._msi_diff(model) is not None
+    # The handler clears pmip without reading it: the window stays counted.
+    mirror.mmio_write(Offset.IPSR, 4, PMIP)
+    assert _monitor([pm])._msi_diff(model) is None
+    assert model.regs.hpm.unseen_pmip_messages() == 2        # the clear, and still unknown
+
+
+def test_monitor_wire_either_value_only_while_pmip_unknown():
+    from iogate.cosim.targets.tb.interrupts import _wsi_allowed
+    hw = IommuModel(CFG.replace(igs=Igs.WSI), Memory())
+    hw.mmio_write(Offset.ICVEC, 8, 3 << 8)
+    assert _wsi_allowed(hw) == {0, 1 << 3}               # cycles run from reset: unknown
+    hw.mmio_write(Offset.IOCOUNTINH, 4, 0xFFFF_FFFF)
+    hw.adopt(Offset.IOCOUNTOVF, 4, 0)
+    hw.adopt(Offset.IPSR, 4, 0)
+    assert _wsi_allowed(hw) == {0}
