@@ -233,7 +233,7 @@ class VfioHarness(_Harness):
     ``include/uapi/linux/vfio.h``)."""
 
     def __init__(self):
-        self.c = VfioContainer(dma_entry_limit=8)
+        self.c = VfioContainer(dma_entry_limit=8, allow_unsafe_interrupts=True)
         assert self.c.add_device(3) == 0
         assert self.c.ioctl(vfapi.Ioctl.SET_IOMMU, vfapi.Extension.TYPE1v2_IOMMU) == 0
         arg = bytearray(vfapi.DMA_MAP.pack(32, 3, 0x2_0010_0000, 0x10_0000, 0x1_0000))
@@ -290,7 +290,7 @@ class IommufdHarness(_Harness):
     USER = 0x2_0000_0000
 
     def __init__(self):
-        fd = self.fd = Iommufd()
+        fd = self.fd = Iommufd(allow_unsafe_interrupts=True)
         dev = fd.bind(4)
         arg = bytearray(fdapi.IOAS_ALLOC.pack(12, 0, 0))
         fd.ioctl(fdapi.Ioctl.IOAS_ALLOC, arg)

@@ -76,7 +76,7 @@ def vfio_flow(host, probe, seed, *, devices=(0x71, 0x72)):
     before the ioctl returns).
     """
     rng = random.Random(seed)
-    c = VfioContainer(host)
+    c = VfioContainer(host, allow_unsafe_interrupts=True)
     for device in devices:
         check(c.add_device(device) == 0, f"add_device {device:#x}")
     check(c.ioctl(vfapi.Ioctl.SET_IOMMU, vfapi.Extension.TYPE1v2_IOMMU) == 0, "SET_IOMMU")

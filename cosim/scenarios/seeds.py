@@ -124,7 +124,7 @@ def _virtio(dev, request):
 def coherency(backend=None, probe=None, *, device=0x21, other=0x22):
     """VFIO needs cache-coherent DMA; how each kind of mapping is typed (Svpbmt)."""
     host, probe = _setup(backend, probe)
-    c = VfioContainer(host)
+    c = VfioContainer(host, allow_unsafe_interrupts=True)
     check(c.add_device(other, coherent=False) == -errno.EINVAL,
           "a device whose IOMMU lacks IOMMU_CAP_CACHE_COHERENCY must be refused")
     check(c.add_device(device) == 0, "a device behind iogate must be accepted")
@@ -166,7 +166,7 @@ def ownership_change(backend=None, probe=None, *, device=0x31):
     """Blocking domain and change of owner leave nothing of the earlier mappings."""
     host, probe = _setup(backend, probe)
     iova, old_pa, new_pa = 0x10_0000, USER + 0x80_0000, 0x90_0000
-    c = VfioContainer(host)
+    c = VfioContainer(host, allow_unsafe_interrupts=True)
     check(c.add_device(device) == 0, "add_device")
     c.ioctl(vfapi.Ioctl.SET_IOMMU, vfapi.Extension.TYPE1v2_IOMMU)
     check(_vfio_map(c, iova, 0x1000, old_pa) == 0, "MAP_DMA")
@@ -202,7 +202,7 @@ def bypass(backend=None, probe=None, *, bypassed=0x41, translated=0x42, endpoint
     host, probe = _setup(backend, probe)
     # The platform leaves one device untranslated (an identity device context).
     host.attach(bypassed, IDENTITY)
-    c = VfioContainer(host)
+    c = VfioContainer(host, allow_unsafe_interrupts=True)
     check(c.add_device(bypassed, bypass=True) == -errno.EINVAL,
           "a device that bypasses the IOMMU must not be handed to VFIO")
     check(c.add_device(translated) == 0, "add_device")
@@ -320,7 +320,7 @@ def nested_guest(host, device):
     guest's first-stage table in guest memory, through that second stage, as the guest's
     own driver would. Returns ``(iommufd, dev_id, parent_hwpt_id, guest_memory, table)``.
     """
-    fd = Iommufd(host)
+    fd = Iommufd(host, allow_unsafe_interrupts=True)
     dev = fd.bind(device)
     check(dev > 0, "bind")
     arg = bytearray(fdapi.IOAS_ALLOC.pack(12, 0, 0))

@@ -82,7 +82,8 @@ def vsva(host):
     io = driver_on(host)
     # The VMM's process memory: guest RAM and the ioctl scratch space, in the host's RAM.
     user = host.alloc.alloc(_GUEST_RAM + (1 << 20))
-    fd = Iommufd(HostIommu(io), user_memory=((user, user + _GUEST_RAM + (1 << 20) - 1),))
+    fd = Iommufd(HostIommu(io), user_memory=((user, user + _GUEST_RAM + (1 << 20) - 1),),
+                 allow_unsafe_interrupts=True)
     vmm = _Vmm(fd, user + _GUEST_RAM)
     dev = fd.bind(DEVICE)
     if dev < 0:

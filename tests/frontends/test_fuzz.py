@@ -113,7 +113,7 @@ def test_virtio_request_sequences_keep_invariants(requests):
 
 class _Vfio:
     def __init__(self):
-        self.c = VfioContainer(dma_entry_limit=8)
+        self.c = VfioContainer(dma_entry_limit=8, allow_unsafe_interrupts=True)
         assert self.c.add_device(3) == 0
         assert self.c.ioctl(vfapi.Ioctl.SET_IOMMU, vfapi.Extension.TYPE1v2_IOMMU) == 0
         arg = bytearray(vfapi.DMA_MAP.pack(32, 3, 0x2_0010_0000, 0x10_0000, 0x1_0000))
@@ -187,7 +187,7 @@ class _Fd:
     USER = 0x2_0000_0000
 
     def __init__(self):
-        fd = self.fd = Iommufd()
+        fd = self.fd = Iommufd(allow_unsafe_interrupts=True)
         self.dev = fd.bind(4)
         arg = bytearray(fdapi.IOAS_ALLOC.pack(12, 0, 0))
         fd.ioctl(fdapi.Ioctl.IOAS_ALLOC, arg)

@@ -78,7 +78,7 @@ class Nest:
     table built in guest memory through the parent's second stage."""
 
     def __init__(self):
-        self.fd = fd = Iommufd()
+        self.fd = fd = Iommufd(allow_unsafe_interrupts=True)
         self.dev = fd.bind(10)
         self.ioas = ioas_alloc(fd)
         assert ioas_map(fd, self.ioas, 0, GUEST_RAM)[0] == 0
@@ -121,7 +121,7 @@ def vma(**kw):
 # -- the dispatcher -------------------------------------------------------------------------
 
 def test_dispatcher_size_rules():
-    fd = Iommufd()
+    fd = Iommufd(allow_unsafe_interrupts=True)
     assert fd.ioctl(0x3B8A, bytearray(64)) == -errno.ENOTTY          # GET_HW_INFO: not here
     assert fd.ioctl(0x1234, bytearray(64)) == -errno.ENOTTY
     assert fd.ioctl(Ioctl.IOAS_ALLOC, bytearray(IOAS_ALLOC.pack(11, 0, 0))) == -errno.EINVAL
@@ -137,7 +137,7 @@ def test_dispatcher_size_rules():
 
 
 def test_destroy():
-    fd = Iommufd()
+    fd = Iommufd(allow_unsafe_interrupts=True)
     dev = fd.bind(10)
     ioas = ioas_alloc(fd)
     rc, hwpt = hwpt_alloc(fd, dev, ioas)
@@ -159,7 +159,7 @@ def test_destroy():
 # -- IOAS -----------------------------------------------------------------------------------
 
 def test_ioas_map_errors():
-    fd = Iommufd()
+    fd = Iommufd(allow_unsafe_interrupts=True)
     ioas = ioas_alloc(fd)
     assert ioas_map(fd, ioas, 0, 0x1000, flags=RW | FIXED | 8)[0] == -errno.EOPNOTSUPP
     assert ioas_map(fd, ioas, 0, 0x1000, reserved=1)[0] == -errno.EOPNOTSUPP
@@ -175,7 +175,7 @@ def test_ioas_map_errors():
 
 
 def test_ioas_map_allocates_an_aligned_iova():
-    fd = Iommufd()
+    fd = Iommufd(allow_unsafe_interrupts=True)
     ioas = ioas_alloc(fd)
     assert ioas_map(fd, ioas, 0, 0x1000) == (0, 0)
     # user_va aligned to 64 KiB, 16 KiB long: aligned to 16 KiB, after [0, 4 KiB).
@@ -183,7 +183,7 @@ def test_ioas_map_allocates_an_aligned_iova():
 
 
 def test_ioas_unmap_is_not_atomic():
-    fd = Iommufd()
+    fd = Iommufd(allow_unsafe_interrupts=True)
     ioas = ioas_alloc(fd)
     ioas_map(fd, ioas, 0x1_0000, 0x1000)
     ioas_map(fd, ioas, 0x2_0000, 0x2000)
@@ -197,7 +197,7 @@ def test_ioas_unmap_is_not_atomic():
 
 
 def test_ioas_mappings_reach_a_paging_hwpt():
-    fd = Iommufd()
+    fd = Iommufd(allow_unsafe_interrupts=True)
     dev = fd.bind(10)
     ioas = ioas_alloc(fd)
     ioas_map(fd, ioas, 0x10_0000, 0x1000)
@@ -212,7 +212,7 @@ def test_ioas_mappings_reach_a_paging_hwpt():
 
 
 def test_bind_attach_detach_unbind():
-    fd = Iommufd()
+    fd = Iommufd(allow_unsafe_interrupts=True)
     dev = fd.bind(10)
     assert fd.bind(10) == -errno.EBUSY
     assert fd.bind(1 << 16) == -errno.ENODEV

@@ -83,7 +83,8 @@ def snapshot(fd):
 
 class Ctx:
     def __init__(self, config=None):
-        self.fd = Iommufd(HostIommu.on_model(Config.process() if config is None else config))
+        self.fd = Iommufd(HostIommu.on_model(Config.process() if config is None else config),
+                          allow_unsafe_interrupts=True)
         self.dev = self.fd.bind(DEVICE)
         self.ioas = ioas_alloc(self.fd)
         ioas_map(self.fd, self.ioas, 0, 1 << 20)

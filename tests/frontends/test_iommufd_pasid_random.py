@@ -46,7 +46,8 @@ def test_random_pasid_attachments(pd_levels):
     seed = random.randrange(1 << 32)
     print("seed", seed)
     rng = random.Random(seed)
-    fd = Iommufd(HostIommu.on_model(Config.full().replace(pd_levels=pd_levels)))
+    fd = Iommufd(HostIommu.on_model(Config.full().replace(pd_levels=pd_levels)),
+                 allow_unsafe_interrupts=True)
     model = fd.host.model
     dev = fd.bind(DEVICE)
     max_pasids = 1 << (8 if pd_levels == 1 else 20)

@@ -51,7 +51,7 @@ def _write(host, device_id, address, data=0x55):
 # -- VFIO type1 --------------------------------------------------------------------------------
 
 def test_vfio_refuses_unisolated_msis_with_eperm_and_nothing_changes():
-    c = VfioContainer(HostIommu.on_model(Config.full()), allow_unsafe_interrupts=False)
+    c = VfioContainer(HostIommu.on_model(Config.full()))
     assert c.add_device(DEV) == 0
     before = _state(c)
     assert c.ioctl(Ioctl.SET_IOMMU, Extension.TYPE1v2_IOMMU) == -errno.EPERM
@@ -62,6 +62,25 @@ def test_vfio_refuses_unisolated_msis_with_eperm_and_nothing_changes():
     assert c.ioctl(Ioctl.SET_IOMMU, Extension.TYPE1v2_IOMMU) == -errno.EPERM
     assert c.ioctl(Ioctl.IOMMU_MAP_DMA, bytearray(DMA_MAP.pack(32, 3, USER, 0, 4096))) \
         == -errno.EINVAL
+
+
+def test_the_default_is_linux_s_allow_unsafe_interrupts_off():
+    """Linux's vfio_iommu_type1 and iommufd module parameters both default to N: without the
+    argument a container and an iommufd context refuse a device whose MSIs are not isolated,
+    with Linux's errno, and leave everything as it was."""
+    assert VfioContainer(HostIommu.on_model(Config.full())).allow_unsafe_interrupts is False
+    host = HostIommu.on_model(Config.full())
+    c = VfioContainer(host)
+    assert c.add_device(DEV) == 0
+    before = _state(c)
+    assert c.ioctl(Ioctl.SET_IOMMU, Extension.TYPE1v2_IOMMU) == -errno.EPERM
+    assert host.log[-1] == VFIO_WARN and _state(c) == before
+    host = HostIommu.on_model(Config.full())
+    fd = Iommufd(host)
+    assert fd.allow_unsafe_interrupts is False
+    before = (fd.state(), snapshot(host), host.owner_of(10))
+    assert fd.bind(10) == -errno.EPERM
+    assert (fd.state(), snapshot(host), host.owner_of(10)) == before
 
 
 def test_vfio_group_added_after_set_iommu_is_refused_too():
@@ -90,7 +109,7 @@ def test_vfio_allow_unsafe_interrupts_accepts_without_isolation():
 
 def _isolated_container():
     host = HostIommu.on_model(Config.msi())
-    c = VfioContainer(host, allow_unsafe_interrupts=False)
+    c = VfioContainer(host)
     assert c.add_device(DEV) == 0
     assert c.ioctl(Ioctl.SET_IOMMU, Extension.TYPE1v2_IOMMU) == 0
     return c
@@ -186,7 +205,7 @@ def _hwpt(fd, dev, pt, flags=0):
 
 def test_iommufd_bind_refuses_unisolated_msis():
     host = HostIommu.on_model(Config.full())
-    fd = Iommufd(host, allow_unsafe_interrupts=False)
+    fd = Iommufd(host)
     before = (fd.state(), snapshot(host), host.owner_of(10))
     assert fd.bind(10) == -errno.EPERM
     assert (fd.state(), snapshot(host), host.owner_of(10)) == before
@@ -204,7 +223,7 @@ def test_iommufd_allow_unsafe_interrupts_binds_and_warns():
 
 def test_iommufd_with_msi_translation():
     host = HostIommu.on_model(Config.msi())
-    fd = Iommufd(host, allow_unsafe_interrupts=False)
+    fd = Iommufd(host)
     dev = fd.bind(10)
     assert dev > 0 and host.log == []
     ioas = _ioas(fd)
@@ -232,7 +251,7 @@ def test_iommufd_with_msi_translation():
 
 def test_iommufd_nested_inherits_the_parents_msi_table():
     host = HostIommu.on_model(Config.msi())
-    fd = Iommufd(host, allow_unsafe_interrupts=False)
+    fd = Iommufd(host)
     dev = fd.bind(11)
     ioas = _ioas(fd)
     from iogate.cosim.host.iommufd.uapi import HwptAllocFlag
@@ -247,7 +266,7 @@ def test_iommufd_nested_inherits_the_parents_msi_table():
 def test_mrif_grant_needs_msi_mrif():
     host = HostIommu.on_model(Config.full().replace(msi_flat=True))
     assert host.msi_isolation
-    c = VfioContainer(host, allow_unsafe_interrupts=False)
+    c = VfioContainer(host)
     assert c.add_device(DEV) == 0
     assert c.ioctl(Ioctl.SET_IOMMU, Extension.TYPE1v2_IOMMU) == 0
     before = _state(c)
@@ -258,7 +277,7 @@ def test_mrif_grant_needs_msi_mrif():
 
 def test_iommufd_mrif_revoke_and_unbind():
     host = HostIommu.on_model(Config.msi())
-    fd = Iommufd(host, allow_unsafe_interrupts=False)
+    fd = Iommufd(host)
     dev = fd.bind(12)
     ioas = _ioas(fd)
     _, hwpt = _hwpt(fd, dev, ioas)

@@ -45,7 +45,7 @@ def dma(c, device_id, iova, access="read"):
 
 @pytest.fixture
 def c():
-    c = VfioContainer()
+    c = VfioContainer(allow_unsafe_interrupts=True)
     assert c.add_device(3) == 0
     assert c.ioctl(Ioctl.SET_IOMMU, Extension.TYPE1v2_IOMMU) == 0
     return c
@@ -60,7 +60,7 @@ def c():
     (Extension.TYPE1_NESTING_IOMMU, 0, 0), (Extension.NOIOMMU_IOMMU, 0, 0), (99, 0, 0),
 ])
 def test_check_extension(ext, before, after):
-    c = VfioContainer()
+    c = VfioContainer(allow_unsafe_interrupts=True)
     assert c.ioctl(Ioctl.CHECK_EXTENSION, ext) == before
     c.add_device(3)
     c.ioctl(Ioctl.SET_IOMMU, Extension.TYPE1v2_IOMMU)
@@ -73,7 +73,7 @@ def test_dma_cc_iommu_follows_enforcement():
             return True
     host = HostIommu.on_model()
     host.__class__ = Enforcing
-    c = VfioContainer(host)
+    c = VfioContainer(host, allow_unsafe_interrupts=True)
     c.add_device(3)
     c.ioctl(Ioctl.SET_IOMMU, Extension.TYPE1v2_IOMMU)
     assert c.ioctl(Ioctl.CHECK_EXTENSION, Extension.DMA_CC_IOMMU) == 1
@@ -86,7 +86,7 @@ def test_iogate_does_not_enforce_cache_coherency():
 
 
 def test_set_iommu():
-    c = VfioContainer()
+    c = VfioContainer(allow_unsafe_interrupts=True)
     assert c.ioctl(Ioctl.GET_API_VERSION) == 0
     assert c.ioctl(Ioctl.SET_IOMMU, Extension.TYPE1v2_IOMMU) == -errno.EINVAL   # no group
     c.add_device(3)
@@ -106,7 +106,7 @@ def test_add_device_refusals():
     host = HostIommu.on_model()
     host.attach(7, IDENTITY)
     VirtioIommu([5], backend=host)
-    c = VfioContainer(host)
+    c = VfioContainer(host, allow_unsafe_interrupts=True)
     assert c.add_device(6, coherent=False) == -errno.EINVAL
     assert c.add_device(7, bypass=True) == -errno.EINVAL
     assert c.add_device(5) == -errno.EBUSY                     # the virtio device owns it
@@ -119,7 +119,7 @@ def test_add_device_refusals():
 
 
 def test_devices_are_blocked_until_set_iommu():
-    c = VfioContainer()
+    c = VfioContainer(allow_unsafe_interrupts=True)
     c.add_device(3)
     assert dma(c, 3, 0x1000) == ("fault", Cause.DDT_ENTRY_NOT_VALID)
 
@@ -215,14 +215,14 @@ def test_map_dma_errors(c, kwargs, expected):
 
 
 def test_map_dma_overflow_errno_of_new_kernels():
-    c = VfioContainer(eoverflow=True)
+    c = VfioContainer(eoverflow=True, allow_unsafe_interrupts=True)
     c.add_device(3)
     c.ioctl(Ioctl.SET_IOMMU, Extension.TYPE1v2_IOMMU)
     assert dma_map(c, (1 << 64) - 0x1000, 0x2000) == -errno.EOVERFLOW
 
 
 def test_map_dma_order_of_checks():
-    c = VfioContainer(dma_entry_limit=1)
+    c = VfioContainer(dma_entry_limit=1, allow_unsafe_interrupts=True)
     c.add_device(3)
     c.ioctl(Ioctl.SET_IOMMU, Extension.TYPE1v2_IOMMU)
     assert dma_map(c, 0x10_0000, 0x2000) == 0
@@ -301,7 +301,7 @@ def test_unmap_dma_dirty_bitmap(mapped):
 
 
 def test_unmap_dma_v1():
-    c = VfioContainer()
+    c = VfioContainer(allow_unsafe_interrupts=True)
     c.add_device(3)
     c.ioctl(Ioctl.SET_IOMMU, Extension.TYPE1_IOMMU)
     dma_map(c, 0x10_0000, 0x4000)
@@ -326,7 +326,7 @@ def test_update_vaddr(mapped):
 
 
 def test_dma_entry_limit_is_given_back():
-    c = VfioContainer(dma_entry_limit=1)
+    c = VfioContainer(dma_entry_limit=1, allow_unsafe_interrupts=True)
     c.add_device(3)
     c.ioctl(Ioctl.SET_IOMMU, Extension.TYPE1v2_IOMMU)
     assert dma_map(c, 0x10_0000, 0x1000) == 0

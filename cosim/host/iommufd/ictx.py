@@ -186,8 +186,8 @@ class Iommufd:
         invalidation arrays must lie there.
     allow_unsafe_interrupts : bool
         iommufd's module parameter (default
-        :data:`iogate.cosim.host.vfio.type1.ALLOW_UNSAFE_INTERRUPTS`): bind devices whose
-        MSIs are not isolated.
+        :data:`iogate.cosim.host.vfio.type1.ALLOW_UNSAFE_INTERRUPTS`, False as Linux): bind
+        devices whose MSIs are not isolated.
     """
 
     def __init__(self, backend: "HostIommu | Iommu | Bus | None" = None, *,

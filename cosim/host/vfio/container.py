@@ -56,7 +56,8 @@ class VfioContainer:
     allow_unsafe_interrupts : bool
         type1's module parameter: accept a group whose MSIs the IOMMU cannot isolate
         (without it SET_IOMMU, or adding a group after it, is ``-EPERM``; see
-        :mod:`.type1`). The default is :data:`.type1.ALLOW_UNSAFE_INTERRUPTS`.
+        :mod:`.type1`). The default is :data:`.type1.ALLOW_UNSAFE_INTERRUPTS` (False, as
+        Linux).
 
     Raises
     ------

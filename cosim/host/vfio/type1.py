@@ -49,11 +49,11 @@ _U64 = (1 << 64) - 1
 NO_INTR_REMAP = ('vfio_iommu_type1_attach_group: No interrupt remapping support.  Use the '
                  'module param "allow_unsafe_interrupts" to enable VFIO IOMMU support on this '
                  'platform')
-#: Default of the ``allow_unsafe_interrupts`` module parameter here. Linux's is 0 (refuse);
-#: iogate's is 1 because every front-end caller before issue 16 (the scenarios, the fuzz
-#: campaign, the seeds) models a RISC-V host without MSI translation, where VFIO is only
-#: usable with the parameter set. Pass ``allow_unsafe_interrupts=False`` for Linux's default.
-ALLOW_UNSAFE_INTERRUPTS = True
+#: Default of the ``allow_unsafe_interrupts`` module parameter: False (refuse), as Linux's
+#: ``vfio_iommu_type1`` and ``iommufd`` parameters (both default N). A caller on a host without
+#: MSI translation (a Config without ``msi_flat``) passes ``allow_unsafe_interrupts=True``, as
+#: an administrator of such a host sets the module parameter.
+ALLOW_UNSAFE_INTERRUPTS = False
 
 
 class _Dma:
