@@ -11,10 +11,12 @@ Sequences, as the spec's discovery text and Linux's riscv-iommu PMU driver
   every counter.
 * :meth:`PerformanceMonitor.program`: inhibit the counter, write its selector and zero it,
   then :meth:`start` clears its inhibit bit.
-* The overflow handler: clear ``ipsr.pmip`` first (it is set on an OF edge only, so an
-  overflow after this still raises it), read ``iocountovf``, and for each counter that
-  overflowed write the counter, then clear its OF (N.7: "to re-arm: write the counter, then
-  clear OF").
+* The overflow handler: read ``ipsr`` and do nothing unless ``pmip`` is set (as Linux's
+  handler checks the interrupt is the PMU's); clear ``pmip`` *before* reading ``iocountovf``
+  (it is set on an OF edge only, so an overflow after the clear still raises it; Linux clears
+  it after, which a review of that driver, RFC v2 "support HPM and interrupt handling",
+  points out loses an overflow in between); then for each counter that overflowed write the
+  counter, then clear its OF (N.7: "to re-arm: write the counter, then clear OF").
 * On a 32-bit bus an 8-byte register is two 4-byte accesses; an ``iohpmevtX`` is updated
   low word with eventID=0, then high word, then low word (N.7, RV32), so that no half-written
   selector counts; a counter is read high, low, high until the high halves agree.
@@ -192,9 +194,13 @@ class PerformanceMonitor:
     # -- overflow -------------------------------------------------------------------------
 
     def handle_overflow(self, reload=0):
-        """The ``pmip`` handler: clear ``ipsr.pmip``, read ``iocountovf``, and re-arm each
-        counter that overflowed: write the counter (``reload``), then clear its OF."""
-        self.bus.mmio_write(Offset.IPSR, 4, bits.mask(IPSR, "pmip"))
+        """The ``pmip`` handler: if ``ipsr.pmip`` is set, clear it, read ``iocountovf``, and
+        re-arm each counter that overflowed: write the counter (``reload``), then clear its
+        OF. Returns what it found (nothing when ``pmip`` was 0)."""
+        pmip = bits.mask(IPSR, "pmip")
+        if not self.bus.mmio_read(Offset.IPSR, 4) & pmip:
+            return Overflow((), 0)
+        self.bus.mmio_write(Offset.IPSR, 4, pmip)
         ovf = self.bus.mmio_read(Offset.IOCOUNTOVF, 4)
         found = []
         for x in range(self.counters + 1):

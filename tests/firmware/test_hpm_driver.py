@@ -10,7 +10,7 @@ from iogate.hdl.regs import HpmEvent, Offset, hpm_ctr_offset, hpm_evt_offset
 
 from iogate.firmware.alloc import PageAllocator
 from iogate.firmware.driver import Iommu
-from iogate.firmware.hpm import PerformanceMonitor
+from iogate.firmware.hpm import Overflow, PerformanceMonitor
 
 from iogate.cosim.model import IommuModel, Memory
 from iogate.cosim.model.bus import ModelBus
@@ -150,11 +150,22 @@ def test_overflow_handler_rearms(bus32):
 def test_overflow_of_cycles_is_rearmed():
     m, _, hpm = setup()
     hpm.reset()
-    m.mmio_write(Offset.IOHPMCYCLES, 8, 1 << 63 | 5)            # OF as left by a wrap
-    m.mmio_write(Offset.IPSR, 4, PMIP)
-    got = hpm.handle_overflow()
-    assert got.counters == (0,)
-    assert m.mmio_read(Offset.IOHPMCYCLES, 8) == 0
+    hpm.write(0, (1 << 48) - 1)
+    hpm.start(0)
+    assert hpm.handle_overflow() == Overflow((), 0)                     # no pmip: nothing done
+    m.regs.hpm.tick(1)                                          # one clock: the wrap
+    got = hpm.handle_overflow(reload=7)
+    assert got.counters == (0,) and got.iocountovf == 1
+    assert m.regs.hpm.ctr[0] == 7 and m.regs.hpm.of[0] == 0
+    assert m.regs.ipsr & PMIP == 0
+
+
+def test_software_of_without_pmip_is_not_handled():
+    m, _, hpm = setup()
+    hpm.reset()
+    m.mmio_write(hpm_evt_offset(1), 8, 1 << 63)                 # OF=1 written: no pmip
+    assert hpm.handle_overflow() == Overflow((), 0)
+    assert m.mmio_read(Offset.IOCOUNTOVF, 4) == 1 << 1
 
 
 def test_init_discovers_and_resets_the_monitor():
