@@ -175,6 +175,8 @@ def test_bench_hw_puts_the_pdt_figures_under_hw(tmp_path, monkeypatch):
         return PDT
     monkeypatch.setattr(bench_run, "run_hw", fake_hw)
     monkeypatch.setattr(bench_run, "run_hw_pdt", fake_pdt)
+    # The MSI part of "hw" is tests/cosim/test_bench_msi.py's; here it must not simulate.
+    monkeypatch.setattr(bench_run, "run_hw_msi", lambda sim, **options: {"sim": sim})
     report = bench_run.run_bench("hw", sim="icarus", out=tmp_path / "bench.json", plot=None,
                                  progress=lambda *a, **k: None, latencies=(1, 10), samples=2,
                                  hits=8)
