@@ -224,7 +224,9 @@ async def regress(dut):
                       device_kinds=sorted(set(world.devices.values())),
                       bus_errors=dict(s.tb.target.responses),
                       interrupts={"enabled": interrupts, "checks": monitor.checks,
-                                  "raised": {str(k): v for k, v in monitor.raised.items()}},
+                                  "raised": {str(k): v for k, v in monitor.raised.items()},
+                                  "msi": world.msi_interrupts,
+                                  "msis": len(monitor.msis or ())},
                       damaged=world.damaged[:50], coverage=coverage.report())
     with open(os.environ["IOGATE_REPORT"], "w") as f:
         json.dump(report, f, indent=2)

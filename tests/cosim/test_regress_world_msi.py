@@ -9,6 +9,7 @@ from collections import Counter
 from iogate.hdl import bits
 from iogate.hdl.formats import MSI_PTE_BASIC, Cause, MsiPteMode
 from iogate.hdl.port import Access
+from iogate.hdl.regs import FCTL, ICVEC, Offset
 
 from iogate.cosim.check.request import TranslationRequest
 from iogate.cosim.model import IommuModel
@@ -76,3 +77,24 @@ def test_msi_churn_replays_and_settles():
     settle(world, pending)
     for _, did, index, dw0, dw1 in msi_ops:
         assert world.msi[did].table.read(index) == (dw0, dw1)
+
+
+def test_msi_worlds_take_their_interrupts_as_msis_in_some_runs():
+    """With IGS=BOTH the driver takes its interrupts as MSIs in some worlds (fctl.WSI=0 and
+    msi_cfg_tbl unmasked, reference N.5) and as wires in others; a fault record then raises
+    fip, which is one message to the entry icvec.fiv names, in the model's memory too."""
+    seen = Counter()
+    for seed in range(12):
+        rng, model, world = _world(seed, interrupts=True)
+        wsi = bits.get(FCTL, model.mmio_read(Offset.FCTL, 4), "wsi")
+        assert wsi == (not world.msi_interrupts), seed
+        seen[world.msi_interrupts] += 1
+        if world.msi_interrupts:
+            before = len(model.interrupts.messages)
+            model.report_fault(0x12, 0x1000, Access.READ, Cause.READ_PAGE_FAULT)
+            fiv = bits.get(ICVEC, model.mmio_read(Offset.ICVEC, 8), "fiv")
+            new = model.interrupts.messages[before:]
+            address, data, _ = model.regs.msi_entry(fiv)
+            assert [(m.address, m.data) for m in new] == [(address, data)], (seed, new)
+            assert world.driver.pending_msis() == (fiv,), seed
+    assert seen[True] and seen[False], seen
