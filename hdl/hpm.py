@@ -21,9 +21,10 @@ issue 17 decided them (decisions 1-12 of issue 17 (HPM)). Built only with
 * **event_id** (decision 8, WARL): 0-8 kept, 9-32767 store 0; the other fields are plain RW.
 * **Filters** (decision 11, spec table "iohpmevt filtering"): see :func:`filter_match`.
 
-Timing: the event bundle is registered once as it arrives and each counter's filter result
-once more, so an event is counted two cycles after the pipeline signals it (the counters
-start from flip-flops, not behind the pipeline's or the filters' logic). Two events of one
+Timing: the event bundle is registered once as it arrives (its identities per counter, the
+one of the source the counter's event comes from) and each counter's filter result once
+more, so an event is counted two cycles after the pipeline signals it (the counters start
+from flip-flops, not behind the pipeline's or the filters' logic). Two events of one
 kind never arrive in one cycle here (one walker of each kind, one request entering the
 lookup stage or the walk slot per cycle), so each counter adds 0 or 1 per cycle (decision 12).
 
@@ -221,8 +222,12 @@ class Hpm(wiring.Component):
                 with m.Case(event):
                     m.d.comb += fired.eq(ev[name])
         walk = evt.event_id.matches(*_WALK_EVENTS)
-        ident = data.View(hpm_identity_layout(), Mux(walk, ev.walk.as_value(),
-                                                     ev.lookup.as_value()))
+        # The identity of the source this selector listens to, chosen as the bundle arrives
+        # and registered per counter: a choice in front of the comparators cost more than
+        # the flip-flops (the comparators start from flip-flops either way).
+        ident = Signal(hpm_identity_layout(), name=f"hpm_ident{x}")
+        m.d.sync += ident.eq(Mux(walk, self.events.walk.as_value(),
+                                 self.events.lookup.as_value()))
         # With an IDT the event does not allow, the counter does not count.
         idt_ok = ~evt.idt | evt.event_id.matches(*(e for e in HpmEvent if e.idt1))
         m.d.sync += hit.eq(fired & idt_ok & filter_match(evt, ident))
