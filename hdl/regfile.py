@@ -60,7 +60,8 @@ tr_response     0x268    RO: fault, PBMT, S=0 (4 KiB reporting), PPN
 ==============  =======  ==================================================================
 
 Every other offset reads 0 and ignores writes. An RW1C bit that nothing in this build sets
-(``cmd_to``: no command times out here; ``pmip``, ``pip``) is not stored: it reads 0.
+(``cmd_to`` without ``Config.ats``: no command times out then; ``pmip`` without the
+performance monitor; ``pip``) is not stored: it reads 0.
 
 How the fields behave is not written here but taken from :data:`iogate.hdl.regs.ACCESS`
 (RO, RW, RW1C, RW1S, WARL, ZERO) and the layouts beside it: the read words are the
@@ -180,7 +181,7 @@ class RegFile(wiring.Component):
         The debug translation request, offered once per Go.
     dbg_resp : ``In(stream.Signature(dbg_response_layout()))``
         Its answer; always accepted.
-    cq : ``Out(CommandQueueRegisters())``
+    cq : ``Out(CommandQueueRegisters(config.ats))``
         The command-queue registers, to the command-queue engine.
     fq : ``Out(FaultQueueRegisters())``
         The fault-queue registers, to the fault-queue writer.
@@ -204,7 +205,7 @@ class RegFile(wiring.Component):
             "ddtp_ppn": Out(44),
             "dbg_req": Out(stream.Signature(dbg_request_layout())),
             "dbg_resp": In(stream.Signature(dbg_response_layout())),
-            "cq": Out(CommandQueueRegisters()),
+            "cq": Out(CommandQueueRegisters(config.ats)),
             "fq": Out(FaultQueueRegisters()),
             "wsi": Out(WSI_LINES),
             **({"msi": Out(MsiIrqRegisters(config.pas, pm=config.has_hpm))}
@@ -259,6 +260,9 @@ class RegFile(wiring.Component):
             Offset.FQCSR: {"fqmf": fq.set_fqmf, "fqof": fq.set_fqof},
             Offset.IPSR: {"cip": Signal(name="cip_cond"), "fip": Signal(name="fip_cond")},
         }
+        if cfg.ats:
+            # An IOFENCE.C after a timed-out ATS.INVAL (reference N.6.4).
+            r.sets[Offset.CQCSR]["cmd_to"] = cq.set_cmd_to
         if cfg.has_hpm:
             # pmip: set by the counters' overflow strobe alone (decision 5 of issue 17 (HPM)).
             r.hpm = Hpm(cfg)
