@@ -25,7 +25,7 @@ from iogate.hdl.formats import (
 
 __all__ = [
     "iotinval_vma", "iotinval_gvma", "iofence_c", "iodir_inval_ddt", "iodir_inval_pdt",
-    "ats_inval", "ats_prgr", "to_bytes", "from_bytes",
+    "ats_inval", "ats_prgr", "route", "to_bytes", "from_bytes",
 ]
 
 _PSCID_MAX = (1 << 20) - 1
@@ -246,6 +246,21 @@ def ats_prgr(rid, prg_index, response_code, pv=False, pid=0, dsv=False, dseg=0):
     payload = bits.pack(ATS_PRGR_PAYLOAD, prg_index=prg_index, response_code=response_code)
     word = _ats_dword0(AtsFunc.PRGR, rid, pv, pid, dsv, dseg)
     return bits.put(ATS, word, "payload", payload)
+
+
+def route(device_id):
+    """The ATS commands' destination fields for ``device_id`` (reference N.6.4): ``rid`` is
+    ``device_id[15:0]``; bits above 15 are the segment, sent in DSEG with ``DSV=1`` (an
+    IOMMU that spans segments); a 16-bit ``device_id`` leaves ``DSV=0``.
+
+    Returns
+    -------
+    dict
+        ``rid``, ``dsv`` and ``dseg``, the keyword arguments of :func:`ats_inval` and
+        :func:`ats_prgr`.
+    """
+    _check_id("device_id", device_id, _DID_MAX)
+    return {"rid": device_id & 0xFFFF, "dsv": bool(device_id >> 16), "dseg": device_id >> 16}
 
 
 def to_bytes(command):

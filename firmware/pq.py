@@ -12,6 +12,10 @@ Success itself, so the device retries: the handler clears ``pqof`` and drops the
 groups (their L=0 records are never answered), instead of waiting for an L=1 that will not
 come.
 
+:meth:`PageRequestQueue.report` is the other shape: each record goes to a sink that answers
+later (iommufd's fault object, :mod:`iogate.cosim.host.iommufd.fault`). The responses are built
+by :func:`iogate.firmware.commands.ats_prgr`, the one ``ATS.PRGR`` builder.
+
 The pq registers are accessed through the bus with their own sizes (8-byte ``pqb``, 4-byte
 ``pqh``, ``pqt``, ``pqcsr``): :data:`iogate.hdl.regs.REGISTER_SIZE` does not list them yet.
 """
@@ -19,65 +23,25 @@ The pq registers are accessed through the bus with their own sizes (8-byte ``pqb
 import dataclasses
 
 from iogate.hdl import bits
-from iogate.hdl.formats import (
-    ATS,
-    ATS_PRGR_PAYLOAD,
-    PQ_RECORD,
-    PQ_RECORD_SIZE,
-    AtsFunc,
-    Opcode,
-    PrgResponse,
-)
+from iogate.hdl.formats import PQ_RECORD, PQ_RECORD_SIZE, PrgResponse
 from iogate.hdl.regs import IPSR, PQCSR, QB, Offset
 
+from iogate.firmware import commands
 from iogate.firmware.alloc import PAGE_SIZE
 from iogate.firmware.errors import PollTimeout
 from iogate.firmware.queue import check_entries
 
-__all__ = ["ats_prgr", "PageRequest", "PageRequestDrain", "PageRequestQueue"]
+__all__ = ["prg_response", "PageRequest", "PageRequestDrain", "PageRequestQueue"]
 
 _SIZE = {Offset.PQB: 8, Offset.PQH: 4, Offset.PQT: 4, Offset.PQCSR: 4, Offset.IPSR: 4}
 
 
-def _check_int(name, value, bits_):
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
-    if not 0 <= value < 1 << bits_:
-        raise ValueError(f"{name} must be a {bits_}-bit integer, not {value:#x}")
-
-
-def ats_prgr(*, device_id, prg_index, response_code, pid=None):
-    """``ATS.PRGR``: send a PRG Response to ``device_id`` (reference N.6.4).
-
-    RID is ``device_id[15:0]``; when ``device_id`` has bits above 15 they go in DSEG with
-    ``DSV=1`` (the IOMMU spans segments). PAYLOAD carries the PRG index and the response
-    code; its other bits are 0. (Here, not in :mod:`iogate.firmware.commands`, which another
-    change owns; it moves there once that lands.)
-
-    Parameters
-    ----------
-    device_id : int
-        The requester (24 bits).
-    prg_index : int
-        The Page Request Group index (9 bits).
-    response_code : PrgResponse or int
-        Success, Invalid Request or Response Failure (4 bits).
-    pid : int or None
-        The PASID of the response; sets ``PV=1``.
-    """
-    _check_int("device_id", device_id, 24)
-    _check_int("prg_index", prg_index, 9)
-    _check_int("response_code", int(response_code), 4)
-    payload = bits.pack(ATS_PRGR_PAYLOAD, prg_index=prg_index,
-                        response_code=int(response_code))
-    word = bits.pack(ATS, opcode=Opcode.ATS, func3=AtsFunc.PRGR, rid=device_id & 0xFFFF,
-                     payload=payload)
-    if device_id >> 16:
-        word = bits.put(ATS, bits.put(ATS, word, "dsv", 1), "dseg", device_id >> 16)
-    if pid is not None:
-        _check_int("pid", pid, 20)
-        word = bits.put(ATS, bits.put(ATS, word, "pv", 1), "pid", pid)
-    return word
+def prg_response(device_id, prg_index, response_code, pasid=None):
+    """The ``ATS.PRGR`` answering the group ``prg_index`` of ``device_id``
+    (:func:`iogate.firmware.commands.ats_prgr`, with the destination of
+    :func:`~iogate.firmware.commands.route`); ``pasid`` sets ``PV=1``."""
+    return commands.ats_prgr(prg_index=prg_index, response_code=int(response_code),
+                             pv=pasid is not None, pid=pasid or 0, **commands.route(device_id))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -239,6 +203,43 @@ class PageRequestQueue:
         -------
         PageRequestDrain
         """
+        responses = []
+
+        def complete(group):
+            ok = True
+            for req in group:
+                ok = bool(fault_in(req.device_id, req.pasid, req.page, req.r, req.w, req.exec,
+                                   req.priv)) and ok
+            last = group[-1]
+            code = PrgResponse.SUCCESS if ok else PrgResponse.INVALID_REQUEST
+            submit(prg_response(last.device_id, last.prg_index, code,
+                                last.pasid if pasid_in_response else None))
+            responses.append((last.group, code))
+
+        drain = self._drain(lambda rec: None, complete, lambda: None)
+        return dataclasses.replace(drain, responses=tuple(responses))
+
+    def report(self, sink):
+        """Read every record between ``pqh`` and ``pqt`` and hand each to ``sink``, which
+        answers the groups itself, later if it likes (as Linux's drivers hand each Page
+        Request to ``iommu_report_device_fault`` and call ``iopf_queue_discard_partial`` on
+        an overflow).
+
+        Parameters
+        ----------
+        sink : object
+            ``sink.page_request(record)`` for each :class:`PageRequest` but Stop Markers, in
+            queue order; ``sink.discard_partial()`` when ``pqof`` was set, before the
+            records and again after them: the groups it holds incomplete will not complete.
+
+        Returns
+        -------
+        PageRequestDrain
+            ``responses`` is empty: the sink answers.
+        """
+        return self._drain(sink.page_request, lambda group: None, sink.discard_partial)
+
+    def _drain(self, on_record, on_group, on_discard):
         # As the fault queue: clear the error bits, clear ipsr.pip, then read pqt, so a
         # record that lands after pqt was read raises pip again (N.9 P7).
         mask = self.entries - 1
@@ -256,7 +257,8 @@ class PageRequestQueue:
             # the IOMMU): the device retries them, so they are not answered here.
             dropped.extend(self.pending)
             self.pending = {}
-        records, responses = [], []
+            on_discard()
+        records = []
         while self._head != tail:
             raw = self.bus.mem_read(self.base + self._head * PQ_RECORD_SIZE, PQ_RECORD_SIZE)
             rec = PageRequest.from_bytes(raw)
@@ -264,25 +266,23 @@ class PageRequestQueue:
             self._head = (self._head + 1) & mask
             if rec.stop_marker:
                 continue
-            group = self.pending.setdefault(rec.group, [])
-            group.append(rec)
-            if not rec.last:
-                continue
-            del self.pending[rec.group]
-            ok = True
-            for req in group:
-                ok = bool(fault_in(req.device_id, req.pasid, req.page, req.r, req.w, req.exec,
-                                   req.priv)) and ok
-            code = PrgResponse.SUCCESS if ok else PrgResponse.INVALID_REQUEST
-            submit(ats_prgr(device_id=rec.device_id, prg_index=rec.prg_index,
-                            response_code=code,
-                            pid=rec.pasid if pasid_in_response else None))
-            responses.append((rec.group, code))
+            self.pending.setdefault(rec.group, []).append(rec)
+            on_record(rec)
+            if rec.last:
+                on_group(tuple(self.pending.pop(rec.group)))
         if records:
             self._write(Offset.PQH, self._head)
         if overflow:
             # Still incomplete at the end of the queue the overflow left: dropped too.
             dropped.extend(g for g in self.pending if g not in dropped)
             self.pending = {}
-        return PageRequestDrain(tuple(records), tuple(responses), tuple(dropped), overflow,
-                                memory_fault)
+            on_discard()
+        return PageRequestDrain(tuple(records), (), tuple(dropped), overflow, memory_fault)
+
+    def forget(self, device_id):
+        """Drop the incomplete groups of ``device_id`` (its PRI is being disabled: the
+        function discards its outstanding requests, reference N.6.8); returns them."""
+        gone = tuple(g for g in self.pending if g[0] == device_id)
+        for g in gone:
+            del self.pending[g]
+        return gone

@@ -15,7 +15,7 @@ from iogate.hdl.regs import IPSR, PQCSR, QB, Offset
 
 from iogate.firmware.alloc import PageAllocator
 from iogate.firmware.mmio import Registers
-from iogate.firmware.pq import PageRequest, PageRequestQueue, ats_prgr
+from iogate.firmware.pq import PageRequest, PageRequestQueue, prg_response
 
 from iogate.cosim.model import Memory
 from iogate.cosim.model.ddt import DeviceContext
@@ -114,22 +114,22 @@ def prgr(device_id, prg_index, code, pid=None):
     return dw0 | (prg_index << 32 | code << 44) << 64
 
 
-def test_ats_prgr_bits():
-    assert ats_prgr(device_id=0x0102, prg_index=0x1FF, response_code=0xF) == prgr(0x102, 0x1FF, 0xF)
-    assert ats_prgr(device_id=0xAB_0102, prg_index=3, response_code=1, pid=0xFFFFF) == \
-        prgr(0xAB_0102, 3, 1, 0xFFFFF)
+def test_prg_response_bits():
+    # One builder (commands.ats_prgr): device_id[15:0] in RID, the segment in DSEG with DSV=1.
+    assert prg_response(0x0102, 0x1FF, 0xF) == prgr(0x102, 0x1FF, 0xF)
+    assert prg_response(0xAB_0102, 3, 1, 0xFFFFF) == prgr(0xAB_0102, 3, 1, 0xFFFFF)
 
 
-@pytest.mark.parametrize("kwargs, error", [
-    ({"device_id": 1 << 24, "prg_index": 0, "response_code": 0}, ValueError),
-    ({"device_id": 0, "prg_index": 512, "response_code": 0}, ValueError),
-    ({"device_id": 0, "prg_index": 0, "response_code": 16}, ValueError),
-    ({"device_id": 0, "prg_index": 0, "response_code": 0, "pid": 1 << 20}, ValueError),
-    ({"device_id": True, "prg_index": 0, "response_code": 0}, TypeError),
+@pytest.mark.parametrize("args, error", [
+    ((1 << 24, 0, 0), ValueError),
+    ((0, 512, 0), ValueError),
+    ((0, 0, 16), ValueError),
+    ((0, 0, 0, 1 << 20), ValueError),
+    ((True, 0, 0), TypeError),
 ])
-def test_ats_prgr_checks(kwargs, error):
+def test_prg_response_checks(args, error):
     with pytest.raises(error):
-        ats_prgr(**kwargs)
+        prg_response(*args)
 
 
 def test_record_decoding():
