@@ -64,17 +64,20 @@ def _ddi_fields(device_id, extended=False):
 
 
 def dc_misconfigured(dc, *, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,),
-                     pdtp_modes=(), pdt_gpa=False):
+                     pdtp_modes=(), pdt_gpa=False, ats=False, t2gpa=False):
     """The "DDT entry misconfigured" condition (cause 259) of a DC with ``tc.V=1``.
 
     The numbered checks of spec "Device-context configuration checks" that this IOMMU can reach,
-    given that its ``capabilities`` has ATS=T2GPA=AMO_HWAD=END=MSI_FLAT=QOSID=0, PD8/PD17/PD20
-    as ``pdtp_modes`` says, and that ``fctl.BE`` and ``fctl.GXL`` are hardwired to 0:
+    given that its ``capabilities`` has AMO_HWAD=END=QOSID=0, ATS and T2GPA as ``ats`` and
+    ``t2gpa`` say, PD8/PD17/PD20 as ``pdtp_modes`` says, and that ``fctl.BE`` and ``fctl.GXL``
+    are hardwired to 0 (MSI_FLAT's checks are the walker's):
 
     1. a reserved bit: ``tc`` 23:12 and 63:32, ``ta`` 11:0 and 63:32 (RCID and MCID are
        reserved without QOSID), ``fsc`` 59:44 (``iosatp`` and ``pdtp`` alike);
-    2. EN_ATS, EN_PRI or PRPR set (no ATS), which also covers checks 3 to 5;
-    6. T2GPA set (no T2GPA), which also covers check 7;
+    2. without ``ats``: EN_ATS, EN_PRI or PRPR set, which also covers checks 3 to 5; with
+       it: 3. EN_ATS=0 and T2GPA=1, 4. EN_ATS=0 and EN_PRI=1, 5. EN_PRI=0 and PRPR=1;
+    6. without ``t2gpa``: T2GPA set, which also covers check 7; with it: 7. T2GPA=1 and
+       ``iohgatp`` Bare;
     8. PDTV=1 and ``pdtp.MODE`` is neither Bare nor one of ``pdtp_modes`` (reserved 4-13
        and custom 14-15 encodings included, and PD8/PD17/PD20 without its capability);
        with PDTV=1 the ``iosatp`` checks 9 and 10 are not applied to ``fsc``; without
@@ -121,9 +124,18 @@ def dc_misconfigured(dc, *, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,),
     if pdtp_modes and not pdt_gpa:
         pdtv_checks = pdtv_checks | (tc.pdtv & (fsc.mode != PdtpMode.BARE)
                                      & (iohgatp.mode != IohgatpMode.BARE))
+    if ats:
+        ats_checks = ((~tc.en_ats & tc.t2gpa) | (~tc.en_ats & tc.en_pri)
+                      | (~tc.en_pri & tc.prpr))
+    else:
+        ats_checks = tc.en_ats | tc.en_pri | tc.prpr
+    if t2gpa:
+        t2gpa_checks = tc.t2gpa & (iohgatp.mode == IohgatpMode.BARE)
+    else:
+        t2gpa_checks = tc.t2gpa
     return (reserved
-            | tc.en_ats | tc.en_pri | tc.prpr
-            | tc.t2gpa
+            | ats_checks
+            | t2gpa_checks
             | pdtv_checks
             | (~tc.pdtv & ~fsc_ok)
             | (~tc.pdtv & tc.dpe)
@@ -194,6 +206,11 @@ class DeviceDirectoryWalker(wiring.Component):
         standard use" read as the reserved-bit rule; libiommu masks them instead, N.9 P3),
         doubleword 7 non-zero, and ``iohgatp.MODE`` Bare with ``msiptp.MODE`` not Off. The
         result's DC is then :func:`msi_dc_layout`. None: base format only (N.9 P4).
+    events : bool
+        Offer the ``entry_read`` event (the performance monitor's DDT_WALK).
+    ats, t2gpa : bool
+        ``capabilities.ATS`` / ``capabilities.T2GPA`` (``Config.ats``, ``Config.t2gpa``): the
+        tc checks of :func:`dc_misconfigured`.
 
     Members
     -------
@@ -216,7 +233,8 @@ class DeviceDirectoryWalker(wiring.Component):
     """
 
     def __init__(self, *, pas, iosatp_modes, iohgatp_modes=(IohgatpMode.BARE,), levels=1,
-                 pdtp_modes=(), pdt_gpa=False, mgpaw=None, events=False):
+                 pdtp_modes=(), pdt_gpa=False, mgpaw=None, events=False, ats=False,
+                 t2gpa=False):
         try:
             check_pas(pas)
             if levels not in (1, 2, 3) or isinstance(levels, bool):
@@ -230,6 +248,7 @@ class DeviceDirectoryWalker(wiring.Component):
         self._iohgatp_modes = tuple(iohgatp_modes)
         self._pdtp_modes = tuple(pdtp_modes)
         self._pdt_gpa = pdt_gpa
+        self._ats, self._t2gpa = bool(ats), bool(t2gpa)
         self._levels = levels
         self._mgpaw = mgpaw
         self._dc = DC if mgpaw is None else msi_dc_layout(mgpaw)
@@ -279,7 +298,8 @@ class DeviceDirectoryWalker(wiring.Component):
         misconfigured = dc_misconfigured(dc, iosatp_modes=self._iosatp_modes,
                                          iohgatp_modes=self._iohgatp_modes,
                                          pdtp_modes=self._pdtp_modes,
-                                         pdt_gpa=self._pdt_gpa)
+                                         pdt_gpa=self._pdt_gpa, ats=self._ats,
+                                         t2gpa=self._t2gpa)
         rdata = self.mem.resp.payload.data
         if ext:
             # The extended words' 259 checks, gathered as the words arrive (decision 1).

@@ -25,6 +25,14 @@ that faulted (reference N.5, decision 8 of issue 16): CAUSE 273, TTYP 0, DID/PV/
 ``iotval`` the MSI's address, ``iotval2`` 0, admitted whatever any DTF says (no device
 context is involved). It goes first when both offer a report in one cycle.
 
+With the page-request queue (``pq=True``, ``Config.ats``) a third source, ``pq_fault``, reports
+the Page Requests the IOMMU answered itself for a configuration error (reference N.6.7,
+:mod:`iogate.hdl.pq`): TTYP 9 (PCIe message), DID/PV/PID/PRIV of the request, ``iotval`` 0x04
+(the Page Request message code), ``iotval2`` 0; ``DC.tc.DTF`` was applied by the queue, so
+every one offered is admitted while the fault queue is on and not in error. Priority: MSI
+faults, then page requests, then the pipeline's reports (the rarest first: none can starve
+the pipeline's, which are one per request at most).
+
 ``fqt`` moves only after all four stores are acknowledged, so software that sees the new
 ``fqt`` also sees the whole record (spec "In-memory queue interface", "the consumer that observes an
 update to the tail register must also observe all data produced").
@@ -40,7 +48,14 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from iogate.hdl.config import check_pas
-from iogate.hdl.formats import DTF_REPORTED_CAUSES, FAULT_RECORD, FQ_RECORD_SIZE, Cause, Ttyp
+from iogate.hdl.formats import (
+    DTF_REPORTED_CAUSES,
+    FAULT_RECORD,
+    FQ_RECORD_SIZE,
+    Cause,
+    PcieMessage,
+    Ttyp,
+)
 from iogate.hdl.mem_master import MemWriteSignature
 from iogate.hdl.msi_irq import msi_fault_layout
 from iogate.hdl.port import Access
@@ -50,6 +65,9 @@ __all__ = ["fault_report_layout", "FaultQueueRegisters", "FaultQueueWriter",
 
 #: Reports the writer can hold while it stores a record.
 REPORT_FIFO_DEPTH = 4
+
+# The sources of a report, as the FIFO entry names them.
+_SRC_PIPELINE, _SRC_MSI, _SRC_PQ = 0, 1, 2
 
 
 def fault_report_layout():
@@ -103,6 +121,8 @@ class FaultQueueWriter(wiring.Component):
         Physical address size (``capabilities.PAS``): the width of the write address.
     msi : bool
         Build the ``msi_fault`` source (``Config.igs`` MSI or BOTH).
+    pq : bool
+        Build the ``pq_fault`` source (``Config.ats``).
 
     Members
     -------
@@ -114,6 +134,8 @@ class FaultQueueWriter(wiring.Component):
         The record stores.
     msi_fault : ``In(stream.Signature(msi_fault_layout(pas)))``
         Failed MSI stores (only with ``msi``).
+    pq_fault : ``In(stream.Signature(iogate.hdl.pq.pq_fault_layout()))``
+        Page Requests answered with a fault record (only with ``pq``).
 
     Raises
     ------
@@ -121,7 +143,7 @@ class FaultQueueWriter(wiring.Component):
         If ``pas`` is out of range.
     """
 
-    def __init__(self, *, pas, msi=False):
+    def __init__(self, *, pas, msi=False, pq=False):
         try:
             check_pas(pas)
         except (TypeError, ValueError):
@@ -130,6 +152,7 @@ class FaultQueueWriter(wiring.Component):
             raise
         self._pas = pas
         self._msi = bool(msi)
+        self._pq = bool(pq)
         members = {
             "report": In(stream.Signature(fault_report_layout())),
             "regs": In(FaultQueueRegisters()),
@@ -137,6 +160,10 @@ class FaultQueueWriter(wiring.Component):
         }
         if msi:
             members["msi_fault"] = In(stream.Signature(msi_fault_layout(pas)))
+        if pq:
+            # Imported here: iogate.hdl.pq does not depend on the fault queue, nor this on it.
+            from iogate.hdl.pq import pq_fault_layout
+            members["pq_fault"] = In(stream.Signature(pq_fault_layout()))
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -146,41 +173,44 @@ class FaultQueueWriter(wiring.Component):
 
         # --- Admission: DTF suppression and dropping happen before the FIFO, so that a
         # queue that is off or in error never holds the pipeline up.
-        # With MSIs each entry carries one more bit: the record is TTYP 0 (an MSI store).
-        m.submodules.fifo = q = fifo.SyncFIFOBuffered(width=layout.size + self._msi,
-                                                      depth=REPORT_FIFO_DEPTH)
+        # With more than one source each entry carries its source's number (0 the pipeline,
+        # 1 an MSI store: TTYP 0, 2 a Page Request: TTYP 9), in as few bits as they need.
         rep = self.report.payload
         dtf_reported = Const(0, 1)
         for cause in DTF_REPORTED_CAUSES:
             dtf_reported = dtf_reported | (rep.cause == cause)
-        keep = (~rep.dtf | dtf_reported) & regs.on & ~regs.error
-        if not self._msi:
-            m.d.comb += [
-                q.w_data.eq(rep.as_value()),
-                q.w_en.eq(self.report.valid & keep),
-                self.report.ready.eq(~keep | q.w_rdy),
-            ]
-        else:
-            msi = self.msi_fault
+        open_ = regs.on & ~regs.error
+        # (stream, report as the pipeline's layout, admitted, source number), first served first
+        sources = []
+        if self._msi:
             msi_rep = Signal(layout)
             m.d.comb += [msi_rep.cause.eq(Cause.IOMMU_MSI_WRITE_ACCESS_FAULT),
-                         msi_rep.iova.eq(msi.payload.addr)]
-            msi_keep = regs.on & ~regs.error
-            with m.If(msi.valid):
+                         msi_rep.iova.eq(self.msi_fault.payload.addr)]
+            sources.append((self.msi_fault, msi_rep, open_, _SRC_MSI))
+        if self._pq:
+            pqf = self.pq_fault.payload
+            pq_rep = Signal(layout)
+            m.d.comb += [pq_rep.cause.eq(pqf.cause), pq_rep.device_id.eq(pqf.device_id),
+                         pq_rep.pv.eq(pqf.pv), pq_rep.pid.eq(pqf.pid), pq_rep.priv.eq(pqf.priv),
+                         pq_rep.iova.eq(PcieMessage.PAGE_REQUEST)]
+            sources.append((self.pq_fault, pq_rep, open_, _SRC_PQ))
+        sources.append((self.report, rep, (~rep.dtf | dtf_reported) & open_, _SRC_PIPELINE))
+        src_bits = (max(src for *_, src in sources)).bit_length()
+        m.submodules.fifo = q = fifo.SyncFIFOBuffered(width=layout.size + src_bits,
+                                                      depth=REPORT_FIFO_DEPTH)
+        taken = Const(0, 1)                  # an earlier source offers this cycle
+        for stream_, report, keep, src in sources:
+            with m.If(stream_.valid & ~taken):
                 m.d.comb += [
-                    q.w_data.eq(Cat(msi_rep.as_value(), Const(1, 1))),
-                    q.w_en.eq(msi_keep),
-                    msi.ready.eq(~msi_keep | q.w_rdy),
+                    q.w_data.eq(Cat(report.as_value(), Const(src, src_bits))),
+                    q.w_en.eq(keep),
+                    stream_.ready.eq(~keep | q.w_rdy),
                 ]
-            with m.Else():
-                m.d.comb += [
-                    q.w_data.eq(Cat(rep.as_value(), Const(0, 1))),
-                    q.w_en.eq(self.report.valid & keep),
-                    self.report.ready.eq(~keep | q.w_rdy),
-                ]
+            taken = taken | stream_.valid
 
         # --- One record at a time.
-        head = data.View(layout, q.r_data[:layout.size] if self._msi else q.r_data)
+        head = data.View(layout, q.r_data[:layout.size])
+        head_src = q.r_data[layout.size:]
         record = Signal(FAULT_RECORD)
         # The mapping is Ttyp.untranslated's, the one the model and the test bench use too.
         ttyp = Signal(Ttyp, init=Ttyp.UNTRANSLATED_READ)
@@ -189,8 +219,11 @@ class FaultQueueWriter(wiring.Component):
                 with m.Case(access):
                     m.d.comb += ttyp.eq(Ttyp.untranslated(access))
         if self._msi:
-            with m.If(q.r_data[layout.size]):
+            with m.If(head_src == _SRC_MSI):
                 m.d.comb += ttyp.eq(Ttyp.NONE)
+        if self._pq:
+            with m.If(head_src == _SRC_PQ):
+                m.d.comb += ttyp.eq(Ttyp.PCIE_MESSAGE)
         base = Signal(self._pas)             # the record's address
         beat = Signal(2)                     # the doubleword being stored
 

@@ -26,16 +26,19 @@ Config elaborates no Sv48, second-stage or multi-level directory logic), so
 """
 
 from amaranth.hdl import Cat, Module
-from amaranth.lib import wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from iogate.hdl.arbiter import RoundRobin
+from iogate.hdl.ats_msg import AtsMessageMux
 from iogate.hdl.axi import AXI4LiteSignature, AXI4Signature
-from iogate.hdl.cmdq import CommandQueue
+from iogate.hdl.cmdq import ATS_CPL, ATS_MSG, CommandQueue, ats_status_layout
 from iogate.hdl.config import require_config
 from iogate.hdl.fq import FaultQueueWriter
 from iogate.hdl.mem_master import DATA_WIDTH, ID_WIDTH, MemoryMaster
 from iogate.hdl.msi_irq import MSI_IRQ_AWID, MsiIrq
+from iogate.hdl.pq import PageRequestQueue, page_request_layout
+from iogate.hdl.pri import PageRequestPort
 from iogate.hdl.port import ANSWER, MSI_WRITE, PASID, REQUEST, TranslationPort, embedded
 from iogate.hdl.regfile import MMIO_ADDR_WIDTH, WSI_LINES, RegFile
 from iogate.hdl.regs import Igs
@@ -72,6 +75,19 @@ class Iommu(wiring.Component):
         "Interrupt-cause-to-vector register (icvec)") while ``fctl.WSI`` is 1; all 0 while
         it is 0 (IGS=MSI always, IGS=BOTH after reset): the interrupts are then messages
         through ``msi_cfg_tbl`` (:mod:`iogate.hdl.msi_irq`).
+    page_req : ``In(stream.Signature(iogate.hdl.pq.page_request_layout()))``
+        Only with ``Config.ats``: PCIe Page Requests and Stop Markers from the device side
+        (:mod:`iogate.hdl.pri`), into the page-request queue (:mod:`iogate.hdl.pq`), whose
+        records are stored through the write client after the MSI generator's (AWID 2
+        without MSIs, 3 with them).
+    ats_msg : ``Out(stream.Signature(iogate.hdl.cmdq.ATS_MSG))``
+        Only with ``Config.ats``: Invalidate Requests (ATS.INVAL) and PRG Responses (ATS.PRGR,
+        and those the page-request queue sends itself) to the device side
+        (:mod:`iogate.hdl.ats_msg`).
+    ats_cpl : ``In(stream.Signature(iogate.hdl.cmdq.ATS_CPL))``
+        Only with ``Config.ats``: Invalidation Completions from the device side.
+    ats_status : ``Out(iogate.hdl.cmdq.ats_status_layout(config.ats_inval_tags))``
+        Only with ``Config.ats``: the ATS.INVAL tracker, for test benches.
 
     Raises
     ------
@@ -90,6 +106,11 @@ class Iommu(wiring.Component):
             "tr": Out(TranslationPort(config.tag_width, config.pd_levels > 0, config.msi_mrif))
             .array(config.ports),
             "wsi": Out(WSI_LINES),
+            **({"page_req": In(stream.Signature(page_request_layout())),
+                "ats_msg": Out(stream.Signature(ATS_MSG)),
+                "ats_cpl": In(stream.Signature(ATS_CPL)),
+                "ats_status": Out(ats_status_layout(config.ats_inval_tags))}
+               if config.ats else {}),
         })
 
     @property
@@ -106,13 +127,16 @@ class Iommu(wiring.Component):
         m.submodules.pipeline = pipe = TranslationPipeline(cfg)
         m.submodules.cmdq = cmdq = CommandQueue(cfg)
         msi_irq = cfg.igs != Igs.WSI      # IOMMU-generated MSIs (reference N.5)
-        m.submodules.fq = fq = FaultQueueWriter(pas=cfg.pas, msi=msi_irq)
+        m.submodules.fq = fq = FaultQueueWriter(pas=cfg.pas, msi=msi_irq, pq=cfg.ats)
         # Read clients: the DDT walker, the page-table walker, the command fetch and, with
         # process contexts, the process-directory walker.
         # With MSI translation the MSI page-table walker (and the MRIF update) reads through
-        # the next client; with MRIFs the MRIF update writes through the last write client.
+        # the next client; with ATS the page-request queue's records are stored through the
+        # write client after the MSI generator's; with MRIFs the MRIF update writes through
+        # the last write client.
         reads = (4 if cfg.pd_levels else 3) + cfg.msi_flat
-        writes = (3 if msi_irq else 2) + cfg.msi_mrif
+        pq_client = 3 if msi_irq else 2
+        writes = pq_client + cfg.ats + cfg.msi_mrif
         m.submodules.mem_master = memm = MemoryMaster(cfg.pas, clients=reads,
                                                       write_clients=writes)
 
@@ -130,10 +154,12 @@ class Iommu(wiring.Component):
         wiring.connect(m, pipe.fault, fq.report)
         if msi_irq:
             # The MSI generator: a write client of its own, and CAUSE 273 to the fault queue.
-            m.submodules.msi_irq = irq = MsiIrq(pas=cfg.pas, pm=cfg.has_hpm)
+            m.submodules.msi_irq = irq = MsiIrq(pas=cfg.pas, pm=cfg.has_hpm, pq=cfg.ats)
             wiring.connect(m, regfile.msi, irq.regs)
             wiring.connect(m, irq.mem, memm.write_clients[MSI_IRQ_AWID])
             wiring.connect(m, irq.fault, fq.msi_fault)
+        if cfg.ats:
+            self._ats(m, regfile, pipe, cmdq, fq, memm.write_clients[pq_client])
         if cfg.has_hpm:
             # The performance monitor's events (decision 10 of issue 17 (HPM)).
             m.d.comb += regfile.hpm_events.eq(pipe.hpm)
@@ -210,3 +236,24 @@ class Iommu(wiring.Component):
             with m.If(r.src == debug):
                 m.d.comb += pipe.resp.ready.eq(regfile.dbg_resp.ready)
         return m
+
+    def _ats(self, m, regfile, pipe, cmdq, fq, pq_mem):
+        """ATS and PRI (reference N.6, docs/ats-pri.md): Page Requests through their port,
+        the pipeline's device-context lookup and the page-request queue; the ATS messages of
+        the command queue and the queue's own PRG responses onto ``ats_msg``; Invalidation
+        Completions into the command queue."""
+        m.submodules.pri = pri = PageRequestPort()
+        m.submodules.pq = pq = PageRequestQueue(pas=self._config.pas)
+        m.submodules.ats_msg = mux = AtsMessageMux()
+        wiring.connect(m, pri.page_req, wiring.flipped(self.page_req))
+        wiring.connect(m, pri.query, pipe.pq_query)
+        wiring.connect(m, pipe.pq_verdict, pri.verdict)
+        wiring.connect(m, pri.request, pq.request)
+        wiring.connect(m, regfile.pq, pq.regs)
+        wiring.connect(m, pq.mem, pq_mem)
+        wiring.connect(m, pq.fault, fq.pq_fault)
+        wiring.connect(m, cmdq.ats_msg, mux.cmd)
+        wiring.connect(m, pq.response, mux.prg)
+        wiring.connect(m, mux.out, wiring.flipped(self.ats_msg))
+        wiring.connect(m, wiring.flipped(self.ats_cpl), cmdq.ats_cpl)
+        m.d.comb += self.ats_status.eq(cmdq.ats_status)

@@ -8,7 +8,8 @@ issue 16. Built only with ``Config.igs`` MSI or BOTH; with ``fctl.WSI=0``:
   ``icvec.civ`` (``icvec.fiv``). While the bit stays 1 nothing more is sent; a bit that rose
   while ``fctl.WSI=1`` sends nothing when ``fctl.WSI`` later goes 0 (there was no edge with
   MSIs on). With the performance monitor (``pm``) ``ipsr.pmip`` is sent the same way, to
-  entry ``icvec.pmiv`` (decision 5 of issue 17 (HPM)); ``pip`` does not exist here.
+  entry ``icvec.pmiv`` (decision 5 of issue 17 (HPM)); with the page-request queue (``pq``,
+  ``Config.ats``) ``ipsr.pip`` to entry ``icvec.piv``.
 * **Masking.** Each vector has one *pending* bit: an edge sets it, sending the message clears
   it. A pending message is sent only while ``msi_vec_ctl.M=0``, so with M=1 it is held and
   sent once when M goes 1->0; toggling M again sends nothing more (issue #402). Two edges of
@@ -62,22 +63,27 @@ class MsiIrqRegisters(wiring.Signature):
         ``msi_data_x`` of entry ``index``.
     pmip, pmiv : ``Out(1)``, ``Out(4)``
         Only with ``pm`` (the performance monitor is built): ``ipsr.pmip``, ``icvec.pmiv``.
+    pip, piv : ``Out(1)``, ``Out(4)``
+        Only with ``pq`` (the page-request queue is built): ``ipsr.pip``, ``icvec.piv``.
     """
 
-    def __init__(self, pas, *, pm=False):
+    def __init__(self, pas, *, pm=False, pq=False):
         self.pas = pas
         self.pm = bool(pm)
+        self.pq = bool(pq)
         super().__init__({
             "msi": Out(1), "cip": Out(1), "fip": Out(1), "civ": Out(4), "fiv": Out(4),
             "masked": Out(MSI_CFG_ENTRIES), "index": In(4), "addr": Out(pas), "data": Out(32),
             **({"pmip": Out(1), "pmiv": Out(4)} if self.pm else {}),
+            **({"pip": Out(1), "piv": Out(4)} if self.pq else {}),
         })
 
     def __eq__(self, other):
-        return type(other) is type(self) and (other.pas, other.pm) == (self.pas, self.pm)
+        return (type(other) is type(self)
+                and (other.pas, other.pm, other.pq) == (self.pas, self.pm, self.pq))
 
     def __repr__(self):
-        return f"MsiIrqRegisters({self.pas}, pm={self.pm})"
+        return f"MsiIrqRegisters({self.pas}, pm={self.pm}, pq={self.pq})"
 
 
 class MsiIrq(wiring.Component):
@@ -89,10 +95,12 @@ class MsiIrq(wiring.Component):
         Physical address size (``capabilities.PAS``).
     pm : bool
         The performance monitor is built: ``ipsr.pmip`` is sent too.
+    pq : bool
+        The page-request queue is built: ``ipsr.pip`` is sent too.
 
     Members
     -------
-    regs : ``In(MsiIrqRegisters(pas, pm=pm))``
+    regs : ``In(MsiIrqRegisters(pas, pm=pm, pq=pq))``
         From the register file.
     mem : ``Out(MemWriteSignature(pas))``
         The message stores.
@@ -100,11 +108,10 @@ class MsiIrq(wiring.Component):
         Failed stores, to the fault-queue writer (CAUSE 273).
     """
 
-    def __init__(self, *, pas, pm=False):
+    def __init__(self, *, pas, pm=False, pq=False):
         self._pas = pas
-        self._pm = bool(pm)
         super().__init__({
-            "regs": In(MsiIrqRegisters(pas, pm=pm)),
+            "regs": In(MsiIrqRegisters(pas, pm=pm, pq=pq)),
             "mem": Out(MemWriteSignature(pas)),
             "fault": Out(stream.Signature(msi_fault_layout(pas))),
         })
@@ -115,18 +122,18 @@ class MsiIrq(wiring.Component):
         n = MSI_CFG_ENTRIES
 
         # --- Edges: ipsr as it was last cycle. An edge counts only with fctl.WSI=0.
-        was_cip, was_fip = Signal(), Signal()
-        m.d.sync += [was_cip.eq(regs.cip), was_fip.eq(regs.fip)]
-        rise_cip = regs.msi & regs.cip & ~was_cip
-        rise_fip = regs.msi & regs.fip & ~was_fip
+        causes = [("cip", "civ"), ("fip", "fiv")]
+        if regs.signature.pm:
+            causes.append(("pmip", "pmiv"))
+        if regs.signature.pq:
+            causes.append(("pip", "piv"))
         sets = Signal(n)
-        edges = (Mux(rise_cip, Const(1, n) << regs.civ, 0)
-                 | Mux(rise_fip, Const(1, n) << regs.fiv, 0))
-        if self._pm:
-            was_pmip = Signal()
-            m.d.sync += was_pmip.eq(regs.pmip)
-            rise_pmip = regs.msi & regs.pmip & ~was_pmip
-            edges = edges | Mux(rise_pmip, Const(1, n) << regs.pmiv, 0)
+        edges = Const(0, n)
+        for bit, vec in causes:
+            was = Signal(name=f"was_{bit}")
+            m.d.sync += was.eq(getattr(regs, bit))
+            rise = regs.msi & getattr(regs, bit) & ~was
+            edges = edges | Mux(rise, Const(1, n) << getattr(regs, vec), 0)
         m.d.comb += sets.eq(edges)
 
         pending = Signal(n)

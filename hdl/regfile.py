@@ -34,12 +34,17 @@ cqcsr           0x048    ``cqen``, ``cie`` RW; ``cqmf``, ``cmd_to``, ``cmd_ill``
 fqcsr           0x04C    the same for the fault queue (spec "Fault queue CSR (fqcsr)"): ``fqen``
                          0->1 clears ``fqt``, ``fqmf`` and ``fqof``; ``fqen`` 1->0 turns ``fqon``
                          off once the record being stored is done.
+pqb, pqh, pqt,  0x038-   only with ``Config.ats`` (else they read 0): the page-request queue
+pqcsr           0x050    (reference N.6.5), built as ``fqb``/``fqh``/``fqt``/``fqcsr``
+                         are: ``pqt`` RO (owned by :mod:`iogate.hdl.pq`), ``pqh`` bits
+                         LOG2SZ-1:0, ``pqen`` 0->1 clears ``pqt``, ``pqmf`` and ``pqof``.
 ipsr            0x054    ``cip``, ``fip`` RW1C (spec "Interrupt pending status register
                          (ipsr)"): ``cip`` is set while ``cie``
                          and any of ``fence_w_ip``, ``cmd_ill``, ``cmd_to``, ``cqmf``;
                          ``fip`` while ``fie`` and ``fqof`` or ``fqmf``, and when a record
                          is stored while ``fie``. A bit cleared while its condition holds
-                         is set again. ``pip`` reads 0 (no ATS); ``pmip`` reads 0 without
+                         is set again. ``pip`` reads 0 without ``Config.ats``, and with it
+                         is set as ``fip`` is, from ``pqcsr``; ``pmip`` reads 0 without
                          HPM, and with ``Config.has_hpm`` is a stored RW1C bit set only when
                          a counter wraps with its OF 0 (decision 5 of issue 17 (HPM): an
                          edge, not a level; clearing it while an OF is 1 does not set it).
@@ -61,7 +66,7 @@ tr_response     0x268    RO: fault, PBMT, S=0 (4 KiB reporting), PPN
 
 Every other offset reads 0 and ignores writes. An RW1C bit that nothing in this build sets
 (``cmd_to`` without ``Config.ats``: no command times out then; ``pmip`` without the
-performance monitor; ``pip``) is not stored: it reads 0.
+performance monitor; ``pip`` without the page-request queue) is not stored: it reads 0.
 
 How the fields behave is not written here but taken from :data:`iogate.hdl.regs.ACCESS`
 (RO, RW, RW1C, RW1S, WARL, ZERO) and the layouts beside it: the read words are the
@@ -80,7 +85,8 @@ accesses are UNSPECIFIED). Every access is answered OKAY.
 
 Wired interrupts (spec "Interrupt pending status register (ipsr)", "Interrupt-cause-to-vector
 register (icvec)"): with ``fctl.WSI=1``, ``ipsr.cip`` drives ``wsi`` bit ``icvec.civ`` and
-``ipsr.fip`` bit ``icvec.fiv``, with HPM ``ipsr.pmip`` bit ``icvec.pmiv`` (ORed when they name
+``ipsr.fip`` bit ``icvec.fiv``, with HPM ``ipsr.pmip`` bit ``icvec.pmiv``, with ATS ``ipsr.pip``
+bit ``icvec.piv`` (ORed when they name
 the same vector); with
 ``fctl.WSI=0`` every line is 0 and the pending bits are messages (:mod:`iogate.hdl.msi_irq`).
 
@@ -104,6 +110,7 @@ from iogate.hdl.formats import Pbmt
 from iogate.hdl.fq import FaultQueueRegisters
 from iogate.hdl.hpm import HPM_FIRST_WORD, HPM_WORDS, Hpm, hpm_events_layout
 from iogate.hdl.msi_irq import MsiIrqRegisters
+from iogate.hdl.pq import PageRequestQueueRegisters
 from iogate.hdl.port import Access
 from iogate.hdl.regs import (
     ACCESS,
@@ -115,6 +122,7 @@ from iogate.hdl.regs import (
     IPSR,
     MSI_CFG_ENTRIES,
     MSI_CFG_ENTRY_SIZE,
+    PQCSR,
     QB,
     REGISTER_SIZE,
     REGISTERS,
@@ -159,7 +167,7 @@ def index_mask(log2szm1, width=32):
 
 #: The 64-bit words that hold two 4-byte registers (spec "Register layout") and that this
 #: register file writes: an 8-byte write over one of them spans two registers.
-_PAIRED = (Offset.CQH, Offset.FQH, Offset.CQCSR, Offset.IPSR)
+_PAIRED = (Offset.CQH, Offset.FQH, Offset.PQH, Offset.CQCSR, Offset.IPSR)
 
 
 class RegFile(wiring.Component):
@@ -185,6 +193,8 @@ class RegFile(wiring.Component):
         The command-queue registers, to the command-queue engine.
     fq : ``Out(FaultQueueRegisters())``
         The fault-queue registers, to the fault-queue writer.
+    pq : ``Out(iogate.hdl.pq.PageRequestQueueRegisters())``
+        Only with ``config.ats``: the page-request-queue registers, to the page-request queue.
     wsi : ``Out(16)``
         The wired interrupt lines.
     hpm_events : ``In(iogate.hdl.hpm.hpm_events_layout())``
@@ -207,8 +217,9 @@ class RegFile(wiring.Component):
             "dbg_resp": In(stream.Signature(dbg_response_layout())),
             "cq": Out(CommandQueueRegisters(config.ats)),
             "fq": Out(FaultQueueRegisters()),
+            **({"pq": Out(PageRequestQueueRegisters())} if config.ats else {}),
             "wsi": Out(WSI_LINES),
-            **({"msi": Out(MsiIrqRegisters(config.pas, pm=config.has_hpm))}
+            **({"msi": Out(MsiIrqRegisters(config.pas, pm=config.has_hpm, pq=config.ats))}
                if config.igs != Igs.WSI else {}),
             **({"hpm_events": In(hpm_events_layout())} if config.has_hpm else {}),
         })
@@ -222,6 +233,8 @@ class RegFile(wiring.Component):
         self._queue_bases(m, r, w)
         self._command_queue(m, r, w)
         self._fault_queue(m, r, w)
+        if self._config.ats:
+            self._page_request_queue(m, r, w)
         self._interrupts(m, r, w)
         if self._config.igs != Igs.WSI:
             self._msi_cfg(m, r, w)
@@ -252,6 +265,10 @@ class RegFile(wiring.Component):
             ppn_mask=(1 << (cfg.pas - 12)) - 1,
         )
         r.cq_mask, r.fq_mask = index_mask(r.cqb.log2szm1, iw), index_mask(r.fqb.log2szm1, iw)
+        if cfg.ats:
+            # The page-request queue (reference N.6.5): the fault queue's twin.
+            r.pqb, r.pqh, r.pqt, r.pqcsr = Signal(QB), Signal(iw), Signal(iw), Signal(PQCSR)
+            r.pq_mask = index_mask(r.pqb.log2szm1, iw)
         # The RW1C bits each register's hardware sets; the others read 0.
         cq, fq = self.cq, self.fq
         r.sets = {
@@ -263,6 +280,8 @@ class RegFile(wiring.Component):
         if cfg.ats:
             # An IOFENCE.C after a timed-out ATS.INVAL (reference N.6.4).
             r.sets[Offset.CQCSR]["cmd_to"] = cq.set_cmd_to
+            r.sets[Offset.PQCSR] = {"pqmf": self.pq.set_pqmf, "pqof": self.pq.set_pqof}
+            r.sets[Offset.IPSR]["pip"] = Signal(name="pip_cond")
         if cfg.has_hpm:
             # pmip: set by the counters' overflow strobe alone (decision 5 of issue 17 (HPM)).
             r.hpm = Hpm(cfg)
@@ -284,6 +303,13 @@ class RegFile(wiring.Component):
             Offset.IPSR: self._read_value(r, Offset.IPSR, r.ipsr),
             Offset.ICVEC: self._read_value(r, Offset.ICVEC, r.icvec),
         }
+        if cfg.ats:
+            r.read.update({
+                Offset.PQB: self._read_value(r, Offset.PQB, r.pqb),
+                Offset.PQH: r.pqh, Offset.PQT: r.pqt,
+                Offset.PQCSR: self._read_value(r, Offset.PQCSR, r.pqcsr,
+                                               busy=r.pqcsr.pqon & ~r.pqcsr.pqen),
+            })
         if cfg.dbg:
             r.read.update({offset: self._read_value(r, offset, reg) for offset, reg in (
                 (Offset.TR_REQ_IOVA, r.tr_iova), (Offset.TR_REQ_CTL, r.tr_ctl),
@@ -428,11 +454,17 @@ class RegFile(wiring.Component):
                 "ppn": new.ppn & r.ppn_mask})
 
     def _queue_bases(self, m, r, w):
-        """``cqb``/``fqb`` and the indices software writes, ``cqt``/``fqh`` (spec
-        "Command-queue base (cqb)", "Fault queue base (fqb)", "Command-queue tail (cqt)",
-        "Fault queue head (fqh)"): only bits LOG2SZ-1:0 of an index are kept."""
+        """``cqb``/``fqb``/``pqb`` and the indices software writes, ``cqt``/``fqh``/``pqh``
+        (spec "Command-queue base (cqb)", "Fault queue base (fqb)", "Command-queue tail (cqt)",
+        "Fault queue head (fqh)", reference N.6.5 for ``pqb``/``pqh``): only bits LOG2SZ-1:0
+        of an index are kept."""
         iw = self._config.queue_log2sz_max
-        for offset, qb, index in ((Offset.CQB, r.cqb, r.cqt), (Offset.FQB, r.fqb, r.fqh)):
+        bases = [(Offset.CQB, r.cqb, r.cqt), (Offset.FQB, r.fqb, r.fqh)]
+        heads = [(Offset.CQT, r.cqt, r.cq_mask), (Offset.FQH, r.fqh, r.fq_mask)]
+        if self._config.ats:
+            bases.append((Offset.PQB, r.pqb, r.pqh))
+            heads.append((Offset.PQH, r.pqh, r.pq_mask))
+        for offset, qb, index in bases:
             new = w.new(offset)
             log2szm1 = Mux(new.log2szm1 > iw - 1, iw - 1, new.log2szm1)
             with m.If(w.at[offset]):
@@ -440,8 +472,7 @@ class RegFile(wiring.Component):
                                    {"log2szm1": log2szm1, "ppn": new.ppn & r.ppn_mask})
                 # Index bits at and above the new LOG2SZ read 0.
                 m.d.sync += index.eq(index & index_mask(log2szm1, iw))
-        for offset, index, mask in ((Offset.CQT, r.cqt, r.cq_mask),
-                                    (Offset.FQH, r.fqh, r.fq_mask)):
+        for offset, index, mask in heads:
             with m.If(w.at[offset]):
                 m.d.sync += index.eq(w.new(offset) & mask)
 
@@ -469,23 +500,43 @@ class RegFile(wiring.Component):
     def _fault_queue(self, m, r, w):
         """``fqcsr`` and ``fqt`` (spec "Fault queue CSR (fqcsr)"), the same way: ``fqen``
         0->1 clears ``fqt`` and the error bits."""
-        fq, csr, write = self.fq, r.fqcsr, w.at[Offset.FQCSR]
-        new = w.new(Offset.FQCSR)
-        errors = Cat(csr[n] for n in access_of(Offset.FQCSR, Kind.RW1C))
+        errors = self._record_queue(m, r, w, self.fq, "fq", Offset.FQCSR)
+        m.d.comb += self.fq.error.eq(errors.any())
+
+    def _page_request_queue(self, m, r, w):
+        """``pqcsr`` and ``pqt`` (reference N.6.5, spec "Page-request-queue CSR (pqcsr)"), as
+        the fault queue's: ``pqen`` 0->1 clears ``pqt``, ``pqmf`` and ``pqof``. The queue
+        answers ``pqof`` and ``pqmf`` differently (N.6.7), so they go to it apart."""
+        self._record_queue(m, r, w, self.pq, "pq", Offset.PQCSR)
+        m.d.comb += [self.pq.pqof.eq(r.pqcsr.pqof), self.pq.pqmf.eq(r.pqcsr.pqmf),
+                     self.pq.pie.eq(r.pqcsr.pie)]
+
+    def _record_queue(self, m, r, w, port, q, csr_offset):
+        """A queue the IOMMU writes records into (``q`` "fq" or "pq"): its CSR and tail
+        index. ``{q}en`` 0->1 clears the tail and the error bits and turns ``{q}on`` on at
+        once; ``{q}en`` 1->0 turns it off once the record being stored is done (``busy``).
+        Returns the error bits."""
+        csr, write = getattr(r, f"{q}csr"), w.at[csr_offset]
+        base, head, tail = getattr(r, f"{q}b"), getattr(r, f"{q}h"), getattr(r, f"{q}t")
+        mask = getattr(r, f"{q}_mask")
+        en, on = f"{q}en", f"{q}on"
+        new = w.new(csr_offset)
+        errors = Cat(csr[n] for n in access_of(csr_offset, Kind.RW1C))
         m.d.comb += [
-            fq.ppn.eq(r.fqb.ppn), fq.tail.eq(r.fqt),
-            fq.full.eq(((r.fqt + 1) & r.fq_mask) == (r.fqh & r.fq_mask)),
-            fq.on.eq(csr.fqen & csr.fqon), fq.error.eq(errors.any()),
+            port.ppn.eq(base.ppn), port.tail.eq(tail),
+            port.full.eq(((tail + 1) & mask) == (head & mask)),
+            port.on.eq(csr[en] & csr[on]),
         ]
-        with m.If(fq.advance):
-            m.d.sync += r.fqt.eq((r.fqt + 1) & r.fq_mask)
-        m.d.sync += _w1c(Offset.FQCSR, csr, w.ones(Offset.FQCSR), write, r.sets)
+        with m.If(port.advance):
+            m.d.sync += tail.eq((tail + 1) & mask)
+        m.d.sync += _w1c(csr_offset, csr, w.ones(csr_offset), write, r.sets)
         with m.If(write):
-            m.d.sync += _store(Offset.FQCSR, csr, new, w.ones(Offset.FQCSR))
-            with m.If(new.fqen & ~csr.fqen):
-                m.d.sync += [r.fqt.eq(0), csr.fqon.eq(1), errors.eq(0)]
-        with m.If(~csr.fqen & ~fq.busy & ~(write & new.fqen)):
-            m.d.sync += csr.fqon.eq(0)
+            m.d.sync += _store(csr_offset, csr, new, w.ones(csr_offset))
+            with m.If(new[en] & ~csr[en]):
+                m.d.sync += [tail.eq(0), csr[on].eq(1), errors.eq(0)]
+        with m.If(~csr[en] & ~port.busy & ~(write & new[en])):
+            m.d.sync += csr[on].eq(0)
+        return errors
 
     def _interrupts(self, m, r, w):
         """``ipsr`` and ``icvec`` (spec "Interrupt pending status register (ipsr)",
@@ -499,6 +550,10 @@ class RegFile(wiring.Component):
             cond["cip"].eq(cqcsr.cie & r.cq_errors.any()),
             cond["fip"].eq(fqcsr.fie & (fqcsr.fqof | fqcsr.fqmf | self.fq.advance)),
         ]
+        if self._config.ats:
+            # pip as fip (spec "Interrupt pending status register (ipsr)", reference N.6.5).
+            pqcsr = r.pqcsr
+            m.d.comb += cond["pip"].eq(pqcsr.pie & (pqcsr.pqof | pqcsr.pqmf | self.pq.advance))
         m.d.sync += _w1c(Offset.IPSR, ipsr, w.ones(Offset.IPSR), w.at[Offset.IPSR], r.sets)
         vb = self._config.vector_bits
         new = w.new(Offset.ICVEC)
@@ -516,6 +571,8 @@ class RegFile(wiring.Component):
                 level = (ipsr.cip & (r.icvec.civ == line)) | (ipsr.fip & (r.icvec.fiv == line))
                 if self._config.has_hpm:
                     level = level | (ipsr.pmip & (r.icvec.pmiv == line))
+                if self._config.ats:
+                    level = level | (ipsr.pip & (r.icvec.piv == line))
                 # With fctl.WSI=0 the pending bits are messages, not levels.
                 m.d.comb += self.wsi[line].eq(r.fctl_wsi & level if igs == Igs.BOTH else level)
 
@@ -542,6 +599,8 @@ class RegFile(wiring.Component):
                      out.masked.eq(Cat(r.msi_m))]
         if self._config.has_hpm:
             m.d.comb += [out.pmip.eq(r.ipsr.pmip), out.pmiv.eq(r.icvec.pmiv)]
+        if self._config.ats:
+            m.d.comb += [out.pip.eq(r.ipsr.pip), out.piv.eq(r.icvec.piv)]
         with m.Switch(out.index):
             for x in range(MSI_CFG_ENTRIES):
                 with m.Case(x):

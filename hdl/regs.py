@@ -53,12 +53,15 @@ class Offset(enum.IntEnum):
     MSI_CFG_TBL = 0x300
 
 
-#: Size in bytes of each register this implementation decodes.
+#: Size in bytes of each register this implementation decodes (some only with the Config
+#: option that builds them).
 REGISTER_SIZE = {
     Offset.CAPABILITIES: 8, Offset.FCTL: 4, Offset.DDTP: 8,
     Offset.CQB: 8, Offset.CQH: 4, Offset.CQT: 4,
     Offset.FQB: 8, Offset.FQH: 4, Offset.FQT: 4,
-    Offset.CQCSR: 4, Offset.FQCSR: 4, Offset.IPSR: 4,
+    # The page-request queue's registers decode only with Config.ats (capabilities.ATS).
+    Offset.PQB: 8, Offset.PQH: 4, Offset.PQT: 4,
+    Offset.CQCSR: 4, Offset.FQCSR: 4, Offset.PQCSR: 4, Offset.IPSR: 4,
     Offset.TR_REQ_IOVA: 8, Offset.TR_REQ_CTL: 8, Offset.TR_RESPONSE: 8,
     Offset.ICVEC: 8,
 }
@@ -267,8 +270,8 @@ TR_RESPONSE = data.StructLayout({
 #: The layout of each decoded register, by offset.
 REGISTERS = {
     Offset.CAPABILITIES: CAPABILITIES, Offset.FCTL: FCTL, Offset.DDTP: DDTP,
-    Offset.CQB: QB, Offset.FQB: QB, Offset.CQCSR: CQCSR, Offset.FQCSR: FQCSR,
-    Offset.IPSR: IPSR, Offset.ICVEC: ICVEC, Offset.TR_REQ_IOVA: TR_REQ_IOVA,
+    Offset.CQB: QB, Offset.FQB: QB, Offset.PQB: QB, Offset.CQCSR: CQCSR,
+    Offset.FQCSR: FQCSR, Offset.PQCSR: PQCSR, Offset.IPSR: IPSR, Offset.ICVEC: ICVEC, Offset.TR_REQ_IOVA: TR_REQ_IOVA,
     Offset.TR_REQ_CTL: TR_REQ_CTL, Offset.TR_RESPONSE: TR_RESPONSE,
 }
 
@@ -330,13 +333,17 @@ ACCESS = {
     },
     Offset.CQB: {"log2szm1": _LOG2SZ, "ppn": _PPN},
     Offset.FQB: {"log2szm1": _LOG2SZ, "ppn": _PPN},
+    Offset.PQB: {"log2szm1": _LOG2SZ, "ppn": _PPN},
     Offset.CQCSR: {
         "cqen": _RW, "cie": _RW, "cqmf": _RW1C, "cmd_to": _RW1C, "cmd_ill": _RW1C,
         "fence_w_ip": _RW1C, "cqon": _RO, "busy": _RO,
     },
     Offset.FQCSR: {"fqen": _RW, "fie": _RW, "fqmf": _RW1C, "fqof": _RW1C, "fqon": _RO,
                    "busy": _RO},
-    # pmip and pip are never set here (no HPM, no page-request queue): they read 0.
+    Offset.PQCSR: {"pqen": _RW, "pie": _RW, "pqmf": _RW1C, "pqof": _RW1C, "pqon": _RO,
+                   "busy": _RO},
+    # pmip is set only with the performance monitor, pip only with the page-request queue
+    # (Config.has_hpm, Config.ats); without them they read 0.
     Offset.IPSR: {"cip": _RW1C, "fip": _RW1C, "pmip": _RW1C, "pip": _RW1C},
     Offset.ICVEC: {name: FieldAccess(Kind.WARL, "only the low Config.vector_bits bits of the"
                                                 " vector are implemented, the rest read 0")

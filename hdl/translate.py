@@ -74,6 +74,17 @@ MRIF-mode page (``Config.msi_mrif``), the MRIF update (:mod:`iogate.hdl.mrif`), 
 4 KiB entry; MRIF results never do, so such a page always walks (its PTE may come from the
 MSI PTE cache). Without ``msi_flat`` none of it is elaborated.
 
+Page Requests (``Config.ats``; reference N.6.7, N.10 "Page Request DC lookup"): the
+page-request queue (:mod:`iogate.hdl.pq`) needs the requester's device context located by steps
+1-6 of "Process to translate an IOVA" and nothing more. Its ``device_id`` comes in on
+``pq_query`` and takes the lookup stage like a request (the two alternate when both wait, so
+neither starves the other), through the same device-context cache and device-directory walker
+(a miss walks and fills the cache as any request's does), and the *verdict*
+(:func:`iogate.hdl.pq.pq_verdict_layout`: Off, Bare, too wide, the DC walk's fault, or the
+DC's EN_ATS/EN_PRI/PRPR/DTF) leaves on ``pq_verdict`` instead of an answer: no IOTLB use, no
+walk, no fault report (the queue decides those), and no UNTRANSLATED_REQ event (its DDT reads
+are DDT_WALK events: they are table reads like any other).
+
 Every fault answer is also offered on ``fault``, for the fault queue (spec "Fault/Event-Queue
 (FQ)"), the cycle after it enters the response stage: the request it answers, its CAUSE, and
 ``DC.tc.DTF`` of the device context it was decided under (0 when none was located). The response
@@ -112,6 +123,7 @@ from iogate.hdl.msi import MsiWalker
 from iogate.hdl.pdt_walk import ProcessDirectoryWalker
 from iogate.hdl.pdtc import ProcessContextCache, pdtc_inval_layout
 from iogate.hdl.port import ANSWER, MSI_WRITE, REQUEST, Access, embedded, fields
+from iogate.hdl.pq import PqVerdict, pq_verdict_layout
 from iogate.hdl.ptw import (
     PageTableWalker,
     access_fault_cause,
@@ -211,6 +223,10 @@ class TranslationPipeline(wiring.Component):
         Only with ``config.msi_mrif``: the MRIF update's writes (pending doubleword, notice).
     hpm : ``Out(iogate.hdl.hpm.hpm_events_layout())``
         Only with ``config.has_hpm``: the performance monitor's events of this cycle.
+    pq_query : ``In(stream.Signature(StructLayout({"device_id": 24})))``
+        Only with ``config.ats``: a Page Request's requester, to locate its device context.
+    pq_verdict : ``Out(stream.Signature(iogate.hdl.pq.pq_verdict_layout()))``
+        Only with ``config.ats``: what that lookup found, one per ``pq_query``, in order.
 
     Raises
     ------
@@ -235,6 +251,10 @@ class TranslationPipeline(wiring.Component):
         self._hpm = config.has_hpm
         if self._hpm:
             extra["hpm"] = Out(hpm_events_layout())
+        self._ats = config.ats
+        if self._ats:
+            extra["pq_query"] = In(stream.Signature(data.StructLayout({"device_id": 24})))
+            extra["pq_verdict"] = Out(stream.Signature(pq_verdict_layout()))
         super().__init__({
             **extra,
             "req": In(stream.Signature(pipeline_request_layout(config))),
@@ -265,6 +285,16 @@ class TranslationPipeline(wiring.Component):
         s.s1_valid = Signal()
         s.s1 = Signal(pipeline_request_layout(cfg))
         s.s1_walked = Signal()   # this request needed a DDT walk: its answer is not a hit
+        # The lookup stage holds a Page Request's DC lookup (Config.ats), not a request.
+        s.s1_query = Signal() if self._ats else Const(0, 1)
+        s.query_go = Const(0, 1)  # a pq_query takes the lookup stage when it frees
+        if self._ats:
+            s.query_go = Signal()
+            s.query_turn = Signal()  # the query goes first next time both wait
+            s.q_done = Signal()
+            s.q_verdict = Signal(pq_verdict_layout())
+            s.verdict_valid = Signal()
+            s.q_verdict_r = Signal(pq_verdict_layout())   # the verdict offered
         s.ddt_stale = Signal()   # an IODIR.INVAL_DDT was accepted during the DDT walk
 
         # --- Walk slot: the request whose page-table walk is in flight.
@@ -317,7 +347,28 @@ class TranslationPipeline(wiring.Component):
             m.d.sync += [s.s1_valid.eq(1), s.s1.eq(self.req.payload), s.s1_walked.eq(0)]
         with m.Elif(s.s1_complete):
             m.d.sync += s.s1_valid.eq(0)
+        if self._ats:
+            self._pq_query(m, s)
         return m
+
+    def _pq_query(self, m, s):
+        """A Page Request's DC lookup (reference N.6.7, N.10 "Page Request DC lookup"): it
+        takes the lookup stage as a request with only a ``device_id`` (no PASID, so steps 7
+        on never apply), alternating with requests when both wait; its verdict is held on
+        ``pq_verdict`` until taken, and the next query's waits for that."""
+        q, v = self.pq_query, self.pq_verdict
+        m.d.comb += [
+            s.query_go.eq(q.valid & (~self.req.valid | s.query_turn)),
+            q.ready.eq(s.entry_free & s.query_go),
+            v.valid.eq(s.verdict_valid), v.payload.eq(s.q_verdict_r),
+        ]
+        with m.If(q.valid & q.ready):
+            m.d.sync += [s.s1_valid.eq(1), s.s1.eq(0), s.s1.device_id.eq(q.payload.device_id),
+                         s.s1_walked.eq(0), s.s1_query.eq(1), s.query_turn.eq(0)]
+        with m.Elif(self.req.valid & self.req.ready):
+            m.d.sync += [s.s1_query.eq(0), s.query_turn.eq(1)]
+        with m.If(v.valid & v.ready):
+            m.d.sync += s.verdict_valid.eq(0)
 
     def _caches_and_walkers(self, m, modes, g_modes):
         """The device-context cache and walker, the IOTLB and the page-table walker (spec
@@ -329,7 +380,7 @@ class TranslationPipeline(wiring.Component):
         m.submodules.ddtw = ddtw = DeviceDirectoryWalker(
             pas=cfg.pas, iosatp_modes=modes, iohgatp_modes=(IohgatpMode.BARE, *g_modes),
             levels=cfg.ddt_levels, pdtp_modes=cfg.pdtp_modes, pdt_gpa=bool(g_modes),
-            mgpaw=mgpaw, events=self._hpm)
+            mgpaw=mgpaw, events=self._hpm, ats=cfg.ats, t2gpa=cfg.t2gpa)
         m.submodules.iotlb = iotlb = IOTLB(cfg.iotlb_entries, cfg.iotlb_ways, self._vpn_w,
                                            sizes=page_sizes(cfg), u=self._pd)
         m.submodules.ptw = ptw = PageTableWalker(pas=cfg.pas, svpbmt=cfg.svpbmt,
@@ -426,13 +477,18 @@ class TranslationPipeline(wiring.Component):
         m.d.comb += [
             s.reload.eq(s.s1_valid & ~s.s1_dc_ok),
             ddtc.lookup_device_id.eq(Mux(s.reload, s.s1.device_id,
-                                         self.req.payload.device_id)),
+                                         Mux(s.query_go, self.pq_query.payload.device_id,
+                                             self.req.payload.device_id)
+                                         if self._ats else self.req.payload.device_id)),
         ]
         dc_changes = ddtc.fill.valid | self.ddtc_inval.valid
         if pdtc is not None:
             # The request's PC is looked up and kept beside its DC, the same way.
             dc_changes = dc_changes | pdtc.fill.valid | self.pdtc_inval.valid
-        with m.If(s.reload | (self.req.valid & self.req.ready)):
+        accept = self.req.valid & self.req.ready
+        if self._ats:
+            accept = accept | (self.pq_query.valid & self.pq_query.ready)
+        with m.If(s.reload | accept):
             m.d.sync += [s.s1_dc.eq(ddtc.lookup_dc), s.s1_dc_hit.eq(ddtc.lookup_hit),
                          s.s1_dc_ok.eq(~dc_changes)]
         with m.Elif(dc_changes):
@@ -614,15 +670,42 @@ class TranslationPipeline(wiring.Component):
                     m.d.comb += answer.x.eq(0)
         with m.Else():
             m.d.comb += s.need_ptw.eq(1)
+        if self._ats:
+            self._pq_lookup(m, s)
+
+    def _pq_lookup(self, m, s):
+        """A Page Request's verdict (rows 1-5 of reference N.6.7): the steps 1-6 of "Process
+        to translate an IOVA" above, and nothing after them. Overrides the request's
+        decision (the later assignment wins)."""
+        v, dc = s.q_verdict, s.dc
+        with m.If(s.s1_query):
+            m.d.comb += [s.done.eq(0), s.need_ptw.eq(0), s.need_pdt.eq(0), s.need_ddt.eq(0),
+                         s.from_iotlb.eq(0)]
+            with m.If(self.iommu_mode == IommuMode.OFF):
+                m.d.comb += [s.q_done.eq(1), v.kind.eq(PqVerdict.OFF)]
+            with m.Elif(self.iommu_mode == IommuMode.BARE):
+                m.d.comb += [s.q_done.eq(1), v.kind.eq(PqVerdict.BARE)]
+            with m.Elif(s.too_wide):
+                m.d.comb += [s.q_done.eq(1), v.kind.eq(PqVerdict.DID_WIDE)]
+            with m.Elif(~s.s1_dc_ok):
+                pass             # the DC is being looked up again
+            with m.Elif(~s.s1_dc_hit):
+                m.d.comb += s.need_ddt.eq(1)
+            with m.Else():
+                m.d.comb += [s.q_done.eq(1), v.kind.eq(PqVerdict.DC),
+                             v.en_ats.eq(dc.tc.en_ats), v.en_pri.eq(dc.tc.en_pri),
+                             v.prpr.eq(dc.tc.prpr), v.dtf.eq(dc.tc.dtf)]
 
     def _walk_starts(self, m, s, ddtc, ddtw, iotlb, ptw):
         """What the walkers start from and what they fill the caches with (spec "Process
         to locate the Device-context" and "Process to translate an IOVA", step 17 on)."""
         s1, dc = s.s1, s.dc
         s.s1_complete = Signal()
+        s.entry_free = Signal()
         m.d.comb += [
             # Not while the lookup port reloads the DC of the request in the lookup stage.
-            self.req.ready.eq(~s.s1_valid | (s.s1_complete & ~s.reload)),
+            s.entry_free.eq(~s.s1_valid | (s.s1_complete & ~s.reload)),
+            self.req.ready.eq(s.entry_free & ~s.query_go),
             ddtw.start.payload.ddtp_ppn.eq(self.ddtp_ppn),
             ddtw.start.payload.mode.eq(self.iommu_mode),
             ddtw.start.payload.device_id.eq(s1.device_id),
@@ -665,6 +748,10 @@ class TranslationPipeline(wiring.Component):
                         m.d.comb += [s.s1_complete.eq(1), s.lookup_load.eq(1),
                                      iotlb.lookup_touch.eq(s.from_iotlb)]
                         m.d.sync += [s.out_valid.eq(1), out.eq(answer)]
+                    if self._ats:
+                        with m.If(s.q_done & ~s.verdict_valid):
+                            m.d.comb += s.s1_complete.eq(1)
+                            m.d.sync += [s.verdict_valid.eq(1), s.q_verdict_r.eq(s.q_verdict)]
                     with m.If(s.need_ddt):
                         m.d.comb += ddtw.start.valid.eq(1)
                         with m.If(ddtw.start.ready):
@@ -697,16 +784,28 @@ class TranslationPipeline(wiring.Component):
                     m.d.sync += s.ddt_stale.eq(1)
                 with m.If(ddtw.result.valid):
                     with m.If(ddtw.result.payload.fault):
-                        with m.If(lookup_can_load):
+                        # A request's fault is its answer; a Page Request's, its verdict.
+                        can_load = lookup_can_load
+                        if self._ats:
+                            can_load = Mux(s.s1_query, ~s.verdict_valid, lookup_can_load)
+                        with m.If(can_load):
                             m.d.comb += [ddtw.result.ready.eq(1), s.s1_complete.eq(1),
-                                         s.lookup_load.eq(1)]
-                            m.d.sync += [
-                                s.out_valid.eq(1), out.eq(answer),
-                                out.hit.eq(0), out.fault.eq(1),
-                                out.cause.eq(ddtw.result.payload.cause),
-                                out.ppn.eq(0), out.r.eq(0), out.w.eq(0), out.x.eq(0),
-                                out.pbmt.eq(Pbmt.PMA),
-                            ]
+                                         s.lookup_load.eq(~s.s1_query)]
+                            with m.If(~s.s1_query):
+                                m.d.sync += [
+                                    s.out_valid.eq(1), out.eq(answer),
+                                    out.hit.eq(0), out.fault.eq(1),
+                                    out.cause.eq(ddtw.result.payload.cause),
+                                    out.ppn.eq(0), out.r.eq(0), out.w.eq(0), out.x.eq(0),
+                                    out.pbmt.eq(Pbmt.PMA),
+                                ]
+                            if self._ats:
+                                with m.Else():
+                                    m.d.sync += [
+                                        s.verdict_valid.eq(1), s.q_verdict_r.eq(0),
+                                        s.q_verdict_r.kind.eq(PqVerdict.DC_FAULT),
+                                        s.q_verdict_r.cause.eq(ddtw.result.payload.cause),
+                                    ]
                             m.next = "LOOKUP"
                     with m.Else():
                         # Cache the DC and replay the lookup with it.
