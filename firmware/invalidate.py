@@ -14,7 +14,7 @@ from iogate.firmware.pagetable import Stage
 
 __all__ = [
     "dc_change", "ddt_nonleaf_change", "pc_change", "pdt_nonleaf_change", "first_stage",
-    "second_stage", "msi_pte_change", "msi_table_change", "LEAF_LIMIT",
+    "second_stage", "msi_pte_change", "msi_table_change", "devatc", "LEAF_LIMIT",
 ]
 
 #: Above this many changed leaves, one address-space-wide invalidation replaces the
@@ -141,3 +141,31 @@ def msi_table_change(gscids):
     """After changing many entries of (or replacing) an MSI page table the VMs ``gscids``
     use: ``IOTINVAL.GVMA`` with ``GV=1, AV=0`` for each (reference N.4.5, "Whole MSI PT")."""
     return [commands.iotinval_gvma(gscid=g) for g in sorted(set(gscids))]
+
+
+def devatc(changes, device_id, *, pasid=None, limit=LEAF_LIMIT):
+    """The ``ATS.INVAL`` commands that follow the ``IOTINVAL`` of ``changes`` for a device
+    with ``DC.tc.EN_ATS`` whose ATC may cache the table (reference N.6.2 "Caching": the
+    IOATC first, then the DevATC; one ``IOFENCE.C`` after both waits for the completions).
+
+    First-stage changes: one command per changed leaf (the span of
+    :func:`iogate.firmware.ats.ats_invalidate`); a non-leaf change or more than ``limit``
+    leaves invalidate the whole ATC. Second-stage changes always invalidate the whole ATC:
+    a first stage (the guest's, or a PC's) may map any IOVA onto a changed GPA.
+
+    Parameters
+    ----------
+    changes : TableChanges
+    device_id : int
+    pasid : int or None
+        The PASID the device uses the table with (``None``: requests without one).
+    limit : int
+    """
+    from iogate.firmware import ats     # ats builds on this module's recipes
+
+    if not changes:
+        return []
+    if changes.stage is Stage.SECOND or changes.nonleaf or len(changes.leaves) > limit:
+        return [ats.ats_invalidate_all(device_id, pasid=pasid)]
+    return [ats.ats_invalidate(device_id, address, size, pasid=pasid)
+            for address, size in changes.leaves]

@@ -248,3 +248,52 @@ def test_memory_fault_reported_and_cleared():
     assert drain.memory_fault and drain.records == ()
     assert not bits.get(PQCSR, s.regs.pqcsr, "pqmf")
     assert s.request(2).queued
+
+
+class Sink:
+    """What report() hands on, logged in order."""
+
+    def __init__(self):
+        self.log = []
+
+    def page_request(self, rec):
+        self.log.append((rec.page, rec.last))
+
+    def discard_partial(self):
+        self.log.append("discard")
+
+
+def test_report_hands_each_record_to_the_sink_and_answers_nothing():
+    s = System()
+    s.driver.enable()
+    sink = Sink()
+    s.request(0x10, last=False)
+    s.request(0, r=False, w=False)                  # a Stop Marker: not reported
+    s.request(0x11)
+    drain = s.driver.report(sink)
+    assert sink.log == [(0x10, False), (0x11, True)]
+    assert len(drain.records) == 3 and drain.responses == () and s.commands == []
+    assert s.regs.pqh == 3 and s.driver.pending == {}
+
+
+def test_report_discards_partial_groups_on_overflow():
+    s = System(entries=4)
+    s.driver.enable()
+    for page in (1, 2, 3):
+        s.request(page, last=False)
+    s.request(4)                                    # full: pqof, auto Success
+    sink = Sink()
+    drain = s.driver.report(sink)
+    assert sink.log == ["discard", (1, False), (2, False), (3, False), "discard"]
+    assert drain.overflow and drain.dropped_groups == ((7, PID, 1),)
+    assert not bits.get(PQCSR, s.regs.pqcsr, "pqof")
+
+
+def test_forget_drops_one_devices_incomplete_groups():
+    s = System()
+    s.driver.enable()
+    s.request(0x10, last=False, prg_index=1)
+    s.request(0x20, last=False, prg_index=2, device_id=9, pasid=None)
+    s.handle()
+    assert s.driver.forget(7) == ((7, PID, 1),)
+    assert list(s.driver.pending) == [(9, None, 2)]
