@@ -8,6 +8,13 @@ against the architectural model by the session's scoreboard. Figures per workloa
 IOTLB hit rate (the response's ``hit`` bit), the mean cycles from a request's handshake to
 its response's, and the DMA phases' translations per cycle.
 
+The build has a performance monitor (:data:`iogate.cosim.bench.hpm_counts.COUNTERS`
+counters at least, added by :func:`iogate.cosim.bench.sweep.run_workloads`; the monitor
+changes no timing): its counters of the device's requests, IOTLB misses, first-stage PTE
+reads and directory reads must equal the bench's own counts, and ``iohpmcycles`` must cover
+the cycles measured (:mod:`iogate.cosim.bench.hpm_counts`), else the workload fails. They
+are recorded as ``hpm`` and ``hit_rate_hpm``.
+
 Environment
 -----------
 IOGATE_BENCH_REPORT
@@ -20,6 +27,9 @@ IOGATE_BENCH_MEM_LATENCY
     ``MemoryTarget`` latency during the workload, default 10.
 IOGATE_BENCH_SEED
     Workload seed, default 1.
+IOGATE_BENCH_HPM_SKEW
+    Added to the bench's expected first-stage PTE reads (default 0): a test that the
+    counter check fails on a wrong count.
 """
 
 import json
@@ -27,6 +37,7 @@ import logging
 import os
 
 import cocotb
+from cocotb.triggers import ClockCycles
 
 from iogate.hdl import Config
 from iogate.hdl.formats import IosatpMode
@@ -35,6 +46,7 @@ from iogate.hdl.port import Access
 from iogate.firmware import commands
 from iogate.firmware.pagetable import Stage, TableChanges
 
+from iogate.cosim.bench import hpm_counts
 from iogate.cosim.bench.hw import DEVICE, _driver, record
 from iogate.cosim.bench.probe import cycle_now
 from iogate.cosim.bench.workloads import Dma, Flush, Map, Unmap, generate
@@ -59,8 +71,17 @@ def _config():
 def _program(bus):
     drv = _driver(bus)
     table = drv.page_table(IosatpMode.SV39)
+    # Every page the table is given from now on is a page of first-stage PTEs.
+    table.alloc = hpm_counts.RecordingAllocator(table.alloc)
+    table.alloc.pages.add(table.root // hpm_counts.PAGE)
     drv.set_first_stage(DEVICE, table, pscid=PSCID)
     return drv, table
+
+
+def _start_counters(drv):
+    # Programmed before the workload's first cycle, so the figures do not move.
+    return (hpm_counts.program(drv.hpm, DEVICE),
+            hpm_counts.ddt_read_addresses(drv.ddt, DEVICE))
 
 
 def _flush(drv, table, changes):
@@ -79,6 +100,9 @@ async def run_workload(dut, name):
     quiet(dut)
     drv, table = await s.run(_program, s.bus)
     s.tb.target.latency = int(os.environ.get("IOGATE_BENCH_MEM_LATENCY", "10"))
+    cycles0, ddt_reads = await s.run(_start_counters, drv)
+    log = hpm_counts.ReadLog(s.tb.target)
+    log.on = True
     pending = TableChanges(Stage.FIRST)
     dma_cycles = 0
     start = cycle_now(s.tb.period_ns)
@@ -101,8 +125,19 @@ async def run_workload(dut, name):
                 TranslationRequest(DEVICE, iova, Access.WRITE if write else Access.READ)
                 for iova, write in op.requests)
             dma_cycles += cycle_now(s.tb.period_ns) - t0
+    total_cycles = cycle_now(s.tb.period_ns) - start
+    log.on = False
     board = s.scoreboard
     translations = board.translations
+    await ClockCycles(dut.clk, 8)                  # counting lags its event by 2 cycles
+    counted = await s.run(hpm_counts.read, drv.hpm, cycles0)
+    hpm_counts.check(counted, {
+        "requests": translations + s.debug_translations,
+        "ioatc_misses": board.misses,
+        "s1_reads": log.in_pages(table.alloc.pages)
+        + int(os.environ.get("IOGATE_BENCH_HPM_SKEW", "0")),
+        "ddt_reads": log.at(ddt_reads),
+    }, total_cycles)
     record(name, {
         "translations": translations,
         "iotlb_hits": board.hits,
@@ -111,7 +146,7 @@ async def run_workload(dut, name):
         "cycles_max": max(board.cycles),
         "dma_cycles": dma_cycles,
         "dma_translations_per_cycle": round(translations / dma_cycles, 4),
-        "total_cycles": cycle_now(s.tb.period_ns) - start,
+        "total_cycles": total_cycles,
         "faults": sum(board.faults.values()),
         "mismatches": len(s.mismatches),
         "mismatch_details": s.mismatches[:5],
@@ -119,6 +154,7 @@ async def run_workload(dut, name):
         "mem_latency": s.tb.target.latency,
         "iotlb_entries": config.iotlb_entries,
         "iotlb_ways": config.iotlb_ways,
+        **hpm_counts.figures(counted),
     })
 
 

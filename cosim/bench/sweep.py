@@ -1,7 +1,9 @@
 """The workloads on the RTL, and the IOTLB geometry sweep (hit rate against entries/ways).
 
-:func:`run_workloads` builds the IOMMU for one ``Config`` and runs
-:mod:`iogate.cosim.bench.hw_workloads` on it; :func:`sweep_iotlb` repeats that for several
+:func:`run_workloads` builds the IOMMU for one ``Config`` (with a performance monitor of
+at least :data:`iogate.cosim.bench.hpm_counts.COUNTERS` counters, which the workloads read
+and check; the monitor changes no timing) and runs :mod:`iogate.cosim.bench.hw_workloads`
+on it; :func:`sweep_iotlb` repeats that for several
 ``Config(iotlb_entries=E, iotlb_ways=W)`` (on Icarus by default: it compiles in seconds,
 and a hit rate, counted in responses, does not depend on the simulator);
 :func:`plot_hit_rates` draws one panel per workload, hit rate against entries, one line
@@ -13,7 +15,7 @@ import json
 import pathlib
 import time
 
-from iogate.cosim.bench import plotting
+from iogate.cosim.bench import hpm_counts, plotting
 from iogate.cosim.bench.runner import run_module
 from iogate.cosim.bench.workloads import WORKLOADS
 
@@ -27,8 +29,11 @@ WAYS = (1, 4, "full")
 
 
 def run_workloads(config, sim="verilator", *, names=None, translations=2000,
-                  mem_latency=10, seed=1, work_dir="build/bench/workloads"):
-    """Run ``names`` (default: every workload) on the IOMMU built with ``config``.
+                  mem_latency=10, seed=1, work_dir="build/bench/workloads", hpm_skew=0):
+    """Run ``names`` (default: every workload) on the IOMMU built with ``config``, its
+    ``hpm_counters`` raised to :data:`~iogate.cosim.bench.hpm_counts.COUNTERS` if fewer.
+    ``hpm_skew`` is added to the bench's expected first-stage PTE reads (a test's way to
+    see the counter check fail).
 
     Returns ``{workload: figures}`` (see :mod:`iogate.cosim.bench.hw_workloads`).
 
@@ -37,8 +42,10 @@ def run_workloads(config, sim="verilator", *, names=None, translations=2000,
     ValueError
         If a workload is unknown or ``translations`` is not a positive integer.
     AssertionError
-        If a run failed in the simulator.
+        If a run failed in the simulator (a performance counter that disagrees with the
+        bench's own count fails it).
     """
+    config = config.replace(hpm_counters=max(config.hpm_counters, hpm_counts.COUNTERS))
     names = list(names or WORKLOADS)
     unknown = [n for n in names if n not in WORKLOADS]
     if unknown:
@@ -51,7 +58,8 @@ def run_workloads(config, sim="verilator", *, names=None, translations=2000,
                       {"IOGATE_BENCH_CONFIG": json.dumps(dataclasses.asdict(config)),
                        "IOGATE_BENCH_TRANSLATIONS": str(translations),
                        "IOGATE_BENCH_MEM_LATENCY": str(mem_latency),
-                       "IOGATE_BENCH_SEED": str(seed)}, testcase=names)
+                       "IOGATE_BENCH_SEED": str(seed),
+                       "IOGATE_BENCH_HPM_SKEW": str(hpm_skew)}, testcase=names)
 
 
 def sweep_points(entries=ENTRIES, ways=WAYS):
