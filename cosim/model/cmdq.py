@@ -99,6 +99,10 @@ class CommandQueue:
     ats_inval_tags : int or None
         ATS.INVALs outstanding at once (``Config.ats_inval_tags``; ``None``: the register
         file's config).
+    sent : list or None
+        The list :attr:`sent` appends to (the caller's, when other sources share the
+        ``ats_msg`` stream: :attr:`iogate.cosim.model.IommuModel.ats_messages`); a new one
+        when None.
 
     Attributes
     ----------
@@ -115,7 +119,7 @@ class CommandQueue:
     """
 
     def __init__(self, regs, load, store, dc_cache, iotlb, pc_cache=None, pdte_cache=None,
-                 ats_inval_tags=None):
+                 ats_inval_tags=None, sent=None):
         self._regs = regs
         self._load = load
         self._store = store
@@ -135,7 +139,7 @@ class CommandQueue:
                           else getattr(getattr(regs, "config", None), "ats_inval_tags", 4))
         self._itags = {}          # ITAG -> {"rid", "dsv", "dseg", "count"}
         self._timed_out = False
-        self.sent = []
+        self.sent = [] if sent is None else sent
         self.ats_dropped = 0
         self.waiting = None
 

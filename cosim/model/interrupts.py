@@ -3,8 +3,9 @@
 Written from the spec ("Interrupt pending status register (ipsr)", "Interrupt-cause-to-vector
 register (icvec)", "MSI configuration table (msi_cfg_tbl)"), not from the RTL:
 
-* With ``fctl.WSI=0``, each 0->1 transition of ``ipsr.cip`` (``ipsr.fip``, ``ipsr.pmip``) is
-  one message to ``msi_cfg_tbl[icvec.civ]`` (``[icvec.fiv]``, ``[icvec.pmiv]``). A ``pmip``
+* With ``fctl.WSI=0``, each 0->1 transition of ``ipsr.cip`` (``ipsr.fip``, ``ipsr.pmip``,
+  ``ipsr.pip``) is one message to ``msi_cfg_tbl[icvec.civ]`` (``[icvec.fiv]``,
+  ``[icvec.pmiv]``, ``[icvec.piv]``); ``pip`` rises only with ``Config.ats``. A ``pmip``
   whose rise the model cannot predict (an unknown counter's wrap) is taken from the target
   when ``ipsr`` is read (:meth:`~iogate.cosim.model.registers.RegisterFile.adopt`): that
   adopted 0->1 is the one message the model accepts for it. While the bit stays 1 nothing
@@ -30,10 +31,10 @@ from iogate.cosim.model.memory import AccessFault
 
 __all__ = ["Msi", "MsiInterrupts"]
 
-#: ipsr bit -> the icvec field naming its vector (pip does not exist in iogate yet). pmip is
-#: set only on an OF edge (decision 5 of issue 17 (HPM)): each 0->1 is one message.
+#: ipsr bit -> the icvec field naming its vector. pmip is set only on an OF edge (decision 5
+#: of issue 17 (HPM)), pip by the page-request queue (reference N.5): each 0->1 is one message.
 _ROUTES = ((bits.mask(IPSR, "cip"), "civ"), (bits.mask(IPSR, "fip"), "fiv"),
-           (bits.mask(IPSR, "pmip"), "pmiv"))
+           (bits.mask(IPSR, "pmip"), "pmiv"), (bits.mask(IPSR, "pip"), "piv"))
 
 
 @dataclass(frozen=True)

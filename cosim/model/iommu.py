@@ -31,9 +31,11 @@ The model also keeps what the caches may hold (:mod:`iogate.cosim.model.caches`)
 not yet fenced.
 """
 
+import dataclasses
+
 from iogate.hdl import bits
 from iogate.hdl.config import Config
-from iogate.hdl.formats import DTF_REPORTED_CAUSES, Cause, MsiPteMode, Pbmt, PdtpMode, Ttyp
+from iogate.hdl.formats import DTF_REPORTED_CAUSES, TC, Cause, MsiPteMode, Pbmt, PdtpMode
 from iogate.hdl.port import Access
 from iogate.hdl.regs import (
     CAPABILITIES,
@@ -45,13 +47,14 @@ from iogate.hdl.regs import (
     IommuMode,
 )
 
-from iogate.cosim.model import ddt, msi, pdt
+from iogate.cosim.model import ats, ddt, msi, pdt
 from iogate.cosim.model.caches import DcCache, Iotlb, PcCache, PdteCache, TlbEntry
 from iogate.cosim.model.cmdq import CommandQueue
 from iogate.cosim.model.faultq import FaultQueue
 from iogate.cosim.model.hpm import Identity as HpmIdentity
 from iogate.cosim.model.interrupts import MsiInterrupts
 from iogate.cosim.model.memory import AccessFault, Memory
+from iogate.cosim.model.pageq import PageRequestOutcome, PageRequestQueue
 from iogate.cosim.model.pdt import FirstStage
 from iogate.cosim.model.registers import RegisterFile
 from iogate.cosim.model.result import Result
@@ -67,6 +70,10 @@ from iogate.cosim.model.walk import (
 __all__ = ["IommuModel"]
 
 _ACCESS_NAMES = {"read": Access.READ, "write": Access.WRITE, "execute": Access.EXECUTE}
+#: The HPM event each request kind counts (spec "Performance-monitoring event selectors").
+_KIND_EVENTS = {ats.UNTRANSLATED: HpmEvent.UNTRANSLATED_REQ,
+                ats.TRANSLATED: HpmEvent.TRANSLATED_REQ,
+                ats.ATS_REQUEST: HpmEvent.ATS_TRANSLATION_REQ}
 _PBMT = tuple(Pbmt)
 _ALL = (True, True, True)
 #: Steps [12]/[13]: no process context, a User request with the first stage Bare.
@@ -136,8 +143,15 @@ class IommuModel:
         self.fault_queue = FaultQueue(_regs, self._store)
         #: IOMMU-generated MSIs (reference N.5): the messages sent, for the test bench.
         self.interrupts = MsiInterrupts(_regs, self._store, self.fault_queue)
+        #: The ``ats_msg`` stream (docs/ats-pri.md "Ports"), in the model's order: the
+        #: messages of ATS.INVAL/ATS.PRGR commands (the command queue appends here) and the
+        #: PRG responses :meth:`page_request` sent (:func:`iogate.cosim.model.ats.prgr_message`).
+        self.ats_messages = []
         self.command_queue = CommandQueue(_regs, self._load, self._store, self.dc_cache,
-                                          self.iotlb, self.pc_cache, self.pdte_cache)
+                                          self.iotlb, self.pc_cache, self.pdte_cache,
+                                          sent=self.ats_messages)
+        #: The page-request queue (reference N.6.5-N.6.7), with Config.ats.
+        self.page_requests = PageRequestQueue(_regs, self._store, self.fault_queue.report)
         self._dc_memo: dict = {}      # DC words -> DeviceContext (one object per value)
         self._check_memo: dict = {}   # (DC words, fctl) -> misconfiguration or None
 
@@ -183,6 +197,94 @@ class IommuModel:
         """Run the command queue until it is empty, off or stopped; returns commands run."""
         return self.command_queue.process()
 
+    # -- ATS and PRI, device side (reference N.6; docs/ats-pri.md "Ports") -----------------
+
+    def page_request(self, device_id: int, *, pv: bool, pid: int, priv: bool, exec: bool,
+                     r: bool, w: bool, l: bool, prg_index: int,  # noqa: E741 (PCIe's L)
+                     page: int) -> PageRequestOutcome:
+        """Take one Page Request (or Stop Marker: ``l`` with neither ``r`` nor ``w``), the
+        port's ``page_req`` (reference N.6.7).
+
+        The requester's device context is located by steps 1-6 of "Process to translate an
+        IOVA" (reference N.10 "Page Request DC lookup"; from the model's DC cache when
+        ``cache``), then N.6.7's table runs in its order
+        (:class:`~iogate.cosim.model.pageq.PageRequestQueue`): its fault records (TTYP 9,
+        ``iotval`` 0x04) go to the fault queue, a record to the page-request queue, and a
+        PRG response the IOMMU sends itself is appended to :attr:`ats_messages`
+        (:func:`iogate.cosim.model.ats.prgr_message`).
+
+        Parameters
+        ----------
+        device_id : int
+            24-bit requester ``device_id``.
+        pv, pid : bool, int
+            The message carries the 20-bit PASID ``pid``; ``priv`` (Privilege Mode
+            Requested) and ``exec`` (Execute Requested) count only with it.
+        r, w, l : bool
+            Read / write access requested; L, the last request of its group.
+        prg_index : int
+            9-bit Page Request Group index.
+        page : int
+            Page Address[63:12] (52 bits).
+
+        Returns
+        -------
+        PageRequestOutcome
+            ``queued`` (a record was stored), ``response``/``pasid`` of the PRG response
+            sent, and ``message``, that response as an ``ats_msg`` message (None when the
+            IOMMU sent none).
+
+        Raises
+        ------
+        ValueError
+            Without ``Config.ats``, or if an argument is out of range (the message names
+            it).
+        """
+        if not self.config.ats:
+            raise ValueError("page_request needs Config.ats (capabilities.ATS)")
+        _check_fields(device_id=(device_id, 24), pid=(pid, 20), prg_index=(prg_index, 9),
+                      page=(page, 52))
+        _check_flags(pv=pv, priv=priv, exec=exec, r=r, w=w, l=l)
+        outcome = self.page_requests.page_request(
+            self._device_context, device_id, page, pasid=pid if pv else None, priv=priv,
+            exec=exec, r=r, w=w, last=l, prg_index=prg_index)
+        if outcome.response is None:
+            return outcome
+        message = ats.prgr_message(device_id, (outcome.response, prg_index), outcome.pasid)
+        self.ats_messages.append(message)
+        return dataclasses.replace(outcome, message=message)
+
+    def ats_completion(self, rid: int, dseg: int, itag_vector: int, cc: int = 1) -> bool:
+        """An Invalidation Completion on the port's ``ats_cpl`` (reference N.6.4): onto
+        :meth:`iogate.cosim.model.cmdq.CommandQueue.ats_completion`, which matches it to
+        the outstanding ATS.INVALs and runs the queue. Returns whether it was accepted.
+
+        Raises
+        ------
+        ValueError
+            Without ``Config.ats``, or if an argument is out of range.
+        """
+        if not self.config.ats:
+            raise ValueError("ats_completion needs Config.ats (capabilities.ATS)")
+        _check_fields(rid=(rid, 16), dseg=(dseg, 8), itag_vector=(itag_vector, 32),
+                      cc=(cc, 3))
+        return self.command_queue.ats_completion(rid, dseg, itag_vector, cc)
+
+    def ats_timeout(self, itag_vector: int) -> None:
+        """The implementation timed out the ATS.INVALs of the ITAGs in ``itag_vector``
+        (:meth:`iogate.cosim.model.cmdq.CommandQueue.ats_timeout`).
+
+        Raises
+        ------
+        ValueError
+            Without ``Config.ats``, if ``itag_vector`` is out of range or names an ITAG
+            that is not outstanding.
+        """
+        if not self.config.ats:
+            raise ValueError("ats_timeout needs Config.ats (capabilities.ATS)")
+        _check_fields(itag_vector=(itag_vector, 32))
+        self.command_queue.ats_timeout(itag_vector)
+
     def mmio_read_care(self, offset: int, size: int) -> tuple[int, int]:
         """``(value, care)`` of a register read: ``care`` has the bits the model predicts
         exactly (the HPM's unknown counts aside: :mod:`iogate.cosim.model.hpm`)."""
@@ -195,8 +297,8 @@ class IommuModel:
 
     @property
     def wsi_lines(self) -> int:
-        """Wired interrupt lines asserted now: bit ``icvec.civ``/``fiv``/``pmiv`` for
-        ``cip``/``fip``/``pmip``.
+        """Wired interrupt lines asserted now: bit ``icvec.civ``/``fiv``/``pmiv``/``piv`` for
+        ``cip``/``fip``/``pmip``/``pip``.
 
         With ``fctl.WSI=1`` each pending bit of ``ipsr`` drives the wire its ``icvec``
         field selects (spec "Interrupt pending status register (ipsr)",
@@ -215,8 +317,27 @@ class IommuModel:
 
     def translate(self, device_id: int, iova: int, access: Access, *,
                   process_id: int | None = None, priv: bool = False,
-                  report: bool = True, word: bool = True, data: int | None = None) -> Result:
-        """Translate one Untranslated request (spec "Process to translate an IOVA").
+                  report: bool = True, word: bool = True, data: int | None = None,
+                  kind: str = ats.UNTRANSLATED, nw: bool = False) -> Result:
+        """Translate one request (spec "Process to translate an IOVA"): an Untranslated
+        request, or with ``Config.ats`` a Translated request or an ATS Translation Request
+        (reference N.6.1-N.6.3, docs/ats-pri.md "Translation pipeline").
+
+        The kinds share steps 1-7 (Off 256; Bare: 260 for ``"translated"`` and ``"ats"``;
+        ``device_id`` too wide 260; the DC 257-259; ``DC.tc.EN_ATS=0``: 260 for
+        ``"translated"`` and ``"ats"``; the process_id checks 260), then:
+
+        * ``"translated"`` with ``DC.tc.T2GPA=0``: no walk, the IOVA is the SPA, granted as
+          the Bare path grants it (R, W and X, PMA, 4 KiB; an address at or above 2**PAS is
+          an access fault); with ``T2GPA=1`` the IOVA is a GPA: first stage Bare, then MSI
+          translation and the second stage with their permission checks and faults. Fault
+          records carry TTYP 5/6/7.
+        * ``"ats"``: the Translation Completion of :mod:`iogate.cosim.model.ats` (walked as
+          a read, never faulting on permissions; a Success with R=W=0 and no record for the
+          page-fault-like causes; UR/CA, i.e. a fault with its TTYP 8 record, for the
+          others). ``access`` is ``"read"``, or ``"execute"`` for Execute Requested (which
+          counts only with a ``process_id``); ``nw`` is No Write. The completion may fill
+          the IOTLB and may be answered from it, as any translation.
 
         Parameters
         ----------
@@ -241,6 +362,11 @@ class IommuModel:
         data : int or None
             A 32-bit write's data as the device sent it (bytes in address order, the port's
             ``data``); None for any other access. A write to an MRIF-mode page needs it.
+        kind : str
+            ``"untranslated"`` (default), ``"translated"`` or ``"ats"`` (the port's
+            ``ATS.kind``); the last two need ``Config.ats``.
+        nw : bool
+            An ATS Translation Request's No Write (only with ``kind="ats"``).
 
         Returns
         -------
@@ -254,13 +380,23 @@ class IommuModel:
         ValueError
             If ``access`` is neither an ``Access`` nor one of its names (the message names
             it), ``device_id``/``iova``/``process_id``/``data`` is out of range, ``priv``
-            is asked for without a ``process_id``, or a write reaches an MRIF-mode page
-            without ``data``.
+            is asked for without a ``process_id``, a write reaches an MRIF-mode page
+            without ``data``, ``kind`` is not a kind or needs ``Config.ats``, an ATS
+            Translation Request asks to write, or ``nw`` is given without ``kind="ats"``.
         """
         pv, pid, priv = _check_process(process_id, priv)
         word, data = _check_msi_write(word, data)
-        return self._translate(device_id, iova, _access(access), report, pv, pid, priv,
-                               word, data)
+        access = _access(access)
+        kind = ats.check_kind(kind)
+        if kind != ats.UNTRANSLATED and not self.config.ats:
+            raise ValueError(f"kind {kind!r} needs Config.ats (capabilities.ATS)")
+        if kind == ats.ATS_REQUEST and access is Access.WRITE:
+            raise ValueError("an ATS Translation Request asks for access 'read' or 'execute'"
+                             " (write intent is nw=False)")
+        if nw and kind != ats.ATS_REQUEST:
+            raise ValueError(f"nw (No Write) belongs to kind 'ats', not {kind!r}")
+        return self._translate(device_id, iova, access, report, pv, pid, priv, word, data,
+                               kind=kind, nw=bool(nw))
 
     def _identity(self, iova, access):
         """The untranslated path (Bare mode, or Bare first and second stage).
@@ -276,18 +412,32 @@ class IommuModel:
         return _BareEntry(iova)
 
     def _translate(self, device_id, iova, access, report, pv, pid, priv, word=True,
-                   data=None, debug=False):
+                   data=None, debug=False, kind=ats.UNTRANSLATED, nw=False):
         _check_request(device_id, iova)
-        # Decision 10 of issue 17 (HPM): one UNTRANSLATED_REQ per request, port or debug Go,
-        # whatever its outcome; the filter sees the PASID only if the request carries one.
-        self.regs.hpm.count(HpmEvent.UNTRANSLATED_REQ,
-                            HpmIdentity(device_id, pid if pv else None))
+        # Decision 10 of issue 17 (HPM): one event of the request's kind per request, port
+        # or debug Go, whatever its outcome; the filter sees the PASID only if the request
+        # carries one.
+        self.regs.hpm.count(_KIND_EVENTS[kind], HpmIdentity(device_id, pid if pv else None))
         dc = None
         try:
             dc = self._device_context(device_id)
             if dc is None:                         # Bare: the IOVA is the address
+                if kind != ats.UNTRANSLATED:       # [2]
+                    raise TranslationFault(Cause.TRANSACTION_TYPE_DISALLOWED)
                 return _result(self._identity(iova, access), iova)
-            fs = self._first_stage(dc, device_id, pv, pid, priv, access, self.cache)
+            if kind == ats.UNTRANSLATED:
+                fs = self._first_stage(dc, device_id, pv, pid, priv, access, self.cache)
+            else:
+                tc = bits.unpack(TC, dc.words[0])
+                if not tc["en_ats"]:               # [7a]
+                    raise TranslationFault(Cause.TRANSACTION_TYPE_DISALLOWED)
+                if kind == ats.ATS_REQUEST:
+                    return self._ats_request(dc, device_id, iova, access, pv, pid, priv, nw,
+                                             bool(tc["t2gpa"]))
+                _check_pid(dc, pv, pid)            # [7b], [7c]
+                if not tc["t2gpa"]:                # [8] the address is the SPA
+                    return _result(self._identity(iova, access), iova)
+                fs = _BARE_FIRST_STAGE             # [9] the IOVA is a GPA
             entry = None
             if self.cache:
                 entry = self.iotlb.lookup(*self._tags(dc, fs), iova)
@@ -301,16 +451,63 @@ class IommuModel:
                 self._check_entry(entry, iova, access, fs)
             return _result(entry, iova, fs)
         except TranslationFault as f:
+            if kind == ats.ATS_REQUEST and f.cause in ats.NO_RECORD_CAUSES:
+                return ats.no_permission()         # N.6.2: Success, R=W=0, no record
             if report:
-                self._report(dc, f.cause, access, device_id, iova, f.iotval2, pv, pid, priv)
+                self._report(dc, f.cause, access, device_id, iova, f.iotval2, pv, pid, priv,
+                             ats.ttyp(kind, access))
             return Result(fault=True, cause=Cause(f.cause), iotval2=f.iotval2)
 
-    def _report(self, dc, cause, access, device_id, iova, iotval2, pv, pid, priv):
+    def _ats_request(self, dc, device_id, iova, access, pv, pid, priv, nw, t2gpa):
+        """Steps 7b-20 of an ATS Translation Request under ``dc`` (EN_ATS=1): the
+        Translation Completion of :mod:`iogate.cosim.model.ats`; raises TranslationFault,
+        which :meth:`_translate` answers with R=W=0 or UR/CA."""
+        # Read-for-execute asks for Exe only with a PASID (N.6.2 "Exe"); the walk is a read.
+        exe = bool(pv) and access is Access.EXECUTE
+        fs = self._first_stage(dc, device_id, pv, pid, priv, Access.READ, self.cache)
+        entry = None
+        if self.cache:
+            entry = self.iotlb.lookup(*self._tags(dc, fs), iova)
+            if entry is not None:
+                self._check_entry(entry, iova, Access.READ, fs)
+        if entry is None:
+            s1, gpa = self._stage1(dc, fs, iova, Access.READ)
+            if dc.msi_flat and msi.matches(gpa, dc.msi_mask, dc.msi_pattern):     # [18]
+                pte = self._msi_pte(dc, gpa, self.cache)
+                if pte.mode != MsiPteMode.BASIC:
+                    # An MRIF page: "Untranslated access only" (reference N.4.4).
+                    return ats.completion(ppn=0, size=4096, r=not s1 or s1.r,
+                                          w=(not s1 or s1.w) and not nw, x=False, u=True,
+                                          priv=priv, offset=iova & 0xFFF)
+                entry = self._msi_entry(dc, fs, s1, iova, gpa, Access.READ, pte)
+            else:
+                entry = self._stage2(dc, fs, s1, iova, gpa, Access.READ)
+            if type(entry) is TlbEntry:
+                self.iotlb.fill(entry)
+        if isinstance(entry, _BareEntry):          # both stages Bare (decision "ats-2")
+            return ats.completion(ppn=iova >> 12, size=4096, r=True, w=not nw, x=exe,
+                                  priv=priv, offset=iova & 0xFFF)
+        s1 = entry.s1
+        if entry.u is not None and fs.priv:
+            s1 = tuple(p and privilege_allows(entry.u, a, True, fs.sum_)
+                       for p, a in zip(s1, (Access.READ, Access.WRITE, Access.EXECUTE),
+                                       strict=True))
+        r = s1[0] and entry.s2[0]
+        page = (iova - entry.iova) >> 12
+        # T2GPA=1: the GPA (first-stage output); the DC checks made sure a G-stage exists.
+        ppn = (entry.gpa >> 12) + page if t2gpa else entry.ppn | page
+        return ats.completion(ppn=ppn, size=entry.size, r=r, w=s1[1] and entry.s2[1] and not nw,
+                              x=exe and r and s1[2] and entry.s2[2],
+                              g=bool(pv) and entry.glob and not entry.msi, priv=priv,
+                              offset=iova & 0xFFF)
+
+    def _report(self, dc, cause, access, device_id, iova, iotval2, pv, pid, priv, ttyp=None):
         # The record carries the request's own PV/PID/PRIV: after a DPE substitution PV
         # stays 0 (reference N.1.6, issue #727). No DC located: DTF is taken as 0.
         if not (dc is not None and dc.dtf and cause not in DTF_REPORTED_CAUSES):
-            self.fault_queue.report(cause, Ttyp.untranslated(access), device_id, iova,
-                                    iotval2, pv, pid, priv)
+            if ttyp is None:
+                ttyp = ats.ttyp(ats.UNTRANSLATED, access)
+            self.fault_queue.report(cause, ttyp, device_id, iova, iotval2, pv, pid, priv)
 
     def report_fault(self, device_id: int, iova: int, access: Access, cause: int,
                      iotval2: int = 0, *, process_id: int | None = None,
@@ -337,13 +534,10 @@ class IommuModel:
         :class:`~iogate.cosim.model.pdt.FirstStage` the request uses; raises
         TranslationFault (260, or a GET_PC fault). ``pc`` gives the process context to use
         instead of locating it (a cached one, for :meth:`allowed`)."""
+        _check_pid(dc, pv, pid)                    # [7b], [7c]
         if not dc.pdtv:
-            if pv:                                 # [7b] a PASID with PDTV=0
-                raise TranslationFault(Cause.TRANSACTION_TYPE_DISALLOWED)
             return FirstStage(dc.s_mode, dc.s_root, dc.pscid if dc.s_mode else None,
                               False, False)         # [10]
-        if pv and not pdt.pid_fits(dc.s_mode, pid):  # [7c]
-            raise TranslationFault(Cause.TRANSACTION_TYPE_DISALLOWED)
         if not pv:
             if not dc.dpe:                         # [12] no PC: User, first stage Bare
                 return _BARE_FIRST_STAGE
@@ -761,6 +955,27 @@ def _pdte_key(device_id, level, pid):
     that select it (those above ``PDI[level]``; none for the root)."""
     high = PdtpMode.index_low(level + 1) if level < 2 else 20
     return device_id, level, pid >> high
+
+
+def _check_fields(**fields):
+    """Each ``name=(value, width)``: an integer of ``width`` bits, else ValueError naming it."""
+    for name, (value, width) in fields.items():
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << width:
+            raise ValueError(f"{name} must be a {width}-bit integer, not {value!r}")
+
+
+def _check_flags(**flags):
+    """Each ``name=value``: a bool (or 0/1), else ValueError naming it."""
+    for name, value in flags.items():
+        if value not in (0, 1):         # True == 1 and False == 0
+            raise ValueError(f"{name} must be a bool, not {value!r}")
+
+
+def _check_pid(dc, pv, pid):
+    """Steps 7b and 7c: a process_id with ``PDTV=0``, or wider than ``pdtp.MODE`` allows,
+    is 260."""
+    if pv and (not dc.pdtv or not pdt.pid_fits(dc.s_mode, pid)):
+        raise TranslationFault(Cause.TRANSACTION_TYPE_DISALLOWED)
 
 
 def _check_process(process_id, priv):

@@ -64,12 +64,17 @@ class PageRequestOutcome:
         The PASID the response carries (None: no PASID, or no response).
     cause : Cause or None
         The fault record written (TTYP 9), or None.
+    message : dict or None
+        The response as an ``ats_msg`` message, filled by
+        :meth:`iogate.cosim.model.IommuModel.page_request`
+        (:func:`iogate.cosim.model.ats.prgr_message`); None here.
     """
 
     queued: bool
     response: PrgResponse | None = None
     pasid: int | None = None
     cause: Cause | None = None
+    message: dict | None = dataclasses.field(default=None, compare=False)
 
     @property
     def dropped(self):

@@ -19,15 +19,26 @@ register's legalising rule and side effects):
   written, resetting to 0 (decision 8 of issue 16).
 * ``ddtp.iommu_mode`` is WARL: a write of a mode this Config does not offer keeps the old
   mode; ``busy`` reads 0 (the model completes a mode change at once).
-* ``cqb``/``fqb``: ``LOG2SZ-1`` is WARL, a value above ``Config.queue_log2sz_max - 1``
-  reads as that maximum; after a write, ``cqt``/``fqh`` bits at and above LOG2SZ read 0
-  (spec "Command-queue base (cqb)", "Fault queue base (fqb)"); ``cqt``/``fqh`` keep only bits
-  LOG2SZ-1:0 of a write.
-* ``cqcsr``/``fqcsr``: ``cqen``/``fqen`` 0->1 clears ``cqh``/``fqt`` and the error bits and
-  turns the queue on at once (``cqon``/``fqon``, ``busy`` stays 0); the error bits are
-  RW1C (spec "Command-queue CSR (cqcsr)", "Fault queue CSR (fqcsr)").
+* The three queues (command, fault and, with ``Config.ats``, page-request) share one set of
+  rules (:class:`_QueueRegisters` names each queue's registers):
+
+  * ``cqb``/``fqb``/``pqb``: ``LOG2SZ-1`` is WARL, a value above
+    ``Config.queue_log2sz_max - 1`` reads as that maximum, and PPN bits at and above ``PAS``
+    read 0; after a write, the software-owned index (``cqt``/``fqh``/``pqh``) reads 0 at and
+    above LOG2SZ (spec "Command-queue base (cqb)", "Fault queue base (fqb)",
+    "Page-request-queue base (pqb)");
+  * the software-owned index keeps only bits LOG2SZ-1:0 of a write; the IOMMU-owned one
+    (``cqh``/``fqt``/``pqt``) is read-only;
+  * ``cqcsr``/``fqcsr``/``pqcsr``: the enable 0->1 clears the IOMMU-owned index and the error
+    bits and turns the queue on at once (``cqon``/``fqon``/``pqon``; ``busy`` stays 0); the
+    enable 1->0 turns it off; the error bits are RW1C (spec "Command-queue CSR (cqcsr)",
+    "Fault queue CSR (fqcsr)", "Page-request-queue CSR (pqcsr)").
+* Without ``Config.ats`` (``capabilities.ATS=0``) ``pqb``, ``pqh``, ``pqt`` and ``pqcsr``
+  read 0 and ignore writes (reference N.6.5: they are absent).
 * ``ipsr`` is RW1C and a bit whose condition still holds is set again (spec "Interrupt pending
-  status register (ipsr)").
+  status register (ipsr)"): ``cip`` while ``cie`` and a ``cqcsr`` error bit, ``fip`` while
+  ``fie`` and ``fqof``/``fqmf``, ``pip`` while ``pie`` and ``pqof``/``pqmf`` (a new record
+  sets ``fip``/``pip`` once, it is not a condition that holds).
 * ``tr_req_ctl.Go`` is RW1S; the model runs the translation during the write and clears it
   (spec "Translation-request control (tr_req_ctl)", "Debug support").
 * ``icvec``: of each of the four vector fields the low ``Config.vector_bits`` bits are
@@ -61,6 +72,7 @@ from iogate.hdl.regs import (
     MSI_CFG_ENTRIES,
     MSI_CFG_ENTRY_SIZE,
     MSI_VEC_CTL,
+    PQCSR,
     QB,
     TR_RESPONSE,
     Igs,
@@ -90,16 +102,47 @@ def _by_kind(offset, old, new):
 
 
 # The error bits are the RW1C ones (spec "Command-queue CSR (cqcsr)", "Fault queue CSR
-# (fqcsr)"); fence_w_ip does not stop the queue.
+# (fqcsr)", "Page-request-queue CSR (pqcsr)"); fence_w_ip does not stop the queue.
 _CQCSR_ERR = kind_mask(Offset.CQCSR, Kind.RW1C)
 _CQCSR_STOP = _CQCSR_ERR & ~bits.mask(CQCSR, "fence_w_ip")
 _FQCSR_ERR = kind_mask(Offset.FQCSR, Kind.RW1C)
+_PQCSR_ERR = kind_mask(Offset.PQCSR, Kind.RW1C)
 _TR_CTL_RW = kind_mask(Offset.TR_REQ_CTL, Kind.RW)
 _TR_CTL_GO = kind_mask(Offset.TR_REQ_CTL, Kind.RW1S)
 
 #: The 8-byte registers, by offset; every other decoded register is 4 bytes.
-_WIDE = {Offset.CAPABILITIES, Offset.DDTP, Offset.CQB, Offset.FQB, Offset.TR_REQ_IOVA,
-         Offset.TR_REQ_CTL, Offset.TR_RESPONSE, Offset.ICVEC}
+_WIDE = {Offset.CAPABILITIES, Offset.DDTP, Offset.CQB, Offset.FQB, Offset.PQB,
+         Offset.TR_REQ_IOVA, Offset.TR_REQ_CTL, Offset.TR_RESPONSE, Offset.ICVEC}
+
+#: The page-request queue's registers: absent without capabilities.ATS (reference N.6.5).
+_PQ_OFFSETS = frozenset({Offset.PQB, Offset.PQH, Offset.PQT, Offset.PQCSR})
+#: The debug interface's registers: absent without capabilities.DBG.
+_DBG_OFFSETS = frozenset({Offset.TR_REQ_IOVA, Offset.TR_REQ_CTL, Offset.TR_RESPONSE})
+
+
+class _QueueRegisters:
+    """The registers of one in-memory queue, by attribute name: its base register, the index
+    software owns (written by software, legalised to the queue size), the index the IOMMU
+    owns (read-only, cleared by the enable), and the CSR with its enable, on and error bits.
+    """
+
+    __slots__ = ("base", "sw_index", "hw_index", "csr", "offsets", "en", "on", "err")
+
+    def __init__(self, prefix, sw_index, hw_index, layout):
+        self.base, self.csr = prefix + "b", prefix + "csr"
+        self.sw_index, self.hw_index = prefix + sw_index, prefix + hw_index
+        #: (base, software-owned index, CSR) offsets.
+        self.offsets = tuple(Offset[name.upper()] for name in (self.base, self.sw_index,
+                                                                self.csr))
+        self.en = bits.mask(layout, prefix + "en")
+        self.on = bits.mask(layout, prefix + "on")
+        self.err = kind_mask(self.offsets[2], Kind.RW1C)
+
+
+# Software owns the command queue's tail and the fault and page-request queues' heads.
+_CQ = _QueueRegisters("cq", "t", "h", CQCSR)
+_FQ = _QueueRegisters("fq", "h", "t", FQCSR)
+_PQ = _QueueRegisters("pq", "h", "t", PQCSR)
 
 
 class RegisterFile:
@@ -115,9 +158,10 @@ class RegisterFile:
 
     Attributes
     ----------
-    capabilities, fctl, ddtp, cqb, cqh, cqt, fqb, fqh, fqt, cqcsr, fqcsr, ipsr, icvec,
-    tr_req_iova, tr_req_ctl, tr_response : int
-        Register values as software reads them.
+    capabilities, fctl, ddtp, cqb, cqh, cqt, fqb, fqh, fqt, pqb, pqh, pqt, cqcsr, fqcsr,
+    pqcsr, ipsr, icvec, tr_req_iova, tr_req_ctl, tr_response : int
+        Register values as software reads them (``pqb``..``pqcsr`` stay 0 without
+        ``Config.ats``).
     """
 
     def __init__(self, config, on_debug_go):
@@ -126,6 +170,9 @@ class RegisterFile:
         self.capabilities = config.capabilities
         caps = bits.unpack(CAPABILITIES, self.capabilities)
         self._dbg = bool(caps["dbg"])
+        # Optional registers this Config does not build: they read 0 and ignore writes.
+        self._absent = (frozenset() if caps["ats"] else _PQ_OFFSETS) | (
+            frozenset() if self._dbg else _DBG_OFFSETS)
         # PPN bits that exist below capabilities.PAS (the rest of a WARL PPN reads 0).
         self._ppn_mask = (1 << (config.pas - 12)) - 1
         # fctl: BE=0 with END=0, GXL=0; WSI=1 with IGS=WSI, else 0 (IGS=BOTH: the reset value
@@ -152,7 +199,8 @@ class RegisterFile:
         self.ddtp = bits.pack(DDTP, iommu_mode=IommuMode.OFF)
         self.cqb = self.cqh = self.cqt = 0
         self.fqb = self.fqh = self.fqt = 0
-        self.cqcsr = self.fqcsr = 0
+        self.pqb = self.pqh = self.pqt = 0
+        self.cqcsr = self.fqcsr = self.pqcsr = 0
         self.icvec = 0
         self.tr_req_iova = self.tr_req_ctl = self.tr_response = 0
 
@@ -230,8 +278,9 @@ class RegisterFile:
         return (self.cqcsr & bits.mask(CQCSR, "cqon")) and not self.cqcsr & _CQCSR_STOP
 
     def update_ipsr(self):
-        """Set ``cip``/``fip`` while their conditions hold (spec "Interrupt pending status register
-        (ipsr)"); setting ``cie``/``fie`` while an error bit is already 1 sets it too (N.9 P7)."""
+        """Set ``cip``/``fip``/``pip`` while their conditions hold (spec "Interrupt pending
+        status register (ipsr)"); setting ``cie``/``fie``/``pie`` while an error bit is already
+        1 sets it too (N.9 P7)."""
         conditions = self._ipsr_conditions()
         if conditions & ~self.ipsr:
             self.ipsr |= conditions
@@ -242,6 +291,8 @@ class RegisterFile:
             out |= bits.mask(IPSR, "cip")
         if self.fqcsr & bits.mask(FQCSR, "fie") and self.fqcsr & _FQCSR_ERR:
             out |= bits.mask(IPSR, "fip")
+        if self.pqcsr & bits.mask(PQCSR, "pie") and self.pqcsr & _PQCSR_ERR:
+            out |= bits.mask(IPSR, "pip")
         return out
 
     # -- MMIO ------------------------------------------------------------------------------
@@ -280,14 +331,13 @@ class RegisterFile:
         return self._value(offset) & _W32
 
     def _value(self, offset):
+        if offset in self._absent:
+            return 0
         if Offset.MSI_CFG_TBL <= offset < Offset.MSI_CFG_TBL + 0x100:
             if not self._msi:
                 return 0
             x, at = divmod(offset - Offset.MSI_CFG_TBL, MSI_CFG_ENTRY_SIZE)
             return (self.msi_addr, None, self.msi_data, self.msi_vec_ctl)[at // 4][x]
-        if offset in (Offset.TR_REQ_IOVA, Offset.TR_REQ_CTL, Offset.TR_RESPONSE) \
-                and not self._dbg:
-            return 0
         name = _NAMES.get(offset)
         return getattr(self, name) if name else 0
 
@@ -309,9 +359,7 @@ class RegisterFile:
         else:
             old, new, written = self._value(offset), value, _W32
         handler = _HANDLERS.get(offset)
-        if handler is not None:
-            if offset in (Offset.TR_REQ_IOVA, Offset.TR_REQ_CTL) and not self._dbg:
-                return
+        if handler is not None and offset not in self._absent:
             handler(self, old, new, written)
 
     # -- per-register write rules --------------------------------------------------------
@@ -324,13 +372,12 @@ class RegisterFile:
         ppn = bits.get(DDTP, new, "ppn") & self._ppn_mask
         self.ddtp = bits.pack(DDTP, iommu_mode=mode, ppn=ppn)
 
-    def _w_cqb(self, old, new, written):
-        self.cqb = self._qb(_by_kind(Offset.CQB, old, new))
-        self.cqt &= self.queue_entries(self.cqb) - 1
+    # The three queues' rules (module docstring), one implementation.
 
-    def _w_fqb(self, old, new, written):
-        self.fqb = self._qb(_by_kind(Offset.FQB, old, new))
-        self.fqh &= self.queue_entries(self.fqb) - 1
+    def _w_qb(self, q, old, new):
+        qb = self._qb(_by_kind(q.offsets[0], old, new))
+        setattr(self, q.base, qb)
+        setattr(self, q.sw_index, getattr(self, q.sw_index) & (self.queue_entries(qb) - 1))
 
     def _qb(self, new):
         # LOG2SZ-1 is WARL: a size above the Config's largest reads as that largest.
@@ -338,36 +385,19 @@ class RegisterFile:
         return bits.pack(QB, log2szm1=log2szm1,
                          ppn=bits.get(QB, new, "ppn") & self._ppn_mask)
 
-    def _w_cqt(self, old, new, written):
-        self.cqt = new & (self.queue_entries(self.cqb) - 1)
+    def _w_index(self, q, old, new):
+        setattr(self, q.sw_index, new & (self.queue_entries(getattr(self, q.base)) - 1))
 
-    def _w_fqh(self, old, new, written):
-        self.fqh = new & (self.queue_entries(self.fqb) - 1)
-
-    def _w_cqcsr(self, old, new, written):
-        en, on = bits.mask(CQCSR, "cqen"), bits.mask(CQCSR, "cqon")
-        v = _by_kind(Offset.CQCSR, old, new)
-        if new & en and not old & en:
-            # cqen 0->1: cqh and the error bits read 0, the queue turns on (spec
-            # "Command-queue CSR (cqcsr)").
-            self.cqh = 0
-            v = (v & ~_CQCSR_ERR) | on
-        elif not new & en and old & en:
-            v &= ~on
-        self.cqcsr = v
-        self.update_ipsr()
-
-    def _w_fqcsr(self, old, new, written):
-        en, on = bits.mask(FQCSR, "fqen"), bits.mask(FQCSR, "fqon")
-        v = _by_kind(Offset.FQCSR, old, new)
-        if new & en and not old & en:
-            # fqen 0->1: fqt, fqof and fqmf read 0, the queue turns on (spec
-            # "Fault queue CSR (fqcsr)").
-            self.fqt = 0
-            v = (v & ~_FQCSR_ERR) | on
-        elif not new & en and old & en:
-            v &= ~on
-        self.fqcsr = v
+    def _w_qcsr(self, q, old, new):
+        v = _by_kind(q.offsets[2], old, new)
+        if new & q.en and not old & q.en:
+            # The enable 0->1: the IOMMU-owned index and the error bits read 0, the queue
+            # turns on.
+            setattr(self, q.hw_index, 0)
+            v = (v & ~q.err) | q.on
+        elif not new & q.en and old & q.en:
+            v &= ~q.on
+        setattr(self, q.csr, v)
         self.update_ipsr()
 
     def _w_ipsr(self, old, new, written):
@@ -416,22 +446,30 @@ _NAMES = {
     Offset.CAPABILITIES: "capabilities", Offset.FCTL: "fctl", Offset.DDTP: "ddtp",
     Offset.CQB: "cqb", Offset.CQH: "cqh", Offset.CQT: "cqt",
     Offset.FQB: "fqb", Offset.FQH: "fqh", Offset.FQT: "fqt",
-    Offset.CQCSR: "cqcsr", Offset.FQCSR: "fqcsr", Offset.IPSR: "ipsr",
+    Offset.PQB: "pqb", Offset.PQH: "pqh", Offset.PQT: "pqt",
+    Offset.CQCSR: "cqcsr", Offset.FQCSR: "fqcsr", Offset.PQCSR: "pqcsr", Offset.IPSR: "ipsr",
     Offset.ICVEC: "icvec", Offset.TR_REQ_IOVA: "tr_req_iova",
     Offset.TR_REQ_CTL: "tr_req_ctl", Offset.TR_RESPONSE: "tr_response",
 }
 
-# Registers not listed (capabilities, cqh, fqt, tr_response) are read-only.
+
+def _queue_handler(method, q):
+    def handler(self, old, new, written):
+        method(self, q, old, new)
+    return handler
+
+
+# Registers not listed (capabilities, cqh, fqt, pqt, tr_response) are read-only.
 _HANDLERS = {
-    Offset.FCTL: RegisterFile._w_fctl,
-    Offset.DDTP: RegisterFile._w_ddtp, Offset.CQB: RegisterFile._w_cqb,
-    Offset.FQB: RegisterFile._w_fqb, Offset.CQT: RegisterFile._w_cqt,
-    Offset.FQH: RegisterFile._w_fqh, Offset.CQCSR: RegisterFile._w_cqcsr,
-    Offset.FQCSR: RegisterFile._w_fqcsr, Offset.IPSR: RegisterFile._w_ipsr,
-    Offset.ICVEC: RegisterFile._w_icvec, Offset.TR_REQ_IOVA: RegisterFile._w_tr_req_iova,
+    Offset.FCTL: RegisterFile._w_fctl, Offset.DDTP: RegisterFile._w_ddtp,
+    Offset.IPSR: RegisterFile._w_ipsr, Offset.ICVEC: RegisterFile._w_icvec,
+    Offset.TR_REQ_IOVA: RegisterFile._w_tr_req_iova,
     Offset.TR_REQ_CTL: RegisterFile._w_tr_req_ctl,
 }
-
+for _q in (_CQ, _FQ, _PQ):
+    for _offset, _method in zip(_q.offsets, (RegisterFile._w_qb, RegisterFile._w_index,
+                                             RegisterFile._w_qcsr), strict=True):
+        _HANDLERS[_offset] = _queue_handler(_method, _q)
 
 
 def _is_msi_addr(base):

@@ -4,7 +4,10 @@ RISC-V IOMMU spec "Process to translate an IOVA": a request either completes wit
 supervisor physical address, or stops with a fault CAUSE (spec "Fault/Event-Queue (FQ)"). The fields
 mirror the response stream of :mod:`iogate.hdl.port` (fault, cause, 4 KiB page, leaf permissions,
 Svpbmt memory type, and ``absorbed`` for an access the IOMMU completed itself) plus what a fault
-record or the debug interface needs (``iotval2``, the size of the translation range).
+record or the debug interface needs (``iotval2``, the size of the translation range). An
+ATS Translation Request's answer is a Translation Completion (reference N.6.2): it also
+carries ``u``, ``g``, ``priv`` and ``size_log2`` (docs/ats-pri.md ``ATS_ANSWER``), which
+every other answer leaves at their defaults.
 """
 
 import dataclasses
@@ -20,7 +23,8 @@ class Result:
     by position).
 
     Equality and hashing look only at what a device sees (``fault``, ``cause``, ``ppn``,
-    ``r``, ``w``, ``x``, ``pbmt``, ``absorbed``), so sets of results (see
+    ``r``, ``w``, ``x``, ``pbmt``, ``absorbed``, and a completion's ``u``, ``g``, ``priv``,
+    ``size_log2``), so sets of results (see
     :meth:`iogate.cosim.model.IommuModel.allowed`) hold each distinct answer once.
 
     Attributes
@@ -52,6 +56,13 @@ class Result:
         it itself (reference N.4.4; issue 16 decision 5): an MSI write recorded in the MRIF
         (notice sent) or silently discarded, or an aligned 32-bit read that reads 0. The
         requester drops it; ``ppn``, ``r``, ``w``, ``x`` and ``pbmt`` are then 0.
+    u, g, priv : bool
+        A Translation Completion's U ("Untranslated access only", an MRIF-mode MSI page),
+        Global and Priv fields (reference N.6.2, :mod:`iogate.cosim.model.ats`); False for
+        every other answer.
+    size_log2 : int or None
+        A Translation Completion's range size, log2 of bytes (12 for 4 KiB; S=1 above
+        12); None for every other answer (their ``size`` is not compared).
     """
 
     fault: bool
@@ -65,6 +76,10 @@ class Result:
     size: int = dataclasses.field(default=4096, compare=False)
     iotval2: int = dataclasses.field(default=0, compare=False)
     absorbed: bool = False
+    u: bool = False
+    g: bool = False
+    priv: bool = False
+    size_log2: int | None = None
 
     @property
     def pa(self) -> int | None:
@@ -82,6 +97,10 @@ class Result:
             return "Result(absorbed)"
         flags = (self.r, self.w, self.x)
         perms = "".join(c if f else "-" for c, f in zip("rwx", flags, strict=True))
+        if self.size_log2 is not None:
+            flags = "".join(f", {n}" for n in ("u", "g", "priv") if getattr(self, n))
+            return (f"Result(completion, ppn={self.ppn:#x}, {perms}, "
+                    f"size_log2={self.size_log2}{flags})")
         return (f"Result(ppn={self.ppn:#x}, {perms}, pbmt={Pbmt(self.pbmt).name}, "
                 f"size={self.size:#x})")
 
