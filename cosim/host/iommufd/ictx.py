@@ -43,11 +43,17 @@ paging HWPT (with or without ``NEST_PARENT``, not ``PASID``) is an
 :class:`~iogate.cosim.host.core.MsiDomain`: a second stage with an MSI page table mapping
 only the interrupt files granted with :meth:`Iommufd.grant_interrupt_file`.
 
+I/O page faults (``IOMMU_FAULT_QUEUE_ALLOC``; :mod:`~iogate.cosim.host.iommufd.fault`): a
+HWPT allocated with ``IOMMU_HWPT_FAULT_ID_VALID`` names a fault object in ``fault_id``
+(``-ENOENT`` if it is not one, and no HWPT is made); the fault object is busy while a HWPT
+uses it or its fd is open (:meth:`Iommufd.close`). Attaching such a HWPT needs PRI
+(``capabilities.ATS``, else ``-ENODEV``). :meth:`Iommufd.page_request` is the IOMMU side's
+entry, :meth:`Iommufd.read` and :meth:`Iommufd.write` the fd's.
+
 Not implemented (the dispatcher answers ``-ENOTTY``): ``IOAS_ALLOW_IOVAS``, ``IOAS_COPY``,
-``IOAS_IOVA_RANGES``, ``OPTION``, ``VFIO_IOAS``, ``GET_HW_INFO``, dirty tracking, vIOMMU
-and fault queue objects. ``IOMMU_HWPT_ALLOC`` answers ``-EOPNOTSUPP`` to the flags that
-would need them (``DIRTY_TRACKING``, ``FAULT_ID_VALID``), and an attach needs a
-HWPT (Linux also accepts an IOAS and makes a HWPT for it).
+``IOAS_IOVA_RANGES``, ``OPTION``, ``VFIO_IOAS``, ``GET_HW_INFO``, dirty tracking and vIOMMU
+objects. ``IOMMU_HWPT_ALLOC`` answers ``-EOPNOTSUPP`` to ``DIRTY_TRACKING``, and an attach
+needs a HWPT (Linux also accepts an IOAS and makes a HWPT for it).
 """
 
 import errno
@@ -56,12 +62,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from iogate.hdl import bits
-from iogate.hdl.formats import TC, IosatpMode, PdtpMode
+from iogate.hdl.formats import TC, IosatpMode, PdtpMode, PrgResponse
 
 from iogate.firmware.errors import OutOfMemory
+from iogate.firmware.pq import prg_response
 
 from iogate.cosim.host.core import BLOCKED, HostIommu, MsiDomain
 from iogate.cosim.host.ids import IdAllocator, IdsExhausted
+from iogate.cosim.host.iommufd.fault import FaultGroup, FaultQueue, PendingGroups
 from iogate.cosim.host.iommufd.ioas import Ioas
 from iogate.cosim.host.iommufd.nesting import (
     NestingError,
@@ -127,6 +135,8 @@ class _Device:
 class _HwptPaging:
     kind = "hwpt_paging"
 
+    fault = None    # the FaultQueue of IOMMU_HWPT_FAULT_ID_VALID
+
     def __init__(self, domain, ioas, nest_parent, pasid_compat=False):
         self.domain = domain
         self.ioas = ioas
@@ -140,6 +150,7 @@ class _HwptNested:
     kind = "hwpt_nested"
 
     pasid_compat = False
+    fault = None
 
     def __init__(self, domain, parent):
         self.domain = domain
@@ -197,8 +208,12 @@ class Iommufd:
         self.allow_unsafe_interrupts = bool(allow_unsafe_interrupts)
         self.user = UserSpace(self.host.bus, user_memory)
         self._ids = IdAllocator(1, (1 << 31) - 1)
-        # Objects of four kinds, told apart by their .kind as the kernel's are by type.
+        # Objects of five kinds, told apart by their .kind as the kernel's are by type.
         self.objects: dict[int, Any] = {}
+        # The fault objects' fds (the process's file table: lowest free from 3).
+        self.fds: dict[int, FaultQueue] = {}
+        # Page requests of groups not complete yet (io-pgfault's partial list).
+        self._partial = PendingGroups()
 
     def _add(self, obj):
         obj_id = self._ids.alloc()
@@ -259,6 +274,10 @@ class Iommufd:
             return e.rc
         if hwpt.kind not in ("hwpt_paging", "hwpt_nested"):
             return -errno.EINVAL
+        if hwpt.fault is not None and not self.host.driver.capabilities["ats"]:
+            # iommufd_fault_iopf_enable: no PRI behind this IOMMU (capabilities.ATS=0), as a
+            # driver without IOPF support answers iommu_dev_enable_feature.
+            return -errno.ENODEV
         if pasid is not None:
             return self._attach_pasid(dev_id, dev, pasid, hwpt)
         if dev.pasids and (not hwpt.pasid_compat or hwpt.kind != "hwpt_paging"):
@@ -269,6 +288,7 @@ class Iommufd:
         self.host.attach(dev.device_id, hwpt.domain)
         if dev.hwpt is not None:
             dev.hwpt.devices.discard(dev_id)
+            self._auto_respond(dev.hwpt, dev_id, None)
         hwpt.devices.add(dev_id)
         dev.hwpt = hwpt
         return 0
@@ -292,6 +312,7 @@ class Iommufd:
         dev_key = (dev_id, pasid)
         if old is not None:
             old.devices.discard(dev_key)
+            self._auto_respond(old, dev_id, pasid)
         hwpt.devices.add(dev_key)
         dev.pasids[pasid] = hwpt
         return 0
@@ -342,10 +363,12 @@ class Iommufd:
             if hwpt is not None:
                 self.host.detach_pasid(dev.device_id, pasid)
                 hwpt.devices.discard((dev_id, pasid))
+                self._auto_respond(hwpt, dev_id, pasid)
             return 0
         if dev.hwpt is not None:
             self.host.attach(dev.device_id, BLOCKED)
             dev.hwpt.devices.discard(dev_id)
+            self._auto_respond(dev.hwpt, dev_id, None)
             dev.hwpt = None
         return 0
 
@@ -384,6 +407,7 @@ class Iommufd:
             Ioctl.IOAS_UNMAP: self._ioas_unmap,
             Ioctl.HWPT_ALLOC: self._hwpt_alloc,
             Ioctl.HWPT_INVALIDATE: self._hwpt_invalidate,
+            Ioctl.FAULT_QUEUE_ALLOC: self._fault_alloc,
         }[request]  # type: ignore[index]  # Ioctl keys, an IntEnum: the int finds its member
         try:
             rc, respond = handler(cmd)
@@ -405,6 +429,14 @@ class Iommufd:
         # object belongs to the VFIO side (unbind), never to IOMMU_DESTROY.
         _, obj_id = cmd
         obj = self._get(obj_id)
+        if obj.kind == "fault":
+            # The HWPTs using it and its fd hold references (iommufd_eventq_init).
+            if obj.users or obj.fd_open:
+                return -errno.EBUSY, False
+            obj.auto_respond()      # iommufd_fault_destroy
+            del self.objects[obj_id]
+            self._ids.free(obj_id)
+            return 0, False
         if (obj.kind == "device"
                 or (obj.kind == "ioas" and obj.hwpts)
                 or (obj.kind != "ioas" and obj.devices)
@@ -419,6 +451,8 @@ class Iommufd:
         elif obj.kind == "hwpt_nested":
             obj.parent.children.discard(obj)
             self.host.free_domain(obj.domain)
+        if obj.kind != "ioas" and obj.fault is not None:
+            obj.fault.users -= 1
         del self.objects[obj_id]
         self._ids.free(obj_id)
         return 0, False
@@ -456,7 +490,7 @@ class Iommufd:
         return 0, True
 
     def _hwpt_alloc(self, cmd):
-        (_, flags, dev_id, pt_id, _, reserved, data_type, data_len, data_uptr, _,
+        (_, flags, dev_id, pt_id, _, reserved, data_type, data_len, data_uptr, fault_id,
          reserved2) = cmd
         if reserved or reserved2:
             return -errno.EOPNOTSUPP, False
@@ -474,8 +508,25 @@ class Iommufd:
             return -errno.EINVAL, False
         if rc:
             return rc, False
+        if flags & HwptAllocFlag.FAULT_ID_VALID:
+            # iommufd_get_fault after the domain exists: a bad fault_id aborts it.
+            fault = self.objects.get(fault_id)
+            if fault is None or fault.kind != "fault":
+                self._abort_hwpt(obj)
+                return -errno.ENOENT, False
+            obj.fault = fault
+            fault.users += 1
         cmd[4] = self._add(obj)
         return 0, True
+
+    def _abort_hwpt(self, obj):
+        # iommufd_object_abort_and_destroy of a HWPT never handed out.
+        if obj.kind == "hwpt_paging":
+            obj.ioas.ioas.remove_domain(obj.domain)
+            obj.ioas.hwpts.discard(obj)
+        else:
+            obj.parent.children.discard(obj)
+        self.host.free_domain(obj.domain)
 
     def _alloc_paging(self, ioas_obj, flags, data_type):
         # iommufd_hwpt_paging_alloc, and the driver's domain_alloc_paging_flags.
@@ -483,7 +534,7 @@ class Iommufd:
                     | HwptAllocFlag.FAULT_ID_VALID | HwptAllocFlag.PASID)
         if flags & ~valid:
             return -errno.EOPNOTSUPP, None
-        if flags & (HwptAllocFlag.DIRTY_TRACKING | HwptAllocFlag.FAULT_ID_VALID):
+        if flags & HwptAllocFlag.DIRTY_TRACKING:
             return -errno.EOPNOTSUPP, None
         pasid = bool(flags & HwptAllocFlag.PASID)
         if pasid and (not self.host.max_pasids or flags & HwptAllocFlag.NEST_PARENT):
@@ -516,8 +567,8 @@ class Iommufd:
             return -errno.EOPNOTSUPP, None
         if not parent.nest_parent:
             return -errno.EINVAL, None
-        if flags:
-            return -errno.EOPNOTSUPP, None   # no fault objects, no PASID here
+        if flags & HwptAllocFlag.PASID:
+            return -errno.EOPNOTSUPP, None   # no PASID here (FAULT_ID_VALID is the caller's)
         if data_type != HwptDataType.RISCV_IOGATE:
             return -errno.EOPNOTSUPP, None
         if data_len < HWPT_RISCV_MIN:
@@ -652,6 +703,92 @@ class Iommufd:
             return e.rc
         return 0
 
+    # -- I/O page faults (eventq.c, io-pgfault.c; cosim/host/iommufd/fault.py) ------------
+
+    def _fault_alloc(self, cmd):
+        # iommufd_fault_alloc: flags must be 0; the object and its fd.
+        _, flags, _, _ = cmd
+        if flags:
+            return -errno.EOPNOTSUPP, False
+        fd = 3
+        while fd in self.fds:
+            fd += 1
+        fault = FaultQueue(fd)
+        cmd[2] = self._add(fault)
+        cmd[3] = fd
+        self.fds[fd] = fault
+        return 0, True
+
+    def read(self, fd: int, count: int) -> bytes | int:
+        """``read()`` of a fault fd: ``struct iommu_hwpt_pgfault`` records, or a negative
+        errno (``-EBADF`` for an fd that is not one)."""
+        fault = self.fds.get(fd)
+        return -errno.EBADF if fault is None else fault.read(count)
+
+    def write(self, fd: int, data: bytes) -> int:
+        """``write()`` of ``struct iommu_hwpt_page_response`` records to a fault fd: the
+        bytes taken, or a negative errno."""
+        fault = self.fds.get(fd)
+        return -errno.EBADF if fault is None else fault.write(data)
+
+    def close(self, fd: int) -> int:
+        """``close()`` of a fault fd: its reference on the object is dropped (the object
+        stays until ``IOMMU_DESTROY``). 0 or ``-EBADF``."""
+        fault = self.fds.pop(fd, None)
+        if fault is None:
+            return -errno.EBADF
+        fault.fd_open = False
+        return 0
+
+    def page_request(self, request) -> None:
+        """One Page Request from the IOMMU (``iommu_report_device_fault``): the sink of
+        :meth:`iogate.firmware.pq.PageRequestQueue.report`.
+
+        A group is routed when its last request arrives: to the HWPT attached to the
+        requester's PASID, or, without one, to the requester's own HWPT (a nested one
+        whose guest owns the process directory takes PASID requests too, as
+        ``find_fault_handler``); if that HWPT has a fault object the group goes there,
+        else it is answered Invalid Request at once.
+        """
+        group = self._partial.add(request)
+        if group is None:
+            return
+        last = group[-1]
+        respond = self._responder(last)
+        dev_id, dev = next(((i, o) for i, o in self.objects.items()
+                            if o.kind == "device" and o.device_id == last.device_id),
+                           (None, None))
+        handle, hwpt = None, None
+        if dev is not None:
+            if last.pasid is not None and last.pasid in dev.pasids:
+                handle, hwpt = last.pasid, dev.pasids[last.pasid]
+            elif last.pasid is None or (dev.hwpt is not None
+                                        and dev.hwpt.kind == "hwpt_nested"):
+                hwpt = dev.hwpt
+        if hwpt is None or hwpt.fault is None:
+            respond(PrgResponse.INVALID_REQUEST)
+            return
+        hwpt.fault.add(FaultGroup(dev_id, group, respond, handle=handle))
+
+    def discard_partial(self) -> None:
+        """``iopf_queue_discard_partial``: the page-request queue overflowed."""
+        self._partial.discard()
+
+    def _responder(self, last):
+        def respond(code):
+            # PRG Response (N.6.4) with the group's PASID when the function requires it:
+            # DC.tc.PRPR is programmed from its "PRG Response PASID Required" (N.6.1).
+            driver = self.host.driver
+            prpr = bits.get(TC, driver.device_context(last.device_id).tc, "prpr")
+            driver.run([prg_response(last.device_id, last.prg_index, code,
+                                     last.pasid if prpr else None)])
+        return respond
+
+    def _auto_respond(self, hwpt, dev_id, handle):
+        # iommufd_auto_response_faults: the groups of a detached attachment.
+        if hwpt.fault is not None:
+            hwpt.fault.auto_respond(lambda g: g.dev_id == dev_id and g.handle == handle)
+
     def state(self) -> tuple[object, ...]:
         """A comparable snapshot of every object."""
         out: list[tuple[object, ...]] = []
@@ -662,10 +799,13 @@ class Iommufd:
                             tuple(sorted((p, id(h)) for p, h in obj.pasids.items()))))
             elif obj.kind == "ioas":
                 out.append((obj_id, "ioas", obj.ioas.state()))
+            elif obj.kind == "fault":
+                out.append((obj_id, "fault", obj.fd, obj.state()))
             else:
                 # dev_ids and (dev_id, pasid) pairs: ordered by their text.
                 granted = (tuple(sorted(obj.domain.granted.items()))
                            if isinstance(getattr(obj, "domain", None), MsiDomain) else ())
-                out.append((obj_id, obj.kind, tuple(sorted(obj.devices, key=repr)), granted))
+                out.append((obj_id, obj.kind, tuple(sorted(obj.devices, key=repr)), granted,
+                            None if obj.fault is None else id(obj.fault)))
         return tuple(out)
 

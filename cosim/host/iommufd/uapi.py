@@ -26,7 +26,8 @@ __all__ = [
     "IOMMUFD_TYPE", "Ioctl", "IoasMapFlag", "HwptAllocFlag", "HwptDataType",
     "HwptInvalidateDataType", "OPS", "Op", "HWPT_RISCV", "HWPT_RISCV_MIN",
     "INVALIDATE_ENTRY_SIZE", "DESTROY", "IOAS_ALLOC", "IOAS_MAP", "IOAS_UNMAP",
-    "HWPT_ALLOC", "HWPT_INVALIDATE",
+    "HWPT_ALLOC", "HWPT_INVALIDATE", "FAULT_ALLOC", "HWPT_PGFAULT", "HWPT_PAGE_RESPONSE",
+    "PgfaultFlag", "PgfaultPerm", "PageResponseCode",
 ]
 
 IOMMUFD_TYPE = ord(";")
@@ -48,6 +49,7 @@ class Ioctl(enum.IntEnum):
     HWPT_SET_DIRTY_TRACKING = 0x3B8B
     HWPT_GET_DIRTY_BITMAP = 0x3B8C
     HWPT_INVALIDATE = 0x3B8D
+    FAULT_QUEUE_ALLOC = 0x3B8E
 
 
 class IoasMapFlag(enum.IntFlag):
@@ -95,6 +97,38 @@ HWPT_ALLOC = struct.Struct("<IIIIIIIIQII")
 #: u32 data_type; u32 entry_len; u32 entry_num; u32 __reserved; }``
 HWPT_INVALIDATE = struct.Struct("<IIQIIII")
 
+#: ``struct iommu_fault_alloc { u32 size; u32 flags; u32 out_fault_id; u32 out_fault_fd; }``
+FAULT_ALLOC = struct.Struct("<IIII")
+#: ``struct iommu_hwpt_pgfault { u32 flags; u32 dev_id; u32 pasid; u32 grpid; u32 perm;
+#: u32 __reserved; __aligned_u64 addr; u32 length; u32 cookie; }``: what ``read()`` of a
+#: fault fd yields, one per page request.
+HWPT_PGFAULT = struct.Struct("<IIIIIIQII")
+#: ``struct iommu_hwpt_page_response { u32 cookie; u32 code; }``: what ``write()`` takes.
+HWPT_PAGE_RESPONSE = struct.Struct("<II")
+
+
+class PgfaultFlag(enum.IntFlag):
+    """``enum iommu_hwpt_pgfault_flags``."""
+    PASID_VALID = 1 << 0
+    LAST_PAGE = 1 << 1
+
+
+class PgfaultPerm(enum.IntFlag):
+    """``enum iommu_hwpt_pgfault_perm`` (EXEC and PRIV: PCIe's Execute / Privileged Mode
+    Requested of a request with a PASID)."""
+    READ = 1 << 0
+    WRITE = 1 << 1
+    EXEC = 1 << 2
+    PRIV = 1 << 3
+
+
+class PageResponseCode(enum.IntEnum):
+    """``enum iommufd_page_response_code``: PCIe's Success and Invalid Request (Response
+    Failure is not offered to user space: it disables a PRI other functions may share)."""
+    SUCCESS = 0
+    INVALID = 1
+
+
 #: ``struct iommu_hwpt_riscv_iogate { u64 tc; u64 ta; u64 fsc; }``
 HWPT_RISCV = struct.Struct("<QQQ")
 #: Its ``offsetofend(..., fsc)``: shorter data is refused.
@@ -121,6 +155,8 @@ OPS = {
     Ioctl.IOAS_UNMAP: Op(IOAS_UNMAP, 24),
     Ioctl.HWPT_ALLOC: Op(HWPT_ALLOC, 24),
     Ioctl.HWPT_INVALIDATE: Op(HWPT_INVALIDATE, 32),
+    Ioctl.FAULT_QUEUE_ALLOC: Op(FAULT_ALLOC, 16),
 }
 
 assert HWPT_ALLOC.size == 48 and HWPT_INVALIDATE.size == 32 and IOAS_MAP.size == 40
+assert HWPT_PGFAULT.size == 40 and HWPT_PAGE_RESPONSE.size == 8 and FAULT_ALLOC.size == 16
