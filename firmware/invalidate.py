@@ -161,7 +161,7 @@ def devatc(changes, device_id, *, pasid=None, limit=LEAF_LIMIT):
         The PASID the device uses the table with (``None``: requests without one).
     limit : int
     """
-    from iogate.firmware import ats     # ats builds on this module's recipes
+    from iogate.firmware import ats  # ats builds on this module's recipes
 
     if not changes:
         return []

@@ -13,8 +13,8 @@ opcode 2.
 
 import pytest
 
-from iogate.hdl import Config, bits
-from iogate.hdl.formats import TC, IosatpMode
+from iogate.hdl import Config
+from iogate.hdl.formats import IosatpMode
 
 from iogate.firmware import ats, invalidate
 from iogate.firmware.alloc import PageAllocator

@@ -94,6 +94,7 @@ from iogate.cosim.host.vfio.type1 import ALLOW_UNSAFE_INTERRUPTS
 if TYPE_CHECKING:
     from iogate.firmware.bus import Bus
     from iogate.firmware.driver import Iommu
+    from iogate.firmware.pq import PageRequest
 
 __all__ = ["Iommufd", "UNSAFE_MSI"]
 
@@ -740,7 +741,7 @@ class Iommufd:
         fault.fd_open = False
         return 0
 
-    def page_request(self, request) -> None:
+    def page_request(self, request: "PageRequest") -> None:
         """One Page Request from the IOMMU (``iommu_report_device_fault``): the sink of
         :meth:`iogate.firmware.pq.PageRequestQueue.report`.
 
@@ -757,7 +758,7 @@ class Iommufd:
         respond = self._responder(last)
         dev_id, dev = next(((i, o) for i, o in self.objects.items()
                             if o.kind == "device" and o.device_id == last.device_id),
-                           (None, None))
+                           (0, None))
         handle, hwpt = None, None
         if dev is not None:
             if last.pasid is not None and last.pasid in dev.pasids:
