@@ -297,3 +297,42 @@ def test_forget_drops_one_devices_incomplete_groups():
     s.handle()
     assert s.driver.forget(7) == ((7, PID, 1),)
     assert list(s.driver.pending) == [(9, None, 2)]
+
+
+def test_report_into_iommufd_end_to_end():
+    # The model's queue -> report() -> iommufd's fault object -> read() -> write() ->
+    # ATS.PRGR through the host's driver (struct iommu_hwpt_pgfault is 40 bytes, the
+    # response 8; the PRGR payload PRG index << 32 | code << 44, reference N.6.4).
+    import struct
+
+    from iogate.cosim.host.core import HostIommu
+    from iogate.cosim.host.iommufd.ictx import Iommufd
+    from iogate.cosim.host.iommufd.uapi import (
+        FAULT_ALLOC, HWPT_ALLOC, IOAS_ALLOC, HwptAllocFlag, Ioctl)
+
+    host = HostIommu.on_model(Config.full().replace(ats=True))
+    fd = Iommufd(host, allow_unsafe_interrupts=True)
+    dev = fd.bind(7)
+    arg = bytearray(IOAS_ALLOC.pack(12, 0, 0))
+    assert fd.ioctl(Ioctl.IOAS_ALLOC, arg) == 0
+    ioas = IOAS_ALLOC.unpack(arg)[2]
+    arg = bytearray(FAULT_ALLOC.pack(16, 0, 0, 0))
+    assert fd.ioctl(Ioctl.FAULT_QUEUE_ALLOC, arg) == 0
+    _, _, fault_id, ffd = FAULT_ALLOC.unpack(arg)
+    arg = bytearray(HWPT_ALLOC.pack(48, HwptAllocFlag.FAULT_ID_VALID, dev, ioas, 0, 0, 0, 0,
+                                    0, fault_id, 0))
+    assert fd.ioctl(Ioctl.HWPT_ALLOC, arg) == 0
+    assert fd.attach(dev, HWPT_ALLOC.unpack(arg)[4]) == 0
+
+    s = System()
+    s.driver.enable()
+    s.request(0x100, last=False, prg_index=3, pasid=None)
+    s.request(0x101, prg_index=3, pasid=None, w=True)
+    s.driver.report(fd)
+    raw = fd.read(ffd, 80)
+    got = [struct.unpack_from("<IIIIIIQII", raw, i) for i in (0, 40)]
+    assert got == [(0, dev, 0, 3, 1, 0, 0x100_000, 0, 1), (2, dev, 0, 3, 3, 0, 0x101_000, 0, 1)]
+    assert fd.write(ffd, struct.pack("<II", 1, 0)) == 8
+    prgr_msgs = [m for m in host.model.command_queue.sent if m["kind"] == 1]
+    assert [(m["rid"], m["payload"]) for m in prgr_msgs] == [(7, 3 << 32)]
+    assert s.commands == []         # the queue's own handler answered nothing
