@@ -308,7 +308,12 @@ def test_report_into_iommufd_end_to_end():
     from iogate.cosim.host.core import HostIommu
     from iogate.cosim.host.iommufd.ictx import Iommufd
     from iogate.cosim.host.iommufd.uapi import (
-        FAULT_ALLOC, HWPT_ALLOC, IOAS_ALLOC, HwptAllocFlag, Ioctl)
+        FAULT_ALLOC,
+        HWPT_ALLOC,
+        IOAS_ALLOC,
+        HwptAllocFlag,
+        Ioctl,
+    )
 
     host = HostIommu.on_model(Config.full().replace(ats=True))
     fd = Iommufd(host, allow_unsafe_interrupts=True)
