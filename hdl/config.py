@@ -86,7 +86,7 @@ class Config:
         PCIe ATS and PRI (``capabilities.ATS``, reference N.6; the plan is docs/ats-pri.md):
         the ATS commands, the ATS message stream and its completion input, the page-request
         port and the page-request queue. Without it ATS commands are ``cmd_ill`` and the
-        page-request queue registers read 0.
+        page-request queue registers read 0. Not with ``msi_mrif`` yet.
     t2gpa : bool
         ``capabilities.T2GPA``: ATS completions may return GPAs (``DC.tc.T2GPA``); requires
         ``ats`` and ``sv39x4``.
@@ -185,6 +185,10 @@ class Config:
         if self.interrupt_vectors not in (1, 2, 4, 8, 16):
             raise ValueError(f"interrupt_vectors must be 1, 2, 4, 8 or 16, not "
                              f"{self.interrupt_vectors!r}")
+        if self.ats and self.msi_mrif:
+            # An ATS Translation Request to an MRIF-mode page answers U=1 (reference N.6.2):
+            # not built yet (issue 17); a Config cannot ask for what is not there.
+            raise ValueError("ats with msi_mrif is not built yet")
         if self.t2gpa and not (self.ats and self.sv39x4):
             raise ValueError("t2gpa requires ats and sv39x4 (it returns GPAs of a second stage)")
         if not 1 <= self.ats_inval_tags <= 32:

@@ -19,7 +19,7 @@ __all__ = [
     "CMD", "IOTINVAL", "IOFENCE", "IODIR", "ATS", "CMD_SIZE",
     "FAULT_RECORD", "FQ_RECORD_SIZE", "Cause", "Ttyp", "DTF_REPORTED_CAUSES",
     "PQ_RECORD", "PQ_RECORD_SIZE", "PcieMessage", "PrgResponse", "ATS_INVAL_PAYLOAD",
-    "ATS_PRGR_PAYLOAD",
+    "ATS_PRGR_PAYLOAD", "ATS_NO_PERMISSION_CAUSES",
 ]
 
 #: Size of a base-format device context in bytes (spec "Leaf DDT entry", capabilities.MSI_FLAT=0).
@@ -397,6 +397,18 @@ class Ttyp(enum.IntEnum, shape=6):
             return cls.UNTRANSLATED_WRITE
         return cls.UNTRANSLATED_EXEC
 
+    @classmethod
+    def translated(cls, access):
+        """The TTYP of a Translated request for ``access`` (5, 6, 7: reference N.6.3), as
+        :meth:`untranslated`.
+
+        Raises
+        ------
+        ValueError
+            If ``access`` is no :class:`~iogate.hdl.port.Access` (nor one's value).
+        """
+        return cls(cls.untranslated(access) + 4)
+
 
 class Cause(enum.IntEnum, shape=12):
     """Fault-record CAUSE (spec "Fault/Event-Queue (FQ)", table "Fault record CAUSE")."""
@@ -441,6 +453,16 @@ DTF_REPORTED_CAUSES = frozenset({
 })
 
 #: A fault-queue record: four doublewords (spec "Fault/Event-Queue (FQ)").
+#: The causes an ATS Translation Request is not refused for: it is answered with a success
+#: with R=W=0 (no permission) and no fault record (reference N.6.2, D.4 "Fault responses"): the
+#: page and guest-page faults, an MSI PTE not valid, a PDT entry not valid. (U-bit and SUM
+#: mismatches are page faults here.)
+ATS_NO_PERMISSION_CAUSES = frozenset({
+    Cause.INSTRUCTION_PAGE_FAULT, Cause.READ_PAGE_FAULT, Cause.WRITE_PAGE_FAULT,
+    Cause.INSTRUCTION_GUEST_PAGE_FAULT, Cause.READ_GUEST_PAGE_FAULT,
+    Cause.WRITE_GUEST_PAGE_FAULT, Cause.MSI_PTE_NOT_VALID, Cause.PDT_ENTRY_NOT_VALID,
+})
+
 FAULT_RECORD = data.StructLayout({
     "cause": Cause, "pid": 20, "pv": 1, "priv": 1, "ttyp": Ttyp, "did": 24,
     "_custom0": 32, "_rsvd0": 32, "iotval": 64, "iotval2": 64,

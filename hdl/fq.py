@@ -25,7 +25,8 @@ that faulted (reference N.5, decision 8 of issue 16): CAUSE 273, TTYP 0, DID/PV/
 ``iotval`` the MSI's address, ``iotval2`` 0, admitted whatever any DTF says (no device
 context is involved). It goes first when both offer a report in one cycle.
 
-With the page-request queue (``pq=True``, ``Config.ats``) a third source, ``pq_fault``, reports
+With ATS (``ats=True``, ``Config.ats``) the pipeline's reports carry the request's kind
+(TTYP 5-7 for a Translated request, 8 for an ATS Translation Request) and a third source, ``pq_fault``, reports
 the Page Requests the IOMMU answered itself for a configuration error (reference N.6.7,
 :mod:`iogate.hdl.pq`): TTYP 9 (PCIe message), DID/PV/PID/PRIV of the request, ``iotval`` 0x04
 (the Page Request message code), ``iotval2`` 0; ``DC.tc.DTF`` was applied by the queue, so
@@ -58,7 +59,7 @@ from iogate.hdl.formats import (
 )
 from iogate.hdl.mem_master import MemWriteSignature
 from iogate.hdl.msi_irq import msi_fault_layout
-from iogate.hdl.port import Access
+from iogate.hdl.port import Access, AtsKind
 
 __all__ = ["fault_report_layout", "FaultQueueRegisters", "FaultQueueWriter",
            "REPORT_FIFO_DEPTH"]
@@ -70,15 +71,18 @@ REPORT_FIFO_DEPTH = 4
 _SRC_PIPELINE, _SRC_MSI, _SRC_PQ = 0, 1, 2
 
 
-def fault_report_layout():
+def fault_report_layout(ats=False):
     """A fault the IOMMU answered, as the translation pipeline reports it.
 
     ``dtf`` is ``DC.tc.DTF`` of the device context the fault was decided under, 0 when no
-    valid device context was located. ``pid`` and ``priv`` count only with ``pv``.
+    valid device context was located. ``pid`` and ``priv`` count only with ``pv``. With
+    ``ats`` (``Config.ats``) ``kind`` is the request's :class:`iogate.hdl.port.AtsKind`: the
+    record's TTYP is 5-7 for a Translated request, 8 for an ATS Translation Request.
     """
     return data.StructLayout({
         "cause": Cause, "device_id": 24, "iova": 64, "access": Access, "pv": 1,
         "pid": 20, "priv": 1, "dtf": 1, "iotval2": 64,
+        **({"kind": AtsKind} if ats else {}),
     })
 
 
@@ -121,8 +125,9 @@ class FaultQueueWriter(wiring.Component):
         Physical address size (``capabilities.PAS``): the width of the write address.
     msi : bool
         Build the ``msi_fault`` source (``Config.igs`` MSI or BOTH).
-    pq : bool
-        Build the ``pq_fault`` source (``Config.ats``).
+    ats : bool
+        ``Config.ats``: reports carry the request kind, and the ``pq_fault`` source is
+        built.
 
     Members
     -------
@@ -135,7 +140,7 @@ class FaultQueueWriter(wiring.Component):
     msi_fault : ``In(stream.Signature(msi_fault_layout(pas)))``
         Failed MSI stores (only with ``msi``).
     pq_fault : ``In(stream.Signature(iogate.hdl.pq.pq_fault_layout()))``
-        Page Requests answered with a fault record (only with ``pq``).
+        Page Requests answered with a fault record (only with ``ats``).
 
     Raises
     ------
@@ -143,7 +148,7 @@ class FaultQueueWriter(wiring.Component):
         If ``pas`` is out of range.
     """
 
-    def __init__(self, *, pas, msi=False, pq=False):
+    def __init__(self, *, pas, msi=False, ats=False):
         try:
             check_pas(pas)
         except (TypeError, ValueError):
@@ -152,15 +157,15 @@ class FaultQueueWriter(wiring.Component):
             raise
         self._pas = pas
         self._msi = bool(msi)
-        self._pq = bool(pq)
+        self._ats = self._pq = bool(ats)
         members = {
-            "report": In(stream.Signature(fault_report_layout())),
+            "report": In(stream.Signature(fault_report_layout(ats=ats))),
             "regs": In(FaultQueueRegisters()),
             "mem": Out(MemWriteSignature(pas)),
         }
         if msi:
             members["msi_fault"] = In(stream.Signature(msi_fault_layout(pas)))
-        if pq:
+        if ats:
             # Imported here: iogate.hdl.pq does not depend on the fault queue, nor this on it.
             from iogate.hdl.pq import pq_fault_layout
             members["pq_fault"] = In(stream.Signature(pq_fault_layout()))
@@ -169,7 +174,7 @@ class FaultQueueWriter(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         regs = self.regs
-        layout = fault_report_layout()
+        layout = fault_report_layout(ats=self._ats)
 
         # --- Admission: DTF suppression and dropping happen before the FIFO, so that a
         # queue that is off or in error never holds the pipeline up.
@@ -218,6 +223,14 @@ class FaultQueueWriter(wiring.Component):
             for access in Access:
                 with m.Case(access):
                     m.d.comb += ttyp.eq(Ttyp.untranslated(access))
+        if self._ats:
+            with m.If(head.kind == AtsKind.TRANSLATED):
+                with m.Switch(head.access):
+                    for access in Access:
+                        with m.Case(access):
+                            m.d.comb += ttyp.eq(Ttyp.translated(access))
+            with m.Elif(head.kind == AtsKind.ATS_REQUEST):
+                m.d.comb += ttyp.eq(Ttyp.ATS_TRANSLATION_REQUEST)
         if self._msi:
             with m.If(head_src == _SRC_MSI):
                 m.d.comb += ttyp.eq(Ttyp.NONE)

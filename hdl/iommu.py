@@ -25,7 +25,7 @@ Config elaborates no Sv48, second-stage or multi-level directory logic), so
 ``capabilities``, computed from the Config, advertises exactly what the hardware does.
 """
 
-from amaranth.hdl import Cat, Module
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -39,7 +39,17 @@ from iogate.hdl.mem_master import DATA_WIDTH, ID_WIDTH, MemoryMaster
 from iogate.hdl.msi_irq import MSI_IRQ_AWID, MsiIrq
 from iogate.hdl.pq import PageRequestQueue, page_request_layout
 from iogate.hdl.pri import PageRequestPort
-from iogate.hdl.port import ANSWER, MSI_WRITE, PASID, REQUEST, TranslationPort, embedded
+from iogate.hdl.iotlb import PageSize
+from iogate.hdl.port import (
+    ANSWER,
+    MSI_WRITE,
+    PASID,
+    REQUEST,
+    Access,
+    AtsKind,
+    TranslationPort,
+    embedded,
+)
 from iogate.hdl.regfile import MMIO_ADDR_WIDTH, WSI_LINES, RegFile
 from iogate.hdl.regs import Igs
 from iogate.hdl.translate import TranslationPipeline
@@ -103,8 +113,8 @@ class Iommu(wiring.Component):
             "mem": Out(AXI4Signature(config.pas, DATA_WIDTH, ID_WIDTH)),
             # TranslationPort is written from the IOMMU's side (requests In), so the
             # IOMMU holds it un-flipped.
-            "tr": Out(TranslationPort(config.tag_width, config.pd_levels > 0, config.msi_mrif))
-            .array(config.ports),
+            "tr": Out(TranslationPort(config.tag_width, config.pd_levels > 0, config.msi_mrif,
+                                      config.ats)).array(config.ports),
             "wsi": Out(WSI_LINES),
             **({"page_req": In(stream.Signature(page_request_layout())),
                 "ats_msg": Out(stream.Signature(ATS_MSG)),
@@ -127,7 +137,7 @@ class Iommu(wiring.Component):
         m.submodules.pipeline = pipe = TranslationPipeline(cfg)
         m.submodules.cmdq = cmdq = CommandQueue(cfg)
         msi_irq = cfg.igs != Igs.WSI      # IOMMU-generated MSIs (reference N.5)
-        m.submodules.fq = fq = FaultQueueWriter(pas=cfg.pas, msi=msi_irq, pq=cfg.ats)
+        m.submodules.fq = fq = FaultQueueWriter(pas=cfg.pas, msi=msi_irq, ats=cfg.ats)
         # Read clients: the DDT walker, the page-table walker, the command fetch and, with
         # process contexts, the process-directory walker.
         # With MSI translation the MSI page-table walker (and the MRIF update) reads through
@@ -204,6 +214,14 @@ class Iommu(wiring.Component):
                 if cfg.msi_mrif:
                     # An MRIF-mode MSI page needs the access's size and data (reference N.4.4).
                     m.d.comb += embedded(p, MSI_WRITE).eq(embedded(q, MSI_WRITE))
+                if cfg.ats:
+                    # A Translation Request walks as a read; Execute Requested comes with a
+                    # PASID only (reference N.6.2).
+                    is_tr = q.kind == AtsKind.ATS_REQUEST
+                    pv = q.pv if cfg.pd_levels else 0
+                    m.d.comb += [p.kind.eq(q.kind), p.nw.eq(q.nw),
+                                 p.access.eq(Mux(is_tr, Access.READ, q.access)),
+                                 p.exec_req.eq(is_tr & (q.access == Access.EXECUTE) & pv)]
         if cfg.dbg:
             with m.If(grant == debug):
                 q = regfile.dbg_req.payload
@@ -224,6 +242,10 @@ class Iommu(wiring.Component):
             ]
             if cfg.msi_mrif:
                 m.d.comb += resp.payload.absorbed.eq(r.absorbed)
+            if cfg.ats:
+                m.d.comb += [resp.payload.size_log2.eq(Mux(r.completion, _size_log2(m, r.size),
+                                                           0)),
+                             resp.payload.g.eq(r.g), resp.payload.priv.eq(r.priv)]
             with m.If(r.src == i):
                 m.d.comb += pipe.resp.ready.eq(resp.ready)
         if cfg.dbg:
@@ -257,3 +279,18 @@ class Iommu(wiring.Component):
         wiring.connect(m, mux.out, wiring.flipped(self.ats_msg))
         wiring.connect(m, wiring.flipped(self.ats_cpl), cmdq.ats_cpl)
         m.d.comb += self.ats_status.eq(cmdq.ats_status)
+
+
+#: log2 of the bytes of each IOTLB page size (Privileged spec levels, Svnapot's 64 KiB).
+_LOG2 = {PageSize.SIZE_4K: 12, PageSize.SIZE_64K: 16, PageSize.SIZE_2M: 21,
+         PageSize.SIZE_1G: 30, PageSize.SIZE_512G: 39, PageSize.SIZE_256T: 48}
+
+
+def _size_log2(m, size):
+    """A :class:`PageSize` as the port's ``size_log2``."""
+    out = Signal(6)
+    with m.Switch(size):
+        for enc, log2 in _LOG2.items():
+            with m.Case(enc):
+                m.d.comb += out.eq(log2)
+    return out

@@ -106,7 +106,14 @@ from iogate.hdl.ddt import (
     ddtc_inval_layout,
     msi_dc_layout,
 )
-from iogate.hdl.formats import Cause, IohgatpMode, IosatpMode, Pbmt, PdtpMode
+from iogate.hdl.formats import (
+    ATS_NO_PERMISSION_CAUSES,
+    Cause,
+    IohgatpMode,
+    IosatpMode,
+    Pbmt,
+    PdtpMode,
+)
 from iogate.hdl.fq import fault_report_layout
 from iogate.hdl.hpm import hpm_events_layout
 from iogate.hdl.iotlb import (
@@ -122,7 +129,7 @@ from iogate.hdl.mrif import MrifUpdater
 from iogate.hdl.msi import MsiWalker
 from iogate.hdl.pdt_walk import ProcessDirectoryWalker
 from iogate.hdl.pdtc import ProcessContextCache, pdtc_inval_layout
-from iogate.hdl.port import ANSWER, MSI_WRITE, REQUEST, Access, embedded, fields
+from iogate.hdl.port import ANSWER, ATS, MSI_WRITE, REQUEST, Access, AtsKind, embedded, fields
 from iogate.hdl.pq import PqVerdict, pq_verdict_layout
 from iogate.hdl.ptw import (
     PageTableWalker,
@@ -147,21 +154,28 @@ def pipeline_request_layout(config):
     ``src`` is the port index, or ``config.ports`` for the debug translation interface;
     ``pv`` says a ``process_id`` (``pid``, with privilege ``priv``) came with it (only the
     debug interface can say so); with ``Config.msi_mrif`` also
-    :data:`~iogate.hdl.port.MSI_WRITE` (``word``, ``data``; 0 from the debug interface).
+    :data:`~iogate.hdl.port.MSI_WRITE` (``word``, ``data``; 0 from the debug interface);
+    with ``Config.ats`` also :data:`~iogate.hdl.port.ATS` (``kind``, ``nw``) and ``exec_req``:
+    an ATS Translation Request travels as a READ (its walk is a read's, reference N.6.2)
+    with ``exec_req`` its Execute Requested (an EXECUTE with a PASID at the port).
     """
     return data.StructLayout({
         "src": source_width(config), "tag": config.tag_width, **fields(REQUEST),
         "pv": 1, "pid": 20, "priv": 1,
         **(fields(MSI_WRITE) if config.msi_mrif else {}),
+        **({**fields(ATS), "exec_req": 1} if config.ats else {}),
     })
 
 
 def pipeline_response_layout(config):
     """A response inside the IOMMU: the port response fields plus ``src`` (with
-    ``Config.msi_mrif`` also ``absorbed``)."""
+    ``Config.msi_mrif`` also ``absorbed``; with ``Config.ats`` the translation's ``size``,
+    its first-stage ``g`` and the request's ``priv`` for an ATS Translation Request's
+    completion, which ``completion`` marks when it carries a translation)."""
     return data.StructLayout({
         "src": source_width(config), "tag": config.tag_width, **fields(ANSWER), "hit": 1,
         **({"absorbed": 1} if config.msi_mrif else {}),
+        **({"size": PageSize, "g": 1, "priv": 1, "completion": 1} if config.ats else {}),
     })
 
 
@@ -265,7 +279,7 @@ class TranslationPipeline(wiring.Component):
             "ptw_mem": Out(MemReadSignature(config.pas)),
             "ddtc_inval": In(stream.Signature(ddtc_inval_layout())),
             "iotlb_inval": In(stream.Signature(iotlb_inval_layout(self._vpn_w))),
-            "fault": Out(stream.Signature(fault_report_layout())),
+            "fault": Out(stream.Signature(fault_report_layout(ats=config.ats))),
         })
 
     def elaborate(self, platform):
@@ -453,6 +467,9 @@ class TranslationPipeline(wiring.Component):
         s.out_valid = Signal()
         s.out = Signal(pipeline_response_layout(self._config))
         m.d.comb += [self.resp.valid.eq(s.out_valid), self.resp.payload.eq(s.out)]
+        s.ats_benign = Const(0, 1)   # an ATS Translation Request's fault that is no refusal
+        if self._ats:
+            self._ats_completion(m, s)
         # A fault answer needs the fault-report register free the cycle after (below).
         s.report_valid = Signal()
         s.loaded = Signal()      # `out` was loaded at the last edge
@@ -460,6 +477,39 @@ class TranslationPipeline(wiring.Component):
                       & (~s.report_valid | self.fault.ready))
         with m.If(self.resp.ready):
             m.d.sync += s.out_valid.eq(0)
+
+    def _ats_completion(self, m, s):
+        """An ATS Translation Request's answer: its Translation Completion (reference N.6.2,
+        D.4 "Fault responses"), from the answer of its walk as a read.
+
+        * A fault of :data:`iogate.hdl.formats.ATS_NO_PERMISSION_CAUSES` is a success with
+          R=W=X=0, and no fault record (:meth:`_fault_report` leaves it out); any other
+          fault is UR/CA and stays a fault, with its record (TTYP 8).
+        * Success: R as walked; W only without No Write (W of both stages, with D=1); X only
+          with Execute Requested, X of both stages and R; G the first stage's, with a PASID;
+          Priv the request's Privilege Mode Requested, with a PASID.
+
+        ``s.out_ats`` is the request behind ``out`` (loaded with it by :meth:`_fault_report`).
+        """
+        out, req, resp = s.out, Signal(data.StructLayout({
+            "kind": AtsKind, "nw": 1, "exec_req": 1, "pv": 1, "priv": 1})), self.resp.payload
+        s.out_ats = req
+        is_req = req.kind == AtsKind.ATS_REQUEST
+        benign = Const(0, 1)
+        for cause in ATS_NO_PERMISSION_CAUSES:
+            benign = benign | (out.cause == cause)
+        s.ats_benign = Signal()
+        m.d.comb += s.ats_benign.eq(is_req & out.fault & benign)
+        with m.If(s.ats_benign):
+            m.d.comb += [resp.fault.eq(0), resp.cause.eq(0), resp.ppn.eq(0), resp.r.eq(0),
+                         resp.w.eq(0), resp.x.eq(0), resp.pbmt.eq(Pbmt.PMA),
+                         resp.size.eq(0), resp.g.eq(0), resp.priv.eq(0)]
+        with m.Elif(is_req & ~out.fault):
+            m.d.comb += [resp.completion.eq(1), resp.w.eq(out.w & ~req.nw),
+                         resp.x.eq(out.x & out.r & req.exec_req),
+                         resp.g.eq(out.g & req.pv), resp.priv.eq(req.pv & req.priv)]
+        with m.Else():
+            m.d.comb += [resp.size.eq(0), resp.g.eq(0), resp.priv.eq(0)]
 
     def _device_context(self, m, s, ddtc, pdtc):
         """The request's device context from the device-context cache (spec "Process to
@@ -570,6 +620,14 @@ class TranslationPipeline(wiring.Component):
                          s.s_on.eq(s.key_s_on)]
             with m.If(s.uses_pc):
                 m.d.comb += s.fsc_ppn.eq(s.pc.fsc.ppn)
+        if self._config.ats:
+            # Step 9: a Translated request with T2GPA=1 carries a GPA: first stage Bare, no PC.
+            s.translated = Signal()
+            m.d.comb += s.translated.eq(s.s1.kind == AtsKind.TRANSLATED)
+            with m.If(s.translated & dc.tc.t2gpa):
+                m.d.comb += s.s_on.eq(0)
+                if self._pd:
+                    m.d.comb += s.uses_pc.eq(0)
         m.d.comb += s.g_on.eq((dc.iohgatp.mode != IohgatpMode.BARE) if g_modes else 0)
         # IOTLB tags (spec "Caching in-memory data structures"): GSCID when the second stage is not
         # Bare, PSCID when the first stage is not; a second-stage-only entry is GSCID+GPA (pscv=0).
@@ -630,11 +688,15 @@ class TranslationPipeline(wiring.Component):
             return [answer.fault.eq(1), answer.cause.eq(cause)]
 
         s.too_wide = too_wide = self._too_wide(s1.device_id)
+        ats_kind = (s1.kind != AtsKind.UNTRANSLATED) if cfg.ats else Const(0, 1)
 
         m.d.comb += [answer.src.eq(s1.src), answer.tag.eq(s1.tag),
                      answer.hit.eq(~s.s1_walked)]
         with m.If(self.iommu_mode == IommuMode.OFF):
             m.d.comb += [s.done.eq(1), fault(Cause.ALL_INBOUND_DISALLOWED)]
+        with m.Elif((self.iommu_mode == IommuMode.BARE) & ats_kind):
+            # Step 2: Translated requests and Translation Requests are refused in Bare.
+            m.d.comb += [s.done.eq(1), fault(Cause.TRANSACTION_TYPE_DISALLOWED)]
         with m.Elif(self.iommu_mode == IommuMode.BARE):
             m.d.comb += [s.done.eq(1), identity()]
         with m.Elif(too_wide):
@@ -643,6 +705,9 @@ class TranslationPipeline(wiring.Component):
             pass                 # the DC is being looked up again (above)
         with m.Elif(~s.s1_dc_hit):
             m.d.comb += s.need_ddt.eq(1)
+        with m.Elif(ats_kind & ~dc.tc.en_ats):
+            # Step 7a: ATS is not enabled for the device (reference N.6.1).
+            m.d.comb += [s.done.eq(1), fault(Cause.TRANSACTION_TYPE_DISALLOWED)]
         with m.Elif(s1.pv & ~dc.tc.pdtv):
             # A process_id with PDTV=0 (spec "Process to translate an IOVA" step 7).
             m.d.comb += [s.done.eq(1), fault(Cause.TRANSACTION_TYPE_DISALLOWED)]
@@ -650,6 +715,11 @@ class TranslationPipeline(wiring.Component):
             with m.Elif(s.pid_too_wide):
                 # Step 7c: a process_id wider than pdtp.MODE indexes.
                 m.d.comb += [s.done.eq(1), fault(Cause.TRANSACTION_TYPE_DISALLOWED)]
+        if cfg.ats:
+            with m.Elif(s.translated & ~dc.tc.t2gpa):
+                # Step 8: the address is the SPA, granted as presented (reference N.6.3).
+                m.d.comb += [s.done.eq(1), identity()]
+        if self._pd:
             with m.Elif(s.pc_miss):
                 m.d.comb += s.need_pdt.eq(1)
             with m.Elif(s.ens_refused):
@@ -664,6 +734,8 @@ class TranslationPipeline(wiring.Component):
                 answer.ppn.eq(hit.ppn), answer.r.eq(hit.r), answer.w.eq(hit.w),
                 answer.x.eq(hit.x), answer.pbmt.eq(hit.pbmt),
             ]
+            if cfg.ats:
+                m.d.comb += [answer.size.eq(hit.size), answer.g.eq(hit.g)]
             if self._pd:
                 # A U=1 first-stage page grants a supervisor request no execute.
                 with m.If(s.priv & s_on & hit.u):
@@ -904,6 +976,8 @@ class TranslationPipeline(wiring.Component):
                 # translation fields.
                 embedded(out, ANSWER).eq(embedded(r, ANSWER)),
             ]
+            if self._ats:
+                m.d.sync += [out.size.eq(r.size), out.g.eq(r.g)]
             if self._pd:
                 # A U=1 first-stage page grants a supervisor request no execute (reference
                 # N.1.6); the IOTLB keeps the leaf's own permissions for later requests.
@@ -1013,6 +1087,10 @@ class TranslationPipeline(wiring.Component):
                 out.src.eq(w.src), out.tag.eq(w.tag), out.hit.eq(0),
                 embedded(out, ANSWER).eq(ans),
             ]
+            if self._ats:
+                # An MSI page is a 4 KiB page of the MSI page table, never global (N.6.2).
+                m.d.sync += [out.size.eq(Mux(r.msi, PageSize.SIZE_4K, r.size)),
+                             out.g.eq(~r.msi & r.g)]
             if self._pd:
                 with m.If(s.walk_sup & r.u):
                     m.d.sync += out.x.eq(0)
@@ -1077,10 +1155,10 @@ class TranslationPipeline(wiring.Component):
         # walk fault, else that of the DC in the cache (none for Off, a device_id too wide
         # for the mode, or a device-directory walk fault: "if a fault condition prevents
         # locating a valid device context then the DTF value assumed ... is 0").
-        report = Signal(fault_report_layout())
-        info = Signal(fault_report_layout())
+        report = Signal(fault_report_layout(ats=self._ats))
+        info = Signal(fault_report_layout(ats=self._ats))
         m.d.comb += [self.fault.valid.eq(s.report_valid), self.fault.payload.eq(report)]
-        with m.If(s.loaded & out.fault):
+        with m.If(s.loaded & out.fault & ~s.ats_benign):
             m.d.sync += [report.eq(info), report.cause.eq(out.cause), s.report_valid.eq(1)]
         with m.Elif(self.fault.ready):
             m.d.sync += s.report_valid.eq(0)
@@ -1093,6 +1171,10 @@ class TranslationPipeline(wiring.Component):
                 # A guest-page fault's GPA (the walker zeroes it on other outcomes).
                 info.iotval2.eq(r.iotval2),
             ]
+            if self._ats:
+                m.d.sync += [info.kind.eq(w.kind), s.out_ats.kind.eq(w.kind),
+                             s.out_ats.nw.eq(w.nw), s.out_ats.exec_req.eq(w.exec_req),
+                             s.out_ats.pv.eq(w.pv), s.out_ats.priv.eq(w.priv)]
         with m.Elif(s.lookup_load):
             m.d.sync += [
                 embedded(info, REQUEST).eq(embedded(s1, REQUEST)),
@@ -1105,3 +1187,7 @@ class TranslationPipeline(wiring.Component):
                             & (self.iommu_mode != IommuMode.BARE)),
                 info.iotval2.eq(s.lookup_iotval2 if self._pd else 0),
             ]
+            if self._ats:
+                m.d.sync += [info.kind.eq(s1.kind), s.out_ats.kind.eq(s1.kind),
+                             s.out_ats.nw.eq(s1.nw), s.out_ats.exec_req.eq(s1.exec_req),
+                             s.out_ats.pv.eq(s1.pv), s.out_ats.priv.eq(s1.priv)]

@@ -178,7 +178,7 @@ class Harness:
 
     def run(self, body, *, latency=1):
         dut = self.dut
-        layout = response_layout(8)
+        layout = dut.tr[0].resp.payload.shape()    # the Config's response fields
         done = []
 
         async def memory(ctx):
