@@ -146,7 +146,7 @@ class IommuModel:
         #: The ``ats_msg`` stream (docs/ats-pri.md "Ports"), in the model's order: the
         #: messages of ATS.INVAL/ATS.PRGR commands (the command queue appends here) and the
         #: PRG responses :meth:`page_request` sent (:func:`iogate.cosim.model.ats.prgr_message`).
-        self.ats_messages = []
+        self.ats_messages: list[dict[str, int]] = []
         self.command_queue = CommandQueue(_regs, self._load, self._store, self.dc_cache,
                                           self.iotlb, self.pc_cache, self.pdte_cache,
                                           sent=self.ats_messages)

@@ -98,9 +98,9 @@ class Result:
         flags = (self.r, self.w, self.x)
         perms = "".join(c if f else "-" for c, f in zip("rwx", flags, strict=True))
         if self.size_log2 is not None:
-            flags = "".join(f", {n}" for n in ("u", "g", "priv") if getattr(self, n))
+            extra = "".join(f", {n}" for n in ("u", "g", "priv") if getattr(self, n))
             return (f"Result(completion, ppn={self.ppn:#x}, {perms}, "
-                    f"size_log2={self.size_log2}{flags})")
+                    f"size_log2={self.size_log2}{extra})")
         return (f"Result(ppn={self.ppn:#x}, {perms}, pbmt={Pbmt(self.pbmt).name}, "
                 f"size={self.size:#x})")
 
