@@ -15,8 +15,9 @@ permissions checked for another access:
 * W: W with D=1 of both stages, and only when the request asks for write (``NW=0``): the
   IOMMU does not set D (no SADE/GADE), so a clean page is granted read-only (the W row of
   N.6.2's table, "partial permission: the missing bit is cleared"; decision "ats-1").
-* Exe: only with a PASID and Execute Requested, X of both stages, R granted, and the
-  privilege rule for execute (a supervisor request never executes a U=1 page).
+* Exe: only with a PASID and Execute Requested, X of both stages and R granted. A
+  supervisor's Execute Requested on a U=1 page is a privilege mismatch (the execute rule of
+  reference N.1.6 holds whatever SUM says): R=W=0, as libiommu answers it.
 * U: 1 only for an MRIF-mode MSI page, which is answered with U=1 ("Untranslated access
   only"), R/W of the first stage, address 0 and 4 KiB (reference N.4.4; the address of a U=1
   completion is not used by the device). No MRIF update is done.

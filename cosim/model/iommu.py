@@ -487,6 +487,10 @@ class IommuModel:
         if isinstance(entry, _BareEntry):          # both stages Bare (decision "ats-2")
             return ats.completion(ppn=iova >> 12, size=4096, r=True, w=not nw, x=exe,
                                   priv=priv, offset=iova & 0xFFF)
+        if exe and fs.priv and entry.u:
+            # Read-for-execute by a supervisor on a U=1 page: a privilege mismatch
+            # whatever SUM says (reference N.1.6), so R=W=0 (N.6.2; libiommu alike).
+            return ats.no_permission()
         s1 = entry.s1
         if entry.u is not None and fs.priv:
             s1 = tuple(p and privilege_allows(entry.u, a, True, fs.sum_)
