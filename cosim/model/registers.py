@@ -105,8 +105,6 @@ def _by_kind(offset, old, new):
 # (fqcsr)", "Page-request-queue CSR (pqcsr)"); fence_w_ip does not stop the queue.
 _CQCSR_ERR = kind_mask(Offset.CQCSR, Kind.RW1C)
 _CQCSR_STOP = _CQCSR_ERR & ~bits.mask(CQCSR, "fence_w_ip")
-_FQCSR_ERR = kind_mask(Offset.FQCSR, Kind.RW1C)
-_PQCSR_ERR = kind_mask(Offset.PQCSR, Kind.RW1C)
 _TR_CTL_RW = kind_mask(Offset.TR_REQ_CTL, Kind.RW)
 _TR_CTL_GO = kind_mask(Offset.TR_REQ_CTL, Kind.RW1S)
 
@@ -289,9 +287,9 @@ class RegisterFile:
         out = 0
         if self.cqcsr & bits.mask(CQCSR, "cie") and self.cqcsr & _CQCSR_ERR:
             out |= bits.mask(IPSR, "cip")
-        if self.fqcsr & bits.mask(FQCSR, "fie") and self.fqcsr & _FQCSR_ERR:
+        if self.fqcsr & bits.mask(FQCSR, "fie") and self.fqcsr & _FQ.err:
             out |= bits.mask(IPSR, "fip")
-        if self.pqcsr & bits.mask(PQCSR, "pie") and self.pqcsr & _PQCSR_ERR:
+        if self.pqcsr & bits.mask(PQCSR, "pie") and self.pqcsr & _PQ.err:
             out |= bits.mask(IPSR, "pip")
         return out
 
