@@ -151,7 +151,7 @@ def ptw_start_layout(priv=False, msi=False):
     })
 
 
-def ptw_result_layout(priv=False, msi_bits=0):
+def ptw_result_layout(priv=False, msi_bits=0, t2gpa=False):
     """The end of a walk.
 
     On success ``ppn`` is the 4 KiB physical page holding the IOVA, ``r``/``w``/``x`` the
@@ -167,10 +167,16 @@ def ptw_result_layout(priv=False, msi_bits=0):
     is an MSI address (reference N.4.1); the walk then stopped before the second stage,
     ``gpa`` is that GPA's page number and ``r``/``w``/``x``/``pbmt``/``g``/``u``/``size``
     are the first stage's alone (all ones, PMA, the largest size when it is Bare).
+
+    With ``t2gpa`` (``Config.t2gpa``): ``t2gpa_ppn`` is the final GPA's page number (the
+    first stage's output; the IOVA's with a Bare first stage), for an ATS Translation
+    Completion under ``DC.tc.T2GPA=1`` (reference N.6.2).
     """
     extra = {"u": 1} if priv else {}
     if msi_bits:
         extra.update(msi=1, gpa=msi_bits)
+    if t2gpa:
+        extra["t2gpa_ppn"] = 44
     return data.StructLayout({
         "fault": 1, "cause": Cause, "ppn": 44, "r": 1, "w": 1, "x": 1, "pbmt": Pbmt,
         "g": 1, "size": PageSize, "partial": 1, "iotval2": 64, **extra,
@@ -196,6 +202,8 @@ class PageTableWalker(wiring.Component):
         Walks carry the request's privilege and SUM (:func:`ptw_start_layout`) and results
         the leaf's U (:func:`ptw_result_layout`): for process contexts. Without it every
         walk is User, with none of that logic.
+    t2gpa : bool
+        Results carry the final GPA's page number (:func:`ptw_result_layout`).
     msi_bits : int
         MSI translation (``Config.msi_flat``: ``Config.mgpaw - 12``; 0 builds none). A walk
         started with ``msi`` matches its final GPA A (the IOVA under a Bare first stage, else
@@ -239,7 +247,7 @@ class PageTableWalker(wiring.Component):
     """
 
     def __init__(self, *, pas, svpbmt, modes=(IosatpMode.SV39,), g_modes=(), priv=False,
-                 msi_bits=0, events=False):
+                 msi_bits=0, events=False, t2gpa=False):
         try:
             check_pas(pas)
             modes = tuple(IosatpMode(mode) for mode in modes)
@@ -260,12 +268,14 @@ class PageTableWalker(wiring.Component):
         self._g_modes = g_modes
         self._priv = bool(priv)
         self._msi_bits = msi_bits
+        self._t2gpa = bool(t2gpa)
         msi = {}
         if msi_bits:
             msi = {"msi_mask": In(msi_bits), "msi_pattern": In(msi_bits)}
         super().__init__({
             "start": In(stream.Signature(ptw_start_layout(self._priv, bool(msi_bits)))),
-            "result": Out(stream.Signature(ptw_result_layout(self._priv, msi_bits))),
+            "result": Out(stream.Signature(ptw_result_layout(self._priv, msi_bits,
+                                                             self._t2gpa))),
             "mem": Out(MemReadSignature(pas)),
             "busy": Out(1),
             **msi,
@@ -490,6 +500,8 @@ class PageTableWalker(wiring.Component):
             with m.If(w.msi & w.in_second & ~w.implicit & (w.g_level == w.g_top)
                       & self._msi_match(w.gpa)):
                 m.d.sync += [w.res.msi.eq(1), w.res.gpa.eq(w.gpa[12:12 + self._msi_bits])]
+                if self._t2gpa:
+                    m.d.sync += w.res.t2gpa_ppn.eq(w.gpa[12:56])
                 m.next = "DONE"
             first = m.Elif
         with first(w.in_second & w.gpa_wide):
@@ -598,6 +610,8 @@ class PageTableWalker(wiring.Component):
                 res.size.eq(Mux(smaller, w.leaf_size, res.size)),
                 res.partial.eq(w.s_on & smaller),
             ]
+            if self._t2gpa:
+                m.d.sync += res.t2gpa_ppn.eq(w.gpa[12:56])
             if self._msi_bits:
                 # A page holding an MSI address is cut to 4 KiB (reference N.4.4).
                 size = Signal(PageSize, name="combined_size")
@@ -645,7 +659,8 @@ class _Walk:
 
         self.iova = Signal(64, name="iova")
         self.access = Signal(Access, name="access")
-        self.res = Signal(ptw_result_layout(walker._priv, walker._msi_bits), name="res")
+        self.res = Signal(ptw_result_layout(walker._priv, walker._msi_bits, walker._t2gpa),
+                          name="res")
         self.priv = Signal(name="priv")          # a supervisor request (with `priv` only)
         self.msi = Signal(name="msi")            # match the final GPA (with `msi_bits` only)
         self.sum = Signal(name="sum")

@@ -317,6 +317,10 @@ class TranslationPipeline(wiring.Component):
         s.pt_stale = Signal()    # an IOTINVAL was accepted during the page-table walk
         s.walk_key = Signal(iotlb_key_layout(self._vpn_w))   # the IOTLB tag of the walk
         s.walk_dtf = Signal()    # DC.tc.DTF of the DC the page-table walk runs under
+        # A Translation Request under DC.tc.T2GPA=1: its completion carries the GPA
+        # (reference N.6.2), which the IOTLB does not keep, so it always walks.
+        s.t2gpa_req = Const(0, 1)
+        s.walk_t2gpa = Signal()
         s.walk_sup = Signal()    # a supervisor first-stage walk (process contexts only)
         s.walk_load = Signal()   # the walk's answer enters the response stage this cycle
         s.lookup_load = Signal()  # the lookup stage's answer does
@@ -401,7 +405,7 @@ class TranslationPipeline(wiring.Component):
                                                  modes=modes or (IosatpMode.SV39,),
                                                  g_modes=g_modes, priv=self._pd,
                                                  msi_bits=cfg.mgpaw - 12 if self._msi else 0,
-                                                 events=self._hpm)
+                                                 events=self._hpm, t2gpa=cfg.t2gpa)
         wiring.connect(m, wiring.flipped(self.ddt_mem), ddtw.mem)
         wiring.connect(m, wiring.flipped(self.ptw_mem), ptw.mem)
         # IODIR.INVAL_DDT reaches the DC cache and (with process contexts) the PC cache;
@@ -689,6 +693,9 @@ class TranslationPipeline(wiring.Component):
 
         s.too_wide = too_wide = self._too_wide(s1.device_id)
         ats_kind = (s1.kind != AtsKind.UNTRANSLATED) if cfg.ats else Const(0, 1)
+        if cfg.t2gpa:
+            s.t2gpa_req = Signal()
+            m.d.comb += s.t2gpa_req.eq((s1.kind == AtsKind.ATS_REQUEST) & dc.tc.t2gpa)
 
         m.d.comb += [answer.src.eq(s1.src), answer.tag.eq(s1.tag),
                      answer.hit.eq(~s.s1_walked)]
@@ -728,7 +735,7 @@ class TranslationPipeline(wiring.Component):
         with m.Elif(~s_on & ~g_on):
             # Both stages Bare: the IOVA is the physical address.
             m.d.comb += [s.done.eq(1), identity()]
-        with m.Elif(in_range & iotlb.lookup_hit & granted):
+        with m.Elif(in_range & iotlb.lookup_hit & granted & ~s.t2gpa_req):
             m.d.comb += [
                 s.done.eq(1), s.from_iotlb.eq(1),
                 answer.ppn.eq(hit.ppn), answer.r.eq(hit.r), answer.w.eq(hit.w),
@@ -838,7 +845,8 @@ class TranslationPipeline(wiring.Component):
                                 m.d.comb += s.enter_walk.eq(1)
                             m.d.sync += [s.w_valid.eq(1), s.w.eq(s.s1), s.pt_stale.eq(0),
                                          s.walk_key.eq(iotlb.lookup_key),
-                                         s.walk_dtf.eq(s.dc.tc.dtf)]
+                                         s.walk_dtf.eq(s.dc.tc.dtf),
+                                         s.walk_t2gpa.eq(s.t2gpa_req)]
                             if self._pd:
                                 m.d.sync += s.walk_sup.eq(s.priv & s.s_on)
                             if self._msi:
@@ -978,6 +986,9 @@ class TranslationPipeline(wiring.Component):
             ]
             if self._ats:
                 m.d.sync += [out.size.eq(r.size), out.g.eq(r.g)]
+            if self._config.t2gpa:
+                with m.If(s.walk_t2gpa & ~r.fault):
+                    m.d.sync += out.ppn.eq(r.t2gpa_ppn)
             if self._pd:
                 # A U=1 first-stage page grants a supervisor request no execute (reference
                 # N.1.6); the IOTLB keeps the leaf's own permissions for later requests.
@@ -1091,6 +1102,10 @@ class TranslationPipeline(wiring.Component):
                 # An MSI page is a 4 KiB page of the MSI page table, never global (N.6.2).
                 m.d.sync += [out.size.eq(Mux(r.msi, PageSize.SIZE_4K, r.size)),
                              out.g.eq(~r.msi & r.g)]
+            if cfg.t2gpa:
+                # The GPA, also of a basic MSI page (reference N.6.2).
+                with m.If(s.walk_t2gpa & ~ans.fault):
+                    m.d.sync += out.ppn.eq(r.t2gpa_ppn)
             if self._pd:
                 with m.If(s.walk_sup & r.u):
                     m.d.sync += out.x.eq(0)

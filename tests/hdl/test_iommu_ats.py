@@ -202,3 +202,20 @@ def test_a_translated_request_with_t2gpa_walks_the_second_stage_only():
         assert got[0] == record(23, 7, 9, IOVA)[0] and got[2] == IOVA
     config = Config(ats=True, t2gpa=True, sv39x4=True)
     Harness(config=config, memory=memory_with(T2GPA_DEVICES, G_TABLES)).run(body)
+
+
+def test_a_translation_request_under_t2gpa_gets_the_gpa_and_always_walks():
+    # DC 10: T2GPA, first stage Bare: the GPA is the IOVA; R from the second-stage leaf.
+    devices = {10: dc(tc=V | EN_ATS | T2GPA, iohgatp=SV39X4 | 3 << 44 | 0x800)}
+
+    async def body(ctx, h):
+        await start(ctx, h)
+        for hit in (0, 0):        # the IOTLB keeps SPAs: a T2GPA completion walks again
+            resp, reads = await ats(ctx, h, 10, IOVA, ATS_REQUEST)
+            check(resp, completion(IOVA >> 12, r=1, w=0, hit=hit))
+            assert reads[-3:] == G_READS
+        # An Untranslated read of the same device gets the SPA, from the IOTLB.
+        resp, reads = await ats(ctx, h, 10, IOVA, UNTRANSLATED)
+        check(resp, dict(fault=0, ppn=0x777, hit=1))
+    config = Config(ats=True, t2gpa=True, sv39x4=True)
+    Harness(config=config, memory=memory_with(devices, G_TABLES)).run(body)
