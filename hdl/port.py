@@ -77,8 +77,8 @@ ANSWER = data.StructLayout({"fault": 1, "cause": Cause, "ppn": 44, "r": 1, "w": 
 #: for 4 KiB; the device side encodes it as PCIe's S bit and NAPOT address), ``u`` (1 only
 #: for an MRIF-mode MSI page: never here, Config.ats excludes MRIFs), ``g`` (the first
 #: stage's G, with a PASID, not for an MSI page) and ``priv`` (the request's "Privilege Mode
-#: Requested", with a PASID). All 0 for every other answer, and for a completion without a
-#: translation (R=W=0 for a page fault).
+#: Requested", with a PASID). All 0 for every other answer; a completion without a
+#: translation (R=W=0 for a page fault) has ``size_log2`` 12 and the rest 0.
 ATS_ANSWER = data.StructLayout({"size_log2": 6, "u": 1, "g": 1, "priv": 1})
 
 

@@ -491,7 +491,9 @@ class TranslationPipeline(wiring.Component):
           fault is UR/CA and stays a fault, with its record (TTYP 8).
         * Success: R as walked; W only without No Write (W of both stages, with D=1); X only
           with Execute Requested, X of both stages and R; G the first stage's, with a PASID;
-          Priv the request's Privilege Mode Requested, with a PASID.
+          Priv the request's Privilege Mode Requested, with a PASID; PBMT PMA (a completion
+          carries none: decision "ats-3" of issue 17); the size of the walk (4 KiB for the
+          R=W=0 answer: decision "ats-4").
 
         ``s.out_ats`` is the request behind ``out`` (loaded with it by :meth:`_fault_report`).
         """
@@ -505,11 +507,15 @@ class TranslationPipeline(wiring.Component):
         s.ats_benign = Signal()
         m.d.comb += s.ats_benign.eq(is_req & out.fault & benign)
         with m.If(s.ats_benign):
+            # 4 KiB (a completion always has a size; the address is UNSPECIFIED).
             m.d.comb += [resp.fault.eq(0), resp.cause.eq(0), resp.ppn.eq(0), resp.r.eq(0),
                          resp.w.eq(0), resp.x.eq(0), resp.pbmt.eq(Pbmt.PMA),
-                         resp.size.eq(0), resp.g.eq(0), resp.priv.eq(0)]
+                         resp.size.eq(PageSize.SIZE_4K), resp.g.eq(0), resp.priv.eq(0),
+                         resp.completion.eq(1)]
         with m.Elif(is_req & ~out.fault):
-            m.d.comb += [resp.completion.eq(1), resp.w.eq(out.w & ~req.nw),
+            # A completion carries no memory type: PMA (decision "ats-3" of issue 17).
+            m.d.comb += [resp.completion.eq(1), resp.pbmt.eq(Pbmt.PMA),
+                         resp.w.eq(out.w & ~req.nw),
                          resp.x.eq(out.x & out.r & req.exec_req),
                          resp.g.eq(out.g & req.pv), resp.priv.eq(req.pv & req.priv)]
         with m.Else():

@@ -43,11 +43,13 @@ ATS_DEVICES = {5: dc(tc=V | EN_ATS, ta=7 << 12, fsc=SV39 | 0x200), 6: dc(ta=7 <<
 
 
 def completion(ppn, *, r=1, w=1, x=0, size_log2=12, g=0, priv=0, hit):
-    return dict(fault=0, cause=0, ppn=ppn, r=r, w=w, x=x, size_log2=size_log2, g=g,
+    # PBMT is not part of a completion: PMA (0).
+    return dict(fault=0, cause=0, ppn=ppn, r=r, w=w, x=x, pbmt=0, size_log2=size_log2, g=g,
                 priv=priv, hit=hit)
 
 
-NO_PERMISSION = dict(fault=0, cause=0, ppn=0, r=0, w=0, x=0, size_log2=0, g=0, priv=0)
+NO_PERMISSION = dict(fault=0, cause=0, ppn=0, r=0, w=0, x=0, pbmt=0, size_log2=12, g=0,
+                     priv=0)
 
 
 def refused(cause):
