@@ -387,6 +387,12 @@ class IommuModel:
         pv, pid, priv = _check_process(process_id, priv)
         word, data = _check_msi_write(word, data)
         access = _access(access)
+        kind = self._check_kind(kind, access, nw)
+        return self._translate(device_id, iova, access, report, pv, pid, priv, word, data,
+                               kind=kind, nw=bool(nw))
+
+    def _check_kind(self, kind, access, nw):
+        """The public methods' ``kind`` (and ``access``/``nw`` with it), checked."""
         kind = ats.check_kind(kind)
         if kind != ats.UNTRANSLATED and not self.config.ats:
             raise ValueError(f"kind {kind!r} needs Config.ats (capabilities.ATS)")
@@ -395,8 +401,7 @@ class IommuModel:
                              " (write intent is nw=False)")
         if nw and kind != ats.ATS_REQUEST:
             raise ValueError(f"nw (No Write) belongs to kind 'ats', not {kind!r}")
-        return self._translate(device_id, iova, access, report, pv, pid, priv, word, data,
-                               kind=kind, nw=bool(nw))
+        return kind
 
     def _identity(self, iova, access):
         """The untranslated path (Bare mode, or Bare first and second stage).
@@ -461,9 +466,7 @@ class IommuModel:
     def _ats_request(self, dc, device_id, iova, access, pv, pid, priv, nw, t2gpa):
         """Steps 7b-20 of an ATS Translation Request under ``dc`` (EN_ATS=1): the
         Translation Completion of :mod:`iogate.cosim.model.ats`; raises TranslationFault,
-        which :meth:`_translate` answers with R=W=0 or UR/CA."""
-        # Read-for-execute asks for Exe only with a PASID (N.6.2 "Exe"); the walk is a read.
-        exe = bool(pv) and access is Access.EXECUTE
+        which :meth:`_translate` answers with R=W=0 or UR/CA. The walk is a read."""
         fs = self._first_stage(dc, device_id, pv, pid, priv, Access.READ, self.cache)
         entry = None
         if self.cache:
@@ -471,23 +474,27 @@ class IommuModel:
             if entry is not None:
                 self._check_entry(entry, iova, Access.READ, fs)
         if entry is None:
-            s1, gpa = self._stage1(dc, fs, iova, Access.READ)
-            if dc.msi_flat and msi.matches(gpa, dc.msi_mask, dc.msi_pattern):     # [18]
-                pte = self._msi_pte(dc, gpa, self.cache)
-                if pte.mode != MsiPteMode.BASIC:
-                    # An MRIF page: "Untranslated access only" (reference N.4.4).
-                    return ats.completion(ppn=0, size=4096, r=not s1 or s1.r,
-                                          w=(not s1 or s1.w) and not nw, x=False, u=True,
-                                          priv=priv, offset=iova & 0xFFF)
-                entry = self._msi_entry(dc, fs, s1, iova, gpa, Access.READ, pte)
-            else:
-                entry = self._stage2(dc, fs, s1, iova, gpa, Access.READ)
+            entry = self._walk(dc, fs, iova, Access.READ, self.cache)
             if type(entry) is TlbEntry:
                 self.iotlb.fill(entry)
-        if isinstance(entry, _BareEntry):          # both stages Bare (decision "ats-2")
-            return ats.completion(ppn=iova >> 12, size=4096, r=True, w=not nw, x=exe,
-                                  priv=priv, offset=iova & 0xFFF)
-        if exe and fs.priv and entry.u:
+        return self._completion(entry, iova, fs, _AtsAsk(pv, priv, access, nw, t2gpa))
+
+    @staticmethod
+    def _completion(entry, iova, fs, ask):
+        """The Translation Completion (:mod:`iogate.cosim.model.ats`) of ``entry`` (what a
+        read walk, or a cached entry that allows a read, gave) for the request ``ask`` with
+        first stage ``fs``."""
+        offset = iova & 0xFFF
+        if type(entry) is _BareEntry:              # both stages Bare (decision "ats-2")
+            return ats.completion(ppn=iova >> 12, size=4096, r=True, w=not ask.nw, x=ask.exe,
+                                  priv=ask.priv, offset=offset)
+        if type(entry) is _MrifEntry:
+            # An MRIF page: "Untranslated access only", R/W of the first stage (N.4.4).
+            s1 = entry.s1
+            return ats.completion(ppn=0, size=4096, r=not s1 or s1.r,
+                                  w=(not s1 or s1.w) and not ask.nw, x=False, u=True,
+                                  priv=ask.priv, offset=offset)
+        if ask.exe and fs.priv and entry.u:
             # Read-for-execute by a supervisor on a U=1 page: a privilege mismatch
             # whatever SUM says (reference N.1.6), so R=W=0 (N.6.2; libiommu alike).
             return ats.no_permission()
@@ -499,11 +506,12 @@ class IommuModel:
         r = s1[0] and entry.s2[0]
         page = (iova - entry.iova) >> 12
         # T2GPA=1: the GPA (first-stage output); the DC checks made sure a G-stage exists.
-        ppn = (entry.gpa >> 12) + page if t2gpa else entry.ppn | page
-        return ats.completion(ppn=ppn, size=entry.size, r=r, w=s1[1] and entry.s2[1] and not nw,
-                              x=exe and r and s1[2] and entry.s2[2],
-                              g=bool(pv) and entry.glob and not entry.msi, priv=priv,
-                              offset=iova & 0xFFF)
+        ppn = (entry.gpa >> 12) + page if ask.t2gpa else entry.ppn | page
+        return ats.completion(ppn=ppn, size=entry.size, r=r,
+                              w=s1[1] and entry.s2[1] and not ask.nw,
+                              x=ask.exe and r and s1[2] and entry.s2[2],
+                              g=bool(ask.pv) and entry.glob and not entry.msi, priv=ask.priv,
+                              offset=offset)
 
     def _report(self, dc, cause, access, device_id, iova, iotval2, pv, pid, priv, ttyp=None):
         # The record carries the request's own PV/PID/PRIV: after a DPE substitution PV
@@ -668,7 +676,7 @@ class IommuModel:
         if access is Access.EXECUTE:
             raise TranslationFault(Cause.INSTRUCTION_ACCESS_FAULT)
         if pte.mode != MsiPteMode.BASIC:
-            return _MrifEntry(pte, gpa)
+            return _MrifEntry(pte, gpa, s1)
         page = gpa & ~0xFFF
         return TlbEntry(gscid=dc.gscid, pscid=fs.pscid if s1 else None,
                         glob=bool(s1 and s1.glob), iova=iova & ~0xFFF, size=4096, gpa=page,
@@ -743,7 +751,8 @@ class IommuModel:
 
     def allowed(self, device_id: int, iova: int, access: Access, *,
                 process_id: int | None = None, priv: bool = False, word: bool = True,
-                data: int | None = None) -> set[Result]:
+                data: int | None = None, kind: str = ats.UNTRANSLATED,
+                nw: bool = False) -> set[Result]:
         """Every answer the spec allows for this request right now (spec "Guidelines for
         invalidations").
 
@@ -765,12 +774,19 @@ class IommuModel:
         on memory, :meth:`translate` performs the update of the PTE it uses. A 264 is
         predicted from the memory's fault ranges and ``capabilities.PAS`` now.
 
+        ``kind``/``nw`` are :meth:`translate`'s: a Translated request's answers follow each
+        candidate DC's EN_ATS/T2GPA (T2GPA=1: the second-stage candidates under a Bare
+        first stage); an ATS Translation Request's are the completions of every candidate
+        translation (a cached one that denies the read gives Success with R=W=0, as a
+        walk's page fault does).
+
         Returns
         -------
         set of Result
         """
         access = _access(access)
         pv, pid, priv = _check_process(process_id, priv)
+        kind = self._check_kind(kind, access, nw)
         _check_request(device_id, iova)
         out = set()
         try:
@@ -782,6 +798,8 @@ class IommuModel:
                 return out                       # decided before any cache is consulted
         else:
             if fresh is None:                    # Bare mode: the untranslated path
+                if kind != ats.UNTRANSLATED:
+                    return {Result(fault=True, cause=Cause.TRANSACTION_TYPE_DISALLOWED)}
                 try:
                     out.add(_result(self._identity(iova, access), iova))
                 except TranslationFault as f:
@@ -791,24 +809,59 @@ class IommuModel:
         if fresh is not None and fresh not in dcs:
             dcs.append(fresh)
         word, data = _check_msi_write(word, data)
+        # An ATS Translation Request walks as a read (module cosim.model.ats).
+        walk = Access.READ if kind == ats.ATS_REQUEST else access
         for dc in dcs:
-            for fs in self._first_stages(dc, device_id, pv, pid, priv, access, out):
-                self._allowed_walks(dc, fs, iova, access, word, data, out)
+            ask = None
+            if kind == ats.UNTRANSLATED:
+                stages = self._first_stages(dc, device_id, pv, pid, priv, access, out)
+            else:
+                tc = bits.unpack(TC, dc.words[0])
+                try:
+                    if not tc["en_ats"]:         # [7a]
+                        raise TranslationFault(Cause.TRANSACTION_TYPE_DISALLOWED)
+                    if kind == ats.TRANSLATED:
+                        _check_pid(dc, pv, pid)  # [7b], [7c]
+                        if not tc["t2gpa"]:      # [8]
+                            out.add(_result(self._identity(iova, access), iova))
+                            continue
+                except TranslationFault as f:
+                    out.add(Result(fault=True, cause=Cause(f.cause)))
+                    continue
+                if kind == ats.TRANSLATED:
+                    stages = [_BARE_FIRST_STAGE]  # [9]
+                else:
+                    ask = _AtsAsk(pv, priv, access, nw, tc["t2gpa"])
+                    stages = self._first_stages(dc, device_id, pv, pid, priv, walk, out)
+            for fs in stages:
+                def answer(entry, fs=fs, ask=ask):
+                    if ask is not None:
+                        return self._completion(entry, iova, fs, ask)
+                    if type(entry) is _MrifEntry:
+                        return self._mrif(entry, iova, access, word, data, False,
+                                          self._probe_store)
+                    return _result(entry, iova, fs)
+                self._allowed_walks(dc, fs, iova, walk, answer, out)
                 tags = self._tags(dc, fs)
                 if tags == (None, None):
                     continue
                 for entry in self.iotlb.candidates(*tags, iova):
                     try:
-                        self._check_entry(entry, iova, access, fs)
-                        out.add(_result(entry, iova, fs))
+                        self._check_entry(entry, iova, walk, fs)
+                        out.add(answer(entry))
                     except TranslationFault as f:
                         out.add(Result(fault=True, cause=Cause(f.cause), iotval2=f.iotval2))
+        if kind == ats.ATS_REQUEST:
+            # N.6.2: these faults are answered with Success, R=W=0.
+            out = {ats.no_permission() if r.fault and r.cause in ats.NO_RECORD_CAUSES else r
+                   for r in out}
         return out
 
-    def _allowed_walks(self, dc, fs, iova, access, word, data, out):
+    def _allowed_walks(self, dc, fs, iova, access, answer, out):
         """The answers of walks under ``dc`` and ``fs`` (for :meth:`allowed`): the current
         tables, and for an MSI address every MSI PTE the MSI PTE cache may still hold for
-        it. Successes are recorded as cacheable; faults go to ``out`` too."""
+        it; ``answer(entry)`` makes each entry's Result. Successes are recorded as
+        cacheable; faults go to ``out`` too."""
         def fault(f):
             out.add(Result(fault=True, cause=Cause(f.cause), iotval2=f.iotval2))
 
@@ -825,7 +878,7 @@ class IommuModel:
                 return
             if type(entry) is TlbEntry:
                 self.iotlb.fill(entry)
-            out.add(_result(entry, iova, fs))
+            out.add(answer(entry))
             return
         # A cached PTE still live may fill the IOTLB as the walk's would; a doomed one may
         # answer until the fence but fill nothing (decision 6).
@@ -835,15 +888,14 @@ class IommuModel:
                 pte = self._msi_pte(dc, gpa, False, cached)
                 entry = self._msi_entry(dc, fs, s1, iova, gpa, access, pte)
                 if type(entry) is _MrifEntry:
-                    out.add(self._mrif(entry, iova, access, word, data, False,
-                                       self._probe_store))
+                    out.add(answer(entry))
                     continue
             except TranslationFault as f:
                 fault(f)
                 continue
             if not doomed:
                 self.iotlb.fill(entry)
-            out.add(_result(entry, iova, fs))
+            out.add(answer(entry))
 
     def _first_stages(self, dc, device_id, pv, pid, priv, access, out):
         """Every first stage a request may use under ``dc`` now (for :meth:`allowed`): the
@@ -916,13 +968,27 @@ class IommuModel:
 
 
 class _MrifEntry:
-    """A GPA mapped by an MRIF-mode MSI PTE (never cached in the IOTLB)."""
+    """A GPA mapped by an MRIF-mode MSI PTE (never cached in the IOTLB), reached through the
+    first-stage leaf ``s1`` (None when Bare)."""
 
-    __slots__ = ("pte", "gpa")
+    __slots__ = ("pte", "gpa", "s1")
 
-    def __init__(self, pte, gpa):
+    def __init__(self, pte, gpa, s1=None):
         self.pte = pte
         self.gpa = gpa
+        self.s1 = s1
+
+
+class _AtsAsk:
+    """What an ATS Translation Request asks, for its completion: ``pv`` (a PASID),
+    ``priv`` (Privilege Mode Requested), ``exe`` (Execute Requested, which counts only with
+    a PASID: N.6.2 "Exe"), ``nw`` (No Write), and ``t2gpa`` (``DC.tc.T2GPA``)."""
+
+    __slots__ = ("pv", "priv", "exe", "nw", "t2gpa")
+
+    def __init__(self, pv, priv, access, nw, t2gpa):
+        self.pv, self.priv, self.nw, self.t2gpa = bool(pv), bool(priv), bool(nw), bool(t2gpa)
+        self.exe = self.pv and access is Access.EXECUTE
 
 
 class _BareEntry:
