@@ -523,9 +523,10 @@ class IommuModel:
 
     def report_fault(self, device_id: int, iova: int, access: Access, cause: int,
                      iotval2: int = 0, *, process_id: int | None = None,
-                     priv: bool = False) -> None:
+                     priv: bool = False, kind: str = ats.UNTRANSLATED) -> None:
         """Write the fault record of one fault answer :meth:`allowed` gave for this request
-        (spec "Fault/Event-Queue (FQ)"), as :meth:`translate` would have on that fault.
+        (spec "Fault/Event-Queue (FQ)"), as :meth:`translate` would have on that fault:
+        with the TTYP of ``kind`` (:func:`iogate.cosim.model.ats.ttyp`).
 
         For checkers of a target that may answer from what its caches still hold: a process
         context cached before it was rewritten points at the old table (or the old ENS/SUM),
@@ -534,12 +535,15 @@ class IommuModel:
         context located now (DCs do not change while such an answer is allowed here).
         """
         pv, pid, priv = _check_process(process_id, priv)
+        access = _access(access)
+        kind = self._check_kind(kind, access, False)
         _check_request(device_id, iova)
         try:
             dc = self._device_context_fresh(device_id)
         except TranslationFault:
             dc = None
-        self._report(dc, cause, _access(access), device_id, iova, iotval2, pv, pid, priv)
+        self._report(dc, cause, access, device_id, iova, iotval2, pv, pid, priv,
+                     ats.ttyp(kind, access))
 
     def _first_stage(self, dc, device_id, pv, pid, priv, access, use_cache, pc=None):
         """Steps 7b-16 of spec "Process to translate an IOVA" (reference N.0): the

@@ -113,3 +113,12 @@ def test_kind_checks():
         allowed(rig, nw=True)
     with pytest.raises(ValueError, match="an ATS Translation Request asks for access"):
         allowed(rig, access="write", kind="ats")
+
+
+@pytest.mark.parametrize("kind, access, ttyp", [
+    ("ats", "read", 8), ("translated", "write", 7), ("untranslated", "read", 2)])
+def test_report_fault_takes_the_kinds_ttyp(kind, access, ttyp):
+    rig = one_stage()
+    rig.iommu.report_fault(5, VA, access, 5, kind=kind)
+    assert rig.record() == dict(cause=5, pid=0, pv=0, priv=0, ttyp=ttyp, did=5, iotval=VA,
+                                iotval2=0)
