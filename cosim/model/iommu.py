@@ -26,6 +26,14 @@ Untranslated requests, with or without a process_id (reference N.0):
 A fault is written to the fault queue unless ``DC.tc.DTF`` suppresses it (spec "Fault/Event-Queue
 (FQ)").
 
+With ``Config.ats`` (reference N.6; docs/ats-pri.md): :meth:`IommuModel.translate` also takes
+Translated requests and ATS Translation Requests (``kind=``; the completion is
+:mod:`iogate.cosim.model.ats`'s), :meth:`IommuModel.page_request` takes Page Requests
+(:mod:`iogate.cosim.model.pageq`), and :attr:`IommuModel.ats_messages` is the ``ats_msg``
+stream (ATS commands' messages and the IOMMU's own PRG responses), whose Invalidation
+Completions and timeouts come back through :meth:`IommuModel.ats_completion` and
+:meth:`IommuModel.ats_timeout`.
+
 The model also keeps what the caches may hold (:mod:`iogate.cosim.model.caches`), so that
 :meth:`IommuModel.allowed` can list every answer the spec allows while an invalidation is
 not yet fenced.
