@@ -13,6 +13,11 @@ from dataclasses import dataclass
 from iogate.hdl.formats import Cause
 from iogate.hdl.port import Access
 
+#: The request kinds with ATS, in the port's ``ATS.kind`` encoding order (the model's
+#: :data:`iogate.cosim.model.ats.KINDS`, which a test checks; the check layer does not import
+#: the model).
+KINDS = ("untranslated", "translated", "ats")
+
 __all__ = ["TranslationRequest", "TranslationResponse", "BoardTranslation"]
 
 
@@ -26,7 +31,10 @@ class TranslationRequest:
     ``word`` says the access is exactly one 32-bit word and ``data`` is a write's 32 bits
     as sent (bytes in address order; None: not a write with data): the port's
     :data:`~iogate.hdl.port.MSI_WRITE` with ``Config.msi_mrif``, which a page mapped by an
-    MRIF-mode MSI PTE looks at (reference N.4.4).
+    MRIF-mode MSI PTE looks at (reference N.4.4). ``kind`` is the request's kind with ATS
+    (``"untranslated"``, ``"translated"`` or ``"ats"``, the port's ``ATS.kind``, reference
+    N.6.2-N.6.3: :data:`iogate.cosim.model.ats.KINDS`) and ``nw`` an ATS Translation
+    Request's No Write.
 
     Raises
     ------
@@ -42,6 +50,8 @@ class TranslationRequest:
     priv: bool = False
     word: bool = True
     data: int | None = None
+    kind: str = "untranslated"
+    nw: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.access, Access):
@@ -54,6 +64,10 @@ class TranslationRequest:
                              "PASID is a User-mode request")
         if self.data is not None and not 0 <= self.data < 1 << 32:
             raise ValueError(f"data must be a 32-bit integer or None, not {self.data!r}")
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, not {self.kind!r}")
+        if self.nw and self.kind != "ats":
+            raise ValueError("nw (No Write) belongs to an ATS Translation Request only")
 
     def __str__(self) -> str:
         text = f"{self.access.name.lower()} did={self.device_id:#x} iova={self.iova:#x}"
@@ -63,6 +77,8 @@ class TranslationRequest:
             text += " not-word"
         if self.data is not None:
             text += f" data={self.data:#x}"
+        if self.kind != "untranslated":
+            text += f" {self.kind}" + (" NW" if self.nw else "")
         return text
 
 
@@ -70,7 +86,9 @@ class TranslationRequest:
 class TranslationResponse:
     """What a port answered. ``pa`` is derived: ``ppn << 12 | iova[11:0]``; ``cycles`` is
     the latency from acceptance to answer, where the target measures it; ``absorbed``: the
-    IOMMU completed the access itself (an MRIF-mode MSI page, reference N.4.4)."""
+    IOMMU completed the access itself (an MRIF-mode MSI page, reference N.4.4); ``size_log2``,
+    ``u``, ``g``, ``priv``: an ATS Translation Completion's (:data:`iogate.hdl.port.ATS_ANSWER`;
+    0 for every other answer)."""
     fault: bool
     cause: int
     ppn: int
@@ -82,6 +100,10 @@ class TranslationResponse:
     pa: int
     cycles: int = 0
     absorbed: bool = False
+    size_log2: int = 0
+    u: bool = False
+    g: bool = False
+    priv: bool = False
 
     def __str__(self) -> str:
         if self.fault:

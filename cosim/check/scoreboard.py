@@ -25,10 +25,18 @@ def same_answer(got, expected):
     absorbed = bool(getattr(got, "absorbed", False))
     if getattr(expected, "absorbed", False):
         return not got.fault and absorbed
-    return (not got.fault and not absorbed and got.pa == expected.pa
+    # A completion without permissions has an UNSPECIFIED address (reference N.6.2).
+    no_address = (getattr(expected, "size_log2", None) is not None
+                  and not (expected.r or expected.w or expected.x or expected.u))
+    same = (not got.fault and not absorbed and (no_address or got.pa == expected.pa)
             and (bool(got.r), bool(got.w), bool(got.x)) ==
                 (bool(expected.r), bool(expected.w), bool(expected.x))
             and got.pbmt == int(expected.pbmt))
+    if getattr(expected, "size_log2", None) is not None:
+        # An ATS Translation Completion (reference N.6.2): its size and U, G, Priv too.
+        same = same and all(getattr(got, n, 0) == getattr(expected, n)
+                            for n in ("size_log2", "u", "g", "priv"))
+    return same
 
 
 def _process(request):
@@ -38,7 +46,10 @@ def _process(request):
     return {"process_id": getattr(request, "process_id", None),
             "priv": bool(getattr(request, "priv", False)),
             "word": bool(getattr(request, "word", True)),
-            "data": getattr(request, "data", None)}
+            "data": getattr(request, "data", None),
+            # ATS's request kinds (reference N.6.2-N.6.3), with ``Config.ats``.
+            **({"kind": request.kind, "nw": bool(request.nw)}
+               if getattr(request, "kind", "untranslated") != "untranslated" else {})}
 
 
 @dataclass

@@ -14,6 +14,7 @@ from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiSlave
 
 from iogate.hdl.regs import Igs
 
+from iogate.cosim.targets.tb.ats_port import AtsPort, drive_idle
 from iogate.cosim.targets.tb.interrupts import InterruptMonitor
 from iogate.cosim.targets.tb.memory_target import MemoryTarget
 from iogate.cosim.targets.tb.translation import TranslationRequester
@@ -47,6 +48,7 @@ class Testbench:
         self.mmio = None
         self.ports = []
         self.interrupts = None
+        self.ats = None          # with Config.ats: the device side's AtsPort
 
     async def start(self):
         """Start the clock, hold reset, attach the agents, release reset."""
@@ -59,6 +61,8 @@ class Testbench:
             getattr(dut, f"tr__{i}__req__valid").value = 0
             getattr(dut, f"tr__{i}__req__payload").value = 0
             getattr(dut, f"tr__{i}__resp__ready").value = 0
+        if self.config.ats:
+            drive_idle(dut)
         await ClockCycles(dut.clk, 2)
         self.mmio = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "mmio", bus_separator="__"),
                                   dut.clk, dut.rst)
@@ -69,6 +73,8 @@ class Testbench:
         self.ports = [TranslationRequester(dut, i, dut.clk, dut.rst, self.config.tag_width,
                                            self.period_ns, pasid=self.config.pd_levels > 0)
                       for i in range(self.config.ports)]
+        if self.config.ats:
+            self.ats = AtsPort(dut, dut.clk, dut.rst)
         self.interrupts = InterruptMonitor(dut.wsi, dut.clk, self.period_ns)
         if self.config.igs != Igs.WSI:
             # Every check of the interrupts then compares the MSIs too (reference N.5).

@@ -17,7 +17,7 @@ from cocotbext.axi.stream import define_stream
 from iogate.hdl import bits
 from iogate.hdl.port import request_layout, response_layout
 
-from iogate.cosim.check.request import TranslationResponse
+from iogate.cosim.check.request import KINDS, TranslationResponse
 
 __all__ = ["TranslationRequester"]
 
@@ -34,15 +34,21 @@ class TranslationRequester:
     request's ``process_id`` and ``priv``. With ``msi_write`` (a Config with ``msi_mrif``)
     it carries ``word``/``data`` (the request's; data 0 when None) and its responses
     ``absorbed``; None (the default) tells it from the width of the DUT's request payload,
-    so a bench built for any Config needs no flag.
+    so a bench built for any Config needs no flag. With ``ats`` (a Config with ATS: told
+    the same way) requests carry their ``kind`` and ``nw`` and responses the Translation
+    Completion's ``size_log2``, ``u``, ``g``, ``priv``.
     """
 
     def __init__(self, dut, index, clock, reset, tag_width, period_ns, pasid=False,
-                 msi_write=None):
+                 msi_write=None, ats=None):
         prefix = f"tr__{index}"
-        if msi_write is None:
-            width = len(getattr(dut, f"{prefix}__req__payload"))
-            msi_write = width == request_layout(tag_width, pasid, True).size
+        width = len(getattr(dut, f"{prefix}__req__payload"))
+        if msi_write is None or ats is None:
+            # The options the payload's width allows (ATS excludes MRIFs: Config).
+            fits = {(mw, a): request_layout(tag_width, pasid, mw, a).size
+                    for mw, a in ((False, False), (True, False), (False, True))}
+            found = [key for key, size in fits.items() if size == width]
+            msi_write, ats = found[0] if found else (False, False)
         req_bus = _TrBus.from_prefix(dut, f"{prefix}__req", bus_separator="__")
         self.source = _TrSource(req_bus, clock, reset)
         # The monitor sees the request handshake, so latency counts from acceptance by
@@ -53,8 +59,9 @@ class TranslationRequester:
         self.clock = clock
         self.pasid = pasid
         self.msi_write = msi_write
-        self.req_layout = request_layout(tag_width, pasid, msi_write)
-        self.resp_layout = response_layout(tag_width, msi_write)
+        self.ats = ats
+        self.req_layout = request_layout(tag_width, pasid, msi_write, ats)
+        self.resp_layout = response_layout(tag_width, msi_write, ats)
         self.period_ns = period_ns
         self.free_tags = Queue()
         for tag in range(2 ** tag_width):
@@ -87,7 +94,8 @@ class TranslationRequester:
                 fault=bool(f["fault"]), cause=f["cause"], ppn=ppn, r=bool(f["r"]),
                 w=bool(f["w"]), x=bool(f["x"]), pbmt=f["pbmt"], hit=bool(f["hit"]),
                 pa=(ppn << 12) | (request.iova & 0xFFF), cycles=self._now() - start,
-                absorbed=bool(f.get("absorbed", 0)))
+                absorbed=bool(f.get("absorbed", 0)), size_log2=f.get("size_log2", 0),
+                u=bool(f.get("u", 0)), g=bool(f.get("g", 0)), priv=bool(f.get("priv", 0)))
             event.set()
 
     async def submit(self, request):
@@ -106,6 +114,11 @@ class TranslationRequester:
                          data=0 if request.data is None else request.data)
         elif request.data is not None or not request.word:
             raise ValueError(f"{request!r}: this Config's ports carry no word/data")
+        kind = getattr(request, "kind", "untranslated")
+        if self.ats:
+            extra.update(kind=KINDS.index(kind), nw=int(bool(request.nw)))
+        elif kind != "untranslated":
+            raise ValueError(f"{request!r}: this Config's ports carry no ATS request kinds")
         tag = await self.free_tags.get()
         event = Event()
         self.pending[tag] = (request, event, self._now())
