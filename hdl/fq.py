@@ -26,8 +26,8 @@ that faulted (reference N.5, decision 8 of issue 16): CAUSE 273, TTYP 0, DID/PV/
 context is involved). It goes first when both offer a report in one cycle.
 
 With ATS (``ats=True``, ``Config.ats``) the pipeline's reports carry the request's kind
-(TTYP 5-7 for a Translated request, 8 for an ATS Translation Request) and a third source, ``pq_fault``, reports
-the Page Requests the IOMMU answered itself for a configuration error (reference N.6.7,
+(TTYP 5-7 for a Translated request, 8 for an ATS Translation Request) and a third source,
+``pq_fault``, reports the Page Requests the IOMMU answered itself for a configuration error (reference N.6.7,
 :mod:`iogate.hdl.pq`): TTYP 9 (PCIe message), DID/PV/PID/PRIV of the request, ``iotval`` 0x04
 (the Page Request message code), ``iotval2`` 0; ``DC.tc.DTF`` was applied by the queue, so
 every one offered is admitted while the fault queue is on and not in error. Priority: MSI

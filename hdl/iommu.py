@@ -35,11 +35,9 @@ from iogate.hdl.axi import AXI4LiteSignature, AXI4Signature
 from iogate.hdl.cmdq import ATS_CPL, ATS_MSG, CommandQueue, ats_status_layout
 from iogate.hdl.config import require_config
 from iogate.hdl.fq import FaultQueueWriter
+from iogate.hdl.iotlb import PageSize
 from iogate.hdl.mem_master import DATA_WIDTH, ID_WIDTH, MemoryMaster
 from iogate.hdl.msi_irq import MSI_IRQ_AWID, MsiIrq
-from iogate.hdl.pq import PageRequestQueue, page_request_layout
-from iogate.hdl.pri import PageRequestPort
-from iogate.hdl.iotlb import PageSize
 from iogate.hdl.port import (
     ANSWER,
     MSI_WRITE,
@@ -50,6 +48,8 @@ from iogate.hdl.port import (
     TranslationPort,
     embedded,
 )
+from iogate.hdl.pq import PageRequestQueue, page_request_layout
+from iogate.hdl.pri import PageRequestPort
 from iogate.hdl.regfile import MMIO_ADDR_WIDTH, WSI_LINES, RegFile
 from iogate.hdl.regs import Igs
 from iogate.hdl.translate import TranslationPipeline

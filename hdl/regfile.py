@@ -110,8 +110,8 @@ from iogate.hdl.formats import Pbmt
 from iogate.hdl.fq import FaultQueueRegisters
 from iogate.hdl.hpm import HPM_FIRST_WORD, HPM_WORDS, Hpm, hpm_events_layout
 from iogate.hdl.msi_irq import MsiIrqRegisters
-from iogate.hdl.pq import PageRequestQueueRegisters
 from iogate.hdl.port import Access
+from iogate.hdl.pq import PageRequestQueueRegisters
 from iogate.hdl.regs import (
     ACCESS,
     CQCSR,

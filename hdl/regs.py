@@ -271,7 +271,8 @@ TR_RESPONSE = data.StructLayout({
 REGISTERS = {
     Offset.CAPABILITIES: CAPABILITIES, Offset.FCTL: FCTL, Offset.DDTP: DDTP,
     Offset.CQB: QB, Offset.FQB: QB, Offset.PQB: QB, Offset.CQCSR: CQCSR,
-    Offset.FQCSR: FQCSR, Offset.PQCSR: PQCSR, Offset.IPSR: IPSR, Offset.ICVEC: ICVEC, Offset.TR_REQ_IOVA: TR_REQ_IOVA,
+    Offset.FQCSR: FQCSR, Offset.PQCSR: PQCSR, Offset.IPSR: IPSR, Offset.ICVEC: ICVEC,
+    Offset.TR_REQ_IOVA: TR_REQ_IOVA,
     Offset.TR_REQ_CTL: TR_REQ_CTL, Offset.TR_RESPONSE: TR_RESPONSE,
 }
 

@@ -25,7 +25,7 @@ from amaranth.sim import Simulator
 from iogate.hdl import Config, bits
 from iogate.hdl.axi import Resp
 from iogate.hdl.iommu import Iommu
-from iogate.hdl.port import Access, response_layout
+from iogate.hdl.port import Access
 
 OFF, BARE, LVL1 = 0, 1, 2
 DDTP, TR_REQ_IOVA, TR_REQ_CTL, TR_RESPONSE = 0x010, 0x258, 0x260, 0x268

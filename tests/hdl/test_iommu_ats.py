@@ -12,6 +12,7 @@ with PSCID 7, IOVA 0x4040_3123 walks 0x20_0008, 0x20_1010, 0x20_2018 to PPN 0x12
 
 from iogate.hdl import Config
 from iogate.hdl.port import Access, AtsKind
+
 from test_iommu import (
     BARE,
     DDT_PPN,
@@ -38,8 +39,10 @@ from test_iommu import (
 )
 
 EN_ATS, T2GPA = 2, 8
-UNTRANSLATED, TRANSLATED, ATS_REQUEST = AtsKind.UNTRANSLATED, AtsKind.TRANSLATED, AtsKind.ATS_REQUEST
-ATS_DEVICES = {5: dc(tc=V | EN_ATS, ta=7 << 12, fsc=SV39 | 0x200), 6: dc(ta=7 << 12, fsc=SV39 | 0x200)}
+UNTRANSLATED, TRANSLATED, ATS_REQUEST = (AtsKind.UNTRANSLATED, AtsKind.TRANSLATED,
+                                         AtsKind.ATS_REQUEST)
+ATS_DEVICES = {5: dc(tc=V | EN_ATS, ta=7 << 12, fsc=SV39 | 0x200),
+               6: dc(ta=7 << 12, fsc=SV39 | 0x200)}
 
 
 def completion(ppn, *, r=1, w=1, x=0, size_log2=12, g=0, priv=0, hit):

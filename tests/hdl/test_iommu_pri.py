@@ -20,10 +20,10 @@ from amaranth.sim import Simulator
 
 from iogate.hdl import Config, bits
 from iogate.hdl.cmdq import ATS_MSG
+
 from test_iommu import (
     DDT_PPN,
     DDTP,
-    FQ_PPN,
     LVL1,
     OFF,
     Harness,
@@ -49,8 +49,8 @@ def pq_record(i):
     return [(PQ_PPN << 12) + 16 * i + 8 * k for k in range(2)]
 
 
-def page_request(device_id, *, page=0x1234, pv=0, pid=0, priv=0, exec=0, r=1, w=0, l=1,
-                 prg_index=5):
+def page_request(device_id, *, page=0x1234, pv=0, pid=0, priv=0, exec=0, r=1, w=0,
+                 l=1, prg_index=5):  # noqa: E741 (PCIe's L)
     return dict(device_id=device_id, pv=pv, pid=pid, priv=priv, exec=exec, r=r, w=w, l=l,
                 prg_index=prg_index, page=page)
 
