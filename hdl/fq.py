@@ -25,14 +25,14 @@ that faulted (reference N.5, decision 8 of issue 16): CAUSE 273, TTYP 0, DID/PV/
 ``iotval`` the MSI's address, ``iotval2`` 0, admitted whatever any DTF says (no device
 context is involved). It goes first when both offer a report in one cycle.
 
-With ATS (``ats=True``, ``Config.ats``) the pipeline's reports carry the request's kind
-(TTYP 5-7 for a Translated request, 8 for an ATS Translation Request) and a third source,
-``pq_fault``, reports the Page Requests the IOMMU answered itself for a configuration error (reference N.6.7,
-:mod:`iogate.hdl.pq`): TTYP 9 (PCIe message), DID/PV/PID/PRIV of the request, ``iotval`` 0x04
-(the Page Request message code), ``iotval2`` 0; ``DC.tc.DTF`` was applied by the queue, so
-every one offered is admitted while the fault queue is on and not in error. Priority: MSI
-faults, then page requests, then the pipeline's reports (the rarest first: none can starve
-the pipeline's, which are one per request at most).
+With ATS (``ats=True``, ``Config.ats``) the pipeline's reports carry the request's kind (TTYP
+5-7 for a Translated request, 8 for an ATS Translation Request) and a third source,
+``pq_fault``, reports the Page Requests the IOMMU answered itself for a configuration error
+(reference N.6.7, :mod:`iogate.hdl.pq`): TTYP 9 (PCIe message), DID/PV/PID/PRIV of the request,
+``iotval`` 0x04 (the Page Request message code), ``iotval2`` 0; ``DC.tc.DTF`` was applied by
+the queue, so every one offered is admitted while the fault queue is on and not in error.
+Priority: MSI faults, then page requests, then the pipeline's reports (the rarest first: none
+can starve the pipeline's, which are one per request at most).
 
 ``fqt`` moves only after all four stores are acknowledged, so software that sees the new
 ``fqt`` also sees the whole record (spec "In-memory queue interface", "the consumer that observes an
