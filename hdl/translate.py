@@ -878,13 +878,7 @@ class TranslationPipeline(wiring.Component):
                             m.d.comb += [ddtw.result.ready.eq(1), s.s1_complete.eq(1),
                                          s.lookup_load.eq(~s.s1_query)]
                             with m.If(~s.s1_query):
-                                m.d.sync += [
-                                    s.out_valid.eq(1), out.eq(answer),
-                                    out.hit.eq(0), out.fault.eq(1),
-                                    out.cause.eq(ddtw.result.payload.cause),
-                                    out.ppn.eq(0), out.r.eq(0), out.w.eq(0), out.x.eq(0),
-                                    out.pbmt.eq(Pbmt.PMA),
-                                ]
+                                m.d.sync += _walk_fault(s, answer, ddtw.result.payload.cause)
                             if self._ats:
                                 with m.Else():
                                     m.d.sync += [
@@ -949,7 +943,7 @@ class TranslationPipeline(wiring.Component):
         translate an IOVA" step 14): its fault is the answer; its PC fills the
         process-context cache, unless an IODIR was accepted meanwhile, and the lookup is
         replayed."""
-        out, answer = s.out, s.answer
+        answer = s.answer
         inval = self.ddtc_inval.valid | self.pdtc_inval.valid
         with m.State("PDT_WALK"):
             with m.If(inval):
@@ -960,13 +954,7 @@ class TranslationPipeline(wiring.Component):
                         m.d.comb += [pdtw.result.ready.eq(1), s.s1_complete.eq(1),
                                      s.lookup_load.eq(1)]
                         m.d.comb += s.lookup_iotval2.eq(pdtw.result.payload.iotval2)
-                        m.d.sync += [
-                            s.out_valid.eq(1), out.eq(answer),
-                            out.hit.eq(0), out.fault.eq(1),
-                            out.cause.eq(pdtw.result.payload.cause),
-                            out.ppn.eq(0), out.r.eq(0), out.w.eq(0), out.x.eq(0),
-                            out.pbmt.eq(Pbmt.PMA),
-                        ]
+                        m.d.sync += _walk_fault(s, answer, pdtw.result.payload.cause)
                         m.next = "LOOKUP"
                 with m.Else():
                     m.d.comb += [pdtw.result.ready.eq(1),
@@ -1212,3 +1200,13 @@ class TranslationPipeline(wiring.Component):
                 m.d.sync += [info.kind.eq(s1.kind), s.out_ats.kind.eq(s1.kind),
                              s.out_ats.nw.eq(s1.nw), s.out_ats.exec_req.eq(s1.exec_req),
                              s.out_ats.pv.eq(s1.pv), s.out_ats.priv.eq(s1.priv)]
+
+
+def _walk_fault(s, answer, cause):
+    """The response stage loaded with the lookup stage's request faulting for ``cause``: a
+    directory walk's fault (device or process), which is never a hit and carries no
+    translation."""
+    out = s.out
+    return [s.out_valid.eq(1), out.eq(answer), out.hit.eq(0), out.fault.eq(1),
+            out.cause.eq(cause), out.ppn.eq(0), out.r.eq(0), out.w.eq(0), out.x.eq(0),
+            out.pbmt.eq(Pbmt.PMA)]

@@ -24,19 +24,15 @@ from iogate.hdl.regs import DDTP, IommuMode, Offset
 
 from iogate.cosim.check.request import TranslationRequest
 from iogate.cosim.scenarios.session import open_session
+from rtl_tables import A, D, R, U, V, W, pte, sv39x4_map
 
 CONFIG = Config.full().replace(ats=True, t2gpa=True)
 
-V, R, W, U, A, D = 1, 2, 4, 16, 64, 128
 EN_ATS, EN_PRI, T2GPA, DTF, PRPR = 2, 4, 8, 16, 64
 SV39, SV39X4 = 8 << 60, 8 << 60
 DDT_ROOT, G_ROOT = 0x100, 0x600
 IOVA, RO_IOVA, UNMAPPED = 0x4040_3123, 0x4040_4123, 0x4040_5123
 PQ_BASE, FQ_BASE, CQ_BASE = 0x50_0000, 0x40_0000, 0x30_0000
-
-
-def pte(ppn, flags):
-    return ppn << 10 | flags
 
 
 def tables():
@@ -54,17 +50,11 @@ def tables():
     mem.update({0x20_0008: pte(0x201, V), 0x20_1010: pte(0x202, V),
                 0x20_2018: pte(0x12345, V | R | W | U | A | D),
                 0x20_2020: pte(0x12346, V | R | U | A)})
-    # Sv39x4 identity for the first-stage tables' pages and the leaves (GPA = SPA + 0).
-    alloc = [0x700 + i for i in range(8)]
-    for gppn in (0x200, 0x201, 0x202, 0x12345, 0x12346):
-        table = G_ROOT << 12
-        for level, width in ((2, 11), (1, 9)):
-            addr = table + ((gppn >> (9 * level)) & ((1 << width) - 1)) * 8
-            if addr not in mem:
-                mem[addr] = pte(alloc.pop(0), V)
-            table = (mem[addr] >> 10) << 12
-        mem[table + (gppn & 0x1FF) * 8] = pte(gppn + 0x1000, V | R | W | U | A | D)
-    return mem
+    # Sv39x4: the first-stage tables' pages GPA = SPA, the leaves' SPA = GPA + 0x1000 pages
+    # (so that a completion's GPA under T2GPA and the SPA differ).
+    return sv39x4_map(mem, G_ROOT, ((0x200, 0x200), (0x201, 0x201), (0x202, 0x202),
+                                    (0x12345, 0x13345), (0x12346, 0x13346)),
+                      [0x700 + i for i in range(8)])
 
 
 async def start(dut):

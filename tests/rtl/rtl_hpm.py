@@ -24,6 +24,7 @@ from iogate.hdl import Config, bits
 from iogate.hdl.regs import DDTP, IommuMode, Offset
 
 from iogate.cosim.scenarios.session import open_session, request
+from rtl_tables import sv39x4_map
 
 CONFIGS = {"hpm32": Config.hpm().replace(mmio_data_width=32),
            "hpm-msi": Config.msi().replace(hpm_counters=7)}
@@ -81,17 +82,8 @@ def tables():
     put(0x130, OTHER, [V, 0, OTHER_PSCID << 12, SV39 | 0x200])
     mem.update({0x20_0008: pte(0x201, V), 0x20_1010: pte(0x202, V),
                 0x20_2018: pte(LEAF_GPPN, V | R | W | U | A | D)})
-    alloc = [0x700, 0x701, 0x702, 0x703]
-    for gppn, sppn in ((0x200, 0x200), (0x201, 0x201), (0x202, 0x202),
-                       (LEAF_GPPN, LEAF_SPPN)):
-        table = G_ROOT << 12
-        for level, width in ((2, 11), (1, 9)):
-            addr = table + ((gppn >> (9 * level)) & ((1 << width) - 1)) * 8
-            if addr not in mem:
-                mem[addr] = pte(alloc.pop(0), V)
-            table = (mem[addr] >> 10) << 12
-        mem[table + (gppn & 0x1FF) * 8] = pte(sppn, V | R | W | U | A | D)
-    return mem
+    return sv39x4_map(mem, G_ROOT, ((0x200, 0x200), (0x201, 0x201), (0x202, 0x202),
+                                    (LEAF_GPPN, LEAF_SPPN)), [0x700, 0x701, 0x702, 0x703])
 
 
 def assert_clean(s):
