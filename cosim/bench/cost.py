@@ -42,6 +42,9 @@ ROWS = {
     "hpm": ("+ the performance monitor, 7 counters of 40 bits (Config.hpm())", Config.hpm),
     "hpm31": ("+ the performance monitor, 31 counters of 40 bits",
               lambda: Config.full().replace(hpm_counters=31)),
+    "ats": ("+ ATS and PRI (request kinds, ATS commands, page-request queue)",
+            lambda: Config.full().replace(ats=True)),
+    "ats_t2gpa": ("+ ATS and PRI with T2GPA", lambda: Config.full().replace(ats=True, t2gpa=True)),
 }
 
 #: nextpnr-ecp5's device, package and grade of the cost figures, and the placer seed.

@@ -26,7 +26,8 @@ def test_every_row_adds_only_its_options_to_the_first_target():
                        "msi_flat": {"msi_flat"}, "msi_mrif": {"msi_flat", "msi_mrif"},
                        "igs_msi": {"igs"}, "igs_both": {"igs"},
                        "msi": {"msi_flat", "msi_mrif", "igs"},
-                       "hpm": {"hpm_counters"}, "hpm31": {"hpm_counters"}}
+                       "hpm": {"hpm_counters"}, "hpm31": {"hpm_counters"},
+                       "ats": {"ats"}, "ats_t2gpa": {"ats", "t2gpa"}}
 
 
 def test_deltas_are_against_the_first_target_which_is_always_measured(monkeypatch, tmp_path):
