@@ -24,7 +24,9 @@ from iogate.hdl.regs import CAPABILITIES, CQCSR, DDTP, FQCSR, ICVEC, QB, IommuMo
 
 from iogate.cosim.scenarios.session import open_session
 
-CONFIGS = {"default": Config(), "full": Config.full()}
+#: "ats": the full Config with ATS and PRI, where the page-request queue exists and QEMU's
+#: checks of it apply as written.
+CONFIGS = {"default": Config(), "full": Config.full(), "ats": Config.full().replace(ats=True)}
 CONFIG = CONFIGS[os.environ.get("IOGATE_QEMU_CONFIG", "default")]
 
 #: The page-request queue's registers (spec "Register layout"; iogate offers no ATS).
@@ -75,7 +77,10 @@ async def reg_reset(dut):
     reg = await s.bus.aread(PQCSR, 4)
     for mask in (PQEN, PIE, PQON, PQ_BUSY):
         assert reg & mask == 0, hex(mask)
-    assert bits.get(CAPABILITIES, cap, "ats") == 0 and reg == 0
+    if CONFIG.ats:
+        assert bits.get(CAPABILITIES, cap, "ats") == 1
+    else:
+        assert bits.get(CAPABILITIES, cap, "ats") == 0 and reg == 0
 
     reg = await s.bus.aread(Offset.DDTP, 4)
     assert bits.get(DDTP, reg, "busy") == 0
@@ -143,7 +148,8 @@ async def iommu_init_queues(dut):
     0). Its registers, ``pqb``, ``pqh``, ``pqt``, ``pqcsr``, are absent: they read 0 and
     ignore writes (spec "Memory-mapped register interface", "Register layout": optional when
     ``capabilities.ATS`` is 0). So ``pqon`` never reads 1: the poll is bounded and must time
-    out, and every PQ register must still read 0 afterwards.
+    out, and every PQ register must still read 0 afterwards. With ``Config.ats`` the queue
+    exists and turns on as QEMU expects.
     """
     s = await open_session(dut, CONFIG)
     cap = await s.bus.aread(Offset.CAPABILITIES, 8)
@@ -162,10 +168,16 @@ async def iommu_init_queues(dut):
     assert bits.get(FQCSR, await s.bus.aread(Offset.FQCSR, 4), "fqon") == 1
     assert await s.bus.aread(Offset.FQT, 4) == 0
 
-    assert bits.get(CAPABILITIES, cap, "ats") == 0
-    assert not await _init_queue(s, PQB, PQT, PQCSR, pq), "pqon read 1 on a queue iogate lacks"
-    for reg, size in ((PQB, 8), (PQH, 4), (PQT, 4), (PQCSR, 4)):
-        assert await s.bus.aread(reg, size) == 0, reg.name
+    if CONFIG.ats:
+        assert await _init_queue(s, PQB, PQT, PQCSR, pq), "pqon never read 1"
+        assert await s.bus.aread(PQB, 8) == pq >> 2 | (K - 1)
+        assert await s.bus.aread(PQCSR, 4) & PQON
+        assert await s.bus.aread(PQT, 4) == 0
+    else:
+        assert bits.get(CAPABILITIES, cap, "ats") == 0
+        assert not await _init_queue(s, PQB, PQT, PQCSR, pq), "pqon read 1 on a queue iogate lacks"
+        for reg, size in ((PQB, 8), (PQH, 4), (PQT, 4), (PQCSR, 4)):
+            assert await s.bus.aread(reg, size) == 0, reg.name
     # The queues that exist are still on.
     assert bits.get(CQCSR, await s.bus.aread(Offset.CQCSR, 4), "cqon") == 1
     assert bits.get(FQCSR, await s.bus.aread(Offset.FQCSR, 4), "fqon") == 1

@@ -1,4 +1,4 @@
-"""Builds the iogate top (default and full Config) and runs tests/rtl/rtl_qemu.py, QEMU's
+"""Builds the iogate top (default, full, and full with ATS) and runs tests/rtl/rtl_qemu.py, QEMU's
 riscv-iommu register checks, on Verilator and Icarus."""
 
 import pytest
