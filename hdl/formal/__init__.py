@@ -16,6 +16,7 @@ from iogate.hdl.formal.iotlb import IotlbHarness
 from iogate.hdl.formal.msiptc import MsiPtcHarness
 from iogate.hdl.formal.pdtc import PdtcHarness
 from iogate.hdl.formal.ports import PortsHarness
+from iogate.hdl.formal.pq import PageRequestQueueHarness
 from iogate.hdl.formal.property import Property
 
 __all__ = ["PROPERTIES", "MUTANTS", "Property"]
@@ -28,6 +29,13 @@ PROPERTIES = {
         "least; from a free fqh/fqt every cover (queue filled, fqt wrap, fqof, fqmf, the "
         "chosen record stored) is reached by step 11, so 14 cycles (CI) and 16 (full) "
         "cover one whole record and the overflow after it.", ci_depth=14),
+    "pq": Property(
+        PageRequestQueueHarness, "bmc", 14, 14,
+        "BMC, for the fault queue's reason: the latched request and the record being "
+        "stored are state whose link to the harness's copies k-induction would need from "
+        "inside. A queued request takes 6 cycles at least (taken, decided, two stores), so "
+        "14 cycles (12 in CI) hold two whole records, the overflow after them and answered "
+        "requests.", ci_depth=12),
     "cmdq": Property(
         CommandQueueHarness, "bmc", 14, 14,
         "BMC: the engine's command register and FSM hold state whose link to the fetched "
@@ -94,6 +102,10 @@ PROPERTIES = {
 }
 
 MUTANTS = {
+    "pq-full-off-by-one": Property(
+        lambda: PageRequestQueueHarness(mutant=True), "bmc", 12, 0,
+        "The queue sees full one slot late: it must overwrite an unread record.",
+        expect="fail"),
     "fq-full-off-by-one": Property(
         lambda: FaultQueueHarness(mutant=True), "bmc", 14, 0,
         "The writer sees full one slot late: it must overwrite an unread record.",
