@@ -62,7 +62,9 @@ def hpm_events_layout():
     """What the translation pipeline signals each cycle (decision 10 of issue 17 (HPM)).
 
     ``lookup`` is the identity of the request in the lookup stage, for its
-    ``untranslated_req`` (it enters the lookup for the first time), ``ioatc_miss`` (it enters
+    ``untranslated_req``, ``translated_req`` and ``ats_req`` (it enters the lookup for the
+    first time: an Untranslated request, a Translated one or an ATS Translation Request; the
+    last two only with ``Config.ats``), ``ioatc_miss`` (it enters
     the walk slot), ``ddt_walk`` (a device-directory entry read for it) and ``pdt_walk`` (a
     process-directory entry read for it); ``walk`` is the identity of the request the
     page-table walker reads for, for ``s1_walk`` and ``s2_walk`` (a first- or second-stage PTE
@@ -71,13 +73,16 @@ def hpm_events_layout():
     ident = hpm_identity_layout()
     return data.StructLayout({
         "lookup": ident, "walk": ident,
-        "untranslated_req": 1, "ioatc_miss": 1, "ddt_walk": 1, "pdt_walk": 1,
+        "untranslated_req": 1, "translated_req": 1, "ats_req": 1, "ioatc_miss": 1,
+        "ddt_walk": 1, "pdt_walk": 1,
         "s1_walk": 1, "s2_walk": 1,
     })
 
 
 #: The events of each source of :func:`hpm_events_layout`, by event ID.
 _LOOKUP_EVENTS = {HpmEvent.UNTRANSLATED_REQ: "untranslated_req",
+                  HpmEvent.TRANSLATED_REQ: "translated_req",
+                  HpmEvent.ATS_TRANSLATION_REQ: "ats_req",
                   HpmEvent.IOATC_MISS: "ioatc_miss", HpmEvent.DDT_WALK: "ddt_walk",
                   HpmEvent.PDT_WALK: "pdt_walk"}
 _WALK_EVENTS = {HpmEvent.S1_WALK: "s1_walk", HpmEvent.S2_WALK: "s2_walk"}

@@ -1147,7 +1147,7 @@ class TranslationPipeline(wiring.Component):
                 m.d.comb += identity(ev.walk, w, s.walk_key, s.walk_key.pscv)
         pte_read = ptw.mem.req.valid & ptw.mem.req.ready
         m.d.comb += [
-            ev.untranslated_req.eq(fresh & s.s1_valid),
+            ev.untranslated_req.eq(fresh & s.s1_valid & ~s.s1_query),
             ev.ioatc_miss.eq(s.enter_walk),
             ev.ddt_walk.eq(ddtw.entry_read),
             ev.s1_walk.eq(pte_read & ~ptw.second),
@@ -1155,6 +1155,14 @@ class TranslationPipeline(wiring.Component):
         ]
         if pdtw is not None:
             m.d.comb += ev.pdt_walk.eq(pdtw.entry_read)
+        if self._ats:
+            # Events 1-3 by the request's kind (spec "Performance-monitoring event selectors").
+            kind = s1.kind
+            m.d.comb += [
+                ev.untranslated_req.eq(fresh & s.s1_valid & (kind == AtsKind.UNTRANSLATED)),
+                ev.translated_req.eq(fresh & s.s1_valid & (kind == AtsKind.TRANSLATED)),
+                ev.ats_req.eq(fresh & s.s1_valid & (kind == AtsKind.ATS_REQUEST)),
+            ]
 
     def _fault_report(self, m, s, ptw):
         """Every fault answered, offered to the fault queue (spec "Fault/Event-Queue (FQ)")."""

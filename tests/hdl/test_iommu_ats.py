@@ -224,3 +224,23 @@ def test_a_translation_request_under_t2gpa_gets_the_gpa_and_always_walks():
         check(resp, dict(fault=0, ppn=0x777, hit=1))
     config = Config(ats=True, t2gpa=True, sv39x4=True)
     Harness(config=config, memory=memory_with(devices, G_TABLES)).run(body)
+
+
+def test_hpm_events_1_2_3_count_by_request_kind():
+    # iohpmevtX at 0x160 + 8 (X - 1), iohpmctrX at 0x068 + 8 (X - 1); eventID in bits 14:0
+    # (spec "Performance-monitoring event selectors": 1 Untranslated, 2 Translated, 3 ATS
+    # Translation Requests).
+    async def body(ctx, h):
+        await start(ctx, h)
+        for x in (1, 2, 3):
+            await h.mmio_write(ctx, 0x160 + 8 * (x - 1), x)
+        for kind in (UNTRANSLATED, UNTRANSLATED, TRANSLATED, ATS_REQUEST, ATS_REQUEST,
+                     ATS_REQUEST):
+            await ats(ctx, h, 5, IOVA, kind)
+        await ats(ctx, h, 6, IOVA, ATS_REQUEST)           # refused (260): still a request
+        for _ in range(8):
+            await ctx.tick()
+        got = [await h.mmio_read(ctx, 0x068 + 8 * (x - 1)) for x in (1, 2, 3)]
+        assert got == [2, 1, 4]
+    config = Config(ats=True, hpm_counters=3)
+    Harness(config=config, memory=memory_with(ATS_DEVICES)).run(body)
