@@ -38,10 +38,11 @@ Size: N = 4 slots and PAS = 32. The writer never reads N (the register file comp
 larger N has; PAS only widens the address adder.
 """
 
-from amaranth.asserts import AnyConst, AnySeq, Initial
+from amaranth.asserts import AnyConst, AnySeq
 from amaranth.hdl import Assert, Assume, Cat, Const, Cover, Elaboratable, Module, Mux, Signal, Value
 from amaranth.lib import wiring
 
+from iogate.hdl.formal.queue import free_stream, queue_indices, store_memory
 from iogate.hdl.fq import FaultQueueWriter, fault_report_layout
 
 __all__ = ["FaultQueueHarness", "FullOffByOne"]
@@ -107,18 +108,8 @@ class FaultQueueHarness(Elaboratable):
         regs, mem, rep = dut.regs, dut.mem, dut.report
 
         # --- The register file (spec "Fault/Event-Queue (FQ)", "Fault queue CSR (fqcsr)").
-        start_h, start_t = AnyConst(log2sz), AnyConst(log2sz)
         ppn = AnyConst(44)
-        fqh_q, fqt_q = Signal(log2sz), Signal(log2sz)
-        fqh, fqt = Signal(log2sz), Signal(log2sz)
-        m.d.comb += [fqh.eq(Mux(Initial(), start_h, fqh_q)),
-                     fqt.eq(Mux(Initial(), start_t, fqt_q))]
-        full = Signal()
-        m.d.comb += full.eq((fqt + 1)[:log2sz] == fqh)
-        consume = Signal()
-        m.d.comb += consume.eq(AnySeq(1) & (fqh != fqt))
-        m.d.sync += [fqh_q.eq(Mux(consume, (fqh + 1)[:log2sz], fqh)),
-                     fqt_q.eq(Mux(regs.advance, (fqt + 1)[:log2sz], fqt))]
+        fqh, fqt, full = queue_indices(m, log2sz, regs.advance)
         on, error = Signal(), Signal()
         on_next = AnySeq(1)
         with m.If(~regs.busy):
@@ -131,15 +122,7 @@ class FaultQueueHarness(Elaboratable):
             m.d.comb += dut.head.eq(fqh)
 
         # --- The memory: one response per request, after a free delay.
-        outstanding = Signal()
-        m.d.comb += [mem.req.ready.eq(AnySeq(1)),
-                     mem.resp.valid.eq(outstanding & AnySeq(1)),
-                     mem.resp.payload.err.eq(AnySeq(1))]
-        with m.If(mem.resp.valid & mem.resp.ready):
-            m.d.sync += outstanding.eq(0)
-        with m.If(mem.req.valid & mem.req.ready):
-            m.d.sync += outstanding.eq(1)
-        m.d.comb += Assert(~(mem.req.valid & outstanding))   # one store at a time
+        outstanding = store_memory(m, mem)
         if self.latency is not None:
             wait = Signal(range(self.latency + 2))
             busy_bus = (mem.req.valid & ~mem.req.ready) | (outstanding & ~mem.resp.valid)
@@ -148,13 +131,7 @@ class FaultQueueHarness(Elaboratable):
 
         # --- The pipeline: free reports under the stream rules.
         layout = fault_report_layout()
-        offer = Signal(layout)
-        m.d.comb += [offer.eq(AnySeq(layout.size)), rep.valid.eq(AnySeq(1))]
-        held_valid, held = Signal(), Signal(layout)
-        m.d.sync += [held_valid.eq(rep.valid & ~rep.ready), held.eq(rep.payload)]
-        m.d.comb += rep.payload.eq(Mux(held_valid, held.as_value(), offer.as_value()))
-        with m.If(held_valid):
-            m.d.comb += Assume(rep.valid)
+        free_stream(m, rep, layout)
         reportable = Signal()
         cause_listed = Const(0, 1)
         for c in _DTF_REPORTED:

@@ -38,10 +38,11 @@ Size: N = 4 slots and PAS = 32, for the fault queue's reasons: the queue never r
 register file computes ``full``), PAS only widens the address adder.
 """
 
-from amaranth.asserts import AnyConst, AnySeq, Initial
+from amaranth.asserts import AnyConst, AnySeq
 from amaranth.hdl import Assert, Assume, Cat, Const, Cover, Elaboratable, Module, Mux, Signal
 from amaranth.lib import wiring
 
+from iogate.hdl.formal.queue import free_stream, queue_indices, store_memory
 from iogate.hdl.pq import PageRequestQueue, PqVerdict, pq_request_layout
 
 __all__ = ["PageRequestQueueHarness", "PqFullOffByOne"]
@@ -98,18 +99,8 @@ class PageRequestQueueHarness(Elaboratable):
         regs, mem, req = dut.regs, dut.mem, dut.request
 
         # --- The register file (reference N.6.5).
-        start_h, start_t = AnyConst(log2sz), AnyConst(log2sz)
         ppn = AnyConst(44)
-        pqh_q, pqt_q = Signal(log2sz), Signal(log2sz)
-        pqh, pqt = Signal(log2sz), Signal(log2sz)
-        m.d.comb += [pqh.eq(Mux(Initial(), start_h, pqh_q)),
-                     pqt.eq(Mux(Initial(), start_t, pqt_q))]
-        full = Signal()
-        m.d.comb += full.eq((pqt + 1)[:log2sz] == pqh)
-        consume = Signal()
-        m.d.comb += consume.eq(AnySeq(1) & (pqh != pqt))
-        m.d.sync += [pqh_q.eq(Mux(consume, (pqh + 1)[:log2sz], pqh)),
-                     pqt_q.eq(Mux(regs.advance, (pqt + 1)[:log2sz], pqt))]
+        pqh, pqt, full = queue_indices(m, log2sz, regs.advance)
         on, pqof, pqmf = Signal(), Signal(), Signal()
         on_next = AnySeq(1)
         with m.If(~regs.busy):
@@ -124,25 +115,11 @@ class PageRequestQueueHarness(Elaboratable):
             m.d.comb += dut.head.eq(pqh)
 
         # --- The memory: one response per request, after a free delay.
-        outstanding = Signal()
-        m.d.comb += [mem.req.ready.eq(AnySeq(1)),
-                     mem.resp.valid.eq(outstanding & AnySeq(1)),
-                     mem.resp.payload.err.eq(AnySeq(1))]
-        with m.If(mem.resp.valid & mem.resp.ready):
-            m.d.sync += outstanding.eq(0)
-        with m.If(mem.req.valid & mem.req.ready):
-            m.d.sync += outstanding.eq(1)
-        m.d.comb += Assert(~(mem.req.valid & outstanding))   # one store at a time
+        store_memory(m, mem)
 
         # --- The device side: free requests under the stream rules, numbered in page[7:0].
         layout = pq_request_layout()
-        offer = Signal(layout)
-        m.d.comb += [offer.eq(AnySeq(layout.size)), req.valid.eq(AnySeq(1))]
-        held_valid, held = Signal(), Signal(layout)
-        m.d.sync += [held_valid.eq(req.valid & ~req.ready), held.eq(req.payload)]
-        m.d.comb += req.payload.eq(Mux(held_valid, held.as_value(), offer.as_value()))
-        with m.If(held_valid):
-            m.d.comb += Assume(req.valid)
+        free_stream(m, req, layout)
         taken = req.valid & req.ready
         number = Signal(8)
         with m.If(taken):
